@@ -1,0 +1,157 @@
+# Chapar: GNU Makefile.  No autotools: edit the variables below or set them
+# on the command line (make PREFIX=/usr SYSCONFDIR=/etc LOCALSTATEDIR=/var).
+#
+#   make            build everything into $(BUILD)
+#   make run        build, create ./run (an instance), start it in the foreground
+#   make check      build and run every test; ends with "N passed, N failed"
+#   make check SANITIZE=1   the same under AddressSanitizer + UBSan
+#   make fuzz       build the libFuzzer targets (clang-14) and run each briefly
+#   make bench      benchmarks (never part of check)
+#   make install    install under $(DESTDIR)$(PREFIX)
+
+PREFIX        ?= /usr/local
+SYSCONFDIR    ?= $(PREFIX)/etc
+LOCALSTATEDIR ?= /var
+DESTDIR       ?=
+SBINDIR       ?= $(PREFIX)/sbin
+LIBEXECDIR    ?= $(PREFIX)/libexec/chapar
+MANDIR        ?= $(PREFIX)/share/man
+
+CC       ?= cc
+SANITIZE ?= 0
+ifeq ($(origin CC),default)
+CC := cc
+endif
+CCNAME := $(notdir $(firstword $(CC)))
+ifeq ($(SANITIZE),1)
+BUILD ?= build/$(CCNAME)-san
+else
+BUILD ?= build/$(CCNAME)
+endif
+
+WARN = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wconversion \
+	-Wno-sign-conversion -fno-common
+DEFS = -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_NO_DEPRECATED \
+	-DCHAPAR_SYSCONFDIR='"$(SYSCONFDIR)/chapar"' \
+	-DCHAPAR_LOCALSTATEDIR='"$(LOCALSTATEDIR)/chapar"' \
+	-DCHAPAR_LIBEXECDIR='"$(LIBEXECDIR)"' \
+	-DCHAPAR_VERSION='"$(VERSION)"'
+VERSION = 0.1.0
+
+ifeq ($(SANITIZE),1)
+OPT = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all
+SANLDFLAGS = -fsanitize=address,undefined
+else
+OPT = -O2 -g -D_FORTIFY_SOURCE=2
+SANLDFLAGS =
+endif
+HARDEN = -fstack-protector-strong -fPIE
+CFLAGS ?=
+LDFLAGS ?=
+ALL_CFLAGS = -std=c11 $(OPT) $(HARDEN) $(WARN) $(DEFS) -Icommon $(CFLAGS)
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(SANLDFLAGS) $(LDFLAGS)
+LIBS = -ldb-5.3 -lssl -lcrypto -lcrypt -lidn2
+
+# --- sources -----------------------------------------------------------
+COMMON_SRC = $(wildcard common/*.c)
+COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
+LIB        = $(BUILD)/libchapar.a
+
+# program name -> its sources
+PROGS = chapar authd
+chapar_SRC = $(wildcard admin/*.c)
+authd_SRC  = $(wildcard authd/*.c)
+
+UNIT_SRC = $(wildcard tests/unit/*.c)
+UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o)
+
+BINS = $(PROGS:%=$(BUILD)/%) $(BUILD)/unit-tests
+all: $(BINS)
+
+# V=1 shows the whole command lines.
+ifeq ($(V),1)
+Q =
+say = @true
+else
+Q = @
+say = @echo
+endif
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(say) "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(COMMON_OBJ)
+	$(say) "  AR      $@"
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
+
+define prog_rule
+$(BUILD)/$(1): $$($(1)_SRC:%.c=$$(BUILD)/%.o) $$(LIB)
+	$$(say) "  LD      $$@"
+	$$(Q)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS)
+endef
+$(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
+
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(LIB)
+	$(say) "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+-include $(COMMON_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) \
+	$(foreach p,$(PROGS),$($(p)_SRC:%.c=$(BUILD)/%.d))
+
+# --- running and testing -----------------------------------------------
+deps:
+	@sh tools/deps.sh build
+
+run: deps all
+	@sh tools/run.sh $(BUILD)
+
+check: all
+	@sh tools/deps.sh test
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh
+
+# libFuzzer targets: always clang-14 with ASan+UBSan, in their own tree.
+FUZZ_CC    = clang-14
+FUZZ_BUILD = build/fuzz
+FUZZ_FLAGS = -std=c11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+	$(DEFS) -Icommon -Wall -Wextra -Werror
+FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS  = $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_LIBOBJ = $(COMMON_SRC:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_SECONDS ?= 20
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -c -o $@ $<
+$(FUZZ_BUILD)/libchapar.a: $(FUZZ_LIBOBJ)
+	rm -f $@
+	ar rcs $@ $^
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libchapar.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+-include $(FUZZ_LIBOBJ:.o=.d)
+
+fuzz-build: $(FUZZ_BINS)
+fuzz: fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+bench: all
+	@sh tests/bench/run.sh $(BUILD)
+
+# --- installing ---------------------------------------------------------
+install: all
+	install -d -m 755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/chapar $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8
+	install -m 755 $(BUILD)/chapar $(DESTDIR)$(SBINDIR)/chapar
+	install -m 755 $(BUILD)/authd $(DESTDIR)$(LIBEXECDIR)/authd
+	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+
+clean:
+	rm -rf build
+
+.PHONY: all deps run check fuzz fuzz-build bench install clean

@@ -1,0 +1,324 @@
+/*
+ * buf.c: the growable bounded byte buffer and explicit-length string views.
+ *
+ * Trusts nothing about its input bytes; trusts callers to pass a valid
+ * struct buf.  Overflow of size arithmetic is checked before every growth.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chapar/buf.h"
+#include "chapar/util.h"
+
+void
+buf_init(struct buf *b, size_t max)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->max = max ? max : BUF_DEFAULT_MAX;
+	if (b->max > SIZE_MAX / 4)
+		b->max = SIZE_MAX / 4;
+}
+
+void
+buf_free(struct buf *b)
+{
+	if (b->data != NULL) {
+		explicit_bzero(b->data, b->cap);
+		free(b->data);
+	}
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+void
+buf_reset(struct buf *b)
+{
+	b->len = 0;
+	if (b->data != NULL)
+		b->data[0] = '\0';
+}
+
+void
+buf_truncate(struct buf *b, size_t len)
+{
+	if (len < b->len) {
+		b->len = len;
+		b->data[len] = '\0';
+	}
+}
+
+/* Make room for extra more bytes plus the NUL.  -1 if over the limit. */
+int
+buf_reserve(struct buf *b, size_t extra)
+{
+	size_t need, ncap;
+
+	if (extra > b->max || b->len > b->max - extra)
+		return -1;
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return 0;
+	ncap = b->cap ? b->cap : 64;
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2) {
+			ncap = need;
+			break;
+		}
+		ncap *= 2;
+	}
+	/* Never allocate far beyond the limit. */
+	if (ncap > b->max + 1 && need <= b->max + 1)
+		ncap = b->max + 1;
+	b->data = xrealloc(b->data, ncap);
+	b->cap = ncap;
+	return 0;
+}
+
+int
+buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (buf_reserve(b, n) == -1)
+		return -1;
+	if (n > 0)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int
+buf_puts(struct buf *b, const char *s)
+{
+	return buf_append(b, s, strlen(s));
+}
+
+int
+buf_putc(struct buf *b, int c)
+{
+	char ch = (char)c;
+
+	return buf_append(b, &ch, 1);
+}
+
+int
+buf_set(struct buf *b, const void *p, size_t n)
+{
+	buf_reset(b);
+	return buf_append(b, p, n);
+}
+
+int
+buf_append_sv(struct buf *b, struct sv v)
+{
+	return buf_append(b, v.p, v.n);
+}
+
+int
+buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+	va_list ap2;
+	int n;
+
+	va_copy(ap2, ap);
+	n = vsnprintf(NULL, 0, fmt, ap2);
+	va_end(ap2);
+	if (n < 0)
+		return -1;
+	if (buf_reserve(b, (size_t)n) == -1)
+		return -1;
+	if (vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap) != n)
+		return -1;
+	b->len += (size_t)n;
+	return 0;
+}
+
+int
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = buf_vprintf(b, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+void
+buf_consume(struct buf *b, size_t n)
+{
+	if (n >= b->len) {
+		buf_reset(b);
+		return;
+	}
+	memmove(b->data, b->data + n, b->len - n);
+	b->len -= n;
+	b->data[b->len] = '\0';
+}
+
+const char *
+buf_cstr(const struct buf *b)
+{
+	return b->data != NULL ? b->data : "";
+}
+
+struct sv
+buf_sv(const struct buf *b)
+{
+	return sv_make(buf_cstr(b), b->len);
+}
+
+char *
+buf_detach(struct buf *b)
+{
+	char *p;
+
+	if (b->data == NULL)
+		return xstrdup("");
+	p = b->data;
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return p;
+}
+
+struct sv
+sv_from(const char *s)
+{
+	return sv_make(s, strlen(s));
+}
+
+struct sv
+sv_make(const void *p, size_t n)
+{
+	struct sv v;
+
+	v.p = p;
+	v.n = n;
+	return v;
+}
+
+int
+sv_eq(struct sv a, struct sv b)
+{
+	return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
+}
+
+int
+sv_eq_str(struct sv a, const char *s)
+{
+	return sv_eq(a, sv_from(s));
+}
+
+static int
+lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+/* ASCII-only case-insensitive comparison, as protocol keywords need. */
+int
+sv_caseeq(struct sv a, struct sv b)
+{
+	size_t i;
+
+	if (a.n != b.n)
+		return 0;
+	for (i = 0; i < a.n; i++)
+		if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[i]))
+			return 0;
+	return 1;
+}
+
+int
+sv_caseeq_str(struct sv a, const char *s)
+{
+	return sv_caseeq(a, sv_from(s));
+}
+
+int
+sv_has_prefix_case(struct sv a, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return a.n >= n && sv_caseeq(sv_make(a.p, n), sv_make(prefix, n));
+}
+
+static int
+is_space(int c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' ||
+	    c == '\v';
+}
+
+struct sv
+sv_trim(struct sv v)
+{
+	while (v.n > 0 && is_space((unsigned char)v.p[0])) {
+		v.p++;
+		v.n--;
+	}
+	while (v.n > 0 && is_space((unsigned char)v.p[v.n - 1]))
+		v.n--;
+	return v;
+}
+
+int
+sv_split(struct sv *v, int c, struct sv *head)
+{
+	const char *q;
+
+	q = v->n > 0 ? memchr(v->p, c, v->n) : NULL;
+	if (q == NULL) {
+		*head = *v;
+		v->p += v->n;
+		v->n = 0;
+		return 0;
+	}
+	*head = sv_make(v->p, (size_t)(q - v->p));
+	v->n -= (size_t)(q - v->p) + 1;
+	v->p = q + 1;
+	return 1;
+}
+
+char *
+sv_strdup(struct sv v)
+{
+	char *p;
+
+	p = xmalloc(v.n + 1);
+	if (v.n > 0)
+		memcpy(p, v.p, v.n);
+	p[v.n] = '\0';
+	return p;
+}
+
+int
+sv_has_nul(struct sv v)
+{
+	return v.n > 0 && memchr(v.p, '\0', v.n) != NULL;
+}
+
+int
+parse_u64(struct sv v, uint64_t max, uint64_t *out)
+{
+	uint64_t r = 0;
+	size_t i;
+	unsigned d;
+
+	if (v.n == 0)
+		return -1;
+	for (i = 0; i < v.n; i++) {
+		if (v.p[i] < '0' || v.p[i] > '9')
+			return -1;
+		d = (unsigned)(v.p[i] - '0');
+		if (d > max || r > (max - d) / 10)
+			return -1;
+		r = r * 10 + d;
+	}
+	*out = r;
+	return 0;
+}

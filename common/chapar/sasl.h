@@ -1,0 +1,48 @@
+/*
+ * sasl: the server side of SASL PLAIN (RFC 4616) and SCRAM-SHA-256
+ * (RFC 5802, RFC 7677).  Pure parsers and state machines on (data, len):
+ * no I/O, no database; the caller (authd) looks the user up between steps.
+ * LOGIN is not a SASL standard: protocol daemons turn it into PLAIN.
+ */
+#ifndef CHAPAR_SASL_H
+#define CHAPAR_SASL_H
+
+#include "chapar/buf.h"
+#include "chapar/passwd.h"
+
+/* RFC 4616: message = [authzid] NUL authcid NUL passwd.  The views point
+ * into msg.  0, or -1 with *err. */
+int sasl_plain_parse(struct sv msg, struct sv *authzid, struct sv *authcid,
+    struct sv *passwd, const char **err);
+
+struct scram_server {
+	int state;
+	struct buf gs2_header;		/* "n,," or "n,a=...," */
+	struct buf client_first_bare;
+	struct buf server_first;
+	struct buf nonce;		/* client nonce + server nonce */
+	struct buf authcid;		/* saslname decoded ("=2C" -> ",") */
+	struct buf authzid;
+	struct scram_keys keys;
+};
+
+void scram_server_init(struct scram_server *);
+void scram_server_free(struct scram_server *);
+/* Step 1: parse client-first-message; sets authcid/authzid.  Channel
+ * binding is not offered (no -PLUS yet): a "p=" header is refused, "y"
+ * and "n" are accepted.  0 or -1 with *err. */
+int scram_server_client_first(struct scram_server *, struct sv msg,
+    const char **err);
+/* Step 2: with the user's stored keys, build server-first-message into
+ * out (random server nonce).  For an unknown user the caller passes keys
+ * derived from a fixed secret so that the exchange looks the same. */
+void scram_server_first(struct scram_server *, const struct scram_keys *,
+    struct buf *out);
+/* Step 3: check client-final-message.  Returns 1 and the
+ * server-final-message ("v=...") in out if the proof is right, 0 if it is
+ * wrong, -1 with *err if the message is malformed or the nonce or
+ * channel binding do not match. */
+int scram_server_client_final(struct scram_server *, struct sv msg,
+    struct buf *out, const char **err);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * config_keys.c: every chapar.conf key, its type, default and bounds.
+ *
+ * This table is the single source of defaults: the parser, "chapar config
+ * show" and chapar.conf(5) all follow it.  Keep it sorted by topic and keep
+ * man/chapar.conf.5 in step.
+ */
+#include <stdint.h>
+
+#include "chapar/config.h"
+
+#define KB 1024ULL
+#define MB (1024ULL * KB)
+#define GB (1024ULL * MB)
+#define TB (1024ULL * GB)
+#define DAY 86400ULL
+
+const struct cfg_key cfg_keys[] = {
+	/* identity and layout */
+	{ "hostname", CFG_STR, "", 0, 0, 0,
+	    "this host's name; empty: the system's host name" },
+	{ "data_dir", CFG_PATH, CHAPAR_LOCALSTATEDIR, 0, 0, 0,
+	    "top of the instance's data" },
+	{ "db_dir", CFG_PATH, "${data_dir}/db", 0, 0, 0,
+	    "Berkeley DB environment of the user database" },
+	{ "mail_dir", CFG_PATH, "${data_dir}/mail", 0, 0, 0,
+	    "top of the mail store: mail_dir/DOMAIN/USER" },
+	{ "run_dir", CFG_PATH, "${data_dir}/run", 0, 0, 0,
+	    "sockets and pid files" },
+	{ "tls_cert_file", CFG_PATH, "${config_dir}/tls/cert.pem", 0, 0,
+	    CFG_SERVICE, "PEM certificate chain" },
+	{ "tls_key_file", CFG_PATH, "${config_dir}/tls/key.pem", 0, 0,
+	    CFG_SERVICE, "PEM private key" },
+
+	/* logging */
+	{ "log_facility", CFG_STR, "mail", 0, 0, 0,
+	    "syslog facility: mail, daemon or local0 to local7" },
+	{ "log_level", CFG_STR, "info", 0, 0, CFG_SERVICE,
+	    "debug, info, warning or error" },
+
+	/* users and mailboxes */
+	{ "default_quota", CFG_SIZE, "2G", 0, 1024 * TB, 0,
+	    "quota of a new user (0: unlimited)" },
+	{ "recipient_delimiter", CFG_STR, "+", 0, 0, 0,
+	    "characters that start an address extension (user+tag); empty: "
+	    "none" },
+	{ "user_delete_grace", CFG_DURATION, "30d", 0, 3650 * DAY, 0,
+	    "how long a deleted user's mail is kept for restore" },
+
+	/* authd */
+	{ "auth_socket", CFG_PATH, "${run_dir}/auth.sock", 0, 0, 0,
+	    "UNIX socket on which authd answers" },
+	{ "auth_user", CFG_STR, "chapar-auth", 0, 0, 0,
+	    "account authd runs as when started by root" },
+	{ "auth_max_clients", CFG_INT, "1000", 1, 100000, 0,
+	    "most connections authd serves at once" },
+	{ "auth_fail_window", CFG_DURATION, "15m", 1, DAY, 0,
+	    "period over which failed logins are counted" },
+	{ "auth_fail_delay_after", CFG_INT, "3", 0, 1000, 0,
+	    "failures (per address or account) before replies are slowed" },
+	{ "auth_fail_delay", CFG_DURATION, "2s", 0, 60, 0,
+	    "delay added to each reply once slowing starts" },
+	{ "auth_fail_ip_limit", CFG_INT, "20", 1, 100000, 0,
+	    "failures from one client address before it is refused" },
+	{ "auth_fail_user_limit", CFG_INT, "10", 1, 100000, 0,
+	    "failures for one account before logins to it are refused" },
+	{ "scram_iterations", CFG_INT, "4096", 4096, 1000000, 0,
+	    "PBKDF2 iterations of stored SCRAM-SHA-256 keys (RFC 7677)" },
+};
+
+const size_t cfg_nkeys = sizeof(cfg_keys) / sizeof(cfg_keys[0]);
+
+/* Sections a file may have; each later service adds its name here. */
+const char *const cfg_services[] = {
+	"authd",
+	"chapar",
+	NULL
+};
