@@ -10,23 +10,35 @@
 #include "chapar/buf.h"
 #include "chapar/passwd.h"
 
+/* RFC 4616 section 2 says a server MUST accept authzid, authcid and
+ * passwd of up to 255 octets each; that is a floor, and we accept more. */
+#define SASL_PLAIN_IDMAX 1024	/* authzid, authcid */
+#define SASL_PLAIN_PWMAX 4096	/* passwd; past PASSWD_MAX it just fails
+				 * to verify, like any wrong password */
+
 /* RFC 4616: message = [authzid] NUL authcid NUL passwd.  The views point
- * into msg.  0, or -1 with *err. */
+ * into msg; an absent authzid gives an empty view.  authzid and authcid
+ * must be valid UTF-8; passwd is left as bytes (it is only ever compared
+ * with a hash).  0, or -1 with *err. */
 int sasl_plain_parse(struct sv msg, struct sv *authzid, struct sv *authcid,
     struct sv *passwd, const char **err);
 
+/* Longest SCRAM client message accepted, in bytes. */
+#define SCRAM_MSG_MAX 4096
+
 struct scram_server {
-	int state;
+	int state;			/* private to sasl.c */
 	struct buf gs2_header;		/* "n,," or "n,a=...," */
 	struct buf client_first_bare;
 	struct buf server_first;
 	struct buf nonce;		/* client nonce + server nonce */
 	struct buf authcid;		/* saslname decoded ("=2C" -> ",") */
-	struct buf authzid;
+	struct buf authzid;		/* decoded too; empty if absent */
 	struct scram_keys keys;
 };
 
 void scram_server_init(struct scram_server *);
+/* Wipes every buffer and key. */
 void scram_server_free(struct scram_server *);
 /* Step 1: parse client-first-message; sets authcid/authzid.  Channel
  * binding is not offered (no -PLUS yet): a "p=" header is refused, "y"
@@ -34,15 +46,22 @@ void scram_server_free(struct scram_server *);
 int scram_server_client_first(struct scram_server *, struct sv msg,
     const char **err);
 /* Step 2: with the user's stored keys, build server-first-message into
- * out (random server nonce).  For an unknown user the caller passes keys
- * derived from a fixed secret so that the exchange looks the same. */
-void scram_server_first(struct scram_server *, const struct scram_keys *,
+ * out (appended; random server nonce).  For an unknown user the caller
+ * passes keys derived from a fixed secret so that the exchange looks the
+ * same.  0, or -1 if called out of order. */
+int scram_server_first(struct scram_server *, const struct scram_keys *,
     struct buf *out);
 /* Step 3: check client-final-message.  Returns 1 and the
- * server-final-message ("v=...") in out if the proof is right, 0 if it is
- * wrong, -1 with *err if the message is malformed or the nonce or
- * channel binding do not match. */
+ * server-final-message ("v=...") appended to out if the proof is right,
+ * 0 if it is wrong, -1 with *err if the message is malformed, the nonce
+ * or channel binding do not match, or the call is out of order.  The
+ * exchange is over after this step whatever it returns. */
 int scram_server_client_final(struct scram_server *, struct sv msg,
     struct buf *out, const char **err);
+
+/* For tests and fuzzers only: between steps 1 and 2, fix the server
+ * nonce (printable, no ',') instead of drawing a random one, so that
+ * RFC 7677's example can be replayed byte for byte.  0 or -1. */
+int scram_server_set_nonce_for_test(struct scram_server *, struct sv);
 
 #endif
