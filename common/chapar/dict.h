@@ -5,12 +5,20 @@
  * that another back end (LMDB) can replace it.
  *
  * An environment is a directory shared by several processes.  Opening it
- * registers this process (DB_REGISTER) and runs recovery only when a
- * process died inside the database (DB_RECOVER).  Every change happens in
- * a transaction run by dict_txn_run(), which retries the whole transaction
- * after a deadlock or a lock held by a dead process (it calls failchk to
- * release such locks).  A process killed with SIGKILL at any moment never
- * leaves the environment unusable for the others.
+ * registers this process (DB_REGISTER) and cleans up after processes that
+ * died (failchk, or recovery when that is not enough).  Every change
+ * happens in a transaction run by dict_txn_run().  A transaction never
+ * waits for a lock: on a conflict it is aborted and run again after a
+ * short random sleep, and from the third try on the locks and transactions
+ * of dead processes are released (failchk).  A process killed with SIGKILL
+ * at any moment never leaves the environment unusable for the others; if
+ * it died inside the library, every process reopens the environment and
+ * one of them runs recovery, inside the next dict call.
+ *
+ * One open handle per environment per process (a DB_REGISTER rule).  A
+ * handle is not inherited: a forked child opens its own, and the parent's
+ * copy in the child fails with DICT_ERROR (dict_env_close() on it only
+ * frees memory).  Not for use from signal handlers.
  */
 #ifndef CHAPAR_DICT_H
 #define CHAPAR_DICT_H
@@ -34,26 +42,40 @@ struct dict_env;
 struct dict;
 struct dict_txn;
 
-/* Open (creating it if create) the environment in dir.  -1 with a message
- * in err. */
+/* Open the environment in dir; create also makes the directory (mode
+ * 0700).  Files are created with mode 0600.  0, or -1 with a message in
+ * err. */
 int dict_env_open(const char *dir, int create, struct dict_env **,
     struct buf *err);
+/* Close the open databases, then the environment; NULL is a no-op.  A
+ * struct dict still open stays allocated (its operations fail) until
+ * dict_close().  Not inside a transaction. */
 void dict_env_close(struct dict_env **);
 
-/* Open a B-tree database file inside the environment. */
+/* Open a B-tree database file inside the environment; name is a plain
+ * file name.  DICT_OK, DICT_NOTFOUND (no such file and !create) or
+ * DICT_ERROR, with a message in err. */
 int dict_open(struct dict_env *, const char *name, int create,
     struct dict **, struct buf *err);
 void dict_close(struct dict **);
 
 /* Run fn(txn, arg) in a transaction.  fn returns DICT_OK to commit, or any
  * other value to abort; DICT_RETRY makes dict_txn_run abort and run fn
- * again (a bounded number of times).  Returns fn's last result (DICT_OK
- * after a successful commit), DICT_ERROR with a message in err when the
- * database itself failed. */
+ * again (a bounded number of times, about 5 s).  fn may thus run several
+ * times: it must keep its effects inside the transaction.  If an operation
+ * inside returned DICT_RETRY or failed in the database, the transaction is
+ * aborted (and retried, or DICT_ERROR) whatever fn returns.  Returns fn's
+ * last result (DICT_OK after a successful commit), DICT_RETRY when the
+ * tries ran out, DICT_ERROR with a message in err when the database itself
+ * failed (also when a commit failed: its outcome is then unknown).  No
+ * nesting. */
 typedef int (*dict_txn_fn)(struct dict_txn *, void *arg);
 int dict_txn_run(struct dict_env *, dict_txn_fn, void *arg, struct buf *err);
 
-/* Operations inside a transaction (txn may be NULL for a single read). */
+/* Operations inside a transaction.  txn may be NULL outside dict_txn_run
+ * (and outside a scan callback): the operation then runs in a transaction
+ * of its own, with the same retries.  dict_get replaces val's contents; a
+ * value longer than val's limit is DICT_ERROR, never cut short. */
 int dict_get(struct dict *, struct dict_txn *, struct sv key,
     struct buf *val);
 int dict_put(struct dict *, struct dict_txn *, struct sv key, struct sv val,
@@ -62,13 +84,17 @@ int dict_del(struct dict *, struct dict_txn *, struct sv key);
 
 /* Call fn for each key starting with prefix, in key order; fn returns 0 to
  * go on, anything else to stop (dict_scan then returns that value).
- * Returns DICT_OK, DICT_RETRY or DICT_ERROR otherwise. */
+ * Returns DICT_OK, DICT_RETRY or DICT_ERROR otherwise.  The views are valid
+ * only during the call.  Without txn the scan is read-committed, not a
+ * snapshot; after a lock conflict it resumes after the last key, so fn
+ * sees no key twice. */
 typedef int (*dict_scan_fn)(struct sv key, struct sv val, void *arg);
 int dict_scan(struct dict *, struct dict_txn *, struct sv prefix,
     dict_scan_fn, void *arg);
 
-/* Ask every process to release locks of dead processes now (also done
- * automatically on lock timeouts).  DICT_OK or DICT_ERROR. */
+/* Release the locks and abort the transactions of dead processes now
+ * (dict_txn_run also does it after repeated conflicts); reopens the
+ * environment if that is needed.  DICT_OK or DICT_ERROR. */
 int dict_env_failchk(struct dict_env *);
 
 #endif
