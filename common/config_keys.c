@@ -52,6 +52,8 @@ const struct cfg_key cfg_keys[] = {
 	    "UNIX socket on which authd answers" },
 	{ "auth_user", CFG_STR, "chapar-auth", 0, 0, 0,
 	    "account authd runs as when started by root" },
+	{ "auth_default_domain", CFG_STR, "", 0, 0, 0,
+	    "domain added to login names given without one; empty: none" },
 	{ "auth_max_clients", CFG_INT, "1000", 1, 100000, 0,
 	    "most connections authd serves at once" },
 	{ "auth_fail_window", CFG_DURATION, "15m", 1, DAY, 0,
@@ -62,8 +64,9 @@ const struct cfg_key cfg_keys[] = {
 	    "delay added to each reply once slowing starts" },
 	{ "auth_fail_ip_limit", CFG_INT, "20", 1, 100000, 0,
 	    "failures from one client address before it is refused" },
-	{ "auth_fail_user_limit", CFG_INT, "10", 1, 100000, 0,
-	    "failures for one account before logins to it are refused" },
+	{ "auth_fail_user_limit", CFG_INT, "10", 0, 100000, 0,
+	    "failures for one account before logins to it are refused "
+	    "(0: never)" },
 	{ "scram_iterations", CFG_INT, "4096", 4096, 1000000, 0,
 	    "PBKDF2 iterations of stored SCRAM-SHA-256 keys (RFC 7677)" },
 };

@@ -100,6 +100,9 @@ log_set_id(const char *id)
 		log_id[0] = '\0';
 }
 
+static void log_vemit(enum log_level, const char *, va_list)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 log_vemit(enum log_level l, const char *fmt, va_list ap)
 {

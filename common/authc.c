@@ -1,0 +1,231 @@
+/*
+ * authc.c: talk to authd over its UNIX socket.  Trusts authd's replies
+ * only as far as the parser checks them: a malformed reply ends the
+ * connection with an error.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chapar/authc.h"
+#include "chapar/io.h"
+#include "chapar/log.h"
+#include "chapar/util.h"
+
+struct authc {
+	struct io io;
+	unsigned long next_id;
+};
+
+void
+authc_reply_init(struct authc_reply *r)
+{
+	buf_init(&r->verb, 64);
+	buf_init(&r->data, AUTH_LINE_MAX);
+	rec_init(&r->fields);
+}
+
+void
+authc_reply_free(struct authc_reply *r)
+{
+	buf_free(&r->verb);
+	buf_free(&r->data);
+	rec_free(&r->fields);
+}
+
+static int
+seterr(struct buf *err, const char *what, const char *arg)
+{
+	buf_reset(err);
+	(void)buf_puts(err, what);
+	if (arg != NULL)
+		(void)buf_puts(err, arg);
+	return -1;
+}
+
+/* Read one line; split "VERB<TAB>field..." */
+static int
+read_line(struct authc *c, struct sv *f, size_t max, int *nf,
+    struct buf *err)
+{
+	struct sv line;
+	int crlf, r;
+
+	r = io_getline(&c->io, &line, &crlf);
+	if (r != IO_OK)
+		return seterr(err, "authd: ", r == IO_TIMEOUT ? "timeout" :
+		    r == IO_EOF ? "connection closed" : "read error");
+	if ((*nf = tab_split(line, f, max)) < 1)
+		return seterr(err, "authd: ", "malformed reply");
+	return 0;
+}
+
+int
+authc_connect(const char *path, int timeout_ms, struct authc **cp,
+    struct buf *err)
+{
+	struct sockaddr_un sun;
+	struct authc *c;
+	struct sv f[8];
+	int fd, nf;
+
+	*cp = NULL;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return seterr(err, "socket path too long: ", path);
+	memcpy(sun.sun_path, path, strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return seterr(err, "socket: ", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		buf_reset(err);
+		(void)buf_printf(err, "cannot connect to authd at %s: %s",
+		    path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	c = xcalloc(1, sizeof(*c));
+	io_init(&c->io, fd, AUTH_LINE_MAX, timeout_ms);
+	c->next_id = 1;
+	(void)io_printf(&c->io, "VERSION\t%d\t%d\n", AUTH_PROTO_MAJOR,
+	    AUTH_PROTO_MINOR);
+	if (io_flush(&c->io) != IO_OK) {
+		authc_close(&c);
+		return seterr(err, "authd: ", "write error");
+	}
+	if (read_line(c, f, NELEM(f), &nf, err) == -1) {
+		authc_close(&c);
+		return -1;
+	}
+	if (nf < 2 || !sv_eq_str(f[0], "VERSION") ||
+	    !sv_eq_str(f[1], "1")) {
+		authc_close(&c);
+		return seterr(err, "authd: ", "protocol version mismatch");
+	}
+	*cp = c;
+	return 0;
+}
+
+void
+authc_close(struct authc **cp)
+{
+	if (*cp == NULL)
+		return;
+	io_free(&(*cp)->io, 1);
+	free(*cp);
+	*cp = NULL;
+}
+
+/* Send the request in out (without id) and read the reply to it. */
+static int
+roundtrip(struct authc *c, const char *verb, struct buf *rest,
+    struct authc_reply *rep, struct buf *err)
+{
+	struct sv f[REC_MAX_FIELDS];
+	unsigned long id = c->next_id++;
+	uint64_t rid;
+	int nf, first;
+
+	buf_reset(&rep->verb);
+	buf_reset(&rep->data);
+	rec_clear(&rep->fields);
+	(void)io_printf(&c->io, "%s\t%lu", verb, id);
+	if (rest->len > 0) {
+		(void)io_puts(&c->io, "\t");
+		(void)io_write(&c->io, rest->data, rest->len);
+	}
+	if (io_puts(&c->io, "\n") != IO_OK || io_flush(&c->io) != IO_OK)
+		return seterr(err, "authd: ", "write error");
+	if (read_line(c, f, NELEM(f), &nf, err) == -1)
+		return -1;
+	if (nf < 2 || parse_u64(f[1], UINT64_MAX, &rid) == -1 || rid != id)
+		return seterr(err, "authd: ", "reply for another request");
+	(void)buf_append_sv(&rep->verb, f[0]);
+	first = 2;
+	if (sv_eq_str(f[0], "CONT")) {
+		if (nf < 3 || base64_decode(&rep->data, f[2].p, f[2].n) == -1)
+			return seterr(err, "authd: ", "bad CONT reply");
+		first = 3;
+	}
+	if (rec_decode_fields(f + first, (size_t)(nf - first),
+	    &rep->fields) == -1)
+		return seterr(err, "authd: ", "malformed reply fields");
+	return 0;
+}
+
+int
+authc_auth(struct authc *c, const char *mech, const char *service,
+    const char *rip, int secured, const struct sv *initial,
+    struct authc_reply *rep, struct buf *err)
+{
+	struct buf rest;
+	struct rec r;
+	int ret;
+
+	buf_init(&rest, AUTH_LINE_MAX);
+	rec_init(&r);
+	rec_set_str(&r, "service", service);
+	rec_set_str(&r, "rip", rip ? rip : "");
+	if (secured)
+		rec_set_str(&r, "secured", "1");
+	(void)buf_puts(&rest, mech);
+	(void)buf_putc(&rest, '\t');
+	rec_encode(&r, &rest);
+	if (initial != NULL) {
+		(void)buf_puts(&rest, "\tresp=");
+		base64_encode(&rest, initial->p, initial->n);
+	}
+	ret = roundtrip(c, "AUTH", &rest, rep, err);
+	explicit_bzero(rest.data, rest.cap);
+	buf_free(&rest);
+	rec_free(&r);
+	return ret;
+}
+
+int
+authc_cont(struct authc *c, struct sv response, struct authc_reply *rep,
+    struct buf *err)
+{
+	struct buf rest;
+	int ret;
+
+	/* The CONT answers the exchange of the previous AUTH: same id. */
+	c->next_id--;
+	buf_init(&rest, AUTH_LINE_MAX);
+	base64_encode(&rest, response.p, response.n);
+	ret = roundtrip(c, "CONT", &rest, rep, err);
+	buf_free(&rest);
+	return ret;
+}
+
+static int
+lookup(struct authc *c, const char *verb, const char *name,
+    struct authc_reply *rep, struct buf *err)
+{
+	struct buf rest;
+	int ret;
+
+	buf_init(&rest, AUTH_LINE_MAX);
+	tab_escape(&rest, sv_from(name));
+	ret = roundtrip(c, verb, &rest, rep, err);
+	buf_free(&rest);
+	return ret;
+}
+
+int
+authc_user(struct authc *c, const char *name, struct authc_reply *rep,
+    struct buf *err)
+{
+	return lookup(c, "USER", name, rep, err);
+}
+
+int
+authc_rcpt(struct authc *c, const char *address, struct authc_reply *rep,
+    struct buf *err)
+{
+	return lookup(c, "RCPT", address, rep, err);
+}

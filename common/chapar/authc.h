@@ -1,0 +1,49 @@
+/*
+ * authc: the client side of the authd protocol (see authd(8)).
+ *
+ * One request at a time per connection; the reply is read with a timeout.
+ * Lines are "VERB<TAB>id<TAB>..." with TAB-escaped fields (rec.h).
+ */
+#ifndef CHAPAR_AUTHC_H
+#define CHAPAR_AUTHC_H
+
+#include "chapar/buf.h"
+#include "chapar/rec.h"
+
+#define AUTH_PROTO_MAJOR 1
+#define AUTH_PROTO_MINOR 0
+#define AUTH_LINE_MAX 16384
+
+struct authc;
+
+struct authc_reply {
+	struct buf verb;	/* OK, FAIL, CONT, USER, RCPT, NOTFOUND, ... */
+	struct buf data;	/* CONT: the decoded challenge */
+	struct rec fields;	/* named fields */
+};
+
+void authc_reply_init(struct authc_reply *);
+void authc_reply_free(struct authc_reply *);
+
+int authc_connect(const char *path, int timeout_ms, struct authc **,
+    struct buf *err);
+void authc_close(struct authc **);
+
+/* Start a SASL exchange: mech, the service ("imap", "smtp", ...), the
+ * client address, whether the connection is TLS-protected, and an
+ * optional initial response (raw bytes, NULL for none). */
+int authc_auth(struct authc *, const char *mech, const char *service,
+    const char *rip, int secured, const struct sv *initial,
+    struct authc_reply *, struct buf *err);
+/* Answer a CONT. */
+int authc_cont(struct authc *, struct sv response, struct authc_reply *,
+    struct buf *err);
+/* Look up a user by login name or address: USER, NOTFOUND or FAIL. */
+int authc_user(struct authc *, const char *name, struct authc_reply *,
+    struct buf *err);
+/* Resolve a recipient: RCPT (local=, remote=), NOTFOUND, NOTLOCAL or
+ * FAIL. */
+int authc_rcpt(struct authc *, const char *address, struct authc_reply *,
+    struct buf *err);
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * priv.c: dropping root, and making the accounts to drop to.
+ */
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chapar/priv.h"
+#include "chapar/util.h"
+
+static int
+fail(struct buf *err, const char *what)
+{
+	buf_reset(err);
+	(void)buf_printf(err, "%s: %s", what, strerror(errno));
+	return -1;
+}
+
+int
+priv_lookup(const char *user, uid_t *uid, gid_t *gid, struct buf *err)
+{
+	struct passwd *pw;
+
+	errno = 0;
+	if ((pw = getpwnam(user)) == NULL) {
+		buf_reset(err);
+		(void)buf_printf(err, "no such user: %s", user);
+		return -1;
+	}
+	*uid = pw->pw_uid;
+	*gid = pw->pw_gid;
+	return 0;
+}
+
+int
+priv_drop(uid_t uid, gid_t gid, const char *dir, struct buf *err)
+{
+	uid_t r, e, s;
+
+	if (uid == 0) {
+		buf_reset(err);
+		(void)buf_puts(err, "refusing to \"drop\" privileges to root");
+		return -1;
+	}
+	if (setgroups(1, &gid) == -1)
+		return fail(err, "setgroups");
+	if (setresgid(gid, gid, gid) == -1)
+		return fail(err, "setresgid");
+	if (dir != NULL && (chroot(dir) == -1 || chdir("/") == -1))
+		return fail(err, dir);
+	if (setresuid(uid, uid, uid) == -1)
+		return fail(err, "setresuid");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		return fail(err, "prctl(PR_SET_NO_NEW_PRIVS)");
+#ifdef CHAPAR_SANITIZE
+	/* LeakSanitizer inspects the process at exit with ptrace, which a
+	 * process that changed ids may not do.  Only in sanitizer builds. */
+	(void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+#endif
+	/* Prove it, as Dovecot does: getting root back must be impossible. */
+	if (setuid(0) != -1 || getresuid(&r, &e, &s) == -1 || r != uid ||
+	    e != uid || s != uid) {
+		buf_reset(err);
+		(void)buf_puts(err, "privileges were not dropped");
+		return -1;
+	}
+	return 0;
+}
+
+int
+run_command(char *const argv[])
+{
+	static char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+		NULL };
+	pid_t pid;
+	int st;
+
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int
+priv_ensure_group(const char *group, struct buf *err)
+{
+	char *argv[] = { "/usr/sbin/groupadd", "--system", NULL, NULL };
+
+	if (getgrnam(group) != NULL)
+		return 0;
+	argv[2] = (char *)(uintptr_t)group;
+	if (run_command(argv) != 0 || getgrnam(group) == NULL) {
+		buf_reset(err);
+		(void)buf_printf(err, "could not create group %s with "
+		    "groupadd", group);
+		return -1;
+	}
+	return 0;
+}
+
+int
+priv_ensure_user(const char *user, const char *group, struct buf *err)
+{
+	char *argv[] = { "/usr/sbin/useradd", "--system", "--no-create-home",
+		"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+		"--gid", NULL, NULL, NULL };
+
+	if (getpwnam(user) != NULL)
+		return 0;
+	if (priv_ensure_group(group, err) == -1)
+		return -1;
+	argv[8] = (char *)(uintptr_t)group;
+	argv[9] = (char *)(uintptr_t)user;
+	if (run_command(argv) != 0 || getpwnam(user) == NULL) {
+		buf_reset(err);
+		(void)buf_printf(err, "could not create user %s with useradd",
+		    user);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,275 @@
+/*
+ * rec.c: name=value records with TAB-safe escaping.  The decoder trusts
+ * nothing: it is fed authd protocol lines from other processes and records
+ * read back from disk.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chapar/log.h"
+#include "chapar/rec.h"
+#include "chapar/util.h"
+
+#define REC_VAL_MAX (1024 * 1024)
+
+void
+rec_init(struct rec *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+void
+rec_clear(struct rec *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		free(r->names[i]);
+		buf_free(&r->vals[i]);
+	}
+	r->n = 0;
+}
+
+void
+rec_free(struct rec *r)
+{
+	rec_clear(r);
+	free(r->names);
+	free(r->vals);
+	memset(r, 0, sizeof(*r));
+}
+
+void
+rec_add(struct rec *r, const char *name, struct sv val)
+{
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 8;
+		r->names = xreallocarray(r->names, r->cap, sizeof(char *));
+		r->vals = xreallocarray(r->vals, r->cap, sizeof(struct buf));
+	}
+	r->names[r->n] = xstrdup(name);
+	buf_init(&r->vals[r->n], REC_VAL_MAX);
+	if (buf_append_sv(&r->vals[r->n], val) == -1)
+		log_fatal("rec_add: value of %s too large", name);
+	r->n++;
+}
+
+static int
+rec_find(const struct rec *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (strcmp(r->names[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+void
+rec_set(struct rec *r, const char *name, struct sv val)
+{
+	int i = rec_find(r, name);
+
+	if (i < 0) {
+		rec_add(r, name, val);
+		return;
+	}
+	if (buf_set(&r->vals[i], val.p, val.n) == -1)
+		log_fatal("rec_set: value of %s too large", name);
+}
+
+void
+rec_set_str(struct rec *r, const char *name, const char *val)
+{
+	rec_set(r, name, sv_from(val));
+}
+
+void
+rec_set_u64(struct rec *r, const char *name, uint64_t v)
+{
+	char tmp[32];
+
+	(void)xsnprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)v);
+	rec_set_str(r, name, tmp);
+}
+
+void
+rec_del(struct rec *r, const char *name)
+{
+	int i;
+
+	while ((i = rec_find(r, name)) >= 0) {
+		free(r->names[i]);
+		buf_free(&r->vals[i]);
+		memmove(&r->names[i], &r->names[i + 1],
+		    (r->n - (size_t)i - 1) * sizeof(char *));
+		memmove(&r->vals[i], &r->vals[i + 1],
+		    (r->n - (size_t)i - 1) * sizeof(struct buf));
+		r->n--;
+	}
+}
+
+const struct buf *
+rec_get(const struct rec *r, const char *name)
+{
+	int i = rec_find(r, name);
+
+	return i < 0 ? NULL : &r->vals[i];
+}
+
+const char *
+rec_get_str(const struct rec *r, const char *name)
+{
+	const struct buf *b = rec_get(r, name);
+
+	return b ? buf_cstr(b) : NULL;
+}
+
+int
+rec_get_u64(const struct rec *r, const char *name, uint64_t *out)
+{
+	const struct buf *b = rec_get(r, name);
+
+	if (b == NULL)
+		return -1;
+	return parse_u64(buf_sv(b), UINT64_MAX, out);
+}
+
+void
+tab_escape(struct buf *out, struct sv v)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < v.n && r == 0; i++) {
+		switch (v.p[i]) {
+		case '\\': r = buf_append(out, "\\\\", 2); break;
+		case '\t': r = buf_append(out, "\\t", 2); break;
+		case '\n': r = buf_append(out, "\\n", 2); break;
+		case '\r': r = buf_append(out, "\\r", 2); break;
+		case '\0': r = buf_append(out, "\\0", 2); break;
+		default: r = buf_putc(out, v.p[i]); break;
+		}
+	}
+	if (r == -1)
+		log_fatal("tab_escape: output too large");
+}
+
+int
+tab_unescape(struct sv v, struct buf *out)
+{
+	size_t i;
+	char c;
+
+	for (i = 0; i < v.n; i++) {
+		c = v.p[i];
+		if (c == '\t' || c == '\n' || c == '\r' || c == '\0')
+			return -1;
+		if (c == '\\') {
+			if (++i == v.n)
+				return -1;
+			switch (v.p[i]) {
+			case '\\': c = '\\'; break;
+			case 't': c = '\t'; break;
+			case 'n': c = '\n'; break;
+			case 'r': c = '\r'; break;
+			case '0': c = '\0'; break;
+			default: return -1;
+			}
+		}
+		if (buf_putc(out, c) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+int
+tab_split(struct sv line, struct sv *fields, size_t max)
+{
+	struct sv head;
+	size_t n = 0;
+	int more = 1;
+
+	while (more) {
+		if (n == max)
+			return -1;
+		more = sv_split(&line, '\t', &head);
+		fields[n++] = head;
+	}
+	return (int)n;
+}
+
+static int
+valid_name(struct sv n)
+{
+	size_t i;
+
+	if (n.n == 0 || n.n > 64)
+		return 0;
+	for (i = 0; i < n.n; i++)
+		if (!((n.p[i] >= 'a' && n.p[i] <= 'z') ||
+		    (n.p[i] >= '0' && n.p[i] <= '9') || n.p[i] == '_' ||
+		    n.p[i] == '-'))
+			return 0;
+	return 1;
+}
+
+int
+rec_decode_fields(const struct sv *f, size_t n, struct rec *r)
+{
+	struct buf name, val;
+	struct sv rest, head;
+	size_t i;
+	int ret = 0;
+
+	buf_init(&name, 128);
+	buf_init(&val, REC_VAL_MAX);
+	for (i = 0; i < n && ret == 0; i++) {
+		rest = f[i];
+		if (!sv_split(&rest, '=', &head) || !valid_name(head)) {
+			ret = -1;
+			break;
+		}
+		buf_reset(&val);
+		if (tab_unescape(rest, &val) == -1) {
+			ret = -1;
+			break;
+		}
+		(void)buf_set(&name, head.p, head.n);
+		rec_add(r, buf_cstr(&name), buf_sv(&val));
+	}
+	buf_free(&name);
+	buf_free(&val);
+	return ret;
+}
+
+int
+rec_decode(struct sv text, struct rec *r)
+{
+	struct sv *f;
+	int n, ret;
+
+	rec_clear(r);
+	if (text.n == 0)
+		return 0;
+	f = xcalloc(REC_MAX_FIELDS, sizeof(*f));
+	n = tab_split(text, f, REC_MAX_FIELDS);
+	ret = n < 0 ? -1 : rec_decode_fields(f, (size_t)n, r);
+	free(f);
+	return ret;
+}
+
+void
+rec_encode(const struct rec *r, struct buf *out)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		if (i > 0 && buf_putc(out, '\t') == -1)
+			log_fatal("rec_encode: output too large");
+		if (buf_puts(out, r->names[i]) == -1 ||
+		    buf_putc(out, '=') == -1)
+			log_fatal("rec_encode: output too large");
+		tab_escape(out, buf_sv(&r->vals[i]));
+	}
+}
