@@ -1,0 +1,72 @@
+/*
+ * authd: the only process that reads password hashes (DESIGN.md 2).
+ */
+#ifndef AUTHD_H
+#define AUTHD_H
+
+#include <stdint.h>
+
+#include "chapar/buf.h"
+#include "chapar/config.h"
+#include "chapar/rec.h"
+#include "chapar/sasl.h"
+#include "chapar/userdb.h"
+
+#define AUTHD_MAX_SESSIONS 64		/* SASL exchanges per connection */
+#define AUTHD_SESSION_TIMEOUT 60000	/* ms */
+#define AUTHD_IN_MAX (4 * 16384)
+
+struct conn;
+
+/* One SASL exchange in progress. */
+struct session {
+	unsigned long id;
+	int mech;		/* MECH_ */
+	int step;
+	uint64_t started;
+	struct buf service, rip;
+	int secured;
+	struct buf login;	/* LOGIN mechanism: the user name */
+	struct buf user;	/* user key once known */
+	int known;		/* the user exists (SCRAM) */
+	struct scram_server scram;
+	struct session *next;
+};
+
+enum { MECH_PLAIN, MECH_LOGIN, MECH_SCRAM };
+
+struct authd {
+	struct config *cf;
+	struct userdb *udb;
+	unsigned char secret[32];	/* per-run: fake SCRAM salts */
+	char *dummy_hash;		/* timing for unknown users */
+	uint64_t conns;
+};
+
+extern struct authd authd;
+
+/* server.c: queue a reply line "VERB<TAB>id[<TAB>positional][<TAB>fields]",
+ * sent after delay_ms. */
+void conn_send(struct conn *, uint64_t delay_ms, const char *verb,
+    unsigned long id, const char *positional, const struct rec *fields);
+void serve(int listen_fd);
+extern volatile int authd_quit;
+
+/* mech.c */
+int mech_lookup(const char *name);
+const char *mech_name(int);
+/* Both return 1 when the exchange is over (the session can go), 0 when a
+ * CONT was sent and a response is awaited. */
+int mech_start(struct conn *, struct session *, const struct sv *initial);
+int mech_continue(struct conn *, struct session *, struct sv response);
+void session_free(struct session *);
+int login_key(const char *name, struct buf *key);
+
+/* penalty.c: failed-login accounting per client address and account */
+void penalty_init(void);
+unsigned penalty_count(const char *kind, const char *key);
+void penalty_fail(const char *kind, const char *key);
+void penalty_clear(const char *kind, const char *key);
+size_t penalty_entries(void);
+
+#endif

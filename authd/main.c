@@ -1,0 +1,240 @@
+/*
+ * authd: answers password checks and user look-ups for the other Chapar
+ * programs over a UNIX socket.  Started as root it binds its socket, then
+ * drops to auth_user and chroots into db_dir, so that from then on it can
+ * read the user database and nothing else.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "authd.h"
+#include "chapar/dict.h"
+#include "chapar/log.h"
+#include "chapar/passwd.h"
+#include "chapar/priv.h"
+#include "chapar/util.h"
+
+struct authd authd;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: authd [-fd] [-c file]\n");
+	exit(100);
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	authd_quit = 1;
+}
+
+static void
+signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	/* authd runs chrooted: a new configuration needs a restart, which
+	 * chapard does on reload.  SIGHUP is ignored, not fatal. */
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+/* Bind the socket, refusing to steal it from a running authd. */
+static int
+listen_on(const char *path)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	int fd, probe;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		log_fatal("auth_socket %s: path too long", path);
+	memcpy(sun.sun_path, path, strlen(path));
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			log_fatal("%s exists and is not a socket", path);
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe != -1 && connect(probe, (struct sockaddr *)&sun,
+		    sizeof(sun)) == 0)
+			log_fatal("%s: another authd is running", path);
+		if (probe != -1)
+			close(probe);
+		if (unlink(path) == -1)
+			log_fatal("unlink %s: %s", path, strerror(errno));
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		log_fatal("socket: %s", strerror(errno));
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+		log_fatal("bind %s: %s", path, strerror(errno));
+	if (listen(fd, SOMAXCONN) == -1)
+		log_fatal("listen %s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* As root: give db_dir and the files directly in it to the auth user, so
+ * that an admin who ran "chapar user add" as root cannot lock authd out. */
+static void
+own_db_dir(const char *dir, uid_t uid, gid_t gid)
+{
+	struct dirent *de;
+	DIR *d;
+	int dfd;
+
+	if (chown(dir, uid, gid) == -1 || chmod(dir, 0700) == -1)
+		log_fatal("%s: %s", dir, strerror(errno));
+	if ((d = opendir(dir)) == NULL)
+		log_fatal("%s: %s", dir, strerror(errno));
+	dfd = dirfd(d);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (fchownat(dfd, de->d_name, uid, gid,
+		    AT_SYMLINK_NOFOLLOW) == -1)
+			log_warning("chown %s/%s: %s", dir, de->d_name,
+			    strerror(errno));
+	}
+	closedir(d);
+}
+
+static void
+drop_root(const char *sock)
+{
+	const char *user = config_str(authd.cf, NULL, "auth_user");
+	const char *dbdir = config_str(authd.cf, NULL, "db_dir");
+	struct group *gr;
+	struct buf err;
+	uid_t uid;
+	gid_t gid, sgid;
+
+	buf_init(&err, 1024);
+	if (priv_lookup(user, &uid, &gid, &err) == -1)
+		log_fatal("%s (chapar init creates it)", buf_cstr(&err));
+	gr = getgrnam(CHAPAR_GROUP);
+	sgid = gr != NULL ? gr->gr_gid : gid;
+	if (chown(sock, uid, sgid) == -1 || chmod(sock, 0660) == -1)
+		log_fatal("%s: %s", sock, strerror(errno));
+	own_db_dir(dbdir, uid, gid);
+	if (priv_drop(uid, gid, dbdir, &err) == -1)
+		log_fatal("%s", buf_cstr(&err));
+	buf_free(&err);
+}
+
+static void
+detach(void)
+{
+	pid_t pid;
+	int fd;
+
+	if ((pid = fork()) == -1)
+		log_fatal("fork: %s", strerror(errno));
+	if (pid != 0)
+		_exit(0);
+	setsid();
+	if ((pid = fork()) == -1)
+		log_fatal("fork: %s", strerror(errno));
+	if (pid != 0)
+		_exit(0);
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conf = NULL, *sock;
+	enum log_level lvl;
+	struct buf err;
+	struct config *cf_global;
+	int ch, fg = 0, debug = 0, lfd, fac;
+	const char *perr;
+	struct buf dummy;
+
+	while ((ch = getopt(argc, argv, "c:dfh")) != -1) {
+		switch (ch) {
+		case 'c': conf = optarg; break;
+		case 'd': debug = 1; break;
+		case 'f': fg = 1; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_open("authd", LOG_TO_STDERR);
+	buf_init(&err, 4096);
+	if (conf == NULL)
+		conf = config_default_path();
+	if (config_load(conf, &cf_global, &err) == -1)
+		log_fatal("%s", buf_cstr(&err));
+	authd.cf = cf_global;
+	if (log_facility_parse(config_str(authd.cf, NULL, "log_facility"),
+	    &fac) == 0)
+		log_set_facility(fac);
+	if (log_level_parse(config_str(authd.cf, "authd", "log_level"),
+	    &lvl) == 0)
+		log_set_level(lvl);
+	if (debug)
+		log_set_level(LOGL_DEBUG);
+	if (!fg) {
+		detach();
+		log_where(LOG_TO_SYSLOG);
+	}
+	signals();
+	sock = config_str(authd.cf, NULL, "auth_socket");
+	lfd = listen_on(sock);
+	/* Hashing needs libcrypt's setup and randomness: do it before any
+	 * chroot. */
+	buf_init(&dummy, 512);
+	if (passwd_hash("not a password", 14, &dummy, &perr) == -1)
+		log_fatal("cannot make a password hash: %s", perr);
+	authd.dummy_hash = buf_detach(&dummy);
+	rand_bytes(authd.secret, sizeof(authd.secret));
+	penalty_init();
+	if (geteuid() == 0) {
+		drop_root(sock);
+		/* Inside the chroot the environment is at "/". */
+		if (userdb_open_dir("/", 0, &authd.udb, &err) == -1)
+			log_fatal("user database: %s", buf_cstr(&err));
+	} else {
+		if (chmod(sock, 0600) == -1)
+			log_fatal("%s: %s", sock, strerror(errno));
+		if (userdb_open(authd.cf, 0, &authd.udb, &err) == -1)
+			log_fatal("user database: %s (run \"chapar init\")",
+			    buf_cstr(&err));
+	}
+	log_info("ready: socket=%s, uid=%ld", sock, (long)geteuid());
+	serve(lfd);
+	log_info("stopping: %llu connections served",
+	    (unsigned long long)authd.conns);
+	userdb_close(&authd.udb);
+	config_free(&authd.cf);
+	free(authd.dummy_hash);
+	buf_free(&err);
+	return 0;
+}

@@ -1,0 +1,569 @@
+/*
+ * server.c: authd's event loop and the request side of its protocol
+ * (authd(8) documents it).
+ *
+ * One process, poll(2), non-blocking sockets.  A client that sends a
+ * malformed request is disconnected (it is one of our own daemons, so a
+ * malformed request means a bug or a compromise, not a typo).  Replies to
+ * failed logins may be delayed; a delayed reply never holds up anyone
+ * else.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "authd.h"
+#include "chapar/authc.h"
+#include "chapar/dict.h"
+#include "chapar/log.h"
+#include "chapar/util.h"
+
+struct delayed {
+	uint64_t due;
+	struct buf line;
+	struct delayed *next;
+};
+
+struct conn {
+	int fd;
+	struct buf in, out;
+	int versioned;
+	int dead;
+	int nsessions;
+	struct session *sessions;
+	struct delayed *delayed;
+	struct conn *next;
+};
+
+volatile int authd_quit;
+static struct conn *conns;
+static unsigned nconns;
+
+static void
+conn_close(struct conn *c, const char *why)
+{
+	struct session *s;
+	struct delayed *d;
+
+	if (why != NULL)
+		log_warning("closing client connection: %s", why);
+	while ((s = c->sessions) != NULL) {
+		c->sessions = s->next;
+		session_free(s);
+	}
+	while ((d = c->delayed) != NULL) {
+		c->delayed = d->next;
+		buf_free(&d->line);
+		free(d);
+	}
+	close(c->fd);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	c->dead = 1;
+}
+
+void
+conn_send(struct conn *c, uint64_t delay_ms, const char *verb,
+    unsigned long id, const char *positional, const struct rec *fields)
+{
+	struct delayed *d, **dp;
+	struct buf line;
+
+	buf_init(&line, AUTH_LINE_MAX);
+	(void)buf_printf(&line, "%s\t%lu", verb, id);
+	if (positional != NULL) {
+		(void)buf_putc(&line, '\t');
+		tab_escape(&line, sv_from(positional));
+	}
+	if (fields != NULL && fields->n > 0) {
+		(void)buf_putc(&line, '\t');
+		rec_encode(fields, &line);
+	}
+	(void)buf_putc(&line, '\n');
+	if (delay_ms == 0) {
+		if (buf_append(&c->out, line.data, line.len) == -1)
+			c->dead = 2;	/* client does not read: drop it */
+		buf_free(&line);
+		return;
+	}
+	d = xcalloc(1, sizeof(*d));
+	d->due = now_ms() + delay_ms;
+	d->line = line;
+	/* keep the list sorted by due time */
+	for (dp = &c->delayed; *dp != NULL && (*dp)->due <= d->due;
+	    dp = &(*dp)->next)
+		;
+	d->next = *dp;
+	*dp = d;
+}
+
+static struct session *
+session_find(struct conn *c, unsigned long id, int unlink)
+{
+	struct session **sp, *s;
+
+	for (sp = &c->sessions; (s = *sp) != NULL; sp = &s->next)
+		if (s->id == id) {
+			if (unlink) {
+				*sp = s->next;
+				c->nsessions--;
+			}
+			return s;
+		}
+	return NULL;
+}
+
+static int
+parse_id(struct sv f, unsigned long *id)
+{
+	uint64_t v;
+
+	if (f.n > 10 || parse_u64(f, 0xffffffffUL, &v) == -1)
+		return -1;
+	*id = (unsigned long)v;
+	return 0;
+}
+
+/* AUTH <id> <mech> [name=value...] with service, rip, secured, resp */
+static const char *
+req_auth(struct conn *c, struct sv *f, int nf)
+{
+	struct session *s;
+	struct rec r;
+	struct buf mech, resp;
+	const struct buf *b;
+	unsigned long id;
+	struct sv initial;
+	int m, done, have_initial = 0;
+
+	if (nf < 3 || parse_id(f[1], &id) == -1)
+		return "AUTH: expected an id and a mechanism";
+	if (session_find(c, id, 0) != NULL)
+		return "AUTH: id already in use";
+	if (c->nsessions >= AUTHD_MAX_SESSIONS)
+		return "AUTH: too many exchanges at once";
+	rec_init(&r);
+	if (rec_decode_fields(f + 3, (size_t)(nf - 3), &r) == -1) {
+		rec_free(&r);
+		return "AUTH: malformed fields";
+	}
+	buf_init(&mech, 64);
+	(void)buf_append_sv(&mech, f[2]);
+	m = mech_lookup(buf_cstr(&mech));
+	buf_free(&mech);
+	s = xcalloc(1, sizeof(*s));
+	s->id = id;
+	s->mech = m;
+	s->started = now_ms();
+	buf_init(&s->service, 64);
+	buf_init(&s->rip, 128);
+	buf_init(&s->login, 1024);
+	buf_init(&s->user, 1024);
+	scram_server_init(&s->scram);
+	b = rec_get(&r, "service");
+	(void)buf_set(&s->service, b ? b->data : "?", b ? b->len : 1);
+	b = rec_get(&r, "rip");
+	(void)buf_set(&s->rip, b ? b->data : "", b ? b->len : 0);
+	s->secured = rec_get(&r, "secured") != NULL;
+	buf_init(&resp, AUTH_LINE_MAX);
+	if ((b = rec_get(&r, "resp")) != NULL) {
+		if (base64_decode(&resp, b->data, b->len) == -1) {
+			buf_free(&resp);
+			rec_free(&r);
+			session_free(s);
+			return "AUTH: bad base64 in resp";
+		}
+		have_initial = 1;
+	}
+	rec_free(&r);
+	if (m < 0) {
+		struct rec fr;
+
+		rec_init(&fr);
+		rec_set_str(&fr, "reason", "unsupported mechanism");
+		conn_send(c, 0, "FAIL", id, NULL, &fr);
+		rec_free(&fr);
+		session_free(s);
+		buf_free(&resp);
+		return NULL;
+	}
+	initial = buf_sv(&resp);
+	done = mech_start(c, s, have_initial ? &initial : NULL);
+	if (resp.data != NULL)
+		explicit_bzero(resp.data, resp.cap);
+	buf_free(&resp);
+	if (done)
+		session_free(s);
+	else {
+		s->next = c->sessions;
+		c->sessions = s;
+		c->nsessions++;
+	}
+	return NULL;
+}
+
+/* CONT <id> <base64> */
+static const char *
+req_cont(struct conn *c, struct sv *f, int nf)
+{
+	struct session *s;
+	struct buf resp;
+	unsigned long id;
+	int done;
+
+	if (nf != 3 || parse_id(f[1], &id) == -1)
+		return "CONT: expected an id and a response";
+	if ((s = session_find(c, id, 1)) == NULL)
+		return "CONT: no exchange with that id";
+	buf_init(&resp, AUTH_LINE_MAX);
+	if (base64_decode(&resp, f[2].p, f[2].n) == -1) {
+		buf_free(&resp);
+		session_free(s);
+		return "CONT: bad base64";
+	}
+	done = mech_continue(c, s, buf_sv(&resp));
+	if (resp.data != NULL)
+		explicit_bzero(resp.data, resp.cap);
+	buf_free(&resp);
+	if (done)
+		session_free(s);
+	else {
+		s->next = c->sessions;
+		c->sessions = s;
+		c->nsessions++;
+	}
+	return NULL;
+}
+
+static void
+reply_dberror(struct conn *c, unsigned long id, const struct buf *err)
+{
+	struct rec f;
+
+	log_error("user database: %s", buf_cstr(err));
+	rec_init(&f);
+	rec_set_str(&f, "reason", "user database unavailable");
+	rec_set_str(&f, "temp", "1");
+	conn_send(c, 0, "FAIL", id, NULL, &f);
+	rec_free(&f);
+}
+
+/* USER <id> <name>: the account's non-secret attributes. */
+static const char *
+req_user(struct conn *c, struct sv *f, int nf)
+{
+	struct buf name, key, err, home;
+	struct rec u, out;
+	unsigned long id;
+	const char *st;
+	int r;
+
+	if (nf != 3 || parse_id(f[1], &id) == -1)
+		return "USER: expected an id and a name";
+	buf_init(&name, 2048);
+	if (tab_unescape(f[2], &name) == -1 || sv_has_nul(buf_sv(&name))) {
+		buf_free(&name);
+		return "USER: bad name";
+	}
+	buf_init(&key, 2048);
+	buf_init(&err, 1024);
+	buf_init(&home, 2048);
+	rec_init(&u);
+	rec_init(&out);
+	r = login_key(buf_cstr(&name), &key) == -1 ? DICT_NOTFOUND :
+	    userdb_user_get(authd.udb, buf_cstr(&key), &u, &err);
+	st = rec_get_str(&u, "state");
+	if (r == DICT_OK && st != NULL && strcmp(st, USER_DELETED) == 0)
+		r = DICT_NOTFOUND;
+	if (r == DICT_NOTFOUND)
+		conn_send(c, 0, "NOTFOUND", id, NULL, NULL);
+	else if (r != DICT_OK)
+		reply_dberror(c, id, &err);
+	else {
+		rec_set_str(&out, "user", buf_cstr(&key));
+		if (rec_get_str(&u, "home") == NULL)
+			userdb_home(buf_cstr(&key), &home);
+		rec_set_str(&out, "home", rec_get_str(&u, "home") ?
+		    rec_get_str(&u, "home") : buf_cstr(&home));
+		rec_set_str(&out, "quota", rec_get_str(&u, "quota") ?
+		    rec_get_str(&u, "quota") : "0");
+		rec_set_str(&out, "state", st ? st : USER_ACTIVE);
+		conn_send(c, 0, "USER", id, NULL, &out);
+	}
+	buf_free(&name);
+	buf_free(&key);
+	buf_free(&err);
+	buf_free(&home);
+	rec_free(&u);
+	rec_free(&out);
+	return NULL;
+}
+
+/* RCPT <id> <address>: where mail for an address goes. */
+static const char *
+req_rcpt(struct conn *c, struct sv *f, int nf)
+{
+	struct buf text, err;
+	struct addr a;
+	struct rec out;
+	unsigned long id;
+	const char *e;
+	int r;
+
+	if (nf != 3 || parse_id(f[1], &id) == -1)
+		return "RCPT: expected an id and an address";
+	buf_init(&text, 2048);
+	if (tab_unescape(f[2], &text) == -1) {
+		buf_free(&text);
+		return "RCPT: bad address field";
+	}
+	buf_init(&err, 1024);
+	addr_init(&a);
+	rec_init(&out);
+	if (addr_parse(buf_sv(&text), ADDR_UTF8, &a, &e) == -1) {
+		rec_set_str(&out, "reason", e);
+		conn_send(c, 0, "NOTFOUND", id, NULL, &out);
+	} else {
+		r = userdb_resolve(authd.udb, &a,
+		    config_str(authd.cf, NULL, "recipient_delimiter"), &out,
+		    &err);
+		if (r == DICT_OK)
+			conn_send(c, 0, "RCPT", id, NULL, &out);
+		else if (r == DICT_NOTFOUND)
+			conn_send(c, 0, "NOTFOUND", id, NULL, NULL);
+		else if (r == USERDB_NOTLOCAL)
+			conn_send(c, 0, "NOTLOCAL", id, NULL, NULL);
+		else
+			reply_dberror(c, id, &err);
+	}
+	buf_free(&text);
+	buf_free(&err);
+	addr_free(&a);
+	rec_free(&out);
+	return NULL;
+}
+
+static const char *
+req_version(struct conn *c, struct sv *f, int nf)
+{
+	uint64_t major;
+
+	if (nf < 2 || parse_u64(f[1], 1000, &major) == -1)
+		return "VERSION: expected a number";
+	if (major != AUTH_PROTO_MAJOR)
+		return "VERSION: unsupported major version";
+	c->versioned = 1;
+	(void)buf_printf(&c->out, "VERSION\t%d\t%d\n", AUTH_PROTO_MAJOR,
+	    AUTH_PROTO_MINOR);
+	return NULL;
+}
+
+static const struct {
+	const char *verb;
+	const char *(*fn)(struct conn *, struct sv *, int);
+} requests[] = {
+	{ "AUTH", req_auth },
+	{ "CONT", req_cont },
+	{ "USER", req_user },
+	{ "RCPT", req_rcpt },
+};
+
+/* Handle one request line; returns an error string to disconnect. */
+static const char *
+request(struct conn *c, struct sv line)
+{
+	struct sv f[REC_MAX_FIELDS];
+	size_t i;
+	int nf;
+
+	if (line.n > 0 && line.p[line.n - 1] == '\r')
+		line.n--;
+	if ((nf = tab_split(line, f, NELEM(f))) < 1)
+		return "too many fields";
+	if (!c->versioned)
+		return sv_eq_str(f[0], "VERSION") ? req_version(c, f, nf) :
+		    "expected VERSION first";
+	for (i = 0; i < NELEM(requests); i++)
+		if (sv_eq_str(f[0], requests[i].verb))
+			return requests[i].fn(c, f, nf);
+	return "unknown request";
+}
+
+static void
+conn_read(struct conn *c)
+{
+	char tmp[8192];
+	const char *nl, *why;
+	ssize_t n;
+	size_t off;
+
+	n = read(c->fd, tmp, sizeof(tmp));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c, NULL);
+		return;
+	}
+	if (buf_append(&c->in, tmp, (size_t)n) == -1) {
+		conn_close(c, "request line too long");
+		return;
+	}
+	off = 0;
+	while (!c->dead && (nl = memchr(c->in.data + off, '\n',
+	    c->in.len - off)) != NULL) {
+		why = request(c, sv_make(c->in.data + off,
+		    (size_t)(nl - (c->in.data + off))));
+		off = (size_t)(nl - c->in.data) + 1;
+		if (why != NULL) {
+			conn_close(c, why);
+			return;
+		}
+	}
+	if (c->dead == 2) {
+		conn_close(c, "client does not read its replies");
+		return;
+	}
+	buf_consume(&c->in, off);
+	if (c->in.len > AUTH_LINE_MAX)
+		conn_close(c, "request line too long");
+}
+
+static void
+conn_write(struct conn *c)
+{
+	ssize_t n;
+
+	if (c->out.len == 0)
+		return;
+	n = write(c->fd, c->out.data, c->out.len);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0) {
+		conn_close(c, NULL);
+		return;
+	}
+	buf_consume(&c->out, (size_t)n);
+}
+
+/* Move due delayed replies to the output; drop stale SASL exchanges. */
+static void
+conn_timers(struct conn *c, uint64_t now)
+{
+	struct session **sp, *s;
+	struct delayed *d;
+
+	while ((d = c->delayed) != NULL && d->due <= now) {
+		c->delayed = d->next;
+		(void)buf_append(&c->out, d->line.data, d->line.len);
+		buf_free(&d->line);
+		free(d);
+	}
+	for (sp = &c->sessions; (s = *sp) != NULL;) {
+		if (now - s->started > AUTHD_SESSION_TIMEOUT) {
+			*sp = s->next;
+			c->nsessions--;
+			session_free(s);
+		} else
+			sp = &s->next;
+	}
+}
+
+static void
+accept_one(int lfd)
+{
+	struct conn *c;
+	int fd;
+
+	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd == -1)
+		return;
+	if (nconns >= config_num(authd.cf, "authd", "auth_max_clients")) {
+		log_warning("too many clients (%u); refusing one", nconns);
+		close(fd);
+		return;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	buf_init(&c->in, AUTHD_IN_MAX);
+	buf_init(&c->out, 1024 * 1024);
+	c->next = conns;
+	conns = c;
+	nconns++;
+	authd.conns++;
+}
+
+static void
+reap(void)
+{
+	struct conn **cp, *c;
+
+	for (cp = &conns; (c = *cp) != NULL;) {
+		if (c->dead) {
+			*cp = c->next;
+			free(c);
+			nconns--;
+		} else
+			cp = &c->next;
+	}
+}
+
+void
+serve(int lfd)
+{
+	struct pollfd *pfd = NULL;
+	struct conn *c, **map = NULL;
+	size_t n, i, cap = 0;
+	uint64_t now, next;
+	int timeout, r;
+
+	while (!authd_quit) {
+		if (cap < nconns + 1) {
+			cap = (nconns + 1) * 2;
+			pfd = xreallocarray(pfd, cap, sizeof(*pfd));
+			map = xreallocarray(map, cap, sizeof(*map));
+		}
+		now = now_ms();
+		next = now + 60000;
+		pfd[0].fd = lfd;
+		pfd[0].events = POLLIN;
+		n = 1;
+		for (c = conns; c != NULL; c = c->next) {
+			conn_timers(c, now);
+			if (c->delayed != NULL && c->delayed->due < next)
+				next = c->delayed->due;
+			pfd[n].fd = c->fd;
+			pfd[n].events = POLLIN | (c->out.len ? POLLOUT : 0);
+			map[n++] = c;
+		}
+		timeout = (int)(next - now);
+		r = poll(pfd, n, timeout);
+		if (r < 0 && errno != EINTR)
+			log_fatal("poll: %s", strerror(errno));
+		if (r <= 0)
+			continue;
+		for (i = 1; i < n; i++) {
+			c = map[i];
+			if (!c->dead && (pfd[i].revents & POLLOUT))
+				conn_write(c);
+			if (!c->dead &&
+			    (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				conn_read(c);
+			if (!c->dead && c->out.len > 0)
+				conn_write(c);
+		}
+		if (pfd[0].revents & POLLIN)
+			accept_one(lfd);
+		reap();
+	}
+	free(pfd);
+	free(map);
+	for (c = conns; c != NULL; c = c->next)
+		if (!c->dead)
+			conn_close(c, NULL);
+	reap();
+}
