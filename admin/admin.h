@@ -1,0 +1,63 @@
+/*
+ * chapar(8): the admin command.
+ */
+#ifndef ADMIN_H
+#define ADMIN_H
+
+#include "chapar/buf.h"
+#include "chapar/config.h"
+#include "chapar/userdb.h"
+
+/* exit codes */
+#define EX_OK 0
+#define EX_FAIL 1	/* the operation failed (not found, exists, ...) */
+#define EX_USAGE 2	/* bad command line */
+#define EX_TEMP 75	/* try again (database busy, authd down) */
+
+struct opts {
+	const char *conf;
+	int json;
+	int password_stdin;
+	int all;
+	int nondefault;
+	int force;
+	int expired;
+	const char *quota;
+	const char *name;
+};
+
+extern struct opts opt;
+
+/* main.c */
+void die(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
+void usage(void) __attribute__((noreturn));
+struct config *load_config(void);
+struct userdb *open_userdb(struct config *, int create);
+void close_userdb(struct userdb **);
+/* Parse an address argument into its user key ("@dom" allowed when
+ * catchall). */
+void arg_key(const char *arg, int catchall, struct buf *key);
+void arg_domain(const char *arg, struct buf *dom);
+void read_password(int twice, struct buf *out);
+
+/* table.c: aligned columns or JSON */
+struct table;
+struct table *table_new(int ncols, const char *const *headers);
+void table_row(struct table *, const char *const *cells);
+void table_print(struct table *, int json);
+void table_free(struct table **);
+
+/* commands */
+int cmd_init(int, char **);
+int cmd_config(int, char **);
+int cmd_domain(int, char **);
+int cmd_user(int, char **);
+int cmd_alias(int, char **);
+int cmd_auth(int, char **);
+
+/* cert.c */
+int make_self_signed(const char *cert, const char *key, const char *host,
+    struct buf *err);
+
+#endif

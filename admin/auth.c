@@ -1,0 +1,76 @@
+/*
+ * auth.c: "chapar auth": ask the running authd, as the daemons do
+ * (like "doveadm auth test").
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "admin.h"
+#include "chapar/authc.h"
+#include "chapar/util.h"
+
+static void
+print_fields(const struct authc_reply *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->fields.n; i++)
+		printf("  %s: %s\n", r->fields.names[i],
+		    buf_cstr(&r->fields.vals[i]));
+}
+
+int
+cmd_auth(int argc, char **argv)
+{
+	struct config *cf;
+	struct authc *c;
+	struct authc_reply rep;
+	struct buf err, pw, msg;
+	struct sv initial;
+	int ret = EX_OK, r;
+
+	if (argc != 3)
+		usage();
+	cf = load_config();
+	buf_init(&err, 1024);
+	authc_reply_init(&rep);
+	if (authc_connect(config_str(cf, NULL, "auth_socket"), 10000, &c,
+	    &err) == -1)
+		die(EX_TEMP, "%s", buf_cstr(&err));
+	if (strcmp(argv[1], "test") == 0) {
+		buf_init(&pw, 4096);
+		buf_init(&msg, 8192);
+		read_password(0, &pw);
+		/* RFC 4616: NUL authcid NUL passwd */
+		(void)buf_putc(&msg, '\0');
+		(void)buf_puts(&msg, argv[2]);
+		(void)buf_putc(&msg, '\0');
+		(void)buf_append(&msg, pw.data, pw.len);
+		initial = buf_sv(&msg);
+		r = authc_auth(c, "PLAIN", "admin", "127.0.0.1", 1, &initial,
+		    &rep, &err);
+		explicit_bzero(msg.data, msg.cap);
+		explicit_bzero(pw.data, pw.cap);
+		buf_free(&msg);
+		buf_free(&pw);
+	} else if (strcmp(argv[1], "lookup") == 0)
+		r = authc_rcpt(c, argv[2], &rep, &err);
+	else if (strcmp(argv[1], "user") == 0)
+		r = authc_user(c, argv[2], &rep, &err);
+	else
+		usage();
+	if (r == -1)
+		die(EX_TEMP, "%s", buf_cstr(&err));
+	printf("%s: %s\n", argv[2], buf_cstr(&rep.verb));
+	print_fields(&rep);
+	if (strcmp(buf_cstr(&rep.verb), "FAIL") == 0)
+		ret = rec_get(&rep.fields, "temp") ? EX_TEMP : EX_FAIL;
+	else if (strcmp(buf_cstr(&rep.verb), "NOTFOUND") == 0 ||
+	    strcmp(buf_cstr(&rep.verb), "NOTLOCAL") == 0)
+		ret = EX_FAIL;
+	authc_close(&c);
+	authc_reply_free(&rep);
+	buf_free(&err);
+	config_free(&cf);
+	return ret;
+}

@@ -1,0 +1,305 @@
+/*
+ * chapar: the admin command.  Runs as root or as the instance's owner;
+ * never talks to the network except authd's local socket.  Database work
+ * is done with the effective ids of the owner of db_dir, so files that
+ * root creates stay readable by authd.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "chapar/addr.h"
+#include "chapar/log.h"
+#include "chapar/passwd.h"
+#include "chapar/util.h"
+
+struct opts opt;
+
+static const char usage_text[] =
+"usage: chapar [-c file] [--json] command ...\n"
+"\n"
+"  init [dir]                        create an instance (config, databases,\n"
+"                                    a self-signed certificate)\n"
+"  config check | show [-n]          validate / print the configuration\n"
+"  domain add|del DOMAIN | list\n"
+"  user add ADDRESS [--quota SIZE] [--name NAME] [--password-stdin]\n"
+"  user passwd ADDRESS [--password-stdin]\n"
+"  user del|restore|disable|enable ADDRESS\n"
+"  user purge ADDRESS [--force] | purge --expired\n"
+"  user quota ADDRESS SIZE\n"
+"  user list [DOMAIN] | show ADDRESS\n"
+"  alias add ADDRESS DEST... | del ADDRESS [DEST...] | list [DOMAIN]\n"
+"  auth test ADDRESS [--password-stdin] | lookup ADDRESS | user NAME\n"
+"\n"
+"See chapar(8).\n";
+
+void
+usage(void)
+{
+	fputs(usage_text, stderr);
+	exit(EX_USAGE);
+}
+
+void
+die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	/* Leave with our own ids (a sanitizer build checks leaks at exit). */
+	if (getuid() == 0 && geteuid() != 0 &&
+	    (seteuid(0) == -1 || setegid(0) == -1))
+		fputs("chapar: cannot get root back\n", stderr);
+	fputs("chapar: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+struct config *
+load_config(void)
+{
+	struct config *cf;
+	struct buf err;
+
+	buf_init(&err, 4096);
+	if (config_load(opt.conf, &cf, &err) == -1)
+		die(EX_FAIL, "%s", buf_cstr(&err));
+	buf_free(&err);
+	return cf;
+}
+
+/*
+ * Database files belong to the owner of db_dir (the auth user on a real
+ * install).  Root switches its effective ids to that owner while the
+ * database is open; signals that would kill us in the middle of a
+ * transaction are held until it is closed.
+ */
+static sigset_t saved_mask;
+
+struct userdb *
+open_userdb(struct config *cf, int create)
+{
+	const char *dir = config_str(cf, NULL, "db_dir");
+	struct userdb *u;
+	struct stat st;
+	struct buf err;
+	sigset_t block;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &block, &saved_mask);
+	if (geteuid() == 0 && stat(dir, &st) == 0 && st.st_uid != 0) {
+		if (setegid(st.st_gid) == -1 || seteuid(st.st_uid) == -1)
+			die(EX_FAIL, "cannot become the owner of %s: %s", dir,
+			    strerror(errno));
+	}
+	buf_init(&err, 4096);
+	if (userdb_open(cf, create, &u, &err) == -1)
+		die(EX_TEMP, "user database: %s%s", buf_cstr(&err),
+		    geteuid() != getuid() ? " (working as the owner of db_dir: "
+		    "every directory above it must be searchable by that user)" :
+		    create ? "" : " (did you run \"chapar init\"?)");
+	buf_free(&err);
+	return u;
+}
+
+void
+close_userdb(struct userdb **u)
+{
+	userdb_close(u);
+	if (getuid() == 0 && geteuid() != 0) {
+		if (seteuid(0) == -1 || setegid(0) == -1)
+			die(EX_FAIL, "cannot get root back: %s",
+			    strerror(errno));
+	}
+	sigprocmask(SIG_SETMASK, &saved_mask, NULL);
+}
+
+void
+arg_key(const char *arg, int catchall, struct buf *key)
+{
+	struct addr a;
+	const char *err;
+
+	buf_reset(key);
+	if (catchall && arg[0] == '@') {
+		struct buf dom;
+
+		buf_init(&dom, 1024);
+		arg_domain(arg + 1, &dom);
+		(void)buf_printf(key, "@%s", buf_cstr(&dom));
+		buf_free(&dom);
+		return;
+	}
+	addr_init(&a);
+	if (addr_parse(sv_from(arg), ADDR_UTF8, &a, &err) == -1)
+		die(EX_USAGE, "%s: not a valid address: %s", log_esc_str(arg),
+		    err);
+	addr_key(&a, key);
+	addr_free(&a);
+}
+
+void
+arg_domain(const char *arg, struct buf *dom)
+{
+	const char *err;
+
+	buf_reset(dom);
+	if (addr_domain_normalize(sv_from(arg), ADDR_UTF8, dom, &err) == -1)
+		die(EX_USAGE, "%s: not a valid domain: %s", log_esc_str(arg),
+		    err);
+}
+
+static void
+read_line_noecho(const char *prompt, struct buf *out)
+{
+	struct termios t, saved;
+	int c, tty = isatty(0);
+
+	if (tty) {
+		fputs(prompt, stderr);
+		fflush(stderr);
+		if (tcgetattr(0, &t) == -1)
+			die(EX_FAIL, "tcgetattr: %s", strerror(errno));
+		saved = t;
+		t.c_lflag &= ~(tcflag_t)ECHO;
+		(void)tcsetattr(0, TCSAFLUSH, &t);
+	}
+	buf_reset(out);
+	while ((c = getchar()) != EOF && c != '\n')
+		if (buf_putc(out, c) == -1)
+			die(EX_USAGE, "password too long");
+	if (out->len > 0 && out->data[out->len - 1] == '\r')
+		buf_truncate(out, out->len - 1);
+	if (tty) {
+		(void)tcsetattr(0, TCSAFLUSH, &saved);
+		fputc('\n', stderr);
+	}
+}
+
+/* Passwords come from the terminal without echo or, with
+ * --password-stdin, from the first line of standard input; never from
+ * the command line, where ps(1) would show them. */
+void
+read_password(int twice, struct buf *out)
+{
+	struct buf again;
+
+	if (!opt.password_stdin && !isatty(0))
+		die(EX_USAGE, "no terminal to ask for the password; use "
+		    "--password-stdin");
+	read_line_noecho("Password: ", out);
+	if (out->len == 0)
+		die(EX_USAGE, "empty password");
+	if (memchr(out->data, '\0', out->len) != NULL)
+		die(EX_USAGE, "the password contains a NUL byte");
+	if (out->len > PASSWD_MAX)
+		die(EX_USAGE, "the password is longer than %d bytes",
+		    PASSWD_MAX);
+	if (twice && !opt.password_stdin) {
+		buf_init(&again, 4096);
+		read_line_noecho("Again: ", &again);
+		if (!sv_eq(buf_sv(out), buf_sv(&again)))
+			die(EX_USAGE, "the passwords differ");
+		explicit_bzero(again.data, again.cap);
+		buf_free(&again);
+	}
+}
+
+/* Pull options out of argv wherever they are; leave the words. */
+static int
+parse_opts(int argc, char **argv, char **words)
+{
+	int i, n = 0;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+#define VALUE(dst)                                                             \
+	do {                                                                   \
+		if (i + 1 >= argc)                                             \
+			die(EX_USAGE, "%s needs a value", a);                  \
+		dst = argv[++i];                                               \
+	} while (0)
+		if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0)
+			VALUE(opt.conf);
+		else if (strcmp(a, "--quota") == 0)
+			VALUE(opt.quota);
+		else if (strcmp(a, "--name") == 0)
+			VALUE(opt.name);
+		else if (strcmp(a, "--json") == 0)
+			opt.json = 1;
+		else if (strcmp(a, "--password-stdin") == 0)
+			opt.password_stdin = 1;
+		else if (strcmp(a, "--all") == 0)
+			opt.all = 1;
+		else if (strcmp(a, "-n") == 0)
+			opt.nondefault = 1;
+		else if (strcmp(a, "--force") == 0)
+			opt.force = 1;
+		else if (strcmp(a, "--expired") == 0)
+			opt.expired = 1;
+		else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)
+			usage();
+		else if (strcmp(a, "--version") == 0) {
+			printf("chapar %s\n", CHAPAR_VERSION);
+			exit(0);
+		} else if (strcmp(a, "--") == 0) {
+			while (++i < argc)
+				words[n++] = argv[i];
+		} else if (a[0] == '-' && a[1] != '\0')
+			die(EX_USAGE, "unknown option %s (see chapar -h)", a);
+		else
+			words[n++] = argv[i];
+#undef VALUE
+	}
+	words[n] = NULL;
+	return n;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{ "init", cmd_init }, { "config", cmd_config },
+		{ "domain", cmd_domain }, { "user", cmd_user },
+		{ "alias", cmd_alias }, { "auth", cmd_auth },
+	};
+	char **words;
+	size_t i;
+	int n;
+
+	log_open("chapar", LOG_TO_STDERR);
+	log_set_level(LOGL_WARNING);
+	umask(022);
+	words = xcalloc((size_t)argc + 1, sizeof(char *));
+	n = parse_opts(argc, argv, words);
+	if (opt.conf == NULL)
+		opt.conf = config_default_path();
+	if (n == 0)
+		usage();
+	for (i = 0; i < NELEM(cmds); i++)
+		if (strcmp(words[0], cmds[i].name) == 0) {
+			n = cmds[i].fn(n, words);
+			free(words);
+			return n;
+		}
+	die(EX_USAGE, "unknown command \"%s\" (see chapar -h)",
+	    log_esc_str(words[0]));
+}
