@@ -41,7 +41,7 @@ VERSION = 0.1.0
 
 ifeq ($(SANITIZE),1)
 OPT = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
-	-fno-sanitize-recover=all
+	-fno-sanitize-recover=all -DCHAPAR_SANITIZE
 SANLDFLAGS = -fsanitize=address,undefined
 else
 OPT = -O2 -g -D_FORTIFY_SOURCE=2
@@ -67,7 +67,7 @@ authd_SRC  = $(wildcard authd/*.c)
 UNIT_SRC = $(wildcard tests/unit/*.c)
 UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
-BINS = $(PROGS:%=$(BUILD)/%) $(BUILD)/unit-tests
+BINS = $(PROGS:%=$(BUILD)/bin/%) $(BUILD)/unit-tests
 all: $(BINS)
 
 # V=1 shows the whole command lines.
@@ -90,8 +90,9 @@ $(LIB): $(COMMON_OBJ)
 	$(Q)ar rcs $@ $^
 
 define prog_rule
-$(BUILD)/$(1): $$($(1)_SRC:%.c=$$(BUILD)/%.o) $$(LIB)
+$(BUILD)/bin/$(1): $$($(1)_SRC:%.c=$$(BUILD)/%.o) $$(LIB)
 	$$(say) "  LD      $$@"
+	@mkdir -p $$(@D)
 	$$(Q)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS)
 endef
 $(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
@@ -146,8 +147,8 @@ install: all
 	install -d -m 755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) \
 		$(DESTDIR)$(SYSCONFDIR)/chapar $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(MANDIR)/man8
-	install -m 755 $(BUILD)/chapar $(DESTDIR)$(SBINDIR)/chapar
-	install -m 755 $(BUILD)/authd $(DESTDIR)$(LIBEXECDIR)/authd
+	install -m 755 $(BUILD)/bin/chapar $(DESTDIR)$(SBINDIR)/chapar
+	install -m 755 $(BUILD)/bin/authd $(DESTDIR)$(LIBEXECDIR)/authd
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
 

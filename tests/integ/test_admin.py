@@ -1,0 +1,201 @@
+"""The chapar admin command, through its real command line."""
+import json
+import os
+import stat
+
+from chapartest import Instance
+
+
+def test_init_creates_instance_and_is_idempotent():
+    inst = Instance()
+    for d in ("db", "mail", "run", "tls"):
+        assert os.path.isdir(inst.path(d)), d
+    assert os.path.isfile(inst.path("tls", "cert.pem"))
+    key = os.stat(inst.path("tls", "key.pem"))
+    assert stat.S_IMODE(key.st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(inst.path("db")).st_mode) == 0o700
+    before = open(inst.conf).read()
+    r = inst.chapar("init", inst.dir, conf=False)
+    assert r.returncode == 0, r.stderr
+    assert "not touching it" in r.stdout
+    assert open(inst.conf).read() == before
+
+
+def test_self_signed_certificate_is_valid_x509():
+    import subprocess
+    inst = Instance()
+    out = subprocess.run(["openssl", "x509", "-in", inst.path("tls", "cert.pem"),
+                          "-noout", "-text"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "prime256v1" in out.stdout or "P-256" in out.stdout
+    assert "DNS:localhost" in out.stdout
+    mod = subprocess.run(["openssl", "pkey", "-in", inst.path("tls", "key.pem"),
+                          "-pubout"], capture_output=True, text=True)
+    pub = subprocess.run(["openssl", "x509", "-in", inst.path("tls", "cert.pem"),
+                          "-pubkey", "-noout"], capture_output=True, text=True)
+    assert mod.stdout == pub.stdout, "key does not match certificate"
+
+
+def test_config_check_and_show():
+    inst = Instance()
+    assert "ok" in inst.ok("config", "check")
+    show = inst.ok("config", "show")
+    assert "default_quota = 2G" in show
+    assert "data_dir = %s" % inst.dir in show
+    nondef = inst.ok("config", "show", "-n")
+    assert "default_quota" not in nondef
+    assert "data_dir" in nondef
+
+
+def test_config_errors_name_file_line_and_form():
+    inst = Instance()
+    inst.add_conf("default_quata = 1G")
+    r = inst.chapar("config", "check")
+    assert r.returncode != 0
+    lines = open(inst.conf).read().splitlines()
+    assert "%s:%d:" % (inst.conf, len(lines)) in r.stderr, r.stderr
+    assert 'did you mean "default_quota"' in r.stderr, r.stderr
+    # a bad value: the expected form is named
+    with open(inst.conf, "w") as f:
+        f.write("data_dir = %s\ndefault_quota = lots\n" % inst.dir)
+    r = inst.chapar("config", "check")
+    assert r.returncode != 0
+    assert ":2: default_quota" in r.stderr and "expected a size" in r.stderr
+    with open(inst.conf, "w") as f:
+        f.write("data_dir = %s\n[nosuch]\nlog_level = debug\n" % inst.dir)
+    r = inst.chapar("config", "check")
+    assert ':2: unknown service "nosuch"' in r.stderr, r.stderr
+
+
+def test_config_refuses_world_writable_file():
+    inst = Instance()
+    os.chmod(inst.conf, 0o666)
+    r = inst.chapar("config", "check")
+    assert r.returncode != 0 and "anyone may write" in r.stderr
+
+
+def test_domains_add_list_del_idn():
+    inst = Instance()
+    inst.ok("domain", "add", "Example.ORG")
+    inst.ok("domain", "add", "bücher.example")
+    r = inst.chapar("domain", "add", "example.org")
+    assert r.returncode == 1 and "already exists" in r.stderr
+    out = inst.ok("domain", "list")
+    assert "example.org" in out and "xn--bcher-kva.example" in out
+    js = json.loads(inst.ok("domain", "list", "--json"))
+    assert sorted(d["domain"] for d in js) == ["example.org",
+                                              "xn--bcher-kva.example"]
+    r = inst.chapar("domain", "add", "bad..domain")
+    assert r.returncode == 2 and "not a valid domain" in r.stderr
+    inst.ok("domain", "del", "xn--bcher-kva.example")
+    assert "bcher" not in inst.ok("domain", "list")
+    r = inst.chapar("domain", "del", "nosuch.example")
+    assert r.returncode == 1
+
+
+def test_domain_with_users_cannot_be_deleted():
+    inst = Instance()
+    inst.ok("domain", "add", "example.org")
+    inst.add_user("alice@example.org")
+    r = inst.chapar("domain", "del", "example.org")
+    assert r.returncode == 1 and "still has users" in r.stderr
+    inst.ok("user", "purge", "alice@example.org", "--force")
+    inst.ok("domain", "del", "example.org")
+
+
+def test_user_lifecycle():
+    inst = Instance()
+    inst.ok("domain", "add", "example.org")
+    r = inst.chapar("user", "add", "bob@nosuch.example", "--password-stdin",
+                    input="pw\n")
+    assert r.returncode == 1 and "no such domain" in r.stderr
+    inst.add_user("Alice@Example.org", "pw1", "--quota", "500M",
+                  "--name", "Alice Liddell")
+    r = inst.chapar("user", "add", "alice@example.org", "--password-stdin",
+                    input="x\n")
+    assert r.returncode == 1 and "already exists" in r.stderr
+    show = inst.ok("user", "show", "alice@example.org")
+    assert "500M" in show and "Alice Liddell" in show
+    assert "active" in show and "example.org/alice" in show
+    assert "pw1" not in show
+    js = json.loads(inst.ok("user", "list", "--json"))
+    assert js[0]["address"] == "alice@example.org"
+    assert js[0]["quota"] == "500M"
+    inst.ok("user", "quota", "alice@example.org", "1G")
+    assert "1G" in inst.ok("user", "show", "alice@example.org")
+    inst.ok("user", "disable", "alice@example.org")
+    assert "disabled" in inst.ok("user", "show", "alice@example.org")
+    inst.ok("user", "enable", "alice@example.org")
+    # soft delete keeps mail, restore brings the account back
+    os.makedirs(inst.path("mail", "example.org", "alice", "cur"))
+    inst.ok("user", "del", "alice@example.org")
+    assert "alice" not in inst.ok("user", "list")
+    assert "deleted" in inst.ok("user", "list", "--all")
+    assert os.path.isdir(inst.path("mail", "example.org", "alice"))
+    inst.ok("user", "restore", "alice@example.org")
+    assert "active" in inst.ok("user", "show", "alice@example.org")
+    # purge needs a deleted user (or --force) and removes the mail
+    r = inst.chapar("user", "purge", "alice@example.org")
+    assert r.returncode == 1 and "not deleted" in r.stderr
+    inst.ok("user", "del", "alice@example.org")
+    inst.ok("user", "purge", "alice@example.org")
+    assert not os.path.exists(inst.path("mail", "example.org", "alice"))
+    r = inst.chapar("user", "show", "alice@example.org")
+    assert r.returncode == 1 and "no such user" in r.stderr
+
+
+def test_user_purge_expired_respects_grace():
+    inst = Instance("user_delete_grace = 0s")
+    inst.ok("domain", "add", "example.org")
+    inst.add_user("old@example.org")
+    inst.add_user("keep@example.org")
+    inst.ok("user", "del", "old@example.org")
+    out = inst.ok("user", "purge", "--expired")
+    assert "1 expired user purged" in out
+    assert "keep@example.org" in inst.ok("user", "list", "--all")
+    assert "old@example.org" not in inst.ok("user", "list", "--all")
+    inst2 = Instance()   # default grace: 30 days
+    inst2.ok("domain", "add", "example.org")
+    inst2.add_user("old@example.org")
+    inst2.ok("user", "del", "old@example.org")
+    assert "0 expired users purged" in inst2.ok("user", "purge", "--expired")
+
+
+def test_password_is_never_taken_from_the_command_line():
+    inst = Instance()
+    inst.ok("domain", "add", "example.org")
+    # no terminal and no --password-stdin: refused, nothing created
+    r = inst.chapar("user", "add", "u@example.org", input="")
+    assert r.returncode == 2 and "--password-stdin" in r.stderr
+    r = inst.chapar("user", "add", "u@example.org", "--password", "x")
+    assert r.returncode == 2 and "unknown option" in r.stderr
+    assert "u@example.org" not in inst.ok("user", "list")
+
+
+def test_aliases_and_catchall():
+    inst = Instance()
+    inst.ok("domain", "add", "example.org")
+    inst.add_user("alice@example.org")
+    inst.ok("alias", "add", "sales@example.org", "alice@example.org",
+            "boss@elsewhere.example")
+    inst.ok("alias", "add", "@example.org", "alice@example.org")
+    out = inst.ok("alias", "list")
+    assert "sales@example.org" in out and "boss@elsewhere.example" in out
+    assert "@example.org" in out
+    inst.ok("alias", "del", "sales@example.org", "boss@elsewhere.example")
+    assert "boss@" not in inst.ok("alias", "list")
+    inst.ok("alias", "del", "sales@example.org")
+    assert "sales@" not in inst.ok("alias", "list")
+    r = inst.chapar("alias", "add", "x@nosuch.example", "alice@example.org")
+    assert r.returncode == 1 and "no such domain" in r.stderr
+
+
+def test_errors_are_one_line_with_exit_status():
+    inst = Instance()
+    r = inst.chapar("frobnicate")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    r = inst.chapar("user", "show", "not an address")
+    assert r.returncode == 2 and "not a valid address" in r.stderr
+    r = inst.chapar("-c", "/nonexistent/chapar.conf", "config", "check",
+                    conf=False)
+    assert r.returncode == 1 and "cannot read" in r.stderr

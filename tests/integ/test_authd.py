@@ -1,0 +1,310 @@
+"""authd through its real socket protocol, and through "chapar auth"."""
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from chapartest import AuthClient, Instance, need_root, wait_for
+
+
+def setup(conf_extra="", as_user=None):
+    inst = Instance(conf_extra, as_user=as_user)
+    inst.ok("domain", "add", "example.org")
+    inst.add_user("alice@example.org", "correct horse")
+    inst.start_authd()
+    return inst, AuthClient(inst.path("run", "auth.sock"))
+
+
+def test_plain_right_and_wrong_password():
+    inst, c = setup()
+    verb, f = c.plain("alice@example.org", "correct horse")
+    assert verb == "OK", (verb, f)
+    assert f["user"] == ["alice@example.org"]
+    assert f["home"] == ["example.org/alice"]
+    assert f["quota"] == [str(2 * 1024 ** 3)]
+    verb, f = c.plain("ALICE@EXAMPLE.ORG", "correct horse")
+    assert verb == "OK", "login names fold case"
+    verb, f = c.plain("alice@example.org", "Correct horse")
+    assert verb == "FAIL" and f["reason"] == ["invalid credentials"]
+    verb, f2 = c.plain("nobody@example.org", "x")
+    assert verb == "FAIL" and f2["reason"] == f["reason"], \
+        "unknown users must look like wrong passwords"
+    log = inst.log("authd")
+    assert "result=ok" in log and "reason=wrong password" in log
+    assert "correct horse" not in log, "a password reached the log"
+
+
+def test_plain_with_continuation_and_authzid():
+    inst, c = setup()
+    r = c.auth("PLAIN")
+    assert r[0] == "CONT" and r[2] == ""
+    r = c.cont(b"\0alice@example.org\0correct horse")
+    assert r[0] == "OK", r
+    r = c.auth("PLAIN", b"other@example.org\0alice@example.org\0correct horse")
+    assert r[0] == "FAIL", "a different authzid must be refused"
+
+
+def test_login_mechanism():
+    inst, c = setup()
+    r = c.auth("LOGIN")
+    assert r[0] == "CONT" and r[2] == "VXNlcm5hbWU6"       # "Username:"
+    r = c.cont(b"alice@example.org")
+    assert r[0] == "CONT" and r[2] == "UGFzc3dvcmQ6"       # "Password:"
+    r = c.cont(b"correct horse")
+    assert r[0] == "OK", r
+    r = c.auth("LOGIN", b"alice@example.org")
+    assert r[0] == "CONT"
+    assert c.cont(b"wrong")[0] == "FAIL"
+
+
+def test_scram_sha256_full_exchange():
+    inst, c = setup()
+    verb, f = c.scram("alice@example.org", "correct horse")
+    assert verb == "OK", (verb, f)
+    assert f["user"] == ["alice@example.org"]
+    verb, f = c.scram("alice@example.org", "wrong")
+    assert verb == "FAIL"
+    verb, f = c.scram("alice@example.org", "correct horse", tamper=True)
+    assert verb == "FAIL"
+    verb, f = c.scram("ghost@example.org", "x")
+    assert verb == "FAIL" and f["reason"] == ["invalid credentials"]
+
+
+def test_scram_uses_new_keys_after_passwd():
+    inst, c = setup()
+    inst.ok("user", "passwd", "alice@example.org", "--password-stdin",
+            input="battery staple\n")
+    assert c.scram("alice@example.org", "battery staple")[0] == "OK"
+    assert c.plain("alice@example.org", "battery staple")[0] == "OK"
+    assert c.plain("alice@example.org", "correct horse")[0] == "FAIL"
+
+
+def test_unsupported_mechanism_fails_cleanly():
+    inst, c = setup()
+    r = c.auth("CRAM-MD5")
+    assert r[0] == "FAIL" and "unsupported" in r[2]
+    assert c.plain("alice@example.org", "correct horse")[0] == "OK"
+
+
+def test_disabled_and_deleted_accounts():
+    inst, c = setup()
+    inst.ok("user", "disable", "alice@example.org")
+    verb, f = c.plain("alice@example.org", "correct horse")
+    assert verb == "FAIL" and f["reason"] == ["account disabled"]
+    inst.ok("user", "enable", "alice@example.org")
+    assert c.plain("alice@example.org", "correct horse")[0] == "OK"
+    inst.ok("user", "del", "alice@example.org")
+    verb, f = c.plain("alice@example.org", "correct horse")
+    assert verb == "FAIL" and f["reason"] == ["invalid credentials"]
+
+
+def test_last_login_is_recorded():
+    inst, c = setup()
+    assert c.plain("alice@example.org", "correct horse")[0] == "OK"
+    js = inst.ok("user", "show", "alice@example.org", "--json")
+    assert '"last_login": "20' in js, js
+
+
+def test_failed_logins_are_slowed_then_refused_per_account():
+    inst, c = setup("auth_fail_delay_after = 2\nauth_fail_delay = 1s\n"
+                    "auth_fail_user_limit = 4\nauth_fail_ip_limit = 100")
+    for i in range(2):
+        t0 = time.time()
+        assert c.plain("alice@example.org", "bad", rip="192.0.2.%d" % i)[0] \
+            == "FAIL"
+        assert time.time() - t0 < 0.9, "first failures must not be slowed"
+    t0 = time.time()
+    assert c.plain("alice@example.org", "bad", rip="192.0.2.9")[0] == "FAIL"
+    assert time.time() - t0 >= 0.9, "third failure must be slowed"
+    assert c.plain("alice@example.org", "bad", rip="192.0.2.10")[0] == "FAIL"
+    # the account is now locked for the window, even with the password
+    verb, f = c.plain("alice@example.org", "correct horse", rip="192.0.2.11")
+    assert verb == "FAIL" and f.get("temp") == ["1"], (verb, f)
+    assert "too many" in f["reason"][0]
+    assert "result=refused" in inst.log("authd")
+
+
+def test_failed_logins_are_refused_per_address():
+    inst, c = setup("auth_fail_delay_after = 100\nauth_fail_ip_limit = 3")
+    inst.add_user("bob@example.org", "pw")
+    for u in ("x@example.org", "y@example.org", "z@example.org"):
+        assert c.plain(u, "bad", rip="198.51.100.7")[0] == "FAIL"
+    verb, f = c.plain("bob@example.org", "pw", rip="198.51.100.7")
+    assert verb == "FAIL" and f.get("temp") == ["1"]
+    assert c.plain("bob@example.org", "pw", rip="198.51.100.8")[0] == "OK"
+
+
+def test_delayed_reply_does_not_block_other_clients():
+    inst, c = setup("auth_fail_delay_after = 0\nauth_fail_delay = 3s")
+    c.id += 1
+    c.send("AUTH\t%d\tPLAIN\tservice=imap\trip=192.0.2.1\tresp=%s" % (
+        c.id, "AGFsaWNlQGV4YW1wbGUub3JnAGJhZA=="))  # alice / bad
+    other = AuthClient(inst.path("run", "auth.sock"))
+    t0 = time.time()
+    assert other.plain("alice@example.org", "correct horse",
+                       rip="192.0.2.2")[0] == "OK"
+    assert time.time() - t0 < 2, "another client waited for a delayed reply"
+    assert c.line()[0] == "FAIL"
+
+
+def test_user_lookup():
+    inst, c = setup()
+    r = c.request("USER", "alice@example.org")
+    assert r[0] == "USER", r
+    f = AuthClient.fields(r[2:])
+    assert f["user"] == ["alice@example.org"] and f["state"] == ["active"]
+    assert "hash" not in f and "scram" not in f, "secrets left authd"
+    assert c.request("USER", "nobody@example.org")[0] == "NOTFOUND"
+
+
+def test_recipient_resolution():
+    inst, c = setup()
+    inst.add_user("bob@example.org")
+    inst.ok("alias", "add", "sales@example.org", "alice@example.org",
+            "bob@example.org", "partner@remote.example")
+    inst.ok("alias", "add", "team@example.org", "sales@example.org",
+            "alice@example.org")
+    inst.ok("alias", "add", "loop1@example.org", "loop2@example.org")
+    inst.ok("alias", "add", "loop2@example.org", "loop1@example.org")
+
+    def rcpt(a):
+        r = c.request("RCPT", a)
+        return r[0], AuthClient.fields(r[2:])
+    v, f = rcpt("alice@example.org")
+    assert v == "RCPT" and f["local"] == ["alice@example.org"]
+    v, f = rcpt("Alice+lists@Example.ORG")
+    assert v == "RCPT" and f["local"] == ["alice@example.org"], f
+    v, f = rcpt("team@example.org")
+    assert v == "RCPT"
+    assert sorted(f["local"]) == ["alice@example.org", "bob@example.org"]
+    assert f["remote"] == ["partner@remote.example"]
+    assert rcpt("nobody@example.org")[0] == "NOTFOUND"
+    assert rcpt("someone@remote.example")[0] == "NOTLOCAL"
+    assert rcpt("loop1@example.org")[0] == "NOTFOUND"
+    inst.ok("alias", "add", "@example.org", "bob@example.org")
+    v, f = rcpt("nobody@example.org")
+    assert v == "RCPT" and f["local"] == ["bob@example.org"]
+    v, f = rcpt("alice@example.org")
+    assert f["local"] == ["alice@example.org"], \
+        "a catch-all must not capture existing users"
+    assert rcpt("not an address")[0] == "NOTFOUND"
+
+
+def test_malformed_requests_disconnect_only_that_client():
+    inst, c = setup()
+    bad = [b"HELLO\n", b"AUTH\n", b"AUTH\tabc\tPLAIN\n",
+           b"AUTH\t1\tPLAIN\tresp=!!!\n", b"CONT\t99\tAAAA\n",
+           b"USER\t1\n", b"AUTH\t1\tPLAIN\tnoequals\n",
+           b"X" * 70000 + b"\n"]
+    for line in bad:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        s.connect(inst.path("run", "auth.sock"))
+        s.sendall(b"VERSION\t1\t0\n")
+        s.recv(100)
+        try:
+            s.sendall(line)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass
+        s.close()
+        assert data == b"", (line[:40], data)
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(inst.path("run", "auth.sock"))
+    s.sendall(b"AUTH\t1\tPLAIN\n")   # before VERSION
+    assert s.recv(100) == b""
+    assert c.plain("alice@example.org", "correct horse")[0] == "OK"
+    assert inst.procs["authd"].poll() is None
+
+
+def test_chapar_auth_commands():
+    inst, c = setup()
+    r = inst.chapar("auth", "test", "alice@example.org", "--password-stdin",
+                    input="correct horse\n")
+    assert r.returncode == 0 and ": OK" in r.stdout, r.stdout + r.stderr
+    r = inst.chapar("auth", "test", "alice@example.org", "--password-stdin",
+                    input="nope\n")
+    assert r.returncode == 1 and "FAIL" in r.stdout
+    r = inst.chapar("auth", "lookup", "alice+x@example.org")
+    assert r.returncode == 0 and "local: alice@example.org" in r.stdout
+
+
+def test_second_authd_refuses_to_steal_the_socket():
+    inst, c = setup()
+    p = subprocess.run([os.path.join(os.path.dirname(inst.procs["authd"].args[0]),
+                                     "authd"), "-f", "-c", inst.conf],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "another authd is running" in p.stderr
+    assert c.plain("alice@example.org", "correct horse")[0] == "OK"
+
+
+def test_kill9_then_restart_keeps_database_usable():
+    inst, c = setup()
+    inst.add_user("bob@example.org", "pw")
+    for i in range(3):
+        inst.stop("authd", signal.SIGKILL)
+        inst.start_authd()
+        c = AuthClient(inst.path("run", "auth.sock"))
+        assert c.plain("bob@example.org", "pw")[0] == "OK"
+        # the admin command still works on the same environment
+        inst.add_user("u%d@example.org" % i, "pw")
+        assert c.plain("u%d@example.org" % i, "pw")[0] == "OK"
+
+
+def test_sigterm_stops_cleanly():
+    inst, c = setup()
+    c.close()
+    assert inst.stop("authd") == 0
+    assert "stopping" in inst.log("authd")
+
+
+def test_root_authd_drops_privileges_and_chroots():
+    need_root()
+    inst, c = setup()
+    pid = inst.procs["authd"].pid
+    import pwd
+    auth = pwd.getpwnam("chapar-auth")
+    with open("/proc/%d/status" % pid) as f:
+        st = dict(line.split(":", 1) for line in f if ":" in line)
+    uids = st["Uid"].split()
+    gids = st["Gid"].split()
+    assert uids == [str(auth.pw_uid)] * 4, uids
+    assert gids[:3] == [str(auth.pw_gid)] * 3, gids
+    assert os.readlink("/proc/%d/root" % pid) == inst.path("db")
+    assert "NoNewPrivs:\t1" in open("/proc/%d/status" % pid).read()
+    sock = os.stat(inst.path("run", "auth.sock"))
+    assert oct(sock.st_mode & 0o777) == "0o660"
+    # the database stays usable by both authd and the admin command
+    inst.add_user("bob@example.org", "pw")
+    assert c.plain("bob@example.org", "pw")[0] == "OK"
+    for fn in os.listdir(inst.path("db")):
+        assert os.stat(inst.path("db", fn)).st_uid == auth.pw_uid, fn
+
+
+def test_unprivileged_authd_full_session():
+    """authd run by an ordinary user (no chroot, no privilege drop): the
+    whole protocol works, the socket is private, and in a sanitizer build
+    leaks are checked at exit (which a chrooted authd cannot do)."""
+    need_root()
+    inst, c = setup(as_user="nobody")
+    assert oct(os.stat(inst.path("run", "auth.sock")).st_mode & 0o777) \
+        == "0o600"
+    with open("/proc/%d/status" % inst.procs["authd"].pid) as f:
+        assert "Uid:\t65534" in f.read()
+    assert c.plain("alice@example.org", "correct horse")[0] == "OK"
+    assert c.scram("alice@example.org", "correct horse")[0] == "OK"
+    assert c.plain("alice@example.org", "bad")[0] == "FAIL"
+    assert c.request("RCPT", "alice+x@example.org")[0] == "RCPT"
+    assert c.request("USER", "alice@example.org")[0] == "USER"
+    c.close()
+    assert inst.stop("authd") == 0
