@@ -20,6 +20,7 @@ struct opts {
 	int password_stdin;
 	int all;
 	int nondefault;
+	int expand;
 	int force;
 	int expired;
 	const char *quota;

@@ -196,7 +196,7 @@ cmd_config(int argc, char **argv)
 		printf("%s: ok\n", opt.conf);
 	} else if (strcmp(argv[1], "show") == 0) {
 		cf = load_config();
-		config_show(cf, stdout, opt.nondefault);
+		config_show(cf, stdout, opt.nondefault, opt.expand);
 	} else
 		usage();
 	config_free(&cf);

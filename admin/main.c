@@ -28,7 +28,7 @@ static const char usage_text[] =
 "\n"
 "  init [dir]                        create an instance (config, databases,\n"
 "                                    a self-signed certificate)\n"
-"  config check | show [-n]          validate / print the configuration\n"
+"  config check | show [-nx]         validate / print the configuration\n"
 "  domain add|del DOMAIN | list\n"
 "  user add ADDRESS [--quota SIZE] [--name NAME] [--password-stdin]\n"
 "  user passwd ADDRESS [--password-stdin]\n"
@@ -248,6 +248,8 @@ parse_opts(int argc, char **argv, char **words)
 			opt.all = 1;
 		else if (strcmp(a, "-n") == 0)
 			opt.nondefault = 1;
+		else if (strcmp(a, "-x") == 0)
+			opt.expand = 1;
 		else if (strcmp(a, "--force") == 0)
 			opt.force = 1;
 		else if (strcmp(a, "--expired") == 0)

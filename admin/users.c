@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "chapar/addr.h"
 #include "chapar/dict.h"
 #include "chapar/log.h"
 #include "chapar/passwd.h"
@@ -161,9 +162,10 @@ quota_arg(const char *s)
 {
 	uint64_t q;
 
-	if (cfg_parse_size(sv_from(s), &q) == -1)
-		die(EX_USAGE, "%s: expected a size like 500M or 2G (0: "
-		    "unlimited)", log_esc_str(s));
+	/* the same bound as default_quota in chapar.conf */
+	if (cfg_parse_size(sv_from(s), &q) == -1 || q > (1024ULL << 40))
+		die(EX_USAGE, "%s: expected a size from 0 (unlimited) to 1024T, "
+		    "like 500M or 2G", log_esc_str(s));
 	return q;
 }
 
@@ -178,6 +180,22 @@ user_add(struct config *cf, const char *key)
 	buf_init(&err, 1024);
 	buf_init(&home, 1024);
 	rec_init(&r);
+	/* Say what is wrong before asking for a password. */
+	u = open_userdb(cf, 0);
+	ret = userdb_domain_get(u, strrchr(key, '@') + 1, &r, &err);
+	if (ret == DICT_OK) {
+		ret = userdb_user_get(u, key, &r, &err);
+		if (ret == DICT_OK)
+			ret = DICT_EXISTS;
+		else if (ret == DICT_NOTFOUND)
+			ret = DICT_OK;
+	}
+	close_userdb(&u);
+	if (ret == DICT_NOTFOUND)
+		die(EX_FAIL, "no such domain: %s (add it with \"chapar domain "
+		    "add\")", strrchr(key, '@') + 1);
+	check(ret, &err, "user", key);
+	rec_clear(&r);
 	set_password(&r, cf);
 	rec_set_u64(&r, "quota", opt.quota ? quota_arg(opt.quota) :
 	    config_num(cf, NULL, "default_quota"));
@@ -541,16 +559,46 @@ alias_row(const char *key, const struct rec *r, void *arg)
 	return 0;
 }
 
+/* Index of the destination with the same look-up key as d, or -1.
+ * (Bob@Example.org and bob@example.org are one destination.) */
 static int
-has_dest(const struct rec *r, const char *d)
+find_dest(const struct rec *r, const char *d)
 {
+	struct buf want, have;
 	size_t i;
+	int found = -1;
 
-	for (i = 0; i < r->n; i++)
-		if (strcmp(r->names[i], "dest") == 0 &&
-		    strcmp(buf_cstr(&r->vals[i]), d) == 0)
-			return 1;
-	return 0;
+	buf_init(&want, 1024);
+	buf_init(&have, 1024);
+	arg_key(d, 0, &want);
+	for (i = 0; i < r->n && found < 0; i++) {
+		if (strcmp(r->names[i], "dest") != 0)
+			continue;
+		buf_reset(&have);
+		arg_key(buf_cstr(&r->vals[i]), 0, &have);
+		if (sv_eq(buf_sv(&want), buf_sv(&have)))
+			found = (int)i;
+	}
+	buf_free(&want);
+	buf_free(&have);
+	return found;
+}
+
+/* A destination as stored: canonical form (domain folded, A-labels), the
+ * local part as written. */
+static void
+dest_arg(const char *arg, struct buf *out)
+{
+	struct addr a;
+	const char *err;
+
+	addr_init(&a);
+	if (addr_parse(sv_from(arg), ADDR_UTF8, &a, &err) == -1)
+		die(EX_USAGE, "%s: not a valid address: %s", log_esc_str(arg),
+		    err);
+	buf_reset(out);
+	addr_format(&a, out);
+	addr_free(&a);
 }
 
 static void
@@ -572,22 +620,17 @@ alias_edit(struct config *cf, const char *key, int add, int argc,
 	if (!add && ret == DICT_NOTFOUND)
 		die(EX_FAIL, "no such alias: %s", key);
 	for (i = 0; i < argc; i++) {
-		arg_key(argv[i], 0, &d);
-		/* keep the destination as written (case of the local part) */
-		(void)buf_set(&d, argv[i], strlen(argv[i]));
-		if (add && !has_dest(&r, buf_cstr(&d)))
+		int j;
+
+		dest_arg(argv[i], &d);
+		j = find_dest(&r, buf_cstr(&d));
+		if (add && j < 0)
 			rec_add(&r, "dest", buf_sv(&d));
 		else if (!add) {
-			size_t j;
-
-			if (!has_dest(&r, buf_cstr(&d)))
+			if (j < 0)
 				die(EX_FAIL, "%s is not a destination of %s",
 				    buf_cstr(&d), key);
-			for (j = 0; j < r.n; j++)
-				if (strcmp(r.names[j], "dest") == 0 &&
-				    strcmp(buf_cstr(&r.vals[j]),
-				    buf_cstr(&d)) == 0)
-					(void)buf_set(&r.vals[j], "", 0);
+			(void)buf_set(&r.vals[j], "", 0);
 		}
 	}
 	if (!add) {

@@ -29,6 +29,7 @@ struct session {
 	struct buf login;	/* LOGIN mechanism: the user name */
 	struct buf user;	/* user key once known */
 	int known;		/* the user exists (SCRAM) */
+	int nokeys;		/* ... but has no usable SCRAM keys */
 	struct scram_server scram;
 	struct session *next;
 };

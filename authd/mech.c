@@ -368,6 +368,7 @@ scram_first(struct conn *c, struct session *s, struct sv msg)
 	stored = found ? rec_get_str(&u, "scram") : NULL;
 	s->known = stored != NULL &&
 	    scram_keys_parse(sv_from(stored), &keys) == 0;
+	s->nokeys = found && !s->known;
 	if (!s->known)
 		fake_keys(buf_cstr(&s->user), &keys);
 	buf_init(&out, 4096);
@@ -416,7 +417,9 @@ scram_final(struct conn *c, struct session *s, struct sv msg)
 			succeed(c, s, buf_cstr(&s->user), &u, &out);
 	} else
 		fail(c, s, buf_cstr(&s->user), r == -1 ? e : s->known ?
-		    "wrong password" : "unknown user", "invalid credentials");
+		    "wrong password" : s->nokeys ? "no SCRAM keys stored (set "
+		    "the password again)" : "unknown user",
+		    "invalid credentials");
 	buf_free(&out);
 	buf_free(&err);
 	rec_free(&u);
@@ -440,6 +443,20 @@ step(struct conn *c, struct session *s, struct sv msg)
 int
 mech_start(struct conn *c, struct session *s, const struct sv *initial)
 {
+	struct rec f;
+
+	/* A password in the clear only over TLS (or a local connection):
+	 * the daemon says which with "secured". */
+	if ((s->mech == MECH_PLAIN || s->mech == MECH_LOGIN) && !s->secured &&
+	    !config_bool(authd.cf, NULL, "auth_allow_plaintext")) {
+		log_result(s, "", "refused", "plaintext without TLS");
+		rec_init(&f);
+		rec_set_str(&f, "reason", "plaintext authentication disallowed "
+		    "without TLS");
+		conn_send(c, 0, "FAIL", s->id, NULL, &f);
+		rec_free(&f);
+		return 1;
+	}
 	if (penalty_refuse(c, s, NULL))
 		return 1;
 	if (initial != NULL)

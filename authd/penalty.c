@@ -25,6 +25,7 @@ struct pen {
 static struct pen *buckets[NBUCKETS];
 static size_t nentries;
 static uint64_t seed;
+static int64_t last_warning;
 
 void
 penalty_init(void)
@@ -93,12 +94,23 @@ find(const char *kind, const char *key, int create)
 	if (p == NULL && create) {
 		if (nentries >= MAX_ENTRIES)
 			sweep();
-		if (nentries >= MAX_ENTRIES && buckets[h] != NULL) {
-			/* Still full: recycle an entry of this bucket. */
-			p = buckets[h];
+		if (nentries >= MAX_ENTRIES) {
+			/* Still full: recycle the first entry of this or the
+			 * next non-empty bucket, so the table never grows. */
+			uint32_t b = h;
+
+			while (buckets[b] == NULL)
+				b = (b + 1) % NBUCKETS;
+			p = buckets[b];
+			buckets[b] = p->next;
 			free(p->key);
-			log_warning("penalty table full (%zu entries)",
-			    nentries);
+			p->next = buckets[h];
+			buckets[h] = p;
+			if (now_sec() - last_warning >= 60) {
+				last_warning = now_sec();
+				log_warning("failed-login table full (%zu "
+				    "entries): recycling the oldest", nentries);
+			}
 		} else {
 			p = xcalloc(1, sizeof(*p));
 			p->next = buckets[h];
@@ -116,7 +128,12 @@ find(const char *kind, const char *key, int create)
 unsigned
 penalty_count(const char *kind, const char *key)
 {
-	struct pen *p = find(kind, key, 0);
+	struct pen *p;
+
+	/* No client address (a local tool): nothing to count by. */
+	if (key[0] == '\0')
+		return 0;
+	p = find(kind, key, 0);
 
 	if (p == NULL || expired(p, now_sec()))
 		return 0;
@@ -126,7 +143,11 @@ penalty_count(const char *kind, const char *key)
 void
 penalty_fail(const char *kind, const char *key)
 {
-	struct pen *p = find(kind, key, 1);
+	struct pen *p;
+
+	if (key[0] == '\0')
+		return;
+	p = find(kind, key, 1);
 
 	if (expired(p, now_sec())) {
 		p->count = 0;

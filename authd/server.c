@@ -410,12 +410,19 @@ conn_read(struct conn *c)
 		return;
 	}
 	if (buf_append(&c->in, tmp, (size_t)n) == -1) {
+		explicit_bzero(tmp, sizeof(tmp));
 		conn_close(c, "request line too long");
 		return;
 	}
+	/* Requests carry passwords: leave no copies behind. */
+	explicit_bzero(tmp, sizeof(tmp));
 	off = 0;
 	while (!c->dead && (nl = memchr(c->in.data + off, '\n',
 	    c->in.len - off)) != NULL) {
+		if ((size_t)(nl - (c->in.data + off)) > AUTH_LINE_MAX) {
+			conn_close(c, "request line too long");
+			return;
+		}
 		why = request(c, sv_make(c->in.data + off,
 		    (size_t)(nl - (c->in.data + off))));
 		off = (size_t)(nl - c->in.data) + 1;
@@ -429,6 +436,8 @@ conn_read(struct conn *c)
 		return;
 	}
 	buf_consume(&c->in, off);
+	if (c->in.data != NULL)
+		explicit_bzero(c->in.data + c->in.len, c->in.cap - c->in.len);
 	if (c->in.len > AUTH_LINE_MAX)
 		conn_close(c, "request line too long");
 }
@@ -465,8 +474,14 @@ conn_timers(struct conn *c, uint64_t now)
 	}
 	for (sp = &c->sessions; (s = *sp) != NULL;) {
 		if (now - s->started > AUTHD_SESSION_TIMEOUT) {
+			struct rec f;
+
 			*sp = s->next;
 			c->nsessions--;
+			rec_init(&f);
+			rec_set_str(&f, "reason", "authentication timed out");
+			conn_send(c, 0, "FAIL", s->id, NULL, &f);
+			rec_free(&f);
 			session_free(s);
 		} else
 			sp = &s->next;

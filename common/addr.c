@@ -181,6 +181,29 @@ idn_to_ascii(struct sv d, struct buf *out, const char **err)
 	return r;
 }
 
+/* An ASCII domain may hold A-labels ("xn--..."); RFC 5891 5.4 wants them
+ * valid: they must decode to a U-label that encodes back to the same
+ * A-label.  out holds the domain, already folded to lower case. */
+static int
+alabel_check(const struct buf *out, const char **err)
+{
+	const char *p = buf_cstr(out);
+	char *u = NULL;
+	uint8_t *ace = NULL;
+	int ok;
+
+	if (strncmp(p, "xn--", 4) != 0 && strstr(p, ".xn--") == NULL)
+		return 0;
+	ok = idn2_to_unicode_8z8z(p, &u, 0) == IDN2_OK &&
+	    idn2_lookup_u8((const uint8_t *)u, &ace, IDN2_NONTRANSITIONAL) ==
+	    IDN2_OK && strcmp((const char *)ace, p) == 0;
+	idn2_free(u);
+	idn2_free(ace);
+	if (!ok)
+		*err = "invalid A-label in domain";
+	return ok ? 0 : -1;
+}
+
 static int
 domain_norm(struct sv d, int flags, struct buf *out, int *utf8,
     const char **err)
@@ -211,6 +234,10 @@ domain_norm(struct sv d, int flags, struct buf *out, int *utf8,
 			return -1;
 		if (fold_append(out, d) == -1) {
 			*err = "domain too long";
+			return -1;
+		}
+		if (alabel_check(out, err) == -1) {
+			buf_reset(out);
 			return -1;
 		}
 		return 0;

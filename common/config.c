@@ -511,6 +511,24 @@ split_list(struct cfg_val *v)
 	return 0;
 }
 
+/* Is word one of the space-separated choices? */
+static int
+is_choice(const char *choices, const char *word)
+{
+	size_t n = strlen(word);
+	const char *c = choices, *end;
+
+	while (*c != '\0') {
+		end = strchr(c, ' ');
+		if (end == NULL)
+			end = c + strlen(c);
+		if ((size_t)(end - c) == n && n > 0 && memcmp(c, word, n) == 0)
+			return 1;
+		c = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
 static int
 type_value(struct parser *p, struct cfg_section *s, int idx,
     struct cfg_val *v)
@@ -532,6 +550,10 @@ type_value(struct parser *p, struct cfg_section *s, int idx,
 	sv = sv_from(v->str);
 	switch (k->type) {
 	case CFG_STR:
+		if (k->choices != NULL && !is_choice(k->choices, v->str))
+			return perr(p, v->line, "%s = \"%s\"%s: expected one "
+			    "of: %s", k->name, log_esc_str(v->str), where,
+			    k->choices);
 		return 0;
 	case CFG_PATH:
 		if (v->str[0] != '/')
@@ -736,7 +758,7 @@ config_file(const struct config *c)
 }
 
 void
-config_show(const struct config *c, FILE *fp, int nondefault)
+config_show(const struct config *c, FILE *fp, int nondefault, int expand)
 {
 	const struct cfg_section *s;
 	size_t i;
@@ -744,13 +766,14 @@ config_show(const struct config *c, FILE *fp, int nondefault)
 	for (i = 0; i < cfg_nkeys; i++) {
 		if (nondefault && !c->global[i].set)
 			continue;
-		fprintf(fp, "%s = %s\n", cfg_keys[i].name, c->global[i].raw);
+		fprintf(fp, "%s = %s\n", cfg_keys[i].name, expand ?
+		    c->global[i].str : c->global[i].raw);
 	}
 	for (s = c->sections; s != NULL; s = s->next) {
 		fprintf(fp, "\n[%s]\n", s->name);
 		for (i = 0; i < cfg_nkeys; i++)
 			if (s->vals[i].set)
 				fprintf(fp, "%s = %s\n", cfg_keys[i].name,
-				    s->vals[i].raw);
+				    expand ? s->vals[i].str : s->vals[i].raw);
 	}
 }

@@ -18,57 +18,61 @@
 const struct cfg_key cfg_keys[] = {
 	/* identity and layout */
 	{ "hostname", CFG_STR, "", 0, 0, 0,
-	    "this host's name; empty: the system's host name" },
+	    "this host's name; empty: the system's host name", NULL },
 	{ "data_dir", CFG_PATH, CHAPAR_LOCALSTATEDIR, 0, 0, 0,
-	    "top of the instance's data" },
+	    "top of the instance's data", NULL },
 	{ "db_dir", CFG_PATH, "${data_dir}/db", 0, 0, 0,
-	    "Berkeley DB environment of the user database" },
+	    "Berkeley DB environment of the user database", NULL },
 	{ "mail_dir", CFG_PATH, "${data_dir}/mail", 0, 0, 0,
-	    "top of the mail store: mail_dir/DOMAIN/USER" },
+	    "top of the mail store: mail_dir/DOMAIN/USER", NULL },
 	{ "run_dir", CFG_PATH, "${data_dir}/run", 0, 0, 0,
-	    "sockets and pid files" },
+	    "sockets", NULL },
 	{ "tls_cert_file", CFG_PATH, "${config_dir}/tls/cert.pem", 0, 0,
-	    CFG_SERVICE, "PEM certificate chain" },
+	    CFG_SERVICE, "PEM certificate chain", NULL },
 	{ "tls_key_file", CFG_PATH, "${config_dir}/tls/key.pem", 0, 0,
-	    CFG_SERVICE, "PEM private key" },
+	    CFG_SERVICE, "PEM private key", NULL },
 
 	/* logging */
-	{ "log_facility", CFG_STR, "mail", 0, 0, 0,
-	    "syslog facility: mail, daemon or local0 to local7" },
+	{ "log_facility", CFG_STR, "mail", 0, 0, 0, "syslog facility",
+	    "mail daemon local0 local1 local2 local3 local4 local5 local6 "
+	    "local7" },
 	{ "log_level", CFG_STR, "info", 0, 0, CFG_SERVICE,
-	    "debug, info, warning or error" },
+	    "least important messages logged", "debug info warning error" },
 
 	/* users and mailboxes */
 	{ "default_quota", CFG_SIZE, "2G", 0, 1024 * TB, 0,
-	    "quota of a new user (0: unlimited)" },
+	    "quota of a new user (0: unlimited)", NULL },
 	{ "recipient_delimiter", CFG_STR, "+", 0, 0, 0,
 	    "characters that start an address extension (user+tag); empty: "
-	    "none" },
+	    "none", NULL },
 	{ "user_delete_grace", CFG_DURATION, "30d", 0, 3650 * DAY, 0,
-	    "how long a deleted user's mail is kept for restore" },
+	    "how long a deleted user's mail is kept for restore", NULL },
 
 	/* authd */
 	{ "auth_socket", CFG_PATH, "${run_dir}/auth.sock", 0, 0, 0,
-	    "UNIX socket on which authd answers" },
+	    "UNIX socket on which authd answers", NULL },
 	{ "auth_user", CFG_STR, "chapar-auth", 0, 0, 0,
-	    "account authd runs as when started by root" },
+	    "account authd runs as when started by root", NULL },
 	{ "auth_default_domain", CFG_STR, "", 0, 0, 0,
-	    "domain added to login names given without one; empty: none" },
+	    "domain added to login names given without one; empty: none", NULL },
+	{ "auth_allow_plaintext", CFG_BOOL, "no", 0, 0, 0,
+	    "allow PLAIN and LOGIN on connections that are not secured (TLS "
+	    "or local)", NULL },
 	{ "auth_max_clients", CFG_INT, "1000", 1, 100000, 0,
-	    "most connections authd serves at once" },
+	    "most connections authd serves at once", NULL },
 	{ "auth_fail_window", CFG_DURATION, "15m", 1, DAY, 0,
-	    "period over which failed logins are counted" },
+	    "period over which failed logins are counted", NULL },
 	{ "auth_fail_delay_after", CFG_INT, "3", 0, 1000, 0,
-	    "failures (per address or account) before replies are slowed" },
+	    "failures (per address or account) before replies are slowed", NULL },
 	{ "auth_fail_delay", CFG_DURATION, "2s", 0, 60, 0,
-	    "delay added to each reply once slowing starts" },
+	    "delay added to each reply once slowing starts", NULL },
 	{ "auth_fail_ip_limit", CFG_INT, "20", 1, 100000, 0,
-	    "failures from one client address before it is refused" },
+	    "failures from one client address before it is refused", NULL },
 	{ "auth_fail_user_limit", CFG_INT, "10", 0, 100000, 0,
 	    "failures for one account before logins to it are refused "
-	    "(0: never)" },
+	    "(0: never)", NULL },
 	{ "scram_iterations", CFG_INT, "4096", 4096, 1000000, 0,
-	    "PBKDF2 iterations of stored SCRAM-SHA-256 keys (RFC 7677)" },
+	    "PBKDF2 iterations of stored SCRAM-SHA-256 keys (RFC 7677)", NULL },
 };
 
 const size_t cfg_nkeys = sizeof(cfg_keys) / sizeof(cfg_keys[0]);
@@ -76,6 +80,5 @@ const size_t cfg_nkeys = sizeof(cfg_keys) / sizeof(cfg_keys[0]);
 /* Sections a file may have; each later service adds its name here. */
 const char *const cfg_services[] = {
 	"authd",
-	"chapar",
 	NULL
 };

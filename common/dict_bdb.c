@@ -20,17 +20,30 @@
  *   kill(pid, 0) says ESRCH or /proc says it is a zombie.  Two processes
  *   must not run failchk at once: __txn_failchk() drops its mutex and then
  *   aborts the dead transaction without marking it, so two could abort the
- *   same one.  Every failchk, including the one DB_ENV->open runs for
- *   DB_FAILCHK, therefore holds flock() on LOCKFILE.
+ *   same one.  failchk therefore runs only under flock() on LOCKFILE, and
+ *   is skipped when someone else holds it.
  * - A process opening the environment finds dead processes in the
- *   DB_REGISTER file.  With DB_FAILCHK, BDB first tries failchk and runs
- *   full recovery (DB_RECOVER) only if that fails.  Full recovery panics
- *   the old environment under the feet of the processes still in it.
- * - A process that died inside the library (holding a region mutex) cannot
- *   be cleaned up: failchk panics the environment and every call returns
- *   DB_RUNRECOVERY.  We then close every handle and open the environment
- *   again with the same flags.  The first process to do so runs recovery;
- *   the others join the recovered environment (env_recover()).
+ *   DB_REGISTER file and then runs full recovery (DB_RECOVER), which first
+ *   panics the old environment under the feet of the processes still in
+ *   it.  Not DB_FAILCHK, which would try failchk first: that path attaches
+ *   to the old regions and takes their mutexes, and hangs for good if the
+ *   dead process held one (seen in about 1 of 20 random kills).  Recovery
+ *   itself takes no mutex (__env_remove_env sets DB_ENV_NOLOCKING).
+ * - A panicked environment (recovery by another process, or failchk
+ *   finding a process that died inside the library) makes every call
+ *   return DB_RUNRECOVERY.  We then close every handle and open the
+ *   environment again with the same flags (env_recover()).
+ * - What cannot be survived: BDB 5.3 as Debian builds it uses plain,
+ *   non-robust process-shared pthread mutexes.  A process killed while
+ *   holding one (inside the library, e.g. in a commit) leaves it locked;
+ *   a live process that then needs it blocks in pthread_mutex_lock()
+ *   forever, and no panic or recovery wakes it (seen: 6 survivors out of
+ *   40 random kills under heavy writing).  New processes recover the
+ *   environment; the stuck ones must be killed and restarted by their
+ *   supervisor.
+ * - A process that exits without closing looks dead to the registry and
+ *   the next opener would run recovery: an atexit() handler closes what
+ *   exit() would leave open.
  *
  * No DB_THREAD: Chapar processes are single-threaded, so BDB may hand back
  * data in memory it owns, valid until the next call on the same handle.
@@ -57,12 +70,14 @@
 #include "chapar/log.h"
 #include "chapar/util.h"
 
+/* Not DB_FAILCHK: see the top of the file. */
 #define ENV_FLAGS                                                              \
 	(DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG |               \
-	    DB_INIT_MPOOL | DB_REGISTER | DB_RECOVER | DB_FAILCHK)
+	    DB_INIT_MPOOL | DB_REGISTER | DB_RECOVER)
 #define FILE_MODE 0600
 #define DIR_MODE 0700
 #define LOCKFILE "chapar-dict.lock"
+#define OPEN_LOCK_WAIT_MS 10000	/* then open without LOCKFILE */
 
 /* Tries of one transaction.  The sleep between tries grows from about 1 ms
  * to 64 ms, so 100 tries give up after about 5 s of conflicts. */
@@ -100,8 +115,14 @@ struct dict_env {
 	int need_recover;	/* DB_RUNRECOVERY seen: reopen before use */
 	struct dict_txn *cur;	/* the running transaction */
 	LIST_HEAD(, dict) dicts;
+	LIST_ENTRY(dict_env) link;	/* in open_envs */
+	int listed;
 	char lasterr[256];	/* last message from BDB */
 };
+
+/* This process's environments, for close_at_exit(). */
+static LIST_HEAD(, dict_env) open_envs = LIST_HEAD_INITIALIZER(open_envs);
+static int atexit_set;
 
 static void set_err(struct dict_env *, struct buf *, const char *, ...)
     __attribute__((format(printf, 3, 4)));
@@ -190,27 +211,44 @@ bdb_is_alive(DB_ENV *dbenv, pid_t pid, db_threadid_t tid, u_int32_t flags)
 	return alive;
 }
 
-static void
-failchk_lock(struct dict_env *e, int op)
+/* Take LOCKFILE, waiting at most wait_ms: its holder may be stuck for
+ * good on a mutex of a dead process.  1 if taken. */
+static int
+lockfile_take(struct dict_env *e, unsigned int wait_ms)
 {
-	if (e->lockfd == -1)
-		return;
-	while (flock(e->lockfd, op) == -1)
-		if (errno != EINTR) {
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+	unsigned int waited;
+
+	for (waited = 0;; waited += 10) {
+		if (flock(e->lockfd, LOCK_EX | LOCK_NB) == 0)
+			return 1;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
 			log_warning("dict %s: flock: %s", e->dir,
 			    strerror(errno));
-			return;
+			return 0;
 		}
+		if (waited >= wait_ms)
+			return 0;
+		(void)nanosleep(&ts, NULL);
+	}
 }
 
+static void
+lockfile_drop(struct dict_env *e)
+{
+	(void)flock(e->lockfd, LOCK_UN);
+}
+
+/* 0 also when skipped: whoever holds LOCKFILE is cleaning up already. */
 static int
 env_failchk(struct dict_env *e)
 {
 	int ret;
 
-	failchk_lock(e, LOCK_EX);
+	if (!lockfile_take(e, 0))
+		return 0;
 	ret = e->dbenv->failchk(e->dbenv, 0);
-	failchk_lock(e, LOCK_UN);
+	lockfile_drop(e);
 	if (ret == DB_RUNRECOVERY)
 		e->need_recover = 1;
 	else if (ret != 0)
@@ -218,9 +256,22 @@ env_failchk(struct dict_env *e)
 	return ret;
 }
 
-/* Settings that must be made before DB_ENV->open. */
+/* The home directory as BDB is given it.  BDB cannot recover an
+ * environment whose home is "/" (it strips the slash and then looks for
+ * files under ""): that is where a process chrooted into the environment
+ * (authd) finds it, so it is given "/." instead. */
+static const char *
+bdb_home(const struct dict_env *e)
+{
+	return strcmp(e->dir, "/") == 0 ? "/." : e->dir;
+}
+
+/* Settings that must be made before DB_ENV->open.  Recovery needs a
+ * temporary directory; BDB looks for /var/tmp, /usr/tmp and /tmp, which a
+ * process chrooted into the environment (authd) does not have, so the
+ * environment directory itself serves. */
 static int
-env_configure(DB_ENV *dbenv)
+env_configure(DB_ENV *dbenv, const char *dir)
 {
 	int ret;
 
@@ -233,35 +284,74 @@ env_configure(DB_ENV *dbenv)
 	    DB_SET_LOCK_TIMEOUT)) != 0 ||
 	    (ret = dbenv->set_cachesize(dbenv, 0, CACHE_BYTES, 1)) != 0 ||
 	    (ret = dbenv->set_lg_filemode(dbenv, FILE_MODE)) != 0 ||
-	    (ret = dbenv->log_set_config(dbenv, DB_LOG_AUTO_REMOVE, 1)) != 0)
+	    (ret = dbenv->log_set_config(dbenv, DB_LOG_AUTO_REMOVE, 1)) != 0 ||
+	    (ret = dbenv->set_tmp_dir(dbenv, dir)) != 0)
 		return ret;
 	return 0;
+}
+
+/*
+ * DB_REGISTER refuses to open (EINVAL, BDB1528) when a slot of the registry
+ * holds our pid, without asking whether it is alive.  Unless this process
+ * really has the environment open twice, the slot is a dead process whose
+ * pid we got again (likely after a container restart: pids start at 1).
+ * Removing the file is the documented way out: the next open creates it
+ * again and runs recovery.  1 if removed.
+ */
+static int
+stale_registry(struct dict_env *e)
+{
+	struct dict_env *o;
+	struct buf path;
+	int rv = 0;
+
+	if (strstr(e->lasterr, "BDB1528") == NULL)
+		return 0;
+	LIST_FOREACH(o, &open_envs, link)
+		if (o != e && o->pid == e->pid && strcmp(o->dir, e->dir) == 0)
+			return 0;
+	buf_init(&path, PATH_MAX);
+	if (buf_printf(&path, "%s/__db.register", e->dir) == 0 &&
+	    unlink(buf_cstr(&path)) == 0) {
+		log_warning("dict %s: the registry named this process (a dead "
+		    "one with the same pid): removed it, recovering", e->dir);
+		rv = 1;
+	}
+	buf_free(&path);
+	return rv;
 }
 
 static int
 env_handle_open(struct dict_env *e, struct buf *err)
 {
 	DB_ENV *dbenv;
-	int ret;
+	int again, locked, ret;
 
-	e->lasterr[0] = '\0';
-	if ((ret = db_env_create(&dbenv, 0)) != 0) {
-		set_err(e, err, "db_env_create: %s", db_strerror(ret));
-		return -1;
-	}
-	dbenv->app_private = e;
-	if ((ret = env_configure(dbenv)) == 0) {
-		failchk_lock(e, LOCK_EX);
-		ret = dbenv->open(dbenv, e->dir, ENV_FLAGS, FILE_MODE);
-		failchk_lock(e, LOCK_UN);
-	}
-	if (ret != 0) {
+	for (again = 1;; again = 0) {
+		e->lasterr[0] = '\0';
+		if ((ret = db_env_create(&dbenv, 0)) != 0) {
+			set_err(e, err, "db_env_create: %s", db_strerror(ret));
+			return -1;
+		}
+		dbenv->app_private = e;
+		if ((ret = env_configure(dbenv, bdb_home(e))) == 0) {
+			/* No failchk while recovery may run. */
+			locked = lockfile_take(e, OPEN_LOCK_WAIT_MS);
+			ret = dbenv->open(dbenv, bdb_home(e), ENV_FLAGS,
+			    FILE_MODE);
+			if (locked)
+				lockfile_drop(e);
+		}
+		if (ret == 0)
+			break;
 		/* A handle whose open failed must still be closed. */
 		(void)dbenv->close(dbenv, 0);
-		if (ret == DB_RUNRECOVERY)
-			e->need_recover = 1;
-		set_err(e, err, "open: %s", db_strerror(ret));
-		return -1;
+		if (!again || ret != EINVAL || !stale_registry(e)) {
+			if (ret == DB_RUNRECOVERY)
+				e->need_recover = 1;
+			set_err(e, err, "open: %s", db_strerror(ret));
+			return -1;
+		}
 	}
 	e->dbenv = dbenv;
 	return 0;
@@ -530,6 +620,30 @@ dict_txn_run(struct dict_env *e, dict_txn_fn fn, void *arg, struct buf *err)
 	return txn_run(e, 0, fn, arg, err);
 }
 
+/*
+ * exit() with an environment open: close it, so that our registry slot is
+ * freed and the next process does not take us for dead.  If exit() came
+ * from inside a transaction (log_fatal in fn), abort that first.
+ */
+static void
+close_at_exit(void)
+{
+	struct dict_env *e;
+
+	while ((e = LIST_FIRST(&open_envs)) != NULL) {
+		if (e->pid != getpid()) {
+			LIST_REMOVE(e, link);	/* the parent's, not ours */
+			e->listed = 0;
+			continue;
+		}
+		if (e->cur != NULL) {
+			(void)e->cur->txn->abort(e->cur->txn);
+			e->cur = NULL;
+		}
+		dict_env_close(&e);
+	}
+}
+
 int
 dict_env_open(const char *dir, int create, struct dict_env **envp,
     struct buf *err)
@@ -571,6 +685,10 @@ dict_env_open(const char *dir, int create, struct dict_env **envp,
 		free(e);
 		return -1;
 	}
+	if (!atexit_set && atexit(close_at_exit) == 0)
+		atexit_set = 1;
+	LIST_INSERT_HEAD(&open_envs, e, link);
+	e->listed = 1;
 	*envp = e;
 	return 0;
 }
@@ -580,17 +698,17 @@ dict_env_close(struct dict_env **envp)
 {
 	struct dict_env *e = *envp;
 	struct dict *d;
-	int ours;
 
 	if (e == NULL)
 		return;
 	*envp = NULL;
 	if (e->cur != NULL)
 		log_panic("dict_env_close inside a transaction");
+	if (e->listed)
+		LIST_REMOVE(e, link);
 	/* In a forked child the BDB handles belong to the parent: closing
 	 * them would give up the parent's registry slot. */
-	ours = e->pid == getpid();
-	if (ours)
+	if (e->pid == getpid())
 		env_handle_close(e);
 	while ((d = LIST_FIRST(&e->dicts)) != NULL) {
 		LIST_REMOVE(d, link);
@@ -668,9 +786,9 @@ dict_close(struct dict **dp)
 	free(d);
 }
 
-/* The checks every operation makes; t == NULL runs its own transaction,
- * which cannot be done while another one runs in this process (it would
- * wait for our own locks). */
+/* The checks every operation makes.  t must be the transaction running in
+ * d's environment; t == NULL runs one of its own, which cannot be done
+ * while another one runs in this process (it would meet our own locks). */
 static int
 op_ok(struct dict *d, struct dict_txn *t)
 {
@@ -678,7 +796,7 @@ op_ok(struct dict *d, struct dict_txn *t)
 		log_error("dict: operation on a closed database");
 		return 0;
 	}
-	if (t != NULL ? t->e != d->e || d->db == NULL : d->e->cur != NULL) {
+	if (t != d->e->cur || (t != NULL && d->db == NULL)) {
 		log_error("dict %s: %s: wrong transaction", d->e->dir,
 		    d->name);
 		return 0;
@@ -740,6 +858,7 @@ del_in(struct dict *d, struct dict_txn *t, struct sv key)
 
 /* An operation called without a transaction, run in its own. */
 struct op {
+	int kind;		/* 'g', 'p' or 'd' */
 	struct dict *d;
 	struct sv key, val;
 	struct buf *out;
@@ -747,33 +866,21 @@ struct op {
 };
 
 static int
-op_get(struct dict_txn *t, void *arg)
+op_fn(struct dict_txn *t, void *arg)
 {
 	struct op *o = arg;
 
-	return get_in(o->d, t, o->key, o->out);
-}
-
-static int
-op_put(struct dict_txn *t, void *arg)
-{
-	struct op *o = arg;
-
-	return put_in(o->d, t, o->key, o->val, o->flags);
-}
-
-static int
-op_del(struct dict_txn *t, void *arg)
-{
-	struct op *o = arg;
-
+	if (o->kind == 'g')
+		return get_in(o->d, t, o->key, o->out);
+	if (o->kind == 'p')
+		return put_in(o->d, t, o->key, o->val, o->flags);
 	return del_in(o->d, t, o->key);
 }
 
 int
 dict_get(struct dict *d, struct dict_txn *t, struct sv key, struct buf *val)
 {
-	struct op o = { .d = d, .key = key, .out = val };
+	struct op o = { .kind = 'g', .d = d, .key = key, .out = val };
 
 	if (!op_ok(d, t)) {
 		buf_reset(val);
@@ -782,32 +889,33 @@ dict_get(struct dict *d, struct dict_txn *t, struct sv key, struct buf *val)
 	if (t != NULL)
 		return get_in(d, t, key, val);
 	/* A single read needs no repeatable read. */
-	return txn_run(d->e, DB_READ_COMMITTED, op_get, &o, NULL);
+	return txn_run(d->e, DB_READ_COMMITTED, op_fn, &o, NULL);
 }
 
 int
 dict_put(struct dict *d, struct dict_txn *t, struct sv key, struct sv val,
     int flags)
 {
-	struct op o = { .d = d, .key = key, .val = val, .flags = flags };
+	struct op o = { .kind = 'p', .d = d, .key = key, .val = val,
+	    .flags = flags };
 
 	if (!op_ok(d, t))
 		return DICT_ERROR;
 	if (t != NULL)
 		return put_in(d, t, key, val, flags);
-	return txn_run(d->e, 0, op_put, &o, NULL);
+	return txn_run(d->e, 0, op_fn, &o, NULL);
 }
 
 int
 dict_del(struct dict *d, struct dict_txn *t, struct sv key)
 {
-	struct op o = { .d = d, .key = key };
+	struct op o = { .kind = 'd', .d = d, .key = key };
 
 	if (!op_ok(d, t))
 		return DICT_ERROR;
 	if (t != NULL)
 		return del_in(d, t, key);
-	return txn_run(d->e, 0, op_del, &o, NULL);
+	return txn_run(d->e, 0, op_fn, &o, NULL);
 }
 
 struct scan {

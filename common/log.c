@@ -193,7 +193,9 @@ log_esc(const void *v, size_t n)
 			o += 3;
 			break;
 		}
-		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\') {
+		/* ',' and '=' would let a peer forge "key=value" fields. */
+		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\\' &&
+		    p[i] != ',' && p[i] != '=') {
 			out[o++] = (char)p[i++];
 			continue;
 		}

@@ -54,6 +54,16 @@ rec_add(struct rec *r, const char *name, struct sv val)
 	r->n++;
 }
 
+void
+rec_pop(struct rec *r)
+{
+	if (r->n == 0)
+		return;
+	r->n--;
+	free(r->names[r->n]);
+	buf_free(&r->vals[r->n]);
+}
+
 static int
 rec_find(const struct rec *r, const char *name)
 {

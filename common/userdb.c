@@ -444,12 +444,19 @@ userdb_iter(struct userdb *u, const char *name, const char *domain,
 
 /* --- recipient resolution ------------------------------------------------ */
 
+/* Internal result: the key exists (an alias, a deleted user, a loop) but
+ * yields no recipient; unlike DICT_NOTFOUND it must not fall back to the
+ * base address or the catch-all. */
+#define R_FINAL 20
+#define R_MAX_LOOKUPS 2000
+
 struct resolve {
 	struct userdb *u;
 	const char *delims;
 	struct rec *out;
-	struct rec seen;	/* alias keys already expanded */
+	struct rec path;	/* aliases being expanded, outermost first */
 	int nresults;
+	int nlookups;
 	struct buf *err;
 };
 
@@ -467,12 +474,12 @@ add_result(struct resolve *rs, const char *kind, const char *addr)
 }
 
 static int
-is_seen(struct resolve *rs, const char *key)
+on_path(struct resolve *rs, const char *key)
 {
 	size_t i;
 
-	for (i = 0; i < rs->seen.n; i++)
-		if (strcmp(buf_cstr(&rs->seen.vals[i]), key) == 0)
+	for (i = 0; i < rs->path.n; i++)
+		if (strcmp(buf_cstr(&rs->path.vals[i]), key) == 0)
 			return 1;
 	return 0;
 }
@@ -480,7 +487,8 @@ is_seen(struct resolve *rs, const char *key)
 static int resolve_key(struct resolve *, const char *local,
     const char *domain, int depth);
 
-/* Expand the dest= fields of an alias record. */
+/* Expand the dest= fields of an alias record: DICT_OK if any destination
+ * gave a recipient, R_FINAL if none did. */
 static int
 expand_alias(struct resolve *rs, const struct rec *al, int depth)
 {
@@ -488,7 +496,7 @@ expand_alias(struct resolve *rs, const struct rec *al, int depth)
 	struct buf key;
 	const char *err;
 	size_t i;
-	int r = DICT_NOTFOUND, one;
+	int r = R_FINAL, one;
 
 	addr_init(&a);
 	buf_init(&key, KEY_MAX);
@@ -524,19 +532,29 @@ expand_alias(struct resolve *rs, const struct rec *al, int depth)
 	return r;
 }
 
-/* Alias first (unless already expanded on this path), then user. */
+/* One key: an alias (unless it is already being expanded: then it is a
+ * loop, or an identity mapping when a user has that address), then a
+ * user. */
 static int
 try_key(struct resolve *rs, const char *key, int depth)
 {
+	const char *st;
 	struct rec r;
-	int ret;
+	int ret, loop = on_path(rs, key);
 
+	if (++rs->nlookups > R_MAX_LOOKUPS) {
+		buf_reset(rs->err);
+		(void)buf_printf(rs->err, "alias expansion needs more than %d "
+		    "look-ups", R_MAX_LOOKUPS);
+		return DICT_ERROR;
+	}
 	rec_init(&r);
-	if (!is_seen(rs, key) && depth < USERDB_ALIAS_DEPTH) {
+	if (!loop && depth < USERDB_ALIAS_DEPTH) {
 		ret = userdb_alias_get(rs->u, key, &r, rs->err);
 		if (ret == DICT_OK) {
-			rec_add(&rs->seen, "k", sv_from(key));
+			rec_add(&rs->path, "k", sv_from(key));
 			ret = expand_alias(rs, &r, depth);
+			rec_pop(&rs->path);
 			rec_free(&r);
 			return ret;
 		}
@@ -544,16 +562,19 @@ try_key(struct resolve *rs, const char *key, int depth)
 			rec_free(&r);
 			return ret;
 		}
-	} else if (depth >= USERDB_ALIAS_DEPTH)
+	} else if (!loop)
 		log_warning("alias expansion of %s too deep; stopped",
 		    log_esc_str(key));
 	ret = userdb_user_get(rs->u, key, &r, rs->err);
 	if (ret == DICT_OK) {
-		if (strcmp(rec_get_str(&r, "state") ?
-		    rec_get_str(&r, "state") : "", USER_DELETED) == 0)
-			ret = DICT_NOTFOUND;
+		st = rec_get_str(&r, "state");
+		if (st != NULL && strcmp(st, USER_DELETED) == 0)
+			ret = R_FINAL;	/* bounce, never the catch-all */
 		else
 			add_result(rs, "local", key);
+	} else if (ret == DICT_NOTFOUND && loop) {
+		log_warning("alias loop at %s", log_esc_str(key));
+		ret = R_FINAL;
 	}
 	rec_free(&r);
 	return ret;
@@ -594,9 +615,11 @@ resolve_key(struct resolve *rs, const char *local, const char *domain,
 	if (r == DICT_NOTFOUND) {
 		buf_reset(&key);
 		(void)buf_printf(&key, "@%s", domain);
-		if (!is_seen(rs, buf_cstr(&key)))
-			r = try_key(rs, buf_cstr(&key), depth);
+		r = try_key(rs, buf_cstr(&key), depth);
+		/* the catch-all "@domain" is no user: a loop there ends */
 	}
+	if (r == R_FINAL)
+		r = DICT_NOTFOUND;
 	buf_free(&key);
 	buf_free(&lower);
 	return r;
@@ -613,8 +636,9 @@ userdb_resolve(struct userdb *u, const struct addr *a, const char *delims,
 	rs.delims = delims ? delims : "";
 	rs.out = out;
 	rs.nresults = 0;
+	rs.nlookups = 0;
 	rs.err = err;
-	rec_init(&rs.seen);
+	rec_init(&rs.path);
 	rec_clear(out);
 	r = resolve_key(&rs, buf_cstr(&a->local), buf_cstr(&a->domain), 0);
 	if (r == DICT_OK && out->n == 0)
@@ -622,7 +646,7 @@ userdb_resolve(struct userdb *u, const struct addr *a, const char *delims,
 	if (rs.nresults > USERDB_ALIAS_MAX)
 		log_warning("alias expansion cut at %d destinations",
 		    USERDB_ALIAS_MAX);
-	rec_free(&rs.seen);
+	rec_free(&rs.path);
 	return r;
 }
 

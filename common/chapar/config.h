@@ -37,6 +37,7 @@ struct cfg_key {
 	uint64_t min, max;	/* CFG_INT, CFG_SIZE, CFG_DURATION */
 	int flags;
 	const char *help;
+	const char *choices;	/* CFG_STR: the allowed words, or NULL */
 };
 
 extern const struct cfg_key cfg_keys[];
@@ -67,9 +68,11 @@ size_t config_list(const struct config *, const char *svc, const char *key,
     const char *const **items);
 const char *config_file(const struct config *);
 
-/* Print effective values, like postconf: every key, or only those set in
- * the file (nondefault), then the [service] overrides. */
-void config_show(const struct config *, FILE *, int nondefault);
+/* Print the values, like postconf: every key, or only those set in the
+ * file (nondefault), then the [service] overrides; as written (with
+ * $variables) or with the variables expanded (like postconf -x). */
+void config_show(const struct config *, FILE *, int nondefault,
+    int expand);
 
 /* Value parsers shared with the admin command. */
 int cfg_parse_size(struct sv, uint64_t *);

@@ -5,20 +5,27 @@
  * that another back end (LMDB) can replace it.
  *
  * An environment is a directory shared by several processes.  Opening it
- * registers this process (DB_REGISTER) and cleans up after processes that
- * died (failchk, or recovery when that is not enough).  Every change
- * happens in a transaction run by dict_txn_run().  A transaction never
- * waits for a lock: on a conflict it is aborted and run again after a
- * short random sleep, and from the third try on the locks and transactions
- * of dead processes are released (failchk).  A process killed with SIGKILL
- * at any moment never leaves the environment unusable for the others; if
- * it died inside the library, every process reopens the environment and
- * one of them runs recovery, inside the next dict call.
+ * registers this process (DB_REGISTER); if a registered process died, the
+ * opener runs recovery (DB_RECOVER), and the processes still inside see
+ * their next call reopen the environment by itself.  Every change happens
+ * in a transaction run by dict_txn_run().  A transaction never waits for a
+ * lock: on a conflict it is aborted and run again after a short random
+ * sleep, and from the third try on the locks and transactions of dead
+ * processes are released (failchk).
+ *
+ * A process killed with SIGKILL never leaves the environment unusable for
+ * processes that open it afterwards, and if it was killed outside the
+ * library (in a callback, between calls) the others carry on.  The limit:
+ * one killed inside the library may die holding a BDB mutex; BDB 5.3 as
+ * Debian builds it cannot release those, and a live process that then
+ * needs the same mutex blocks forever.  Its supervisor must kill and
+ * restart it (see dict_bdb.c).
  *
  * One open handle per environment per process (a DB_REGISTER rule).  A
  * handle is not inherited: a forked child opens its own, and the parent's
  * copy in the child fails with DICT_ERROR (dict_env_close() on it only
- * frees memory).  Not for use from signal handlers.
+ * frees memory).  exit() closes what is still open.  Not for use from
+ * signal handlers.
  */
 #ifndef CHAPAR_DICT_H
 #define CHAPAR_DICT_H
@@ -30,9 +37,10 @@ enum {
 	DICT_NOTFOUND = 1,	/* get/del: no such key */
 	DICT_EXISTS = 2,	/* put with DICT_NEW: key already there */
 	DICT_ERROR = -1,
-	DICT_RETRY = -2		/* deadlock or lock timeout: the transaction
-				 * must be aborted and run again (callers of
-				 * dict_txn_run just return it) */
+	DICT_RETRY = -2		/* lock conflict, or the environment must be
+				 * reopened: the transaction must be aborted
+				 * and run again (fns of dict_txn_run just
+				 * return it) */
 };
 
 /* dict_put flags */
@@ -72,9 +80,10 @@ void dict_close(struct dict **);
 typedef int (*dict_txn_fn)(struct dict_txn *, void *arg);
 int dict_txn_run(struct dict_env *, dict_txn_fn, void *arg, struct buf *err);
 
-/* Operations inside a transaction.  txn may be NULL outside dict_txn_run
- * (and outside a scan callback): the operation then runs in a transaction
- * of its own, with the same retries.  dict_get replaces val's contents; a
+/* Operations inside a transaction: txn is the one dict_txn_run handed to
+ * fn.  txn may be NULL outside dict_txn_run (and outside a scan callback):
+ * the operation then runs in a transaction of its own, with the same
+ * retries.  dict_get replaces val's contents; a
  * value longer than val's limit is DICT_ERROR, never cut short. */
 int dict_get(struct dict *, struct dict_txn *, struct sv key,
     struct buf *val);

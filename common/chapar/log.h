@@ -47,9 +47,10 @@ void log_panic(const char *, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 
 /* Escape bytes from a peer for a log line: printable ASCII and valid
- * UTF-8 are kept; control bytes, invalid UTF-8 and the backslash become
- * \xHH; long input is cut with "...".  Returns one of a small ring of
- * static buffers, so up to four results may be used in one log call. */
+ * UTF-8 are kept; control bytes, invalid UTF-8, the backslash, ',' and
+ * '=' (which could forge fields) become \xHH; long input is cut with
+ * "...".  Returns one of a small ring of static buffers, so up to four
+ * results may be used in one log call. */
 const char *log_esc(const void *, size_t);
 const char *log_esc_str(const char *);
 

@@ -31,6 +31,8 @@ void rec_set(struct rec *, const char *name, struct sv val);
 void rec_set_str(struct rec *, const char *name, const char *val);
 void rec_set_u64(struct rec *, const char *name, uint64_t);
 void rec_del(struct rec *, const char *name);
+/* Remove the last field (a rec used as a stack). */
+void rec_pop(struct rec *);
 /* The first value called name, or NULL. */
 const struct buf *rec_get(const struct rec *, const char *name);
 const char *rec_get_str(const struct rec *, const char *name);

@@ -2,7 +2,8 @@
  * sasl: the server side of SASL PLAIN (RFC 4616) and SCRAM-SHA-256
  * (RFC 5802, RFC 7677).  Pure parsers and state machines on (data, len):
  * no I/O, no database; the caller (authd) looks the user up between steps.
- * LOGIN is not a SASL standard: protocol daemons turn it into PLAIN.
+ * LOGIN (not a standard SASL mechanism) is a two-step exchange that
+ * authd handles itself.
  */
 #ifndef CHAPAR_SASL_H
 #define CHAPAR_SASL_H

@@ -52,7 +52,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			}
 		}
-		config_show(c, devnull, 0);
+		config_show(c, devnull, 0, 0);
+		config_show(c, devnull, 1, 1);
 		config_free(&c);
 	} else if (strncmp(buf_cstr(&err), "/fuzz/chapar.conf:", 18) != 0)
 		abort();

@@ -230,10 +230,13 @@ class AuthClient:
         assert r[1] == str(self.id), r
         return r
 
-    def auth(self, mech, resp=None, service="imap", rip="127.0.0.1"):
+    def auth(self, mech, resp=None, service="imap", rip="127.0.0.1",
+             secured=True):
         self.id += 1
         parts = ["AUTH", str(self.id), mech, "service=" + service,
                  "rip=" + rip]
+        if secured:
+            parts.append("secured=1")
         if resp is not None:
             parts.append("resp=" + base64.b64encode(resp).decode())
         self.send("\t".join(parts))
@@ -258,7 +261,8 @@ class AuthClient:
         cnonce = base64.b64encode(os.urandom(18)).decode()
         first_bare = "n=%s,r=%s" % (user.replace("=", "=3D")
                                     .replace(",", "=2C"), cnonce)
-        r = self.auth("SCRAM-SHA-256", ("n,," + first_bare).encode())
+        r = self.auth("SCRAM-SHA-256", ("n,," + first_bare).encode(),
+                      secured=False)
         if r[0] != "CONT":
             return r[0], self.fields(r[2:])
         server_first = base64.b64decode(r[2]).decode()

@@ -42,6 +42,8 @@ def test_config_check_and_show():
     show = inst.ok("config", "show")
     assert "default_quota = 2G" in show
     assert "data_dir = %s" % inst.dir in show
+    assert "db_dir = ${data_dir}/db" in show
+    assert "db_dir = %s/db" % inst.dir in inst.ok("config", "show", "-x")
     nondef = inst.ok("config", "show", "-n")
     assert "default_quota" not in nondef
     assert "data_dir" in nondef
@@ -170,6 +172,33 @@ def test_password_is_never_taken_from_the_command_line():
     r = inst.chapar("user", "add", "u@example.org", "--password", "x")
     assert r.returncode == 2 and "unknown option" in r.stderr
     assert "u@example.org" not in inst.ok("user", "list")
+
+
+def test_alias_destinations_are_normalised():
+    inst = Instance()
+    inst.ok("domain", "add", "example.org")
+    inst.add_user("bob@example.org")
+    inst.ok("alias", "add", "team@example.org", "Bob@Example.ORG",
+            "x@BÜCHER.example")
+    inst.ok("alias", "add", "team@example.org", "bob@example.org")
+    out = inst.ok("alias", "list")
+    assert out.count("ob@example.org") == 1, out
+    assert "x@xn--bcher-kva.example" in out
+    inst.ok("alias", "del", "team@example.org", "BOB@example.org")
+    assert "ob@example.org" not in inst.ok("alias", "list")
+    r = inst.chapar("user", "quota", "bob@example.org", "2000T")
+    assert r.returncode == 2 and "1024T" in r.stderr
+
+
+def test_user_add_checks_before_asking_for_a_password():
+    inst = Instance()
+    inst.ok("domain", "add", "example.org")
+    inst.add_user("bob@example.org")
+    # no --password-stdin and no terminal: the real problem is reported
+    r = inst.chapar("user", "add", "bob@example.org")
+    assert r.returncode == 1 and "already exists" in r.stderr, r.stderr
+    r = inst.chapar("user", "add", "bob@nosuch.example")
+    assert r.returncode == 1 and "no such domain" in r.stderr, r.stderr
 
 
 def test_aliases_and_catchall():

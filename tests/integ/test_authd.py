@@ -80,6 +80,23 @@ def test_scram_uses_new_keys_after_passwd():
     assert c.plain("alice@example.org", "correct horse")[0] == "FAIL"
 
 
+def test_plaintext_needs_a_secured_connection():
+    inst, c = setup()
+    r = c.auth("PLAIN", b"\0alice@example.org\0correct horse", secured=False)
+    assert r[0] == "FAIL" and "without TLS" in r[2], r
+    r = c.auth("LOGIN", secured=False)
+    assert r[0] == "FAIL", r
+    # SCRAM never shows the password: allowed without TLS
+    verb, f = c.scram("alice@example.org", "correct horse")
+    assert verb == "OK"
+    inst.add_conf("auth_allow_plaintext = yes")
+    inst.stop("authd")
+    inst.start_authd()
+    c = AuthClient(inst.path("run", "auth.sock"))
+    r = c.auth("PLAIN", b"\0alice@example.org\0correct horse", secured=False)
+    assert r[0] == "OK", r
+
+
 def test_unsupported_mechanism_fails_cleanly():
     inst, c = setup()
     r = c.auth("CRAM-MD5")
@@ -189,6 +206,37 @@ def test_recipient_resolution():
     assert f["local"] == ["alice@example.org"], \
         "a catch-all must not capture existing users"
     assert rcpt("not an address")[0] == "NOTFOUND"
+
+
+def test_recipient_resolution_with_catchall_edge_cases():
+    """A catch-all takes only addresses nobody has: not a deleted user's,
+    not an alias's whose destinations are gone, not a second path through
+    a diamond of aliases, not a loop."""
+    inst, c = setup()
+    for u in ("x", "y", "gone"):
+        inst.add_user(u + "@example.org")
+    inst.ok("alias", "add", "@example.org", "y@example.org")
+    inst.ok("alias", "add", "a@example.org", "b@example.org", "c@example.org")
+    inst.ok("alias", "add", "b@example.org", "d@example.org")
+    inst.ok("alias", "add", "c@example.org", "d@example.org")
+    inst.ok("alias", "add", "d@example.org", "x@example.org")
+    inst.ok("alias", "add", "broken@example.org", "gone@example.org")
+    inst.ok("alias", "add", "loop1@example.org", "loop2@example.org")
+    inst.ok("alias", "add", "loop2@example.org", "loop1@example.org")
+    inst.ok("user", "del", "gone@example.org")
+
+    def rcpt(a):
+        r = c.request("RCPT", a)
+        return r[0], AuthClient.fields(r[2:])
+    v, f = rcpt("a@example.org")
+    assert v == "RCPT" and f == {"local": ["x@example.org"]}, f
+    assert rcpt("gone@example.org")[0] == "NOTFOUND"
+    assert rcpt("gone+tag@example.org")[0] == "NOTFOUND"
+    assert rcpt("broken@example.org")[0] == "NOTFOUND"
+    assert rcpt("loop1@example.org")[0] == "NOTFOUND"
+    v, f = rcpt("unknown@example.org")
+    assert v == "RCPT" and f == {"local": ["y@example.org"]}
+    assert "alias loop at" in inst.log("authd")
 
 
 def test_malformed_requests_disconnect_only_that_client():

@@ -503,6 +503,11 @@ addr_case(void)
 	T_EQ_STR(key(), "\xc3\x84" "bc@x.y");
 	T_EQ_STR(norm("Example.COM", 0), "example.com");
 	T_EQ_STR(norm("XN--BCHER-KVA.Example", 0), "xn--bcher-kva.example");
+	/* RFC 5891 5.4: an A-label must decode and encode back to itself */
+	T_EQ_STR(norm("xn--zz.com", 0), "invalid A-label in domain");
+	T_EQ_STR(norm("a.xn--a.com", 0), "invalid A-label in domain");
+	T_EQ_STR(norm("xn--bcher-kvb.example", 0), "invalid A-label in domain");
+	T_EQ_STR(norm("XN--FSQU00A.xn--4rr70v", 0), "xn--fsqu00a.xn--4rr70v");
 }
 
 static void

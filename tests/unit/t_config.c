@@ -123,6 +123,10 @@ config_errors_name_line_and_form(void)
 	fails_with("mail_dir = ${data_dir/x\n", "expected a variable name");
 	fails_with("hostname = $\n", "expected a variable name");
 	fails_with("data_dir = $db_dir\n", "nested too deeply");
+	fails_with("log_level = loud\n", ":1: log_level = \"loud\": expected "
+	    "one of: debug info warning error");
+	fails_with("[authd]\nlog_level = infoo\n", ":2: log_level");
+	fails_with("log_facility = mial\n", "expected one of: mail daemon");
 }
 
 static void
