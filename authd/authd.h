@@ -15,6 +15,7 @@
 #define AUTHD_MAX_SESSIONS 64		/* SASL exchanges per connection */
 #define AUTHD_SESSION_TIMEOUT 60000	/* ms */
 #define AUTHD_IN_MAX (4 * 16384)
+#define AUTHD_MAX_WORKERS 256
 
 struct conn;
 
@@ -51,13 +52,31 @@ extern struct authd authd;
 void conn_send(struct conn *, uint64_t delay_ms, const char *verb,
     unsigned long id, const char *positional, const struct rec *fields);
 void serve(int listen_fd);
+/* A connection referenced by a pending job stays allocated (though maybe
+ * closed) until the last conn_unref. */
+void conn_ref(struct conn *);
+void conn_unref(struct conn *);
+int conn_alive(const struct conn *);
+
+/* worker.c: hash checks in child processes */
+struct pollfd;
+void workers_start(int n);
+void workers_submit(const char *pw, size_t pwlen, const char *hash,
+    void (*done)(void *, int), void *arg);
+size_t workers_pollfds(struct pollfd *);
+void workers_handle(const struct pollfd *);
+void workers_stop(void);
 extern volatile int authd_quit;
 
 /* mech.c */
 int mech_lookup(const char *name);
 const char *mech_name(int);
-/* Both return 1 when the exchange is over (the session can go), 0 when a
- * CONT was sent and a response is awaited. */
+/* Both return MECH_DONE when the exchange is over (the session can go),
+ * MECH_MORE when a CONT was sent and a response is awaited, MECH_PENDING
+ * when a hash worker has the session (it answers and frees it). */
+#define MECH_MORE 0
+#define MECH_DONE 1
+#define MECH_PENDING 2
 int mech_start(struct conn *, struct session *, const struct sv *initial);
 int mech_continue(struct conn *, struct session *, struct sv response);
 void session_free(struct session *);

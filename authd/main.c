@@ -172,7 +172,7 @@ main(int argc, char **argv)
 	enum log_level lvl;
 	struct buf err;
 	struct config *cf_global;
-	int ch, fg = 0, debug = 0, lfd, fac;
+	int ch, fg = 0, debug = 0, lfd, fac, nworkers;
 	const char *perr;
 	struct buf dummy;
 
@@ -216,19 +216,27 @@ main(int argc, char **argv)
 	authd.dummy_hash = buf_detach(&dummy);
 	rand_bytes(authd.secret, sizeof(authd.secret));
 	penalty_init();
+	nworkers = (int)config_num(authd.cf, NULL, "auth_workers");
+	if (nworkers == 0 && (nworkers = (int)sysconf(_SC_NPROCESSORS_ONLN)) < 1)
+		nworkers = 1;
 	if (geteuid() == 0) {
 		drop_root(sock);
+		/* Workers start before the database opens: they never hold
+		 * a handle on it. */
+		workers_start(nworkers);
 		/* Inside the chroot the environment is at "/". */
 		if (userdb_open_dir("/", 0, &authd.udb, &err) == -1)
 			log_fatal("user database: %s", buf_cstr(&err));
 	} else {
 		if (chmod(sock, 0600) == -1)
 			log_fatal("%s: %s", sock, strerror(errno));
+		workers_start(nworkers);
 		if (userdb_open(authd.cf, 0, &authd.udb, &err) == -1)
 			log_fatal("user database: %s (run \"chapar init\")",
 			    buf_cstr(&err));
 	}
-	log_info("ready: socket=%s, uid=%ld", sock, (long)geteuid());
+	log_info("ready: socket=%s, uid=%ld, workers=%d", sock,
+	    (long)geteuid(), nworkers);
 	serve(lfd);
 	log_info("stopping: %llu connections served",
 	    (unsigned long long)authd.conns);

@@ -215,66 +215,95 @@ is_disabled(const struct rec *u)
 	return st != NULL && strcmp(st, USER_DISABLED) == 0;
 }
 
-/* PLAIN and LOGIN end here. */
+/* A password check waiting for a hash worker. */
+struct pending {
+	struct conn *c;
+	struct session *s;
+	struct rec u;
+	int found;
+};
+
+/* The hash worker's answer: 1 match, 0 no, -1 unusable hash, -2 the
+ * worker died. */
 static void
+password_checked(void *arg, int r)
+{
+	struct pending *p = arg;
+	struct session *s = p->s;
+	const char *key = buf_cstr(&s->user);
+
+	if (!conn_alive(p->c))
+		;	/* the client left: nobody to answer */
+	else if (r == -2)
+		tempfail(p->c, s, "hash worker died");
+	else if (r != 1)
+		fail(p->c, s, key, p->found ? "wrong password" :
+		    "unknown user", "invalid credentials");
+	else if (is_disabled(&p->u))
+		fail(p->c, s, key, "account disabled", "account disabled");
+	else
+		succeed(p->c, s, key, &p->u, NULL);
+	conn_unref(p->c);
+	session_free(s);
+	rec_free(&p->u);
+	free(p);
+}
+
+/* PLAIN and LOGIN end here: MECH_DONE, or MECH_PENDING while a worker
+ * checks the hash (the session then belongs to password_checked). */
+static int
 check_password(struct conn *c, struct session *s, struct sv authzid,
     struct sv authcid, struct sv pass)
 {
-	struct buf key, err, name, pw;
-	struct rec u;
+	struct pending *p;
+	struct buf err, name;
 	const char *hash;
-	int found, ok, r;
+	int found;
 
-	buf_init(&key, 1024);
 	buf_init(&err, 1024);
 	buf_init(&name, 1024);
-	buf_init(&pw, 4096);
-	rec_init(&u);
 	(void)buf_append_sv(&name, authcid);
-	if (sv_has_nul(authcid) || login_key(buf_cstr(&name), &key) == -1) {
+	if (sv_has_nul(authcid) || login_key(buf_cstr(&name), &s->user) == -1) {
 		if (!penalty_refuse(c, s, NULL))
 			fail(c, s, NULL, "bad login name",
 			    "invalid credentials");
-		goto out;
+		goto done;
 	}
-	if (penalty_refuse(c, s, buf_cstr(&key)))
-		goto out;
+	if (penalty_refuse(c, s, buf_cstr(&s->user)))
+		goto done;
 	if (authzid.n > 0 && !sv_eq(authzid, authcid)) {
-		fail(c, s, buf_cstr(&key), "authorization identity refused",
+		fail(c, s, buf_cstr(&s->user), "authorization identity refused",
 		    "invalid credentials");
-		goto out;
+		goto done;
 	}
-	if ((found = user_for_login(buf_cstr(&key), &u, &err)) == -1) {
+	if (pass.n > PASSWD_MAX || sv_has_nul(pass)) {
+		fail(c, s, buf_cstr(&s->user), "unusable password",
+		    "invalid credentials");
+		goto done;
+	}
+	p = xcalloc(1, sizeof(*p));
+	rec_init(&p->u);
+	if ((found = user_for_login(buf_cstr(&s->user), &p->u, &err)) == -1) {
 		tempfail(c, s, buf_cstr(&err));
-		goto out;
+		rec_free(&p->u);
+		free(p);
+		goto done;
 	}
-	hash = found ? rec_get_str(&u, "hash") : NULL;
-	if (buf_append_sv(&pw, pass) == -1)
-		hash = NULL;
-	/* Unknown users, and users whose hash is unusable (locked, cut),
-	 * cost the same hash computation as known ones. */
-	r = hash != NULL ? passwd_verify(pw.data ? pw.data : "", pw.len,
-	    hash) : -1;
-	if (r == -1)
-		(void)passwd_verify(pw.data ? pw.data : "", pw.len,
-		    authd.dummy_hash);
-	ok = r == 1;
-	if (!ok)
-		fail(c, s, buf_cstr(&key), found ? "wrong password" :
-		    "unknown user", "invalid credentials");
-	else if (is_disabled(&u))
-		fail(c, s, buf_cstr(&key), "account disabled",
-		    "account disabled");
-	else
-		succeed(c, s, buf_cstr(&key), &u, NULL);
-out:
-	if (pw.data != NULL)
-		explicit_bzero(pw.data, pw.cap);
-	buf_free(&pw);
-	buf_free(&key);
+	p->c = c;
+	p->s = s;
+	p->found = found;
+	hash = found ? rec_get_str(&p->u, "hash") : NULL;
+	conn_ref(c);
+	/* Unknown users cost the same hash computation as known ones. */
+	workers_submit(pass.p, pass.n, hash != NULL ? hash : authd.dummy_hash,
+	    password_checked, p);
 	buf_free(&err);
 	buf_free(&name);
-	rec_free(&u);
+	return MECH_PENDING;
+done:
+	buf_free(&err);
+	buf_free(&name);
+	return MECH_DONE;
 }
 
 static int
@@ -286,10 +315,9 @@ plain(struct conn *c, struct session *s, struct sv msg)
 	if (sasl_plain_parse(msg, &authzid, &authcid, &pass, &err) == -1) {
 		if (!penalty_refuse(c, s, NULL))
 			fail(c, s, NULL, err, "invalid credentials");
-		return 1;
+		return MECH_DONE;
 	}
-	check_password(c, s, authzid, authcid, pass);
-	return 1;
+	return check_password(c, s, authzid, authcid, pass);
 }
 
 /* LOGIN (draft-murchison-sasl-login): "Username:", then "Password:". */
@@ -300,14 +328,13 @@ login(struct conn *c, struct session *s, struct sv msg)
 		if (buf_set(&s->login, msg.p, msg.n) == -1) {
 			fail(c, s, NULL, "login name too long",
 			    "invalid credentials");
-			return 1;
+			return MECH_DONE;
 		}
 		s->step = 1;
 		conn_send(c, 0, "CONT", s->id, "UGFzc3dvcmQ6", NULL);
-		return 0;
+		return MECH_MORE;
 	}
-	check_password(c, s, sv_make("", 0), buf_sv(&s->login), msg);
-	return 1;
+	return check_password(c, s, sv_make("", 0), buf_sv(&s->login), msg);
 }
 
 /* Keys for an unknown user, derived from a per-run secret so that the
@@ -341,21 +368,21 @@ scram_first(struct conn *c, struct session *s, struct sv msg)
 	if (scram_server_client_first(&s->scram, msg, &e) == -1) {
 		if (!penalty_refuse(c, s, NULL))
 			fail(c, s, NULL, e, "invalid credentials");
-		return 1;
+		return MECH_DONE;
 	}
 	if (s->scram.authzid.len > 0 &&
 	    !sv_eq(buf_sv(&s->scram.authzid), buf_sv(&s->scram.authcid))) {
 		fail(c, s, NULL, "authorization identity refused",
 		    "invalid credentials");
-		return 1;
+		return MECH_DONE;
 	}
 	if (login_key(buf_cstr(&s->scram.authcid), &s->user) == -1) {
 		if (!penalty_refuse(c, s, NULL))
 			fail(c, s, NULL, "bad login name", "invalid credentials");
-		return 1;
+		return MECH_DONE;
 	}
 	if (penalty_refuse(c, s, buf_cstr(&s->user)))
-		return 1;
+		return MECH_DONE;
 	buf_init(&err, 1024);
 	rec_init(&u);
 	found = user_for_login(buf_cstr(&s->user), &u, &err);
@@ -363,7 +390,7 @@ scram_first(struct conn *c, struct session *s, struct sv msg)
 		tempfail(c, s, buf_cstr(&err));
 		buf_free(&err);
 		rec_free(&u);
-		return 1;
+		return MECH_DONE;
 	}
 	stored = found ? rec_get_str(&u, "scram") : NULL;
 	s->known = stored != NULL &&
@@ -378,7 +405,7 @@ scram_first(struct conn *c, struct session *s, struct sv msg)
 		buf_free(&out);
 		buf_free(&err);
 		rec_free(&u);
-		return 1;
+		return MECH_DONE;
 	}
 	buf_reset(&err);
 	base64_encode(&err, out.data, out.len);
@@ -388,7 +415,7 @@ scram_first(struct conn *c, struct session *s, struct sv msg)
 	buf_free(&err);
 	rec_free(&u);
 	s->step = 1;
-	return 0;
+	return MECH_MORE;
 }
 
 static int
@@ -423,7 +450,7 @@ scram_final(struct conn *c, struct session *s, struct sv msg)
 	buf_free(&out);
 	buf_free(&err);
 	rec_free(&u);
-	return 1;
+	return MECH_DONE;
 }
 
 static int
@@ -455,16 +482,16 @@ mech_start(struct conn *c, struct session *s, const struct sv *initial)
 		    "without TLS");
 		conn_send(c, 0, "FAIL", s->id, NULL, &f);
 		rec_free(&f);
-		return 1;
+		return MECH_DONE;
 	}
 	if (penalty_refuse(c, s, NULL))
-		return 1;
+		return MECH_DONE;
 	if (initial != NULL)
 		return step(c, s, *initial);
 	/* No initial response: an empty challenge, or LOGIN's prompt. */
 	conn_send(c, 0, "CONT", s->id,
 	    s->mech == MECH_LOGIN ? "VXNlcm5hbWU6" : "", NULL);
-	return 0;
+	return MECH_MORE;
 }
 
 int

@@ -30,6 +30,7 @@ struct delayed {
 };
 
 struct conn {
+	int refs;		/* pending hash jobs that will answer here */
 	int fd;
 	struct buf in, out;
 	int versioned;
@@ -68,12 +69,32 @@ conn_close(struct conn *c, const char *why)
 }
 
 void
+conn_ref(struct conn *c)
+{
+	c->refs++;
+}
+
+void
+conn_unref(struct conn *c)
+{
+	c->refs--;
+}
+
+int
+conn_alive(const struct conn *c)
+{
+	return !c->dead;
+}
+
+void
 conn_send(struct conn *c, uint64_t delay_ms, const char *verb,
     unsigned long id, const char *positional, const struct rec *fields)
 {
 	struct delayed *d, **dp;
 	struct buf line;
 
+	if (c->dead)
+		return;
 	buf_init(&line, AUTH_LINE_MAX);
 	(void)buf_printf(&line, "%s\t%lu", verb, id);
 	if (positional != NULL) {
@@ -127,6 +148,20 @@ parse_id(struct sv f, unsigned long *id)
 		return -1;
 	*id = (unsigned long)v;
 	return 0;
+}
+
+/* After a mechanism step: free the session, keep it for the next CONT,
+ * or leave it to the hash worker's answer. */
+static void
+session_keep(struct conn *c, struct session *s, int how)
+{
+	if (how == MECH_DONE)
+		session_free(s);
+	else if (how == MECH_MORE) {
+		s->next = c->sessions;
+		c->sessions = s;
+		c->nsessions++;
+	}
 }
 
 /* AUTH <id> <mech> [name=value...] with service, rip, secured, resp */
@@ -197,13 +232,7 @@ req_auth(struct conn *c, struct sv *f, int nf)
 	if (resp.data != NULL)
 		explicit_bzero(resp.data, resp.cap);
 	buf_free(&resp);
-	if (done)
-		session_free(s);
-	else {
-		s->next = c->sessions;
-		c->sessions = s;
-		c->nsessions++;
-	}
+	session_keep(c, s, done);
 	return NULL;
 }
 
@@ -230,13 +259,7 @@ req_cont(struct conn *c, struct sv *f, int nf)
 	if (resp.data != NULL)
 		explicit_bzero(resp.data, resp.cap);
 	buf_free(&resp);
-	if (done)
-		session_free(s);
-	else {
-		s->next = c->sessions;
-		c->sessions = s;
-		c->nsessions++;
-	}
+	session_keep(c, s, done);
 	return NULL;
 }
 
@@ -518,7 +541,7 @@ reap(void)
 	struct conn **cp, *c;
 
 	for (cp = &conns; (c = *cp) != NULL;) {
-		if (c->dead) {
+		if (c->dead && c->refs == 0) {
 			*cp = c->next;
 			free(c);
 			nconns--;
@@ -532,22 +555,26 @@ serve(int lfd)
 {
 	struct pollfd *pfd = NULL;
 	struct conn *c, **map = NULL;
-	size_t n, i, cap = 0;
+	size_t n, i, nw, cap = 0;
 	uint64_t now, next;
 	int timeout, r;
 
 	while (!authd_quit) {
-		if (cap < nconns + 1) {
-			cap = (nconns + 1) * 2;
+		if (cap < nconns + 1 + AUTHD_MAX_WORKERS) {
+			cap = (nconns + 1 + AUTHD_MAX_WORKERS) * 2;
 			pfd = xreallocarray(pfd, cap, sizeof(*pfd));
 			map = xreallocarray(map, cap, sizeof(*map));
 		}
 		now = now_ms();
 		next = now + 60000;
-		pfd[0].fd = lfd;
-		pfd[0].events = POLLIN;
-		n = 1;
+		nw = workers_pollfds(pfd);
+		pfd[nw].fd = lfd;
+		pfd[nw].events = POLLIN;
+		pfd[nw].revents = 0;
+		n = nw + 1;
 		for (c = conns; c != NULL; c = c->next) {
+			if (c->dead)
+				continue;
 			conn_timers(c, now);
 			if (c->delayed != NULL && c->delayed->due < next)
 				next = c->delayed->due;
@@ -561,7 +588,8 @@ serve(int lfd)
 			log_fatal("poll: %s", strerror(errno));
 		if (r <= 0)
 			continue;
-		for (i = 1; i < n; i++) {
+		workers_handle(pfd);
+		for (i = nw + 1; i < n; i++) {
 			c = map[i];
 			if (!c->dead && (pfd[i].revents & POLLOUT))
 				conn_write(c);
@@ -571,7 +599,7 @@ serve(int lfd)
 			if (!c->dead && c->out.len > 0)
 				conn_write(c);
 		}
-		if (pfd[0].revents & POLLIN)
+		if (pfd[nw].revents & POLLIN)
 			accept_one(lfd);
 		reap();
 	}
@@ -580,5 +608,6 @@ serve(int lfd)
 	for (c = conns; c != NULL; c = c->next)
 		if (!c->dead)
 			conn_close(c, NULL);
+	workers_stop();		/* answers pending jobs: drops their refs */
 	reap();
 }

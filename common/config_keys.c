@@ -58,6 +58,8 @@ const struct cfg_key cfg_keys[] = {
 	{ "auth_allow_plaintext", CFG_BOOL, "no", 0, 0, 0,
 	    "allow PLAIN and LOGIN on connections that are not secured (TLS "
 	    "or local)", NULL },
+	{ "auth_workers", CFG_INT, "0", 0, 256, 0,
+	    "processes that check password hashes (0: one per CPU)", NULL },
 	{ "auth_max_clients", CFG_INT, "1000", 1, 100000, 0,
 	    "most connections authd serves at once", NULL },
 	{ "auth_fail_window", CFG_DURATION, "15m", 1, DAY, 0,

@@ -356,3 +356,49 @@ def test_unprivileged_authd_full_session():
     assert c.request("USER", "alice@example.org")[0] == "USER"
     c.close()
     assert inst.stop("authd") == 0
+
+
+def children(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(x) for x in f.read().split()]
+
+
+def test_hash_workers_are_replaced_when_they_die():
+    inst, c = setup("auth_workers = 3")
+    pid = inst.procs["authd"].pid
+    kids = children(pid)
+    assert len(kids) == 3, kids
+    assert "workers=3" in inst.log("authd")
+    for k in kids:
+        os.kill(k, signal.SIGKILL)
+    wait_for(lambda: len(set(children(pid)) - set(kids)) == 3, 10,
+             "three new workers")
+    for _ in range(5):
+        assert c.plain("alice@example.org", "correct horse")[0] == "OK"
+    assert c.plain("alice@example.org", "wrong")[0] == "FAIL"
+    assert "hash worker" in inst.log("authd")
+    assert inst.procs["authd"].poll() is None
+
+
+def test_many_logins_at_once_all_answered():
+    """Several clients with pipelined logins: every request gets exactly
+    its own answer, whichever worker checked it."""
+    inst, c = setup("auth_workers = 2")
+    inst.add_user("bob@example.org", "bob pw")
+    clients = [AuthClient(inst.path("run", "auth.sock")) for _ in range(4)]
+    import base64 as b64
+    for k, cl in enumerate(clients):
+        for i in range(1, 6):
+            user, pw = (("alice@example.org", "correct horse") if (i + k) % 2
+                        else ("bob@example.org", "bob pw"))
+            if i == 3:
+                pw = "wrong"
+            cl.send("AUTH\t%d\tPLAIN\tservice=imap\trip=\tsecured=1\tresp=%s"
+                    % (i, b64.b64encode(b"\0" + user.encode() + b"\0" +
+                                        pw.encode()).decode()))
+    for k, cl in enumerate(clients):
+        got = {}
+        for _ in range(5):
+            r = cl.line()
+            got[int(r[1])] = r[0]
+        assert got == {1: "OK", 2: "OK", 3: "FAIL", 4: "OK", 5: "OK"}, got
