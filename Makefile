@@ -108,11 +108,16 @@ $(BUILD)/unit-tests: $(UNIT_OBJ) $(LIB)
 deps:
 	@sh tools/deps.sh build
 
-run: deps all
+# The Debian packages come first: on a fresh machine nothing compiles
+# without them.
+run:
+	@sh tools/deps.sh build
+	@$(MAKE) --no-print-directory all
 	@sh tools/run.sh $(BUILD)
 
-check: all
+check:
 	@sh tools/deps.sh test
+	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh
 
 # libFuzzer targets: always clang-14 with ASan+UBSan, in their own tree.
@@ -127,19 +132,26 @@ FUZZ_SECONDS ?= 20
 
 $(FUZZ_BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -c -o $@ $<
+	$(say) "  FUZZCC  $<"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -c -o $@ $<
 $(FUZZ_BUILD)/libchapar.a: $(FUZZ_LIBOBJ)
-	rm -f $@
-	ar rcs $@ $^
+	$(say) "  AR      $@"
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libchapar.a
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+	$(say) "  FUZZLD  $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 -include $(FUZZ_LIBOBJ:.o=.d)
 
 fuzz-build: $(FUZZ_BINS)
-fuzz: fuzz-build
+fuzz:
+	@sh tools/deps.sh fuzz
+	@$(MAKE) --no-print-directory fuzz-build
 	@sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
-bench: all
+bench:
+	@sh tools/deps.sh test
+	@$(MAKE) --no-print-directory all
 	@sh tests/bench/run.sh $(BUILD)
 
 # --- installing ---------------------------------------------------------
