@@ -246,10 +246,12 @@ parse_opts(int argc, char **argv, char **words)
 			opt.password_stdin = 1;
 		else if (strcmp(a, "--all") == 0)
 			opt.all = 1;
-		else if (strcmp(a, "-n") == 0)
-			opt.nondefault = 1;
-		else if (strcmp(a, "-x") == 0)
-			opt.expand = 1;
+		else if (a[0] == '-' && a[1] != '-' && a[1] != '\0' &&
+		    strspn(a + 1, "nx") == strlen(a + 1)) {
+			/* -n, -x, -nx, -xn */
+			opt.nondefault |= strchr(a, 'n') != NULL;
+			opt.expand |= strchr(a, 'x') != NULL;
+		}
 		else if (strcmp(a, "--force") == 0)
 			opt.force = 1;
 		else if (strcmp(a, "--expired") == 0)

@@ -181,6 +181,8 @@ user_add(struct config *cf, const char *key)
 	buf_init(&home, 1024);
 	rec_init(&r);
 	/* Say what is wrong before asking for a password. */
+	if (opt.quota != NULL)
+		(void)quota_arg(opt.quota);
 	u = open_userdb(cf, 0);
 	ret = userdb_domain_get(u, strrchr(key, '@') + 1, &r, &err);
 	if (ret == DICT_OK) {
@@ -559,6 +561,23 @@ alias_row(const char *key, const struct rec *r, void *arg)
 	return 0;
 }
 
+/* The look-up key of a destination; one that no longer parses (stored by
+ * an older version) is its own key, so that it can still be removed. */
+static void
+dest_key(const char *d, struct buf *key)
+{
+	struct addr a;
+	const char *err;
+
+	buf_reset(key);
+	addr_init(&a);
+	if (addr_parse(sv_from(d), ADDR_UTF8, &a, &err) == 0)
+		addr_key(&a, key);
+	else
+		(void)buf_puts(key, d);
+	addr_free(&a);
+}
+
 /* Index of the destination with the same look-up key as d, or -1.
  * (Bob@Example.org and bob@example.org are one destination.) */
 static int
@@ -570,12 +589,11 @@ find_dest(const struct rec *r, const char *d)
 
 	buf_init(&want, 1024);
 	buf_init(&have, 1024);
-	arg_key(d, 0, &want);
+	dest_key(d, &want);
 	for (i = 0; i < r->n && found < 0; i++) {
 		if (strcmp(r->names[i], "dest") != 0)
 			continue;
-		buf_reset(&have);
-		arg_key(buf_cstr(&r->vals[i]), 0, &have);
+		dest_key(buf_cstr(&r->vals[i]), &have);
 		if (sv_eq(buf_sv(&want), buf_sv(&have)))
 			found = (int)i;
 	}
@@ -622,14 +640,18 @@ alias_edit(struct config *cf, const char *key, int add, int argc,
 	for (i = 0; i < argc; i++) {
 		int j;
 
-		dest_arg(argv[i], &d);
+		if (add)
+			dest_arg(argv[i], &d);
+		else	/* removal also takes destinations that no longer
+			 * parse, as written */
+			(void)buf_set(&d, argv[i], strlen(argv[i]));
 		j = find_dest(&r, buf_cstr(&d));
 		if (add && j < 0)
 			rec_add(&r, "dest", buf_sv(&d));
 		else if (!add) {
 			if (j < 0)
 				die(EX_FAIL, "%s is not a destination of %s",
-				    buf_cstr(&d), key);
+				    log_esc_str(buf_cstr(&d)), key);
 			(void)buf_set(&r.vals[j], "", 0);
 		}
 	}
@@ -645,6 +667,9 @@ alias_edit(struct config *cf, const char *key, int add, int argc,
 		rec_free(&r);
 		r = keep;
 	}
+	if (add && r.n > USERDB_ALIAS_MAX)
+		die(EX_FAIL, "%s would have %zu destinations; at most %d are "
+		    "allowed", key, r.n, USERDB_ALIAS_MAX);
 	if (!add && (argc == 0 || rec_get(&r, "dest") == NULL))
 		ret = userdb_alias_del(u, key, &err);
 	else

@@ -29,6 +29,7 @@ struct session {
 	int secured;
 	struct buf login;	/* LOGIN mechanism: the user name */
 	struct buf user;	/* user key once known */
+	int pending;		/* a hash worker is checking its password */
 	int known;		/* the user exists (SCRAM) */
 	int nokeys;		/* ... but has no usable SCRAM keys */
 	struct scram_server scram;
@@ -57,6 +58,8 @@ void serve(int listen_fd);
 void conn_ref(struct conn *);
 void conn_unref(struct conn *);
 int conn_alive(const struct conn *);
+/* Unlink and return the session with that id (NULL if none). */
+struct session *conn_take_session(struct conn *, unsigned long id);
 
 /* worker.c: hash checks in child processes */
 struct pollfd;
@@ -73,7 +76,8 @@ int mech_lookup(const char *name);
 const char *mech_name(int);
 /* Both return MECH_DONE when the exchange is over (the session can go),
  * MECH_MORE when a CONT was sent and a response is awaited, MECH_PENDING
- * when a hash worker has the session (it answers and frees it). */
+ * when a hash worker checks the password: the session stays in the
+ * connection's list, marked pending, until the answer takes it out. */
 #define MECH_MORE 0
 #define MECH_DONE 1
 #define MECH_PENDING 2

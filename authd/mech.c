@@ -215,36 +215,40 @@ is_disabled(const struct rec *u)
 	return st != NULL && strcmp(st, USER_DISABLED) == 0;
 }
 
-/* A password check waiting for a hash worker. */
+/* A password check waiting for a hash worker.  The session stays on its
+ * connection (marked pending); if the connection closes meanwhile, the
+ * session goes with it and the answer is dropped. */
 struct pending {
 	struct conn *c;
-	struct session *s;
+	unsigned long id;
 	struct rec u;
 	int found;
 };
 
-/* The hash worker's answer: 1 match, 0 no, -1 unusable hash, -2 the
- * worker died. */
+/* The hash worker's answer: 1 match, 0 no, -1 unusable hash, -2 no
+ * worker could check it. */
 static void
 password_checked(void *arg, int r)
 {
 	struct pending *p = arg;
-	struct session *s = p->s;
-	const char *key = buf_cstr(&s->user);
+	struct session *s = NULL;
+	const char *key;
 
-	if (!conn_alive(p->c))
-		;	/* the client left: nobody to answer */
-	else if (r == -2)
-		tempfail(p->c, s, "hash worker died");
-	else if (r != 1)
-		fail(p->c, s, key, p->found ? "wrong password" :
-		    "unknown user", "invalid credentials");
-	else if (is_disabled(&p->u))
-		fail(p->c, s, key, "account disabled", "account disabled");
-	else
-		succeed(p->c, s, key, &p->u, NULL);
+	if (conn_alive(p->c) && (s = conn_take_session(p->c, p->id)) != NULL) {
+		key = buf_cstr(&s->user);
+		if (r == -2)
+			tempfail(p->c, s, "no hash worker available");
+		else if (r != 1)
+			fail(p->c, s, key, p->found ? "wrong password" :
+			    "unknown user", "invalid credentials");
+		else if (is_disabled(&p->u))
+			fail(p->c, s, key, "account disabled",
+			    "account disabled");
+		else
+			succeed(p->c, s, key, &p->u, NULL);
+		session_free(s);
+	}
 	conn_unref(p->c);
-	session_free(s);
 	rec_free(&p->u);
 	free(p);
 }
@@ -290,7 +294,7 @@ check_password(struct conn *c, struct session *s, struct sv authzid,
 		goto done;
 	}
 	p->c = c;
-	p->s = s;
+	p->id = s->id;
 	p->found = found;
 	hash = found ? rec_get_str(&p->u, "hash") : NULL;
 	conn_ref(c);

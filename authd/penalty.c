@@ -95,14 +95,19 @@ find(const char *kind, const char *key, int create)
 		if (nentries >= MAX_ENTRIES)
 			sweep();
 		if (nentries >= MAX_ENTRIES) {
-			/* Still full: recycle the first entry of this or the
-			 * next non-empty bucket, so the table never grows. */
+			/* Still full: recycle the oldest entry (a chain's
+			 * tail) of this or the next non-empty bucket, so the
+			 * table never grows. */
+			struct pen **pp;
 			uint32_t b = h;
 
 			while (buckets[b] == NULL)
 				b = (b + 1) % NBUCKETS;
-			p = buckets[b];
-			buckets[b] = p->next;
+			for (pp = &buckets[b]; (*pp)->next != NULL;
+			    pp = &(*pp)->next)
+				;
+			p = *pp;
+			*pp = NULL;
 			free(p->key);
 			p->next = buckets[h];
 			buckets[h] = p;

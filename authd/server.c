@@ -42,6 +42,7 @@ struct conn {
 };
 
 volatile int authd_quit;
+static struct session *session_find(struct conn *, unsigned long, int);
 static struct conn *conns;
 static unsigned nconns;
 
@@ -95,7 +96,9 @@ conn_send(struct conn *c, uint64_t delay_ms, const char *verb,
 
 	if (c->dead)
 		return;
-	buf_init(&line, AUTH_LINE_MAX);
+	/* Large enough for USERDB_ALIAS_MAX destinations of the longest
+	 * address: rec_encode cannot overflow it. */
+	buf_init(&line, AUTH_REPLY_MAX);
 	(void)buf_printf(&line, "%s\t%lu", verb, id);
 	if (positional != NULL) {
 		(void)buf_putc(&line, '\t');
@@ -121,6 +124,12 @@ conn_send(struct conn *c, uint64_t delay_ms, const char *verb,
 		;
 	d->next = *dp;
 	*dp = d;
+}
+
+struct session *
+conn_take_session(struct conn *c, unsigned long id)
+{
+	return session_find(c, id, 1);
 }
 
 static struct session *
@@ -155,13 +164,14 @@ parse_id(struct sv f, unsigned long *id)
 static void
 session_keep(struct conn *c, struct session *s, int how)
 {
-	if (how == MECH_DONE)
+	if (how == MECH_DONE) {
 		session_free(s);
-	else if (how == MECH_MORE) {
-		s->next = c->sessions;
-		c->sessions = s;
-		c->nsessions++;
+		return;
 	}
+	s->pending = how == MECH_PENDING;
+	s->next = c->sessions;
+	c->sessions = s;
+	c->nsessions++;
 }
 
 /* AUTH <id> <mech> [name=value...] with service, rip, secured, resp */
@@ -204,7 +214,8 @@ req_auth(struct conn *c, struct sv *f, int nf)
 	(void)buf_set(&s->service, b ? b->data : "?", b ? b->len : 1);
 	b = rec_get(&r, "rip");
 	(void)buf_set(&s->rip, b ? b->data : "", b ? b->len : 0);
-	s->secured = rec_get(&r, "secured") != NULL;
+	s->secured = rec_get_str(&r, "secured") != NULL &&
+	    strcmp(rec_get_str(&r, "secured"), "1") == 0;
 	buf_init(&resp, AUTH_LINE_MAX);
 	if ((b = rec_get(&r, "resp")) != NULL) {
 		if (base64_decode(&resp, b->data, b->len) == -1) {
@@ -247,8 +258,11 @@ req_cont(struct conn *c, struct sv *f, int nf)
 
 	if (nf != 3 || parse_id(f[1], &id) == -1)
 		return "CONT: expected an id and a response";
-	if ((s = session_find(c, id, 1)) == NULL)
+	if ((s = session_find(c, id, 0)) == NULL)
 		return "CONT: no exchange with that id";
+	if (s->pending)
+		return "CONT: the exchange is waiting for its result";
+	s = session_find(c, id, 1);
 	buf_init(&resp, AUTH_LINE_MAX);
 	if (base64_decode(&resp, f[2].p, f[2].n) == -1) {
 		buf_free(&resp);
@@ -400,7 +414,7 @@ static const struct {
 static const char *
 request(struct conn *c, struct sv line)
 {
-	struct sv f[REC_MAX_FIELDS];
+	static struct sv f[REC_MAX_FIELDS];
 	size_t i;
 	int nf;
 
@@ -496,7 +510,8 @@ conn_timers(struct conn *c, uint64_t now)
 		free(d);
 	}
 	for (sp = &c->sessions; (s = *sp) != NULL;) {
-		if (now - s->started > AUTHD_SESSION_TIMEOUT) {
+		/* a pending check is answered by its worker, not timed out */
+		if (!s->pending && now - s->started > AUTHD_SESSION_TIMEOUT) {
 			struct rec f;
 
 			*sp = s->next;
@@ -528,7 +543,7 @@ accept_one(int lfd)
 	c = xcalloc(1, sizeof(*c));
 	c->fd = fd;
 	buf_init(&c->in, AUTHD_IN_MAX);
-	buf_init(&c->out, 1024 * 1024);
+	buf_init(&c->out, 4 * AUTH_REPLY_MAX);
 	c->next = conns;
 	conns = c;
 	nconns++;
@@ -555,6 +570,7 @@ serve(int lfd)
 {
 	struct pollfd *pfd = NULL;
 	struct conn *c, **map = NULL;
+	struct session *se;
 	size_t n, i, nw, cap = 0;
 	uint64_t now, next;
 	int timeout, r;
@@ -578,11 +594,16 @@ serve(int lfd)
 			conn_timers(c, now);
 			if (c->delayed != NULL && c->delayed->due < next)
 				next = c->delayed->due;
+			for (se = c->sessions; se != NULL; se = se->next)
+				if (!se->pending && se->started +
+				    AUTHD_SESSION_TIMEOUT + 1 < next)
+					next = se->started +
+					    AUTHD_SESSION_TIMEOUT + 1;
 			pfd[n].fd = c->fd;
 			pfd[n].events = POLLIN | (c->out.len ? POLLOUT : 0);
 			map[n++] = c;
 		}
-		timeout = (int)(next - now);
+		timeout = next > now ? (int)(next - now) : 0;
 		r = poll(pfd, n, timeout);
 		if (r < 0 && errno != EINTR)
 			log_fatal("poll: %s", strerror(errno));

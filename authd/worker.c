@@ -42,8 +42,9 @@ struct job {
 
 struct worker {
 	pid_t pid;
-	int fd;
+	int fd;			/* -1: not running (a restart failed) */
 	struct job *job;	/* in progress, or NULL when idle */
+	int64_t tried;		/* last restart attempt */
 };
 
 static struct worker workers[WORKERS_MAX];
@@ -118,10 +119,14 @@ spawn(struct worker *w)
 	if (pid == 0) {
 		struct sigaction sa;
 
+		/* A worker ends when the main process closes its socket,
+		 * not on the signals a terminal or a supervisor sends to the
+		 * whole group (the main process answers those). */
 		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = SIG_DFL;
+		sa.sa_handler = SIG_IGN;
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
 		/* Keep only stderr (logs) and the job socket. */
 		if (dup2(sv[1], 3) == -1)
 			_exit(1);
@@ -161,6 +166,35 @@ job_free(struct job *j)
 	free(j);
 }
 
+/* Restart workers that could not be restarted before (at most once a
+ * second each); when none runs at all, queued checks fail as temporary
+ * errors instead of waiting for ever.  Returns the number running. */
+static int
+revive(void)
+{
+	struct job *j;
+	int i, alive = 0;
+
+	for (i = 0; i < nworkers; i++) {
+		if (workers[i].fd < 0 && now_sec() != workers[i].tried) {
+			workers[i].tried = now_sec();
+			if (spawn(&workers[i]) == -1)
+				workers[i].fd = -1;
+		}
+		if (workers[i].fd >= 0)
+			alive++;
+	}
+	if (alive == 0) {
+		while ((j = queue) != NULL) {
+			queue = j->next;
+			j->done(j->arg, -2);
+			job_free(j);
+		}
+		queue_tail = &queue;
+	}
+	return alive;
+}
+
 /* Hand queued jobs to idle workers. */
 static void
 dispatch(void)
@@ -171,6 +205,8 @@ dispatch(void)
 	struct buf msg;
 	int i;
 
+	if (queue != NULL && revive() == 0)
+		return;
 	for (i = 0; i < nworkers && queue != NULL; i++) {
 		w = &workers[i];
 		if (w->job != NULL || w->fd < 0)
@@ -240,12 +276,14 @@ replace(struct worker *w)
 	log_error("hash worker %ld died; starting another", (long)w->pid);
 	close(w->fd);
 	w->fd = -1;
+	(void)kill(w->pid, SIGKILL);	/* in case it only misbehaved */
 	(void)waitpid(w->pid, &st, 0);
 	w->job = NULL;
 	if (j != NULL) {
 		j->done(j->arg, -2);
 		job_free(j);
 	}
+	w->tried = now_sec();
 	if (spawn(w) == -1)
 		w->fd = -1;
 }

@@ -25,7 +25,7 @@ void
 authc_reply_init(struct authc_reply *r)
 {
 	buf_init(&r->verb, 64);
-	buf_init(&r->data, AUTH_LINE_MAX);
+	buf_init(&r->data, AUTH_REPLY_MAX);
 	rec_init(&r->fields);
 }
 
@@ -89,7 +89,7 @@ authc_connect(const char *path, int timeout_ms, struct authc **cp,
 		return -1;
 	}
 	c = xcalloc(1, sizeof(*c));
-	io_init(&c->io, fd, AUTH_LINE_MAX, timeout_ms);
+	io_init(&c->io, fd, AUTH_REPLY_MAX, timeout_ms);
 	c->next_id = 1;
 	(void)io_printf(&c->io, "VERSION\t%d\t%d\n", AUTH_PROTO_MAJOR,
 	    AUTH_PROTO_MINOR);
@@ -120,27 +120,14 @@ authc_close(struct authc **cp)
 	*cp = NULL;
 }
 
-/* Send the request in out (without id) and read the reply to it. */
 static int
-roundtrip(struct authc *c, const char *verb, struct buf *rest,
+reply_parse(struct authc *c, unsigned long id, struct sv *f,
     struct authc_reply *rep, struct buf *err)
 {
-	struct sv f[REC_MAX_FIELDS];
-	unsigned long id = c->next_id++;
 	uint64_t rid;
 	int nf, first;
 
-	buf_reset(&rep->verb);
-	buf_reset(&rep->data);
-	rec_clear(&rep->fields);
-	(void)io_printf(&c->io, "%s\t%lu", verb, id);
-	if (rest->len > 0) {
-		(void)io_puts(&c->io, "\t");
-		(void)io_write(&c->io, rest->data, rest->len);
-	}
-	if (io_puts(&c->io, "\n") != IO_OK || io_flush(&c->io) != IO_OK)
-		return seterr(err, "authd: ", "write error");
-	if (read_line(c, f, NELEM(f), &nf, err) == -1)
+	if (read_line(c, f, REC_MAX_FIELDS, &nf, err) == -1)
 		return -1;
 	if (nf < 2 || parse_u64(f[1], UINT64_MAX, &rid) == -1 || rid != id)
 		return seterr(err, "authd: ", "reply for another request");
@@ -155,6 +142,31 @@ roundtrip(struct authc *c, const char *verb, struct buf *rest,
 	    &rep->fields) == -1)
 		return seterr(err, "authd: ", "malformed reply fields");
 	return 0;
+}
+
+/* Send the request in out (without id) and read the reply to it. */
+static int
+roundtrip(struct authc *c, const char *verb, struct buf *rest,
+    struct authc_reply *rep, struct buf *err)
+{
+	struct sv *f;
+	unsigned long id = c->next_id++;
+	int ret;
+
+	buf_reset(&rep->verb);
+	buf_reset(&rep->data);
+	rec_clear(&rep->fields);
+	(void)io_printf(&c->io, "%s\t%lu", verb, id);
+	if (rest->len > 0) {
+		(void)io_puts(&c->io, "\t");
+		(void)io_write(&c->io, rest->data, rest->len);
+	}
+	if (io_puts(&c->io, "\n") != IO_OK || io_flush(&c->io) != IO_OK)
+		return seterr(err, "authd: ", "write error");
+	f = xcalloc(REC_MAX_FIELDS, sizeof(*f));
+	ret = reply_parse(c, id, f, rep, err);
+	free(f);
+	return ret;
 }
 
 int

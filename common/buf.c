@@ -56,6 +56,7 @@ int
 buf_reserve(struct buf *b, size_t extra)
 {
 	size_t need, ncap;
+	char *nd;
 
 	if (extra > b->max || b->len > b->max - extra)
 		return -1;
@@ -73,7 +74,15 @@ buf_reserve(struct buf *b, size_t extra)
 	/* Never allocate far beyond the limit. */
 	if (ncap > b->max + 1 && need <= b->max + 1)
 		ncap = b->max + 1;
-	b->data = xrealloc(b->data, ncap);
+	/* Not realloc: the old block may hold a password or a message, and
+	 * realloc would hand it back to malloc unwiped. */
+	nd = xmalloc(ncap);
+	if (b->data != NULL) {
+		memcpy(nd, b->data, b->len + 1);
+		explicit_bzero(b->data, b->cap);
+		free(b->data);
+	}
+	b->data = nd;
 	b->cap = ncap;
 	return 0;
 }

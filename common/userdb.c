@@ -543,10 +543,12 @@ try_key(struct resolve *rs, const char *key, int depth)
 	int ret, loop = on_path(rs, key);
 
 	if (++rs->nlookups > R_MAX_LOOKUPS) {
-		buf_reset(rs->err);
-		(void)buf_printf(rs->err, "alias expansion needs more than %d "
-		    "look-ups", R_MAX_LOOKUPS);
-		return DICT_ERROR;
+		/* a configuration problem, not a passing one: no retry */
+		if (rs->nlookups == R_MAX_LOOKUPS + 1)
+			log_warning("alias expansion needs more than %d "
+			    "look-ups; stopped at %s", R_MAX_LOOKUPS,
+			    log_esc_str(key));
+		return R_FINAL;
 	}
 	rec_init(&r);
 	if (!loop && depth < USERDB_ALIAS_DEPTH) {
@@ -615,8 +617,10 @@ resolve_key(struct resolve *rs, const char *local, const char *domain,
 	if (r == DICT_NOTFOUND) {
 		buf_reset(&key);
 		(void)buf_printf(&key, "@%s", domain);
-		r = try_key(rs, buf_cstr(&key), depth);
-		/* the catch-all "@domain" is no user: a loop there ends */
+		/* Inside the catch-all's own expansion, a missing address
+		 * is just missing (not a loop through the catch-all). */
+		if (!on_path(rs, buf_cstr(&key)))
+			r = try_key(rs, buf_cstr(&key), depth);
 	}
 	if (r == R_FINAL)
 		r = DICT_NOTFOUND;

@@ -12,7 +12,8 @@
 
 #define AUTH_PROTO_MAJOR 1
 #define AUTH_PROTO_MINOR 0
-#define AUTH_LINE_MAX 16384
+#define AUTH_LINE_MAX 16384		/* a request */
+#define AUTH_REPLY_MAX (1024 * 1024)	/* a reply (1000 alias destinations) */
 
 struct authc;
 

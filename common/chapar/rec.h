@@ -15,7 +15,7 @@
 
 #include "chapar/buf.h"
 
-#define REC_MAX_FIELDS 256
+#define REC_MAX_FIELDS 2048
 
 struct rec {
 	size_t n, cap;

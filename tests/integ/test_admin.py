@@ -44,6 +44,8 @@ def test_config_check_and_show():
     assert "data_dir = %s" % inst.dir in show
     assert "db_dir = ${data_dir}/db" in show
     assert "db_dir = %s/db" % inst.dir in inst.ok("config", "show", "-x")
+    nx = inst.ok("config", "show", "-nx")
+    assert "data_dir = %s" % inst.dir in nx and "db_dir" not in nx
     nondef = inst.ok("config", "show", "-n")
     assert "default_quota" not in nondef
     assert "data_dir" in nondef

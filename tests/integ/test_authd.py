@@ -402,3 +402,31 @@ def test_many_logins_at_once_all_answered():
             r = cl.line()
             got[int(r[1])] = r[0]
         assert got == {1: "OK", 2: "OK", 3: "FAIL", 4: "OK", 5: "OK"}, got
+
+
+def test_alias_with_a_thousand_destinations():
+    """The largest alias allowed: stored, listed, resolved over the
+    protocol and by "chapar auth lookup"; one more is refused."""
+    inst, c = setup()
+    dests = ["someone.with.a.rather.long.name.%04d@remote-%04d.example" %
+             (i, i) for i in range(1000)]
+    for k in range(0, 1000, 250):
+        inst.ok("alias", "add", "big@example.org", *dests[k:k + 250])
+    r = inst.chapar("alias", "add", "big@example.org", "one@more.example")
+    assert r.returncode == 1 and "at most 1000" in r.stderr
+    assert inst.ok("alias", "list").count("remote-") == 1000
+    r = c.request("RCPT", "big@example.org")
+    assert r[0] == "RCPT"
+    assert sorted(AuthClient.fields(r[2:])["remote"]) == sorted(dests)
+    out = inst.ok("auth", "lookup", "big@example.org")
+    assert out.count("remote:") == 1000
+    assert inst.procs["authd"].poll() is None
+
+
+def test_secured_means_secured_1():
+    inst, c = setup()
+    c.id += 1
+    c.send("AUTH\t%d\tPLAIN\tservice=imap\trip=\tsecured=0\tresp=%s" % (
+        c.id, "AGFsaWNlQGV4YW1wbGUub3JnAGNvcnJlY3QgaG9yc2U="))
+    r = c.line()
+    assert r[0] == "FAIL" and "without TLS" in r[2], r
