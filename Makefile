@@ -60,9 +60,12 @@ COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIB        = $(BUILD)/libchapar.a
 
 # program name -> its sources
-PROGS = chapar authd
-chapar_SRC = $(wildcard admin/*.c)
-authd_SRC  = $(wildcard authd/*.c)
+PROGS = chapar chapard authd echod
+chapar_SRC  = $(wildcard admin/*.c)
+chapard_SRC = $(wildcard master/*.c)
+authd_SRC   = $(wildcard authd/*.c)
+# echod: the test fixture service (tests/fixture), never installed
+echod_SRC   = tests/fixture/echod.c
 
 UNIT_SRC = $(wildcard tests/unit/*.c)
 UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o)

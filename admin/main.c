@@ -38,6 +38,7 @@ static const char usage_text[] =
 "  user list [DOMAIN] | show ADDRESS\n"
 "  alias add ADDRESS DEST... | del ADDRESS [DEST...] | list [DOMAIN]\n"
 "  auth test ADDRESS [--password-stdin] | lookup ADDRESS | user NAME\n"
+"  status [--json] | reload | stop    drive chapard\n"
 "\n"
 "See chapar(8).\n";
 
@@ -284,6 +285,8 @@ main(int argc, char **argv)
 		{ "init", cmd_init }, { "config", cmd_config },
 		{ "domain", cmd_domain }, { "user", cmd_user },
 		{ "alias", cmd_alias }, { "auth", cmd_auth },
+		{ "status", cmd_ctl }, { "reload", cmd_ctl },
+		{ "stop", cmd_ctl },
 	};
 	char **words;
 	size_t i;

@@ -64,8 +64,12 @@ struct session *conn_take_session(struct conn *, unsigned long id);
 /* worker.c: hash checks in child processes */
 struct pollfd;
 void workers_start(int n);
+#define WORKER_DIED (-2)
+#define WORKER_NONE (-3)
 void workers_submit(const char *pw, size_t pwlen, const char *hash,
     void (*done)(void *, int), void *arg);
+void workers_dispatch(void);
+uint64_t workers_deadline(void);
 size_t workers_pollfds(struct pollfd *);
 void workers_handle(const struct pollfd *);
 void workers_stop(void);

@@ -225,8 +225,8 @@ struct pending {
 	int found;
 };
 
-/* The hash worker's answer: 1 match, 0 no, -1 unusable hash, -2 no
- * worker could check it. */
+/* The hash worker's answer: 1 match, 0 no, -1 unusable hash, or
+ * WORKER_DIED / WORKER_NONE. */
 static void
 password_checked(void *arg, int r)
 {
@@ -236,7 +236,9 @@ password_checked(void *arg, int r)
 
 	if (conn_alive(p->c) && (s = conn_take_session(p->c, p->id)) != NULL) {
 		key = buf_cstr(&s->user);
-		if (r == -2)
+		if (r == WORKER_DIED)
+			tempfail(p->c, s, "the hash worker checking it failed");
+		else if (r == WORKER_NONE)
 			tempfail(p->c, s, "no hash worker available");
 		else if (r != 1)
 			fail(p->c, s, key, p->found ? "wrong password" :

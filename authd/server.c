@@ -603,6 +603,9 @@ serve(int lfd)
 			pfd[n].events = POLLIN | (c->out.len ? POLLOUT : 0);
 			map[n++] = c;
 		}
+		workers_dispatch();
+		if (workers_deadline() < next)
+			next = workers_deadline();
 		timeout = next > now ? (int)(next - now) : 0;
 		r = poll(pfd, n, timeout);
 		if (r < 0 && errno != EINTR)

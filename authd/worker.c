@@ -9,6 +9,10 @@
  *	request: u32 id, u32 pwlen, u32 hashlen, pw bytes, hash bytes
  *	reply:   u32 id, i32 result (1 match, 0 no match, -1 bad hash)
  *
+ * The caller's callback also gets WORKER_DIED (the worker checking it
+ * died or did not answer in JOB_TIMEOUT_MS) or WORKER_NONE (no worker can
+ * run).
+ *
  * A worker trusts the main process (same uid, same binary) but still
  * checks the lengths and exits on anything malformed.  A worker that dies
  * fails its job as a temporary error and is replaced.
@@ -29,10 +33,12 @@
 #include "chapar/util.h"
 
 #define HASH_MAX 1024
+#define JOB_TIMEOUT_MS 30000	/* a check takes milliseconds */
 #define WORKERS_MAX AUTHD_MAX_WORKERS
 
 struct job {
 	uint32_t id;
+	uint64_t started;	/* ms, when a worker took it */
 	struct buf pw;
 	char *hash;
 	void (*done)(void *, int);
@@ -187,7 +193,7 @@ revive(void)
 	if (alive == 0) {
 		while ((j = queue) != NULL) {
 			queue = j->next;
-			j->done(j->arg, -2);
+			j->done(j->arg, WORKER_NONE);
 			job_free(j);
 		}
 		queue_tail = &queue;
@@ -228,6 +234,7 @@ dispatch(void)
 			    strerror(errno));
 		explicit_bzero(msg.data, msg.cap);
 		buf_free(&msg);
+		j->started = now_ms();
 		w->job = j;
 	}
 }
@@ -248,9 +255,31 @@ workers_submit(const char *pw, size_t pwlen, const char *hash,
 	j->hash = xstrdup(strlen(hash) <= HASH_MAX ? hash : authd.dummy_hash);
 	j->done = done;
 	j->arg = arg;
+	/* Queued only: the caller still has to file its session away;
+	 * workers_dispatch() (from the main loop) hands it out. */
 	*queue_tail = j;
 	queue_tail = &j->next;
+}
+
+void
+workers_dispatch(void)
+{
 	dispatch();
+}
+
+/* When the oldest running check must be over (for the poll timeout);
+ * UINT64_MAX if none runs. */
+uint64_t
+workers_deadline(void)
+{
+	uint64_t d = UINT64_MAX;
+	int i;
+
+	for (i = 0; i < nworkers; i++)
+		if (workers[i].job != NULL &&
+		    workers[i].job->started + JOB_TIMEOUT_MS < d)
+			d = workers[i].job->started + JOB_TIMEOUT_MS;
+	return d;
 }
 
 size_t
@@ -280,7 +309,7 @@ replace(struct worker *w)
 	(void)waitpid(w->pid, &st, 0);
 	w->job = NULL;
 	if (j != NULL) {
-		j->done(j->arg, -2);
+		j->done(j->arg, WORKER_DIED);
 		job_free(j);
 	}
 	w->tried = now_sec();
@@ -298,6 +327,13 @@ workers_handle(const struct pollfd *pfd)
 
 	for (i = 0; i < nworkers; i++) {
 		w = &workers[i];
+		if (w->job != NULL && now_ms() > w->job->started +
+		    JOB_TIMEOUT_MS) {
+			log_error("hash worker %ld: no answer in %d s",
+			    (long)w->pid, JOB_TIMEOUT_MS / 1000);
+			replace(w);
+			continue;
+		}
 		if (pfd[i].fd != w->fd || !(pfd[i].revents &
 		    (POLLIN | POLLHUP | POLLERR)))
 			continue;
@@ -327,13 +363,13 @@ workers_stop(void)
 		(void)waitpid(workers[i].pid, &st, 0);
 		if ((j = workers[i].job) != NULL) {
 			workers[i].job = NULL;
-			j->done(j->arg, -2);
+			j->done(j->arg, WORKER_NONE);
 			job_free(j);
 		}
 	}
 	while ((j = queue) != NULL) {
 		queue = j->next;
-		j->done(j->arg, -2);
+		j->done(j->arg, WORKER_NONE);
 		job_free(j);
 	}
 	queue_tail = &queue;

@@ -39,6 +39,8 @@ struct cfg_val {
 
 struct cfg_section {
 	char *name;
+	int custom;		/* not a built-in service: needs program */
+	int line;		/* of its first [name] header */
 	struct cfg_val *vals;	/* cfg_nkeys entries; only set ones used */
 	struct cfg_section *next;
 };
@@ -309,19 +311,24 @@ parse_section(struct parser *p, struct sv l, int line)
 	for (i = 0; cfg_services[i] != NULL; i++)
 		if (sv_eq_str(name, cfg_services[i]))
 			break;
-	if (cfg_services[i] == NULL) {
-		perr(p, line, "unknown service \"%s\"; expected one of:",
-		    log_esc(name.p, name.n));
-		for (i = 0; cfg_services[i] != NULL; i++)
-			(void)buf_printf(p->err, " %s", cfg_services[i]);
-		return -1;
-	}
+	if (name.n == 0 || name.n > 64)
+		return perr(p, line, "expected a service name of 1 to 64 "
+		    "characters");
+	for (i = 0; i < name.n; i++)
+		if (!is_keychar((unsigned char)name.p[i]) && name.p[i] != '-')
+			return perr(p, line, "service names are made of a-z, "
+			    "0-9, '_' and '-'");
 	for (s = p->c->sections; s != NULL; s = s->next)
 		if (sv_eq_str(name, s->name))
 			break;
 	if (s == NULL) {
 		s = xcalloc(1, sizeof(*s));
 		s->name = sv_strdup(name);
+		s->line = line;
+		for (i = 0; cfg_services[i] != NULL; i++)
+			if (sv_eq_str(name, cfg_services[i]))
+				break;
+		s->custom = cfg_services[i] == NULL;
 		s->vals = vals_new();
 		s->next = p->c->sections;
 		p->c->sections = s;
@@ -606,15 +613,27 @@ type_all(struct parser *p)
 {
 	struct cfg_section *s;
 	size_t i;
+	int prog = key_index("program", 7);
 
 	for (i = 0; i < cfg_nkeys; i++)
 		if (type_value(p, NULL, (int)i, &p->c->global[i]) == -1)
 			return -1;
-	for (s = p->c->sections; s != NULL; s = s->next)
+	for (s = p->c->sections; s != NULL; s = s->next) {
 		for (i = 0; i < cfg_nkeys; i++)
 			if (s->vals[i].set &&
 			    type_value(p, s, (int)i, &s->vals[i]) == -1)
 				return -1;
+		if (s->custom && (!s->vals[prog].set ||
+		    s->vals[prog].str[0] != '/')) {
+			perr(p, s->line, "unknown service \"%s\": a service "
+			    "of your own needs \"program = /path\"; the "
+			    "built-in ones are:", s->name);
+			for (i = 0; cfg_services[i] != NULL; i++)
+				(void)buf_printf(p->err, " %s",
+				    cfg_services[i]);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -755,6 +774,29 @@ const char *
 config_file(const struct config *c)
 {
 	return c->file;
+}
+
+size_t
+config_sections(const struct config *c, const char **names, size_t max)
+{
+	const struct cfg_section *s;
+	size_t n = 0;
+
+	for (s = c->sections; s != NULL; s = s->next)
+		if (n < max)
+			names[n++] = s->name;
+	return n;
+}
+
+int
+config_has_section(const struct config *c, const char *svc)
+{
+	const struct cfg_section *s;
+
+	for (s = c->sections; s != NULL; s = s->next)
+		if (strcmp(s->name, svc) == 0)
+			return 1;
+	return 0;
 }
 
 void

@@ -457,6 +457,7 @@ struct resolve {
 	struct rec path;	/* aliases being expanded, outermost first */
 	int nresults;
 	int nlookups;
+	int limited;		/* gave up: too many look-ups */
 	struct buf *err;
 };
 
@@ -487,6 +488,22 @@ on_path(struct resolve *rs, const char *key)
 static int resolve_key(struct resolve *, const char *local,
     const char *domain, int depth);
 
+/* Count one database look-up; -1 once there have been too many (a
+ * configuration problem, not a passing one: the answer is a permanent
+ * NOTFOUND). */
+static int
+charge(struct resolve *rs, const char *what)
+{
+	if (rs->limited)
+		return -1;
+	if (++rs->nlookups <= R_MAX_LOOKUPS)
+		return 0;
+	log_warning("alias expansion needs more than %d look-ups; stopped at "
+	    "%s", R_MAX_LOOKUPS, log_esc_str(what));
+	rs->limited = 1;
+	return -1;
+}
+
 /* Expand the dest= fields of an alias record: DICT_OK if any destination
  * gave a recipient, R_FINAL if none did. */
 static int
@@ -515,11 +532,13 @@ expand_alias(struct resolve *rs, const struct rec *al, int depth)
 			addr_format(&a, &key);
 			add_result(rs, "remote", buf_cstr(&key));
 			one = DICT_OK;
-		} else if (one == DICT_NOTFOUND) {
+		} else if (one == DICT_NOTFOUND && !rs->limited) {
 			addr_key(&a, &key);
 			log_warning("alias destination %s does not exist",
 			    log_esc_str(buf_cstr(&key)));
 		}
+		if (rs->limited)
+			break;
 		if (one == DICT_ERROR || one == DICT_RETRY) {
 			r = one;
 			break;
@@ -542,14 +561,8 @@ try_key(struct resolve *rs, const char *key, int depth)
 	struct rec r;
 	int ret, loop = on_path(rs, key);
 
-	if (++rs->nlookups > R_MAX_LOOKUPS) {
-		/* a configuration problem, not a passing one: no retry */
-		if (rs->nlookups == R_MAX_LOOKUPS + 1)
-			log_warning("alias expansion needs more than %d "
-			    "look-ups; stopped at %s", R_MAX_LOOKUPS,
-			    log_esc_str(key));
+	if (charge(rs, key) == -1)
 		return R_FINAL;
-	}
 	rec_init(&r);
 	if (!loop && depth < USERDB_ALIAS_DEPTH) {
 		ret = userdb_alias_get(rs->u, key, &r, rs->err);
@@ -592,6 +605,8 @@ resolve_key(struct resolve *rs, const char *local, const char *domain,
 	size_t i;
 	int r;
 
+	if (charge(rs, domain) == -1)
+		return R_FINAL;
 	rec_init(&dom);
 	r = userdb_domain_get(rs->u, domain, &dom, rs->err);
 	rec_free(&dom);
@@ -641,10 +656,17 @@ userdb_resolve(struct userdb *u, const struct addr *a, const char *delims,
 	rs.out = out;
 	rs.nresults = 0;
 	rs.nlookups = 0;
+	rs.limited = 0;
 	rs.err = err;
 	rec_init(&rs.path);
 	rec_clear(out);
 	r = resolve_key(&rs, buf_cstr(&a->local), buf_cstr(&a->domain), 0);
+	if (rs.limited) {
+		/* all or nothing: never a part of an expansion */
+		rec_clear(out);
+		if (r == DICT_OK)
+			r = DICT_NOTFOUND;
+	}
 	if (r == DICT_OK && out->n == 0)
 		r = DICT_NOTFOUND;
 	if (rs.nresults > USERDB_ALIAS_MAX)

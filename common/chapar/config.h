@@ -5,6 +5,9 @@
  *	[service]
  *	key = value		(overrides the global value for that service)
  *
+ * A section names a built-in service (cfg_services) or defines a service
+ * of the admin's own, which must then say "program = /path".
+ *
  * Every key is typed and has its default in one table (config_keys.c);
  * that table also drives "chapar config show".  Values may refer to other
  * keys as $name or ${name}.  A bad line is an error naming file:line and
@@ -67,6 +70,10 @@ int config_bool(const struct config *, const char *svc, const char *key);
 size_t config_list(const struct config *, const char *svc, const char *key,
     const char *const **items);
 const char *config_file(const struct config *);
+/* The [section] names of the file (at most max, in no particular order). */
+size_t config_sections(const struct config *, const char **names,
+    size_t max);
+int config_has_section(const struct config *, const char *svc);
 
 /* Print the values, like postconf: every key, or only those set in the
  * file (nondefault), then the [service] overrides; as written (with

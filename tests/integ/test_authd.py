@@ -430,3 +430,20 @@ def test_secured_means_secured_1():
         c.id, "AGFsaWNlQGV4YW1wbGUub3JnAGNvcnJlY3QgaG9yc2U="))
     r = c.line()
     assert r[0] == "FAIL" and "without TLS" in r[2], r
+
+
+def test_alias_lookup_limit_is_all_or_nothing():
+    """Past 2000 look-ups an expansion stops; the address is then not
+    found at all (never a part of the list), with one warning."""
+    inst, c = setup()
+    for k in range(3):
+        inst.ok("alias", "add", "part%d@example.org" % k,
+                *["missing%d-%d@example.org" % (k, i) for i in range(800)])
+    inst.ok("alias", "add", "huge@example.org", "alice@example.org",
+            "part0@example.org", "part1@example.org", "part2@example.org")
+    r = c.request("RCPT", "huge@example.org")
+    assert r[0] == "NOTFOUND", r[:3]
+    log = inst.log("authd")
+    assert log.count("needs more than 2000 look-ups") == 1
+    assert log.count("does not exist") < 2000
+    assert c.request("RCPT", "alice@example.org")[0] == "RCPT"

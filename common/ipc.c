@@ -1,0 +1,125 @@
+/*
+ * ipc.c: one message per SOCK_SEQPACKET datagram, with an optional
+ * descriptor (SCM_RIGHTS).  Checks everything it receives.
+ */
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chapar/ipc.h"
+#include "chapar/util.h"
+
+static const char *const names[] = { "?", "HELLO", "CONN", "CONN_OK",
+	"CONN_LIMIT", "USER", "DONE", "QUIT", "TICKETS", "HANDOFF",
+	"HANDOFF_RESULT" };
+
+const char *
+ipc_type_name(int t)
+{
+	return t > 0 && t < IPC_TYPE_MAX ? names[t] : "?";
+}
+
+int
+ipc_send(int sock, int type, const struct rec *payload, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr msg;
+	struct iovec iov;
+	struct buf b;
+	uint16_t hdr[2];
+	ssize_t r;
+
+	buf_init(&b, IPC_MAX);
+	hdr[0] = IPC_VERSION;
+	hdr[1] = (uint16_t)type;
+	(void)buf_append(&b, hdr, sizeof(hdr));
+	if (payload != NULL)
+		rec_encode(payload, &b);
+	iov.iov_base = b.data;
+	iov.iov_len = b.len;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	if (fd >= 0) {
+		memset(&cm, 0, sizeof(cm));
+		msg.msg_control = cm.buf;
+		msg.msg_controllen = sizeof(cm.buf);
+		cm.h.cmsg_level = SOL_SOCKET;
+		cm.h.cmsg_type = SCM_RIGHTS;
+		cm.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&cm.h), &fd, sizeof(int));
+	}
+	do
+		r = sendmsg(sock, &msg, MSG_NOSIGNAL);
+	while (r == -1 && errno == EINTR);
+	buf_free(&b);
+	return r == -1 ? -1 : 0;
+}
+
+int
+ipc_recv(int sock, int *type, struct rec *payload, int *fd, const char **why)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr msg;
+	struct cmsghdr *c;
+	struct iovec iov;
+	uint16_t hdr[2];
+	char *data;
+	ssize_t r;
+
+	*fd = -1;
+	*why = "malformed message";
+	data = xmalloc(IPC_MAX + 1);
+	iov.iov_base = data;
+	iov.iov_len = IPC_MAX + 1;
+	memset(&msg, 0, sizeof(msg));
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	do
+		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (r == -1 && errno == EINTR);
+	if (r <= 0) {
+		*why = r == 0 ? "end of file" : strerror(errno);
+		free(data);
+		return r == 0 ? 0 : -1;
+	}
+	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(fd, CMSG_DATA(c), sizeof(int));
+	if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || r > IPC_MAX ||
+	    (size_t)r < sizeof(hdr))
+		goto bad;
+	memcpy(hdr, data, sizeof(hdr));
+	if (hdr[0] != IPC_VERSION) {
+		*why = "wrong protocol version";
+		goto bad;
+	}
+	if (hdr[1] == 0 || hdr[1] >= IPC_TYPE_MAX)
+		goto bad;
+	*type = hdr[1];
+	if (rec_decode(sv_make(data + sizeof(hdr), (size_t)r - sizeof(hdr)),
+	    payload) == -1)
+		goto bad;
+	free(data);
+	return 1;
+bad:
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	free(data);
+	return -1;
+}

@@ -1,0 +1,239 @@
+/*
+ * net.c: listen addresses and networks.  Parsers take (data, len) and
+ * trust nothing; the only I/O is in listen_bind.
+ */
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chapar/net.h"
+#include "chapar/util.h"
+
+static int
+parse_port(struct sv p, in_port_t *port)
+{
+	uint64_t v;
+
+	if (parse_u64(p, 65535, &v) == -1 || v == 0)
+		return -1;
+	*port = htons((uint16_t)v);
+	return 0;
+}
+
+static void
+set_text(struct listen_addr *a)
+{
+	char host[INET6_ADDRSTRLEN];
+	const struct sockaddr *sa = (const struct sockaddr *)&a->ss;
+
+	sockaddr_text(sa, host, sizeof(host));
+	if (sa->sa_family == AF_INET6)
+		(void)xsnprintf(a->text, sizeof(a->text), "[%s]:%d", host,
+		    sockaddr_port(sa));
+	else
+		(void)xsnprintf(a->text, sizeof(a->text), "%s:%d", host,
+		    sockaddr_port(sa));
+}
+
+static int
+fill(struct listen_addr *a, int family, const char *host, in_port_t port)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
+
+	memset(a, 0, sizeof(*a));
+	if (family == AF_INET) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = port;
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			return -1;
+		a->len = sizeof(*s4);
+	} else {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = port;
+		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+			return -1;
+		a->len = sizeof(*s6);
+	}
+	set_text(a);
+	return 0;
+}
+
+int
+listen_addr_parse(struct sv v, struct listen_addr out[2], const char **err)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *colon;
+	struct sv h, p;
+	in_port_t port;
+
+	v = sv_trim(v);
+	colon = v.n > 0 ? memrchr(v.p, ':', v.n) : NULL;
+	if (colon == NULL) {
+		*err = "expected host:port, [ipv6]:port or *:port";
+		return -1;
+	}
+	h = sv_make(v.p, (size_t)(colon - v.p));
+	p = sv_make(colon + 1, v.n - h.n - 1);
+	if (parse_port(p, &port) == -1) {
+		*err = "bad port (expected 1 to 65535)";
+		return -1;
+	}
+	if (sv_eq_str(h, "*")) {
+		(void)fill(&out[0], AF_INET, "0.0.0.0", port);
+		(void)fill(&out[1], AF_INET6, "::", port);
+		return 2;
+	}
+	if (h.n >= 2 && h.p[0] == '[' && h.p[h.n - 1] == ']') {
+		h.p++;
+		h.n -= 2;
+		if (h.n >= sizeof(host))
+			goto bad;
+		memcpy(host, h.p, h.n);
+		host[h.n] = '\0';
+		if (fill(&out[0], AF_INET6, host, port) == -1)
+			goto bad;
+		return 1;
+	}
+	if (h.n == 0 || h.n >= sizeof(host))
+		goto bad;
+	memcpy(host, h.p, h.n);
+	host[h.n] = '\0';
+	if (fill(&out[0], AF_INET, host, port) == 0)
+		return 1;
+bad:
+	*err = "bad address (expected an IPv4 address, [IPv6] or *; host "
+	    "names are not resolved)";
+	return -1;
+}
+
+int
+listen_bind(const struct listen_addr *a, int backlog, struct buf *err)
+{
+	int fd, one = 1;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		goto fail;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* "*:port" binds :: separately from 0.0.0.0. */
+	if (a->ss.ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+		    sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1 ||
+	    listen(fd, backlog) == -1)
+		goto fail;
+	return fd;
+fail:
+	buf_reset(err);
+	(void)buf_printf(err, "%s: %s", a->text, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+void
+sockaddr_text(const struct sockaddr *sa, char *out, size_t len)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+	struct in_addr v4;
+
+	if (len == 0)
+		return;
+	out[0] = '\0';
+	if (sa->sa_family == AF_INET) {
+		(void)inet_ntop(AF_INET, &s4->sin_addr, out, (socklen_t)len);
+	} else if (sa->sa_family == AF_INET6) {
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+			memcpy(&v4, s6->sin6_addr.s6_addr + 12, 4);
+			(void)inet_ntop(AF_INET, &v4, out, (socklen_t)len);
+		} else
+			(void)inet_ntop(AF_INET6, &s6->sin6_addr, out,
+			    (socklen_t)len);
+	} else if (sa->sa_family == AF_UNIX)
+		(void)xsnprintf(out, len, "local");
+}
+
+int
+sockaddr_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return 0;
+}
+
+int
+netmask_parse(struct sv v, struct netmask *m)
+{
+	char host[INET6_ADDRSTRLEN];
+	struct sv h = sv_trim(v), bits;
+	uint64_t b;
+	int max;
+
+	memset(m, 0, sizeof(*m));
+	bits = h;
+	if (sv_split(&bits, '/', &h) == 0)
+		bits = sv_make("", 0);
+	if (h.n == 0 || h.n >= sizeof(host))
+		return -1;
+	memcpy(host, h.p, h.n);
+	host[h.n] = '\0';
+	if (inet_pton(AF_INET, host, m->addr) == 1) {
+		m->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, host, m->addr) == 1) {
+		m->family = AF_INET6;
+		max = 128;
+	} else
+		return -1;
+	if (bits.n == 0)
+		m->bits = max;
+	else if (parse_u64(bits, (uint64_t)max, &b) == -1)
+		return -1;
+	else
+		m->bits = (int)b;
+	return 0;
+}
+
+static int
+prefix_eq(const unsigned char *a, const unsigned char *b, int bits)
+{
+	int full = bits / 8, rest = bits % 8;
+	unsigned char mask;
+
+	if (memcmp(a, b, (size_t)full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	mask = (unsigned char)(0xff << (8 - rest));
+	return (a[full] & mask) == (b[full] & mask);
+}
+
+int
+netmask_match(const struct netmask *m, size_t n, const char *addr)
+{
+	unsigned char a[16];
+	int family;
+	size_t i;
+
+	if (inet_pton(AF_INET, addr, a) == 1)
+		family = AF_INET;
+	else if (inet_pton(AF_INET6, addr, a) == 1)
+		family = AF_INET6;
+	else
+		return 0;
+	for (i = 0; i < n; i++)
+		if (m[i].family == family && prefix_eq(m[i].addr, a,
+		    m[i].bits))
+			return 1;
+	return 0;
+}

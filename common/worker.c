@@ -1,0 +1,439 @@
+/*
+ * worker.c: the life of a connection-serving process (see worker.h).
+ *
+ * Trusts chapard (its parent, root) and the configuration; trusts nothing
+ * a client sends, which is why the privileges are gone before the first
+ * accept.
+ */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chapar/ipc.h"
+#include "chapar/log.h"
+#include "chapar/priv.h"
+#include "chapar/util.h"
+#include "chapar/worker.h"
+
+#define STATUS_FD 3
+#define FIRST_LISTEN_FD 4
+#define MAX_LISTEN 64
+#define ADMIT_TIMEOUT_MS 30000
+
+static struct {
+	const struct worker_service *svc;
+	struct config *cf;
+	const char *service;
+	int status;		/* STATUS_FD under chapard, else -1 */
+	int quitting;
+	int nlisten;
+	int listen_tls[MAX_LISTEN];
+} W = { .status = -1 };
+
+int
+worker_quitting(void)
+{
+	return W.quitting;
+}
+
+void
+worker_report_user(const char *user)
+{
+	struct rec r;
+
+	if (W.status < 0)
+		return;
+	rec_init(&r);
+	rec_set_str(&r, "user", user);
+	if (ipc_send(W.status, IPC_USER, &r, -1) == -1)
+		log_warning("cannot report to chapard: %s", strerror(errno));
+	rec_free(&r);
+}
+
+static int
+set_limit(int res, uint64_t v, const char *what, struct buf *err)
+{
+	struct rlimit rl;
+
+	rl.rlim_cur = rl.rlim_max = (rlim_t)v;
+	if (setrlimit(res, &rl) == -1) {
+		buf_reset(err);
+		(void)buf_printf(err, "setrlimit %s: %s", what,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+limits(struct config *cf, const char *service, struct buf *err)
+{
+	uint64_t mem = config_num(cf, service, "process_memory_limit");
+
+	if (set_limit(RLIMIT_CORE, 0, "core", err) == -1 ||
+	    set_limit(RLIMIT_NOFILE, config_num(cf, service,
+	    "process_fd_limit"), "descriptors", err) == -1)
+		return -1;
+#ifndef CHAPAR_SANITIZE
+	/* AddressSanitizer reserves terabytes of address space. */
+	if (mem > 0 && set_limit(RLIMIT_AS, mem, "memory", err) == -1)
+		return -1;
+#else
+	(void)mem;
+#endif
+	return 0;
+}
+
+int
+worker_drop_privileges(struct config *cf, const char *service,
+    const char *user, const char *dir, struct buf *err)
+{
+	uid_t uid;
+	gid_t gid;
+
+	if (geteuid() == 0) {
+		if (priv_lookup(user, &uid, &gid, err) == -1)
+			return -1;
+		if (priv_drop(uid, gid, dir != NULL && dir[0] != '\0' ? dir :
+		    NULL, err) == -1)
+			return -1;
+	} else if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+		buf_reset(err);
+		(void)buf_printf(err, "PR_SET_NO_NEW_PRIVS: %s",
+		    strerror(errno));
+		return -1;
+	}
+	return limits(cf, service, err);
+}
+
+/* A log id per connection, so that grep finds a whole session. */
+static void
+session_id(void)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char r[5];
+	char id[11];
+	int i;
+
+	rand_bytes(r, sizeof(r));
+	for (i = 0; i < 5; i++) {
+		id[2 * i] = hex[r[i] >> 4];
+		id[2 * i + 1] = hex[r[i] & 15];
+	}
+	id[10] = '\0';
+	log_set_id(id);
+}
+
+static void
+fill_addrs(struct worker_conn *c, const struct sockaddr *peer)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	sockaddr_text(peer, c->peer, sizeof(c->peer));
+	c->peer_port = sockaddr_port(peer);
+	if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0) {
+		sockaddr_text((struct sockaddr *)&ss, c->local,
+		    sizeof(c->local));
+		c->local_port = sockaddr_port((struct sockaddr *)&ss);
+	}
+}
+
+static void
+serve_one(struct worker_conn *c)
+{
+	session_id();
+	log_info("connect from %s port %d to %s port %d%s", c->peer,
+	    c->peer_port, c->local, c->local_port,
+	    c->implicit_tls ? " (TLS)" : "");
+	W.svc->serve(c);
+	log_info("disconnect from %s", c->peer);
+	log_set_id(NULL);
+}
+
+/* A message from chapard outside of a CONN exchange. */
+static void
+control(int type, struct rec *r)
+{
+	unsigned char keys[4 * 80];
+	size_t i, n = 0;
+
+	if (type == IPC_QUIT)
+		W.quitting = 1;
+	else if (type == IPC_TICKETS && W.svc->tickets != NULL) {
+		for (i = 0; i < r->n && n < 4; i++)
+			if (strcmp(r->names[i], "key") == 0 &&
+			    r->vals[i].len == 80)
+				memcpy(keys + 80 * n++, r->vals[i].data, 80);
+		W.svc->tickets(keys, n);
+		explicit_bzero(keys, sizeof(keys));
+	}
+}
+
+/* Read one message from chapard; exits when chapard is gone. */
+static int
+status_read(struct rec *r)
+{
+	const char *why;
+	int type, fd, ret;
+
+	ret = ipc_recv(W.status, &type, r, &fd, &why);
+	if (fd >= 0)
+		close(fd);
+	if (ret == 0)
+		exit(0);	/* chapard went away: nothing more to do */
+	if (ret < 0)
+		log_fatal("status socket: %s", why);
+	return type;
+}
+
+/* Ask chapard whether this client is within its limits. */
+static int
+admit(struct worker_conn *c, int listener)
+{
+	struct pollfd pfd;
+	struct rec r;
+	int type, ok = -1;
+	uint64_t end = now_ms() + ADMIT_TIMEOUT_MS;
+
+	rec_init(&r);
+	rec_set_str(&r, "ip", c->peer);
+	rec_set_u64(&r, "listener", (uint64_t)listener);
+	if (ipc_send(W.status, IPC_CONN, &r, -1) == -1)
+		log_fatal("status socket: %s", strerror(errno));
+	while (ok < 0) {
+		pfd.fd = W.status;
+		pfd.events = POLLIN;
+		if (now_ms() >= end ||
+		    poll(&pfd, 1, (int)(end - now_ms())) == 0)
+			log_fatal("chapard did not answer for %d s",
+			    ADMIT_TIMEOUT_MS / 1000);
+		if (!(pfd.revents & (POLLIN | POLLHUP)))
+			continue;
+		type = status_read(&r);
+		if (type == IPC_CONN_OK)
+			ok = 1;
+		else if (type == IPC_CONN_LIMIT) {
+			log_info("refused %s: %s", c->peer,
+			    rec_get_str(&r, "reason") ?
+			    rec_get_str(&r, "reason") : "limit");
+			ok = 0;
+		} else
+			control(type, &r);
+	}
+	rec_free(&r);
+	return ok;
+}
+
+static void
+refuse(int fd)
+{
+	const char *msg = W.svc->busy_reply;
+
+	/* Never wait on a client we are turning away. */
+	if (msg != NULL)
+		(void)send(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+static void
+accept_on(int lfd, int idx, uint64_t *uses)
+{
+	struct sockaddr_storage ss;
+	struct worker_conn c;
+	socklen_t len = sizeof(ss);
+	int fd;
+
+	fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+	if (fd == -1)
+		return;		/* another worker got it, or it is gone */
+	memset(&c, 0, sizeof(c));
+	c.fd = fd;
+	c.implicit_tls = W.listen_tls[idx];
+	c.service = W.service;
+	c.cf = W.cf;
+	fill_addrs(&c, (struct sockaddr *)&ss);
+	if (!admit(&c, idx)) {
+		refuse(fd);
+		close(fd);
+		return;
+	}
+	(*uses)++;
+	serve_one(&c);
+	close(fd);
+	if (ipc_send(W.status, IPC_DONE, NULL, -1) == -1)
+		log_fatal("status socket: %s", strerror(errno));
+}
+
+/* Under chapard: accept, check, serve, until max_use or QUIT. */
+static int
+run_pool(void)
+{
+	struct pollfd pfd[MAX_LISTEN + 1];
+	uint64_t uses = 0, max_use;
+	struct rec r;
+	int i;
+
+	max_use = config_num(W.cf, W.service, "max_use");
+	rec_init(&r);
+	rec_set_u64(&r, "pid", (uint64_t)getpid());
+	if (ipc_send(W.status, IPC_HELLO, &r, -1) == -1)
+		log_fatal("status socket: %s", strerror(errno));
+	while (uses < max_use && !W.quitting) {
+		pfd[0].fd = W.status;
+		pfd[0].events = POLLIN;
+		for (i = 0; i < W.nlisten; i++) {
+			pfd[i + 1].fd = FIRST_LISTEN_FD + i;
+			pfd[i + 1].events = POLLIN;
+		}
+		if (poll(pfd, (nfds_t)W.nlisten + 1, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_fatal("poll: %s", strerror(errno));
+		}
+		if (pfd[0].revents & (POLLIN | POLLHUP)) {
+			control(status_read(&r), &r);
+			continue;
+		}
+		for (i = 0; i < W.nlisten && !W.quitting; i++)
+			if (pfd[i + 1].revents & POLLIN) {
+				accept_on(FIRST_LISTEN_FD + i, i, &uses);
+				break;	/* one at a time; poll again */
+			}
+	}
+	rec_free(&r);
+	return 0;
+}
+
+/* -i: the connection is descriptor 0 (inetd and friends). */
+static int
+run_inetd(int implicit_tls)
+{
+	struct sockaddr_storage ss;
+	struct worker_conn c;
+	socklen_t len = sizeof(ss);
+	struct stat st;
+
+	if (fstat(0, &st) == -1 || !S_ISSOCK(st.st_mode))
+		log_fatal("-i: descriptor 0 is not a socket");
+	memset(&c, 0, sizeof(c));
+	c.fd = 0;
+	c.implicit_tls = implicit_tls;
+	c.service = W.service;
+	c.cf = W.cf;
+	if (getpeername(0, (struct sockaddr *)&ss, &len) == 0)
+		fill_addrs(&c, (struct sockaddr *)&ss);
+	else
+		(void)xsnprintf(c.peer, sizeof(c.peer), "local");
+	serve_one(&c);
+	return 0;
+}
+
+static void
+usage(const char *prog)
+{
+	fprintf(stderr, "usage: %s [-di] [-T] [-c file] [-s service]\n"
+	    "  (started by chapard, or with -i by inetd/tcpserver/systemd)\n",
+	    prog);
+	exit(100);
+}
+
+/* Where the listening sockets are: CHAPAR_LISTEN_FDS=N and
+ * CHAPAR_LISTEN_TLS="0110" (one flag per socket). */
+static void
+pool_env(void)
+{
+	const char *n = getenv("CHAPAR_LISTEN_FDS");
+	const char *tls = getenv("CHAPAR_LISTEN_TLS");
+	uint64_t v;
+	int i;
+
+	if (n == NULL || parse_u64(sv_from(n), MAX_LISTEN, &v) == -1)
+		log_fatal("CHAPAR_LISTEN_FDS missing or bad");
+	W.nlisten = (int)v;
+	for (i = 0; i < W.nlisten; i++)
+		W.listen_tls[i] = tls != NULL && (int)strlen(tls) > i &&
+		    tls[i] == '1';
+	W.status = STATUS_FD;
+	/* Nothing else may be open. */
+	(void)close_range((unsigned)(FIRST_LISTEN_FD + W.nlisten), ~0U, 0);
+}
+
+static void
+setup_logging(int debug)
+{
+	const char *how = getenv("CHAPAR_LOG");
+	enum log_level lvl;
+	int fac;
+
+	if (log_facility_parse(config_str(W.cf, NULL, "log_facility"),
+	    &fac) == 0)
+		log_set_facility(fac);
+	if (log_level_parse(config_str(W.cf, W.service, "log_level"),
+	    &lvl) == 0)
+		log_set_level(lvl);
+	if (debug)
+		log_set_level(LOGL_DEBUG);
+	/* Under inetd, descriptor 2 may be the client: syslog unless told. */
+	log_where(how != NULL && strcmp(how, "stderr") == 0 ? LOG_TO_STDERR :
+	    LOG_TO_SYSLOG);
+}
+
+int
+worker_run(int argc, char **argv, const struct worker_service *svc)
+{
+	const char *conf = NULL, *user;
+	struct buf err, dflt;
+	int ch, inetd = 0, tls = 0, debug = 0;
+
+	W.svc = svc;
+	W.service = svc->name;
+	log_open(svc->name, LOG_TO_STDERR);
+	while ((ch = getopt(argc, argv, "c:dfis:T")) != -1) {
+		switch (ch) {
+		case 'c': conf = optarg; break;
+		case 'd': debug = 1; break;
+		case 'f': break;	/* always in the foreground */
+		case 'i': inetd = 1; break;
+		case 's': W.service = optarg; break;
+		case 'T': tls = 1; break;
+		default: usage(argv[0]);
+		}
+	}
+	if (optind != argc)
+		usage(argv[0]);
+	if (!inetd && getenv("CHAPAR_WORKER") == NULL)
+		log_fatal("start me from chapard, or with -i from inetd, "
+		    "tcpserver or systemd");
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	buf_init(&err, 4096);
+	if (config_load(conf ? conf : config_default_path(), &W.cf, &err) == -1)
+		log_fatal("%s", buf_cstr(&err));
+	log_open(W.service, LOG_TO_STDERR);
+	setup_logging(debug);
+	if (!inetd)
+		pool_env();
+	buf_init(&dflt, 256);
+	user = config_str(W.cf, W.service, "service_user");
+	if (user[0] == '\0') {
+		(void)buf_printf(&dflt, "chapar-%s", W.service);
+		user = buf_cstr(&dflt);
+	}
+	if (worker_drop_privileges(W.cf, W.service, user,
+	    config_str(W.cf, W.service, "chroot_dir"), &err) == -1)
+		log_fatal("%s", buf_cstr(&err));
+	if (svc->setup != NULL && svc->setup(W.cf, W.service, &err) == -1)
+		log_fatal("%s", buf_cstr(&err));
+	buf_free(&err);
+	buf_free(&dflt);
+	return inetd ? run_inetd(tls) : run_pool();
+}

@@ -1,0 +1,118 @@
+/*
+ * chapard: the supervisor (DESIGN.md 3).  Runs as root, binds the
+ * listening sockets, starts and watches every other process, and never
+ * reads a byte from a client: workers accept on the sockets it binds.
+ */
+#ifndef CHAPARD_H
+#define CHAPARD_H
+
+#include <sys/types.h>
+
+#include <poll.h>
+
+#include <stdint.h>
+
+#include "chapar/buf.h"
+#include "chapar/config.h"
+#include "chapar/net.h"
+
+#define MAX_LISTENERS 64
+
+enum proc_state { P_STARTING, P_IDLE, P_BUSY, P_QUITTING, P_RUNNING };
+enum svc_kind { SVC_POOL, SVC_DAEMON };
+
+struct service;
+
+struct proc {
+	pid_t pid;
+	struct service *svc;
+	int status_fd;		/* -1 for daemons */
+	enum proc_state state;
+	int quit_asked;		/* chapard told it to go: a clean exit */
+	char ip[NET_ADDRSTRLEN];
+	char user[128];
+	int64_t since;		/* when the state last changed */
+	uint64_t started_ms;
+	unsigned served;
+	struct proc *next;
+};
+
+struct listener {
+	struct listen_addr addr;
+	int fd;
+	int tls;
+};
+
+struct iptable;
+
+struct service {
+	char *name;
+	char *program;
+	enum svc_kind kind;
+	struct listener ls[MAX_LISTENERS];
+	int nls;
+	/* settings, from the configuration */
+	unsigned prefork, max_procs;
+	uint64_t idle_timeout;
+	unsigned conn_limit, rate_limit;
+	struct netmask *exc;
+	size_t nexc;
+	/* state */
+	struct proc *procs;
+	unsigned nprocs;
+	unsigned long served, refused, crashes;
+	unsigned failures;	/* abnormal exits in a row */
+	uint64_t backoff_until;	/* ms; no new processes before */
+	uint64_t backoff;	/* ms, doubles, capped */
+	int gone;		/* dropped by a reload: drains, then freed */
+	struct iptable *ips;
+	struct service *next;
+};
+
+struct chapard {
+	struct config *cf;
+	const char *conf_path;
+	int foreground;
+	int stopping;
+	uint64_t stop_deadline;	/* ms */
+	int64_t started;
+	int64_t loaded;		/* when the configuration was loaded */
+	struct service *services;
+	char self_dir[4096];	/* where chapard's own binary is */
+	unsigned char tickets[2][80];	/* TLS ticket keys, newest first */
+	int64_t tickets_rotated;
+};
+
+extern struct chapard M;
+
+/* pool.c */
+int services_load(struct config *, struct buf *err);
+void services_maintain(void);
+void services_quit_all(void);
+void service_reap(pid_t, int status);
+void proc_message(struct proc *);
+void proc_status_lost(struct proc *);
+unsigned service_idle(const struct service *);
+struct proc *proc_by_fd(int fd);
+void tickets_rotate(int force);
+void accounts_ensure(struct config *);
+
+/* limits.c: per client address, per service */
+struct iptable *iptable_new(void);
+void iptable_free(struct iptable **);
+/* 0 admitted (counted), or -1 with the reason. */
+int iptable_admit(struct service *, const char *ip, const char **reason);
+void iptable_release(struct service *, const char *ip);
+void iptable_tick(struct service *);
+
+/* control.c: the status socket ("chapar status", "reload", "stop") */
+int control_open(const char *path, struct buf *err);
+void control_close(void);
+size_t control_pollfds(struct pollfd *, size_t max);
+void control_handle(const struct pollfd *, size_t n);
+
+/* main.c */
+void chapard_reload(void);
+void chapard_stop(void);
+
+#endif

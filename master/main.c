@@ -1,0 +1,395 @@
+/*
+ * chapard: the master process.  Root, never parses network input:
+ * binds sockets, forks and execs the other programs, watches them,
+ * answers the status socket, and handles signals:
+ *
+ *	SIGHUP		reload chapar.conf (a broken file is refused and
+ *			the running configuration stays)
+ *	SIGTERM, SIGINT	stop: close the listeners, let sessions finish for
+ *			shutdown_grace, then end what is left
+ *	SIGCHLD		reap, and replace what must be replaced
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chapard.h"
+#include "chapar/log.h"
+#include "chapar/util.h"
+
+#define TICK_MS 1000
+#define KILL_AFTER_TERM_MS 3000
+
+struct chapard M;
+static int sigpipe_fds[2] = { -1, -1 };
+static volatile sig_atomic_t got_hup, got_term, got_chld;
+static int pid_fd = -1;
+
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+	char c = (char)sig;
+
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else if (sig == SIGCHLD)
+		got_chld = 1;
+	else
+		got_term = 1;
+	/* Wake the poll; a full pipe already will. */
+	if (write(sigpipe_fds[1], &c, 1) == -1)
+		errno = saved;
+	errno = saved;
+}
+
+static void
+signals(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(sigpipe_fds, O_NONBLOCK | O_CLOEXEC) == -1)
+		log_fatal("pipe: %s", strerror(errno));
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: chapard [-dfh] [-c file]\n");
+	exit(100);
+}
+
+/* One chapard per pid file (per instance): a lock held while it runs. */
+static void
+pidfile_lock(const char *path)
+{
+	char buf[32];
+	ssize_t n;
+
+	pid_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (pid_fd == -1)
+		log_fatal("%s: %s", path, strerror(errno));
+	if (flock(pid_fd, LOCK_EX | LOCK_NB) == -1) {
+		n = read(pid_fd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		log_fatal("another chapard is running on this instance (pid "
+		    "%s, %s)", buf[0] ? buf : "?", path);
+	}
+	(void)xsnprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(pid_fd, 0) == -1 || pwrite(pid_fd, buf, strlen(buf), 0)
+	    == -1)
+		log_fatal("%s: %s", path, strerror(errno));
+}
+
+static void
+detach(void)
+{
+	pid_t pid;
+	int fd;
+
+	if ((pid = fork()) == -1)
+		log_fatal("fork: %s", strerror(errno));
+	if (pid != 0)
+		_exit(0);
+	(void)setsid();
+	if ((pid = fork()) == -1)
+		log_fatal("fork: %s", strerror(errno));
+	if (pid != 0)
+		_exit(0);
+	if (chdir("/") == -1)
+		log_fatal("chdir /: %s", strerror(errno));
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		(void)dup2(fd, 0);
+		(void)dup2(fd, 1);
+		(void)dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+static void
+logging(struct config *cf, int debug)
+{
+	enum log_level lvl;
+	int fac;
+
+	if (log_facility_parse(config_str(cf, NULL, "log_facility"), &fac) ==
+	    0)
+		log_set_facility(fac);
+	if (log_level_parse(config_str(cf, "chapard", "log_level"), &lvl) ==
+	    0)
+		log_set_level(lvl);
+	if (debug)
+		log_set_level(LOGL_DEBUG);
+}
+
+void
+chapard_reload(void)
+{
+	got_hup = 1;
+}
+
+void
+chapard_stop(void)
+{
+	got_term = 1;
+}
+
+static void
+reload(void)
+{
+	struct config *cf;
+	struct buf err;
+
+	buf_init(&err, 4096);
+	if (config_load(M.conf_path, &cf, &err) == -1) {
+		log_error("reload refused, the running configuration stays: "
+		    "%s", buf_cstr(&err));
+		buf_free(&err);
+		return;
+	}
+	accounts_ensure(cf);
+	if (services_load(cf, &err) == -1) {
+		log_error("reload refused, the running configuration stays: "
+		    "%s", buf_cstr(&err));
+		config_free(&cf);
+		buf_free(&err);
+		return;
+	}
+	config_free(&M.cf);
+	M.cf = cf;
+	M.loaded = now_sec();
+	logging(cf, 0);
+	log_info("reloaded %s", M.conf_path);
+	buf_free(&err);
+}
+
+static void
+reap(void)
+{
+	pid_t pid;
+	int st;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+		service_reap(pid, st);
+}
+
+static int
+anything_left(void)
+{
+	struct service *s;
+
+	for (s = M.services; s != NULL; s = s->next)
+		if (s->procs != NULL)
+			return 1;
+	return 0;
+}
+
+/* Past the grace: TERM what is still busy, then KILL. */
+static void
+stop_stragglers(uint64_t now)
+{
+	struct service *s;
+	struct proc *p;
+	int sig = now >= M.stop_deadline + KILL_AFTER_TERM_MS ? SIGKILL :
+	    SIGTERM;
+	static int logged;
+
+	for (s = M.services; s != NULL; s = s->next)
+		for (p = s->procs; p != NULL; p = p->next)
+			(void)kill(p->pid, sig);
+	if (!logged++)
+		log_warning("shutdown grace over: ending the sessions left");
+}
+
+static void
+begin_stop(void)
+{
+	M.stopping = 1;
+	M.stop_deadline = now_ms() + 1000 *
+	    config_num(M.cf, NULL, "shutdown_grace");
+	log_info("stopping: no new connections; sessions have %llu s to end",
+	    (unsigned long long)config_num(M.cf, NULL, "shutdown_grace"));
+	services_quit_all();
+}
+
+/* Daemons (authd) stop once every pool process is gone: a session that
+ * is finishing may still need them. */
+static void
+stop_daemons(void)
+{
+	struct service *s;
+	struct proc *p;
+
+	for (s = M.services; s != NULL; s = s->next)
+		if (s->kind == SVC_POOL && s->procs != NULL)
+			return;
+	for (s = M.services; s != NULL; s = s->next)
+		for (p = s->procs; p != NULL; p = p->next)
+			if (!p->quit_asked) {
+				p->quit_asked = 1;
+				p->state = P_QUITTING;
+				(void)kill(p->pid, SIGTERM);
+			}
+}
+
+static void
+loop(void)
+{
+	struct pollfd pfd[4096];
+	struct proc *procs[4096];
+	struct service *s;
+	struct proc *p;
+	size_t n, nctl, i, nstatus;
+	uint64_t next_tick = 0, now;
+	char drain[64];
+
+	for (;;) {
+		now = now_ms();
+		if (got_chld) {
+			got_chld = 0;
+			reap();
+		}
+		if (got_hup && !M.stopping) {
+			got_hup = 0;
+			reload();
+		}
+		if (got_term && !M.stopping)
+			begin_stop();
+		if (M.stopping) {
+			stop_daemons();
+			if (!anything_left())
+				return;
+			if (now >= M.stop_deadline)
+				stop_stragglers(now);
+		}
+		if (now >= next_tick) {
+			services_maintain();
+			tickets_rotate(0);
+			next_tick = now + TICK_MS;
+		}
+		pfd[0].fd = sigpipe_fds[0];
+		pfd[0].events = POLLIN;
+		n = 1;
+		nctl = control_pollfds(pfd + n, 32);
+		n += nctl;
+		nstatus = 0;
+		for (s = M.services; s != NULL; s = s->next)
+			for (p = s->procs; p != NULL && n < NELEM(pfd);
+			    p = p->next)
+				if (p->status_fd >= 0) {
+					pfd[n].fd = p->status_fd;
+					pfd[n].events = POLLIN;
+					procs[nstatus++] = p;
+					n++;
+				}
+		if (poll(pfd, n, (int)(next_tick > now ? next_tick - now :
+		    0)) == -1 && errno != EINTR)
+			log_fatal("poll: %s", strerror(errno));
+		if (pfd[0].revents & POLLIN)
+			while (read(sigpipe_fds[0], drain, sizeof(drain)) > 0)
+				;
+		control_handle(pfd + 1, nctl);
+		for (i = 0; i < nstatus; i++) {
+			if (pfd[1 + nctl + i].revents == 0)
+				continue;
+			p = procs[i];
+			if (p->status_fd == pfd[1 + nctl + i].fd)
+				proc_message(p);
+		}
+	}
+}
+
+static void
+self_dir(const char *argv0)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	char *slash;
+
+	n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	if (n <= 0) {
+		(void)xsnprintf(M.self_dir, sizeof(M.self_dir), "%s",
+		    CHAPAR_LIBEXECDIR);
+		(void)argv0;
+		return;
+	}
+	path[n] = '\0';
+	if ((slash = strrchr(path, '/')) != NULL)
+		*slash = '\0';
+	(void)xsnprintf(M.self_dir, sizeof(M.self_dir), "%s", path);
+}
+
+int
+main(int argc, char **argv)
+{
+	char abs[PATH_MAX];
+	const char *conf = NULL;
+	struct buf err;
+	int ch, debug = 0;
+
+	while ((ch = getopt(argc, argv, "c:dfh")) != -1) {
+		switch (ch) {
+		case 'c': conf = optarg; break;
+		case 'd': debug = 1; break;
+		case 'f': M.foreground = 1; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_open("chapard", LOG_TO_STDERR);
+	if (conf == NULL)
+		conf = config_default_path();
+	/* Children run from "/": they need an absolute path. */
+	if (realpath(conf, abs) == NULL)
+		log_fatal("%s: %s", conf, strerror(errno));
+	M.conf_path = abs;
+	self_dir(argv[0]);
+	buf_init(&err, 4096);
+	if (config_load(M.conf_path, &M.cf, &err) == -1)
+		log_fatal("%s", buf_cstr(&err));
+	logging(M.cf, debug);
+	if (!M.foreground) {
+		detach();
+		log_where(LOG_TO_SYSLOG);
+	}
+	pidfile_lock(config_str(M.cf, NULL, "pid_file"));
+	signals();
+	M.started = M.loaded = now_sec();
+	accounts_ensure(M.cf);
+	if (control_open(config_str(M.cf, NULL, "status_socket"), &err) == -1)
+		log_fatal("status socket: %s", buf_cstr(&err));
+	tickets_rotate(1);
+	if (services_load(M.cf, &err) == -1)
+		log_fatal("%s", buf_cstr(&err));
+	log_info("started: configuration %s", M.conf_path);
+	loop();
+	control_close();
+	(void)unlink(config_str(M.cf, NULL, "pid_file"));
+	log_info("stopped");
+	config_free(&M.cf);
+	buf_free(&err);
+	return 0;
+}

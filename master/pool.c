@@ -1,0 +1,796 @@
+/*
+ * pool.c: services, their listeners and their processes.
+ *
+ * A pool service keeps `prefork` idle workers, at most `max_procs`; each
+ * worker exits by itself after `max_use` connections.  A daemon service
+ * (authd) is one long-running process.  A process that dies abnormally
+ * is replaced; when a service keeps dying the replacements are delayed,
+ * doubling from one second up to a minute, and logged.
+ *
+ * Every process is fork()ed and exec()ed (fresh address space), gets the
+ * status socket at descriptor 3 and its listening sockets from 4 on, and
+ * nothing else.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chapard.h"
+#include "chapar/ipc.h"
+#include "chapar/log.h"
+#include "chapar/priv.h"
+#include "chapar/util.h"
+
+#define BACKOFF_START_MS 1000
+#define BACKOFF_MAX_MS 60000
+#define FAILURES_BEFORE_BACKOFF 3
+#define HEALTHY_MS 10000	/* a process that lived this long was fine */
+
+/* Programs come from chapard's own directory when they are there (a build
+ * tree), else from the install's libexec directory. */
+static char *
+locate(const char *name)
+{
+	struct buf b;
+
+	buf_init(&b, 4096);
+	(void)buf_printf(&b, "%s/%s", M.self_dir, name);
+	if (access(buf_cstr(&b), X_OK) != 0) {
+		buf_reset(&b);
+		(void)buf_printf(&b, "%s/%s", CHAPAR_LIBEXECDIR, name);
+	}
+	return buf_detach(&b);
+}
+
+static struct service *
+service_find(struct service *list, const char *name)
+{
+	for (; list != NULL; list = list->next)
+		if (strcmp(list->name, name) == 0 && !list->gone)
+			return list;
+	return NULL;
+}
+
+unsigned
+service_idle(const struct service *s)
+{
+	const struct proc *p;
+	unsigned n = 0;
+
+	for (p = s->procs; p != NULL; p = p->next)
+		if (p->state == P_IDLE || p->state == P_STARTING)
+			n++;
+	return n;
+}
+
+struct proc *
+proc_by_fd(int fd)
+{
+	struct service *s;
+	struct proc *p;
+
+	for (s = M.services; s != NULL; s = s->next)
+		for (p = s->procs; p != NULL; p = p->next)
+			if (p->status_fd == fd)
+				return p;
+	return NULL;
+}
+
+/* --- configuration ------------------------------------------------------- */
+
+static void
+settings(struct service *s, struct config *cf)
+{
+	const char *const *items;
+	size_t i, n;
+
+	s->prefork = (unsigned)config_num(cf, s->name, "prefork");
+	s->max_procs = (unsigned)config_num(cf, s->name, "max_procs");
+	if (s->prefork > s->max_procs)
+		s->prefork = s->max_procs;
+	s->idle_timeout = config_num(cf, s->name, "idle_timeout");
+	s->conn_limit = (unsigned)config_num(cf, s->name,
+	    "client_conn_limit");
+	s->rate_limit = (unsigned)config_num(cf, s->name,
+	    "client_rate_limit");
+	free(s->exc);
+	n = config_list(cf, s->name, "client_limit_exceptions", &items);
+	s->exc = xcalloc(n ? n : 1, sizeof(*s->exc));
+	s->nexc = 0;
+	for (i = 0; i < n; i++) {
+		if (netmask_parse(sv_from(items[i]), &s->exc[s->nexc]) == 0)
+			s->nexc++;
+		else
+			log_warning("service %s: client_limit_exceptions: "
+			    "\"%s\" is not a network; ignored", s->name,
+			    items[i]);
+	}
+}
+
+/* Collect the listen addresses of a service: tls marks listen_tls ones. */
+static int
+addresses(struct config *cf, const char *name, struct listener *out, int *n,
+    struct buf *err)
+{
+	static const char *const keys[] = { "listen", "listen_tls" };
+	struct listen_addr a[2];
+	const char *const *items;
+	const char *e;
+	size_t i, k, cnt;
+	int got, j;
+
+	*n = 0;
+	for (k = 0; k < 2; k++) {
+		cnt = config_list(cf, name, keys[k], &items);
+		for (i = 0; i < cnt; i++) {
+			got = listen_addr_parse(sv_from(items[i]), a, &e);
+			if (got < 0) {
+				buf_reset(err);
+				(void)buf_printf(err, "service %s: %s = %s: %s",
+				    name, keys[k], items[i], e);
+				return -1;
+			}
+			for (j = 0; j < got; j++) {
+				if (*n == MAX_LISTENERS) {
+					buf_reset(err);
+					(void)buf_printf(err, "service %s: more "
+					    "than %d listeners", name,
+					    MAX_LISTENERS);
+					return -1;
+				}
+				out[*n].addr = a[j];
+				out[*n].fd = -1;
+				out[*n].tls = k == 1;
+				(*n)++;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Bind what is new; keep sockets for addresses that stay. */
+static int
+bind_all(struct service *old, struct listener *ls, int n, int backlog,
+    struct buf *err)
+{
+	int i, j;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; old != NULL && j < old->nls; j++)
+			if (old->ls[j].fd >= 0 && old->ls[j].tls == ls[i].tls &&
+			    strcmp(old->ls[j].addr.text, ls[i].addr.text) == 0) {
+				ls[i].fd = old->ls[j].fd;
+				old->ls[j].fd = -1;	/* moved */
+				break;
+			}
+		if (ls[i].fd >= 0)
+			continue;
+		if ((ls[i].fd = listen_bind(&ls[i].addr, backlog, err)) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+close_listeners(struct service *s)
+{
+	int i;
+
+	for (i = 0; i < s->nls; i++)
+		if (s->ls[i].fd >= 0) {
+			close(s->ls[i].fd);
+			s->ls[i].fd = -1;
+		}
+}
+
+static void
+proc_quit(struct proc *p)
+{
+	if (p->quit_asked)
+		return;
+	p->quit_asked = 1;
+	p->state = P_QUITTING;
+	p->since = now_sec();
+	if (p->svc->kind == SVC_DAEMON)
+		(void)kill(p->pid, SIGTERM);
+	else if (ipc_send(p->status_fd, IPC_QUIT, NULL, -1) == -1)
+		(void)kill(p->pid, SIGTERM);
+}
+
+static struct service *
+service_new(const char *name, enum svc_kind kind, const char *program)
+{
+	struct service *s = xcalloc(1, sizeof(*s));
+
+	s->name = xstrdup(name);
+	s->kind = kind;
+	s->program = xstrdup(program);
+	s->ips = iptable_new();
+	s->backoff = BACKOFF_START_MS;
+	return s;
+}
+
+/* The services a configuration asks for, in a new list; listeners bound
+ * (reusing the running ones).  On failure nothing changes. */
+static struct service *
+build(struct config *cf, struct buf *err)
+{
+	const char *names[256], *prog;
+	struct service *list = NULL, *s, *old;
+	struct listener ls[MAX_LISTENERS];
+	char *path;
+	size_t i, n;
+	int nls, backlog;
+
+	path = config_str(cf, "authd", "program")[0] ?
+	    xstrdup(config_str(cf, "authd", "program")) : locate("authd");
+	list = service_new("authd", SVC_DAEMON, path);
+	free(path);
+	n = config_sections(cf, names, NELEM(names));
+	for (i = 0; i < n; i++) {
+		if (strcmp(names[i], "authd") == 0)
+			continue;
+		if (addresses(cf, names[i], ls, &nls, err) == -1)
+			goto fail;
+		prog = config_str(cf, names[i], "program");
+		if (nls == 0) {
+			log_warning("service %s has no listen address; not "
+			    "started", names[i]);
+			continue;
+		}
+		path = prog[0] ? xstrdup(prog) : locate(names[i]);
+		s = service_new(names[i], SVC_POOL, path);
+		free(path);
+		s->next = list;
+		list = s;
+		backlog = (int)config_num(cf, names[i], "listen_backlog");
+		old = service_find(M.services, names[i]);
+		memcpy(s->ls, ls, sizeof(ls));
+		s->nls = nls;
+		if (bind_all(old, s->ls, nls, backlog ? backlog : SOMAXCONN,
+		    err) == -1)
+			goto fail;
+		settings(s, cf);
+	}
+	return list;
+fail:
+	/* Give moved sockets back and close new ones. */
+	while ((s = list) != NULL) {
+		list = s->next;
+		old = service_find(M.services, s->name);
+		for (i = 0; (int)i < s->nls; i++) {
+			int j, back = 0;
+
+			for (j = 0; old != NULL && j < old->nls; j++)
+				if (old->ls[j].fd < 0 && s->ls[i].fd >= 0 &&
+				    strcmp(old->ls[j].addr.text,
+				    s->ls[i].addr.text) == 0) {
+					old->ls[j].fd = s->ls[i].fd;
+					back = 1;
+					break;
+				}
+			if (!back && s->ls[i].fd >= 0)
+				close(s->ls[i].fd);
+		}
+		iptable_free(&s->ips);
+		free(s->exc);
+		free(s->program);
+		free(s->name);
+		free(s);
+	}
+	return NULL;
+}
+
+/* Apply a configuration: new services start, changed ones get fresh
+ * workers (the running ones finish their session first), dropped ones
+ * drain.  -1 leaves everything as it was. */
+int
+services_load(struct config *cf, struct buf *err)
+{
+	struct service *list, *s, *old, **tail;
+	struct proc *p;
+
+	if ((list = build(cf, err)) == NULL)
+		return -1;
+	for (s = list; s != NULL; s = s->next) {
+		old = service_find(M.services, s->name);
+		if (old == NULL)
+			continue;
+		/* Running processes move to the new service and are told to
+		 * finish; their limits stay counted. */
+		s->procs = old->procs;
+		s->nprocs = old->nprocs;
+		old->procs = NULL;
+		old->nprocs = 0;
+		iptable_free(&s->ips);
+		s->ips = old->ips;
+		old->ips = NULL;
+		s->served = old->served;
+		s->refused = old->refused;
+		s->crashes = old->crashes;
+		for (p = s->procs; p != NULL; p = p->next) {
+			p->svc = s;
+			proc_quit(p);
+		}
+		old->gone = 2;		/* absorbed: free below */
+	}
+	for (s = M.services; s != NULL; s = s->next)
+		if (!s->gone) {
+			/* not in the new configuration */
+			s->gone = 1;
+			close_listeners(s);
+			for (p = s->procs; p != NULL; p = p->next)
+				proc_quit(p);
+		}
+	/* Free absorbed services; keep draining ones after the new list. */
+	for (tail = &list; *tail != NULL; tail = &(*tail)->next)
+		;
+	while ((s = M.services) != NULL) {
+		M.services = s->next;
+		if (s->gone == 2) {
+			close_listeners(s);
+			iptable_free(&s->ips);
+			free(s->exc);
+			free(s->program);
+			free(s->name);
+			free(s);
+		} else {
+			s->next = NULL;
+			*tail = s;
+			tail = &s->next;
+		}
+	}
+	M.services = list;
+	return 0;
+}
+
+/* --- processes --------------------------------------------------------- */
+
+/* Put descriptors at fixed numbers (3: status, 4...: listeners), leaving
+ * everything else closed.  In the child, before exec. */
+static void
+arrange_fds(int status, const struct service *s)
+{
+	int tmp[MAX_LISTENERS + 1], i, n = 0, null;
+
+	/* First out of the way (above 100), then into place from 3 on. */
+	if (status >= 0)
+		tmp[n++] = fcntl(status, F_DUPFD_CLOEXEC, 100);
+	for (i = 0; i < s->nls; i++)
+		tmp[n++] = fcntl(s->ls[i].fd, F_DUPFD_CLOEXEC, 100);
+	for (i = 0; i < n; i++)
+		if (tmp[i] == -1 || dup2(tmp[i], 3 + i) == -1)
+			_exit(111);
+	if ((null = open("/dev/null", O_RDWR)) != -1) {
+		(void)dup2(null, 0);
+		(void)dup2(null, 1);
+		if (!M.foreground)
+			(void)dup2(null, 2);
+	}
+	(void)close_range((unsigned)(3 + n), ~0U, 0);
+}
+
+static void
+child_env(const struct service *s, char **env, size_t max, struct buf *store)
+{
+	static const char *keep[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS",
+		"LSAN_OPTIONS", "TZ" };
+	size_t n = 0, i, off[16];
+	char tls[MAX_LISTENERS + 1];
+	const char *v;
+	int j;
+
+	for (j = 0; j < s->nls; j++)
+		tls[j] = s->ls[j].tls ? '1' : '0';
+	tls[s->nls] = '\0';
+	buf_reset(store);
+	off[n++] = store->len;
+	(void)buf_printf(store, "PATH=/usr/sbin:/usr/bin:/sbin:/bin%c", 0);
+	off[n++] = store->len;
+	(void)buf_printf(store, "CHAPAR_LOG=%s%c", M.foreground ? "stderr" :
+	    "syslog", 0);
+	if (s->kind == SVC_POOL) {
+		off[n++] = store->len;
+		(void)buf_printf(store, "CHAPAR_WORKER=1%c", 0);
+		off[n++] = store->len;
+		(void)buf_printf(store, "CHAPAR_LISTEN_FDS=%d%c", s->nls, 0);
+		off[n++] = store->len;
+		(void)buf_printf(store, "CHAPAR_LISTEN_TLS=%s%c", tls, 0);
+	}
+	for (i = 0; i < NELEM(keep); i++)
+		if ((v = getenv(keep[i])) != NULL) {
+			off[n++] = store->len;
+			(void)buf_printf(store, "%s=%s%c", keep[i], v, 0);
+		}
+	for (i = 0; i < n && i + 1 < max; i++)
+		env[i] = store->data + off[i];
+	env[i] = NULL;
+}
+
+static void
+spawn(struct service *s)
+{
+	char *argv[8], *env[16];
+	struct buf store;
+	struct proc *p;
+	sigset_t all;
+	int sv[2] = { -1, -1 };
+	pid_t pid;
+
+	if (s->kind == SVC_POOL &&
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_error("service %s: socketpair: %s", s->name,
+		    strerror(errno));
+		return;
+	}
+	buf_init(&store, 8192);
+	child_env(s, env, NELEM(env), &store);
+	argv[0] = s->program;
+	argv[1] = "-c";
+	argv[2] = (char *)(uintptr_t)M.conf_path;
+	if (s->kind == SVC_POOL) {
+		argv[3] = "-s";
+		argv[4] = s->name;
+		argv[5] = NULL;
+	} else {
+		argv[3] = "-f";
+		argv[4] = NULL;
+	}
+	if ((pid = fork()) == -1) {
+		log_error("service %s: fork: %s", s->name, strerror(errno));
+		if (sv[0] >= 0) {
+			close(sv[0]);
+			close(sv[1]);
+		}
+		buf_free(&store);
+		return;
+	}
+	if (pid == 0) {
+		/* Its own session: a terminal's ^C reaches chapard only,
+		 * which then stops everything in order. */
+		(void)setsid();
+		sigemptyset(&all);
+		(void)sigprocmask(SIG_SETMASK, &all, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		arrange_fds(sv[1], s);
+		execve(argv[0], argv, env);
+		_exit(127);
+	}
+	buf_free(&store);
+	if (sv[1] >= 0)
+		close(sv[1]);
+	p = xcalloc(1, sizeof(*p));
+	p->pid = pid;
+	p->svc = s;
+	p->status_fd = sv[0];
+	p->state = s->kind == SVC_DAEMON ? P_RUNNING : P_STARTING;
+	p->since = now_sec();
+	p->started_ms = now_ms();
+	p->next = s->procs;
+	s->procs = p;
+	s->nprocs++;
+	log_debug("service %s: started pid %ld", s->name, (long)pid);
+}
+
+static void
+proc_free(struct service *s, struct proc *dead)
+{
+	struct proc **pp;
+
+	for (pp = &s->procs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == dead) {
+			*pp = dead->next;
+			break;
+		}
+	if (dead->status_fd >= 0)
+		close(dead->status_fd);
+	if (dead->ip[0] != '\0')	/* its client's slot */
+		iptable_release(s, dead->ip);
+	s->nprocs--;
+	free(dead);
+}
+
+static void
+describe_exit(int st, char *out, size_t len)
+{
+	if (WIFSIGNALED(st))
+		(void)xsnprintf(out, len, "killed by signal %d%s",
+		    WTERMSIG(st), WCOREDUMP(st) ? " (core dumped)" : "");
+	else
+		(void)xsnprintf(out, len, "exit status %d", WEXITSTATUS(st));
+}
+
+/* A child is gone: account for it; pool maintenance replaces it. */
+void
+service_reap(pid_t pid, int st)
+{
+	struct service *s;
+	struct proc *p = NULL;
+	char how[64];
+	int abnormal, quitting;
+
+	for (s = M.services; s != NULL && p == NULL; s = s->next)
+		for (p = s->procs; p != NULL; p = p->next)
+			if (p->pid == pid)
+				break;
+	if (p == NULL)
+		return;
+	s = p->svc;
+	quitting = p->quit_asked || M.stopping;
+	abnormal = !quitting && (WIFSIGNALED(st) || WEXITSTATUS(st) != 0);
+	describe_exit(st, how, sizeof(how));
+	if (abnormal) {
+		s->crashes++;
+		s->failures++;
+		log_warning("service %s: pid %ld died: %s%s%s", s->name,
+		    (long)pid, how, p->state == P_BUSY ? " serving " : "",
+		    p->state == P_BUSY ? p->ip : "");
+		if (s->failures >= FAILURES_BEFORE_BACKOFF) {
+			s->backoff_until = now_ms() + s->backoff;
+			log_error("service %s: %u abnormal exits in a row; "
+			    "next start in %llu s", s->name, s->failures,
+			    (unsigned long long)(s->backoff / 1000));
+			if ((s->backoff *= 2) > BACKOFF_MAX_MS)
+				s->backoff = BACKOFF_MAX_MS;
+		}
+	} else {
+		log_debug("service %s: pid %ld exited: %s", s->name,
+		    (long)pid, how);
+		if (now_ms() - p->started_ms >= HEALTHY_MS || p->served > 0) {
+			s->failures = 0;
+			s->backoff = BACKOFF_START_MS;
+		}
+	}
+	proc_free(s, p);
+}
+
+/* The worker's status socket closed or broke: it is exiting (or must). */
+void
+proc_status_lost(struct proc *p)
+{
+	close(p->status_fd);
+	p->status_fd = -1;
+	if (p->ip[0] != '\0')
+		iptable_release(p->svc, p->ip);
+	p->ip[0] = '\0';
+	/* no longer counted as idle; the reaper decides what the exit
+	 * means */
+	p->state = P_QUITTING;
+	p->since = now_sec();
+}
+
+static void
+send_tickets(struct proc *p)
+{
+	struct rec r;
+
+	rec_init(&r);
+	rec_add(&r, "key", sv_make(M.tickets[0], 80));
+	rec_add(&r, "key", sv_make(M.tickets[1], 80));
+	(void)ipc_send(p->status_fd, IPC_TICKETS, &r, -1);
+	rec_free(&r);
+}
+
+/* TLS ticket keys: a new one every 12 hours; the previous one still
+ * decrypts, so a ticket lives at most a day. */
+void
+tickets_rotate(int force)
+{
+	struct service *s;
+	struct proc *p;
+
+	if (!force && now_sec() - M.tickets_rotated < 12 * 3600)
+		return;
+	memcpy(M.tickets[1], M.tickets[0], 80);
+	rand_bytes(M.tickets[0], 80);
+	if (force)
+		rand_bytes(M.tickets[1], 80);
+	M.tickets_rotated = now_sec();
+	for (s = M.services; s != NULL; s = s->next)
+		for (p = s->procs; p != NULL; p = p->next)
+			if (p->status_fd >= 0 && p->state != P_STARTING)
+				send_tickets(p);
+}
+
+static void
+proc_set(struct proc *p, enum proc_state st)
+{
+	p->state = st;
+	p->since = now_sec();
+}
+
+/* One message from a worker. */
+void
+proc_message(struct proc *p)
+{
+	struct service *s = p->svc;
+	const char *why, *ip;
+	struct rec r;
+	int type, fd, ret;
+
+	rec_init(&r);
+	ret = ipc_recv(p->status_fd, &type, &r, &fd, &why);
+	if (fd >= 0)
+		close(fd);
+	if (ret <= 0) {
+		if (ret < 0)
+			log_error("service %s: pid %ld: %s; dropping it",
+			    s->name, (long)p->pid, why);
+		proc_status_lost(p);
+		if (ret < 0)
+			(void)kill(p->pid, SIGKILL);
+		rec_free(&r);
+		return;
+	}
+	switch (type) {
+	case IPC_HELLO:
+		if (p->state == P_STARTING)
+			proc_set(p, P_IDLE);
+		send_tickets(p);
+		break;
+	case IPC_CONN:
+		ip = rec_get_str(&r, "ip");
+		if (ip == NULL || ip[0] == '\0' || strlen(ip) >= sizeof(p->ip))
+			ip = "unknown";
+		/* A worker told to quit may have accepted this one already:
+		 * it is served all the same. */
+		if (iptable_admit(s, ip, &why) == -1) {
+			struct rec lr;
+
+			s->refused++;
+			rec_init(&lr);
+			rec_set_str(&lr, "reason", why);
+			(void)ipc_send(p->status_fd, IPC_CONN_LIMIT, &lr, -1);
+			rec_free(&lr);
+			break;
+		}
+		(void)ipc_send(p->status_fd, IPC_CONN_OK, NULL, -1);
+		(void)xsnprintf(p->ip, sizeof(p->ip), "%s", ip);
+		p->user[0] = '\0';
+		if (!p->quit_asked)
+			proc_set(p, P_BUSY);
+		s->served++;
+		p->served++;
+		break;
+	case IPC_USER:
+		(void)xsnprintf(p->user, sizeof(p->user), "%s",
+		    rec_get_str(&r, "user") ? rec_get_str(&r, "user") : "");
+		break;
+	case IPC_DONE:
+		if (p->ip[0] != '\0')
+			iptable_release(s, p->ip);
+		p->ip[0] = '\0';
+		p->user[0] = '\0';
+		if (!p->quit_asked)
+			proc_set(p, P_IDLE);
+		break;
+	default:
+		log_error("service %s: pid %ld sent %s; dropping it", s->name,
+		    (long)p->pid, ipc_type_name(type));
+		proc_status_lost(p);
+		(void)kill(p->pid, SIGKILL);
+	}
+	rec_free(&r);
+}
+
+/* Keep each pool at prefork idle workers (within max_procs), let surplus
+ * idle ones go after idle_timeout, restart daemons; honour backoff. */
+void
+services_maintain(void)
+{
+	struct service *s, **sp;
+	struct proc *p;
+	unsigned idle, live;
+
+	for (sp = &M.services; (s = *sp) != NULL;) {
+		if (s->gone && s->procs == NULL) {
+			*sp = s->next;
+			iptable_free(&s->ips);
+			free(s->exc);
+			free(s->program);
+			free(s->name);
+			free(s);
+			continue;
+		}
+		sp = &s->next;
+		iptable_tick(s);
+		if (s->gone || M.stopping || now_ms() < s->backoff_until)
+			continue;
+		live = 0;
+		for (p = s->procs; p != NULL; p = p->next)
+			if (p->state != P_QUITTING)
+				live++;
+		if (s->kind == SVC_DAEMON) {
+			/* after the old one is gone: it may hold a socket */
+			if (s->procs == NULL)
+				spawn(s);
+			continue;
+		}
+		idle = service_idle(s);
+		while (idle < s->prefork && live < s->max_procs) {
+			spawn(s);
+			idle++;
+			live++;
+		}
+		/* A pool with every worker busy gets one more, if allowed,
+		 * even with prefork 0. */
+		if (idle == 0 && live < s->max_procs)
+			spawn(s);
+		for (p = s->procs; p != NULL && idle > s->prefork;
+		    p = p->next)
+			if (p->state == P_IDLE && (uint64_t)(now_sec() -
+			    p->since) >= s->idle_timeout) {
+				proc_quit(p);
+				idle--;
+			}
+	}
+}
+
+/* Stop: close the listeners, let every process finish. */
+void
+services_quit_all(void)
+{
+	struct service *s;
+	struct proc *p;
+
+	for (s = M.services; s != NULL; s = s->next) {
+		close_listeners(s);
+		for (p = s->procs; p != NULL; p = p->next)
+			if (s->kind == SVC_POOL)
+				proc_quit(p);
+	}
+}
+
+static void
+ensure_user(const char *user)
+{
+	struct buf err;
+
+	buf_init(&err, 1024);
+	if (priv_ensure_user(user, CHAPAR_GROUP, &err) == -1)
+		log_fatal("%s", buf_cstr(&err));
+	buf_free(&err);
+}
+
+/* As root: the accounts of DESIGN.md 2 and of every configured service,
+ * and the empty directory pre-login workers are chrooted into. */
+void
+accounts_ensure(struct config *cf)
+{
+	static const char *fixed[] = { "chapar-mail", "chapar-queue",
+		"chapar-remote" };
+	const char *names[256], *u, *dir;
+	struct buf b;
+	struct stat st;
+	size_t i, n;
+
+	if (geteuid() != 0)
+		return;
+	ensure_user(config_str(cf, NULL, "auth_user"));
+	for (i = 0; i < NELEM(fixed); i++)
+		ensure_user(fixed[i]);
+	buf_init(&b, 256);
+	n = config_sections(cf, names, NELEM(names));
+	for (i = 0; i < n; i++) {
+		if (strcmp(names[i], "authd") == 0)
+			continue;
+		u = config_str(cf, names[i], "service_user");
+		buf_reset(&b);
+		(void)buf_printf(&b, "chapar-%s", names[i]);
+		ensure_user(u[0] ? u : buf_cstr(&b));
+		dir = config_str(cf, names[i], "chroot_dir");
+		if (dir[0] != '\0' && stat(dir, &st) == -1) {
+			if (mkdir_p(dir, 0555) == -1 || chmod(dir, 0555) == -1)
+				log_fatal("%s: %s", dir, strerror(errno));
+		}
+	}
+	buf_free(&b);
+}
