@@ -49,8 +49,8 @@ cmd_auth(int argc, char **argv)
 		initial = buf_sv(&msg);
 		/* No client address: an admin's typo must not count against
 		 * every local client. */
-		r = authc_auth(c, "PLAIN", "admin", "", 1, &initial, &rep,
-		    &err);
+		r = authc_auth(c, "PLAIN", "admin", "", AUTHC_SECURED,
+		    &initial, &rep, &err);
 		explicit_bzero(msg.data, msg.cap);
 		explicit_bzero(pw.data, pw.cap);
 		buf_free(&msg);

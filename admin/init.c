@@ -100,8 +100,7 @@ accounts(struct config *cf)
 	gid_t gid;
 
 	buf_init(&err, 1024);
-	if (priv_ensure_group(CHAPAR_GROUP, &err) == -1 ||
-	    priv_ensure_user(user, CHAPAR_GROUP, &err) == -1 ||
+	if (priv_ensure_accounts(cf, &err) == -1 ||
 	    priv_lookup(user, &uid, &gid, &err) == -1)
 		die(EX_FAIL, "%s", buf_cstr(&err));
 	if (chown(dbdir, uid, gid) == -1)
@@ -171,6 +170,16 @@ cmd_init(int argc, char **argv)
 	make_dir(config_str(cf, NULL, "db_dir"), 0700);
 	make_dir(config_str(cf, NULL, "mail_dir"), 0755);
 	make_dir(config_str(cf, NULL, "run_dir"), 0755);
+	{
+		/* pre-login workers chroot here by default: empty, root's */
+		struct buf empty;
+
+		buf_init(&empty, PATH_MAX);
+		(void)buf_printf(&empty, "%s/empty",
+		    config_str(cf, NULL, "run_dir"));
+		make_dir(buf_cstr(&empty), 0555);
+		buf_free(&empty);
+	}
 	if (geteuid() == 0)
 		accounts(cf);
 	u = open_userdb(cf, 1);

@@ -27,6 +27,7 @@ struct session {
 	uint64_t started;
 	struct buf service, rip;
 	int secured;
+	int handoff;		/* the daemon wants a login token */
 	struct buf login;	/* LOGIN mechanism: the user name */
 	struct buf user;	/* user key once known */
 	int pending;		/* a hash worker is checking its password */
@@ -52,7 +53,7 @@ extern struct authd authd;
  * sent after delay_ms. */
 void conn_send(struct conn *, uint64_t delay_ms, const char *verb,
     unsigned long id, const char *positional, const struct rec *fields);
-void serve(int listen_fd);
+void serve(int listen_fd, int master_fd);
 /* A connection referenced by a pending job stays allocated (though maybe
  * closed) until the last conn_unref. */
 void conn_ref(struct conn *);
@@ -89,6 +90,10 @@ int mech_start(struct conn *, struct session *, const struct sv *initial);
 int mech_continue(struct conn *, struct session *, struct sv response);
 void session_free(struct session *);
 int login_key(const char *name, struct buf *key);
+
+/* token.c: one-time login tokens for the post-login hand-over */
+void token_issue(const struct rec *info, char out[33]);
+int token_redeem(struct sv id, struct rec *out);
 
 /* penalty.c: failed-login accounting per client address and account */
 void penalty_init(void);

@@ -119,7 +119,7 @@ own_db_dir(const char *dir, uid_t uid, gid_t gid)
 }
 
 static void
-drop_root(const char *sock)
+drop_root(const char *sock, const char *msock)
 {
 	const char *user = config_str(authd.cf, NULL, "auth_user");
 	const char *dbdir = config_str(authd.cf, NULL, "db_dir");
@@ -135,6 +135,10 @@ drop_root(const char *sock)
 	sgid = gr != NULL ? gr->gr_gid : gid;
 	if (chown(sock, uid, sgid) == -1 || chmod(sock, 0660) == -1)
 		log_fatal("%s: %s", sock, strerror(errno));
+	/* The master socket stays root's: only chapard's children, while
+	 * still root, redeem tokens. */
+	if (chown(msock, 0, 0) == -1 || chmod(msock, 0600) == -1)
+		log_fatal("%s: %s", msock, strerror(errno));
 	own_db_dir(dbdir, uid, gid);
 	if (priv_drop(uid, gid, dbdir, &err) == -1)
 		log_fatal("%s", buf_cstr(&err));
@@ -168,11 +172,11 @@ detach(void)
 int
 main(int argc, char **argv)
 {
-	const char *conf = NULL, *sock;
+	const char *conf = NULL, *sock, *msock;
 	enum log_level lvl;
 	struct buf err;
 	struct config *cf_global;
-	int ch, fg = 0, debug = 0, lfd, fac, nworkers;
+	int ch, fg = 0, debug = 0, lfd, mfd, fac, nworkers;
 	const char *perr;
 	struct buf dummy;
 
@@ -207,7 +211,9 @@ main(int argc, char **argv)
 	}
 	signals();
 	sock = config_str(authd.cf, NULL, "auth_socket");
+	msock = config_str(authd.cf, NULL, "auth_master_socket");
 	lfd = listen_on(sock);
+	mfd = listen_on(msock);
 	/* Hashing needs libcrypt's setup and randomness: do it before any
 	 * chroot. */
 	buf_init(&dummy, 512);
@@ -220,7 +226,7 @@ main(int argc, char **argv)
 	if (nworkers == 0 && (nworkers = (int)sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		nworkers = 1;
 	if (geteuid() == 0) {
-		drop_root(sock);
+		drop_root(sock, msock);
 		/* Workers start before the database opens: they never hold
 		 * a handle on it. */
 		workers_start(nworkers);
@@ -228,7 +234,7 @@ main(int argc, char **argv)
 		if (userdb_open_dir("/", 0, &authd.udb, &err) == -1)
 			log_fatal("user database: %s", buf_cstr(&err));
 	} else {
-		if (chmod(sock, 0600) == -1)
+		if (chmod(sock, 0600) == -1 || chmod(msock, 0600) == -1)
 			log_fatal("%s: %s", sock, strerror(errno));
 		workers_start(nworkers);
 		if (userdb_open(authd.cf, 0, &authd.udb, &err) == -1)
@@ -237,7 +243,7 @@ main(int argc, char **argv)
 	}
 	log_info("ready: socket=%s, uid=%ld, workers=%d", sock,
 	    (long)geteuid(), nworkers);
-	serve(lfd);
+	serve(lfd, mfd);
 	log_info("stopping: %llu connections served",
 	    (unsigned long long)authd.conns);
 	userdb_close(&authd.udb);

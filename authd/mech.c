@@ -155,6 +155,14 @@ succeed(struct conn *c, struct session *s, const char *user,
 	}
 	rec_set_str(&f, "quota", rec_get_str(u, "quota") ?
 	    rec_get_str(u, "quota") : "0");
+	rec_set_str(&f, "service", buf_cstr(&s->service));
+	if (s->handoff) {
+		char tok[33];
+
+		token_issue(&f, tok);
+		rec_set_str(&f, "token", tok);
+		explicit_bzero(tok, sizeof(tok));
+	}
 	if (final != NULL) {
 		buf_reset(&home);
 		base64_encode(&home, final->data, final->len);

@@ -31,6 +31,7 @@ struct delayed {
 
 struct conn {
 	int refs;		/* pending hash jobs that will answer here */
+	int master;		/* came in on the master socket (root only) */
 	int fd;
 	struct buf in, out;
 	int versioned;
@@ -216,6 +217,8 @@ req_auth(struct conn *c, struct sv *f, int nf)
 	(void)buf_set(&s->rip, b ? b->data : "", b ? b->len : 0);
 	s->secured = rec_get_str(&r, "secured") != NULL &&
 	    strcmp(rec_get_str(&r, "secured"), "1") == 0;
+	s->handoff = rec_get_str(&r, "handoff") != NULL &&
+	    strcmp(rec_get_str(&r, "handoff"), "1") == 0;
 	buf_init(&resp, AUTH_LINE_MAX);
 	if ((b = rec_get(&r, "resp")) != NULL) {
 		if (base64_decode(&resp, b->data, b->len) == -1) {
@@ -385,6 +388,32 @@ req_rcpt(struct conn *c, struct sv *f, int nf)
 	return NULL;
 }
 
+/* REDEEM <id> <token>: master socket only; the session behind a token,
+ * once. */
+static const char *
+req_redeem(struct conn *c, struct sv *f, int nf)
+{
+	unsigned long id;
+	struct rec out;
+
+	if (!c->master)
+		return "REDEEM: only on the master socket";
+	if (nf != 3 || parse_id(f[1], &id) == -1)
+		return "REDEEM: expected an id and a token";
+	rec_init(&out);
+	if (token_redeem(f[2], &out) == 0) {
+		log_info("session handed over: user=%s, service=%s",
+		    log_esc_str(rec_get_str(&out, "user")),
+		    log_esc_str(rec_get_str(&out, "service")));
+		conn_send(c, 0, "OK", id, NULL, &out);
+	} else {
+		log_warning("REDEEM of an unknown or expired token");
+		conn_send(c, 0, "NOTFOUND", id, NULL, NULL);
+	}
+	rec_free(&out);
+	return NULL;
+}
+
 static const char *
 req_version(struct conn *c, struct sv *f, int nf)
 {
@@ -408,6 +437,7 @@ static const struct {
 	{ "CONT", req_cont },
 	{ "USER", req_user },
 	{ "RCPT", req_rcpt },
+	{ "REDEEM", req_redeem },
 };
 
 /* Handle one request line; returns an error string to disconnect. */
@@ -527,7 +557,7 @@ conn_timers(struct conn *c, uint64_t now)
 }
 
 static void
-accept_one(int lfd)
+accept_one(int lfd, int master)
 {
 	struct conn *c;
 	int fd;
@@ -542,6 +572,7 @@ accept_one(int lfd)
 	}
 	c = xcalloc(1, sizeof(*c));
 	c->fd = fd;
+	c->master = master;
 	buf_init(&c->in, AUTHD_IN_MAX);
 	buf_init(&c->out, 4 * AUTH_REPLY_MAX);
 	c->next = conns;
@@ -566,7 +597,7 @@ reap(void)
 }
 
 void
-serve(int lfd)
+serve(int lfd, int mfd)
 {
 	struct pollfd *pfd = NULL;
 	struct conn *c, **map = NULL;
@@ -576,8 +607,8 @@ serve(int lfd)
 	int timeout, r;
 
 	while (!authd_quit) {
-		if (cap < nconns + 1 + AUTHD_MAX_WORKERS) {
-			cap = (nconns + 1 + AUTHD_MAX_WORKERS) * 2;
+		if (cap < nconns + 2 + AUTHD_MAX_WORKERS) {
+			cap = (nconns + 2 + AUTHD_MAX_WORKERS) * 2;
 			pfd = xreallocarray(pfd, cap, sizeof(*pfd));
 			map = xreallocarray(map, cap, sizeof(*map));
 		}
@@ -587,7 +618,10 @@ serve(int lfd)
 		pfd[nw].fd = lfd;
 		pfd[nw].events = POLLIN;
 		pfd[nw].revents = 0;
-		n = nw + 1;
+		pfd[nw + 1].fd = mfd;
+		pfd[nw + 1].events = POLLIN;
+		pfd[nw + 1].revents = 0;
+		n = nw + 2;
 		for (c = conns; c != NULL; c = c->next) {
 			if (c->dead)
 				continue;
@@ -613,7 +647,7 @@ serve(int lfd)
 		if (r <= 0)
 			continue;
 		workers_handle(pfd);
-		for (i = nw + 1; i < n; i++) {
+		for (i = nw + 2; i < n; i++) {
 			c = map[i];
 			if (!c->dead && (pfd[i].revents & POLLOUT))
 				conn_write(c);
@@ -624,7 +658,9 @@ serve(int lfd)
 				conn_write(c);
 		}
 		if (pfd[nw].revents & POLLIN)
-			accept_one(lfd);
+			accept_one(lfd, 0);
+		if (pfd[nw + 1].revents & POLLIN)
+			accept_one(mfd, 1);
 		reap();
 	}
 	free(pfd);

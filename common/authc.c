@@ -171,7 +171,7 @@ roundtrip(struct authc *c, const char *verb, struct buf *rest,
 
 int
 authc_auth(struct authc *c, const char *mech, const char *service,
-    const char *rip, int secured, const struct sv *initial,
+    const char *rip, int flags, const struct sv *initial,
     struct authc_reply *rep, struct buf *err)
 {
 	struct buf rest;
@@ -182,8 +182,10 @@ authc_auth(struct authc *c, const char *mech, const char *service,
 	rec_init(&r);
 	rec_set_str(&r, "service", service);
 	rec_set_str(&r, "rip", rip ? rip : "");
-	if (secured)
+	if (flags & AUTHC_SECURED)
 		rec_set_str(&r, "secured", "1");
+	if (flags & AUTHC_HANDOFF)
+		rec_set_str(&r, "handoff", "1");
 	(void)buf_puts(&rest, mech);
 	(void)buf_putc(&rest, '\t');
 	rec_encode(&r, &rest);
@@ -240,4 +242,11 @@ authc_rcpt(struct authc *c, const char *address, struct authc_reply *rep,
     struct buf *err)
 {
 	return lookup(c, "RCPT", address, rep, err);
+}
+
+int
+authc_redeem(struct authc *c, const char *token, struct authc_reply *rep,
+    struct buf *err)
+{
+	return lookup(c, "REDEEM", token, rep, err);
 }

@@ -10,6 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include "chapar/config.h"
 #include "chapar/priv.h"
 #include "chapar/util.h"
 
@@ -129,4 +132,50 @@ priv_ensure_user(const char *user, const char *group, struct buf *err)
 		return -1;
 	}
 	return 0;
+}
+
+/* The accounts of DESIGN.md 2, one per configured service, and the empty
+ * directories pre-login workers are chrooted into.  As root only; a no-op
+ * otherwise. */
+int
+priv_ensure_accounts(const struct config *cf, struct buf *err)
+{
+	static const char *fixed[] = { "chapar-queue", "chapar-remote" };
+	const char *names[256], *u, *dir;
+	struct stat st;
+	struct buf b;
+	size_t i, n;
+	int r = 0;
+
+	if (geteuid() != 0)
+		return 0;
+	if (priv_ensure_user(config_str(cf, NULL, "auth_user"), CHAPAR_GROUP,
+	    err) == -1)
+		return -1;
+	if (priv_ensure_user(config_str(cf, NULL, "mail_user"), CHAPAR_GROUP,
+	    err) == -1)
+		return -1;
+	for (i = 0; i < NELEM(fixed); i++)
+		if (priv_ensure_user(fixed[i], CHAPAR_GROUP, err) == -1)
+			return -1;
+	buf_init(&b, 256);
+	n = config_sections(cf, names, NELEM(names));
+	for (i = 0; i < n && r == 0; i++) {
+		if (strcmp(names[i], "authd") == 0)
+			continue;
+		u = config_str(cf, names[i], "service_user");
+		buf_reset(&b);
+		(void)buf_printf(&b, "chapar-%s", names[i]);
+		r = priv_ensure_user(u[0] ? u : buf_cstr(&b), CHAPAR_GROUP,
+		    err);
+		dir = config_str(cf, names[i], "chroot_dir");
+		if (r == 0 && dir[0] != '\0' && stat(dir, &st) == -1 &&
+		    (mkdir_p(dir, 0555) == -1 || chmod(dir, 0555) == -1)) {
+			buf_reset(err);
+			(void)buf_printf(err, "%s: %s", dir, strerror(errno));
+			r = -1;
+		}
+	}
+	buf_free(&b);
+	return r;
 }

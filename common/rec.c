@@ -256,17 +256,23 @@ rec_decode_fields(const struct sv *f, size_t n, struct rec *r)
 int
 rec_decode(struct sv text, struct rec *r)
 {
-	struct sv *f;
-	int n, ret;
+	struct sv rest = text, field;
+	size_t n = 0;
+	int more = 1;
 
 	rec_clear(r);
 	if (text.n == 0)
 		return 0;
-	f = xcalloc(REC_MAX_FIELDS, sizeof(*f));
-	n = tab_split(text, f, REC_MAX_FIELDS);
-	ret = n < 0 ? -1 : rec_decode_fields(f, (size_t)n, r);
-	free(f);
-	return ret;
+	/* One field at a time: no array of REC_MAX_FIELDS views (a worker
+	 * decodes small messages and should not touch 32 KB to do so). */
+	while (more) {
+		if (++n > REC_MAX_FIELDS)
+			return -1;
+		more = sv_split(&rest, '\t', &field);
+		if (rec_decode_fields(&field, 1, r) == -1)
+			return -1;
+	}
+	return 0;
 }
 
 void

@@ -23,7 +23,6 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/ocsp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
@@ -41,10 +40,10 @@
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
 #define TLS_DEFAULT_GROUPS "X25519:P-256"
 /* One session id context for every SSL_CTX of every server, so that a
- * session made by one worker (or under one SNI certificate) resumes
- * with another; the ticket keys are what really scopes resumption. */
+ * session made by one worker resumes with another (an SNI switch keeps
+ * the context only when it is the same); the ticket keys are what
+ * really scopes resumption. */
 #define TLS_SID_CTX "chapar"
-#define TLS_OCSP_MAX ((size_t)256 * 1024)
 #define SNI_NAME_MAX 253	/* RFC 1035 2.3.4, in text form */
 #define SNI_FILES_MAX 100000
 
@@ -101,7 +100,9 @@ ossl_why(struct buf *err)
 	const char *r;
 
 	if (e != 0) {
-		r = ERR_reason_error_string(e);
+		/* A system error's reason is an errno value. */
+		r = ERR_SYSTEM_ERROR(e) ? strerror(ERR_GET_REASON(e)) :
+		    ERR_reason_error_string(e);
 		if (r != NULL)
 			(void)buf_printf(err, ": %s", r);
 		else
@@ -234,6 +235,17 @@ parse_min_version(const char *s, int *v, struct buf *err)
 	return 0;
 }
 
+/* SSL_CTX_set1_groups_list() is a macro that casts away const. */
+static int
+set_groups(SSL_CTX *ctx, const char *groups)
+{
+	char *g = xstrdup(groups);
+	int r = (int)SSL_CTX_set1_groups_list(ctx, g);
+
+	free(g);
+	return r;
+}
+
 /* Protocol settings, identical for every SSL_CTX of a server (an SNI
  * switch keeps the first context's versions and ciphers anyway). */
 static int
@@ -265,7 +277,7 @@ server_ctx_settings(SSL_CTX *ctx, const struct tls_conf *conf,
 	    SSL_CTX_set_ciphersuites(ctx, conf->ciphersuites) != 1)
 		return ossl_fail(err, "tls ciphersuites %s",
 		    log_esc_str(conf->ciphersuites));
-	if (SSL_CTX_set1_groups_list(ctx, g) != 1)
+	if (set_groups(ctx, g) != 1)
 		return ossl_fail(err, "tls groups %s", log_esc_str(g));
 	(void)SSL_CTX_set_dh_auto(ctx, 1);
 	/* RFC 8446 2.3: 0-RTT data can be replayed; never accept it. */
@@ -283,13 +295,21 @@ static int
 ctx_load_pair(SSL_CTX *ctx, const char *cert, const char *key,
     struct buf *err)
 {
+	unsigned long e;
+
 	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
 		return ossl_fail(err, "%s: cannot load the certificate chain",
 		    cert);
-	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
-		return ossl_fail(err, "%s: cannot load the private key (for "
-		    "%s)", key, cert);
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		e = ERR_peek_error();
+		if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
+		    ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+			return ossl_fail(err, "%s: key does not match "
+			    "certificate %s", key, cert);
+		return ossl_fail(err, "%s: cannot load the private key",
+		    key);
+	}
 	if (SSL_CTX_check_private_key(ctx) != 1)
 		return ossl_fail(err, "%s: key does not match certificate %s",
 		    key, cert);
@@ -446,6 +466,8 @@ sni_sort(struct tls_server *srv)
 {
 	size_t i, n = 0;
 
+	if (srv->nsni == 0)
+		return;
 	qsort(srv->sni, srv->nsni, sizeof(*srv->sni), sni_cmp);
 	for (i = 0; i < srv->nsni; i++) {
 		if (n > 0 && strcmp(srv->sni[n - 1].name,
@@ -529,7 +551,8 @@ sni_find(const struct tls_server *srv, const char *name)
 
 /* RFC 6066 3: serve the certificate for the name the client asked for.
  * An unknown name is no error (mail clients often send the MX name or
- * an address): it gets the default certificate. */
+ * an address): it gets the default certificate, and the extension is
+ * not acknowledged (as Postfix does). */
 static int
 sni_cb(SSL *ssl, int *alert, void *arg)
 {
@@ -539,8 +562,9 @@ sni_cb(SSL *ssl, int *alert, void *arg)
 
 	(void)alert;
 	name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-	if (name != NULL && (ctx = sni_find(srv, name)) != NULL &&
-	    SSL_set_SSL_CTX(ssl, ctx) == NULL)
+	if (name == NULL || (ctx = sni_find(srv, name)) == NULL)
+		return SSL_TLSEXT_ERR_NOACK;
+	if (SSL_set_SSL_CTX(ssl, ctx) == NULL)
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	return SSL_TLSEXT_ERR_OK;
 }
@@ -567,98 +591,27 @@ ocsp_cb(SSL *ssl, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
-/* The issuer of leaf: itself, or one of the chain file's certificates. */
-static X509 *
-ocsp_issuer(SSL_CTX *ctx, X509 *leaf)
-{
-	STACK_OF(X509) *chain = NULL;
-	X509 *x;
-	int i;
-
-	if (X509_check_issued(leaf, leaf) == X509_V_OK)
-		return leaf;
-	(void)SSL_CTX_get0_chain_certs(ctx, &chain);
-	for (i = 0; i < sk_X509_num(chain); i++) {
-		x = sk_X509_value(chain, i);
-		if (X509_check_issued(x, leaf) == X509_V_OK)
-			return x;
-	}
-	return NULL;
-}
-
-/*
- * Is resp about the default certificate, and current?  1 staple it,
- * 0 do not (out of date: a refresh job failed; serving without a staple
- * beats not serving), -1 refuse the configuration.  The signature is
- * the client's to check.
- */
+/* Staple ocsp_file if it is about the default certificate and current;
+ * out of date is only a warning (a refresh job failed: serving without
+ * a staple beats not serving). */
 static int
-ocsp_check(SSL_CTX *ctx, OCSP_RESPONSE *resp, const char *path,
+ocsp_load(struct tls_server *srv, const struct tls_conf *conf,
     struct buf *err)
 {
-	X509 *leaf = SSL_CTX_get0_certificate(ctx), *issuer;
-	ASN1_GENERALIZEDTIME *thisupd, *nextupd;
-	OCSP_BASICRESP *bs = NULL;
-	OCSP_CERTID *id = NULL;
-	int status, reason, rc = -1;
+	struct buf der;
+	int rc;
 
-	buf_reset(err);
-	if ((issuer = ocsp_issuer(ctx, leaf)) == NULL) {
-		log_warning("tls: %s: cannot match the OCSP response: the "
-		    "issuer is not in the certificate file", path);
-		return 1;
-	}
-	if ((bs = OCSP_response_get1_basic(resp)) == NULL ||
-	    (id = OCSP_cert_to_id(NULL, leaf, issuer)) == NULL)
-		(void)buf_printf(err, "%s: not a basic OCSP response", path);
-	else if (OCSP_resp_find_status(bs, id, &status, &reason, NULL,
-	    &thisupd, &nextupd) != 1)
-		(void)buf_printf(err, "%s: the OCSP response is not for the "
-		    "default certificate", path);
-	else if (status == V_OCSP_CERTSTATUS_REVOKED)
-		(void)buf_printf(err, "%s: the OCSP response says the "
-		    "certificate is revoked", path);
-	else if (OCSP_check_validity(thisupd, nextupd, 300, -1) != 1) {
-		log_warning("tls: %s: the OCSP response is out of date; not "
-		    "stapling it", path);
-		rc = 0;
-	} else
-		rc = 1;
-	OCSP_CERTID_free(id);
-	OCSP_BASICRESP_free(bs);
-	ERR_clear_error();
-	return rc;
-}
-
-static int
-ocsp_load(struct tls_server *srv, const char *path, struct buf *err)
-{
-	OCSP_RESPONSE *resp = NULL;
-	const unsigned char *p;
-	struct buf b;
-	int rc = -1;
-
-	buf_init(&b, TLS_OCSP_MAX);
-	buf_reset(err);
-	if (file_read(path, TLS_OCSP_MAX, &b) == -1)
-		(void)buf_printf(err, "%s: cannot read: %s", path,
-		    strerror(errno));
-	else if ((p = (const unsigned char *)b.data) == NULL ||
-	    (resp = d2i_OCSP_RESPONSE(NULL, &p, (long)b.len)) == NULL ||
-	    p != (const unsigned char *)b.data + b.len)
-		(void)buf_printf(err, "%s: not a DER OCSP response", path);
-	else if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL)
-		(void)buf_printf(err, "%s: OCSP response status: %s", path,
-		    OCSP_response_status_str(OCSP_response_status(resp)));
-	else if ((rc = ocsp_check(srv->ctx, resp, path, err)) == 1) {
-		srv->ocsp_len = b.len;
-		srv->ocsp = (unsigned char *)buf_detach(&b);
+	buf_init(&der, 0);
+	if ((rc = tls_ocsp_read(conf->ocsp_file, conf->cert_file, &der,
+	    err)) == 0)
+		log_warning("tls: %s; not stapling it", buf_cstr(err));
+	else if (rc == 1) {
+		srv->ocsp_len = der.len;
+		srv->ocsp = (unsigned char *)buf_detach(&der);
 		SSL_CTX_set_tlsext_status_cb(srv->ctx, ocsp_cb);
 		(void)SSL_CTX_set_tlsext_status_arg(srv->ctx, srv);
 	}
-	OCSP_RESPONSE_free(resp);
-	ERR_clear_error();
-	buf_free(&b);
+	buf_free(&der);
 	return rc == -1 ? -1 : 0;
 }
 
@@ -687,8 +640,7 @@ tls_server_new(const struct tls_conf *conf, struct tls_server **srvp,
 	(void)SSL_CTX_set_tlsext_servername_arg(srv->ctx, srv);
 	if (nonempty(conf->sni_dir) && sni_load(srv, conf, err) == -1)
 		goto fail;
-	if (nonempty(conf->ocsp_file) &&
-	    ocsp_load(srv, conf->ocsp_file, err) == -1)
+	if (nonempty(conf->ocsp_file) && ocsp_load(srv, conf, err) == -1)
 		goto fail;
 	*srvp = srv;
 	return 0;
@@ -735,6 +687,8 @@ tls_io_error(struct tls_conn *c, int ret, const char *op)
 	default:
 		c->broken = 1;
 		buf_init(&why, 256);
+		if (ERR_peek_error() == 0 && errno != 0)
+			(void)buf_printf(&why, ": %s", strerror(errno));
 		ossl_why(&why);
 		log_info("tls: %s failed%s", op, buf_cstr(&why));
 		buf_free(&why);
@@ -750,6 +704,7 @@ tls_tr_read(struct io *io, void *p, size_t n)
 	int r;
 
 	ERR_clear_error();
+	errno = 0;
 	if ((r = SSL_read_ex(c->ssl, p, n, &got)) == 1)
 		return (ssize_t)got;
 	return tls_io_error(c, r, "read");
@@ -763,6 +718,7 @@ tls_tr_write(struct io *io, const void *p, size_t n)
 	int r;
 
 	ERR_clear_error();
+	errno = 0;
 	if ((r = SSL_write_ex(c->ssl, p, n, &put)) == 1)
 		return (ssize_t)put;
 	return tls_io_error(c, r, "write");
@@ -825,14 +781,13 @@ hs_wait(int fd, short events, uint64_t deadline)
 static int
 hs_fail(SSL *ssl, int ret, int server, struct buf *err)
 {
-	int e = SSL_get_error(ssl, ret), saved = errno;
+	int saved = errno, e = SSL_get_error(ssl, ret);
 	long v;
 
 	buf_reset(err);
 	(void)buf_puts(err, "TLS handshake failed");
 	if (!server && (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) &&
-	    (v = SSL_get_verify_result(ssl)) != X509_V_OK &&
-	    SSL_get0_peer_certificate(ssl) != NULL) {
+	    (v = SSL_get_verify_result(ssl)) != X509_V_OK) {
 		(void)buf_printf(err, ": certificate verification: %s",
 		    X509_verify_cert_error_string(v));
 		ERR_clear_error();

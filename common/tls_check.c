@@ -3,15 +3,19 @@
  * key before a client finds out.  Key against certificate, validity
  * dates, the chain against the system store (RFC 5280 6), the names the
  * certificate answers to (RFC 6125 6.4.4: subjectAltName DNS entries).
+ * Also the OCSP response file that the server staples (RFC 6960, RFC
+ * 6066 8): read and matched against its certificate here.
  *
  * Trusts: the files it is given (the administrator's).  Reads them and
  * the system trust store; no network.  Never prints key material.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
 
 #include <openssl/err.h>
+#include <openssl/ocsp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -21,6 +25,7 @@
 #include "chapar/util.h"
 
 #define WARN_DAYS 30
+#define OCSP_MAX ((size_t)256 * 1024)
 
 enum { F_INFO, F_WARNING, F_ERROR };
 
@@ -51,7 +56,11 @@ static const char *
 ossl_reason(void)
 {
 	unsigned long e = ERR_get_error();
-	const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
+	const char *r = NULL;
+
+	if (e != 0)
+		r = ERR_SYSTEM_ERROR(e) ? strerror(ERR_GET_REASON(e)) :
+		    ERR_reason_error_string(e);
 
 	ERR_clear_error();
 	return r != NULL ? r : "unknown error";
@@ -68,24 +77,26 @@ no_passphrase(char *pw, int size, int rwflag, void *arg)
 }
 
 /* The leaf, then the rest of the file as the untrusted chain, the way
- * SSL_CTX_use_certificate_chain_file() reads it. */
+ * SSL_CTX_use_certificate_chain_file() reads it.  0, or -1 and why. */
 static int
-load_chain(struct check *ck, const char *path, X509 **leaf,
-    STACK_OF(X509) **rest)
+read_chain(const char *path, X509 **leaf, STACK_OF(X509) **rest,
+    struct buf *why)
 {
 	unsigned long e;
 	BIO *b;
 	X509 *x;
 
+	*leaf = NULL;
 	*rest = sk_X509_new_null();
+	buf_reset(why);
 	if ((b = BIO_new_file(path, "r")) == NULL) {
-		finding(ck, F_ERROR, "%s: cannot read: %s", path,
+		(void)buf_printf(why, "%s: cannot read: %s", path,
 		    ossl_reason());
 		return -1;
 	}
 	if ((*leaf = PEM_read_bio_X509_AUX(b, NULL, no_passphrase,
 	    NULL)) == NULL) {
-		finding(ck, F_ERROR, "%s: no certificate: %s", path,
+		(void)buf_printf(why, "%s: no certificate: %s", path,
 		    ossl_reason());
 		BIO_free(b);
 		return -1;
@@ -100,7 +111,7 @@ load_chain(struct check *ck, const char *path, X509 **leaf,
 		ERR_clear_error();
 		return 0;
 	}
-	finding(ck, F_ERROR, "%s: bad certificate after the first: %s", path,
+	(void)buf_printf(why, "%s: bad certificate after the first: %s", path,
 	    ossl_reason());
 	return -1;
 }
@@ -234,9 +245,13 @@ tls_check_cert(const char *cert_file, const char *key_file,
 	struct check ck = { report, 0 };
 	STACK_OF(X509) *rest = NULL;
 	X509 *leaf = NULL;
+	struct buf why;
 
 	ERR_clear_error();
-	if (load_chain(&ck, cert_file, &leaf, &rest) == 0) {
+	buf_init(&why, 0);
+	if (read_chain(cert_file, &leaf, &rest, &why) == -1)
+		finding(&ck, F_ERROR, "%s", buf_cstr(&why));
+	else {
 		if (key_file != NULL && *key_file != '\0')
 			check_key(&ck, key_file, leaf);
 		check_dates(&ck, leaf);
@@ -245,5 +260,113 @@ tls_check_cert(const char *cert_file, const char *key_file,
 	}
 	X509_free(leaf);
 	sk_X509_pop_free(rest, X509_free);
+	buf_free(&why);
 	return ck.worst;
+}
+
+/* --- OCSP responses (RFC 6960) ------------------------------------------- */
+
+/* Read and parse a DER response whose status is "successful". */
+static OCSP_RESPONSE *
+ocsp_parse(const char *path, struct buf *der, struct buf *err)
+{
+	OCSP_RESPONSE *resp = NULL;
+	const unsigned char *p;
+	int st;
+
+	if (file_read(path, OCSP_MAX, der) == -1) {
+		(void)buf_printf(err, "%s: cannot read: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	if ((p = (const unsigned char *)der->data) == NULL ||
+	    (resp = d2i_OCSP_RESPONSE(NULL, &p, (long)der->len)) == NULL ||
+	    p != (const unsigned char *)der->data + der->len)
+		(void)buf_printf(err, "%s: not a DER OCSP response", path);
+	else if ((st = OCSP_response_status(resp)) !=
+	    OCSP_RESPONSE_STATUS_SUCCESSFUL)
+		(void)buf_printf(err, "%s: OCSP response status: %s", path,
+		    OCSP_response_status_str(st));
+	else
+		return resp;
+	OCSP_RESPONSE_free(resp);
+	return NULL;
+}
+
+/* The issuer of leaf: itself, or one of the chain file's certificates. */
+static X509 *
+find_issuer(X509 *leaf, STACK_OF(X509) *rest)
+{
+	X509 *x;
+	int i;
+
+	if (X509_check_issued(leaf, leaf) == X509_V_OK)
+		return leaf;
+	for (i = 0; i < sk_X509_num(rest); i++) {
+		x = sk_X509_value(rest, i);
+		if (X509_check_issued(x, leaf) == X509_V_OK)
+			return x;
+	}
+	return NULL;
+}
+
+/* Is resp about leaf, not revoked, and current (RFC 6960 4.2.2.1, with
+ * five minutes of leeway for clocks)?  The signature is left to the
+ * client, which knows whom it trusts. */
+static int
+ocsp_match(OCSP_RESPONSE *resp, X509 *leaf, STACK_OF(X509) *rest,
+    const char *path, struct buf *err)
+{
+	ASN1_GENERALIZEDTIME *thisupd, *nextupd;
+	OCSP_BASICRESP *bs = NULL;
+	OCSP_CERTID *id = NULL;
+	X509 *issuer;
+	int status, reason, rc = -1;
+
+	if ((issuer = find_issuer(leaf, rest)) == NULL)
+		(void)buf_printf(err, "%s: cannot match the OCSP response: "
+		    "the certificate file lacks the issuer", path);
+	else if ((bs = OCSP_response_get1_basic(resp)) == NULL ||
+	    (id = OCSP_cert_to_id(NULL, leaf, issuer)) == NULL)
+		(void)buf_printf(err, "%s: not a basic OCSP response", path);
+	else if (OCSP_resp_find_status(bs, id, &status, &reason, NULL,
+	    &thisupd, &nextupd) != 1)
+		(void)buf_printf(err, "%s: the OCSP response is not for the "
+		    "certificate", path);
+	else if (status == V_OCSP_CERTSTATUS_REVOKED)
+		(void)buf_printf(err, "%s: the OCSP response says the "
+		    "certificate is revoked", path);
+	else if (OCSP_check_validity(thisupd, nextupd, 300, -1) != 1) {
+		(void)buf_printf(err, "%s: the OCSP response is out of date",
+		    path);
+		rc = 0;
+	} else
+		rc = 1;
+	OCSP_CERTID_free(id);
+	OCSP_BASICRESP_free(bs);
+	return rc;
+}
+
+int
+tls_ocsp_read(const char *ocsp_file, const char *cert_file, struct buf *der,
+    struct buf *err)
+{
+	STACK_OF(X509) *rest = NULL;
+	OCSP_RESPONSE *resp = NULL;
+	X509 *leaf = NULL;
+	int rc = -1;
+
+	ERR_clear_error();
+	buf_reset(err);
+	buf_reset(der);
+	if (read_chain(cert_file, &leaf, &rest, err) == 0 &&
+	    (resp = ocsp_parse(ocsp_file, der, err)) != NULL)
+		rc = ocsp_match(resp, leaf, rest, ocsp_file, err);
+	if (rc != 1)
+		buf_reset(der);
+	OCSP_RESPONSE_free(resp);
+	X509_free(leaf);
+	sk_X509_pop_free(rest, X509_free);
+	ERR_clear_error();
+	return rc;
 }

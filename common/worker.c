@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,7 +19,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chapar/authc.h"
+#include "chapar/io.h"
 #include "chapar/ipc.h"
+#include "chapar/tls.h"
 #include "chapar/log.h"
 #include "chapar/priv.h"
 #include "chapar/util.h"
@@ -37,7 +41,22 @@ static struct {
 	int quitting;
 	int nlisten;
 	int listen_tls[MAX_LISTEN];
+	struct authc *auth;
 } W = { .status = -1 };
+
+struct authc *
+worker_auth(void)
+{
+	return W.auth;
+}
+
+void
+worker_auth_lost(void)
+{
+	log_warning("lost the connection to authd; finishing this session");
+	authc_close(&W.auth);
+	W.quitting = 1;
+}
 
 int
 worker_quitting(void)
@@ -337,6 +356,237 @@ run_inetd(int implicit_tls)
 	return 0;
 }
 
+/* --- the hand-over to a post-login process ---------------------------- */
+
+/* Wait for chapard's answer to a HANDOFF. */
+static int
+handoff_result(const char **why)
+{
+	static char reason[128];
+	struct pollfd pfd;
+	struct rec r;
+	int type, ok = -1;
+	uint64_t end = now_ms() + ADMIT_TIMEOUT_MS;
+
+	rec_init(&r);
+	while (ok < 0) {
+		pfd.fd = W.status;
+		pfd.events = POLLIN;
+		if (now_ms() >= end ||
+		    poll(&pfd, 1, (int)(end - now_ms())) == 0) {
+			*why = "chapard did not answer";
+			break;
+		}
+		if (!(pfd.revents & (POLLIN | POLLHUP)))
+			continue;
+		type = status_read(&r);
+		if (type == IPC_HANDOFF_RESULT) {
+			ok = rec_get_str(&r, "ok") != NULL;
+			(void)xsnprintf(reason, sizeof(reason), "%s",
+			    rec_get_str(&r, "reason") ?
+			    rec_get_str(&r, "reason") : "refused");
+			*why = reason;
+		} else
+			control(type, &r);
+	}
+	rec_free(&r);
+	return ok == 1 ? 0 : -1;
+}
+
+/* Relay between the client (maybe TLS) and the post-login process until
+ * either side closes. */
+static void
+proxy(struct io *io, int pair)
+{
+	struct pollfd pfd[2];
+	char buf[16384];
+	ssize_t n;
+
+	io->timeout_ms = 30 * 60 * 1000;	/* the session side times out */
+	for (;;) {
+		while (io_buffered(io) > 0 || (io->tr->pending != NULL &&
+		    io->tr->pending(io) > 0)) {
+			if ((n = io_read(io, buf, sizeof(buf))) <= 0 ||
+			    write_all(pair, buf, (size_t)n) == -1)
+				return;
+		}
+		pfd[0].fd = io->fd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = pair;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			if ((n = io_read(io, buf, sizeof(buf))) <= 0 ||
+			    write_all(pair, buf, (size_t)n) == -1)
+				return;
+		}
+		if (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			n = read(pair, buf, sizeof(buf));
+			if (n <= 0 || io_write(io, buf, (size_t)n) != IO_OK ||
+			    io_flush(io) != IO_OK)
+				return;
+		}
+	}
+}
+
+int
+worker_handoff(struct worker_conn *c, struct io *io, const char *token,
+    const char *state, const char **why)
+{
+	int pair[2] = { -1, -1 }, proxied, passfd;
+	struct rec r;
+
+	if (W.status < 0 || W.svc->post_login == NULL) {
+		*why = "no post-login process in this mode";
+		return -1;
+	}
+	if (io_flush(io) != IO_OK) {
+		*why = "client gone";
+		return -1;
+	}
+	/* TLS state cannot move to another process, and bytes already read
+	 * must reach the session: both need this process as a relay. */
+	proxied = io_is_tls(io) || io_buffered(io) > 0;
+	if (proxied && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    pair) == -1) {
+		*why = "socketpair failed";
+		return -1;
+	}
+	passfd = proxied ? pair[1] : c->fd;
+	rec_init(&r);
+	rec_set_str(&r, "token", token);
+	rec_set_str(&r, "state", state != NULL ? state : "");
+	if (ipc_send(W.status, IPC_HANDOFF, &r, passfd) == -1)
+		log_fatal("status socket: %s", strerror(errno));
+	rec_free(&r);
+	if (proxied)
+		close(pair[1]);
+	if (handoff_result(why) == -1) {
+		if (proxied)
+			close(pair[0]);
+		return -1;
+	}
+	if (proxied) {
+		proxy(io, pair[0]);
+		close(pair[0]);
+	}
+	return 0;
+}
+
+/* A home directory from authd: relative, no "..", no empty parts. */
+static int
+safe_home(const char *h)
+{
+	const char *p;
+
+	if (h == NULL || h[0] == '\0' || h[0] == '/' || strlen(h) > 1024)
+		return 0;
+	for (p = h; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || (p[0] == '/' && p[1] == '/'))
+			return 0;
+	return strstr(h, "..") == NULL;
+}
+
+/* Make mail_dir/home (each new level owned by the mail user, 0700). */
+static int
+make_home(const char *path, size_t base, uid_t uid, gid_t gid,
+    struct buf *err)
+{
+	char tmp[4096];
+	size_t i, n = strlen(path);
+
+	if (n >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, path, n + 1);
+	for (i = base + 1; i <= n; i++) {
+		if (tmp[i] != '/' && tmp[i] != '\0')
+			continue;
+		tmp[i] = '\0';
+		if (mkdir(tmp, 0700) == 0) {
+			if (geteuid() == 0 && chown(tmp, uid, gid) == -1)
+				goto fail;
+		} else if (errno != EEXIST)
+			goto fail;
+		if (i < n)
+			tmp[i] = '/';
+	}
+	return 0;
+fail:
+	buf_reset(err);
+	(void)buf_printf(err, "%s: %s", tmp, strerror(errno));
+	return -1;
+}
+
+/* -P: redeem the token, become the mail user in the user's directory,
+ * serve the session on descriptor 0. */
+static int
+run_post_login(void)
+{
+	const char *token = getenv("CHAPAR_TOKEN"), *peer = getenv("CHAPAR_PEER");
+	struct worker_session sess;
+	struct authc_reply rep;
+	struct worker_conn c;
+	struct authc *ac;
+	struct buf err, path;
+	uid_t uid = 0;
+	gid_t gid = 0;
+	uint64_t q = 0;
+
+	buf_init(&err, 4096);
+	buf_init(&path, 4096);
+	authc_reply_init(&rep);
+	if (token == NULL || W.svc->post_login == NULL)
+		log_fatal("-P: no token, or no post-login side in this program");
+	if (authc_connect(config_str(W.cf, NULL, "auth_master_socket"), 10000,
+	    &ac, &err) == -1 || authc_redeem(ac, token, &rep, &err) == -1)
+		log_fatal("redeeming the login token: %s", buf_cstr(&err));
+	authc_close(&ac);
+	if (strcmp(buf_cstr(&rep.verb), "OK") != 0)
+		log_fatal("login token refused by authd");
+	memset(&sess, 0, sizeof(sess));
+	sess.user = rec_get_str(&rep.fields, "user");
+	sess.home = rec_get_str(&rep.fields, "home");
+	(void)rec_get_u64(&rep.fields, "quota", &q);
+	sess.quota = q;
+	sess.state = getenv("CHAPAR_STATE") ? getenv("CHAPAR_STATE") : "";
+	if (sess.user == NULL || !safe_home(sess.home))
+		log_fatal("authd gave no usable user or home");
+	(void)buf_printf(&path, "%s/%s", config_str(W.cf, NULL, "mail_dir"),
+	    sess.home);
+	if (geteuid() == 0 && priv_lookup(config_str(W.cf, NULL, "mail_user"),
+	    &uid, &gid, &err) == -1)
+		log_fatal("%s", buf_cstr(&err));
+	if (make_home(buf_cstr(&path), strlen(config_str(W.cf, NULL,
+	    "mail_dir")), uid, gid, &err) == -1)
+		log_fatal("%s", buf_cstr(&err));
+	if (geteuid() == 0) {
+		/* the user's own directory is all this process can see */
+		if (priv_drop(uid, gid, buf_cstr(&path), &err) == -1 ||
+		    limits(W.cf, W.service, &err) == -1)
+			log_fatal("%s", buf_cstr(&err));
+	} else if (chdir(buf_cstr(&path)) == -1 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		log_fatal("%s: %s", buf_cstr(&path), strerror(errno));
+	worker_report_user(sess.user);
+	memset(&c, 0, sizeof(c));
+	c.fd = 0;
+	c.service = W.service;
+	c.cf = W.cf;
+	(void)xsnprintf(c.peer, sizeof(c.peer), "%s", peer ? peer : "unknown");
+	session_id();
+	log_info("session of %s from %s", log_esc_str(sess.user), c.peer);
+	W.svc->post_login(&c, &sess);
+	log_info("session of %s ended", log_esc_str(sess.user));
+	authc_reply_free(&rep);
+	buf_free(&err);
+	buf_free(&path);
+	return 0;
+}
+
 static void
 usage(const char *prog)
 {
@@ -344,6 +594,27 @@ usage(const char *prog)
 	    "  (started by chapard, or with -i by inetd/tcpserver/systemd)\n",
 	    prog);
 	exit(100);
+}
+
+/* Before giving up root (and leaving the file system behind): the
+ * connection to authd, retried while authd starts up. */
+static void
+auth_connect(int wait_ms)
+{
+	const char *path = config_str(W.cf, NULL, "auth_socket");
+	uint64_t end = now_ms() + (uint64_t)wait_ms;
+	struct buf err;
+
+	buf_init(&err, 1024);
+	while (authc_connect(path, 10000, &W.auth, &err) == -1) {
+		if (now_ms() >= end) {
+			/* serve anyway: logins answer "try later" */
+			log_warning("%s", buf_cstr(&err));
+			break;
+		}
+		usleep(100 * 1000);
+	}
+	buf_free(&err);
 }
 
 /* Where the listening sockets are: CHAPAR_LISTEN_FDS=N and
@@ -392,13 +663,14 @@ worker_run(int argc, char **argv, const struct worker_service *svc)
 {
 	const char *conf = NULL, *user;
 	struct buf err, dflt;
-	int ch, inetd = 0, tls = 0, debug = 0;
+	int ch, inetd = 0, tls = 0, debug = 0, post = 0;
 
 	W.svc = svc;
 	W.service = svc->name;
 	log_open(svc->name, LOG_TO_STDERR);
-	while ((ch = getopt(argc, argv, "c:dfis:T")) != -1) {
+	while ((ch = getopt(argc, argv, "c:dfiPs:T")) != -1) {
 		switch (ch) {
+		case 'P': post = 1; break;
 		case 'c': conf = optarg; break;
 		case 'd': debug = 1; break;
 		case 'f': break;	/* always in the foreground */
@@ -413,6 +685,8 @@ worker_run(int argc, char **argv, const struct worker_service *svc)
 	if (!inetd && getenv("CHAPAR_WORKER") == NULL)
 		log_fatal("start me from chapard, or with -i from inetd, "
 		    "tcpserver or systemd");
+	if (post && inetd)
+		usage(argv[0]);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	buf_init(&err, 4096);
@@ -420,8 +694,17 @@ worker_run(int argc, char **argv, const struct worker_service *svc)
 		log_fatal("%s", buf_cstr(&err));
 	log_open(W.service, LOG_TO_STDERR);
 	setup_logging(debug);
+	if (post) {
+		/* status socket at 3, the client at 0; root until the token
+		 * is redeemed */
+		W.status = STATUS_FD;
+		(void)close_range(4, ~0U, 0);
+		return run_post_login();
+	}
 	if (!inetd)
 		pool_env();
+	if (svc->auth)
+		auth_connect(inetd ? 0 : 5000);
 	buf_init(&dflt, 256);
 	user = config_str(W.cf, W.service, "service_user");
 	if (user[0] == '\0') {
@@ -435,5 +718,7 @@ worker_run(int argc, char **argv, const struct worker_service *svc)
 		log_fatal("%s", buf_cstr(&err));
 	buf_free(&err);
 	buf_free(&dflt);
+	/* Give back what start-up used: idle workers are many. */
+	(void)malloc_trim(0);
 	return inetd ? run_inetd(tls) : run_pool();
 }

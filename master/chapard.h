@@ -18,7 +18,8 @@
 
 #define MAX_LISTENERS 64
 
-enum proc_state { P_STARTING, P_IDLE, P_BUSY, P_QUITTING, P_RUNNING };
+enum proc_state { P_STARTING, P_IDLE, P_BUSY, P_QUITTING, P_RUNNING,
+	P_SESSION };
 enum svc_kind { SVC_POOL, SVC_DAEMON };
 
 struct service;
@@ -52,7 +53,7 @@ struct service {
 	struct listener ls[MAX_LISTENERS];
 	int nls;
 	/* settings, from the configuration */
-	unsigned prefork, max_procs;
+	unsigned prefork, max_procs, max_sessions;
 	uint64_t idle_timeout;
 	unsigned conn_limit, rate_limit;
 	struct netmask *exc;

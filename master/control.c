@@ -93,7 +93,7 @@ static const char *
 state_name(enum proc_state s)
 {
 	static const char *const n[] = { "starting", "idle", "busy",
-		"quitting", "running" };
+		"quitting", "running", "session" };
 
 	return n[s];
 }

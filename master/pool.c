@@ -94,6 +94,7 @@ settings(struct service *s, struct config *cf)
 
 	s->prefork = (unsigned)config_num(cf, s->name, "prefork");
 	s->max_procs = (unsigned)config_num(cf, s->name, "max_procs");
+	s->max_sessions = (unsigned)config_num(cf, s->name, "max_sessions");
 	if (s->prefork > s->max_procs)
 		s->prefork = s->max_procs;
 	s->idle_timeout = config_num(cf, s->name, "idle_timeout");
@@ -356,22 +357,32 @@ services_load(struct config *cf, struct buf *err)
 
 /* Put descriptors at fixed numbers (3: status, 4...: listeners), leaving
  * everything else closed.  In the child, before exec. */
+/* A post-login session to start: its client and what the login side
+ * said. */
+struct session_args {
+	int client;
+	const char *token, *state, *peer;
+};
+
 static void
-arrange_fds(int status, const struct service *s)
+arrange_fds(int status, const struct service *s,
+    const struct session_args *sa)
 {
-	int tmp[MAX_LISTENERS + 1], i, n = 0, null;
+	int tmp[MAX_LISTENERS + 1], i, n = 0, null, client = -1;
 
 	/* First out of the way (above 100), then into place from 3 on. */
+	if (sa != NULL)
+		client = fcntl(sa->client, F_DUPFD_CLOEXEC, 100);
 	if (status >= 0)
 		tmp[n++] = fcntl(status, F_DUPFD_CLOEXEC, 100);
-	for (i = 0; i < s->nls; i++)
+	for (i = 0; sa == NULL && i < s->nls; i++)
 		tmp[n++] = fcntl(s->ls[i].fd, F_DUPFD_CLOEXEC, 100);
 	for (i = 0; i < n; i++)
 		if (tmp[i] == -1 || dup2(tmp[i], 3 + i) == -1)
 			_exit(111);
 	if ((null = open("/dev/null", O_RDWR)) != -1) {
-		(void)dup2(null, 0);
-		(void)dup2(null, 1);
+		(void)dup2(client >= 0 ? client : null, 0);
+		(void)dup2(client >= 0 ? client : null, 1);
 		if (!M.foreground)
 			(void)dup2(null, 2);
 	}
@@ -379,7 +390,8 @@ arrange_fds(int status, const struct service *s)
 }
 
 static void
-child_env(const struct service *s, char **env, size_t max, struct buf *store)
+child_env(const struct service *s, const struct session_args *sa, char **env,
+    size_t max, struct buf *store)
 {
 	static const char *keep[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS",
 		"LSAN_OPTIONS", "TZ" };
@@ -400,10 +412,20 @@ child_env(const struct service *s, char **env, size_t max, struct buf *store)
 	if (s->kind == SVC_POOL) {
 		off[n++] = store->len;
 		(void)buf_printf(store, "CHAPAR_WORKER=1%c", 0);
+	}
+	if (s->kind == SVC_POOL && sa == NULL) {
 		off[n++] = store->len;
 		(void)buf_printf(store, "CHAPAR_LISTEN_FDS=%d%c", s->nls, 0);
 		off[n++] = store->len;
 		(void)buf_printf(store, "CHAPAR_LISTEN_TLS=%s%c", tls, 0);
+	}
+	if (sa != NULL) {
+		off[n++] = store->len;
+		(void)buf_printf(store, "CHAPAR_TOKEN=%s%c", sa->token, 0);
+		off[n++] = store->len;
+		(void)buf_printf(store, "CHAPAR_STATE=%s%c", sa->state, 0);
+		off[n++] = store->len;
+		(void)buf_printf(store, "CHAPAR_PEER=%s%c", sa->peer, 0);
 	}
 	for (i = 0; i < NELEM(keep); i++)
 		if ((v = getenv(keep[i])) != NULL) {
@@ -415,10 +437,10 @@ child_env(const struct service *s, char **env, size_t max, struct buf *store)
 	env[i] = NULL;
 }
 
-static void
-spawn(struct service *s)
+static struct proc *
+spawn_as(struct service *s, const struct session_args *sa)
 {
-	char *argv[8], *env[16];
+	char *argv[8], *env[20];
 	struct buf store;
 	struct proc *p;
 	sigset_t all;
@@ -429,17 +451,18 @@ spawn(struct service *s)
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_error("service %s: socketpair: %s", s->name,
 		    strerror(errno));
-		return;
+		return NULL;
 	}
 	buf_init(&store, 8192);
-	child_env(s, env, NELEM(env), &store);
+	child_env(s, sa, env, NELEM(env), &store);
 	argv[0] = s->program;
 	argv[1] = "-c";
 	argv[2] = (char *)(uintptr_t)M.conf_path;
 	if (s->kind == SVC_POOL) {
 		argv[3] = "-s";
 		argv[4] = s->name;
-		argv[5] = NULL;
+		argv[5] = sa != NULL ? "-P" : NULL;
+		argv[6] = NULL;
 	} else {
 		argv[3] = "-f";
 		argv[4] = NULL;
@@ -451,7 +474,7 @@ spawn(struct service *s)
 			close(sv[1]);
 		}
 		buf_free(&store);
-		return;
+		return NULL;
 	}
 	if (pid == 0) {
 		/* Its own session: a terminal's ^C reaches chapard only,
@@ -460,7 +483,7 @@ spawn(struct service *s)
 		sigemptyset(&all);
 		(void)sigprocmask(SIG_SETMASK, &all, NULL);
 		signal(SIGPIPE, SIG_DFL);
-		arrange_fds(sv[1], s);
+		arrange_fds(sv[1], s, sa);
 		execve(argv[0], argv, env);
 		_exit(127);
 	}
@@ -471,13 +494,84 @@ spawn(struct service *s)
 	p->pid = pid;
 	p->svc = s;
 	p->status_fd = sv[0];
-	p->state = s->kind == SVC_DAEMON ? P_RUNNING : P_STARTING;
+	p->state = s->kind == SVC_DAEMON ? P_RUNNING : sa != NULL ? P_SESSION :
+	    P_STARTING;
 	p->since = now_sec();
 	p->started_ms = now_ms();
 	p->next = s->procs;
 	s->procs = p;
 	s->nprocs++;
 	log_debug("service %s: started pid %ld", s->name, (long)pid);
+	return p;
+}
+
+static void
+spawn(struct service *s)
+{
+	(void)spawn_as(s, NULL);
+}
+
+static unsigned
+sessions(const struct service *s)
+{
+	const struct proc *p;
+	unsigned n = 0;
+
+	for (p = s->procs; p != NULL; p = p->next)
+		if (p->state == P_SESSION)
+			n++;
+	return n;
+}
+
+/* A worker hands over a logged-in session: start the post-login side
+ * with the client on descriptor 0.  The client's place in the address
+ * limits moves to the session. */
+static void
+handoff(struct proc *w, struct rec *r, int fd)
+{
+	struct session_args sa;
+	struct proc *p;
+	struct rec res;
+	const char *tok = rec_get_str(r, "token");
+	const char *state = rec_get_str(r, "state");
+	const char *why = NULL;
+	size_t i;
+
+	rec_init(&res);
+	if (fd < 0 || tok == NULL || strlen(tok) != 32 ||
+	    strspn(tok, "0123456789abcdef") != 32)
+		why = "malformed hand-over";
+	else if (state != NULL && strlen(state) > 1024)
+		why = "state too long";
+	for (i = 0; why == NULL && state != NULL && state[i] != '\0'; i++)
+		if ((unsigned char)state[i] < 0x20)
+			why = "state with control characters";
+	if (why == NULL && sessions(w->svc) >= w->svc->max_sessions)
+		why = "too many sessions";
+	if (why == NULL && (M.stopping || w->svc->gone))
+		why = "shutting down";
+	if (why == NULL) {
+		sa.client = fd;
+		sa.token = tok;
+		sa.state = state != NULL ? state : "";
+		sa.peer = w->ip[0] ? w->ip : "unknown";
+		if ((p = spawn_as(w->svc, &sa)) == NULL)
+			why = "cannot start the session";
+		else {
+			memcpy(p->ip, w->ip, sizeof(p->ip));
+			w->ip[0] = '\0';
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	if (why != NULL) {
+		log_warning("service %s: hand-over from pid %ld refused: %s",
+		    w->svc->name, (long)w->pid, why);
+		rec_set_str(&res, "reason", why);
+	} else
+		rec_set_str(&res, "ok", "1");
+	(void)ipc_send(w->status_fd, IPC_HANDOFF_RESULT, &res, -1);
+	rec_free(&res);
 }
 
 static void
@@ -618,8 +712,10 @@ proc_message(struct proc *p)
 
 	rec_init(&r);
 	ret = ipc_recv(p->status_fd, &type, &r, &fd, &why);
-	if (fd >= 0)
+	if (fd >= 0 && (ret <= 0 || type != IPC_HANDOFF)) {
 		close(fd);
+		fd = -1;
+	}
 	if (ret <= 0) {
 		if (ret < 0)
 			log_error("service %s: pid %ld: %s; dropping it",
@@ -664,12 +760,15 @@ proc_message(struct proc *p)
 		(void)xsnprintf(p->user, sizeof(p->user), "%s",
 		    rec_get_str(&r, "user") ? rec_get_str(&r, "user") : "");
 		break;
+	case IPC_HANDOFF:
+		handoff(p, &r, fd);
+		break;
 	case IPC_DONE:
 		if (p->ip[0] != '\0')
 			iptable_release(s, p->ip);
 		p->ip[0] = '\0';
 		p->user[0] = '\0';
-		if (!p->quit_asked)
+		if (!p->quit_asked && p->state != P_SESSION)
 			proc_set(p, P_IDLE);
 		break;
 	default:
@@ -706,7 +805,7 @@ services_maintain(void)
 			continue;
 		live = 0;
 		for (p = s->procs; p != NULL; p = p->next)
-			if (p->state != P_QUITTING)
+			if (p->state != P_QUITTING && p->state != P_SESSION)
 				live++;
 		if (s->kind == SVC_DAEMON) {
 			/* after the old one is gone: it may hold a socket */
@@ -749,48 +848,15 @@ services_quit_all(void)
 	}
 }
 
-static void
-ensure_user(const char *user)
+/* As root: the accounts of DESIGN.md 2 and of every configured service,
+ * and the directories workers are chrooted into. */
+void
+accounts_ensure(struct config *cf)
 {
 	struct buf err;
 
 	buf_init(&err, 1024);
-	if (priv_ensure_user(user, CHAPAR_GROUP, &err) == -1)
+	if (priv_ensure_accounts(cf, &err) == -1)
 		log_fatal("%s", buf_cstr(&err));
 	buf_free(&err);
-}
-
-/* As root: the accounts of DESIGN.md 2 and of every configured service,
- * and the empty directory pre-login workers are chrooted into. */
-void
-accounts_ensure(struct config *cf)
-{
-	static const char *fixed[] = { "chapar-mail", "chapar-queue",
-		"chapar-remote" };
-	const char *names[256], *u, *dir;
-	struct buf b;
-	struct stat st;
-	size_t i, n;
-
-	if (geteuid() != 0)
-		return;
-	ensure_user(config_str(cf, NULL, "auth_user"));
-	for (i = 0; i < NELEM(fixed); i++)
-		ensure_user(fixed[i]);
-	buf_init(&b, 256);
-	n = config_sections(cf, names, NELEM(names));
-	for (i = 0; i < n; i++) {
-		if (strcmp(names[i], "authd") == 0)
-			continue;
-		u = config_str(cf, names[i], "service_user");
-		buf_reset(&b);
-		(void)buf_printf(&b, "chapar-%s", names[i]);
-		ensure_user(u[0] ? u : buf_cstr(&b));
-		dir = config_str(cf, names[i], "chroot_dir");
-		if (dir[0] != '\0' && stat(dir, &st) == -1) {
-			if (mkdir_p(dir, 0555) == -1 || chmod(dir, 0555) == -1)
-				log_fatal("%s: %s", dir, strerror(errno));
-		}
-	}
-	buf_free(&b);
 }

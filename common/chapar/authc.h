@@ -31,10 +31,13 @@ int authc_connect(const char *path, int timeout_ms, struct authc **,
 void authc_close(struct authc **);
 
 /* Start a SASL exchange: mech, the service ("imap", "smtp", ...), the
- * client address, whether the connection is TLS-protected, and an
- * optional initial response (raw bytes, NULL for none). */
+ * client address, flags, and an optional initial response (raw bytes,
+ * NULL for none).  AUTHC_HANDOFF asks for a login token (OK token=) to
+ * hand the session to a post-login process. */
+#define AUTHC_SECURED 0x1	/* TLS, or a local connection */
+#define AUTHC_HANDOFF 0x2
 int authc_auth(struct authc *, const char *mech, const char *service,
-    const char *rip, int secured, const struct sv *initial,
+    const char *rip, int flags, const struct sv *initial,
     struct authc_reply *, struct buf *err);
 /* Answer a CONT. */
 int authc_cont(struct authc *, struct sv response, struct authc_reply *,
@@ -45,6 +48,11 @@ int authc_user(struct authc *, const char *name, struct authc_reply *,
 /* Resolve a recipient: RCPT (local=, remote=), NOTFOUND, NOTLOCAL or
  * FAIL. */
 int authc_rcpt(struct authc *, const char *address, struct authc_reply *,
+    struct buf *err);
+
+/* Master socket only: the session behind a login token (OK with user=,
+ * home=, quota=, service=; or NOTFOUND). */
+int authc_redeem(struct authc *, const char *token, struct authc_reply *,
     struct buf *err);
 
 #endif

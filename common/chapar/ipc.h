@@ -15,7 +15,7 @@
 #include "chapar/rec.h"
 
 #define IPC_VERSION 1
-#define IPC_MAX 65536
+#define IPC_MAX 16384
 
 /* Worker <-> chapard */
 enum ipc_type {

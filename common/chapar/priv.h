@@ -21,6 +21,11 @@ int priv_drop(uid_t, gid_t, const char *chroot_dir, struct buf *err);
  * useradd, run by execve, never a shell) unless they exist. */
 int priv_ensure_group(const char *group, struct buf *err);
 int priv_ensure_user(const char *user, const char *group, struct buf *err);
+struct config;
+/* As root: every account the configuration needs (auth_user,
+ * chapar-mail, chapar-queue, chapar-remote, one per [service]) and the
+ * services' chroot directories.  Does nothing when not root. */
+int priv_ensure_accounts(const struct config *, struct buf *err);
 /* Run argv (argv[0] an absolute path) and wait: its exit status, or -1. */
 int run_command(char *const argv[]);
 

@@ -35,11 +35,15 @@ struct tls_conf {
 	const char *ciphersuites; /* TLS 1.3; NULL: OpenSSL's default */
 	const char *groups;	/* NULL: "X25519:P-256" */
 	const char *ocsp_file;	/* NULL/"": none; else a DER OCSP response
-				 * stapled for the default certificate */
+				 * stapled for the default certificate
+				 * (read once, by tls_server_new) */
 };
 
 struct tls_server;
 
+/* 0, or -1 with a message naming the file and what OpenSSL said.
+ * Keys protected by a passphrase are refused (nobody is there to type
+ * it).  The server starts with one random ticket key of its own. */
 int tls_server_new(const struct tls_conf *, struct tls_server **,
     struct buf *err);
 void tls_server_free(struct tls_server **);
@@ -50,44 +54,67 @@ void tls_server_free(struct tls_server **);
 #define TLS_TICKET_KEYLEN 80
 #define TLS_TICKET_KEYS_MAX 4
 void tls_ticket_key_generate(unsigned char key[TLS_TICKET_KEYLEN]);
+/* keys: nkeys * TLS_TICKET_KEYLEN bytes, copied; the SNI certificates
+ * share them.  A ticket under a key no longer listed means a full
+ * handshake; one under an older key resumes and gets a new ticket.  0,
+ * or -1 if nkeys is 0 or over TLS_TICKET_KEYS_MAX. */
 int tls_server_set_ticket_keys(struct tls_server *, const unsigned char *keys,
     size_t nkeys);
 
 /* Start TLS as a server on io (implicit TLS on connect, or after a
- * STARTTLS reply has been flushed).  Discards buffered input first.  The
- * handshake is bounded by io->timeout_ms.  0, or -1 with a message for
- * the log. */
+ * STARTTLS reply).  Output still queued in io (the reply) is flushed in
+ * the clear first; buffered input is discarded.  The whole handshake is
+ * bounded by io->timeout_ms.  Fails on an io that is already TLS.  0, or
+ * -1 with a message for the log; after a failure the io is plain again
+ * and the connection is only good for closing. */
 int tls_accept(struct tls_server *, struct io *, struct buf *err);
 
 /* Client side (outbound SMTP).  verify: check the peer's chain against
- * cafile (NULL: the system store) and its name against servername;
- * without verify the handshake succeeds either way and tls_verified()
- * says what was found. */
+ * cafile (NULL: the system store) and its name against servername (a
+ * host name, sent as SNI, or an address literal, not sent); a bad chain
+ * or name fails the handshake.  Without verify the handshake succeeds
+ * either way and tls_verified() says what was found (0 when servername
+ * is NULL).  verify needs a servername.  Like tls_accept, tls_connect
+ * flushes queued output and discards buffered input first. */
 struct tls_client;
 int tls_client_new(const char *cafile, struct tls_client **, struct buf *err);
 void tls_client_free(struct tls_client **);
 int tls_connect(struct tls_client *, struct io *, const char *servername,
     int verify, struct buf *err);
 
-/* On a TLS io: */
+/* On a TLS io (on a plain one: NULL, 0, or nothing appended): */
 int io_is_tls(const struct io *);
-/* "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"-style text
- * for logs and Received headers (RFC 3848, Postfix's format). */
+/* Append "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"-style
+ * text for logs and Received headers (RFC 3848, Postfix's format). */
 void tls_describe(const struct io *, struct buf *out);
 const char *tls_version(const struct io *);	/* "TLSv1.3" */
 const char *tls_cipher(const struct io *);
-const char *tls_sni(const struct io *);	/* the name the client asked for */
+/* The name the client asked for, as it sent it (NULL: none; peer data:
+ * escape it before logging); on the client side, the name we sent. */
+const char *tls_sni(const struct io *);
 int tls_resumed(const struct io *);
 int tls_verified(const struct io *);	/* client side: chain and name OK */
-/* Send close_notify (best effort) and free the TLS state; the io goes
- * back to the plain descriptor. */
+/* Send close_notify (one non-blocking try) and free the TLS state; the
+ * io goes back to the plain descriptor.  Output still queued is dropped,
+ * never sent in the clear: flush first.  Call it before io_free() on a
+ * TLS io, which knows nothing of TLS. */
 void tls_close(struct io *);
 
-/* "chapar tls check": load a certificate and key, check they match, the
- * validity dates (warn under 30 days), and the chain against the system
- * store.  Appends one line per finding to report.  0 all good, 1
- * warnings only, -1 errors. */
+/* "chapar tls check": load a certificate and key (NULL: skip the key),
+ * check they match, the validity dates (warn under 30 days), the chain
+ * against the system store, and list the names.  Appends one line per
+ * finding to report, each "error: ", "warning: " or "info: " and the
+ * text.  0 all good, 1 warnings only, -1 errors. */
 int tls_check_cert(const char *cert_file, const char *key_file,
     struct buf *report);
+
+/* Read a DER OCSP response (RFC 6960) for the first certificate of
+ * cert_file, whose issuer must be that certificate itself or in the same
+ * file.  1: good and current, der holds it; 0: out of date (err says
+ * so; do not staple it); -1: unreadable, unsuccessful, for another
+ * certificate or revoked (err says which).  The response's signature is
+ * not checked: that is the client's business. */
+int tls_ocsp_read(const char *ocsp_file, const char *cert_file,
+    struct buf *der, struct buf *err);
 
 #endif

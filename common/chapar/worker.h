@@ -34,8 +34,17 @@ struct worker_conn {
 	struct config *cf;
 };
 
+/* What a post-login process knows about its session. */
+struct worker_session {
+	const char *user;	/* "alice@example.org" */
+	const char *home;	/* relative to mail_dir: "example.org/alice" */
+	uint64_t quota;
+	const char *state;	/* what the login side passed on, or "" */
+};
+
 struct worker_service {
 	const char *name;	/* default service (section) name */
+	int auth;		/* connects to authd before giving up root */
 	/* Written to a client refused for its address's limits, then the
 	 * connection is closed: the protocol's "try again later". */
 	const char *busy_reply;
@@ -45,11 +54,36 @@ struct worker_service {
 	void (*serve)(struct worker_conn *);
 	/* New TLS session-ticket keys from chapard (may be NULL). */
 	void (*tickets)(const unsigned char *keys, size_t nkeys);
+	/* The post-login side (-P): serve an authenticated session, as
+	 * mail_user, chrooted into the user's mail directory.  May be NULL
+	 * for services without one. */
+	void (*post_login)(struct worker_conn *, const struct worker_session *);
 };
 
 /* main() of a daemon: options -c FILE, -i, -s SERVICE, -d.  Returns the
  * exit status. */
 int worker_run(int argc, char **argv, const struct worker_service *);
+
+/* The connection to authd made before privileges were dropped (NULL if
+ * the service has none).  When it breaks the worker finishes its session
+ * and exits (a chrooted worker cannot reconnect); call worker_auth_lost. */
+struct authc *worker_auth(void);
+void worker_auth_lost(void);
+
+/*
+ * Hand an authenticated session to a post-login process: token is the
+ * one authd gave with the login (AUTHC_HANDOFF), state a short text the
+ * post-login side gets back (a tag, a capability).  chapard starts the
+ * service's program with -P, which redeems the token with authd, becomes
+ * mail_user inside the user's directory and serves the client from
+ * there.  Without TLS the descriptor itself moves; with TLS (or with
+ * input already buffered) this process stays as a proxy until the session
+ * ends.  Returns 0 when the session went over (the caller must not touch
+ * the connection again), -1 with a reason otherwise.
+ */
+struct io;
+int worker_handoff(struct worker_conn *, struct io *, const char *token,
+    const char *state, const char **why);
 
 /* For chapar status: the user a session logged in as. */
 void worker_report_user(const char *user);

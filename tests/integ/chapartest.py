@@ -165,6 +165,32 @@ class Instance:
                 return False
         return self.start("authd", ready=up)
 
+    def start_chapard(self):
+        def up():
+            p = self.procs["chapard"]
+            if p.poll() is not None:
+                raise AssertionError("chapard exited with %d" % p.returncode)
+            return self.status_json() is not None
+        return self.start("chapard", ready=up)
+
+    def status_json(self):
+        import json
+        r = self.chapar("status", "--json")
+        if r.returncode != 0:
+            return None
+        return json.loads(r.stdout)
+
+    def service(self, name):
+        st = self.status_json()
+        for s in st["services"]:
+            if s["name"] == name:
+                return s
+        return None
+
+    def idle(self, name):
+        s = self.service(name)
+        return sum(1 for w in s["workers"] if w["state"] == "idle")
+
     def stop(self, prog, sig=signal.SIGTERM):
         p = self.procs.pop(prog, None)
         if p is None:
@@ -172,7 +198,7 @@ class Instance:
         if p.poll() is None:
             p.send_signal(sig)
             try:
-                p.wait(10)
+                p.wait(60)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
@@ -185,6 +211,56 @@ class Instance:
     def log(self, prog):
         with open(self.path(prog + ".log"), errors="replace") as f:
             return f.read()
+
+
+def free_port():
+    """A loopback TCP port nobody listens on (bound and released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Echo:
+    """A client of the echod test fixture (tests/fixture/echod.c)."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10):
+        self.s = socket.create_connection((host, port), timeout=timeout)
+        self.f = self.s.makefile("rb")
+        self.greeting = self.f.readline().decode()
+
+    def cmd(self, line):
+        self.s.sendall(line.encode() + b"\r\n")
+        return self.f.readline().decode().rstrip("\r\n")
+
+    def close(self):
+        try:
+            self.f.close()
+            self.s.close()
+        except OSError:
+            pass
+
+
+def chapard_instance(services="", conf_extra="", prefork=1, max_use=100,
+                     **kw):
+    """An instance with an [echo] pool on a free port, chapard running in
+    the foreground.  Returns (instance, port)."""
+    port = free_port()
+    inst = Instance(conf_extra, **kw)
+    inst.add_conf("""
+[echo]
+program = %s
+listen = 127.0.0.1:%d
+prefork = %d
+max_use = %d
+%s
+""" % (os.path.join(BUILD, "bin", "echod"), port, prefork, max_use,
+       services))
+    inst.start_chapard()
+    wait_for(lambda: inst.status_json() is not None and
+             inst.idle("echo") >= min(prefork, 1), 15, "echo workers")
+    return inst, port
 
 
 class AuthClient:

@@ -1,0 +1,504 @@
+"""chapard, the supervisor, with the echod fixture as its pool service."""
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+from chapartest import (AuthClient, Echo, Instance, chapard_instance,
+                        free_port, need_root, wait_for)
+
+
+def worker_pids(inst, name="echo", state=None):
+    return [w["pid"] for w in inst.service(name)["workers"]
+            if state is None or w["state"] == state]
+
+
+def test_pool_serves_and_status_reports():
+    inst, port = chapard_instance(prefork=2)
+    wait_for(lambda: inst.idle("echo") == 2, 10, "two idle workers")
+    e = Echo(port)
+    assert e.greeting.startswith("+OK echod ready service=echo")
+    assert e.cmd("ECHO hello") == "ECHO hello"
+    assert e.cmd("USER alice@example.org") == "+OK"
+    svc = inst.service("echo")
+    busy = [w for w in svc["workers"] if w["state"] == "busy"]
+    assert len(busy) == 1 and busy[0]["client"] == "127.0.0.1"
+    assert busy[0]["user"] == "alice@example.org"
+    text = inst.ok("status")
+    assert "service echo (pool)" in text and "user alice@example.org" in text
+    assert "service authd (daemon)" in text
+    assert e.cmd("QUIT") == "+OK bye"
+    e.close()
+    # authd runs under chapard and answers
+    c = AuthClient(inst.path("run", "auth.sock"))
+    assert c.request("USER", "nobody@example.org")[0] == "NOTFOUND"
+
+
+def test_workers_exit_after_max_use_and_are_replaced():
+    inst, port = chapard_instance(prefork=1, max_use=2)
+    seen = set()
+    for _ in range(6):
+        e = Echo(port)
+        pid = e.greeting.split("pid=")[1].split()[0]
+        seen.add(pid)
+        e.cmd("QUIT")
+        e.close()
+    assert len(seen) >= 3, seen
+    assert inst.service("echo")["served"] == 6
+
+
+def test_crashed_worker_is_replaced_within_a_second():
+    inst, port = chapard_instance(prefork=1)
+    e = Echo(port)
+    old = e.greeting.split("pid=")[1].split()[0]
+    e.s.sendall(b"CRASH\r\n")
+    assert e.f.readline() == b""
+    e.close()
+    t0 = time.time()
+    wait_for(lambda: inst.idle("echo") >= 1 and
+             str(worker_pids(inst, state="idle")[0]) != old, 5,
+             "a new idle worker")
+    assert time.time() - t0 < 1.5, "replacement took %.1f s" % (
+        time.time() - t0)
+    e = Echo(port)
+    assert e.cmd("ECHO again") == "ECHO again"
+    log = inst.log("chapard")
+    assert "died: killed by signal 11" in log
+
+
+def test_crash_loop_backs_off_and_says_so():
+    inst, port = chapard_instance(prefork=1)
+    for _ in range(4):
+        try:
+            e = Echo(port, timeout=5)
+            e.s.sendall(b"EXIT 7\r\n")
+            e.f.readline()
+            e.close()
+        except OSError:
+            pass
+        time.sleep(0.2)
+    wait_for(lambda: "abnormal exits in a row; next start in" in
+             inst.log("chapard"), 10, "the backoff log line")
+    st = inst.service("echo")
+    assert st["failures_in_a_row"] >= 3 and st["abnormal_exits"] >= 3
+    assert "in a row" in inst.ok("status")
+    # after the backoff the service comes back by itself
+    wait_for(lambda: inst.idle("echo") >= 1, 20, "recovery")
+    e = Echo(port)
+    assert e.cmd("ECHO ok") == "ECHO ok"
+
+
+def test_reload_keeps_old_config_when_new_one_is_broken():
+    inst, port = chapard_instance(prefork=1)
+    good = open(inst.conf).read()
+    with open(inst.conf, "a") as f:
+        f.write("\nno_such_key = 1\n")
+    r = inst.chapar("reload")
+    # a broken file is refused before it is even sent: chapar reads it too
+    assert r.returncode != 0 and "no_such_key" in r.stderr
+    os.kill(inst.procs["chapard"].pid, signal.SIGHUP)
+    wait_for(lambda: "reload refused" in inst.log("chapard"), 10,
+             "the refusal")
+    e = Echo(port)
+    assert e.cmd("ECHO still") == "ECHO still"
+    e.close()
+    # a good reload moves the service to a new port
+    port2 = free_port()
+    with open(inst.conf, "w") as f:
+        f.write(good.replace("127.0.0.1:%d" % port, "127.0.0.1:%d" % port2))
+    old_pids = set(worker_pids(inst))
+    assert inst.chapar("reload").returncode == 0
+    wait_for(lambda: "reloaded" in inst.log("chapard"), 10, "reload")
+    wait_for(lambda: inst.idle("echo") >= 1 and
+             not old_pids & set(worker_pids(inst)), 10, "new workers")
+    e = Echo(port2)
+    assert e.cmd("ECHO moved") == "ECHO moved"
+    try:
+        Echo(port, timeout=2)
+        raise AssertionError("the old port still answers")
+    except OSError:
+        pass
+
+
+def test_reload_lets_busy_sessions_finish():
+    inst, port = chapard_instance(prefork=1)
+    e = Echo(port)
+    assert e.cmd("ECHO before") == "ECHO before"
+    os.kill(inst.procs["chapard"].pid, signal.SIGHUP)
+    wait_for(lambda: "reloaded" in inst.log("chapard"), 10, "reload")
+    assert e.cmd("ECHO during") == "ECHO during"
+    e.cmd("QUIT")
+    e.close()
+    e2 = Echo(port)
+    assert e2.cmd("ECHO after") == "ECHO after"
+
+
+def test_stop_drains_in_flight_session():
+    inst, port = chapard_instance(prefork=1, conf_extra="shutdown_grace = 20s")
+    e = Echo(port)
+    e.s.sendall(b"SLEEP 2\r\n")
+    time.sleep(0.3)
+    t0 = time.time()
+    inst.procs["chapard"].send_signal(signal.SIGTERM)
+    wait_for(lambda: "stopping" in inst.log("chapard"), 5, "stop")
+    try:
+        Echo(port, timeout=2)
+        raise AssertionError("new connections are still accepted")
+    except OSError:
+        pass
+    assert e.f.readline() == b"SLEPT\r\n", "the session was cut"
+    e.cmd("QUIT")
+    e.close()
+    assert inst.procs["chapard"].wait(30) == 0
+    assert time.time() - t0 < 15
+    assert not os.path.exists(inst.path("run", "chapard.pid"))
+
+
+def test_stop_ends_hanging_sessions_after_grace():
+    inst, port = chapard_instance(prefork=1, conf_extra="shutdown_grace = 1s")
+    e = Echo(port)
+    e.s.sendall(b"HANG\r\n")
+    time.sleep(0.3)
+    t0 = time.time()
+    r = inst.chapar("stop")
+    assert r.returncode == 0 and "stopped" in r.stdout, r.stdout + r.stderr
+    assert time.time() - t0 < 10
+    assert "shutdown grace over" in inst.log("chapard")
+
+
+def test_per_address_connection_limit():
+    inst, port = chapard_instance(prefork=3, services="client_conn_limit = 2")
+    a, b = Echo(port), Echo(port)
+    c = Echo(port)
+    assert c.greeting.startswith("-ERR [SYS/TEMP]"), c.greeting
+    assert c.f.readline() == b""
+    a.cmd("QUIT")
+    a.close()
+    time.sleep(0.3)
+    d = Echo(port)
+    assert d.greeting.startswith("+OK"), d.greeting
+    b.close()
+    d.close()
+    log = inst.log("chapard")
+    assert log.count("refusing 127.0.0.1") == 1
+    assert inst.service("echo")["refused"] == 1
+
+
+def test_per_address_rate_limit_logged_once():
+    inst, port = chapard_instance(prefork=2, services="client_rate_limit = 5")
+    ok = refused = 0
+    for _ in range(30):
+        e = Echo(port)
+        if e.greeting.startswith("+OK"):
+            ok += 1
+            e.cmd("QUIT")
+        else:
+            refused += 1
+        e.close()
+    assert ok == 5 and refused == 25, (ok, refused)
+    assert inst.log("chapard").count("service echo: refus") == 1
+
+
+def test_limit_exceptions():
+    inst, port = chapard_instance(
+        prefork=2, services="client_rate_limit = 2\n"
+        "client_limit_exceptions = 10.0.0.0/8, 127.0.0.1")
+    for _ in range(6):
+        e = Echo(port)
+        assert e.greeting.startswith("+OK")
+        e.cmd("QUIT")
+        e.close()
+
+
+def test_two_chapards_cannot_share_an_instance():
+    inst, port = chapard_instance()
+    r = subprocess.run([os.path.join(os.path.dirname(
+        inst.procs["chapard"].args[0]), "chapard"), "-f", "-c", inst.conf],
+        capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "another chapard is running" in r.stderr
+    e = Echo(port)
+    assert e.cmd("ECHO fine") == "ECHO fine"
+
+
+def test_authd_is_restarted_when_it_dies():
+    inst, port = chapard_instance()
+    pid = inst.service("authd")["workers"][0]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: inst.service("authd")["workers"] and
+             inst.service("authd")["workers"][0]["pid"] != pid, 10,
+             "a new authd")
+    wait_for(lambda: os.path.exists(inst.path("run", "auth.sock")), 10,
+             "authd socket")
+
+    def answers():
+        try:
+            c = AuthClient(inst.path("run", "auth.sock"))
+            return c.request("USER", "x@example.org")[0] == "NOTFOUND"
+        except OSError:
+            return False
+    wait_for(answers, 10, "authd to answer")
+
+
+def test_chapard_never_reads_from_clients():
+    """chapard's own TCP sockets are all listening ones: it accepts
+    nothing, so it can read nothing a client sends."""
+    inst, port = chapard_instance(prefork=2)
+    clients = [Echo(port) for _ in range(2)]
+    pid = inst.procs["chapard"].pid
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            t = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if t.startswith("socket:["):
+            inodes.add(t[8:-1])
+    states = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                states[cols[9]] = cols[3]
+    mine = [states[i] for i in inodes if i in states]
+    assert mine, "chapard holds no TCP socket at all?"
+    assert all(s == "0A" for s in mine), mine    # 0A: LISTEN
+    for c in clients:
+        c.close()
+
+
+def test_connection_storm_is_served_or_refused():
+    """5,000 connections in a few seconds from loopback: each gets the
+    greeting or the temporary-failure reply; none hangs; chapard answers
+    status throughout; its memory returns to where it was."""
+    inst, port = chapard_instance(
+        prefork=4, services="max_procs = 50\nclient_conn_limit = 40\n"
+        "client_rate_limit = 0")
+    pid = inst.procs["chapard"].pid
+
+    def rss():
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    base = rss()
+    results = {"ok": 0, "busy": 0, "other": []}
+    lock = threading.Lock()
+
+    def client(n):
+        for _ in range(n):
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=30)
+                s.settimeout(30)
+                f = s.makefile("rb")
+                g = f.readline()
+                if g.startswith(b"+OK"):
+                    s.sendall(b"QUIT\r\n")
+                    f.readline()
+                    kind = "ok"
+                elif g.startswith(b"-ERR [SYS/TEMP]"):
+                    kind = "busy"
+                else:
+                    kind = g
+                s.close()
+            except OSError as e:
+                kind = repr(e)
+            with lock:
+                if kind in ("ok", "busy"):
+                    results[kind] += 1
+                else:
+                    results["other"].append(kind)
+    threads = [threading.Thread(target=client, args=(100,))
+               for _ in range(50)]
+    t0 = time.time()
+    for t in threads:
+        t.start()
+    time.sleep(1)
+    assert inst.status_json() is not None, "chapard stopped answering"
+    for t in threads:
+        t.join(120)
+    took = time.time() - t0
+    assert not any(t.is_alive() for t in threads), "a client hung"
+    assert results["other"] == [], results["other"][:5]
+    assert results["ok"] + results["busy"] == 5000
+    assert results["ok"] > 0
+    print("#   storm: %d served, %d refused in %.1f s" % (
+        results["ok"], results["busy"], took))
+    wait_for(lambda: inst.service("echo")["processes"] <= 50, 10, "settle")
+    assert rss() < base + 2048, "chapard grew from %d to %d kB" % (base,
+                                                                   rss())
+
+
+def inetd_instance():
+    """An instance with an [echo] section but no chapard: "chapar init"
+    again makes the service's account, as INSTALL says."""
+    inst = Instance()
+    inst.add_conf("[echo]\nprogram = /bin/false\n")
+    r = inst.chapar("init", inst.dir, conf=False)
+    assert r.returncode == 0, r.stderr
+    return inst
+
+
+def test_inetd_mode_under_socat():
+    port = free_port()
+    inst = inetd_instance()
+    log = open(inst.path("socat.log"), "ab")
+    echod = os.path.join(os.path.dirname(inst.chapar("--version").args[0]),
+                         "echod")
+    env = dict(os.environ, CHAPAR_LOG="stderr")
+    p = subprocess.Popen(
+        ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port,
+         "EXEC:%s -i -s echo -c %s" % (echod, inst.conf)],
+        stdout=log, stderr=log, env=env)
+    inst.procs["socat"] = p
+    wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0,
+             10, "socat")
+    e = Echo(port)
+    assert e.greeting.startswith("+OK echod ready service=echo")
+    who = e.cmd("WHO")
+    assert "peer=" in who
+    assert e.cmd("ECHO inetd") == "ECHO inetd"
+    e.cmd("QUIT")
+    e.close()
+
+
+def test_inetd_mode_under_tcpserver():
+    port = free_port()
+    inst = inetd_instance()
+    echod = os.path.join(os.path.dirname(inst.chapar("--version").args[0]),
+                         "echod")
+    log = open(inst.path("tcpserver.log"), "ab")
+    env = dict(os.environ, CHAPAR_LOG="stderr")
+    p = subprocess.Popen(["tcpserver", "-R", "-H", "127.0.0.1", str(port),
+                          echod, "-i", "-s", "echo", "-c", inst.conf],
+                         stdout=log, stderr=log, env=env)
+    inst.procs["tcpserver"] = p
+    wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0,
+             10, "tcpserver")
+    e = Echo(port)
+    assert e.greeting.startswith("+OK echod ready")
+    assert "peer=127.0.0.1" in e.cmd("WHO")
+    e.cmd("QUIT")
+    e.close()
+
+
+def test_root_workers_are_unprivileged_and_chrooted():
+    need_root()
+    inst, port = chapard_instance(prefork=1)
+    import pwd
+    u = pwd.getpwnam("chapar-echo")
+    e = Echo(port)
+    pid = int(e.greeting.split("pid=")[1].split()[0])
+    with open("/proc/%d/status" % pid) as f:
+        st = dict(line.split(":", 1) for line in f if ":" in line)
+    assert st["Uid"].split() == [str(u.pw_uid)] * 4, st["Uid"]
+    assert st["Gid"].split()[:3] == [str(u.pw_gid)] * 3
+    assert st["Groups"].split() == [str(u.pw_gid)]
+    assert st["NoNewPrivs"].strip() == "1"
+    assert os.readlink("/proc/%d/root" % pid) == inst.path("run", "empty")
+    # pre-login code can reach neither the user database nor the mail store
+    for path in (inst.path("db", "users.db"), inst.path("mail"), "/etc/shadow",
+                 "/users.db", inst.conf):
+        assert e.cmd("OPEN " + path).startswith("OPEN error"), path
+    # descriptors: 0-2, the status socket, the listener, the client and
+    # the connection to authd; nothing else
+    fds = os.listdir("/proc/%d/fd" % pid)
+    assert len(fds) == 7, fds
+    import resource  # noqa: F401  (limits are read from /proc)
+    with open("/proc/%d/limits" % pid) as f:
+        limits = f.read()
+    assert "Max core file size        0" in limits
+    e.close()
+    # chapard made the accounts of DESIGN.md 2
+    for acct in ("chapar-auth", "chapar-mail", "chapar-queue",
+                 "chapar-remote", "chapar-echo"):
+        pwd.getpwnam(acct)
+
+
+def login_instance(**kw):
+    inst, port = chapard_instance(prefork=2, **kw)
+    inst.ok("domain", "add", "example.org")
+    inst.add_user("alice@example.org", "alice pw")
+    inst.add_user("bob@example.org", "bob pw")
+    return inst, port
+
+
+def test_login_hands_the_session_to_a_post_login_process():
+    inst, port = login_instance()
+    e = Echo(port)
+    login_pid = e.greeting.split("pid=")[1].split()[0]
+    assert e.cmd("LOGIN alice@example.org wrong") == "-ERR login failed"
+    assert e.cmd("LOGIN alice@example.org alice pw") == "+OK logged in"
+    hello = e.f.readline().decode()
+    assert hello.startswith("+OK session user=alice@example.org "
+                            "home=example.org/alice"), hello
+    assert "state=echo-state" in hello
+    sess_pid = hello.split("pid=")[1].split()[0]
+    assert sess_pid != login_pid
+    assert e.cmd("ECHO in session") == "ECHO in session"
+    w = [x for x in inst.service("echo")["workers"]
+         if str(x["pid"]) == sess_pid]
+    assert w and w[0]["state"] == "session"
+    assert w[0]["user"] == "alice@example.org"
+    assert w[0]["client"] == "127.0.0.1"
+    # the login worker is free again for the next client
+    e2 = Echo(port)
+    assert e2.cmd("ECHO next") == "ECHO next"
+    e2.close()
+    e.cmd("QUIT")
+    e.close()
+    assert os.path.isdir(inst.path("mail", "example.org", "alice"))
+    assert "session handed over: user=alice@example.org" in \
+        inst.log("chapard")
+
+
+def test_login_tokens_work_once_and_only_on_the_master_socket():
+    inst, port = login_instance()
+    c = AuthClient(inst.path("run", "auth.sock"))
+    r = c.auth("PLAIN", b"\0alice@example.org\0alice pw")
+    assert r[0] == "OK" and "token" not in AuthClient.fields(r[2:])
+    c.id += 1
+    c.send("AUTH\t%d\tPLAIN\tservice=echo\trip=\tsecured=1\thandoff=1\t"
+           "resp=AGFsaWNlQGV4YW1wbGUub3JnAGFsaWNlIHB3" % c.id)
+    f = AuthClient.fields(c.line()[2:])
+    tok = f["token"][0]
+    assert len(tok) == 32
+    # the ordinary socket may not redeem (and the attempt costs the client
+    # its connection)
+    c.send("REDEEM\t99\t" + tok)
+    try:
+        assert c.line() == []
+    except EOFError:
+        pass
+    m = AuthClient(inst.path("run", "auth-master.sock"))
+    r = m.request("REDEEM", tok)
+    assert r[0] == "OK", r
+    assert AuthClient.fields(r[2:])["user"] == ["alice@example.org"]
+    assert m.request("REDEEM", tok)[0] == "NOTFOUND"
+    assert m.request("REDEEM", "0" * 32)[0] == "NOTFOUND"
+
+
+def test_root_post_login_process_sees_only_its_user():
+    need_root()
+    inst, port = login_instance()
+    import pwd
+    mail = pwd.getpwnam("chapar-mail")
+    e = Echo(port)
+    e.cmd("LOGIN bob@example.org bob pw")
+    hello = e.f.readline().decode()
+    pid = int(hello.split("pid=")[1].split()[0])
+    with open("/proc/%d/status" % pid) as f:
+        st = dict(line.split(":", 1) for line in f if ":" in line)
+    assert st["Uid"].split() == [str(mail.pw_uid)] * 4
+    assert st["NoNewPrivs"].strip() == "1"
+    home = inst.path("mail", "example.org", "bob")
+    assert os.readlink("/proc/%d/root" % pid) == home
+    os.makedirs(inst.path("mail", "example.org", "alice"), exist_ok=True)
+    for path in ("/../alice", inst.path("db", "users.db"), "/etc/passwd",
+                 inst.conf):
+        assert e.cmd("OPEN " + path).startswith("OPEN error"), path
+    assert e.cmd("OPEN .") == "OPEN ok"
+    st = os.stat(home)
+    assert st.st_uid == mail.pw_uid and (st.st_mode & 0o777) == 0o700
+    e.close()
