@@ -57,6 +57,7 @@ int cmd_user(int, char **);
 int cmd_alias(int, char **);
 int cmd_auth(int, char **);
 int cmd_ctl(int, char **);
+int cmd_tls(int, char **);
 
 /* cert.c */
 int make_self_signed(const char *cert, const char *key, const char *host,

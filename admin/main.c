@@ -39,6 +39,7 @@ static const char usage_text[] =
 "  alias add ADDRESS DEST... | del ADDRESS [DEST...] | list [DOMAIN]\n"
 "  auth test ADDRESS [--password-stdin] | lookup ADDRESS | user NAME\n"
 "  status [--json] | reload | stop    drive chapard\n"
+"  tls check                         the configured certificates\n"
 "\n"
 "See chapar(8).\n";
 
@@ -286,7 +287,7 @@ main(int argc, char **argv)
 		{ "domain", cmd_domain }, { "user", cmd_user },
 		{ "alias", cmd_alias }, { "auth", cmd_auth },
 		{ "status", cmd_ctl }, { "reload", cmd_ctl },
-		{ "stop", cmd_ctl },
+		{ "stop", cmd_ctl }, { "tls", cmd_tls },
 	};
 	char **words;
 	size_t i;

@@ -31,6 +31,21 @@ const struct cfg_key cfg_keys[] = {
 	    CFG_SERVICE, "PEM certificate chain", NULL },
 	{ "tls_key_file", CFG_PATH, "${config_dir}/tls/key.pem", 0, 0,
 	    CFG_SERVICE, "PEM private key", NULL },
+	{ "tls_sni_dir", CFG_STR, "", 0, 0, CFG_SERVICE,
+	    "per-domain certificates NAME.crt + NAME.key chosen by SNI; "
+	    "empty: none", NULL },
+	{ "tls_min_version", CFG_STR, "TLSv1.2", 0, 0, CFG_SERVICE,
+	    "oldest TLS version accepted", "TLSv1.2 TLSv1.3" },
+	{ "tls_ciphers", CFG_STR, "", 0, 0, CFG_SERVICE,
+	    "TLS 1.2 cipher list (OpenSSL syntax); empty: a modern default",
+	    NULL },
+	{ "tls_ciphersuites", CFG_STR, "", 0, 0, CFG_SERVICE,
+	    "TLS 1.3 cipher suites; empty: OpenSSL's default", NULL },
+	{ "tls_groups", CFG_STR, "X25519:P-256", 0, 0, CFG_SERVICE,
+	    "key-exchange groups, most preferred first", NULL },
+	{ "tls_ocsp_file", CFG_STR, "", 0, 0, CFG_SERVICE,
+	    "DER OCSP response stapled for the default certificate; empty: "
+	    "none", NULL },
 
 	/* chapard: services and their pools ([service] sections) */
 	{ "program", CFG_STR, "", 0, 0, CFG_SERVICE,

@@ -42,7 +42,44 @@ static struct {
 	int nlisten;
 	int listen_tls[MAX_LISTEN];
 	struct authc *auth;
+	struct tls_server *tls;
 } W = { .status = -1 };
+
+int
+worker_starttls(struct worker_conn *c, struct io *io, struct buf *err)
+{
+	(void)c;
+	if (W.tls == NULL) {
+		buf_reset(err);
+		(void)buf_puts(err, "TLS is not set up for this service");
+		return -1;
+	}
+	return tls_accept(W.tls, io, err);
+}
+
+/* Before giving up root: the private keys are readable by root only. */
+static void
+tls_load(void)
+{
+	struct tls_conf tc;
+	struct buf err;
+
+	memset(&tc, 0, sizeof(tc));
+	tc.cert_file = config_str(W.cf, W.service, "tls_cert_file");
+	tc.key_file = config_str(W.cf, W.service, "tls_key_file");
+	tc.sni_dir = config_str(W.cf, W.service, "tls_sni_dir");
+	tc.min_version = config_str(W.cf, W.service, "tls_min_version");
+	tc.ciphers = config_str(W.cf, W.service, "tls_ciphers")[0] ?
+	    config_str(W.cf, W.service, "tls_ciphers") : NULL;
+	tc.ciphersuites = config_str(W.cf, W.service, "tls_ciphersuites")[0] ?
+	    config_str(W.cf, W.service, "tls_ciphersuites") : NULL;
+	tc.groups = config_str(W.cf, W.service, "tls_groups");
+	tc.ocsp_file = config_str(W.cf, W.service, "tls_ocsp_file");
+	buf_init(&err, 4096);
+	if (tls_server_new(&tc, &W.tls, &err) == -1)
+		log_fatal("TLS: %s", buf_cstr(&err));
+	buf_free(&err);
+}
 
 struct authc *
 worker_auth(void)
@@ -188,12 +225,18 @@ control(int type, struct rec *r)
 
 	if (type == IPC_QUIT)
 		W.quitting = 1;
-	else if (type == IPC_TICKETS && W.svc->tickets != NULL) {
+	else if (type == IPC_TICKETS) {
 		for (i = 0; i < r->n && n < 4; i++)
 			if (strcmp(r->names[i], "key") == 0 &&
 			    r->vals[i].len == 80)
 				memcpy(keys + 80 * n++, r->vals[i].data, 80);
-		W.svc->tickets(keys, n);
+		/* every worker of the pool encrypts tickets alike, so a
+		 * client resumes with whichever worker it reaches */
+		if (W.tls != NULL && n > 0 &&
+		    tls_server_set_ticket_keys(W.tls, keys, n) == -1)
+			log_warning("TLS ticket keys refused");
+		if (W.svc->tickets != NULL)
+			W.svc->tickets(keys, n);
 		explicit_bzero(keys, sizeof(keys));
 	}
 }
@@ -705,6 +748,8 @@ worker_run(int argc, char **argv, const struct worker_service *svc)
 		pool_env();
 	if (svc->auth)
 		auth_connect(inetd ? 0 : 5000);
+	if (svc->tls)
+		tls_load();
 	buf_init(&dflt, 256);
 	user = config_str(W.cf, W.service, "service_user");
 	if (user[0] == '\0') {

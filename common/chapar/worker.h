@@ -45,6 +45,7 @@ struct worker_session {
 struct worker_service {
 	const char *name;	/* default service (section) name */
 	int auth;		/* connects to authd before giving up root */
+	int tls;		/* loads the TLS certificates before that */
 	/* Written to a client refused for its address's limits, then the
 	 * connection is closed: the protocol's "try again later". */
 	const char *busy_reply;
@@ -84,6 +85,13 @@ void worker_auth_lost(void);
 struct io;
 int worker_handoff(struct worker_conn *, struct io *, const char *token,
     const char *state, const char **why);
+
+/* Start TLS on a connection with the service's certificates (loaded by
+ * worker_run before privileges were dropped): for implicit-TLS listeners
+ * right after accept, or after a STARTTLS reply has been flushed.  Plain
+ * input already buffered is discarded (RFC 3207 section 4.2).  0, or -1
+ * with a message for the log. */
+int worker_starttls(struct worker_conn *, struct io *, struct buf *err);
 
 /* For chapar status: the user a session logged in as. */
 void worker_report_user(const char *user);

@@ -230,3 +230,19 @@ def test_errors_are_one_line_with_exit_status():
     r = inst.chapar("-c", "/nonexistent/chapar.conf", "config", "check",
                     conf=False)
     assert r.returncode == 1 and "cannot read" in r.stderr
+
+
+def test_tls_check_reports_on_configured_certificates():
+    import subprocess
+    inst = Instance()
+    out = inst.ok("tls", "check")
+    assert "key matches certificate" in out
+    assert "self-signed" in out and "localhost" in out
+    # a key that belongs to another certificate is an error
+    other = inst.path("other.key")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-out", other],
+                   check=True, capture_output=True)
+    inst.add_conf("tls_key_file = %s" % other)
+    r = inst.chapar("tls", "check")
+    assert r.returncode == 1 and "does not match" in r.stdout, r.stdout

@@ -502,3 +502,94 @@ def test_root_post_login_process_sees_only_its_user():
     st = os.stat(home)
     assert st.st_uid == mail.pw_uid and (st.st_mode & 0o777) == 0o700
     e.close()
+
+
+def tls_context(inst):
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(inst.path("tls", "cert.pem"))
+    ctx.check_hostname = True
+    return ctx
+
+
+def test_starttls_discards_injected_commands():
+    import ssl
+    inst, port = chapard_instance(prefork=1)
+    e = Echo(port)
+    # STARTTLS and a command in one packet (CVE-2011-0411 style)
+    e.s.sendall(b"STARTTLS\r\nECHO INJECTED\r\n")
+    assert e.f.readline() == b"+OK begin TLS\r\n"
+    t = tls_context(inst).wrap_socket(e.s, server_hostname="localhost")
+    f = t.makefile("rb")
+    t.sendall(b"ECHO after\r\n")
+    assert f.readline() == b"ECHO after\r\n", "an injected command ran"
+    t.sendall(b"TLSINFO\r\n")
+    info = f.readline().decode()
+    assert info.startswith("TLSINFO TLSv1.3 with cipher"), info
+    assert "sni=localhost" in info
+    t.sendall(b"STARTTLS\r\n")
+    assert f.readline() == b"-ERR TLS already active\r\n"
+    assert t.version() == "TLSv1.3"
+    t.close()
+
+
+def test_implicit_tls_listener_and_resumption_across_workers():
+    import ssl
+    tport = free_port()
+    inst, port = chapard_instance(
+        prefork=2, max_use=1, services="listen_tls = 127.0.0.1:%d" % tport)
+    ctx = tls_context(inst)
+
+    def connect(session=None):
+        s = socket.create_connection(("127.0.0.1", tport), timeout=10)
+        t = ctx.wrap_socket(s, server_hostname="localhost", session=session)
+        f = t.makefile("rb")
+        g = f.readline().decode()
+        assert g.startswith("+OK echod ready") and g.rstrip().endswith("tls")
+        t.sendall(b"TLSINFO\r\n")
+        info = f.readline().decode()
+        pid = g.split("pid=")[1].split()[0]
+        sess = t.session
+        t.sendall(b"QUIT\r\n")
+        f.readline()
+        t.close()
+        return pid, info, sess
+    pid1, info1, sess = connect()
+    assert "resumed=0" in info1
+    pid2, info2, _ = connect(sess)
+    assert pid2 != pid1, "max_use = 1: another worker must answer"
+    assert "resumed=1" in info2, "the ticket of one worker must work " \
+        "with another: " + info2
+    # the plain listener of the same service still speaks plain text
+    e = Echo(port)
+    assert e.cmd("TLSINFO") == "TLSINFO none"
+
+
+def test_login_over_tls_is_proxied_to_the_session():
+    inst, port = login_instance()
+    e = Echo(port)
+    e.s.sendall(b"STARTTLS\r\n")
+    assert e.f.readline() == b"+OK begin TLS\r\n"
+    t = tls_context(inst).wrap_socket(e.s, server_hostname="localhost")
+    f = t.makefile("rb")
+    t.sendall(b"LOGIN alice@example.org alice pw\r\n")
+    assert f.readline() == b"+OK logged in\r\n"
+    hello = f.readline().decode()
+    assert hello.startswith("+OK session user=alice@example.org"), hello
+    t.sendall(b"ECHO secret stuff\r\n")
+    assert f.readline() == b"ECHO secret stuff\r\n"
+    t.sendall(b"QUIT\r\n")
+    assert f.readline() == b"+OK bye\r\n"
+    t.close()
+
+
+def test_tls_handshake_failure_leaves_the_worker_usable():
+    inst, port = chapard_instance(prefork=1)
+    e = Echo(port)
+    e.s.sendall(b"STARTTLS\r\n")
+    assert e.f.readline() == b"+OK begin TLS\r\n"
+    e.s.sendall(b"this is not a ClientHello\r\n" * 10)
+    e.close()
+    time.sleep(0.3)
+    e = Echo(port)
+    assert e.cmd("ECHO fine") == "ECHO fine"

@@ -1,0 +1,106 @@
+/* Unit tests: listen addresses, networks, IPC messages. */
+#include <sys/socket.h>
+
+#include <string.h>
+#include <unistd.h>
+
+#include "chapar/ipc.h"
+#include "chapar/net.h"
+#include "harness.h"
+
+static void
+net_listen_addresses(void)
+{
+	struct listen_addr a[2];
+	const char *e;
+
+	T_EQ_INT(listen_addr_parse(sv_from("127.0.0.1:25"), a, &e), 1);
+	T_EQ_STR(a[0].text, "127.0.0.1:25");
+	T_EQ_INT(listen_addr_parse(sv_from("[::1]:993"), a, &e), 1);
+	T_EQ_STR(a[0].text, "[::1]:993");
+	T_EQ_INT(listen_addr_parse(sv_from("*:587"), a, &e), 2);
+	T_EQ_STR(a[0].text, "0.0.0.0:587");
+	T_EQ_STR(a[1].text, "[::]:587");
+	T_EQ_INT(listen_addr_parse(sv_from(" 10.0.0.1:1 "), a, &e), 1);
+	T_EQ_INT(listen_addr_parse(sv_from("127.0.0.1"), a, &e), -1);
+	T_EQ_INT(listen_addr_parse(sv_from("127.0.0.1:0"), a, &e), -1);
+	T_EQ_INT(listen_addr_parse(sv_from("127.0.0.1:65536"), a, &e), -1);
+	T_EQ_INT(listen_addr_parse(sv_from("mail.example.org:25"), a, &e), -1);
+	T_ASSERT(strstr(e, "not resolved") != NULL);
+	T_EQ_INT(listen_addr_parse(sv_from("::1:25"), a, &e), -1);
+	T_EQ_INT(listen_addr_parse(sv_from("[::1:25"), a, &e), -1);
+	T_EQ_INT(listen_addr_parse(sv_from("1.2.3.4:-1"), a, &e), -1);
+}
+
+static void
+net_masks(void)
+{
+	struct netmask m[3];
+
+	T_ASSERT(netmask_parse(sv_from("192.0.2.0/24"), &m[0]) == 0);
+	T_ASSERT(netmask_parse(sv_from("2001:db8::/32"), &m[1]) == 0);
+	T_ASSERT(netmask_parse(sv_from("10.1.2.3"), &m[2]) == 0);
+	T_ASSERT(netmask_match(m, 3, "192.0.2.77"));
+	T_ASSERT(!netmask_match(m, 3, "192.0.3.1"));
+	T_ASSERT(netmask_match(m, 3, "2001:db8:1::5"));
+	T_ASSERT(!netmask_match(m, 3, "2001:db9::1"));
+	T_ASSERT(netmask_match(m, 3, "10.1.2.3"));
+	T_ASSERT(!netmask_match(m, 3, "10.1.2.4"));
+	T_ASSERT(!netmask_match(m, 3, "not an address"));
+	T_ASSERT(netmask_parse(sv_from("192.0.2.0/33"), &m[0]) == -1);
+	/* a bare "/" means the whole address */
+	T_ASSERT(netmask_parse(sv_from("192.0.2.9/"), &m[0]) == 0);
+	T_EQ_INT(m[0].bits, 32);
+	T_ASSERT(netmask_parse(sv_from("example.org"), &m[0]) == -1);
+	T_ASSERT(netmask_parse(sv_from("10.0.0.0/7"), &m[0]) == 0);
+	T_ASSERT(netmask_match(m, 1, "11.255.0.1"));
+	T_ASSERT(!netmask_match(m, 1, "12.0.0.1"));
+}
+
+static void
+ipc_roundtrip_with_fd(void)
+{
+	struct rec r, got;
+	const char *why;
+	int sv[2], p[2], type, fd;
+	char c;
+
+	T_ASSERT(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+	T_ASSERT(pipe(p) == 0);
+	rec_init(&r);
+	rec_init(&got);
+	rec_set_str(&r, "ip", "192.0.2.1");
+	rec_add(&r, "key", sv_make("\0\t\n", 3));
+	T_ASSERT(ipc_send(sv[0], IPC_HANDOFF, &r, p[0]) == 0);
+	T_EQ_INT(ipc_recv(sv[1], &type, &got, &fd, &why), 1);
+	T_EQ_INT(type, IPC_HANDOFF);
+	T_EQ_STR(rec_get_str(&got, "ip"), "192.0.2.1");
+	T_ASSERT(sv_eq(buf_sv(rec_get(&got, "key")), sv_make("\0\t\n", 3)));
+	T_ASSERT(fd >= 0);
+	T_ASSERT(write(p[1], "x", 1) == 1);
+	T_ASSERT(read(fd, &c, 1) == 1 && c == 'x');
+	close(fd);
+	/* malformed: wrong version, unknown type, bad payload */
+	T_ASSERT(send(sv[0], "\x02\x00\x01\x00", 4, 0) == 4);
+	T_EQ_INT(ipc_recv(sv[1], &type, &got, &fd, &why), -1);
+	T_ASSERT(send(sv[0], "\x01\x00\xff\x00", 4, 0) == 4);
+	T_EQ_INT(ipc_recv(sv[1], &type, &got, &fd, &why), -1);
+	T_ASSERT(send(sv[0], "\x01\x00\x01\x00noequals", 12, 0) == 12);
+	T_EQ_INT(ipc_recv(sv[1], &type, &got, &fd, &why), -1);
+	T_ASSERT(send(sv[0], "\x01", 1, 0) == 1);
+	T_EQ_INT(ipc_recv(sv[1], &type, &got, &fd, &why), -1);
+	close(sv[0]);
+	T_EQ_INT(ipc_recv(sv[1], &type, &got, &fd, &why), 0);
+	close(sv[1]);
+	close(p[0]);
+	close(p[1]);
+	rec_free(&r);
+	rec_free(&got);
+}
+
+T_SUITE(suite_net)
+{
+	t_run("net_listen_addresses", net_listen_addresses);
+	t_run("net_masks", net_masks);
+	t_run("ipc_roundtrip_with_fd", ipc_roundtrip_with_fd);
+}
