@@ -163,6 +163,7 @@ install: all
 		$(DESTDIR)$(SYSCONFDIR)/chapar $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(BUILD)/bin/chapar $(DESTDIR)$(SBINDIR)/chapar
+	install -m 755 $(BUILD)/bin/chapard $(DESTDIR)$(SBINDIR)/chapard
 	install -m 755 $(BUILD)/bin/authd $(DESTDIR)$(LIBEXECDIR)/authd
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/

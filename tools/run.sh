@@ -24,17 +24,19 @@ Chapar instance: $dir
   configuration   $conf
   demo account    demo@example.test, password "demo"
 
-Running now: authd (authentication and user look-ups) on
-  $dir/run/auth.sock
+Running now: chapard, the supervisor, and under it authd
+(authentication and user look-ups) on $dir/run/auth.sock
 
 Try it from another terminal:
+  $bin/chapar -c $conf status
   echo demo | $bin/chapar -c $conf auth test demo@example.test --password-stdin
   $bin/chapar -c $conf auth lookup demo+news@example.test
   $bin/chapar -c $conf user list
 
-Not there yet: the supervisor (chapard), SMTP, IMAP, POP3 and FTP
-listeners.  They arrive with the next pieces of work (see README.md).
+Not there yet: the SMTP, IMAP, POP3 and FTP services.  They arrive with
+the next pieces of work (see README.md); chapard will run them from
+[smtpd], [imapd], ... sections of $conf.
 
 Stop with Ctrl-C.
 EOT
-exec "$bin/authd" -f -c "$conf"
+exec "$bin/chapard" -f -c "$conf"
