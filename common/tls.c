@@ -3,16 +3,16 @@
  * (RFC 8446 TLS 1.3, RFC 5246 TLS 1.2, RFC 3207 STARTTLS, RFC 6066
  * server_name and status_request, RFC 5077 / RFC 8446 4.6.1 tickets).
  *
- * Trusts: the certificate, key and OCSP files (the administrator's) and
- * the ticket keys (chapard's); nothing the peer sends.  Every wait for
- * the peer is bounded: the handshake by io->timeout_ms as a whole, the
- * data that follows by io.c's own timeouts.  Ticket keys live only in
+ * Trusts: the certificate, key and OCSP files (the administrator's,
+ * read into memory by tls_files.c, which calls no OpenSSL) and the
+ * ticket keys (chapard's); nothing the peer sends.  Every wait for the
+ * peer is bounded: the handshake by io->timeout_ms as a whole, the data
+ * that follows by io.c's own timeouts.  Ticket keys live only in
  * struct tls_server, are wiped when replaced, and are never logged.
  */
 #include <sys/types.h>
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -24,6 +24,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -45,7 +46,6 @@
  * really scopes resumption. */
 #define TLS_SID_CTX "chapar"
 #define SNI_NAME_MAX 253	/* RFC 1035 2.3.4, in text form */
-#define SNI_FILES_MAX 100000
 
 /* Ticket key layout (tls.h): name, AES-256 key, HMAC-SHA256 key. */
 #define TK_NAME 0
@@ -291,17 +291,60 @@ server_ctx_settings(SSL_CTX *ctx, const struct tls_conf *conf,
 	return 0;
 }
 
+/* What SSL_CTX_use_certificate_chain_file() does, from memory: the
+ * first certificate is the leaf, the others its chain; anything after
+ * them but the end of the text is an error. */
 static int
-ctx_load_pair(SSL_CTX *ctx, const char *cert, const char *key,
-    struct buf *err)
+ctx_use_chain(SSL_CTX *ctx, const struct tls_blob *b, struct buf *err)
 {
 	unsigned long e;
+	X509 *x = NULL;
+	BIO *bio;
+	int ok;
 
-	SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
-	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
-		return ossl_fail(err, "%s: cannot load the certificate chain",
-		    cert);
-	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+	ERR_clear_error();
+	if ((bio = BIO_new_mem_buf(b->data, (int)b->len)) != NULL)
+		x = PEM_read_bio_X509_AUX(bio, NULL, no_passphrase, NULL);
+	ok = x != NULL && SSL_CTX_use_certificate(ctx, x) == 1 &&
+	    ERR_peek_error() == 0 && SSL_CTX_clear_chain_certs(ctx) == 1;
+	X509_free(x);
+	while (ok && (x = PEM_read_bio_X509(bio, NULL, no_passphrase,
+	    NULL)) != NULL)
+		if (SSL_CTX_add0_chain_cert(ctx, x) != 1) {
+			X509_free(x);
+			ok = 0;
+		}
+	e = ERR_peek_last_error();
+	if (ok && ERR_GET_LIB(e) == ERR_LIB_PEM &&
+	    ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+		ERR_clear_error();
+	else
+		ok = 0;
+	BIO_free(bio);
+	return ok ? 0 : ossl_fail(err, "%s: cannot load the certificate "
+	    "chain", b->path);
+}
+
+static int
+ctx_load_pair(SSL_CTX *ctx, const struct tls_pair *p, struct buf *err)
+{
+	const char *cert = p->crt.path, *key = p->key.path;
+	EVP_PKEY *k = NULL;
+	unsigned long e;
+	BIO *bio;
+	int r;
+
+	if (ctx_use_chain(ctx, &p->crt, err) == -1)
+		return -1;
+	if ((bio = BIO_new_mem_buf(p->key.data, (int)p->key.len)) != NULL)
+		k = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+	BIO_free(bio);
+	if (k == NULL)
+		return ossl_fail(err, "%s: cannot load the private key", key);
+	ERR_clear_error();	/* below, the first error must be the cause */
+	r = SSL_CTX_use_PrivateKey(ctx, k);
+	EVP_PKEY_free(k);
+	if (r != 1) {
 		e = ERR_peek_error();
 		if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
 		    ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
@@ -318,7 +361,7 @@ ctx_load_pair(SSL_CTX *ctx, const char *cert, const char *key,
 
 static int
 server_ctx_new(struct tls_server *srv, const struct tls_conf *conf,
-    const char *cert, const char *key, SSL_CTX **ctxp, struct buf *err)
+    const struct tls_pair *pair, SSL_CTX **ctxp, struct buf *err)
 {
 	SSL_CTX *ctx;
 
@@ -327,7 +370,7 @@ server_ctx_new(struct tls_server *srv, const struct tls_conf *conf,
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
 		return ossl_fail(err, "cannot create a TLS context");
 	if (server_ctx_settings(ctx, conf, err) == -1 ||
-	    ctx_load_pair(ctx, cert, key, err) == -1) {
+	    ctx_load_pair(ctx, pair, err) == -1) {
 		SSL_CTX_free(ctx);
 		return -1;
 	}
@@ -412,41 +455,19 @@ sni_index_cert(struct tls_server *srv, SSL_CTX *ctx, const char *path,
 	return 0;
 }
 
-static int
-sni_filter(const struct dirent *d)
-{
-	size_t n = strlen(d->d_name);
-
-	return d->d_name[0] != '.' && n > 4 &&
-	    strcmp(d->d_name + n - 4, ".crt") == 0;
-}
-
-/* dir/NAME.crt with dir/NAME.key. */
+/* One NAME.crt/NAME.key pair of sni_dir. */
 static int
 sni_load_one(struct tls_server *srv, const struct tls_conf *conf,
-    const char *file, struct buf *err)
+    const struct tls_pair *pair, struct buf *err)
 {
-	struct buf crt, key;
 	SSL_CTX *ctx;
-	int rc = -1;
 
-	buf_init(&crt, PATH_MAX);
-	buf_init(&key, PATH_MAX);
-	if (buf_printf(&crt, "%s/%s", conf->sni_dir, file) == -1 ||
-	    buf_printf(&key, "%s/%.*s.key", conf->sni_dir,
-	    (int)(strlen(file) - 4), file) == -1) {
-		buf_reset(err);
-		(void)buf_printf(err, "%s: path too long", conf->sni_dir);
-	} else if (server_ctx_new(srv, conf, buf_cstr(&crt), buf_cstr(&key),
-	    &ctx, err) == 0) {
-		srv->sni_ctx = xreallocarray(srv->sni_ctx, srv->nsni_ctx + 1,
-		    sizeof(*srv->sni_ctx));
-		srv->sni_ctx[srv->nsni_ctx++] = ctx;
-		rc = sni_index_cert(srv, ctx, buf_cstr(&crt), err);
-	}
-	buf_free(&crt);
-	buf_free(&key);
-	return rc;
+	if (server_ctx_new(srv, conf, pair, &ctx, err) == -1)
+		return -1;
+	srv->sni_ctx = xreallocarray(srv->sni_ctx, srv->nsni_ctx + 1,
+	    sizeof(*srv->sni_ctx));
+	srv->sni_ctx[srv->nsni_ctx++] = ctx;
+	return sni_index_cert(srv, ctx, pair->crt.path, err);
 }
 
 static int
@@ -482,31 +503,17 @@ sni_sort(struct tls_server *srv)
 	srv->nsni = n;
 }
 
+/* The pairs come in name order (tls_files.c): sni_sort() keeps the
+ * first certificate of two for one name. */
 static int
 sni_load(struct tls_server *srv, const struct tls_conf *conf,
-    struct buf *err)
+    const struct tls_files *files, struct buf *err)
 {
-	struct dirent **ents;
-	int i, n, rc = 0;
+	size_t i;
+	int rc = 0;
 
-	if ((n = scandir(conf->sni_dir, &ents, sni_filter, alphasort)) < 0) {
-		buf_reset(err);
-		(void)buf_printf(err, "%s: cannot read: %s", conf->sni_dir,
-		    strerror(errno));
-		return -1;
-	}
-	if (n > SNI_FILES_MAX) {
-		buf_reset(err);
-		(void)buf_printf(err, "%s: more than %d certificates",
-		    conf->sni_dir, SNI_FILES_MAX);
-		rc = -1;
-	}
-	for (i = 0; i < n; i++) {
-		if (rc == 0)
-			rc = sni_load_one(srv, conf, ents[i]->d_name, err);
-		free(ents[i]);
-	}
-	free(ents);
+	for (i = 0; i < files->nsni && rc == 0; i++)
+		rc = sni_load_one(srv, conf, &files->sni[i], err);
 	sni_sort(srv);
 	return rc;
 }
@@ -595,14 +602,14 @@ ocsp_cb(SSL *ssl, void *arg)
  * out of date is only a warning (a refresh job failed: serving without
  * a staple beats not serving). */
 static int
-ocsp_load(struct tls_server *srv, const struct tls_conf *conf,
+ocsp_load(struct tls_server *srv, const struct tls_files *files,
     struct buf *err)
 {
 	struct buf der;
 	int rc;
 
 	buf_init(&der, 0);
-	if ((rc = tls_ocsp_read(conf->ocsp_file, conf->cert_file, &der,
+	if ((rc = tls_ocsp_check(&files->ocsp, &files->def.crt, &der,
 	    err)) == 0)
 		log_warning("tls: %s; not stapling it", buf_cstr(err));
 	else if (rc == 1) {
@@ -621,26 +628,37 @@ int
 tls_server_new(const struct tls_conf *conf, struct tls_server **srvp,
     struct buf *err)
 {
+	struct tls_files *files;
+	int rc;
+
+	*srvp = NULL;
+	if (tls_files_load(conf, &files, err) == -1)
+		return -1;
+	rc = tls_server_new_from(conf, files, srvp, err);
+	tls_files_free(&files);
+	return rc;
+}
+
+/* Nothing here reads a file: the files' names are for messages. */
+int
+tls_server_new_from(const struct tls_conf *conf,
+    const struct tls_files *files, struct tls_server **srvp,
+    struct buf *err)
+{
 	struct tls_server *srv;
 
 	*srvp = NULL;
-	if (!nonempty(conf->cert_file) || !nonempty(conf->key_file)) {
-		buf_reset(err);
-		(void)buf_puts(err, "tls: no certificate or key file");
-		return -1;
-	}
 	srv = xcalloc(1, sizeof(*srv));
 	/* Tickets work on their own until chapard's keys arrive. */
 	tls_ticket_key_generate(srv->keys[0]);
 	srv->nkeys = 1;
-	if (server_ctx_new(srv, conf, conf->cert_file, conf->key_file,
-	    &srv->ctx, err) == -1)
+	if (server_ctx_new(srv, conf, &files->def, &srv->ctx, err) == -1)
 		goto fail;
 	SSL_CTX_set_tlsext_servername_callback(srv->ctx, sni_cb);
 	(void)SSL_CTX_set_tlsext_servername_arg(srv->ctx, srv);
-	if (nonempty(conf->sni_dir) && sni_load(srv, conf, err) == -1)
+	if (sni_load(srv, conf, files, err) == -1)
 		goto fail;
-	if (nonempty(conf->ocsp_file) && ocsp_load(srv, conf, err) == -1)
+	if (files->ocsp.data != NULL && ocsp_load(srv, files, err) == -1)
 		goto fail;
 	*srvp = srv;
 	return 0;

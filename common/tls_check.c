@@ -9,7 +9,6 @@
  * Trusts: the files it is given (the administrator's).  Reads them and
  * the system trust store; no network.  Never prints key material.
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
@@ -25,7 +24,6 @@
 #include "chapar/util.h"
 
 #define WARN_DAYS 30
-#define OCSP_MAX ((size_t)256 * 1024)
 
 enum { F_INFO, F_WARNING, F_ERROR };
 
@@ -77,19 +75,19 @@ no_passphrase(char *pw, int size, int rwflag, void *arg)
 }
 
 /* The leaf, then the rest of the file as the untrusted chain, the way
- * SSL_CTX_use_certificate_chain_file() reads it.  0, or -1 and why. */
+ * SSL_CTX_use_certificate_chain_file() reads it.  b is path's contents
+ * (NULL: it could not be opened), freed here.  0, or -1 and why. */
 static int
-read_chain(const char *path, X509 **leaf, STACK_OF(X509) **rest,
+read_chain(BIO *b, const char *path, X509 **leaf, STACK_OF(X509) **rest,
     struct buf *why)
 {
 	unsigned long e;
-	BIO *b;
 	X509 *x;
 
 	*leaf = NULL;
 	*rest = sk_X509_new_null();
 	buf_reset(why);
-	if ((b = BIO_new_file(path, "r")) == NULL) {
+	if (b == NULL) {
 		(void)buf_printf(why, "%s: cannot read: %s", path,
 		    ossl_reason());
 		return -1;
@@ -249,7 +247,8 @@ tls_check_cert(const char *cert_file, const char *key_file,
 
 	ERR_clear_error();
 	buf_init(&why, 0);
-	if (read_chain(cert_file, &leaf, &rest, &why) == -1)
+	if (read_chain(BIO_new_file(cert_file, "r"), cert_file, &leaf, &rest,
+	    &why) == -1)
 		finding(&ck, F_ERROR, "%s", buf_cstr(&why));
 	else {
 		if (key_file != NULL && *key_file != '\0')
@@ -266,22 +265,18 @@ tls_check_cert(const char *cert_file, const char *key_file,
 
 /* --- OCSP responses (RFC 6960) ------------------------------------------- */
 
-/* Read and parse a DER response whose status is "successful". */
+/* Parse a DER response whose status is "successful". */
 static OCSP_RESPONSE *
-ocsp_parse(const char *path, struct buf *der, struct buf *err)
+ocsp_parse(const struct tls_blob *b, struct buf *err)
 {
 	OCSP_RESPONSE *resp = NULL;
-	const unsigned char *p;
+	const char *path = b->path;
+	const unsigned char *p = b->data;
 	int st;
 
-	if (file_read(path, OCSP_MAX, der) == -1) {
-		(void)buf_printf(err, "%s: cannot read: %s", path,
-		    strerror(errno));
-		return NULL;
-	}
-	if ((p = (const unsigned char *)der->data) == NULL ||
-	    (resp = d2i_OCSP_RESPONSE(NULL, &p, (long)der->len)) == NULL ||
-	    p != (const unsigned char *)der->data + der->len)
+	if (p == NULL ||
+	    (resp = d2i_OCSP_RESPONSE(NULL, &p, (long)b->len)) == NULL ||
+	    p != b->data + b->len)
 		(void)buf_printf(err, "%s: not a DER OCSP response", path);
 	else if ((st = OCSP_response_status(resp)) !=
 	    OCSP_RESPONSE_STATUS_SUCCESSFUL)
@@ -348,8 +343,8 @@ ocsp_match(OCSP_RESPONSE *resp, X509 *leaf, STACK_OF(X509) *rest,
 }
 
 int
-tls_ocsp_read(const char *ocsp_file, const char *cert_file, struct buf *der,
-    struct buf *err)
+tls_ocsp_check(const struct tls_blob *ocsp, const struct tls_blob *cert,
+    struct buf *der, struct buf *err)
 {
 	STACK_OF(X509) *rest = NULL;
 	OCSP_RESPONSE *resp = NULL;
@@ -359,14 +354,36 @@ tls_ocsp_read(const char *ocsp_file, const char *cert_file, struct buf *der,
 	ERR_clear_error();
 	buf_reset(err);
 	buf_reset(der);
-	if (read_chain(cert_file, &leaf, &rest, err) == 0 &&
-	    (resp = ocsp_parse(ocsp_file, der, err)) != NULL)
-		rc = ocsp_match(resp, leaf, rest, ocsp_file, err);
+	if (read_chain(BIO_new_mem_buf(cert->data, (int)cert->len),
+	    cert->path, &leaf, &rest, err) == 0 &&
+	    (resp = ocsp_parse(ocsp, err)) != NULL &&
+	    (rc = ocsp_match(resp, leaf, rest, ocsp->path, err)) == 1 &&
+	    buf_set(der, ocsp->data, ocsp->len) == -1) {
+		(void)buf_printf(err, "%s: too large", ocsp->path);
+		rc = -1;
+	}
 	if (rc != 1)
 		buf_reset(der);
 	OCSP_RESPONSE_free(resp);
 	X509_free(leaf);
 	sk_X509_pop_free(rest, X509_free);
 	ERR_clear_error();
+	return rc;
+}
+
+int
+tls_ocsp_read(const char *ocsp_file, const char *cert_file, struct buf *der,
+    struct buf *err)
+{
+	struct tls_blob ocsp, cert;
+	int rc = -1;
+
+	buf_reset(der);
+	if (tls_blob_read(&ocsp, ocsp_file, err) == 0 &&
+	    tls_blob_read(&cert, cert_file, err) == 0) {
+		rc = tls_ocsp_check(&ocsp, &cert, der, err);
+		tls_blob_free(&cert);
+	}
+	tls_blob_free(&ocsp);
 	return rc;
 }

@@ -36,17 +36,65 @@ struct tls_conf {
 	const char *groups;	/* NULL: "X25519:P-256" */
 	const char *ocsp_file;	/* NULL/"": none; else a DER OCSP response
 				 * stapled for the default certificate
-				 * (read once, by tls_server_new) */
+				 * (read once, by tls_files_load) */
 };
 
 struct tls_server;
 
-/* 0, or -1 with a message naming the file and what OpenSSL said.
- * Keys protected by a passphrase are refused (nobody is there to type
- * it).  The server starts with one random ticket key of its own. */
+/* tls_files_load + tls_server_new_from + tls_files_free: 0, or -1 with
+ * a message naming the file and what OpenSSL said.  Keys protected by a
+ * passphrase are refused (nobody is there to type it).  The server
+ * starts with one random ticket key of its own. */
 int tls_server_new(const struct tls_conf *, struct tls_server **,
     struct buf *err);
 void tls_server_free(struct tls_server **);
+
+/*
+ * The files a tls_conf names (certificate chain, key, OCSP response, and
+ * every NAME.crt/NAME.key pair of sni_dir), read into memory with plain
+ * read(2): no OpenSSL call, so that a process which never does TLS never
+ * touches libcrypto's state.  Done while the files are readable (root,
+ * before chroot); tls_server_new_from() later builds the contexts from
+ * these copies and reads nothing from disk.  Symbolic links are
+ * followed; each file must be a regular one of at most TLS_FILE_MAX
+ * bytes, and sni_dir hold at most 100000 pairs.
+ *
+ * tls_files_load fails (-1, err names the file) only when a file cannot
+ * be read or is too large, or sni_dir cannot be read; what the files
+ * hold (bad PEM, a key that does not match) is tls_server_new_from's
+ * business, with the same messages as tls_server_new.  For
+ * tls_server_new_from, conf gives the protocol settings only: the
+ * files to use are the ones loaded.  tls_files_free wipes every copy.
+ */
+#define TLS_FILE_MAX ((size_t)1024 * 1024)
+struct tls_files;
+int tls_files_load(const struct tls_conf *, struct tls_files **,
+    struct buf *err);
+void tls_files_free(struct tls_files **);
+int tls_server_new_from(const struct tls_conf *, const struct tls_files *,
+    struct tls_server **, struct buf *err);
+
+/* The insides of struct tls_files, for tls.c and tls_check.c: callers
+ * treat it as opaque.  A blob is one file's bytes, NUL-terminated (not
+ * counted in len), with its name for messages; data NULL: no file. */
+struct tls_blob {
+	char *path;
+	unsigned char *data;
+	size_t len;
+};
+struct tls_pair {
+	struct tls_blob crt, key;
+};
+struct tls_files {
+	struct tls_pair def;		/* cert_file, key_file */
+	struct tls_pair *sni;		/* sni_dir's, in name order */
+	size_t nsni;
+	struct tls_blob ocsp;		/* ocsp_file, or none */
+};
+/* Read path into b, as tls_files_load does ("PATH: cannot read: why");
+ * tls_blob_free wipes and frees it. */
+int tls_blob_read(struct tls_blob *b, const char *path, struct buf *err);
+void tls_blob_free(struct tls_blob *b);
 
 /* Session-ticket keys, as chapard hands them out: a list of keys, newest
  * first; the first encrypts new tickets, all of them decrypt.  Each key
@@ -115,6 +163,9 @@ int tls_check_cert(const char *cert_file, const char *key_file,
  * certificate or revoked (err says which).  The response's signature is
  * not checked: that is the client's business. */
 int tls_ocsp_read(const char *ocsp_file, const char *cert_file,
+    struct buf *der, struct buf *err);
+/* The same on bytes already read (tls_files): ocsp DER, cert PEM. */
+int tls_ocsp_check(const struct tls_blob *ocsp, const struct tls_blob *cert,
     struct buf *der, struct buf *err);
 
 #endif

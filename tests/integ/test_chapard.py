@@ -6,6 +6,7 @@ import subprocess
 import threading
 import time
 
+import chapartest
 from chapartest import (AuthClient, Echo, Instance, chapard_instance,
                         free_port, need_root, wait_for)
 
@@ -65,7 +66,7 @@ def test_crashed_worker_is_replaced_within_a_second():
     e = Echo(port)
     assert e.cmd("ECHO again") == "ECHO again"
     log = inst.log("chapard")
-    assert "died: killed by signal 11" in log
+    assert "died: killed by signal 6" in log
 
 
 def test_crash_loop_backs_off_and_says_so():
@@ -326,8 +327,11 @@ def test_connection_storm_is_served_or_refused():
     print("#   storm: %d served, %d refused in %.1f s" % (
         results["ok"], results["busy"], took))
     wait_for(lambda: inst.service("echo")["processes"] <= 50, 10, "settle")
-    assert rss() < base + 2048, "chapard grew from %d to %d kB" % (base,
-                                                                   rss())
+    # AddressSanitizer keeps freed memory in quarantine: memory is
+    # measured only in a normal build
+    if os.environ.get("SANITIZE") != "1":
+        assert rss() < base + 2048, "chapard grew from %d to %d kB" % (
+            base, rss())
 
 
 def inetd_instance():
@@ -346,7 +350,7 @@ def test_inetd_mode_under_socat():
     log = open(inst.path("socat.log"), "ab")
     echod = os.path.join(os.path.dirname(inst.chapar("--version").args[0]),
                          "echod")
-    env = dict(os.environ, CHAPAR_LOG="stderr")
+    env = dict(chapartest.daemon_env(), CHAPAR_LOG="stderr")
     p = subprocess.Popen(
         ["socat", "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork" % port,
          "EXEC:%s -i -s echo -c %s" % (echod, inst.conf)],
@@ -369,7 +373,7 @@ def test_inetd_mode_under_tcpserver():
     echod = os.path.join(os.path.dirname(inst.chapar("--version").args[0]),
                          "echod")
     log = open(inst.path("tcpserver.log"), "ab")
-    env = dict(os.environ, CHAPAR_LOG="stderr")
+    env = dict(chapartest.daemon_env(), CHAPAR_LOG="stderr")
     p = subprocess.Popen(["tcpserver", "-R", "-H", "127.0.0.1", str(port),
                           echod, "-i", "-s", "echo", "-c", inst.conf],
                          stdout=log, stderr=log, env=env)

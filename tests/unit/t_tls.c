@@ -1,7 +1,8 @@
 /* Unit tests: TLS over socketpairs with a forked peer.  Handshake and data
  * both ways, versions, SNI, ticket resumption across two servers,
  * STARTTLS injection, client verification, the handshake deadline, OCSP
- * stapling, tls_check_cert.  Certificates are made here, in C.  Each
+ * stapling, servers built from files read ahead (tls_files),
+ * tls_check_cert.  Certificates are made here, in C.  Each
  * child runs under alarm() and _exit()s; the parent reaps it. */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,7 +29,7 @@
 
 /* --- fixtures ------------------------------------------------------------ */
 
-static char paths[40][512];
+static char paths[80][512];
 static size_t npaths;
 
 /* t_tmpdir()/tls/NAME, as a pointer that stays valid. */
@@ -321,7 +322,8 @@ ticket_renewed(SSL *ssl, SSL_SESSION *old)
 	return n0 != n1 || (n0 > 0 && memcmp(t0, t1, n0) != 0);
 }
 
-/* Handshake, send "V=... R=... N=... O=... T=...", read "BYE".  0, or
+/* Handshake, send "V=... R=... N=... O=... C=... T=..." (C: certificates
+ * the server sent), read "BYE".  0, or
  * 3 if the handshake failed, 4 on other trouble. */
 static int
 rawc_run(struct rawc *rc)
@@ -354,9 +356,10 @@ rawc_run(struct rawc *rc)
 	if (SSL_connect(ssl) != 1)
 		return 3;
 	olen = SSL_get_tlsext_status_ocsp_resp(ssl, &ocsp);
-	if (xsnprintf(line, sizeof(line), "V=%s R=%d N=%s O=%ld T=%d\r\n",
+	if (xsnprintf(line, sizeof(line), "V=%s R=%d N=%s O=%ld C=%d T=%d\r\n",
 	    SSL_get_version(ssl), SSL_session_reused(ssl), peer_name(ssl),
-	    olen, ticket_renewed(ssl, rc->sess)) == -1 ||
+	    olen, sk_X509_num(SSL_get_peer_cert_chain(ssl)),
+	    ticket_renewed(ssl, rc->sess)) == -1 ||
 	    SSL_write_ex(ssl, line, strlen(line), &got) != 1)
 		return 4;
 	while (have < 5 && SSL_read_ex(ssl, in + have, 5 - have, &got) == 1)
@@ -1129,6 +1132,320 @@ tls_server_config_errors(void)
 	buf_free(&err);
 }
 
+/* --- servers from files read ahead (tls_files) --------------------------- */
+
+/* out: the contents of a and b (NULL: none), then extra (NULL: none). */
+static int
+concat(const char *out, const char *a, const char *b, const char *extra)
+{
+	struct buf all, part;
+	int rc = -1;
+
+	buf_init(&all, 0);
+	buf_init(&part, 0);
+	if (file_read(a, TLS_FILE_MAX, &part) == 0 &&
+	    buf_append(&all, part.data, part.len) == 0 &&
+	    (b == NULL || (file_read(b, TLS_FILE_MAX, &part) == 0 &&
+	    buf_append(&all, part.data, part.len) == 0)) &&
+	    (extra == NULL || buf_puts(&all, extra) == 0))
+		rc = file_write_atomic(out, all.data, all.len, 0600);
+	buf_free(&all);
+	buf_free(&part);
+	return rc;
+}
+
+/* tls_files_load(), then tls_server_new_from(): 0 if both worked, 1 if
+ * the load failed, 2 if the build did (err says why), -1 if a failure
+ * left something behind. */
+static int
+load_and_build(const struct tls_conf *c, struct buf *err)
+{
+	struct tls_server *srv;
+	struct tls_files *f;
+	int r = 0;
+
+	if (tls_files_load(c, &f, err) == -1)
+		return f == NULL ? 1 : -1;
+	if (tls_server_new_from(c, f, &srv, err) == -1)
+		r = srv == NULL ? 2 : -1;
+	tls_server_free(&srv);
+	tls_files_free(&f);
+	return r;
+}
+
+/* Which certificate srv serves for sni (NULL: none) and how: the raw
+ * client's report, in s->line. */
+static int
+ask(struct tls_server *srv, const char *sni, int maxv, struct served *s)
+{
+	struct rawc rc;
+
+	memset(&rc, 0, sizeof(rc));
+	rc.sni = sni;
+	rc.maxv = maxv;
+	rc.ocsp = 1;
+	return serve_raw(srv, &rc, s);
+}
+
+/* Everything tls_server_new_from() needs is in memory: it works with
+ * every file, directory included, deleted. */
+static void
+tls_files_read_ahead(void)
+{
+	static const char *const gone[] = { "gone/def.crt", "gone/def.key",
+		"gone/def.ocsp", "gone/sni/a.crt", "gone/sni/a.key",
+		"gone/sni/b.crt", "gone/sni/b.key", "gone/sni", "gone" };
+	struct tls_server *srv, *srv2;
+	struct tls_files *f;
+	struct tls_conf c;
+	struct served s;
+	struct buf err, der;
+	char ocsp[64];
+	size_t i;
+
+	T_ASSERT(setup() == 0);
+	buf_init(&err, 0);
+	buf_init(&der, 0);
+	T_ASSERT(mkdir(tp("gone"), 0700) == 0);
+	T_ASSERT(mkdir(tp("gone/sni"), 0700) == 0);
+	T_ASSERT(mkcert("gone/def", DEF_NAME, "DNS:" DEF_NAME, -1, 365) == 0);
+	T_ASSERT(mkocsp("gone/def", tp("gone/def.ocsp"),
+	    V_OCSP_CERTSTATUS_GOOD, 86400) == 0);
+	/* dup.test is in both: the first file by name wins. */
+	T_ASSERT(mkcert("gone/sni/b", "b.test", "DNS:b.test,DNS:dup.test", -1,
+	    365) == 0);
+	T_ASSERT(mkcert("gone/sni/a", "a.test", "DNS:a.test,DNS:dup.test", -1,
+	    365) == 0);
+	T_ASSERT(file_read(tp("gone/def.ocsp"), 100000, &der) == 0);
+	(void)xsnprintf(ocsp, sizeof(ocsp), " O=%zu ", der.len);
+	memset(&c, 0, sizeof(c));
+	c.cert_file = tp("gone/def.crt");
+	c.key_file = tp("gone/def.key");
+	c.sni_dir = tp("gone/sni");
+	c.ocsp_file = tp("gone/def.ocsp");
+	T_EQ_INT(tls_files_load(&c, &f, &err), 0);
+	T_ASSERT(f != NULL);
+	for (i = 0; i < NELEM(gone); i++)
+		T_ASSERT(remove(tp(gone[i])) == 0);
+	T_EQ_INT(tls_server_new_from(&c, f, &srv, &err), 0);
+	/* The copies are only read: a second server from them. */
+	T_EQ_INT(tls_server_new_from(&c, f, &srv2, &err), 0);
+	tls_files_free(&f);
+	T_ASSERT(f == NULL);
+	tls_files_free(&f);	/* a no-op */
+
+	T_EQ_INT(ask(srv, NULL, 0, &s), 0);
+	T_ASSERT(strstr(s.line, " N=" DEF_NAME " ") != NULL);
+	T_ASSERT(strstr(s.line, ocsp) != NULL);
+	T_EQ_INT(ask(srv, "b.test", 0, &s), 0);
+	T_ASSERT(strstr(s.line, " N=b.test ") != NULL);
+	/* OCSP is stapled for the default certificate only. */
+	T_ASSERT(strstr(s.line, " O=-1 ") != NULL);
+	T_EQ_INT(ask(srv, "DUP.test", 0, &s), 0);
+	T_ASSERT(strstr(s.line, " N=a.test ") != NULL);
+	T_EQ_INT(ask(srv, "a.test", TLS1_2_VERSION, &s), 0);
+	T_ASSERT(strncmp(s.line, "V=TLSv1.2 ", 10) == 0);
+	T_ASSERT(strstr(s.line, " N=a.test ") != NULL);
+	T_EQ_INT(ask(srv2, NULL, TLS1_2_VERSION, &s), 0);
+	T_ASSERT(strstr(s.line, " N=" DEF_NAME " ") != NULL);
+	T_ASSERT(strstr(s.line, ocsp) != NULL);
+	T_EQ_INT(ask(srv2, "dup.test", 0, &s), 0);
+	T_ASSERT(strstr(s.line, " N=a.test ") != NULL);
+	tls_server_free(&srv);
+	tls_server_free(&srv2);
+	buf_free(&err);
+	buf_free(&der);
+}
+
+/* What the files hold is checked by tls_server_new_from(), not by
+ * tls_files_load(), and the message names the file. */
+static void
+tls_files_content_errors(void)
+{
+	static const char badcrt[] = "-----BEGIN CERTIFICATE-----\n"
+	    "bm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
+	static const char badkey[] = "-----BEGIN PRIVATE KEY-----\n"
+	    "bm90IGEga2V5\n-----END PRIVATE KEY-----\n";
+	static const char pass[] = "secret";
+	struct tls_conf c;
+	struct tls_server *srv;
+	struct buf err;
+	struct served s;
+	EVP_PKEY *k;
+	FILE *fp;
+	int ok;
+
+	T_ASSERT(setup() == 0);
+	buf_init(&err, 0);
+	T_ASSERT(file_write_atomic(tp("bad.crt"), badcrt, strlen(badcrt),
+	    0600) == 0);
+	T_ASSERT(file_write_atomic(tp("empty.crt"), "", 0, 0600) == 0);
+	T_ASSERT(file_write_atomic(tp("bad.key"), badkey, strlen(badkey),
+	    0600) == 0);
+	T_ASSERT(concat(tp("badchain.crt"), tp("def.crt"), NULL, badcrt) ==
+	    0);
+	T_ASSERT(concat(tp("chain.crt"), tp("def.crt"), tp("sni/exact.crt"),
+	    NULL) == 0);
+	T_ASSERT(mkdir(tp("badsni"), 0700) == 0);
+	T_ASSERT(concat(tp("badsni/a.crt"), tp("sni/exact.crt"), NULL, NULL) ==
+	    0);
+	T_ASSERT(concat(tp("badsni/a.key"), tp("sni/exact.key"), NULL, NULL) ==
+	    0);
+	T_ASSERT(file_write_atomic(tp("badsni/z.crt"), badcrt, strlen(badcrt),
+	    0600) == 0);
+	T_ASSERT(concat(tp("badsni/z.key"), tp("def.key"), NULL, NULL) == 0);
+	T_ASSERT((k = read_key(tp("def.key"))) != NULL);
+	T_ASSERT((fp = fopen(tp("enc.key"), "w")) != NULL);
+	ok = PEM_write_PrivateKey(fp, k, EVP_aes_256_cbc(),
+	    (const unsigned char *)pass, (int)strlen(pass), NULL, NULL);
+	T_ASSERT(fclose(fp) == 0 && ok == 1);
+	EVP_PKEY_free(k);
+
+	c = conf_def();
+	c.cert_file = tp("bad.crt");
+	T_EQ_INT(load_and_build(&c, &err), 2);
+	T_ASSERT(strstr(buf_cstr(&err), "bad.crt: cannot load the "
+	    "certificate chain: ") != NULL);
+	c.cert_file = tp("empty.crt");
+	T_EQ_INT(load_and_build(&c, &err), 2);
+	T_ASSERT(strstr(buf_cstr(&err), "empty.crt: cannot load the "
+	    "certificate chain: ") != NULL);
+	/* As SSL_CTX_use_certificate_chain_file(): a bad one after the
+	 * leaf is an error too. */
+	c.cert_file = tp("badchain.crt");
+	T_EQ_INT(load_and_build(&c, &err), 2);
+	T_ASSERT(strstr(buf_cstr(&err), "badchain.crt: cannot load the "
+	    "certificate chain: ") != NULL);
+	c = conf_def();
+	c.key_file = tp("bad.key");
+	T_EQ_INT(load_and_build(&c, &err), 2);
+	T_ASSERT(strstr(buf_cstr(&err), "bad.key: cannot load the private "
+	    "key: ") != NULL);
+	c.key_file = tp("enc.key");
+	T_EQ_INT(load_and_build(&c, &err), 2);
+	T_ASSERT(strstr(buf_cstr(&err), "enc.key: cannot load the private "
+	    "key") != NULL);
+	c.key_file = tp("sni/exact.key");
+	T_EQ_INT(load_and_build(&c, &err), 2);
+	T_ASSERT(strstr(buf_cstr(&err), "exact.key: key does not match "
+	    "certificate ") != NULL);
+	T_ASSERT(strstr(buf_cstr(&err), tp("def.crt")) != NULL);
+	c = conf_def();
+	c.sni_dir = tp("badsni");
+	T_EQ_INT(load_and_build(&c, &err), 2);
+	T_ASSERT(strstr(buf_cstr(&err), "badsni/z.crt: cannot load the "
+	    "certificate chain: ") != NULL);
+	c = conf_def();
+	c.ocsp_file = tp("garbage.ocsp");
+	T_EQ_INT(load_and_build(&c, &err), 2);
+	T_ASSERT(strstr(buf_cstr(&err), "garbage.ocsp: not a DER OCSP "
+	    "response") != NULL);
+	c.ocsp_file = tp("revoked.ocsp");
+	T_EQ_INT(load_and_build(&c, &err), 2);
+	T_ASSERT(strstr(buf_cstr(&err), "revoked") != NULL);
+
+	/* A chain: the leaf and the certificate after it are both sent. */
+	c = conf_def();
+	c.cert_file = tp("chain.crt");
+	T_EQ_INT(tls_server_new(&c, &srv, &err), 0);
+	T_EQ_INT(ask(srv, NULL, 0, &s), 0);
+	T_ASSERT(strstr(s.line, " N=" DEF_NAME " O=-1 C=2 ") != NULL);
+	tls_server_free(&srv);
+	c.cert_file = tp("def.crt");
+	T_EQ_INT(tls_server_new(&c, &srv, &err), 0);
+	T_EQ_INT(ask(srv, NULL, 0, &s), 0);
+	T_ASSERT(strstr(s.line, " C=1 ") != NULL);
+	tls_server_free(&srv);
+	buf_free(&err);
+}
+
+/* tls_files_load() fails only on files it cannot read, naming them. */
+static void
+tls_files_load_errors(void)
+{
+	struct tls_conf c;
+	struct buf err, big;
+	struct tls_files *f;
+	size_t n, i;
+
+	T_ASSERT(setup() == 0);
+	buf_init(&err, 0);
+	buf_init(&big, 2 * TLS_FILE_MAX);
+	c = conf_def();
+	c.cert_file = tp("nothere.crt");
+	T_EQ_INT(load_and_build(&c, &err), 1);
+	T_ASSERT(strstr(buf_cstr(&err), "nothere.crt: cannot load the "
+	    "certificate chain: No such file or directory") != NULL);
+	c = conf_def();
+	c.key_file = tp("nothere.key");
+	T_EQ_INT(load_and_build(&c, &err), 1);
+	T_ASSERT(strstr(buf_cstr(&err), "nothere.key: cannot load the "
+	    "private key: No such file or directory") != NULL);
+	c = conf_def();
+	c.ocsp_file = tp("missing.ocsp");
+	T_EQ_INT(load_and_build(&c, &err), 1);
+	T_ASSERT(strstr(buf_cstr(&err), "missing.ocsp: cannot read: ") !=
+	    NULL);
+	c = conf_def();
+	c.sni_dir = tp("missing");
+	T_EQ_INT(load_and_build(&c, &err), 1);
+	T_ASSERT(strstr(buf_cstr(&err), "missing: cannot read: ") != NULL);
+	T_ASSERT(mkdir(tp("halfsni"), 0700) == 0);
+	T_ASSERT(concat(tp("halfsni/only.crt"), tp("def.crt"), NULL, NULL) ==
+	    0);
+	c.sni_dir = tp("halfsni");
+	T_EQ_INT(load_and_build(&c, &err), 1);
+	T_ASSERT(strstr(buf_cstr(&err), "halfsni/only.key: cannot load the "
+	    "private key: ") != NULL);
+	c = conf_def();
+	c.cert_file = tp("sni");
+	T_EQ_INT(load_and_build(&c, &err), 1);
+	T_ASSERT(strstr(buf_cstr(&err), "sni: cannot load the certificate "
+	    "chain: not a regular file") != NULL);
+	/* A FIFO is refused without waiting for a writer. */
+	T_ASSERT(mkfifo(tp("fifo.crt"), 0600) == 0);
+	c.cert_file = tp("fifo.crt");
+	T_EQ_INT(load_and_build(&c, &err), 1);
+	T_ASSERT(strstr(buf_cstr(&err), "not a regular file") != NULL);
+	/* Symbolic links are followed (certbot's live/ directory). */
+	T_ASSERT(symlink(tp("def.crt"), tp("link.crt")) == 0);
+	c.cert_file = tp("link.crt");
+	T_EQ_INT(load_and_build(&c, &err), 0);
+	c = conf_def();
+	c.key_file = "";
+	T_EQ_INT(load_and_build(&c, &err), 1);
+	T_ASSERT(strstr(buf_cstr(&err), "no certificate or key file") !=
+	    NULL);
+
+	/* TLS_FILE_MAX bytes is fine (text before the PEM is skipped), one
+	 * more is not. */
+	T_ASSERT(file_read(tp("def.crt"), TLS_FILE_MAX, &big) == 0);
+	n = TLS_FILE_MAX - big.len;
+	buf_reset(&big);
+	for (i = 0; i < n; i++)
+		T_ASSERT(buf_putc(&big, i % 64 == 63 || i == n - 1 ? '\n' :
+		    'x') == 0);
+	T_ASSERT(file_write_atomic(tp("max.crt"), big.data, big.len, 0600) ==
+	    0);
+	T_ASSERT(concat(tp("max.crt"), tp("max.crt"), tp("def.crt"), NULL) ==
+	    0);
+	T_ASSERT(file_read(tp("max.crt"), 2 * TLS_FILE_MAX, &big) == 0);
+	T_EQ_INT(big.len, TLS_FILE_MAX);
+	T_ASSERT(buf_putc(&big, '\n') == 0);
+	T_ASSERT(file_write_atomic(tp("over.crt"), big.data, big.len, 0600) ==
+	    0);
+	c = conf_def();
+	c.cert_file = tp("max.crt");
+	T_EQ_INT(load_and_build(&c, &err), 0);
+	c.cert_file = tp("over.crt");
+	T_EQ_INT(tls_files_load(&c, &f, &err), -1);
+	T_ASSERT(f == NULL);
+	T_ASSERT(strstr(buf_cstr(&err), "over.crt: cannot load the "
+	    "certificate chain: larger than 1 MB") != NULL);
+	buf_free(&err);
+	buf_free(&big);
+}
+
 static void
 tls_check_certificates(void)
 {
@@ -1218,6 +1535,9 @@ T_SUITE(suite_tls)
 	t_run("tls handshake deadline", tls_handshake_deadline);
 	t_run("tls ocsp stapling", tls_ocsp_stapling);
 	t_run("tls server config errors", tls_server_config_errors);
+	t_run("tls files read ahead", tls_files_read_ahead);
+	t_run("tls files content errors", tls_files_content_errors);
+	t_run("tls files load errors", tls_files_load_errors);
 	t_run("tls check certificates", tls_check_certificates);
 	alarm(0);
 }
