@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chapar/config.h"
 #include "chapar/tls.h"
 #include "chapar/util.h"
 
@@ -222,4 +223,23 @@ tls_files_free(struct tls_files **fp)
 	tls_blob_free(&f->ocsp);
 	free(f);
 	*fp = NULL;
+}
+
+void
+tls_conf_from_config(struct tls_conf *tc, const struct config *cf,
+    const char *svc)
+{
+	const char *v;
+
+	memset(tc, 0, sizeof(*tc));
+	tc->cert_file = config_str(cf, svc, "tls_cert_file");
+	tc->key_file = config_str(cf, svc, "tls_key_file");
+	tc->sni_dir = config_str(cf, svc, "tls_sni_dir");
+	tc->min_version = config_str(cf, svc, "tls_min_version");
+	v = config_str(cf, svc, "tls_ciphers");
+	tc->ciphers = v[0] ? v : NULL;
+	v = config_str(cf, svc, "tls_ciphersuites");
+	tc->ciphersuites = v[0] ? v : NULL;
+	tc->groups = config_str(cf, svc, "tls_groups");
+	tc->ocsp_file = config_str(cf, svc, "tls_ocsp_file");
 }

@@ -42,43 +42,48 @@ static struct {
 	int nlisten;
 	int listen_tls[MAX_LISTEN];
 	struct authc *auth;
+	/* TLS is built on the first TLS connection, from copies of the
+	 * files read as root: an idle worker that never did TLS does not
+	 * carry OpenSSL's state (about 1 MB). */
+	struct tls_conf tc;
+	struct tls_files *files;
 	struct tls_server *tls;
+	unsigned char tickets[TLS_TICKET_KEYS_MAX * TLS_TICKET_KEYLEN];
+	size_t ntickets;
 } W = { .status = -1 };
+
+/* Before giving up root: the private keys are readable by root only. */
+static void
+tls_load(void)
+{
+	struct buf err;
+
+	tls_conf_from_config(&W.tc, W.cf, W.service);
+	buf_init(&err, 4096);
+	if (tls_files_load(&W.tc, &W.files, &err) == -1)
+		log_fatal("TLS: %s", buf_cstr(&err));
+	buf_free(&err);
+}
 
 int
 worker_starttls(struct worker_conn *c, struct io *io, struct buf *err)
 {
 	(void)c;
 	if (W.tls == NULL) {
-		buf_reset(err);
-		(void)buf_puts(err, "TLS is not set up for this service");
-		return -1;
+		if (W.files == NULL) {
+			buf_reset(err);
+			(void)buf_puts(err, "TLS is not set up for this "
+			    "service");
+			return -1;
+		}
+		if (tls_server_new_from(&W.tc, W.files, &W.tls, err) == -1)
+			return -1;
+		tls_files_free(&W.files);
+		if (W.ntickets > 0 && tls_server_set_ticket_keys(W.tls,
+		    W.tickets, W.ntickets) == -1)
+			log_warning("TLS ticket keys refused");
 	}
 	return tls_accept(W.tls, io, err);
-}
-
-/* Before giving up root: the private keys are readable by root only. */
-static void
-tls_load(void)
-{
-	struct tls_conf tc;
-	struct buf err;
-
-	memset(&tc, 0, sizeof(tc));
-	tc.cert_file = config_str(W.cf, W.service, "tls_cert_file");
-	tc.key_file = config_str(W.cf, W.service, "tls_key_file");
-	tc.sni_dir = config_str(W.cf, W.service, "tls_sni_dir");
-	tc.min_version = config_str(W.cf, W.service, "tls_min_version");
-	tc.ciphers = config_str(W.cf, W.service, "tls_ciphers")[0] ?
-	    config_str(W.cf, W.service, "tls_ciphers") : NULL;
-	tc.ciphersuites = config_str(W.cf, W.service, "tls_ciphersuites")[0] ?
-	    config_str(W.cf, W.service, "tls_ciphersuites") : NULL;
-	tc.groups = config_str(W.cf, W.service, "tls_groups");
-	tc.ocsp_file = config_str(W.cf, W.service, "tls_ocsp_file");
-	buf_init(&err, 4096);
-	if (tls_server_new(&tc, &W.tls, &err) == -1)
-		log_fatal("TLS: %s", buf_cstr(&err));
-	buf_free(&err);
 }
 
 struct authc *
@@ -232,6 +237,10 @@ control(int type, struct rec *r)
 				memcpy(keys + 80 * n++, r->vals[i].data, 80);
 		/* every worker of the pool encrypts tickets alike, so a
 		 * client resumes with whichever worker it reaches */
+		if (n > 0) {
+			memcpy(W.tickets, keys, n * TLS_TICKET_KEYLEN);
+			W.ntickets = n;
+		}
 		if (W.tls != NULL && n > 0 &&
 		    tls_server_set_ticket_keys(W.tls, keys, n) == -1)
 			log_warning("TLS ticket keys refused");

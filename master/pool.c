@@ -27,6 +27,7 @@
 #include "chapar/ipc.h"
 #include "chapar/log.h"
 #include "chapar/priv.h"
+#include "chapar/tls.h"
 #include "chapar/util.h"
 
 #define BACKOFF_START_MS 1000
@@ -219,6 +220,35 @@ service_new(const char *name, enum svc_kind kind, const char *program)
 	return s;
 }
 
+/* A service with implicit-TLS listeners, or with a certificate in place,
+ * gets its TLS set-up tried here, once, so that a bad certificate is
+ * refused at start or reload rather than in every worker. */
+static int
+tls_validate(struct config *cf, const struct service *s, struct buf *err)
+{
+	struct tls_server *ts;
+	struct tls_conf tc;
+	struct buf e;
+	int tls_listener = 0, i, r;
+
+	for (i = 0; i < s->nls; i++)
+		tls_listener |= s->ls[i].tls;
+	tls_conf_from_config(&tc, cf, s->name);
+	if (!tls_listener && (access(tc.cert_file, F_OK) != 0 ||
+	    access(tc.key_file, F_OK) != 0))
+		return 0;
+	buf_init(&e, 4096);
+	r = tls_server_new(&tc, &ts, &e);
+	if (r == -1) {
+		buf_reset(err);
+		(void)buf_printf(err, "service %s: TLS: %s", s->name,
+		    buf_cstr(&e));
+	} else
+		tls_server_free(&ts);
+	buf_free(&e);
+	return r;
+}
+
 /* The services a configuration asks for, in a new list; listeners bound
  * (reusing the running ones).  On failure nothing changes. */
 static struct service *
@@ -256,7 +286,8 @@ build(struct config *cf, struct buf *err)
 		old = service_find(M.services, names[i]);
 		memcpy(s->ls, ls, sizeof(ls));
 		s->nls = nls;
-		if (bind_all(old, s->ls, nls, backlog ? backlog : SOMAXCONN,
+		if (tls_validate(cf, s, err) == -1 ||
+		    bind_all(old, s->ls, nls, backlog ? backlog : SOMAXCONN,
 		    err) == -1)
 			goto fail;
 		settings(s, cf);

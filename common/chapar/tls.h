@@ -40,6 +40,12 @@ struct tls_conf {
 };
 
 struct tls_server;
+struct config;
+
+/* The tls_* keys of chapar.conf for a service (strings owned by the
+ * configuration). */
+void tls_conf_from_config(struct tls_conf *, const struct config *,
+    const char *service);
 
 /* tls_files_load + tls_server_new_from + tls_files_free: 0, or -1 with
  * a message naming the file and what OpenSSL said.  Keys protected by a

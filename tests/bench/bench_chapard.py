@@ -80,6 +80,27 @@ def memory(pids):
     return (tot_pss / n, tot_priv / n) if n else (0, 0)
 
 
+def libs_private(pids):
+    """Average private kB in the mappings of libcrypto and libssl."""
+    tot = n = 0
+    for pid in pids:
+        name = ""
+        try:
+            with open("/proc/%d/smaps" % pid) as f:
+                for line in f:
+                    cols = line.split()
+                    if "-" in cols[0] and len(cols) >= 5 and \
+                            ":" in cols[3]:
+                        name = cols[5] if len(cols) > 5 else ""
+                    elif cols[0] in ("Private_Dirty:", "Private_Clean:") \
+                            and ("libcrypto" in name or "libssl" in name):
+                        tot += int(cols[1])
+            n += 1
+        except OSError:
+            continue
+    return tot / n if n else 0
+
+
 def chapar_side():
     inst, port = chapard_instance(
         prefork=8, max_use=100000,
@@ -91,10 +112,23 @@ def chapar_side():
     pids = [w["pid"] for w in inst.service("echo")["workers"]
             if w["state"] == "idle"]
     pss, priv = memory(pids)
+    # a fresh worker that has served nothing
+    inst.ok("reload")
+    wait_for(lambda: len([w for w in inst.service("echo")["workers"]
+                          if w["state"] == "idle" and w["served"] == 0])
+             >= 4, 20, "fresh workers")
+    fresh = [w["pid"] for w in inst.service("echo")["workers"]
+             if w["state"] == "idle" and w["served"] == 0]
+    fpss, fpriv = memory(fresh)
+    relo = libs_private(fresh)
+    print("chapard+echod: fresh idle worker PSS %.0f kB, private %.0f kB, "
+          "of which %.0f kB is the loader's relocation of libcrypto and "
+          "libssl" % (fpss, fpriv, relo))
     print("chapard+echod: %7.0f conn/s (1 client), %7.0f conn/s (%d "
           "clients)" % (seq, par, N_PAR))
-    print("chapard+echod: idle worker PSS %.0f kB, private %.0f kB "
-          "(goal <= 150 kB private; %d workers)" % (pss, priv, len(pids)))
+    print("chapard+echod: idle worker after %d TLS-less connections: PSS "
+          "%.0f kB, private %.0f kB (goal <= 150 kB private)" % (
+              N_SEQ + N_PAR * PER_PAR, pss, priv))
     return seq, par, priv
 
 

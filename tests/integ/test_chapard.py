@@ -597,3 +597,61 @@ def test_tls_handshake_failure_leaves_the_worker_usable():
     time.sleep(0.3)
     e = Echo(port)
     assert e.cmd("ECHO fine") == "ECHO fine"
+
+
+def test_bad_certificate_is_refused_at_start_and_reload():
+    tport = free_port()
+    inst, port = chapard_instance(
+        prefork=1, services="listen_tls = 127.0.0.1:%d" % tport)
+    good = open(inst.conf).read()
+    bad = inst.path("bad.pem")
+    with open(bad, "w") as f:
+        f.write("-----BEGIN CERTIFICATE-----\nnot base64\n"
+                "-----END CERTIFICATE-----\n")
+    with open(inst.conf, "a") as f:
+        f.write("tls_cert_file = %s\n" % bad)   # in the [echo] section
+    os.kill(inst.procs["chapard"].pid, signal.SIGHUP)
+    wait_for(lambda: "reload refused" in inst.log("chapard"), 10, "refusal")
+    assert "service echo: TLS:" in inst.log("chapard")
+    e = Echo(port)
+    assert e.cmd("ECHO still here") == "ECHO still here"
+    e.close()
+    inst.stop("chapard")
+    r = subprocess.run([os.path.join(chapartest.BUILD, "bin", "chapard"),
+                        "-f", "-c", inst.conf], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode != 0 and "service echo: TLS:" in r.stderr
+    with open(inst.conf, "w") as f:
+        f.write(good)
+
+
+def test_idle_workers_stay_small_until_they_do_tls():
+    """OpenSSL's state is built on a worker's first TLS connection, so an
+    idle worker of a TLS-capable service stays small: what is left is
+    mostly the dynamic loader's relocation of libcrypto and libssl (about
+    430 kB; the benchmark prints the numbers).  Here only the order of
+    magnitude is held, and that the first TLS connection adds the rest."""
+    inst, port = chapard_instance(prefork=2)
+    pids = worker_pids(inst, state="idle")
+
+    def private_kb(pid):
+        v = {}
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                k, _, rest = line.partition(":")
+                if rest.strip().endswith("kB"):
+                    v[k] = int(rest.split()[0])
+        return v["Private_Clean"] + v["Private_Dirty"]
+    if os.environ.get("SANITIZE") == "1":
+        return      # AddressSanitizer's shadow memory dwarfs the rest
+    before = [private_kb(p) for p in pids]
+    assert max(before) < 800, before
+    e = Echo(port)
+    e.s.sendall(b"STARTTLS\r\n")
+    e.f.readline()
+    t = tls_context(inst).wrap_socket(e.s, server_hostname="localhost")
+    t.sendall(b"WHO\r\n")
+    who = t.makefile("rb").readline().decode()
+    pid = int(who.split("pid=")[1].split()[0])
+    assert private_kb(pid) > max(before) + 200, "TLS state not built?"
+    t.close()
