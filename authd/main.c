@@ -145,29 +145,6 @@ drop_root(const char *sock, const char *msock)
 	buf_free(&err);
 }
 
-static void
-detach(void)
-{
-	pid_t pid;
-	int fd;
-
-	if ((pid = fork()) == -1)
-		log_fatal("fork: %s", strerror(errno));
-	if (pid != 0)
-		_exit(0);
-	setsid();
-	if ((pid = fork()) == -1)
-		log_fatal("fork: %s", strerror(errno));
-	if (pid != 0)
-		_exit(0);
-	if ((fd = open("/dev/null", O_RDWR)) != -1) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
-	}
-}
 
 int
 main(int argc, char **argv)
@@ -206,7 +183,7 @@ main(int argc, char **argv)
 	if (debug)
 		log_set_level(LOGL_DEBUG);
 	if (!fg) {
-		detach();
+		daemonize();
 		log_where(LOG_TO_SYSLOG);
 	}
 	signals();

@@ -364,3 +364,32 @@ fmt_duration(char *dst, size_t len, uint64_t s)
 	else
 		(void)xsnprintf(dst, len, "%llus", (unsigned long long)s);
 }
+
+/* Detach from the terminal: fork, setsid, fork again (no controlling
+ * terminal can come back), chdir("/"), standard descriptors to
+ * /dev/null. */
+void
+daemonize(void)
+{
+	pid_t pid;
+	int fd;
+
+	if ((pid = fork()) == -1)
+		log_fatal("fork: %s", strerror(errno));
+	if (pid != 0)
+		_exit(0);
+	(void)setsid();
+	if ((pid = fork()) == -1)
+		log_fatal("fork: %s", strerror(errno));
+	if (pid != 0)
+		_exit(0);
+	if (chdir("/") == -1)
+		log_fatal("chdir /: %s", strerror(errno));
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		(void)dup2(fd, 0);
+		(void)dup2(fd, 1);
+		(void)dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}

@@ -102,31 +102,6 @@ pidfile_lock(const char *path)
 		log_fatal("%s: %s", path, strerror(errno));
 }
 
-static void
-detach(void)
-{
-	pid_t pid;
-	int fd;
-
-	if ((pid = fork()) == -1)
-		log_fatal("fork: %s", strerror(errno));
-	if (pid != 0)
-		_exit(0);
-	(void)setsid();
-	if ((pid = fork()) == -1)
-		log_fatal("fork: %s", strerror(errno));
-	if (pid != 0)
-		_exit(0);
-	if (chdir("/") == -1)
-		log_fatal("chdir /: %s", strerror(errno));
-	if ((fd = open("/dev/null", O_RDWR)) != -1) {
-		(void)dup2(fd, 0);
-		(void)dup2(fd, 1);
-		(void)dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
-	}
-}
 
 static void
 logging(struct config *cf, int debug)
@@ -372,7 +347,7 @@ main(int argc, char **argv)
 		log_fatal("%s", buf_cstr(&err));
 	logging(M.cf, debug);
 	if (!M.foreground) {
-		detach();
+		daemonize();
 		log_where(LOG_TO_SYSLOG);
 	}
 	pidfile_lock(config_str(M.cf, NULL, "pid_file"));

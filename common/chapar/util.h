@@ -44,6 +44,9 @@ int fsync_parent(const char *path);
 /* mkdir -p with a mode for the directories it creates. */
 int mkdir_p(const char *path, mode_t);
 
+/* Detach from the terminal (fork, setsid, fork, chdir /, /dev/null). */
+void daemonize(void);
+
 /* Monotonic milliseconds, and wall-clock seconds. */
 uint64_t now_ms(void);
 int64_t now_sec(void);
