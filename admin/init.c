@@ -18,6 +18,7 @@
 
 #include "admin.h"
 #include "chapar/log.h"
+#include "chapar/net.h"
 #include "chapar/priv.h"
 #include "chapar/util.h"
 
@@ -201,7 +202,13 @@ cmd_config(int argc, char **argv)
 	if (argc != 2)
 		usage();
 	if (strcmp(argv[1], "check") == 0) {
+		struct buf err;
+
 		cf = load_config();
+		buf_init(&err, 1024);
+		if (config_check_services(cf, &err) == -1)
+			die(EX_FAIL, "%s", buf_cstr(&err));
+		buf_free(&err);
 		printf("%s: ok\n", opt.conf);
 	} else if (strcmp(argv[1], "show") == 0) {
 		cf = load_config();

@@ -69,7 +69,7 @@ listen_on(const char *path)
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path))
-		log_fatal("auth_socket %s: path too long", path);
+		log_fatal("%s: socket path too long", path);
 	memcpy(sun.sun_path, path, strlen(path));
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
@@ -185,7 +185,9 @@ main(int argc, char **argv)
 	if (!fg) {
 		daemonize();
 		log_where(LOG_TO_SYSLOG);
-	}
+	} else if (getenv("CHAPAR_LOG") != NULL &&
+	    strcmp(getenv("CHAPAR_LOG"), "syslog") == 0)
+		log_where(LOG_TO_SYSLOG);	/* under a detached chapard */
 	signals();
 	sock = config_str(authd.cf, NULL, "auth_socket");
 	msock = config_str(authd.cf, NULL, "auth_master_socket");
@@ -211,8 +213,10 @@ main(int argc, char **argv)
 		if (userdb_open_dir("/", 0, &authd.udb, &err) == -1)
 			log_fatal("user database: %s", buf_cstr(&err));
 	} else {
-		if (chmod(sock, 0600) == -1 || chmod(msock, 0600) == -1)
+		if (chmod(sock, 0600) == -1)
 			log_fatal("%s: %s", sock, strerror(errno));
+		if (chmod(msock, 0600) == -1)
+			log_fatal("%s: %s", msock, strerror(errno));
 		workers_start(nworkers);
 		if (userdb_open(authd.cf, 0, &authd.udb, &err) == -1)
 			log_fatal("user database: %s (run \"chapar init\")",

@@ -367,6 +367,9 @@ parse_assignment(struct parser *p, struct sv l, int line)
 	if (p->cur != NULL && !(cfg_keys[idx].flags & CFG_SERVICE))
 		return perr(p, line, "%s cannot be set for one service; set "
 		    "it before the first [section]", cfg_keys[idx].name);
+	if (p->cur == NULL && (cfg_keys[idx].flags & CFG_SECTION))
+		return perr(p, line, "%s belongs to a service: set it in the "
+		    "service's [section]", cfg_keys[idx].name);
 	v = p->cur != NULL ? &p->cur->vals[idx] : &p->c->global[idx];
 	if (v->set)
 		return perr(p, line, "%s is already set at line %d",
@@ -557,6 +560,11 @@ type_value(struct parser *p, struct cfg_section *s, int idx,
 	sv = sv_from(v->str);
 	switch (k->type) {
 	case CFG_STR:
+		if ((k->flags & CFG_ABSPATH) && v->str[0] != '\0' &&
+		    v->str[0] != '/')
+			return perr(p, v->line, "%s = \"%s\"%s: expected an "
+			    "absolute path (or nothing)", k->name,
+			    log_esc_str(v->str), where);
 		if (k->choices != NULL && !is_choice(k->choices, v->str))
 			return perr(p, v->line, "%s = \"%s\"%s: expected one "
 			    "of: %s", k->name, log_esc_str(v->str), where,

@@ -93,6 +93,12 @@ log_facility_parse(const char *s, int *f)
 	return -1;
 }
 
+const char *
+log_get_id(void)
+{
+	return log_id;
+}
+
 void
 log_set_id(const char *id)
 {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chapar/config.h"
 #include "chapar/net.h"
 #include "chapar/util.h"
 
@@ -235,5 +236,39 @@ netmask_match(const struct netmask *m, size_t n, const char *addr)
 		if (m[i].family == family && prefix_eq(m[i].addr, a,
 		    m[i].bits))
 			return 1;
+	return 0;
+}
+
+/* What the config parser cannot check by type: every listen address and
+ * network of every [section] must parse.  Used by "chapar config check"
+ * and by chapard before it takes a configuration. */
+int
+config_check_services(const struct config *cf, struct buf *err)
+{
+	static const char *const keys[] = { "listen", "listen_tls",
+		"client_limit_exceptions" };
+	const char *names[256], *const *items, *e;
+	struct listen_addr a[2];
+	struct netmask m;
+	size_t i, k, j, n, cnt;
+
+	n = config_sections(cf, names, NELEM(names));
+	for (i = 0; i < n; i++)
+		for (k = 0; k < NELEM(keys); k++) {
+			cnt = config_list(cf, names[i], keys[k], &items);
+			for (j = 0; j < cnt; j++) {
+				e = "expected a network like 192.0.2.0/24 or "
+				    "2001:db8::/32";
+				if (k < 2 ? listen_addr_parse(sv_from(items[j]),
+				    a, &e) >= 0 : netmask_parse(sv_from(
+				    items[j]), &m) == 0)
+					continue;
+				buf_reset(err);
+				(void)buf_printf(err, "%s: [%s] %s = %s: %s",
+				    config_file(cf), names[i], keys[k],
+				    items[j], e);
+				return -1;
+			}
+		}
 	return 0;
 }

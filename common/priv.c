@@ -170,7 +170,7 @@ priv_ensure_accounts(const struct config *cf, struct buf *err)
 		    err);
 		dir = config_str(cf, names[i], "chroot_dir");
 		if (r == 0 && dir[0] != '\0' && stat(dir, &st) == -1 &&
-		    (mkdir_p(dir, 0555) == -1 || chmod(dir, 0555) == -1)) {
+		    (mkdir_p(dir, 0755) == -1 || chmod(dir, 0555) == -1)) {
 			buf_reset(err);
 			(void)buf_printf(err, "%s: %s", dir, strerror(errno));
 			r = -1;

@@ -512,6 +512,7 @@ worker_handoff(struct worker_conn *c, struct io *io, const char *token,
 	rec_init(&r);
 	rec_set_str(&r, "token", token);
 	rec_set_str(&r, "state", state != NULL ? state : "");
+	rec_set_str(&r, "id", log_get_id());	/* one id for both halves */
 	if (ipc_send(W.status, IPC_HANDOFF, &r, passfd) == -1)
 		log_fatal("status socket: %s", strerror(errno));
 	rec_free(&r);
@@ -621,15 +622,20 @@ run_post_login(void)
 		    limits(W.cf, W.service, &err) == -1)
 			log_fatal("%s", buf_cstr(&err));
 	} else if (chdir(buf_cstr(&path)) == -1 ||
-	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
-		log_fatal("%s: %s", buf_cstr(&path), strerror(errno));
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+	    limits(W.cf, W.service, &err) == -1)
+		log_fatal("%s: %s", buf_cstr(&path), err.len ? buf_cstr(&err) :
+		    strerror(errno));
 	worker_report_user(sess.user);
 	memset(&c, 0, sizeof(c));
 	c.fd = 0;
 	c.service = W.service;
 	c.cf = W.cf;
 	(void)xsnprintf(c.peer, sizeof(c.peer), "%s", peer ? peer : "unknown");
-	session_id();
+	if (getenv("CHAPAR_LOG_ID") != NULL && getenv("CHAPAR_LOG_ID")[0])
+		log_set_id(getenv("CHAPAR_LOG_ID"));
+	else
+		session_id();
 	log_info("session of %s from %s", log_esc_str(sess.user), c.peer);
 	W.svc->post_login(&c, &sess);
 	log_info("session of %s ended", log_esc_str(sess.user));

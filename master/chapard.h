@@ -74,6 +74,7 @@ struct chapard {
 	struct config *cf;
 	const char *conf_path;
 	int foreground;
+	int debug;
 	int stopping;
 	uint64_t stop_deadline;	/* ms */
 	int64_t started;
@@ -96,7 +97,9 @@ void proc_status_lost(struct proc *);
 unsigned service_idle(const struct service *);
 struct proc *proc_by_fd(int fd);
 void tickets_rotate(int force);
-void accounts_ensure(struct config *);
+int accounts_ensure(struct config *, struct buf *err);
+size_t services_waiting_fds(struct pollfd *, struct service **, size_t max);
+void service_wanted(struct service *);
 
 /* limits.c: per client address, per service */
 struct iptable *iptable_new(void);

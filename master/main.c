@@ -34,6 +34,7 @@ struct chapard M;
 static int sigpipe_fds[2] = { -1, -1 };
 static volatile sig_atomic_t got_hup, got_term, got_chld;
 static int pid_fd = -1;
+static void pidfile_write(void);
 
 static void
 on_signal(int sig)
@@ -96,10 +97,18 @@ pidfile_lock(const char *path)
 		log_fatal("another chapard is running on this instance (pid "
 		    "%s, %s)", buf[0] ? buf : "?", path);
 	}
+	pidfile_write();
+}
+
+static void
+pidfile_write(void)
+{
+	char buf[32];
+
 	(void)xsnprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
 	if (ftruncate(pid_fd, 0) == -1 || pwrite(pid_fd, buf, strlen(buf), 0)
 	    == -1)
-		log_fatal("%s: %s", path, strerror(errno));
+		log_fatal("pid file: %s", strerror(errno));
 }
 
 
@@ -112,8 +121,7 @@ logging(struct config *cf, int debug)
 	if (log_facility_parse(config_str(cf, NULL, "log_facility"), &fac) ==
 	    0)
 		log_set_facility(fac);
-	if (log_level_parse(config_str(cf, "chapard", "log_level"), &lvl) ==
-	    0)
+	if (log_level_parse(config_str(cf, NULL, "log_level"), &lvl) == 0)
 		log_set_level(lvl);
 	if (debug)
 		log_set_level(LOGL_DEBUG);
@@ -144,18 +152,23 @@ reload(void)
 		buf_free(&err);
 		return;
 	}
-	accounts_ensure(cf);
-	if (services_load(cf, &err) == -1) {
+	if (accounts_ensure(cf, &err) == -1 || services_load(cf, &err) == -1) {
 		log_error("reload refused, the running configuration stays: "
 		    "%s", buf_cstr(&err));
 		config_free(&cf);
 		buf_free(&err);
 		return;
 	}
+	if (strcmp(config_str(cf, NULL, "pid_file"), config_str(M.cf, NULL,
+	    "pid_file")) != 0 || strcmp(config_str(cf, NULL, "status_socket"),
+	    config_str(M.cf, NULL, "status_socket")) != 0)
+		log_warning("reload: pid_file and status_socket changes take "
+		    "effect at the next start");
+	/* the running ones stay in use: keep their values */
 	config_free(&M.cf);
 	M.cf = cf;
 	M.loaded = now_sec();
-	logging(cf, 0);
+	logging(cf, M.debug);
 	log_info("reloaded %s", M.conf_path);
 	buf_free(&err);
 }
@@ -234,9 +247,9 @@ loop(void)
 {
 	struct pollfd pfd[4096];
 	struct proc *procs[4096];
-	struct service *s;
+	struct service *owners[256], *s;
 	struct proc *p;
-	size_t n, nctl, i, nstatus;
+	size_t n, nctl, i, nstatus, nwait;
 	uint64_t next_tick = 0, now;
 	char drain[64];
 
@@ -269,6 +282,8 @@ loop(void)
 		n = 1;
 		nctl = control_pollfds(pfd + n, 32);
 		n += nctl;
+		nwait = services_waiting_fds(pfd + n, owners, NELEM(owners));
+		n += nwait;
 		nstatus = 0;
 		for (s = M.services; s != NULL; s = s->next)
 			for (p = s->procs; p != NULL && n < NELEM(pfd);
@@ -286,11 +301,14 @@ loop(void)
 			while (read(sigpipe_fds[0], drain, sizeof(drain)) > 0)
 				;
 		control_handle(pfd + 1, nctl);
+		for (i = 0; i < nwait; i++)
+			if (pfd[1 + nctl + i].revents & POLLIN)
+				service_wanted(owners[i]);
 		for (i = 0; i < nstatus; i++) {
-			if (pfd[1 + nctl + i].revents == 0)
+			if (pfd[1 + nctl + nwait + i].revents == 0)
 				continue;
 			p = procs[i];
-			if (p->status_fd == pfd[1 + nctl + i].fd)
+			if (p->status_fd == pfd[1 + nctl + nwait + i].fd)
 				proc_message(p);
 		}
 	}
@@ -322,12 +340,12 @@ main(int argc, char **argv)
 	char abs[PATH_MAX];
 	const char *conf = NULL;
 	struct buf err;
-	int ch, debug = 0;
+	int ch;
 
 	while ((ch = getopt(argc, argv, "c:dfh")) != -1) {
 		switch (ch) {
 		case 'c': conf = optarg; break;
-		case 'd': debug = 1; break;
+		case 'd': M.debug = 1; break;
 		case 'f': M.foreground = 1; break;
 		default: usage();
 		}
@@ -345,15 +363,19 @@ main(int argc, char **argv)
 	buf_init(&err, 4096);
 	if (config_load(M.conf_path, &M.cf, &err) == -1)
 		log_fatal("%s", buf_cstr(&err));
-	logging(M.cf, debug);
+	logging(M.cf, M.debug);
+	/* The lock first, so that a second chapard fails where it was
+	 * started; the lock (an open file) survives the detach. */
+	pidfile_lock(config_str(M.cf, NULL, "pid_file"));
 	if (!M.foreground) {
 		daemonize();
 		log_where(LOG_TO_SYSLOG);
+		pidfile_write();
 	}
-	pidfile_lock(config_str(M.cf, NULL, "pid_file"));
 	signals();
 	M.started = M.loaded = now_sec();
-	accounts_ensure(M.cf);
+	if (accounts_ensure(M.cf, &err) == -1)
+		log_fatal("%s", buf_cstr(&err));
 	if (control_open(config_str(M.cf, NULL, "status_socket"), &err) == -1)
 		log_fatal("status socket: %s", buf_cstr(&err));
 	tickets_rotate(1);

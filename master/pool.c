@@ -166,8 +166,10 @@ bind_all(struct service *old, struct listener *ls, int n, int backlog,
 	int i, j;
 
 	for (i = 0; i < n; i++) {
+		/* the same address keeps its socket, even when it moves
+		 * between listen and listen_tls */
 		for (j = 0; old != NULL && j < old->nls; j++)
-			if (old->ls[j].fd >= 0 && old->ls[j].tls == ls[i].tls &&
+			if (old->ls[j].fd >= 0 &&
 			    strcmp(old->ls[j].addr.text, ls[i].addr.text) == 0) {
 				ls[i].fd = old->ls[j].fd;
 				old->ls[j].fd = -1;	/* moved */
@@ -330,7 +332,8 @@ services_load(struct config *cf, struct buf *err)
 	struct service *list, *s, *old, **tail;
 	struct proc *p;
 
-	if ((list = build(cf, err)) == NULL)
+	if (config_check_services(cf, err) == -1 ||
+	    (list = build(cf, err)) == NULL)
 		return -1;
 	for (s = list; s != NULL; s = s->next) {
 		old = service_find(M.services, s->name);
@@ -392,7 +395,7 @@ services_load(struct config *cf, struct buf *err)
  * said. */
 struct session_args {
 	int client;
-	const char *token, *state, *peer;
+	const char *token, *state, *peer, *log_id;
 };
 
 static void
@@ -457,6 +460,8 @@ child_env(const struct service *s, const struct session_args *sa, char **env,
 		(void)buf_printf(store, "CHAPAR_STATE=%s%c", sa->state, 0);
 		off[n++] = store->len;
 		(void)buf_printf(store, "CHAPAR_PEER=%s%c", sa->peer, 0);
+		off[n++] = store->len;
+		(void)buf_printf(store, "CHAPAR_LOG_ID=%s%c", sa->log_id, 0);
 	}
 	for (i = 0; i < NELEM(keep); i++)
 		if ((v = getenv(keep[i])) != NULL) {
@@ -565,6 +570,7 @@ handoff(struct proc *w, struct rec *r, int fd)
 	struct rec res;
 	const char *tok = rec_get_str(r, "token");
 	const char *state = rec_get_str(r, "state");
+	const char *id = rec_get_str(r, "id");
 	const char *why = NULL;
 	size_t i;
 
@@ -574,6 +580,9 @@ handoff(struct proc *w, struct rec *r, int fd)
 		why = "malformed hand-over";
 	else if (state != NULL && strlen(state) > 1024)
 		why = "state too long";
+	else if (id != NULL && (strlen(id) > 32 || strspn(id,
+	    "0123456789ABCDEF") != strlen(id)))
+		why = "malformed log id";
 	for (i = 0; why == NULL && state != NULL && state[i] != '\0'; i++)
 		if ((unsigned char)state[i] < 0x20)
 			why = "state with control characters";
@@ -586,6 +595,7 @@ handoff(struct proc *w, struct rec *r, int fd)
 		sa.token = tok;
 		sa.state = state != NULL ? state : "";
 		sa.peer = w->ip[0] ? w->ip : "unknown";
+		sa.log_id = id != NULL ? id : "";
 		if ((p = spawn_as(w->svc, &sa)) == NULL)
 			why = "cannot start the session";
 		else {
@@ -850,10 +860,8 @@ services_maintain(void)
 			idle++;
 			live++;
 		}
-		/* A pool with every worker busy gets one more, if allowed,
-		 * even with prefork 0. */
-		if (idle == 0 && live < s->max_procs)
-			spawn(s);
+		/* With no idle worker, chapard watches the listeners and
+		 * starts one when a client waits (services_waiting). */
 		for (p = s->procs; p != NULL && idle > s->prefork;
 		    p = p->next)
 			if (p->state == P_IDLE && (uint64_t)(now_sec() -
@@ -862,6 +870,48 @@ services_maintain(void)
 				idle--;
 			}
 	}
+}
+
+/* Listening sockets of pools that have no idle worker but may start
+ * one: chapard polls them (never accepts) to learn that a client waits. */
+size_t
+services_waiting_fds(struct pollfd *pfd, struct service **owner, size_t max)
+{
+	struct service *s;
+	struct proc *p;
+	unsigned live;
+	size_t n = 0;
+	int i;
+
+	if (M.stopping)
+		return 0;
+	for (s = M.services; s != NULL; s = s->next) {
+		if (s->kind != SVC_POOL || s->gone ||
+		    now_ms() < s->backoff_until || service_idle(s) > 0)
+			continue;
+		live = 0;
+		for (p = s->procs; p != NULL; p = p->next)
+			if (p->state != P_QUITTING && p->state != P_SESSION)
+				live++;
+		if (live >= s->max_procs)
+			continue;
+		for (i = 0; i < s->nls && n < max; i++) {
+			pfd[n].fd = s->ls[i].fd;
+			pfd[n].events = POLLIN;
+			pfd[n].revents = 0;
+			owner[n++] = s;
+		}
+	}
+	return n;
+}
+
+/* A client waits on a pool without an idle worker: start one. */
+void
+service_wanted(struct service *s)
+{
+	if (service_idle(s) == 0 && !s->gone && !M.stopping &&
+	    now_ms() >= s->backoff_until)
+		spawn(s);
 }
 
 /* Stop: close the listeners, let every process finish. */
@@ -881,13 +931,8 @@ services_quit_all(void)
 
 /* As root: the accounts of DESIGN.md 2 and of every configured service,
  * and the directories workers are chrooted into. */
-void
-accounts_ensure(struct config *cf)
+int
+accounts_ensure(struct config *cf, struct buf *err)
 {
-	struct buf err;
-
-	buf_init(&err, 1024);
-	if (priv_ensure_accounts(cf, &err) == -1)
-		log_fatal("%s", buf_cstr(&err));
-	buf_free(&err);
+	return priv_ensure_accounts(cf, err);
 }

@@ -32,6 +32,8 @@ enum cfg_type {
 };
 
 #define CFG_SERVICE 0x1	/* may be overridden in a [service] section */
+#define CFG_SECTION 0x2	/* may only be set in a [service] section */
+#define CFG_ABSPATH 0x4	/* CFG_STR: empty, or an absolute path */
 
 struct cfg_key {
 	const char *name;

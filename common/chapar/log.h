@@ -34,6 +34,7 @@ void log_set_facility(int);
 /* Prefix every following line with "id: " (queue id, session id); NULL
  * clears it. */
 void log_set_id(const char *);
+const char *log_get_id(void);	/* "" when none */
 
 void log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *, ...) __attribute__((format(printf, 1, 2)));

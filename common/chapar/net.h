@@ -44,4 +44,9 @@ int netmask_parse(struct sv, struct netmask *);
  * networks? */
 int netmask_match(const struct netmask *, size_t n, const char *addr);
 
+struct config;
+/* Every listen, listen_tls and client_limit_exceptions entry of every
+ * [section] parses; else -1 with "FILE: [section] key = value: why". */
+int config_check_services(const struct config *, struct buf *err);
+
 #endif

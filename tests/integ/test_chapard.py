@@ -655,3 +655,54 @@ def test_idle_workers_stay_small_until_they_do_tls():
     pid = int(who.split("pid=")[1].split()[0])
     assert private_kb(pid) > max(before) + 200, "TLS state not built?"
     t.close()
+
+
+def test_prefork_zero_starts_workers_on_demand():
+    inst, port = chapard_instance(prefork=0)
+    time.sleep(1.5)
+    assert worker_pids(inst) == [], "prefork 0 keeps an idle worker"
+    e = Echo(port)
+    assert e.cmd("ECHO on demand") == "ECHO on demand"
+    e.cmd("QUIT")
+    e.close()
+
+
+def test_second_detaching_chapard_fails_where_it_was_started():
+    inst, port = chapard_instance()
+    r = subprocess.run([os.path.join(chapartest.BUILD, "bin", "chapard"),
+                        "-c", inst.conf], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode != 0 and "another chapard" in r.stderr
+
+
+def test_service_keys_belong_in_sections_and_addresses_are_checked():
+    inst = Instance()
+    inst.add_conf("listen = 127.0.0.1:2525")
+    r = inst.chapar("config", "check")
+    assert r.returncode != 0 and "set it in the service's [section]" in \
+        r.stderr
+    inst2 = Instance()
+    inst2.add_conf("[echo]\nprogram = /bin/true\nlisten = 127.0.0.1:99999\n")
+    r = inst2.chapar("config", "check")
+    assert r.returncode != 0 and "[echo] listen = 127.0.0.1:99999" in \
+        r.stderr and "bad port" in r.stderr
+    inst3 = Instance()
+    inst3.add_conf("[echo]\nprogram = /bin/true\nchroot_dir = relative\n")
+    r = inst3.chapar("config", "check")
+    assert r.returncode != 0 and "absolute path" in r.stderr
+
+
+def test_both_halves_of_a_session_log_one_id():
+    inst, port = login_instance()
+    e = Echo(port)
+    e.cmd("LOGIN alice@example.org alice pw")
+    e.f.readline()
+    e.cmd("QUIT")
+    e.close()
+    wait_for(lambda: "session of alice@example.org ended" in
+             inst.log("chapard"), 10, "the session's end")
+    log = inst.log("chapard")
+    line = [ln for ln in log.splitlines() if "session of alice" in ln][0]
+    sid = line.split(": ")[1]
+    assert len(sid) == 10
+    assert ("%s: connect from 127.0.0.1" % sid) in log, sid
