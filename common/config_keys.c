@@ -86,6 +86,9 @@ const struct cfg_key cfg_keys[] = {
 	    "descriptors a worker may have open", NULL },
 	{ "max_sessions", CFG_INT, "5000", 1, 1000000, CFG_SERVICE,
 	    "post-login sessions of the service at once", NULL },
+	{ "health_check_interval", CFG_DURATION, "10s", 0, 3600, 0,
+	    "how often chapard checks that authd answers, and how long it "
+	    "waits (0: never)", NULL },
 	{ "shutdown_grace", CFG_DURATION, "30s", 0, 3600, 0,
 	    "on stop, how long busy sessions may take to finish", NULL },
 	{ "status_socket", CFG_PATH, "${run_dir}/chapard.sock", 0, 0, 0,

@@ -115,6 +115,11 @@ void control_close(void);
 size_t control_pollfds(struct pollfd *, size_t max);
 void control_handle(const struct pollfd *, size_t n);
 
+/* health.c: authd must answer */
+void health_tick(void);
+size_t health_pollfd(struct pollfd *);
+void health_handle(const struct pollfd *);
+
 /* main.c */
 void chapard_reload(void);
 void chapard_stop(void);

@@ -249,7 +249,7 @@ loop(void)
 	struct proc *procs[4096];
 	struct service *owners[256], *s;
 	struct proc *p;
-	size_t n, nctl, i, nstatus, nwait;
+	size_t n, nctl, i, nstatus, nwait, nhealth, base;
 	uint64_t next_tick = 0, now;
 	char drain[64];
 
@@ -275,6 +275,7 @@ loop(void)
 		if (now >= next_tick) {
 			services_maintain();
 			tickets_rotate(0);
+			health_tick();
 			next_tick = now + TICK_MS;
 		}
 		pfd[0].fd = sigpipe_fds[0];
@@ -284,6 +285,8 @@ loop(void)
 		n += nctl;
 		nwait = services_waiting_fds(pfd + n, owners, NELEM(owners));
 		n += nwait;
+		nhealth = health_pollfd(pfd + n);
+		n += nhealth;
 		nstatus = 0;
 		for (s = M.services; s != NULL; s = s->next)
 			for (p = s->procs; p != NULL && n < NELEM(pfd);
@@ -304,11 +307,14 @@ loop(void)
 		for (i = 0; i < nwait; i++)
 			if (pfd[1 + nctl + i].revents & POLLIN)
 				service_wanted(owners[i]);
+		if (nhealth)
+			health_handle(&pfd[1 + nctl + nwait]);
+		base = 1 + nctl + nwait + nhealth;
 		for (i = 0; i < nstatus; i++) {
-			if (pfd[1 + nctl + nwait + i].revents == 0)
+			if (pfd[base + i].revents == 0)
 				continue;
 			p = procs[i];
-			if (p->status_fd == pfd[1 + nctl + nwait + i].fd)
+			if (p->status_fd == pfd[base + i].fd)
 				proc_message(p);
 		}
 	}

@@ -706,3 +706,25 @@ def test_both_halves_of_a_session_log_one_id():
     sid = line.split(": ")[1]
     assert len(sid) == 10
     assert ("%s: connect from 127.0.0.1" % sid) in log, sid
+
+
+def test_hung_authd_is_killed_and_replaced():
+    """An authd that stops answering (here: SIGSTOP, as a process hung on
+    a database mutex would) is killed and a new one takes over."""
+    inst, port = chapard_instance(conf_extra="health_check_interval = 1s")
+    old = inst.service("authd")["workers"][0]["pid"]
+    time.sleep(1.2)     # old enough to be checked
+    os.kill(old, signal.SIGSTOP)
+    wait_for(lambda: "did not answer" in inst.log("chapard"), 15,
+             "the health check")
+    wait_for(lambda: inst.service("authd")["workers"] and
+             inst.service("authd")["workers"][0]["pid"] != old, 15,
+             "a new authd")
+
+    def answers():
+        try:
+            c = AuthClient(inst.path("run", "auth.sock"), timeout=2)
+            return c.request("USER", "x@example.org")[0] == "NOTFOUND"
+        except (OSError, EOFError):
+            return False
+    wait_for(answers, 15, "the new authd to answer")
