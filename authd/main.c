@@ -168,6 +168,11 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	log_open("authd", LOG_TO_STDERR);
+	/* Under a detached chapard stderr goes nowhere: even a bad
+	 * configuration must reach syslog. */
+	if (fg && getenv("CHAPAR_LOG") != NULL &&
+	    strcmp(getenv("CHAPAR_LOG"), "syslog") == 0)
+		log_where(LOG_TO_SYSLOG);
 	buf_init(&err, 4096);
 	if (conf == NULL)
 		conf = config_default_path();

@@ -73,6 +73,7 @@ struct service {
 struct chapard {
 	struct config *cf;
 	const char *conf_path;
+	char *pid_path;		/* locked at start; removed at stop */
 	int foreground;
 	int debug;
 	int stopping;

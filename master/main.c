@@ -164,7 +164,8 @@ reload(void)
 	    config_str(M.cf, NULL, "status_socket")) != 0)
 		log_warning("reload: pid_file and status_socket changes take "
 		    "effect at the next start");
-	/* the running ones stay in use: keep their values */
+	/* the pid file and status socket in use stay (M.pid_path, the open
+	 * control socket) until the next start */
 	config_free(&M.cf);
 	M.cf = cf;
 	M.loaded = now_sec();
@@ -372,7 +373,8 @@ main(int argc, char **argv)
 	logging(M.cf, M.debug);
 	/* The lock first, so that a second chapard fails where it was
 	 * started; the lock (an open file) survives the detach. */
-	pidfile_lock(config_str(M.cf, NULL, "pid_file"));
+	M.pid_path = xstrdup(config_str(M.cf, NULL, "pid_file"));
+	pidfile_lock(M.pid_path);
 	if (!M.foreground) {
 		daemonize();
 		log_where(LOG_TO_SYSLOG);
@@ -390,8 +392,9 @@ main(int argc, char **argv)
 	log_info("started: configuration %s", M.conf_path);
 	loop();
 	control_close();
-	(void)unlink(config_str(M.cf, NULL, "pid_file"));
+	(void)unlink(M.pid_path);	/* the one locked at start */
 	log_info("stopped");
+	free(M.pid_path);
 	config_free(&M.cf);
 	buf_free(&err);
 	return 0;

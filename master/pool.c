@@ -107,14 +107,10 @@ settings(struct service *s, struct config *cf)
 	n = config_list(cf, s->name, "client_limit_exceptions", &items);
 	s->exc = xcalloc(n ? n : 1, sizeof(*s->exc));
 	s->nexc = 0;
-	for (i = 0; i < n; i++) {
+	/* config_check_services has made sure every entry parses */
+	for (i = 0; i < n; i++)
 		if (netmask_parse(sv_from(items[i]), &s->exc[s->nexc]) == 0)
 			s->nexc++;
-		else
-			log_warning("service %s: client_limit_exceptions: "
-			    "\"%s\" is not a network; ignored", s->name,
-			    items[i]);
-	}
 }
 
 /* Collect the listen addresses of a service: tls marks listen_tls ones. */
@@ -910,8 +906,8 @@ void
 service_wanted(struct service *s)
 {
 	if (service_idle(s) == 0 && !s->gone && !M.stopping &&
-	    now_ms() >= s->backoff_until)
-		spawn(s);
+	    now_ms() >= s->backoff_until && spawn_as(s, NULL) == NULL)
+		s->backoff_until = now_ms() + 1000;	/* no busy loop */
 }
 
 /* Stop: close the listeners, let every process finish. */
