@@ -64,6 +64,7 @@ listen_on(const char *path)
 {
 	struct sockaddr_un sun;
 	struct stat st;
+	mode_t old;
 	int fd, probe;
 
 	memset(&sun, 0, sizeof(sun));
@@ -86,8 +87,11 @@ listen_on(const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd == -1)
 		log_fatal("socket: %s", strerror(errno));
+	/* Born private (0600); opened up afterwards as each needs. */
+	old = umask(077);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
 		log_fatal("bind %s: %s", path, strerror(errno));
+	umask(old);
 	if (listen(fd, SOMAXCONN) == -1)
 		log_fatal("listen %s: %s", path, strerror(errno));
 	return fd;

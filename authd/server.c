@@ -29,8 +29,12 @@ struct delayed {
 	struct delayed *next;
 };
 
+#define MAX_DELAYED 256		/* delayed replies waiting on one connection */
+
 struct conn {
 	int refs;		/* pending hash jobs that will answer here */
+	int doomed;		/* does not read its replies: close it */
+	int ndelayed;
 	int master;		/* came in on the master socket (root only) */
 	int fd;
 	struct buf in, out;
@@ -95,7 +99,7 @@ conn_send(struct conn *c, uint64_t delay_ms, const char *verb,
 	struct delayed *d, **dp;
 	struct buf line;
 
-	if (c->dead)
+	if (c->dead || c->doomed)
 		return;
 	/* Large enough for USERDB_ALIAS_MAX destinations of the longest
 	 * address: rec_encode cannot overflow it. */
@@ -112,10 +116,16 @@ conn_send(struct conn *c, uint64_t delay_ms, const char *verb,
 	(void)buf_putc(&line, '\n');
 	if (delay_ms == 0) {
 		if (buf_append(&c->out, line.data, line.len) == -1)
-			c->dead = 2;	/* client does not read: drop it */
+			c->doomed = 1;	/* client does not read: drop it */
 		buf_free(&line);
 		return;
 	}
+	if (c->ndelayed >= MAX_DELAYED) {
+		c->doomed = 1;
+		buf_free(&line);
+		return;
+	}
+	c->ndelayed++;
 	d = xcalloc(1, sizeof(*d));
 	d->due = now_ms() + delay_ms;
 	d->line = line;
@@ -498,7 +508,7 @@ conn_read(struct conn *c)
 			return;
 		}
 	}
-	if (c->dead == 2) {
+	if (c->doomed) {
 		conn_close(c, "client does not read its replies");
 		return;
 	}
@@ -535,7 +545,9 @@ conn_timers(struct conn *c, uint64_t now)
 
 	while ((d = c->delayed) != NULL && d->due <= now) {
 		c->delayed = d->next;
-		(void)buf_append(&c->out, d->line.data, d->line.len);
+		c->ndelayed--;
+		if (buf_append(&c->out, d->line.data, d->line.len) == -1)
+			c->doomed = 1;
 		buf_free(&d->line);
 		free(d);
 	}
@@ -626,6 +638,11 @@ serve(int lfd, int mfd)
 			if (c->dead)
 				continue;
 			conn_timers(c, now);
+			if (c->doomed) {
+				conn_close(c, "client does not read its "
+				    "replies");
+				continue;
+			}
 			if (c->delayed != NULL && c->delayed->due < next)
 				next = c->delayed->due;
 			for (se = c->sessions; se != NULL; se = se->next)
@@ -656,6 +673,13 @@ serve(int lfd, int mfd)
 				conn_read(c);
 			if (!c->dead && c->out.len > 0)
 				conn_write(c);
+		}
+		/* replies that could not be queued (timers, hash workers):
+		 * the connection goes */
+		for (c = conns; c != NULL; c = c->next) {
+			if (!c->dead && c->doomed)
+				conn_close(c, "client does not read its "
+				    "replies");
 		}
 		if (pfd[nw].revents & POLLIN)
 			accept_one(lfd, 0);

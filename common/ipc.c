@@ -56,6 +56,8 @@ ipc_send(int sock, int type, const struct rec *payload, int fd)
 		cm.h.cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(&cm.h), &fd, sizeof(int));
 	}
+	/* chapard's ends are non-blocking: it gets EAGAIN from a process
+	 * that does not read, and never hangs on one. */
 	do
 		r = sendmsg(sock, &msg, MSG_NOSIGNAL);
 	while (r == -1 && errno == EINTR);
@@ -63,19 +65,47 @@ ipc_send(int sock, int type, const struct rec *payload, int fd)
 	return r == -1 ? -1 : 0;
 }
 
+/* Every descriptor that came with a message: the first is kept (and
+ * returned), the rest closed.  Returns how many there were. */
+static int
+take_fds(struct msghdr *msg, int *fd)
+{
+	struct cmsghdr *c;
+	size_t i, n;
+	int got = 0, f;
+
+	for (c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+		    c->cmsg_len < CMSG_LEN(0))
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (got++ == 0)
+				*fd = f;
+			else
+				close(f);
+		}
+	}
+	return got;
+}
+
 int
 ipc_recv(int sock, int *type, struct rec *payload, int *fd, const char **why)
 {
+	/* room for more than one descriptor, so that extra ones are seen
+	 * (and closed) rather than left behind by a truncated control
+	 * message */
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(8 * sizeof(int))];
 	} cm;
 	struct msghdr msg;
-	struct cmsghdr *c;
 	struct iovec iov;
 	uint16_t hdr[2];
 	char *data;
 	ssize_t r;
+	int nfds;
 
 	*fd = -1;
 	*why = "malformed message";
@@ -95,11 +125,12 @@ ipc_recv(int sock, int *type, struct rec *payload, int *fd, const char **why)
 		free(data);
 		return r == 0 ? 0 : -1;
 	}
-	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(fd, CMSG_DATA(c), sizeof(int));
-	if ((msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || r > IPC_MAX ||
+	nfds = take_fds(&msg, fd);
+	if (nfds > 1) {
+		*why = "more than one descriptor";
+		goto bad;
+	}
+	if ((msg.msg_flags & MSG_TRUNC) || r > IPC_MAX ||
 	    (size_t)r < sizeof(hdr))
 		goto bad;
 	memcpy(hdr, data, sizeof(hdr));
@@ -113,6 +144,13 @@ ipc_recv(int sock, int *type, struct rec *payload, int *fd, const char **why)
 	if (rec_decode(sv_make(data + sizeof(hdr), (size_t)r - sizeof(hdr)),
 	    payload) == -1)
 		goto bad;
+	if (msg.msg_flags & MSG_CTRUNC) {
+		/* The receiver is out of descriptors (or the sender sent a
+		 * pile): the message stands, its descriptor did not come. */
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+	}
 	free(data);
 	return 1;
 bad:

@@ -8,9 +8,11 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <poll.h>
 #include <signal.h>
@@ -530,48 +532,113 @@ worker_handoff(struct worker_conn *c, struct io *io, const char *token,
 	return 0;
 }
 
-/* A home directory from authd: relative, no "..", no empty parts. */
+/* A home directory from authd: exactly "DOMAIN/USER", neither part empty,
+ * "." or "..". */
 static int
-safe_home(const char *h)
+split_home(const char *h, char *dom, char *user, size_t len)
 {
-	const char *p;
+	const char *slash;
 
-	if (h == NULL || h[0] == '\0' || h[0] == '/' || strlen(h) > 1024)
-		return 0;
-	for (p = h; *p != '\0'; p++)
-		if ((unsigned char)*p < 0x20 || (p[0] == '/' && p[1] == '/'))
-			return 0;
-	return strstr(h, "..") == NULL;
+	if (h == NULL || (slash = strchr(h, '/')) == NULL ||
+	    strchr(slash + 1, '/') != NULL || slash == h || slash[1] == '\0' ||
+	    (size_t)(slash - h) >= len || strlen(slash + 1) >= len)
+		return -1;
+	memcpy(dom, h, (size_t)(slash - h));
+	dom[slash - h] = '\0';
+	memcpy(user, slash + 1, strlen(slash + 1) + 1);
+	if (strcmp(dom, ".") == 0 || strcmp(dom, "..") == 0 ||
+	    strcmp(user, ".") == 0 || strcmp(user, "..") == 0)
+		return -1;
+	return 0;
 }
 
-/* Make mail_dir/home (each new level owned by the mail user, 0700). */
+/* Step from dfd into its directory name, making it if missing, and check
+ * it: a directory of the mail user that nobody else may enter, reached
+ * without following a link.  Under mail_dir (root's, writable by nobody
+ * else) root makes the directory and gives it away through the open
+ * descriptor; under a directory the mail user owns, the directory is made
+ * with the mail user's own rights (setfsuid), so that root never acts on
+ * a name the mail user could have swapped for a link. */
 static int
-make_home(const char *path, size_t base, uid_t uid, gid_t gid,
+step_into(int dfd, const char *name, uid_t uid, gid_t gid, struct buf *err)
+{
+	struct stat parent, st;
+	int fd = -1, as_user, saved;
+
+	if (fstat(dfd, &parent) == -1)
+		goto fail;
+	as_user = geteuid() == 0 && parent.st_uid != 0;
+	if (as_user) {
+		(void)setfsgid(gid);
+		(void)setfsuid(uid);
+	}
+	if (mkdirat(dfd, name, 0700) == -1 && errno != EEXIST)
+		goto fail_fs;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		goto fail_fs;
+	if (as_user) {
+		(void)setfsuid(0);
+		(void)setfsgid(0);
+	}
+	if (fstat(fd, &st) == -1)
+		goto fail;
+	if (geteuid() == 0 && st.st_uid == 0 && parent.st_uid == 0 &&
+	    (parent.st_mode & 022) == 0 &&
+	    (fchown(fd, uid, gid) == -1 || fchmod(fd, 0700) == -1 ||
+	    fstat(fd, &st) == -1))
+		goto fail;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != (geteuid() == 0 ? uid :
+	    geteuid()) || (st.st_mode & 077) != 0) {
+		close(fd);
+		buf_reset(err);
+		(void)buf_printf(err, "%s: not a private directory of the mail "
+		    "user", log_esc_str(name));
+		return -1;
+	}
+	return fd;
+fail_fs:
+	if (as_user) {
+		saved = errno;
+		(void)setfsuid(0);
+		(void)setfsgid(0);
+		errno = saved;
+	}
+fail:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	buf_reset(err);
+	(void)buf_printf(err, "%s: %s", log_esc_str(name), strerror(saved));
+	return -1;
+}
+
+/* mail_dir/DOMAIN/USER, opened (and made) safely: a descriptor of it. */
+static int
+open_home(const char *mail_dir, const char *home, uid_t uid, gid_t gid,
     struct buf *err)
 {
-	char tmp[4096];
-	size_t i, n = strlen(path);
+	char dom[1024], user[1024];
+	int top, d, u;
 
-	if (n >= sizeof(tmp))
+	if (split_home(home, dom, user, sizeof(dom)) == -1) {
+		buf_reset(err);
+		(void)buf_printf(err, "unusable home \"%s\"",
+		    log_esc_str(home ? home : ""));
 		return -1;
-	memcpy(tmp, path, n + 1);
-	for (i = base + 1; i <= n; i++) {
-		if (tmp[i] != '/' && tmp[i] != '\0')
-			continue;
-		tmp[i] = '\0';
-		if (mkdir(tmp, 0700) == 0) {
-			if (geteuid() == 0 && chown(tmp, uid, gid) == -1)
-				goto fail;
-		} else if (errno != EEXIST)
-			goto fail;
-		if (i < n)
-			tmp[i] = '/';
 	}
-	return 0;
-fail:
-	buf_reset(err);
-	(void)buf_printf(err, "%s: %s", tmp, strerror(errno));
-	return -1;
+	if ((top = open(mail_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		buf_reset(err);
+		(void)buf_printf(err, "%s: %s", mail_dir, strerror(errno));
+		return -1;
+	}
+	d = step_into(top, dom, uid, gid, err);
+	close(top);
+	if (d == -1)
+		return -1;
+	u = step_into(d, user, uid, gid, err);
+	close(d);
+	return u;
 }
 
 /* -P: redeem the token, become the mail user in the user's directory,
@@ -588,6 +655,7 @@ run_post_login(void)
 	uid_t uid = 0;
 	gid_t gid = 0;
 	uint64_t q = 0;
+	int hfd;
 
 	buf_init(&err, 4096);
 	buf_init(&path, 4096);
@@ -598,34 +666,35 @@ run_post_login(void)
 	    &ac, &err) == -1 || authc_redeem(ac, token, &rep, &err) == -1)
 		log_fatal("redeeming the login token: %s", buf_cstr(&err));
 	authc_close(&ac);
-	if (strcmp(buf_cstr(&rep.verb), "OK") != 0)
-		log_fatal("login token refused by authd");
+	if (strcmp(buf_cstr(&rep.verb), "OK") != 0) {
+		log_error("login token refused by authd");
+		exit(EXIT_BADTOKEN);
+	}
 	memset(&sess, 0, sizeof(sess));
 	sess.user = rec_get_str(&rep.fields, "user");
 	sess.home = rec_get_str(&rep.fields, "home");
 	(void)rec_get_u64(&rep.fields, "quota", &q);
 	sess.quota = q;
 	sess.state = getenv("CHAPAR_STATE") ? getenv("CHAPAR_STATE") : "";
-	if (sess.user == NULL || !safe_home(sess.home))
-		log_fatal("authd gave no usable user or home");
-	(void)buf_printf(&path, "%s/%s", config_str(W.cf, NULL, "mail_dir"),
-	    sess.home);
+	if (sess.user == NULL)
+		log_fatal("authd gave no user");
 	if (geteuid() == 0 && priv_lookup(config_str(W.cf, NULL, "mail_user"),
 	    &uid, &gid, &err) == -1)
 		log_fatal("%s", buf_cstr(&err));
-	if (make_home(buf_cstr(&path), strlen(config_str(W.cf, NULL,
-	    "mail_dir")), uid, gid, &err) == -1)
-		log_fatal("%s", buf_cstr(&err));
+	if ((hfd = open_home(config_str(W.cf, NULL, "mail_dir"), sess.home,
+	    uid, gid, &err)) == -1 || fchdir(hfd) == -1)
+		log_fatal("home of %s: %s", log_esc_str(sess.user),
+		    err.len ? buf_cstr(&err) : strerror(errno));
+	close(hfd);
 	if (geteuid() == 0) {
-		/* the user's own directory is all this process can see */
-		if (priv_drop(uid, gid, buf_cstr(&path), &err) == -1 ||
+		/* the user's own directory (the current one, reached without
+		 * following links) is all this process can see */
+		if (priv_drop(uid, gid, ".", &err) == -1 ||
 		    limits(W.cf, W.service, &err) == -1)
 			log_fatal("%s", buf_cstr(&err));
-	} else if (chdir(buf_cstr(&path)) == -1 ||
-	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+	} else if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
 	    limits(W.cf, W.service, &err) == -1)
-		log_fatal("%s: %s", buf_cstr(&path), err.len ? buf_cstr(&err) :
-		    strerror(errno));
+		log_fatal("%s", err.len ? buf_cstr(&err) : strerror(errno));
 	worker_report_user(sess.user);
 	memset(&c, 0, sizeof(c));
 	c.fd = 0;

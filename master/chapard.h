@@ -30,6 +30,9 @@ struct proc {
 	int status_fd;		/* -1 for daemons */
 	enum proc_state state;
 	int quit_asked;		/* chapard told it to go: a clean exit */
+	int session;		/* a post-login process */
+	int handed;		/* its current connection was handed over */
+	pid_t origin;		/* session: the worker that handed it over */
 	char ip[NET_ADDRSTRLEN];
 	char user[128];
 	int64_t since;		/* when the state last changed */

@@ -10,6 +10,7 @@
  *	SIGCHLD		reap, and replace what must be replaced
  */
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -243,14 +244,36 @@ stop_daemons(void)
 			}
 }
 
+/* Room for one more poll entry per process: the arrays grow. */
+static void
+grow(struct pollfd **pfd, struct proc ***procs, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return;
+	*cap = need * 2;
+	*pfd = xreallocarray(*pfd, *cap, sizeof(**pfd));
+	*procs = xreallocarray(*procs, *cap, sizeof(**procs));
+}
+
+static size_t
+count_procs(void)
+{
+	struct service *s;
+	size_t n = 0;
+
+	for (s = M.services; s != NULL; s = s->next)
+		n += s->nprocs;
+	return n;
+}
+
 static void
 loop(void)
 {
-	struct pollfd pfd[4096];
-	struct proc *procs[4096];
+	struct pollfd *pfd = NULL;
+	struct proc **procs = NULL;
 	struct service *owners[256], *s;
 	struct proc *p;
-	size_t n, nctl, i, nstatus, nwait, nhealth, base;
+	size_t n, nctl, i, nstatus, nwait, nhealth, base, cap = 0;
 	uint64_t next_tick = 0, now;
 	char drain[64];
 
@@ -268,8 +291,11 @@ loop(void)
 			begin_stop();
 		if (M.stopping) {
 			stop_daemons();
-			if (!anything_left())
+			if (!anything_left()) {
+				free(pfd);
+				free(procs);
 				return;
+			}
 			if (now >= M.stop_deadline)
 				stop_stragglers(now);
 		}
@@ -279,6 +305,7 @@ loop(void)
 			health_tick();
 			next_tick = now + TICK_MS;
 		}
+		grow(&pfd, &procs, &cap, count_procs() + NELEM(owners) + 64);
 		pfd[0].fd = sigpipe_fds[0];
 		pfd[0].events = POLLIN;
 		n = 1;
@@ -290,8 +317,7 @@ loop(void)
 		n += nhealth;
 		nstatus = 0;
 		for (s = M.services; s != NULL; s = s->next)
-			for (p = s->procs; p != NULL && n < NELEM(pfd);
-			    p = p->next)
+			for (p = s->procs; p != NULL && n < cap; p = p->next)
 				if (p->status_fd >= 0) {
 					pfd[n].fd = p->status_fd;
 					pfd[n].events = POLLIN;
@@ -318,6 +344,19 @@ loop(void)
 			if (p->status_fd == pfd[base + i].fd)
 				proc_message(p);
 		}
+	}
+}
+
+/* Every process costs chapard a descriptor: take all the kernel allows. */
+static void
+more_descriptors(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warning("RLIMIT_NOFILE: %s", strerror(errno));
 	}
 }
 
@@ -381,6 +420,7 @@ main(int argc, char **argv)
 		pidfile_write();
 	}
 	signals();
+	more_descriptors();
 	M.started = M.loaded = now_sec();
 	if (accounts_ensure(M.cf, &err) == -1)
 		log_fatal("%s", buf_cstr(&err));

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -29,6 +30,7 @@
 #include "chapar/priv.h"
 #include "chapar/tls.h"
 #include "chapar/util.h"
+#include "chapar/worker.h"
 
 #define BACKOFF_START_MS 1000
 #define BACKOFF_MAX_MS 60000
@@ -191,6 +193,31 @@ close_listeners(struct service *s)
 		}
 }
 
+/* Send to a child; one that does not take it is broken: dropped. */
+static int
+tell(struct proc *p, int type, const struct rec *r)
+{
+	if (p->status_fd < 0)
+		return -1;
+	if (ipc_send(p->status_fd, type, r, -1) == 0)
+		return 0;
+	log_error("service %s: pid %ld does not take messages (%s); killing "
+	    "it", p->svc->name, (long)p->pid, strerror(errno));
+	proc_status_lost(p);
+	(void)kill(p->pid, SIGKILL);
+	return -1;
+}
+
+/* A child broke the protocol: it goes. */
+static void
+proc_drop(struct proc *p, const char *why)
+{
+	log_error("service %s: pid %ld %s; killing it", p->svc->name,
+	    (long)p->pid, why);
+	proc_status_lost(p);
+	(void)kill(p->pid, SIGKILL);
+}
+
 static void
 proc_quit(struct proc *p)
 {
@@ -199,10 +226,10 @@ proc_quit(struct proc *p)
 	p->quit_asked = 1;
 	p->state = P_QUITTING;
 	p->since = now_sec();
-	if (p->svc->kind == SVC_DAEMON)
+	if (p->svc->kind == SVC_DAEMON || p->status_fd < 0)
 		(void)kill(p->pid, SIGTERM);
-	else if (ipc_send(p->status_fd, IPC_QUIT, NULL, -1) == -1)
-		(void)kill(p->pid, SIGTERM);
+	else
+		(void)tell(p, IPC_QUIT, NULL);
 }
 
 static struct service *
@@ -522,12 +549,17 @@ spawn_as(struct service *s, const struct session_args *sa)
 	buf_free(&store);
 	if (sv[1] >= 0)
 		close(sv[1]);
+	/* chapard never waits on a child that does not read */
+	if (sv[0] >= 0 && fcntl(sv[0], F_SETFL, O_NONBLOCK) == -1)
+		log_error("service %s: O_NONBLOCK: %s", s->name,
+		    strerror(errno));
 	p = xcalloc(1, sizeof(*p));
 	p->pid = pid;
 	p->svc = s;
 	p->status_fd = sv[0];
 	p->state = s->kind == SVC_DAEMON ? P_RUNNING : sa != NULL ? P_SESSION :
 	    P_STARTING;
+	p->session = sa != NULL;
 	p->since = now_sec();
 	p->started_ms = now_ms();
 	p->next = s->procs;
@@ -543,6 +575,15 @@ spawn(struct service *s)
 	(void)spawn_as(s, NULL);
 }
 
+static int
+valid_ip(const char *ip)
+{
+	unsigned char a[16];
+
+	return ip != NULL && (inet_pton(AF_INET, ip, a) == 1 ||
+	    inet_pton(AF_INET6, ip, a) == 1);
+}
+
 static unsigned
 sessions(const struct service *s)
 {
@@ -553,6 +594,26 @@ sessions(const struct service *s)
 		if (p->state == P_SESSION)
 			n++;
 	return n;
+}
+
+/* What a worker hands over must be a client connection: a stream socket
+ * of the Internet or of the local domain, not a directory or a file that
+ * could lead a session out of its chroot. */
+static int
+client_socket(int fd)
+{
+	struct stat st;
+	int type, domain;
+	socklen_t len = sizeof(int);
+
+	if (fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode) ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+	    type != SOCK_STREAM)
+		return 0;
+	len = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == -1)
+		return 0;
+	return domain == AF_INET || domain == AF_INET6 || domain == AF_UNIX;
 }
 
 /* A worker hands over a logged-in session: start the post-login side
@@ -571,7 +632,19 @@ handoff(struct proc *w, struct rec *r, int fd)
 	size_t i;
 
 	rec_init(&res);
-	if (fd < 0 || tok == NULL || strlen(tok) != 32 ||
+	if (w->session || w->state != P_BUSY || w->ip[0] == '\0' ||
+	    w->handed) {
+		/* only for the connection chapard admitted, once */
+		if (fd >= 0)
+			close(fd);
+		proc_drop(w, "sent a hand-over without a connection");
+		rec_free(&res);
+		return;
+	}
+	w->handed = 1;
+	if (fd < 0 || !client_socket(fd))
+		why = "no client connection came with the hand-over";
+	else if (tok == NULL || strlen(tok) != 32 ||
 	    strspn(tok, "0123456789abcdef") != 32)
 		why = "malformed hand-over";
 	else if (state != NULL && strlen(state) > 1024)
@@ -596,6 +669,7 @@ handoff(struct proc *w, struct rec *r, int fd)
 			why = "cannot start the session";
 		else {
 			memcpy(p->ip, w->ip, sizeof(p->ip));
+			p->origin = w->pid;
 			w->ip[0] = '\0';
 		}
 	}
@@ -607,7 +681,7 @@ handoff(struct proc *w, struct rec *r, int fd)
 		rec_set_str(&res, "reason", why);
 	} else
 		rec_set_str(&res, "ok", "1");
-	(void)ipc_send(w->status_fd, IPC_HANDOFF_RESULT, &res, -1);
+	(void)tell(w, IPC_HANDOFF_RESULT, &res);
 	rec_free(&res);
 }
 
@@ -639,6 +713,22 @@ describe_exit(int st, char *out, size_t len)
 		(void)xsnprintf(out, len, "exit status %d", WEXITSTATUS(st));
 }
 
+/* The worker that handed over a session whose token authd refused. */
+static void
+drop_origin(struct service *s, pid_t origin)
+{
+	struct proc *w;
+
+	for (w = s->procs; w != NULL; w = w->next)
+		if (w->pid == origin && !w->session) {
+			proc_drop(w, "handed over a session with a token authd "
+			    "refused");
+			return;
+		}
+	log_warning("service %s: a session's token was refused (its worker "
+	    "pid %ld is gone)", s->name, (long)origin);
+}
+
 /* A child is gone: account for it; pool maintenance replaces it. */
 void
 service_reap(pid_t pid, int st)
@@ -658,6 +748,18 @@ service_reap(pid_t pid, int st)
 	quitting = p->quit_asked || M.stopping;
 	abnormal = !quitting && (WIFSIGNALED(st) || WEXITSTATUS(st) != 0);
 	describe_exit(st, how, sizeof(how));
+	if (p->session) {
+		/* A session ends how its client likes; it says nothing
+		 * about whether the service can start.  One that could not
+		 * redeem its token was sent by a worker that lied. */
+		if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_BADTOKEN)
+			drop_origin(s, p->origin);
+		else if (abnormal)
+			log_warning("service %s: session pid %ld died: %s",
+			    s->name, (long)pid, how);
+		proc_free(s, p);
+		return;
+	}
 	if (abnormal) {
 		s->crashes++;
 		s->failures++;
@@ -706,7 +808,7 @@ send_tickets(struct proc *p)
 	rec_init(&r);
 	rec_add(&r, "key", sv_make(M.tickets[0], 80));
 	rec_add(&r, "key", sv_make(M.tickets[1], 80));
-	(void)ipc_send(p->status_fd, IPC_TICKETS, &r, -1);
+	(void)tell(p, IPC_TICKETS, &r);
 	rec_free(&r);
 }
 
@@ -725,9 +827,12 @@ tickets_rotate(int force)
 	if (force)
 		rand_bytes(M.tickets[1], 80);
 	M.tickets_rotated = now_sec();
+	/* pre-login workers only: a session (mail_user) has no business
+	 * with TLS keys */
 	for (s = M.services; s != NULL; s = s->next)
 		for (p = s->procs; p != NULL; p = p->next)
-			if (p->status_fd >= 0 && p->state != P_STARTING)
+			if (p->status_fd >= 0 && !p->session &&
+			    p->state != P_STARTING)
 				send_tickets(p);
 }
 
@@ -749,9 +854,11 @@ proc_message(struct proc *p)
 
 	rec_init(&r);
 	ret = ipc_recv(p->status_fd, &type, &r, &fd, &why);
-	if (fd >= 0 && (ret <= 0 || type != IPC_HANDOFF)) {
+	if (fd >= 0 && ret == 1 && type != IPC_HANDOFF) {
 		close(fd);
-		fd = -1;
+		proc_drop(p, "sent a descriptor where none belongs");
+		rec_free(&r);
+		return;
 	}
 	if (ret <= 0) {
 		if (ret < 0)
@@ -765,14 +872,22 @@ proc_message(struct proc *p)
 	}
 	switch (type) {
 	case IPC_HELLO:
-		if (p->state == P_STARTING)
-			proc_set(p, P_IDLE);
+		if (p->session || p->state != P_STARTING) {
+			proc_drop(p, "sent HELLO out of turn");
+			break;
+		}
+		proc_set(p, P_IDLE);
 		send_tickets(p);
 		break;
 	case IPC_CONN:
 		ip = rec_get_str(&r, "ip");
-		if (ip == NULL || ip[0] == '\0' || strlen(ip) >= sizeof(p->ip))
-			ip = "unknown";
+		/* one connection at a time, an address that is one */
+		if (p->session || p->ip[0] != '\0' || (p->state != P_IDLE &&
+		    p->state != P_QUITTING) || !valid_ip(ip)) {
+			proc_drop(p, "sent a CONN out of turn or with a bad "
+			    "address");
+			break;
+		}
 		/* A worker told to quit may have accepted this one already:
 		 * it is served all the same. */
 		if (iptable_admit(s, ip, &why) == -1) {
@@ -781,13 +896,15 @@ proc_message(struct proc *p)
 			s->refused++;
 			rec_init(&lr);
 			rec_set_str(&lr, "reason", why);
-			(void)ipc_send(p->status_fd, IPC_CONN_LIMIT, &lr, -1);
+			(void)tell(p, IPC_CONN_LIMIT, &lr);
 			rec_free(&lr);
 			break;
 		}
-		(void)ipc_send(p->status_fd, IPC_CONN_OK, NULL, -1);
 		(void)xsnprintf(p->ip, sizeof(p->ip), "%s", ip);
 		p->user[0] = '\0';
+		p->handed = 0;
+		if (tell(p, IPC_CONN_OK, NULL) == -1)
+			break;
 		if (!p->quit_asked)
 			proc_set(p, P_BUSY);
 		s->served++;
@@ -801,6 +918,10 @@ proc_message(struct proc *p)
 		handoff(p, &r, fd);
 		break;
 	case IPC_DONE:
+		if (p->session) {
+			proc_drop(p, "(a session) sent DONE");
+			break;
+		}
 		if (p->ip[0] != '\0')
 			iptable_release(s, p->ip);
 		p->ip[0] = '\0';

@@ -35,11 +35,13 @@ enum ipc_type {
 
 const char *ipc_type_name(int);
 
-/* Send one message; fd_to_pass < 0 for none.  0 or -1 (errno set). */
+/* Send one message; fd_to_pass < 0 for none.  0 or -1 (errno set; on a
+ * non-blocking socket EAGAIN means the peer does not read). */
 int ipc_send(int sock, int type, const struct rec *payload, int fd_to_pass);
 /* Receive one message.  Returns 1 with *type, payload and *fd (-1 if none
- * was passed; the caller owns it), 0 at EOF, -1 on error or a malformed
- * message (with *why). */
+ * was passed, or if it could not be received: the receiver is out of
+ * descriptors; the caller owns it), 0 at EOF, -1 on error or a malformed
+ * message, more than one descriptor included (with *why). */
 int ipc_recv(int sock, int *type, struct rec *payload, int *fd,
     const char **why);
 

@@ -61,6 +61,10 @@ struct worker_service {
 	void (*post_login)(struct worker_conn *, const struct worker_session *);
 };
 
+/* A post-login process whose token authd does not know exits with this:
+ * chapard then blames the worker that handed the session over. */
+#define EXIT_BADTOKEN 77
+
 /* main() of a daemon: options -c FILE, -i, -s SERVICE, -d.  Returns the
  * exit status. */
 int worker_run(int argc, char **argv, const struct worker_service *);

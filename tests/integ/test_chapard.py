@@ -728,3 +728,61 @@ def test_hung_authd_is_killed_and_replaced():
         except (OSError, EOFError):
             return False
     wait_for(answers, 15, "the new authd to answer")
+
+
+def chapard_fds(inst):
+    return len(os.listdir("/proc/%d/fd" % inst.procs["chapard"].pid))
+
+
+def test_a_compromised_worker_cannot_hurt_chapard():
+    """What a worker could do with its status socket if an attacker ran
+    code in it: every trick gets the worker killed, chapard stays up, its
+    descriptors do not leak, the service keeps starting workers, and no
+    session starts for a token authd never issued."""
+    inst, port = chapard_instance(prefork=2)
+    base_fds = chapard_fds(inst)
+    for trick in ("fds", "flood", "conn", "handoff"):
+        e = Echo(port)
+        e.s.sendall(("EVIL %s\r\n" % trick).encode())
+        e.f.readline()
+        e.close()
+        wait_for(lambda: inst.status_json() is not None and
+                 inst.idle("echo") >= 1, 10, "recovery after " + trick)
+    wait_for(lambda: inst.log("chapard").count("killing it") +
+             inst.log("chapard").count("dropping it") >= 4, 10,
+             "four workers dropped")
+    log = inst.log("chapard")
+    assert "more than one descriptor" in log
+    assert "token authd refused" in log or "token was refused" in log
+    assert "session of" not in log
+    st = inst.service("echo")
+    assert st["failures_in_a_row"] == 0, "a worker's tricks backed off " \
+        "the whole service"
+    assert chapard_fds(inst) <= base_fds + 4, (base_fds, chapard_fds(inst))
+    e = Echo(port)
+    assert e.cmd("ECHO fine") == "ECHO fine"
+
+
+def test_session_home_must_be_the_mail_users_own():
+    """A link (or someone else's directory) where a user's mail directory
+    should be is refused: the session does not start."""
+    need_root()
+    inst, port = login_instance()
+    os.makedirs(inst.path("elsewhere"))
+    os.symlink(inst.path("elsewhere"), inst.path("mail", "example.org"))
+    e = Echo(port)
+    assert e.cmd("LOGIN alice@example.org alice pw") == "+OK logged in"
+    assert e.f.readline() == b""
+    wait_for(lambda: "home of alice@example.org: example.org:" in
+             inst.log("chapard"), 10, "the refusal")
+    assert "session of alice" not in inst.log("chapard")
+    assert os.listdir(inst.path("elsewhere")) == []
+    # a directory of the right name but root's own is refused too
+    os.unlink(inst.path("mail", "example.org"))
+    os.makedirs(inst.path("mail", "example.org", "bob"))
+    os.chmod(inst.path("mail", "example.org"), 0o755)
+    e = Echo(port)
+    assert e.cmd("LOGIN bob@example.org bob pw") == "+OK logged in"
+    assert e.f.readline() == b""
+    wait_for(lambda: "not a private directory" in inst.log("chapard"), 10,
+             "the second refusal")

@@ -1,6 +1,7 @@
 /* Unit tests: listen addresses, networks, IPC messages. */
 #include <sys/socket.h>
 
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -98,9 +99,64 @@ ipc_roundtrip_with_fd(void)
 	rec_free(&got);
 }
 
+static int
+open_fds(void)
+{
+	int n = 0, fd;
+
+	for (fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			n++;
+	return n;
+}
+
+static void
+ipc_extra_descriptors_are_closed(void)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+	} cm;
+	struct msghdr msg;
+	struct iovec iov;
+	struct rec got;
+	const char *why;
+	char payload[] = "\x01\x00\x05\x00user=x";
+	int sv[2], fds[3], type, fd, before, i;
+
+	T_ASSERT(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+	rec_init(&got);
+	before = open_fds();
+	for (i = 0; i < 50; i++) {
+		fds[0] = fds[1] = fds[2] = sv[0];
+		memset(&msg, 0, sizeof(msg));
+		memset(&cm, 0, sizeof(cm));
+		iov.iov_base = payload;
+		iov.iov_len = sizeof(payload) - 1;
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = cm.buf;
+		msg.msg_controllen = sizeof(cm.buf);
+		cm.h.cmsg_level = SOL_SOCKET;
+		cm.h.cmsg_type = SCM_RIGHTS;
+		cm.h.cmsg_len = CMSG_LEN(3 * sizeof(int));
+		memcpy(CMSG_DATA(&cm.h), fds, sizeof(fds));
+		T_ASSERT(sendmsg(sv[0], &msg, 0) > 0);
+		T_EQ_INT(ipc_recv(sv[1], &type, &got, &fd, &why), -1);
+		T_EQ_INT(fd, -1);
+	}
+	T_EQ_INT(open_fds(), before);	/* all 150 closed */
+	T_EQ_STR(why, "more than one descriptor");
+	close(sv[0]);
+	close(sv[1]);
+	rec_free(&got);
+}
+
 T_SUITE(suite_net)
 {
 	t_run("net_listen_addresses", net_listen_addresses);
 	t_run("net_masks", net_masks);
 	t_run("ipc_roundtrip_with_fd", ipc_roundtrip_with_fd);
+	t_run("ipc_extra_descriptors_are_closed",
+	    ipc_extra_descriptors_are_closed);
 }
