@@ -204,6 +204,9 @@ tell(struct proc *p, int type, const struct rec *r)
 	log_error("service %s: pid %ld does not take messages (%s); killing "
 	    "it", p->svc->name, (long)p->pid, strerror(errno));
 	proc_status_lost(p);
+	/* chapard's own decision: not a failure of the service (an attacker
+	 * in one worker must not stall the pool with backoff) */
+	p->quit_asked = 1;
 	(void)kill(p->pid, SIGKILL);
 	return -1;
 }
@@ -215,6 +218,7 @@ proc_drop(struct proc *p, const char *why)
 	log_error("service %s: pid %ld %s; killing it", p->svc->name,
 	    (long)p->pid, why);
 	proc_status_lost(p);
+	p->quit_asked = 1;	/* as in tell(): no backoff for this */
 	(void)kill(p->pid, SIGKILL);
 }
 
@@ -860,13 +864,17 @@ proc_message(struct proc *p)
 		rec_free(&r);
 		return;
 	}
-	if (ret <= 0) {
-		if (ret < 0)
-			log_error("service %s: pid %ld: %s; dropping it",
-			    s->name, (long)p->pid, why);
-		proc_status_lost(p);
-		if (ret < 0)
-			(void)kill(p->pid, SIGKILL);
+	if (ret < 0) {
+		char what[128];
+
+		(void)xsnprintf(what, sizeof(what), "sent a bad message (%s)",
+		    why);
+		proc_drop(p, what);
+		rec_free(&r);
+		return;
+	}
+	if (ret == 0) {
+		proc_status_lost(p);	/* it is exiting */
 		rec_free(&r);
 		return;
 	}
@@ -930,10 +938,7 @@ proc_message(struct proc *p)
 			proc_set(p, P_IDLE);
 		break;
 	default:
-		log_error("service %s: pid %ld sent %s; dropping it", s->name,
-		    (long)p->pid, ipc_type_name(type));
-		proc_status_lost(p);
-		(void)kill(p->pid, SIGKILL);
+		proc_drop(p, "sent a message only chapard sends");
 	}
 	rec_free(&r);
 }
