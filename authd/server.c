@@ -494,8 +494,8 @@ conn_read(struct conn *c)
 	/* Requests carry passwords: leave no copies behind. */
 	explicit_bzero(tmp, sizeof(tmp));
 	off = 0;
-	while (!c->dead && (nl = memchr(c->in.data + off, '\n',
-	    c->in.len - off)) != NULL) {
+	while (!c->dead && !c->doomed && (nl = memchr(c->in.data + off,
+	    '\n', c->in.len - off)) != NULL) {
 		if ((size_t)(nl - (c->in.data + off)) > AUTH_LINE_MAX) {
 			conn_close(c, "request line too long");
 			return;

@@ -563,7 +563,7 @@ static int
 step_into(int dfd, const char *name, uid_t uid, gid_t gid, struct buf *err)
 {
 	struct stat parent, st;
-	int fd = -1, as_user, saved;
+	int fd = -1, as_user, saved, created = 0;
 
 	if (fstat(dfd, &parent) == -1)
 		goto fail;
@@ -572,7 +572,9 @@ step_into(int dfd, const char *name, uid_t uid, gid_t gid, struct buf *err)
 		(void)setfsgid(gid);
 		(void)setfsuid(uid);
 	}
-	if (mkdirat(dfd, name, 0700) == -1 && errno != EEXIST)
+	if (mkdirat(dfd, name, 0700) == 0)
+		created = 1;
+	else if (errno != EEXIST)
 		goto fail_fs;
 	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1)
@@ -583,8 +585,10 @@ step_into(int dfd, const char *name, uid_t uid, gid_t gid, struct buf *err)
 	}
 	if (fstat(fd, &st) == -1)
 		goto fail;
-	if (geteuid() == 0 && st.st_uid == 0 && parent.st_uid == 0 &&
-	    (parent.st_mode & 022) == 0 &&
+	/* only what root just made here is given away; a root-owned
+	 * directory that was already there is not the mail user's */
+	if (created && geteuid() == 0 && st.st_uid == 0 &&
+	    parent.st_uid == 0 && (parent.st_mode & 022) == 0 &&
 	    (fchown(fd, uid, gid) == -1 || fchmod(fd, 0700) == -1 ||
 	    fstat(fd, &st) == -1))
 		goto fail;

@@ -33,6 +33,8 @@ struct proc {
 	int session;		/* a post-login process */
 	int handed;		/* its current connection was handed over */
 	pid_t origin;		/* session: the worker that handed it over */
+	pid_t origin_authd;	/* ... and the authd running at the time */
+	int hello;		/* said HELLO */
 	char ip[NET_ADDRSTRLEN];
 	char user[128];
 	int64_t since;		/* when the state last changed */

@@ -579,6 +579,8 @@ spawn(struct service *s)
 	(void)spawn_as(s, NULL);
 }
 
+static pid_t authd_pid(void);
+
 static int
 valid_ip(const char *ip)
 {
@@ -636,8 +638,8 @@ handoff(struct proc *w, struct rec *r, int fd)
 	size_t i;
 
 	rec_init(&res);
-	if (w->session || w->state != P_BUSY || w->ip[0] == '\0' ||
-	    w->handed) {
+	if (w->session || (w->state != P_BUSY && w->state != P_QUITTING) ||
+	    w->ip[0] == '\0' || w->handed) {
 		/* only for the connection chapard admitted, once */
 		if (fd >= 0)
 			close(fd);
@@ -674,6 +676,7 @@ handoff(struct proc *w, struct rec *r, int fd)
 		else {
 			memcpy(p->ip, w->ip, sizeof(p->ip));
 			p->origin = w->pid;
+			p->origin_authd = authd_pid();
 			w->ip[0] = '\0';
 		}
 	}
@@ -717,6 +720,21 @@ describe_exit(int st, char *out, size_t len)
 		(void)xsnprintf(out, len, "exit status %d", WEXITSTATUS(st));
 }
 
+/* The pid of the running authd, or 0. */
+static pid_t
+authd_pid(void)
+{
+	struct service *s;
+	struct proc *p;
+
+	for (s = M.services; s != NULL; s = s->next)
+		if (s->kind == SVC_DAEMON && strcmp(s->name, "authd") == 0)
+			for (p = s->procs; p != NULL; p = p->next)
+				if (p->state == P_RUNNING)
+					return p->pid;
+	return 0;
+}
+
 /* The worker that handed over a session whose token authd refused. */
 static void
 drop_origin(struct service *s, pid_t origin)
@@ -756,8 +774,17 @@ service_reap(pid_t pid, int st)
 		/* A session ends how its client likes; it says nothing
 		 * about whether the service can start.  One that could not
 		 * redeem its token was sent by a worker that lied. */
-		if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_BADTOKEN)
+		/* Only when the session never said who it serves (it says
+		 * so right after the token is redeemed) and the authd that
+		 * refused is the one that was up at the hand-over (a
+		 * restarted authd has forgotten its tokens). */
+		if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_BADTOKEN &&
+		    p->user[0] == '\0' && p->origin_authd != 0 &&
+		    p->origin_authd == authd_pid())
 			drop_origin(s, p->origin);
+		else if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_BADTOKEN)
+			log_warning("service %s: a session's token was refused "
+			    "(authd restarted since the hand-over?)", s->name);
 		else if (abnormal)
 			log_warning("service %s: session pid %ld died: %s",
 			    s->name, (long)pid, how);
@@ -880,11 +907,13 @@ proc_message(struct proc *p)
 	}
 	switch (type) {
 	case IPC_HELLO:
-		if (p->session || p->state != P_STARTING) {
+		if (p->session || p->hello) {
 			proc_drop(p, "sent HELLO out of turn");
 			break;
 		}
-		proc_set(p, P_IDLE);
+		p->hello = 1;
+		if (!p->quit_asked)
+			proc_set(p, P_IDLE);
 		send_tickets(p);
 		break;
 	case IPC_CONN:
