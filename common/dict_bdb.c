@@ -921,6 +921,7 @@ dict_del(struct dict *d, struct dict_txn *t, struct sv key)
 struct scan {
 	struct dict *d;
 	struct sv prefix;
+	struct sv from;		/* first key to look at (>= prefix), or none */
 	dict_scan_fn fn;
 	void *arg;
 	int track;		/* remember the last key, to resume */
@@ -941,6 +942,8 @@ scan_first(struct scan *s, DBC *c, DBT *k, DBT *v)
 	memset(v, 0, sizeof(*v));
 	if (s->have_last)
 		(void)dbt_set(k, buf_sv(&s->last));
+	else if (s->from.n > 0)
+		(void)dbt_set(k, s->from);
 	else if (s->prefix.n > 0)
 		(void)dbt_set(k, s->prefix);
 	else {
@@ -1011,6 +1014,13 @@ int
 dict_scan(struct dict *d, struct dict_txn *t, struct sv prefix,
     dict_scan_fn fn, void *arg)
 {
+	return dict_scan_from(d, t, prefix, sv_make("", 0), fn, arg);
+}
+
+int
+dict_scan_from(struct dict *d, struct dict_txn *t, struct sv prefix,
+    struct sv from, dict_scan_fn fn, void *arg)
+{
 	struct scan s;
 	int rv;
 
@@ -1019,6 +1029,9 @@ dict_scan(struct dict *d, struct dict_txn *t, struct sv prefix,
 	memset(&s, 0, sizeof(s));
 	s.d = d;
 	s.prefix = prefix;
+	/* a start before the prefix means the prefix */
+	if (from.n >= prefix.n && memcmp(from.p, prefix.p, prefix.n) == 0)
+		s.from = from;
 	if (s.prefix.p == NULL)
 		s.prefix = sv_make("", 0);
 	s.fn = fn;

@@ -151,8 +151,8 @@ io_getline(struct io *io, struct sv *line, int *crlf)
 	int r;
 
 	for (;;) {
-		start = io->in.data + io->in_pos;
 		avail = io->in.len - io->in_pos;
+		start = avail > 0 ? io->in.data + io->in_pos : NULL;
 		lf = avail > 0 ? memchr(start, '\n', avail) : NULL;
 		if (io->skipping) {
 			/* Throw away the tail of an over-long line. */

@@ -100,6 +100,10 @@ int dict_del(struct dict *, struct dict_txn *, struct sv key);
 typedef int (*dict_scan_fn)(struct sv key, struct sv val, void *arg);
 int dict_scan(struct dict *, struct dict_txn *, struct sv prefix,
     dict_scan_fn, void *arg);
+/* The same, starting at the first key >= from (which must begin with
+ * prefix; else the scan starts at the prefix). */
+int dict_scan_from(struct dict *, struct dict_txn *, struct sv prefix,
+    struct sv from, dict_scan_fn, void *arg);
 
 /* Release the locks and abort the transactions of dead processes now
  * (dict_txn_run also does it after repeated conflicts); reopens the

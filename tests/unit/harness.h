@@ -45,6 +45,9 @@ const char *t_tmpdir(void);
 void t_failf(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A diagnostic line ("# ...") that does not fail the test. */
+void t_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Suites register themselves, one or more per file:
  *	T_SUITE(suite_buf) { t_run("name", fn); ... }
  * main.c runs them sorted by name. */

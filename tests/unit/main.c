@@ -44,6 +44,19 @@ t_failf(const char *file, int line, const char *fmt, ...)
 }
 
 void
+t_note(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+void
 t_register(const char *name, void (*fn)(void))
 {
 	if (nsuites == NELEM(suites)) {
