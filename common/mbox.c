@@ -43,6 +43,49 @@ cur_path(const struct mbox *mb, const char *name, struct buf *out)
 	(void)buf_printf(out, "cur/%s", name);
 }
 
+int
+st_find_file(struct mbox *mb, struct sv base, struct buf *out)
+{
+	struct maildir_name mn;
+	struct dirent *de;
+	char path[512];
+	DIR *d;
+	int fd, r = -1;
+
+	if (xsnprintf(path, sizeof(path), "%s%scur", mb->dir, mb->dir[0] ?
+	    "/" : "") == -1 || (fd = openat(mb->st->homefd, path, O_RDONLY |
+	    O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (r == -1 && (de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, base.p, base.n) != 0 ||
+		    maildir_name_parse(de->d_name, &mn) == -1 ||
+		    !sv_eq(mn.base, base))
+			continue;
+		buf_reset(out);
+		(void)buf_puts(out, de->d_name);
+		r = 0;
+	}
+	closedir(d);
+	return r;
+}
+
+void
+st_cur_stamp(struct mbox *mb, struct rec *f)
+{
+	struct stat sb;
+	char path[512];
+
+	if (xsnprintf(path, sizeof(path), "%s%scur", mb->dir, mb->dir[0] ?
+	    "/" : "") == -1 || fstatat(mb->st->homefd, path, &sb, 0) == -1)
+		return;
+	rec_set_u64(f, "cm", (uint64_t)sb.st_mtim.tv_sec * 1000000000u +
+	    (uint64_t)sb.st_mtim.tv_nsec);
+}
+
 /* --- opening --------------------------------------------------------------- */
 
 int
@@ -331,6 +374,13 @@ mbox_msg_open(struct mbox *mb, uint32_t uid, struct buf *err)
 		fd = openat(mb->st->homefd, buf_cstr(&path), O_RDONLY |
 		    O_CLOEXEC | O_NOFOLLOW);
 	}
+	/* renamed outside (or by an aborted transaction): look for it */
+	if (fd == -1 && ret == DICT_OK && rec_get(&r, "b") != NULL &&
+	    st_find_file(mb, buf_sv(rec_get(&r, "b")), &file) == 0) {
+		cur_path(mb, buf_cstr(&file), &path);
+		fd = openat(mb->st->homefd, buf_cstr(&path), O_RDONLY |
+		    O_CLOEXEC | O_NOFOLLOW);
+	}
 	if (fd == -1)
 		(void)seterr(err, mb->name, "message gone");
 	rec_free(&r);
@@ -492,10 +542,17 @@ add_run(struct dict_txn *t, struct st_add *a)
 	/* sync: a file keeps the UID in its name if no message has it */
 	uid = 0;
 	if (a->want_uid > 0 && a->want_uid < st_num(&f, "uidnext")) {
+		/* free: neither in use nor expunged (RFC 3501 2.3.1.1: a
+		 * UID is never given again) */
 		st_key_msg(&fk, 'u', mb->id, a->want_uid);
-		if ((r = st_get_rec(mb->st, t, &fk, &m)) == DICT_NOTFOUND)
-			uid = a->want_uid;
-		else if (r != DICT_OK)
+		if ((r = st_get_rec(mb->st, t, &fk, &m)) == DICT_NOTFOUND) {
+			st_key_msg(&fk, 'x', mb->id, a->want_uid);
+			if ((r = dict_get(mb->st->db, t, buf_sv(&fk),
+			    &name)) == DICT_NOTFOUND)
+				uid = a->want_uid;
+			buf_reset(&name);
+		}
+		if (r != DICT_OK && r != DICT_NOTFOUND)
 			goto out;
 		rec_clear(&m);
 	}
@@ -547,6 +604,13 @@ add_run(struct dict_txn *t, struct st_add *a)
 		if ((a->rename ? renameat(a->srcdir, a->src, mb->st->homefd,
 		    buf_cstr(&path)) : linkat(a->srcdir, a->src,
 		    mb->st->homefd, buf_cstr(&path), 0)) == -1) {
+			/* the source may have been renamed (flags) or
+			 * removed by another process: the caller looks
+			 * again */
+			if (errno == ENOENT) {
+				r = STORE_NOTFOUND;
+				goto out;
+			}
 			log_error("store %s: %s: %s", mb->name, buf_cstr(&path),
 			    strerror(errno));
 			r = DICT_ERROR;
@@ -554,6 +618,9 @@ add_run(struct dict_txn *t, struct st_add *a)
 		}
 		(void)buf_set(&a->linked, path.data, path.len);
 		a->done_fs = 1;
+		st_cur_stamp(mb, &f);
+		if ((r = st_put_rec(mb->st, t, &k, &f)) != DICT_OK)
+			goto out;
 	}
 	a->uid = uid;
 out:
@@ -591,8 +658,10 @@ add_txn(struct dict_txn *t, void *arg)
 int
 st_add(struct st_add *a, struct buf *err)
 {
-	int r;
+	int r, lock;
 
+	if ((lock = st_lock(a->mb->st, a->mb->id, 0)) == -1)
+		return seterr(err, a->mb->name, "cannot lock the folder");
 	buf_init(&a->linked, 1024);
 	a->done_fs = 0;
 	r = dict_txn_run(a->mb->st->env, add_txn, a, err);
@@ -604,6 +673,7 @@ st_add(struct st_add *a, struct buf *err)
 			(void)unlinkat(a->mb->st->homefd, buf_cstr(&a->linked),
 			    0);
 	}
+	st_unlock(a->mb->st, a->mb->id, lock);
 	buf_free(&a->linked);
 	if (r == STORE_OVERQUOTA) {
 		buf_reset(err);
@@ -669,7 +739,7 @@ mbox_copy(struct mbox *src, uint32_t uid, struct mbox *dst, int move,
 	const char **names = NULL;
 	size_t nkw = 0, i;
 	const char *p;
-	int ret;
+	int ret, lock = 0, tries = 0;
 
 	if (src->st != dst->st)
 		return seterr(err, dst->name, "not the same store");
@@ -678,7 +748,15 @@ mbox_copy(struct mbox *src, uint32_t uid, struct mbox *dst, int move,
 	buf_init(&path, 1024);
 	buf_init(&kwnames, 4096);
 	rec_init(&r);
+	if (move && (lock = st_lock(src->st, src->id, 0)) == -1) {
+		ret = seterr(err, src->name, "cannot lock the folder");
+		goto out;
+	}
 	st_key_msg(&k, 'u', src->id, uid);
+again:
+	rec_clear(&r);
+	free(names);
+	names = NULL;
 	if ((ret = st_get_rec(src->st, NULL, &k, &r)) != DICT_OK) {
 		ret = ret == DICT_NOTFOUND ? STORE_NOTFOUND :
 		    seterr(err, src->name, "cannot read the index");
@@ -717,6 +795,9 @@ mbox_copy(struct mbox *src, uint32_t uid, struct mbox *dst, int move,
 		names[j] = NULL;
 	}
 	ret = st_add(&a, err);
+	/* renamed under us by a flag change: read its name again */
+	if (ret == STORE_NOTFOUND && tries++ < 5)
+		goto again;
 	if (ret == DICT_OK) {
 		if (maildir_fsync_dir(dst->st->homefd, dst->dir, "cur") == -1)
 			ret = seterr(err, dst->name, strerror(errno));
@@ -725,8 +806,10 @@ mbox_copy(struct mbox *src, uint32_t uid, struct mbox *dst, int move,
 			ret = mbox_expunge_uid(src, uid, err);
 		st_notify(dst->st);
 	}
-	free(names);
 out:
+	free(names);
+	if (move)
+		st_unlock(src->st, src->id, lock);
 	rec_free(&r);
 	buf_free(&k);
 	buf_free(&base);

@@ -69,13 +69,23 @@ rename_flags(struct mbox *mb, struct sv base, uint32_t uid, unsigned from,
 	cur_path(mb, buf_cstr(&a), &pa);
 	cur_path(mb, buf_cstr(&b), &pb);
 	if (renameat(mb->st->homefd, buf_cstr(&pa), mb->st->homefd,
-	    buf_cstr(&pb)) == -1 && (errno != ENOENT ||
+	    buf_cstr(&pb)) == 0 || (errno == ENOENT &&
 	    faccessat(mb->st->homefd, buf_cstr(&pb), F_OK,
-	    AT_SYMLINK_NOFOLLOW) == -1)) {
-		log_warning("store %s: %s: %s", mb->name, buf_cstr(&pa),
-		    strerror(errno));
-		r = -1;
+	    AT_SYMLINK_NOFOLLOW) == 0))
+		goto out;
+	/* Not under the name the index gives: an aborted transaction (ours
+	 * or another process's) or an outside tool renamed it.  Rename
+	 * whatever name it has. */
+	if (errno == ENOENT && st_find_file(mb, base, &a) == 0) {
+		cur_path(mb, buf_cstr(&a), &pa);
+		if (renameat(mb->st->homefd, buf_cstr(&pa), mb->st->homefd,
+		    buf_cstr(&pb)) == 0)
+			goto out;
 	}
+	log_warning("store %s: %s: %s", mb->name, buf_cstr(&pa),
+	    strerror(errno));
+	r = -1;
+out:
 	buf_free(&a);
 	buf_free(&b);
 	buf_free(&pa);
@@ -185,8 +195,11 @@ setflags_txn(struct dict_txn *t, void *arg)
 		s->result[i] = 1;
 		fchanged = 1;
 	}
-	if (fchanged)
+	r = DICT_OK;
+	if (fchanged) {
+		st_cur_stamp(mb, &f);
 		r = st_put_rec(mb->st, t, &fk, &f);
+	}
 out:
 	buf_free(&fk);
 	buf_free(&mk);
@@ -195,6 +208,34 @@ out:
 	rec_free(&m);
 	rec_free(&kw);
 	return r;
+}
+
+/* A batch failed for good: its last run may have renamed files the
+ * index does not agree with.  Name them after the index again, or sync
+ * would take the names for an outside change. */
+static void
+repair_names(struct mbox *mb, const uint32_t *uids, size_t n)
+{
+	struct buf k;
+	struct rec m;
+	size_t i;
+	unsigned flags;
+
+	buf_init(&k, 16);
+	rec_init(&m);
+	for (i = 0; i < n; i++) {
+		st_key_msg(&k, 'u', mb->id, uids[i]);
+		rec_clear(&m);
+		if (st_get_rec(mb->st, NULL, &k, &m) != DICT_OK ||
+		    rec_get(&m, "b") == NULL)
+			continue;
+		flags = (unsigned)st_num(&m, "f");
+		/* "from" no name can have: rename_flags looks it up */
+		(void)rename_flags(mb, buf_sv(rec_get(&m, "b")), uids[i],
+		    ~flags & MF_ALL, flags);
+	}
+	rec_free(&m);
+	buf_free(&k);
 }
 
 /* Tell the caller about one batch, reading each message back. */
@@ -236,7 +277,7 @@ mbox_store_flags(struct mbox *mb, uint32_t lo, uint32_t hi, int mode,
 	struct uids u;
 	struct setflags s;
 	size_t off;
-	int r = 0, any = 0;
+	int r = 0, any = 0, lock = 0;
 
 	if (mode != '+' && mode != '-' && mode != '=')
 		return seterr(err, mb->name, "bad flag mode");
@@ -252,10 +293,15 @@ mbox_store_flags(struct mbox *mb, uint32_t lo, uint32_t hi, int mode,
 	for (off = 0; off < u.n && r == 0; off += BATCH) {
 		s.uids = u.v + off;
 		s.n = u.n - off < BATCH ? u.n - off : BATCH;
-		if (dict_txn_run(mb->st->env, setflags_txn, &s, err) !=
+		if ((lock = st_lock(mb->st, mb->id, 0)) == -1)
+			r = seterr(err, mb->name, "cannot lock the folder");
+		else if (dict_txn_run(mb->st->env, setflags_txn, &s, err) !=
 		    DICT_OK)
 			r = -1;
-		else {
+		if (r != 0 && lock != -1)
+			repair_names(mb, s.uids, s.n);
+		st_unlock(mb->st, mb->id, lock);
+		if (r == 0) {
 			(void)report(mb, s.uids, s.result, s.n, changed, failed,
 			    arg);
 			any = 1;
@@ -274,15 +320,38 @@ struct expunge {
 	struct mbox *mb;
 	const uint32_t *uids;
 	size_t n;
+	int only_deleted;	/* still flagged \Deleted inside the txn */
 	unsigned char *gone;	/* per uid: removed in the last run */
 };
+
+/* Remove a message's file, under whatever name it has now (see
+ * rename_flags). */
+static void
+unlink_msg(struct mbox *mb, const struct rec *m, struct buf *file)
+{
+	struct buf path;
+	int rv;
+
+	buf_init(&path, 1024);
+	cur_path(mb, buf_cstr(file), &path);
+	rv = unlinkat(mb->st->homefd, buf_cstr(&path), 0);
+	if (rv == -1 && errno == ENOENT && rec_get(m, "b") != NULL &&
+	    st_find_file(mb, buf_sv(rec_get(m, "b")), file) == 0) {
+		cur_path(mb, buf_cstr(file), &path);
+		rv = unlinkat(mb->st->homefd, buf_cstr(&path), 0);
+	}
+	if (rv == -1 && errno != ENOENT)
+		log_warning("store %s: %s: %s", mb->name, buf_cstr(&path),
+		    strerror(errno));
+	buf_free(&path);
+}
 
 static int
 expunge_txn(struct dict_txn *t, void *arg)
 {
 	struct expunge *x = arg;
 	struct mbox *mb = x->mb;
-	struct buf fk, k, file, path;
+	struct buf fk, k, file;
 	struct rec f, m;
 	struct msg msg;
 	uint64_t modseq;
@@ -293,7 +362,6 @@ expunge_txn(struct dict_txn *t, void *arg)
 	buf_init(&fk, 1024);
 	buf_init(&k, 1024);
 	buf_init(&file, 1024);
-	buf_init(&path, 1024);
 	rec_init(&f);
 	rec_init(&m);
 	st_key_folder(&fk, mb->name);
@@ -308,6 +376,8 @@ expunge_txn(struct dict_txn *t, void *arg)
 		if (r != DICT_OK)
 			goto out;
 		msg_from_rec(x->uids[i], &m, &file, &msg);
+		if (x->only_deleted && (msg.flags & MF_DELETED) == 0)
+			continue;	/* undeleted meanwhile */
 		if ((r = dict_del(mb->st->db, t, buf_sv(&k))) != DICT_OK)
 			goto out;
 		if (rec_get(&m, "b") != NULL) {
@@ -330,43 +400,46 @@ expunge_txn(struct dict_txn *t, void *arg)
 		/* Inside the transaction: a crash before the commit leaves
 		 * a record whose file is gone, which sync expunges; the
 		 * other order could bring an expunged message back. */
-		cur_path(mb, buf_cstr(&file), &path);
-		if (unlinkat(mb->st->homefd, buf_cstr(&path), 0) == -1 &&
-		    errno != ENOENT)
-			log_warning("store %s: %s: %s", mb->name,
-			    buf_cstr(&path), strerror(errno));
+		unlink_msg(mb, &m, &file);
 		x->gone[i] = 1;
 		any = 1;
 	}
+	if (any)
+		st_cur_stamp(mb, &f);
 	r = any ? st_put_rec(mb->st, t, &fk, &f) : DICT_OK;
 out:
 	buf_free(&fk);
 	buf_free(&k);
 	buf_free(&file);
-	buf_free(&path);
 	rec_free(&f);
 	rec_free(&m);
 	return r;
 }
 
 static int
-expunge_uids(struct mbox *mb, const uint32_t *uids, size_t n, msg_fn fn,
-    void *arg, struct buf *err)
+expunge_uids(struct mbox *mb, const uint32_t *uids, size_t n,
+    int only_deleted, msg_fn fn, void *arg, struct buf *err)
 {
 	struct expunge x;
 	struct msg m;
 	size_t off, i;
-	int r = 0, any = 0;
+	int r = 0, any = 0, lock;
 
 	x.mb = mb;
+	x.only_deleted = only_deleted;
 	x.gone = xcalloc(BATCH, 1);
 	for (off = 0; off < n && r == 0; off += BATCH) {
 		x.uids = uids + off;
 		x.n = n - off < BATCH ? n - off : BATCH;
-		if (dict_txn_run(mb->st->env, expunge_txn, &x, err) != DICT_OK) {
-			r = -1;
+		if ((lock = st_lock(mb->st, mb->id, 0)) == -1) {
+			r = seterr(err, mb->name, "cannot lock the folder");
 			break;
 		}
+		if (dict_txn_run(mb->st->env, expunge_txn, &x, err) != DICT_OK)
+			r = -1;
+		st_unlock(mb->st, mb->id, lock);
+		if (r != 0)
+			break;
 		for (i = 0; i < x.n; i++) {
 			if (!x.gone[i])
 				continue;
@@ -397,7 +470,7 @@ mbox_expunge(struct mbox *mb, uint32_t lo, uint32_t hi, msg_fn fn, void *arg,
 	u.only_deleted = 1;
 	if (mbox_messages(mb, lo, hi, collect, &u, err) != 0)
 		return -1;
-	r = expunge_uids(mb, u.v, u.n, fn, arg, err);
+	r = expunge_uids(mb, u.v, u.n, 1, fn, arg, err);
 	free(u.v);
 	return r;
 }
@@ -405,7 +478,7 @@ mbox_expunge(struct mbox *mb, uint32_t lo, uint32_t hi, msg_fn fn, void *arg,
 int
 mbox_expunge_uid(struct mbox *mb, uint32_t uid, struct buf *err)
 {
-	return expunge_uids(mb, &uid, 1, NULL, NULL, err);
+	return expunge_uids(mb, &uid, 1, 0, NULL, NULL, err);
 }
 
 /* --- vanished -------------------------------------------------------------- */

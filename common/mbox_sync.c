@@ -215,10 +215,15 @@ sync_file(struct mbox *mb, const char *name, int *changed, struct buf *err)
 	a.want_uid = mn.uid;
 	a.env = buf_sv(&env);
 	a.bs = buf_sv(&bs);
-	if (st_add(&a, err) != DICT_OK)
-		r = -1;
-	else
+	switch (st_add(&a, err)) {
+	case DICT_OK:
 		*changed = 1;
+		break;
+	case STORE_NOTFOUND:	/* gone since the listing */
+		break;
+	default:
+		r = -1;
+	}
 out:
 	buf_free(&k);
 	buf_free(&v);
@@ -272,8 +277,79 @@ drop_gone(struct mbox *mb, uint32_t uid, struct buf *err)
 	return mbox_expunge_uid(mb, uid, err);
 }
 
-int
-mbox_sync(struct mbox *mb, struct buf *err)
+/*
+ * Does cur/ or new/ hold anything the index has not seen?  Our writers
+ * note cur/'s mtime in the folder record after each change ("cm"), so an
+ * unchanged mtime means nobody else touched cur/.  Timestamps are coarse
+ * (a jiffy on ext4): a stamp less than two seconds old proves nothing,
+ * like git's "racily clean" index entries.
+ */
+static int
+sync_needed(struct mbox *mb)
+{
+	struct buf k;
+	struct rec f;
+	struct stat sb;
+	struct dirent *de;
+	DIR *d;
+	uint64_t mt;
+	int fd, needed = 1;
+
+	if ((fd = subdir_fd(mb, "new")) == -1 || (d = fdopendir(fd)) ==
+	    NULL) {
+		if (fd != -1)
+			close(fd);
+		return 1;
+	}
+	while ((de = readdir(d)) != NULL && de->d_name[0] == '.')
+		;
+	closedir(d);
+	if (de != NULL)
+		return 1;
+	if ((fd = subdir_fd(mb, "cur")) == -1)
+		return 1;
+	if (fstat(fd, &sb) == -1) {
+		close(fd);
+		return 1;
+	}
+	close(fd);
+	mt = (uint64_t)sb.st_mtim.tv_sec * 1000000000u +
+	    (uint64_t)sb.st_mtim.tv_nsec;
+	buf_init(&k, 1024);
+	rec_init(&f);
+	st_key_folder(&k, mb->name);
+	if (st_get_rec(mb->st, NULL, &k, &f) == DICT_OK &&
+	    st_num(&f, "cm") == mt && (int64_t)sb.st_mtim.tv_sec + 2 <
+	    now_sec())
+		needed = 0;
+	rec_free(&f);
+	buf_free(&k);
+	return needed;
+}
+
+static int
+stamp_txn(struct dict_txn *t, void *arg)
+{
+	struct mbox *mb = arg;
+	struct buf k;
+	struct rec f;
+	int r;
+
+	buf_init(&k, 1024);
+	rec_init(&f);
+	st_key_folder(&k, mb->name);
+	if ((r = st_get_rec(mb->st, t, &k, &f)) == DICT_OK) {
+		st_cur_stamp(mb, &f);
+		r = st_put_rec(mb->st, t, &k, &f);
+	}
+	rec_free(&f);
+	buf_free(&k);
+	return r;
+}
+
+/* Under the folder's exclusive lock: no writer of ours is half way. */
+static int
+sync_locked(struct mbox *mb, struct buf *err)
 {
 	struct names nm;
 	struct gone g;
@@ -304,7 +380,24 @@ mbox_sync(struct mbox *mb, struct buf *err)
 	}
 	free(g.v);
 	names_free(&nm);
+	if (r == 0 && dict_txn_run(mb->st->env, stamp_txn, mb, err) !=
+	    DICT_OK)
+		r = -1;
 	if (changed && r == 0)
 		st_notify(mb->st);
+	return r;
+}
+
+int
+mbox_sync(struct mbox *mb, struct buf *err)
+{
+	int lock, r;
+
+	if (!sync_needed(mb))
+		return 0;
+	if ((lock = st_lock(mb->st, mb->id, 1)) == -1)
+		return seterr(err, mb->name, "cannot lock the folder");
+	r = sync_locked(mb, err);
+	st_unlock(mb->st, mb->id, lock);
 	return r;
 }

@@ -193,6 +193,64 @@ st_uidfile_write(struct store *st, const char *dir, uint32_t validity,
 	return maildir_fsync_dir(st->homefd, dir, "");
 }
 
+/* --- folder locks (store_int.h) -------------------------------------------- */
+
+static int
+lock_op(struct store *st, uint32_t id, short type)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	fl.l_start = (off_t)id;
+	fl.l_len = 1;
+	while (fcntl(st->lockfd, F_OFD_SETLKW, &fl) == -1) {
+		if (errno != EINTR) {
+			log_error("store %s: folder lock: %s", st->home,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+st_lock(struct store *st, uint32_t id, int excl)
+{
+	size_t i, slot = NELEM(st->held);
+
+	for (i = 0; i < NELEM(st->held); i++) {
+		if (st->held[i].id == id)
+			return 0;
+		if (st->held[i].id == 0 && slot == NELEM(st->held))
+			slot = i;
+	}
+	if (slot == NELEM(st->held))
+		log_panic("store: too many folder locks");
+	if (lock_op(st, id, excl ? F_WRLCK : F_RDLCK) == -1)
+		return -1;
+	st->held[slot].id = id;
+	st->held[slot].excl = excl;
+	return 1;
+}
+
+void
+st_unlock(struct store *st, uint32_t id, int token)
+{
+	size_t i;
+
+	if (token != 1)
+		return;
+	for (i = 0; i < NELEM(st->held); i++) {
+		if (st->held[i].id == id) {
+			(void)lock_op(st, id, F_UNLCK);
+			st->held[i].id = 0;
+			return;
+		}
+	}
+}
+
 /* --- opening ------------------------------------------------------------- */
 
 static int
@@ -304,16 +362,75 @@ st_folder_make(struct store *st, const char *name, const char *dir,
 	return r;
 }
 
+/* --- opening --------------------------------------------------------------- */
+
+static int
+index_open(struct store *st, struct buf *err)
+{
+	struct buf path;
+	int r = -1;
+
+	buf_init(&path, 4096);
+	(void)buf_printf(&path, "%s/chapar-index", st->home);
+	if (mkdirat(st->homefd, "chapar-index", 0700) == -1 &&
+	    errno != EEXIST)
+		seterr(err, buf_cstr(&path), strerror(errno));
+	else if (dict_env_open(buf_cstr(&path), 1, &st->env, err) ==
+	    DICT_OK && dict_open(st->env, "index.db", 1, &st->db, err) ==
+	    DICT_OK)
+		r = 0;
+	if (r == 0) {
+		(void)buf_puts(&path, "/folders.lock");
+		if ((st->lockfd = open(buf_cstr(&path), O_RDWR | O_CREAT |
+		    O_CLOEXEC | O_NOFOLLOW, 0600)) == -1)
+			r = seterr(err, buf_cstr(&path), strerror(errno));
+	}
+	buf_free(&path);
+	if (r == -1) {
+		dict_close(&st->db);
+		dict_env_close(&st->env);
+	}
+	return r;
+}
+
+/*
+ * The index would not open although its directory is ours to write: it
+ * is damaged.  The maildir is the truth and its file names carry UIDs and
+ * flags, so move the index aside (keeping the last broken one for a
+ * post-mortem) and let a new one be built from the maildir; keywords,
+ * subscriptions and MODSEQ history are what is lost.  A permission or
+ * resource problem is left to the admin.
+ */
+static int
+index_aside(struct store *st, struct buf *err)
+{
+	if (faccessat(st->homefd, "chapar-index", R_OK | W_OK | X_OK, 0) ==
+	    -1)
+		return -1;
+	log_warning("store %s: index unusable (%s); moved to "
+	    "chapar-index.broken, rebuilding from the maildir", st->home,
+	    buf_cstr(err));
+	if (st_rm_tree_at(st->homefd, "chapar-index.broken") == -1 &&
+	    errno != ENOENT)
+		return -1;
+	if (renameat(st->homefd, "chapar-index", st->homefd,
+	    "chapar-index.broken") == -1) {
+		seterr(err, "chapar-index", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int
 store_open(const char *home, const struct store_opts *opts, struct store **sp,
     struct buf *err)
 {
 	struct store *st;
-	struct buf path;
 
 	*sp = NULL;
 	st = xcalloc(1, sizeof(*st));
 	st->notify_fd = -1;
+	st->lockfd = -1;
 	st->home = xstrdup(home);
 	if (opts != NULL)
 		st->opts = *opts;
@@ -322,20 +439,9 @@ store_open(const char *home, const struct store_opts *opts, struct store **sp,
 		seterr(err, home, strerror(errno));
 		goto fail;
 	}
-	buf_init(&path, 4096);
-	(void)buf_printf(&path, "%s/chapar-index", home);
-	if (mkdirat(st->homefd, "chapar-index", 0700) == -1 &&
-	    errno != EEXIST) {
-		seterr(err, buf_cstr(&path), strerror(errno));
-		buf_free(&path);
+	if (index_open(st, err) == -1 && (index_aside(st, err) == -1 ||
+	    index_open(st, err) == -1))
 		goto fail;
-	}
-	if (dict_env_open(buf_cstr(&path), 1, &st->env, err) != DICT_OK ||
-	    dict_open(st->env, "index.db", 1, &st->db, err) != DICT_OK) {
-		buf_free(&path);
-		goto fail;
-	}
-	buf_free(&path);
 	if (st_folder_make(st, "INBOX", "", NULL, err) < 0 ||
 	    st_discover(st, err) == -1)
 		goto fail;
@@ -359,6 +465,8 @@ store_close(struct store **sp)
 		close(st->homefd);
 	if (st->notify_fd >= 0)
 		close(st->notify_fd);
+	if (st->lockfd >= 0)
+		close(st->lockfd);
 	free(st->home);
 	free(st);
 	*sp = NULL;

@@ -71,8 +71,8 @@ st_discover(struct store *st, struct buf *err)
 
 /* --- delete ---------------------------------------------------------------- */
 
-static int
-rm_tree_at(int dfd, const char *name)
+int
+st_rm_tree_at(int dfd, const char *name)
 {
 	struct dirent *de;
 	DIR *d;
@@ -90,7 +90,7 @@ rm_tree_at(int dfd, const char *name)
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (rm_tree_at(dirfd(d), de->d_name) == -1 && errno != ENOENT)
+		if (st_rm_tree_at(dirfd(d), de->d_name) == -1 && errno != ENOENT)
 			log_warning("removing %s: %s", de->d_name,
 			    strerror(errno));
 	}
@@ -218,7 +218,7 @@ store_folder_delete(struct store *st, const char *name, struct buf *err)
 	r = dict_txn_run(st->env, del_txn, &d, err);
 	if (r == DICT_NOTFOUND)
 		r = STORE_NOTFOUND;
-	(void)rm_tree_at(st->homefd, buf_cstr(&gone));
+	(void)st_rm_tree_at(st->homefd, buf_cstr(&gone));
 	st_notify(st);
 out:
 	buf_free(&dir);

@@ -15,6 +15,11 @@ struct store {
 	struct dict *db;
 	struct store_opts opts;
 	int notify_fd;
+	int lockfd;		/* chapar-index/folders.lock */
+	struct {
+		uint32_t id;
+		int excl;
+	} held[4];		/* folder locks this process holds */
 };
 
 struct mbox {
@@ -47,6 +52,20 @@ int st_usage_add(struct store *, struct dict_txn *, int64_t bytes,
 int st_over_quota(struct store *, struct dict_txn *, uint64_t bytes,
     uint64_t msgs);
 
+/*
+ * Folder locks: a byte per folder id in chapar-index/folders.lock (OFD
+ * locks, dropped by the kernel when a process dies).  Every writer that
+ * changes cur/ holds its folder's lock shared, sync holds it exclusive,
+ * so sync never sees a writer's rename half done.  Taken before any
+ * transaction starts, never inside one.  st_lock returns 1 (unlock it
+ * later), 0 (already held by this process: do not unlock) or -1.
+ */
+int st_lock(struct store *, uint32_t id, int excl);
+void st_unlock(struct store *, uint32_t id, int token);
+/* Note cur/'s change time in the folder record f: sync skips a folder
+ * whose cur/ has not changed since (see mbox_sync.c). */
+void st_cur_stamp(struct mbox *, struct rec *f);
+
 #define UID_STEP 1000
 
 /* A new message into a folder, in a transaction: the one piece of code
@@ -74,6 +93,10 @@ struct st_add {
 int st_add(struct st_add *, struct buf *err);
 
 void cur_path(const struct mbox *, const char *name, struct buf *out);
+/* The name in cur/ of the message with this base, whatever flags its name
+ * has now (a flag change of another process may be under way, or have
+ * been aborted): 0 with the name in out, or -1.  Reads cur/. */
+int st_find_file(struct mbox *, struct sv base, struct buf *out);
 void count(struct rec *f, int sign, unsigned flags, uint64_t size);
 void count_flags(struct rec *f, unsigned from, unsigned to);
 uint64_t next_modseq(struct rec *f);
@@ -84,5 +107,6 @@ void parse_file(struct store *, int dirfd, const char *path, struct buf *env,
     struct buf *bs);
 int mbox_expunge_uid(struct mbox *, uint32_t uid, struct buf *err);
 int st_discover(struct store *, struct buf *err);
+int st_rm_tree_at(int dfd, const char *name);
 
 #endif

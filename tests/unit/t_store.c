@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chapar/maildir.h"
@@ -520,6 +521,17 @@ store_rebuild_keeps_uids(void)
 	T_ASSERT(append(st, "Work/2026", "new\r\n", 0, NULL, &uid) == 0);
 	T_ASSERT(uid >= a.uidnext);	/* no UID is given twice */
 	store_close(&st);
+	/* a damaged index is moved aside and rebuilt at open */
+	(void)xsnprintf(idx, sizeof(idx), "%s/chapar-index/index.db", home);
+	write_file(idx, "this is not a Berkeley DB database, nor a btree\n");
+	T_ASSERT(store_open(home, NULL, &st, &err) == 0);
+	T_ASSERT(list(st, "Work/2026", &s) == 0);
+	T_EQ_INT(s.n, 6);
+	T_EQ_INT(s.uid[5], uid);
+	store_close(&st);
+	(void)xsnprintf(idx, sizeof(idx), "%s/chapar-index.broken/index.db",
+	    home);
+	T_ASSERT(access(idx, F_OK) == 0);
 	buf_free(&err);
 }
 
@@ -706,61 +718,209 @@ consistent(struct store *st, const char *dir, struct uids *u)
 	return bad > 0 ? -1 : u->n;
 }
 
-static void
-writer(int n, int flagger)
+/*
+ * The stress test: processes appending, flagging, copying, expunging and
+ * reopening one store for a bounded time, with a watcher checking the
+ * invariants of RFC 3501 §2.3.1.1 and RFC 7162 as it goes.
+ */
+static int note_draft(const struct msg *, void *);
+
+#define STRESS_SECS 2
+#define STRESS_OPS 150
+
+struct watch {
+	uint64_t modseq[8192];
+	unsigned char seen[8192];
+	uint32_t last_uid;
+	int bad;
+};
+
+static int
+watch_one(const struct msg *m, void *arg)
 {
+	struct watch *w = arg;
+
+	if (m->uid <= w->last_uid || m->uid >= 8192) {
+		w->bad |= 1;		/* UIDs strictly ascending */
+		return 0;
+	}
+	w->last_uid = m->uid;
+	if (m->modseq < w->modseq[m->uid])
+		w->bad |= 2;		/* MODSEQ went back */
+	if (w->seen[m->uid] && (m->flags & MF_SEEN) == 0)
+		w->bad |= 4;		/* a flag rolled back */
+	w->modseq[m->uid] = m->modseq;
+	w->seen[m->uid] |= (m->flags & MF_SEEN) != 0;
+	return 0;
+}
+
+static void
+stress_proc(int role, int out, time_t until)
+{
+	static struct watch w;
 	struct store *st;
-	struct mbox *mb;
+	struct mbox *mb, *arch;
+	struct mbox_status ms;
 	struct buf err;
-	uint32_t uid;
-	int i;
+	uint32_t uid, nu, last_next = 0, word;
+	uint64_t last_hms = 0;
+	static struct uids d;
+	int i, j, r;
 
 	buf_init(&err, 1024);
 	if (store_open(home, NULL, &st, &err) != 0)
 		_exit(2);
-	for (i = 0; i < n; i++) {
-		if (append(st, "INBOX", "Subject: c\r\n\r\nbody\r\n", 0, NULL,
-		    &uid) != 0)
-			_exit(3);
-		if (flagger && mbox_open(st, "INBOX", &mb, &err) == 0) {
-			if (mbox_store_flags(mb, 1, UINT32_MAX, i % 2 ? '-' :
-			    '+', MF_SEEN, NULL, 0, NULL, NULL, NULL, &err) != 0)
+	for (i = 0; i < STRESS_OPS && time(NULL) < until; i++) {
+		switch (role) {
+		case 0: case 1:		/* deliveries; odd ones are doomed */
+			if (append(st, "INBOX", "Subject: s\r\n\r\nbody\r\n",
+			    i % 3 == 0 ? MF_DRAFT : 0, NULL, &uid) != 0)
+				_exit(3);
+			word = uid | (i % 3 == 0 ? 0x80000000u : 0);
+			if (write_all(out, &word, sizeof(word)) == -1)
+				_exit(3);
+			break;
+		case 2:			/* a client marking all read */
+			if (mbox_open(st, "INBOX", &mb, &err) != 0 ||
+			    mbox_store_flags(mb, 1, UINT32_MAX, '+', MF_SEEN,
+			    NULL, 0, NULL, NULL, NULL, &err) != 0) {
+				t_note("flagger: %s", buf_cstr(&err));
 				_exit(4);
+			}
 			mbox_close(&mb);
+			break;
+		case 3:			/* a client filing into Archive */
+			if (mbox_open(st, "INBOX", &mb, &err) != 0 ||
+			    mbox_open(st, "Archive", &arch, &err) != 0)
+				_exit(5);
+			if (mbox_status(mb, &ms, &err) == 0 && ms.uidnext > 1) {
+				uid = 1 + (uint32_t)i * 7 % (ms.uidnext - 1);
+				r = mbox_copy(mb, uid, arch, 0, &nu, &err);
+				if (r == 0 && write_all(out, &nu, sizeof(nu)) ==
+				    -1)
+					_exit(5);
+				if (r != 0 && r != STORE_NOTFOUND) {
+					t_note("copier: %s", buf_cstr(&err));
+					_exit(5);
+				}
+			}
+			mbox_close(&mb);
+			mbox_close(&arch);
+			break;
+		case 4:			/* expunging the drafts */
+			if (mbox_open(st, "INBOX", &mb, &err) != 0)
+				_exit(6);
+			d.n = 0;
+			if (mbox_messages(mb, 1, UINT32_MAX, note_draft, &d,
+			    &err) != 0)
+				_exit(6);
+			for (j = 0; j < d.n; j++)
+				if (mbox_store_flags(mb, d.v[j], d.v[j], '+',
+				    MF_DELETED, NULL, 0, NULL, NULL, NULL,
+				    &err) != 0)
+					_exit(6);
+			if (mbox_expunge(mb, 1, UINT32_MAX, NULL, NULL, &err) !=
+			    0)
+				_exit(6);
+			mbox_close(&mb);
+			break;
+		default:		/* watching, reopening each time */
+			store_close(&st);
+			if (store_open(home, NULL, &st, &err) != 0 ||
+			    mbox_open(st, "INBOX", &mb, &err) != 0 ||
+			    mbox_status(mb, &ms, &err) != 0)
+				_exit(7);
+			if (ms.uidnext < last_next || ms.highestmodseq <
+			    last_hms)
+				_exit(8);
+			last_next = ms.uidnext;
+			last_hms = ms.highestmodseq;
+			w.last_uid = 0;
+			if (mbox_messages(mb, 1, UINT32_MAX, watch_one, &w,
+			    &err) != 0)
+				_exit(7);
+			mbox_close(&mb);
+			if (w.bad)
+				_exit(10 + w.bad);
+			break;
 		}
 	}
 	store_close(&st);
 	_exit(0);
 }
 
+static int
+note_draft(const struct msg *m, void *arg)
+{
+	struct uids *d = arg;
+
+	if ((m->flags & MF_DRAFT) != 0 && d->n < 4096)
+		d->v[d->n++] = m->uid;
+	return 0;
+}
+
 static void
-store_concurrent_writers(void)
+store_concurrent_stress(void)
 {
 	struct store *st;
+	struct mbox *mb;
 	struct buf err;
-	struct uids *u = xcalloc(1, sizeof(*u));
-	pid_t pid[5];
-	int i, status, ok = 0;
+	struct uids *u = xcalloc(1, sizeof(*u)), *a = xcalloc(1, sizeof(*a));
+	static uint32_t kept[4096], copies[4096];
+	int nkept = 0, ncopies = 0, p[6][2], i, j, status, ok = 0, lost = 0;
+	time_t until;
+	pid_t pid[6];
+	uint32_t w;
 
 	buf_init(&err, 1024);
-	fresh_home("concurrent");
+	fresh_home("stress");
 	T_ASSERT(store_open(home, NULL, &st, &err) == 0);
+	T_ASSERT(store_folder_create(st, "Archive", NULL, &err) == 0);
 	store_close(&st);
-	for (i = 0; i < 5; i++) {
-		if ((pid[i] = fork()) == 0)
-			writer(40, i == 4);
+	until = time(NULL) + STRESS_SECS;
+	for (i = 0; i < 6; i++) {
+		T_ASSERT(pipe(p[i]) == 0);
+		if ((pid[i] = fork()) == 0) {
+			close(p[i][0]);
+			stress_proc(i, p[i][1], until);
+		}
+		close(p[i][1]);
 	}
-	for (i = 0; i < 5; i++)
+	for (i = 0; i < 6; i++) {
+		while (read(p[i][0], &w, sizeof(w)) == sizeof(w)) {
+			if (i < 2 && (w & 0x80000000u) == 0 && nkept < 4096)
+				kept[nkept++] = w;
+			else if (i == 3 && ncopies < 4096)
+				copies[ncopies++] = w;
+		}
+		close(p[i][0]);
 		if (waitpid(pid[i], &status, 0) == pid[i] &&
 		    WIFEXITED(status) && WEXITSTATUS(status) == 0)
 			ok++;
-	T_EQ_INT(ok, 5);
+		else
+			t_note("stress: process %d: status %#x", i, status);
+	}
+	T_EQ_INT(ok, 6);
 	T_ASSERT(store_open(home, NULL, &st, &err) == 0);
-	T_EQ_INT(consistent(st, home, u), 200);
-	T_EQ_INT(u->v[0], 1);
-	T_EQ_INT(u->v[199], 200);	/* no gaps: no UID lost */
+	T_ASSERT(consistent(st, home, u) >= 0);
+	for (i = 0; i < nkept; i++) {
+		for (j = 0; j < u->n && u->v[j] != kept[i]; j++)
+			;
+		lost += j == u->n;
+	}
+	T_EQ_INT(lost, 0);
+	/* the copies are all in Archive, each once */
+	T_ASSERT(mbox_open(st, "Archive", &mb, &err) == 0);
+	T_ASSERT(mbox_messages(mb, 1, UINT32_MAX, note_uid, a, &err) == 0);
+	mbox_close(&mb);
+	T_EQ_INT(a->n, ncopies);
+	for (i = 0; i < ncopies; i++)
+		T_EQ_INT(a->v[i], copies[i]);
+	t_note("stress: %d kept, %d in INBOX, %d copied", nkept, u->n,
+	    ncopies);
 	store_close(&st);
 	free(u);
+	free(a);
 	buf_free(&err);
 }
 
@@ -866,6 +1026,6 @@ T_SUITE(suite_store)
 	t_run("store_quota", store_quota);
 	t_run("store_folders_rename_delete_special",
 	    store_folders_rename_delete_special);
-	t_run("store_concurrent_writers", store_concurrent_writers);
+	t_run("store_concurrent_stress", store_concurrent_stress);
 	t_run("store_kill9", store_kill9);
 }
