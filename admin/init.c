@@ -96,6 +96,7 @@ accounts(struct config *cf)
 {
 	const char *user = config_str(cf, NULL, "auth_user");
 	const char *dbdir = config_str(cf, NULL, "db_dir");
+	const char *mdir = config_str(cf, NULL, "mail_dir");
 	struct buf err;
 	uid_t uid;
 	gid_t gid;
@@ -106,6 +107,13 @@ accounts(struct config *cf)
 		die(EX_FAIL, "%s", buf_cstr(&err));
 	if (chown(dbdir, uid, gid) == -1)
 		die(EX_FAIL, "chown %s: %s", dbdir, strerror(errno));
+	/* the mail store is the mail user's: delivery (local) runs as it
+	 * and makes the domain and user directories */
+	if (priv_lookup(config_str(cf, NULL, "mail_user"), &uid, &gid,
+	    &err) == -1)
+		die(EX_FAIL, "%s", buf_cstr(&err));
+	if (chown(mdir, uid, gid) == -1 || chmod(mdir, 0700) == -1)
+		die(EX_FAIL, "%s: %s", mdir, strerror(errno));
 	buf_free(&err);
 }
 

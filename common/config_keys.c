@@ -111,6 +111,19 @@ const struct cfg_key cfg_keys[] = {
 	    "none", NULL },
 	{ "user_delete_grace", CFG_DURATION, "30d", 0, 3650 * DAY, 0,
 	    "how long a deleted user's mail is kept for restore", NULL },
+	{ "quota_messages", CFG_INT, "0", 0, 1000000000, 0,
+	    "most messages a user may keep (0: no limit)", NULL },
+	{ "quota_full_tempfail", CFG_BOOL, "yes", 0, 0, 0,
+	    "a delivery to a full mailbox fails temporarily (4.2.2) rather "
+	    "than permanently (5.2.2)", NULL },
+	{ "quota_warnings", CFG_LIST, "80 95", 0, 0, 0,
+	    "usage percentages at which a user is told once that the mailbox "
+	    "is filling up", NULL },
+	{ "message_size_limit", CFG_SIZE, "25M", 0, 4 * GB, 0,
+	    "largest message accepted (0: no limit)", NULL },
+	{ "postmaster", CFG_STR, "postmaster", 0, 0, 0,
+	    "sender of the server's own notices (a local part, or an "
+	    "address)", NULL },
 
 	/* authd */
 	{ "auth_socket", CFG_PATH, "${run_dir}/auth.sock", 0, 0, 0,
@@ -150,5 +163,6 @@ const size_t cfg_nkeys = sizeof(cfg_keys) / sizeof(cfg_keys[0]);
 /* Sections a file may have; each later service adds its name here. */
 const char *const cfg_services[] = {
 	"authd",
+	"lmtp",
 	NULL
 };

@@ -10,6 +10,7 @@
  * whatever it did to the file system is undone before a second run.
  */
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -426,6 +427,8 @@ struct store_tmp {
 	struct buf path;	/* "tmp/..." relative to home */
 	uint64_t size;
 	int finished, used;
+	int parsed;
+	struct buf env, bs;	/* given by store_tmp_parsed */
 };
 
 int
@@ -435,9 +438,13 @@ store_tmp_open(struct store *st, struct store_tmp **tp, struct buf *err)
 
 	t->st = st;
 	buf_init(&t->path, 1024);
+	buf_init(&t->env, 1024 * 1024);
+	buf_init(&t->bs, 1024 * 1024);
 	t->fd = maildir_tmp_create(st->homefd, 0, &t->path);
 	if (t->fd == -1) {
 		buf_free(&t->path);
+		buf_free(&t->env);
+		buf_free(&t->bs);
 		free(t);
 		*tp = NULL;
 		return seterr(err, "tmp", strerror(errno));
@@ -453,6 +460,34 @@ store_tmp_write(struct store_tmp *t, const void *p, size_t n)
 		return -1;
 	t->size += n;
 	return 0;
+}
+
+int
+store_tmp_copy(struct store_tmp *t, int fd, uint64_t len)
+{
+	off_t off = 0;
+	ssize_t n;
+
+	if (t->finished)
+		return -1;
+	while ((uint64_t)off < len) {
+		n = sendfile(t->fd, fd, &off, len - (uint64_t)off > 1 << 30 ?
+		    1 << 30 : (size_t)(len - (uint64_t)off));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+	}
+	t->size += len;
+	return 0;
+}
+
+void
+store_tmp_parsed(struct store_tmp *t, struct sv env, struct sv bs)
+{
+	(void)buf_set(&t->env, env.p, env.n);
+	(void)buf_set(&t->bs, bs.p, bs.n);
+	t->parsed = 1;
 }
 
 int
@@ -481,6 +516,8 @@ store_tmp_free(struct store_tmp **tp)
 	if (!t->used)
 		(void)unlinkat(t->st->homefd, buf_cstr(&t->path), 0);
 	buf_free(&t->path);
+	buf_free(&t->env);
+	buf_free(&t->bs);
 	free(t);
 	*tp = NULL;
 }
@@ -697,7 +734,12 @@ mbox_append(struct mbox *mb, struct store_tmp *tmp, unsigned flags,
 	buf_init(&env, 1024 * 1024);
 	buf_init(&bs, 1024 * 1024);
 	maildir_unique(tmp->size, &base);
-	parse_file(mb->st, mb->st->homefd, buf_cstr(&tmp->path), &env, &bs);
+	if (tmp->parsed) {
+		(void)buf_set(&env, tmp->env.data, tmp->env.len);
+		(void)buf_set(&bs, tmp->bs.data, tmp->bs.len);
+	} else
+		parse_file(mb->st, mb->st->homefd, buf_cstr(&tmp->path), &env,
+		    &bs);
 	memset(&a, 0, sizeof(a));
 	a.mb = mb;
 	a.base = buf_sv(&base);

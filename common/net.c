@@ -3,10 +3,13 @@
  * trust nothing; the only I/O is in listen_bind.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,6 +68,25 @@ fill(struct listen_addr *a, int family, const char *host, in_port_t port)
 	return 0;
 }
 
+static int
+unix_addr(struct sv v, struct listen_addr out[2], const char **err)
+{
+	struct sockaddr_un *su = (struct sockaddr_un *)&out[0].ss;
+
+	memset(&out[0], 0, sizeof(out[0]));
+	if (v.n >= sizeof(su->sun_path) || sv_has_nul(v)) {
+		*err = "socket path too long";
+		return -1;
+	}
+	su->sun_family = AF_UNIX;
+	memcpy(su->sun_path, v.p, v.n);
+	out[0].len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + v.n +
+	    1);
+	(void)xsnprintf(out[0].text, sizeof(out[0].text), "unix:%.*s",
+	    (int)v.n, v.p);
+	return 1;
+}
+
 int
 listen_addr_parse(struct sv v, struct listen_addr out[2], const char **err)
 {
@@ -74,6 +96,8 @@ listen_addr_parse(struct sv v, struct listen_addr out[2], const char **err)
 	in_port_t port;
 
 	v = sv_trim(v);
+	if (v.n > 0 && v.p[0] == '/')
+		return unix_addr(v, out, err);
 	colon = v.n > 0 ? memrchr(v.p, ':', v.n) : NULL;
 	if (colon == NULL) {
 		*err = "expected host:port, [ipv6]:port or *:port";
@@ -113,6 +137,22 @@ bad:
 	return -1;
 }
 
+/* A socket file left by an earlier run goes; anything else stays. */
+static int
+unix_stale(const struct listen_addr *a)
+{
+	const char *path = ((const struct sockaddr_un *)&a->ss)->sun_path;
+	struct stat st;
+
+	if (lstat(path, &st) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISSOCK(st.st_mode)) {
+		errno = EEXIST;
+		return -1;
+	}
+	return unlink(path);
+}
+
 int
 listen_bind(const struct listen_addr *a, int backlog, struct buf *err)
 {
@@ -127,8 +167,13 @@ listen_bind(const struct listen_addr *a, int backlog, struct buf *err)
 	if (a->ss.ss_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
 		    sizeof(one));
+	if (a->ss.ss_family == AF_UNIX && unix_stale(a) == -1)
+		goto fail;
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1 ||
 	    listen(fd, backlog) == -1)
+		goto fail;
+	if (a->ss.ss_family == AF_UNIX && chmod(((const struct sockaddr_un *)
+	    &a->ss)->sun_path, 0666) == -1)
 		goto fail;
 	return fd;
 fail:

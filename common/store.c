@@ -869,9 +869,12 @@ recalc_txn(struct dict_txn *t, void *arg)
 	buf_init(&k, 8);
 	rec_init(&q);
 	(void)buf_putc(&k, 'Q');
+	if ((r = st_get_rec(st, t, &k, &q)) != DICT_OK && r != DICT_NOTFOUND)
+		goto out;
 	rec_set_u64(&q, "bytes", rc->bytes);
 	rec_set_u64(&q, "msgs", rc->msgs);
 	r = st_put_rec(st, t, &k, &q);
+out:
 	rec_free(&q);
 	buf_free(&k);
 	return r;
@@ -884,4 +887,48 @@ store_usage_recalc(struct store *st, struct buf *err)
 
 	rc.st = st;
 	return dict_txn_run(st->env, recalc_txn, &rc, err);
+}
+
+/* --- quota warnings ------------------------------------------------------- */
+
+struct warn {
+	struct store *st;
+	unsigned level, old;
+};
+
+static int
+warn_txn(struct dict_txn *t, void *arg)
+{
+	struct warn *w = arg;
+	struct buf k;
+	struct rec q;
+	int r;
+
+	buf_init(&k, 8);
+	rec_init(&q);
+	(void)buf_putc(&k, 'Q');
+	if ((r = st_get_rec(w->st, t, &k, &q)) == DICT_OK ||
+	    r == DICT_NOTFOUND) {
+		w->old = (unsigned)st_num(&q, "w");
+		rec_set_u64(&q, "w", w->level);
+		r = w->old == w->level ? DICT_OK : st_put_rec(w->st, t, &k, &q);
+	}
+	rec_free(&q);
+	buf_free(&k);
+	return r;
+}
+
+int
+store_warn_level(struct store *st, unsigned level, unsigned *old,
+    struct buf *err)
+{
+	struct warn w;
+
+	w.st = st;
+	w.level = level;
+	w.old = 0;
+	if (dict_txn_run(st->env, warn_txn, &w, err) != DICT_OK)
+		return -1;
+	*old = w.old;
+	return 0;
 }

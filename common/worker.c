@@ -8,7 +8,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/fsuid.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -28,6 +27,7 @@
 #include "chapar/log.h"
 #include "chapar/priv.h"
 #include "chapar/util.h"
+#include "chapar/home.h"
 #include "chapar/worker.h"
 
 #define STATUS_FD 3
@@ -41,6 +41,7 @@ static struct {
 	const char *service;
 	int status;		/* STATUS_FD under chapard, else -1 */
 	int quitting;
+	int chrooted;
 	int nlisten;
 	int listen_tls[MAX_LISTEN];
 	struct authc *auth;
@@ -106,6 +107,12 @@ int
 worker_quitting(void)
 {
 	return W.quitting;
+}
+
+int
+worker_chrooted(void)
+{
+	return W.chrooted;
 }
 
 void
@@ -532,119 +539,6 @@ worker_handoff(struct worker_conn *c, struct io *io, const char *token,
 	return 0;
 }
 
-/* A home directory from authd: exactly "DOMAIN/USER", neither part empty,
- * "." or "..". */
-static int
-split_home(const char *h, char *dom, char *user, size_t len)
-{
-	const char *slash;
-
-	if (h == NULL || (slash = strchr(h, '/')) == NULL ||
-	    strchr(slash + 1, '/') != NULL || slash == h || slash[1] == '\0' ||
-	    (size_t)(slash - h) >= len || strlen(slash + 1) >= len)
-		return -1;
-	memcpy(dom, h, (size_t)(slash - h));
-	dom[slash - h] = '\0';
-	memcpy(user, slash + 1, strlen(slash + 1) + 1);
-	if (strcmp(dom, ".") == 0 || strcmp(dom, "..") == 0 ||
-	    strcmp(user, ".") == 0 || strcmp(user, "..") == 0)
-		return -1;
-	return 0;
-}
-
-/* Step from dfd into its directory name, making it if missing, and check
- * it: a directory of the mail user that nobody else may enter, reached
- * without following a link.  Under mail_dir (root's, writable by nobody
- * else) root makes the directory and gives it away through the open
- * descriptor; under a directory the mail user owns, the directory is made
- * with the mail user's own rights (setfsuid), so that root never acts on
- * a name the mail user could have swapped for a link. */
-static int
-step_into(int dfd, const char *name, uid_t uid, gid_t gid, struct buf *err)
-{
-	struct stat parent, st;
-	int fd = -1, as_user, saved, created = 0;
-
-	if (fstat(dfd, &parent) == -1)
-		goto fail;
-	as_user = geteuid() == 0 && parent.st_uid != 0;
-	if (as_user) {
-		(void)setfsgid(gid);
-		(void)setfsuid(uid);
-	}
-	if (mkdirat(dfd, name, 0700) == 0)
-		created = 1;
-	else if (errno != EEXIST)
-		goto fail_fs;
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1)
-		goto fail_fs;
-	if (as_user) {
-		(void)setfsuid(0);
-		(void)setfsgid(0);
-	}
-	if (fstat(fd, &st) == -1)
-		goto fail;
-	/* only what root just made here is given away; a root-owned
-	 * directory that was already there is not the mail user's */
-	if (created && geteuid() == 0 && st.st_uid == 0 &&
-	    parent.st_uid == 0 && (parent.st_mode & 022) == 0 &&
-	    (fchown(fd, uid, gid) == -1 || fchmod(fd, 0700) == -1 ||
-	    fstat(fd, &st) == -1))
-		goto fail;
-	if (!S_ISDIR(st.st_mode) || st.st_uid != (geteuid() == 0 ? uid :
-	    geteuid()) || (st.st_mode & 077) != 0) {
-		close(fd);
-		buf_reset(err);
-		(void)buf_printf(err, "%s: not a private directory of the mail "
-		    "user", log_esc_str(name));
-		return -1;
-	}
-	return fd;
-fail_fs:
-	if (as_user) {
-		saved = errno;
-		(void)setfsuid(0);
-		(void)setfsgid(0);
-		errno = saved;
-	}
-fail:
-	saved = errno;
-	if (fd >= 0)
-		close(fd);
-	buf_reset(err);
-	(void)buf_printf(err, "%s: %s", log_esc_str(name), strerror(saved));
-	return -1;
-}
-
-/* mail_dir/DOMAIN/USER, opened (and made) safely: a descriptor of it. */
-static int
-open_home(const char *mail_dir, const char *home, uid_t uid, gid_t gid,
-    struct buf *err)
-{
-	char dom[1024], user[1024];
-	int top, d, u;
-
-	if (split_home(home, dom, user, sizeof(dom)) == -1) {
-		buf_reset(err);
-		(void)buf_printf(err, "unusable home \"%s\"",
-		    log_esc_str(home ? home : ""));
-		return -1;
-	}
-	if ((top = open(mail_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
-		buf_reset(err);
-		(void)buf_printf(err, "%s: %s", mail_dir, strerror(errno));
-		return -1;
-	}
-	d = step_into(top, dom, uid, gid, err);
-	close(top);
-	if (d == -1)
-		return -1;
-	u = step_into(d, user, uid, gid, err);
-	close(d);
-	return u;
-}
-
 /* -P: redeem the token, become the mail user in the user's directory,
  * serve the session on descriptor 0. */
 static int
@@ -685,7 +579,7 @@ run_post_login(void)
 	if (geteuid() == 0 && priv_lookup(config_str(W.cf, NULL, "mail_user"),
 	    &uid, &gid, &err) == -1)
 		log_fatal("%s", buf_cstr(&err));
-	if ((hfd = open_home(config_str(W.cf, NULL, "mail_dir"), sess.home,
+	if ((hfd = home_open(config_str(W.cf, NULL, "mail_dir"), sess.home,
 	    uid, gid, &err)) == -1 || fchdir(hfd) == -1)
 		log_fatal("home of %s: %s", log_esc_str(sess.user),
 		    err.len ? buf_cstr(&err) : strerror(errno));
@@ -792,7 +686,7 @@ setup_logging(int debug)
 int
 worker_run(int argc, char **argv, const struct worker_service *svc)
 {
-	const char *conf = NULL, *user;
+	const char *conf = NULL, *user, *root;
 	struct buf err, dflt;
 	int ch, inetd = 0, tls = 0, debug = 0, post = 0;
 
@@ -840,12 +734,16 @@ worker_run(int argc, char **argv, const struct worker_service *svc)
 		tls_load();
 	buf_init(&dflt, 256);
 	user = config_str(W.cf, W.service, "service_user");
-	if (user[0] == '\0') {
+	root = config_str(W.cf, W.service, "chroot_dir");
+	if (svc->mail) {
+		user = config_str(W.cf, NULL, "mail_user");
+		root = config_str(W.cf, NULL, "mail_dir");
+	} else if (user[0] == '\0') {
 		(void)buf_printf(&dflt, "chapar-%s", W.service);
 		user = buf_cstr(&dflt);
 	}
-	if (worker_drop_privileges(W.cf, W.service, user,
-	    config_str(W.cf, W.service, "chroot_dir"), &err) == -1)
+	W.chrooted = geteuid() == 0 && root[0] != '\0';
+	if (worker_drop_privileges(W.cf, W.service, user, root, &err) == -1)
 		log_fatal("%s", buf_cstr(&err));
 	if (svc->setup != NULL && svc->setup(W.cf, W.service, &err) == -1)
 		log_fatal("%s", buf_cstr(&err));

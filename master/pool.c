@@ -53,6 +53,22 @@ locate(const char *name)
 	return buf_detach(&b);
 }
 
+/* The program of a built-in service whose section is not named after
+ * it. */
+static const char *
+program_of(const char *section)
+{
+	static const char *const map[][2] = {
+		{ "lmtp", "local" },
+	};
+	size_t i;
+
+	for (i = 0; i < NELEM(map); i++)
+		if (strcmp(map[i][0], section) == 0)
+			return map[i][1];
+	return section;
+}
+
 static struct service *
 service_find(struct service *list, const char *name)
 {
@@ -306,7 +322,7 @@ build(struct config *cf, struct buf *err)
 			    "started", names[i]);
 			continue;
 		}
-		path = prog[0] ? xstrdup(prog) : locate(names[i]);
+		path = prog[0] ? xstrdup(prog) : locate(program_of(names[i]));
 		s = service_new(names[i], SVC_POOL, path);
 		free(path);
 		s->next = list;
@@ -588,6 +604,17 @@ valid_ip(const char *ip)
 
 	return ip != NULL && (inet_pton(AF_INET, ip, a) == 1 ||
 	    inet_pton(AF_INET6, ip, a) == 1);
+}
+
+/* "local" is the address of a client of a UNIX-domain listener. */
+static int
+local_client(const struct service *s, const char *ip, const struct rec *r)
+{
+	uint64_t idx;
+
+	return ip != NULL && strcmp(ip, "local") == 0 &&
+	    rec_get_u64(r, "listener", &idx) == 0 && idx < (uint64_t)s->nls &&
+	    s->ls[idx].addr.ss.ss_family == AF_UNIX;
 }
 
 static unsigned
@@ -918,9 +945,11 @@ proc_message(struct proc *p)
 		break;
 	case IPC_CONN:
 		ip = rec_get_str(&r, "ip");
-		/* one connection at a time, an address that is one */
+		/* one connection at a time, an address that is one (or
+		 * "local" from a UNIX-domain listener) */
 		if (p->session || p->ip[0] != '\0' || (p->state != P_IDLE &&
-		    p->state != P_QUITTING) || !valid_ip(ip)) {
+		    p->state != P_QUITTING) || (!valid_ip(ip) &&
+		    !local_client(s, ip, &r))) {
 			proc_drop(p, "sent a CONN out of turn or with a bad "
 			    "address");
 			break;

@@ -10,7 +10,7 @@
 
 #include "chapar/buf.h"
 
-#define NET_ADDRSTRLEN 64	/* "[ffff:...]:65535" and then some */
+#define NET_ADDRSTRLEN 128	/* "[ffff:...]:65535", "unix:/path" */
 
 /* A listen address: "host:port", "[v6]:port" or "*:port" (all addresses,
  * IPv4 and IPv6).  Host names are not resolved: a listener is an
@@ -22,10 +22,14 @@ struct listen_addr {
 };
 
 /* Parse one listen address; "*:port" yields two (0.0.0.0 and ::), so out
- * must have room for 2.  Returns the count (1 or 2), or -1 with *err. */
+ * must have room for 2; an absolute path is a UNIX-domain socket (its
+ * text "unix:PATH").  Returns the count (1 or 2), or -1 with *err. */
 int listen_addr_parse(struct sv, struct listen_addr out[2], const char **err);
 /* socket, SO_REUSEADDR, IPV6_V6ONLY for "::", bind, listen(backlog),
- * non-blocking, close-on-exec.  The descriptor, or -1 with a message. */
+ * non-blocking, close-on-exec.  A UNIX-domain socket replaces a stale
+ * socket file of the same name (never another kind of file) and gets
+ * mode 0666: protect it with its directory.  The descriptor, or -1 with
+ * a message. */
 int listen_bind(const struct listen_addr *, int backlog, struct buf *err);
 
 /* Text of a socket address without port ("192.0.2.1", "2001:db8::1"),

@@ -85,6 +85,10 @@ int store_usage(struct store *, uint64_t *bytes, uint64_t *messages,
     struct buf *err);
 /* Count again from the index (chapar quota recalc). */
 int store_usage_recalc(struct store *, struct buf *err);
+/* The quota warning level last told to the user (a percentage, 0: none):
+ * set it to level, the old one in *old. */
+int store_warn_level(struct store *, unsigned level, unsigned *old,
+    struct buf *err);
 
 /* A descriptor that becomes readable when anything in the store changes
  * (inotify; read and discard its events), or -1. */
@@ -134,6 +138,12 @@ int mbox_keywords(struct mbox *, struct buf *names_nul_separated,
 struct store_tmp;
 int store_tmp_open(struct store *, struct store_tmp **, struct buf *err);
 int store_tmp_write(struct store_tmp *, const void *, size_t);
+/* Copy len bytes of the file fd, from offset 0, to the end. */
+int store_tmp_copy(struct store_tmp *, int fd, uint64_t len);
+/* The ENVELOPE and BODYSTRUCTURE, when the caller has them already (one
+ * message delivered to many users is parsed once). */
+void store_tmp_parsed(struct store_tmp *, struct sv envelope,
+    struct sv bodystructure);
 /* fsync and close; then it can be appended (once). */
 int store_tmp_finish(struct store_tmp *, struct buf *err);
 void store_tmp_free(struct store_tmp **);	/* removes the file if unused */

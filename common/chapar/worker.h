@@ -46,6 +46,9 @@ struct worker_service {
 	const char *name;	/* default service (section) name */
 	int auth;		/* connects to authd before giving up root */
 	int tls;		/* loads the TLS certificates before that */
+	/* Delivers into the mail store: runs as mail_user, chrooted into
+	 * mail_dir (service_user and chroot_dir do not apply). */
+	int mail;
 	/* Written to a client refused for its address's limits, then the
 	 * connection is closed: the protocol's "try again later". */
 	const char *busy_reply;
@@ -96,6 +99,10 @@ int worker_handoff(struct worker_conn *, struct io *, const char *token,
  * input already buffered is discarded (RFC 3207 section 4.2).  0, or -1
  * with a message for the log. */
 int worker_starttls(struct worker_conn *, struct io *, struct buf *err);
+
+/* Did this worker chroot (it started as root)?  Paths under the new
+ * root then start at "/". */
+int worker_chrooted(void);
 
 /* For chapar status: the user a session logged in as. */
 void worker_report_user(const char *user);
