@@ -58,6 +58,18 @@ int cmd_alias(int, char **);
 int cmd_auth(int, char **);
 int cmd_ctl(int, char **);
 int cmd_tls(int, char **);
+int cmd_mailbox(int, char **);
+int cmd_reindex(int, char **);
+int cmd_quota(int, char **);
+int cmd_import(int, char **);
+int cmd_export(int, char **);
+
+/* mailbox.c: a user's store, worked on as mail_user */
+struct store;
+struct store *user_store(struct config *, const char *arg, struct buf *key,
+    uint64_t *quota);
+void as_mail(void);
+void as_root(void);
 
 /* cert.c */
 int make_self_signed(const char *cert, const char *key, const char *host,

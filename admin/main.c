@@ -37,6 +37,12 @@ static const char usage_text[] =
 "  user quota ADDRESS SIZE\n"
 "  user list [DOMAIN] | show ADDRESS\n"
 "  alias add ADDRESS DEST... | del ADDRESS [DEST...] | list [DOMAIN]\n"
+"  mailbox list USER | create USER FOLDER [SPECIAL-USE]\n"
+"  mailbox delete USER FOLDER | rename USER OLD NEW\n"
+"  reindex USER [FOLDER] [--force]  the index from the maildir again\n"
+"  quota show|recalc USER\n"
+"  import USER FILE|DIR [FOLDER]     an mbox, a Maildir(++) or one message\n"
+"  export USER [FOLDER] DIR|FILE.mbox\n"
 "  auth test ADDRESS [--password-stdin] | lookup ADDRESS | user NAME\n"
 "  status [--json] | reload | stop    drive chapard\n"
 "  tls check                         the configured certificates\n"
@@ -288,6 +294,9 @@ main(int argc, char **argv)
 		{ "alias", cmd_alias }, { "auth", cmd_auth },
 		{ "status", cmd_ctl }, { "reload", cmd_ctl },
 		{ "stop", cmd_ctl }, { "tls", cmd_tls },
+		{ "mailbox", cmd_mailbox }, { "reindex", cmd_reindex },
+		{ "quota", cmd_quota }, { "import", cmd_import },
+		{ "export", cmd_export },
 	};
 	char **words;
 	size_t i;

@@ -288,20 +288,26 @@ msg_from_rec(uint32_t uid, const struct rec *r, struct buf *file,
 		m->bodystructure = buf_sv(b);
 }
 
+/*
+ * mbox_messages reads the index in batches and calls fn between them,
+ * outside any transaction: fn may use the store (open a message, change
+ * flags) and take its time without holding locks that writers wait for.
+ */
+#define WALK_BATCH 256
+#define WALK_REC_MAX (16 * 1024 * 1024)
+
 struct walk {
 	uint32_t hi;
-	msg_fn fn;
-	void *arg;
-	struct rec r;
-	struct buf file;
-	int bad;
+	size_t n;
+	int more;
+	uint32_t uid[WALK_BATCH];
+	struct buf val[WALK_BATCH];
 };
 
 static int
-walk_one(struct sv k, struct sv v, void *arg)
+walk_collect(struct sv k, struct sv v, void *arg)
 {
 	struct walk *w = arg;
-	struct msg m;
 	uint32_t uid;
 
 	if (k.n != 9)
@@ -309,43 +315,67 @@ walk_one(struct sv k, struct sv v, void *arg)
 	uid = st_get32(k.p + 5);
 	if (uid > w->hi)
 		return 1;
-	if (rec_decode(v, &w->r) == -1) {
-		w->bad = 1;
+	if (buf_set(&w->val[w->n], v.p, v.n) == -1)
+		return 1;		/* cannot be: records are bounded */
+	w->uid[w->n++] = uid;
+	if (w->n == WALK_BATCH) {
+		w->more = 1;
 		return 1;
 	}
-	msg_from_rec(uid, &w->r, &w->file, &m);
-	return w->fn(&m, w->arg) ? 2 : 0;
+	return 0;
 }
 
 int
 mbox_messages(struct mbox *mb, uint32_t lo, uint32_t hi, msg_fn fn,
     void *arg, struct buf *err)
 {
-	struct buf prefix, from;
-	struct walk w;
-	int r;
+	struct buf prefix, from, file;
+	struct walk *w = xcalloc(1, sizeof(*w));
+	struct rec r;
+	struct msg m;
+	size_t i;
+	int ret = 0, stop = 0;
 
 	buf_init(&prefix, 16);
 	buf_init(&from, 16);
+	buf_init(&file, 1024);
+	rec_init(&r);
+	for (i = 0; i < WALK_BATCH; i++)
+		buf_init(&w->val[i], WALK_REC_MAX);
 	st_key_id(&prefix, 'u', mb->id);
-	st_key_msg(&from, 'u', mb->id, lo);
-	w.hi = hi;
-	w.fn = fn;
-	w.arg = arg;
-	w.bad = 0;
-	rec_init(&w.r);
-	buf_init(&w.file, 1024);
-	r = dict_scan_from(mb->st->db, NULL, buf_sv(&prefix), buf_sv(&from),
-	    walk_one, &w);
-	rec_free(&w.r);
-	buf_free(&w.file);
+	w->hi = hi;
+	while (!stop && lo <= hi) {
+		w->n = 0;
+		w->more = 0;
+		st_key_msg(&from, 'u', mb->id, lo);
+		if (dict_scan_from(mb->st->db, NULL, buf_sv(&prefix),
+		    buf_sv(&from), walk_collect, w) < 0) {
+			ret = seterr(err, mb->name, "cannot read the index");
+			break;
+		}
+		for (i = 0; i < w->n && !stop; i++) {
+			rec_clear(&r);
+			if (rec_decode(buf_sv(&w->val[i]), &r) == -1) {
+				ret = seterr(err, mb->name, "corrupt message "
+				    "record");
+				stop = 1;
+				break;
+			}
+			msg_from_rec(w->uid[i], &r, &file, &m);
+			stop = fn(&m, arg) != 0;
+		}
+		if (!w->more || w->uid[w->n - 1] == UINT32_MAX)
+			break;
+		lo = w->uid[w->n - 1] + 1;
+	}
+	for (i = 0; i < WALK_BATCH; i++)
+		buf_free(&w->val[i]);
+	free(w);
+	rec_free(&r);
+	buf_free(&file);
 	buf_free(&prefix);
 	buf_free(&from);
-	if (w.bad)
-		return seterr(err, mb->name, "corrupt message record");
-	if (r < 0)
-		return seterr(err, mb->name, "cannot read the index");
-	return 0;
+	return ret;
 }
 
 int

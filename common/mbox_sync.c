@@ -388,16 +388,28 @@ sync_locked(struct mbox *mb, struct buf *err)
 	return r;
 }
 
-int
-mbox_sync(struct mbox *mb, struct buf *err)
+static int
+sync_folder(struct mbox *mb, int force, struct buf *err)
 {
 	int lock, r;
 
-	if (!sync_needed(mb))
+	if (!force && !sync_needed(mb))
 		return 0;
 	if ((lock = st_lock(mb->st, mb->id, 1)) == -1)
 		return seterr(err, mb->name, "cannot lock the folder");
 	r = sync_locked(mb, err);
 	st_unlock(mb->st, mb->id, lock);
 	return r;
+}
+
+int
+mbox_sync(struct mbox *mb, struct buf *err)
+{
+	return sync_folder(mb, 0, err);
+}
+
+int
+mbox_resync(struct mbox *mb, struct buf *err)
+{
+	return sync_folder(mb, 1, err);
 }

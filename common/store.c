@@ -633,11 +633,12 @@ int
 store_folder_create(struct store *st, const char *name, const char *special,
     struct buf *err)
 {
-	struct buf dir;
-	const char *e;
+	struct buf dir, sup;
+	const char *e, *p;
 	int r;
 
 	buf_init(&dir, 512);
+	buf_init(&sup, 512);
 	if (maildir_folder_dir(sv_from(name), &dir, &e) == -1) {
 		buf_free(&dir);
 		return seterr(err, name, e);
@@ -646,8 +647,23 @@ store_folder_create(struct store *st, const char *name, const char *special,
 		buf_free(&dir);
 		return STORE_EXISTS;	/* INBOX always exists */
 	}
+	buf_reset(&dir);
+	/* RFC 3501 6.3.3: the superior names are made too */
+	for (p = strchr(name, '/'); p != NULL; p = strchr(p + 1, '/')) {
+		buf_reset(&sup);
+		(void)buf_append(&sup, name, (size_t)(p - name));
+		if (maildir_folder_dir(buf_sv(&sup), &dir, &e) == -1 ||
+		    (dir.len > 0 && (r = st_folder_make(st, buf_cstr(&sup),
+		    buf_cstr(&dir), NULL, err)) != 0 && r != STORE_EXISTS)) {
+			buf_free(&dir);
+			buf_free(&sup);
+			return -1;
+		}
+	}
+	(void)maildir_folder_dir(sv_from(name), &dir, &e);
 	r = st_folder_make(st, name, buf_cstr(&dir), special, err);
 	buf_free(&dir);
+	buf_free(&sup);
 	return r;
 }
 
@@ -887,6 +903,30 @@ store_usage_recalc(struct store *st, struct buf *err)
 
 	rc.st = st;
 	return dict_txn_run(st->env, recalc_txn, &rc, err);
+}
+
+const char *
+store_home(const struct store *st)
+{
+	return st->home;
+}
+
+int
+store_index_reset(const char *home, struct buf *err)
+{
+	struct store st;
+	int r;
+
+	memset(&st, 0, sizeof(st));
+	st.home = (char *)(uintptr_t)home;
+	if ((st.homefd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1)
+		return seterr(err, home, strerror(errno));
+	buf_reset(err);
+	(void)buf_puts(err, "reindex asked for");
+	r = index_aside(&st, err);
+	close(st.homefd);
+	return r;
 }
 
 /* --- quota warnings ------------------------------------------------------- */

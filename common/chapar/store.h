@@ -54,6 +54,13 @@ struct mbox;
 int store_open(const char *home, const struct store_opts *, struct store **,
     struct buf *err);
 void store_close(struct store **);
+/* The directory it was opened with. */
+const char *store_home(const struct store *);
+/* Set the index aside (chapar-index.broken) so that the next store_open
+ * builds it anew from the maildir, keeping UIDs and UIDVALIDITY; keywords,
+ * subscriptions and MODSEQ history are lost.  No process may have the
+ * store open. */
+int store_index_reset(const char *home, struct buf *err);
 
 /* --- folders ------------------------------------------------------------- */
 
@@ -100,8 +107,11 @@ int mbox_open(struct store *, const char *name, struct mbox **,
     struct buf *err);
 void mbox_close(struct mbox **);
 /* Pick up what others did to the maildir (deliveries by outside tools,
- * files removed or renamed).  mbox_open does it once. */
+ * files removed or renamed).  mbox_open does it once.  It looks at the
+ * whole of cur/ only when cur/ changed since our last write;
+ * mbox_resync always does (chapar reindex). */
 int mbox_sync(struct mbox *, struct buf *err);
+int mbox_resync(struct mbox *, struct buf *err);
 
 struct mbox_status {
 	uint32_t uidvalidity, uidnext, messages, unseen, deleted;

@@ -1,0 +1,169 @@
+"""chapar mailbox, reindex, quota, import and export on a user's store."""
+import json
+import os
+import shutil
+
+import chapartest
+from chapartest import Instance
+
+MBOX = (b"From bob@example.net Thu Nov 26 10:00:00 2026\n"
+        b"From: bob@example.net\n"
+        b"Subject: one\n"
+        b"Status: RO\n"
+        b"X-Status: AF\n"
+        b"\n"
+        b"first body\n"
+        b">From the start of a line\n"
+        b">>From twice\n"
+        b"\n"
+        b"\n"
+        b"From carol@example.net Fri Nov 27 11:30:00 2026\n"
+        b"Subject: two\n"
+        b"\n"
+        b"second body, no flags\r\n"
+        b"\n")
+
+
+def instance():
+    inst = Instance()
+    inst.ok("domain", "add", "example.org")
+    inst.add_user("alice@example.org")
+    return inst
+
+
+def folders(inst):
+    return {f["folder"]: f for f in
+            json.loads(inst.ok("--json", "mailbox", "list",
+                               "alice@example.org"))}
+
+
+def cur(inst, folder=""):
+    d = inst.path("mail", "example.org", "alice", folder, "cur")
+    out = []
+    for n in sorted(os.listdir(d)):
+        with open(os.path.join(d, n), "rb") as f:
+            out.append((n, f.read()))
+    return out
+
+
+def test_mailbox_verbs():
+    inst = instance()
+    inst.ok("mailbox", "create", "alice@example.org", "Work/2026")
+    inst.ok("mailbox", "create", "alice@example.org", "Sent", "\\Sent")
+    inst.ok("mailbox", "create", "alice@example.org",
+            "\u0646\u0627\u0645\u0647\u200c\u0647\u0627")
+    f = folders(inst)
+    assert set(f) == {"INBOX", "Work", "Work/2026", "Sent",
+                      "\u0646\u0627\u0645\u0647\u200c\u0647\u0627"}, f
+    assert f["Sent"]["special"] == "\\Sent"
+    assert os.path.isdir(inst.path("mail", "example.org", "alice",
+                                   ".Work.2026", "cur"))
+    # hostile names never make a path outside the user's directory
+    for bad in ("../x", "a/../../b", "/etc", "a//b", ".."):
+        r = inst.chapar("mailbox", "create", "alice@example.org", bad)
+        assert r.returncode == 1, (bad, r)
+    assert sorted(os.listdir(inst.path("mail", "example.org"))) == ["alice"]
+    r = inst.chapar("mailbox", "create", "alice@example.org", "X", "\\Bogus")
+    assert r.returncode == 2
+    r = inst.chapar("mailbox", "create", "alice@example.org", "Work")
+    assert r.returncode == 1 and "exists" in r.stderr
+    inst.ok("mailbox", "rename", "alice@example.org", "Work", "Old")
+    assert "Old/2026" in folders(inst)
+    r = inst.chapar("mailbox", "delete", "alice@example.org", "Old")
+    assert r.returncode == 1 and "child" in r.stderr, r.stderr
+    inst.ok("mailbox", "delete", "alice@example.org", "Old/2026")
+    inst.ok("mailbox", "delete", "alice@example.org", "Old")
+    assert "Old" not in folders(inst)
+    r = inst.chapar("mailbox", "list", "nobody@example.org")
+    assert r.returncode == 1 and "no such user" in r.stderr
+
+
+def test_import_mbox_and_export_round_trip():
+    inst = instance()
+    src = inst.path("in.mbox")
+    with open(src, "wb") as f:
+        f.write(MBOX)
+    out = inst.ok("import", "alice@example.org", src)
+    assert "imported 2 messages" in out, out
+    msgs = cur(inst)
+    assert len(msgs) == 2
+    name, body = msgs[0]
+    assert name.endswith(":2,FRS"), name      # X-Status A F, Status R
+    assert body == (b"From: bob@example.net\r\nSubject: one\r\n\r\n"
+                    b"first body\r\nFrom the start of a line\r\n"
+                    b">From twice\r\n\r\n"), body
+    assert msgs[1][1] == b"Subject: two\r\n\r\nsecond body, no flags\r\n"
+    st = os.stat(inst.path("mail", "example.org", "alice", "cur", name))
+    assert st.st_mtime != 0
+    # back out as mbox: the same text, flags as Status/X-Status
+    dst = inst.path("out.mbox")
+    inst.ok("export", "alice@example.org", dst)
+    with open(dst, "rb") as f:
+        text = f.read()
+    assert text.startswith(b"From MAILER-DAEMON Thu Nov 26 10:00:00 2026\n"
+                           b"Status: RO\nX-Status: AF\n"
+                           b"From: bob@example.net\n"), text
+    assert b"\n>From the start of a line\n>>From twice\n" in text
+    assert text.endswith(b"\nFrom MAILER-DAEMON Fri Nov 27 11:30:00 2026\n"
+                         b"Subject: two\n\nsecond body, no flags\n\n")
+    # and that file imports again into a folder, equal
+    inst.ok("import", "alice@example.org", dst, "Again")
+    again = cur(inst, ".Again")
+    assert [m[1] for m in again] == [m[1] for m in msgs]
+    assert again[0][0].endswith(":2,FRS")
+
+
+def test_maildir_export_import_and_single_message():
+    inst = instance()
+    inst.ok("mailbox", "create", "alice@example.org", "Lists/a.b")
+    eml = inst.path("one.eml")
+    with open(eml, "wb") as f:
+        f.write(b"Subject: lone\n\nbody\n")
+    inst.ok("import", "alice@example.org", eml, "Lists/a.b")
+    inst.ok("import", "alice@example.org", eml)
+    dst = inst.path("backup")
+    out = inst.ok("export", "alice@example.org", dst)
+    assert "exported 2 messages" in out
+    assert os.path.isdir(os.path.join(dst, ".Lists.a%2Eb", "cur"))
+    # a fresh user gets the whole tree back
+    inst.add_user("bob@example.org")
+    inst.ok("import", "bob@example.org", dst)
+    f = {x["folder"]: x for x in json.loads(
+        inst.ok("--json", "mailbox", "list", "bob@example.org"))}
+    assert f["INBOX"]["messages"] == "1" and \
+        f["Lists/a.b"]["messages"] == "1", f
+    d = inst.path("mail", "example.org", "bob", ".Lists.a%2Eb", "cur")
+    with open(os.path.join(d, os.listdir(d)[0]), "rb") as fh:
+        assert fh.read() == b"Subject: lone\r\n\r\nbody\r\n"
+
+
+def test_reindex_and_quota():
+    inst = instance()
+    src = inst.path("in.mbox")
+    with open(src, "wb") as f:
+        f.write(MBOX)
+    inst.ok("import", "alice@example.org", src)
+    q = json.loads(inst.ok("--json", "quota", "show", "alice@example.org"))
+    assert q[0]["messages"] == "2"
+    size = sum(len(m[1]) for m in cur(inst))
+    assert q[0]["bytes"] == str(size)
+    assert q[0]["bytes_limit"] == str(2 << 30)
+    # the index lost: rebuilt, UIDs kept
+    shutil.rmtree(inst.path("mail", "example.org", "alice", "chapar-index"))
+    out = inst.ok("reindex", "alice@example.org")
+    assert "INBOX: 2 messages" in out and "uidnext" in out, out
+    names = [m[0] for m in cur(inst)]
+    assert ",U=1:" in names[0] and ",U=2:" in names[1]
+    # an outside tool drops a message in new/: reindex takes it
+    with open(inst.path("mail", "example.org", "alice", "new",
+                        "1.outside.host"), "wb") as f:
+        f.write(b"Subject: dropped\r\n\r\nx\r\n")
+    assert "INBOX: 3 messages" in inst.ok("reindex", "alice@example.org",
+                                           "INBOX")
+    out = inst.ok("reindex", "alice@example.org", "--force")
+    assert "INBOX: 3 messages" in out
+    assert ",U=3:" in cur(inst)[2][0]
+    out = inst.ok("--json", "quota", "recalc", "alice@example.org")
+    assert json.loads(out)[0]["messages"] == "3"
+    r = inst.chapar("quota", "show")
+    assert r.returncode == 2
