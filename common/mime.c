@@ -135,7 +135,8 @@ mime_unfold(const char *s, size_t n, struct buf *out)
 		memmove(out->data + start, out->data + i, out->len - i);
 		buf_truncate(out, out->len - (i - start));
 	}
-	while (out->len > start && is_wsp((unsigned char)out->data[out->len - 1]))
+	while (out->len > start &&
+	    is_wsp((unsigned char)out->data[out->len - 1]))
 		buf_truncate(out, out->len - 1);
 	return 0;
 }

@@ -47,6 +47,28 @@ hexpair(const char *s, size_t n, size_t i)
 	return h < 0 || l < 0 ? -1 : h * 16 + l;
 }
 
+/* The line break at s[j]: 2 for CRLF, 1 for LF, 0 at the end of the
+ * data, -1 for none. */
+static int
+line_break(const char *s, size_t n, size_t j)
+{
+	if (j == n)
+		return 0;
+	if (s[j] == '\n')
+		return 1;
+	if (s[j] == '\r' && j + 1 < n && s[j + 1] == '\n')
+		return 2;
+	return -1;
+}
+
+static size_t
+skip_blanks(const char *s, size_t n, size_t j)
+{
+	while (j < n && (s[j] == ' ' || s[j] == '\t'))
+		j++;
+	return j;
+}
+
 /* RFC 2045 6.7: "=XX" is a byte (lower case hex accepted, as rule 1
  * suggests), "=" before the line end is a soft line break, trailing blanks
  * on a line were added in transport and go (rule 3), an "=" that is none of
@@ -54,55 +76,28 @@ hexpair(const char *s, size_t n, size_t i)
 int
 mime_decode_qp(const char *s, size_t n, struct buf *out)
 {
-	size_t i = 0, j, run;
-	int c;
+	size_t i = 0, j;
+	int c, b;
 
 	while (i < n) {
 		if (s[i] == ' ' || s[i] == '\t') {
-			for (j = i; j < n && (s[j] == ' ' || s[j] == '\t'); j++)
-				;
-			run = j - i;
-			if (j < n && s[j] == '\r' && j + 1 < n && s[j + 1] == '\n')
-				run = 0;
-			else if (j < n && s[j] == '\n')
-				run = 0;
-			else if (j == n)
-				run = 0;
-			if (run > 0 && buf_append(out, s + i, run) == -1)
+			j = skip_blanks(s, n, i);
+			if (line_break(s, n, j) < 0 &&
+			    buf_append(out, s + i, j - i) == -1)
 				return -1;
 			i = j;
-			continue;
-		}
-		if (s[i] != '=') {
-			if (buf_putc(out, s[i]) == -1)
+		} else if (s[i] != '=') {
+			if (buf_putc(out, s[i++]) == -1)
 				return -1;
-			i++;
-			continue;
-		}
-		if ((c = hexpair(s, n, i)) >= 0) {
+		} else if ((c = hexpair(s, n, i)) >= 0) {
 			if (buf_putc(out, c) == -1)
 				return -1;
 			i += 3;
-			continue;
-		}
-		/* A soft line break: "=", blanks, then CRLF or LF (or the end). */
-		for (j = i + 1; j < n && (s[j] == ' ' || s[j] == '\t'); j++)
-			;
-		if (j < n && s[j] == '\r' && j + 1 < n && s[j + 1] == '\n') {
-			i = j + 2;
-			continue;
-		}
-		if (j < n && s[j] == '\n') {
-			i = j + 1;
-			continue;
-		}
-		if (j == n) {
-			i = n;
-			continue;
-		}
-		if (buf_putc(out, '=') == -1)
+		} else if ((b = line_break(s, n, j = skip_blanks(s, n,
+		    i + 1))) >= 0)
+			i = j + (size_t)b;	/* a soft line break */
+		else if (buf_putc(out, s[i++]) == -1)
 			return -1;
-		i++;
 	}
 	return 0;
 }
@@ -196,25 +191,25 @@ static int
 uu_line(const char *s, size_t n, struct buf *out)
 {
 	unsigned char o[3];
-	size_t want, i, got = 0;
-	int k;
+	size_t want, i, got = 0, k, take;
+	uint32_t acc;
+	int c;
 
 	if (n == 0)
 		return 0;
 	want = (size_t)(((unsigned char)s[0] - 0x20) & 0x3f);
 	for (i = 1; got < want && i < n; i += 4) {
-		uint32_t acc = 0;
-
-		for (k = 0; k < 4; k++)
-			acc = (acc << 6) | (uint32_t)(i + (size_t)k < n ?
-			    ((unsigned char)s[i + (size_t)k] - 0x20) & 0x3f : 0);
+		for (acc = 0, k = 0; k < 4; k++) {
+			c = i + k < n ? (unsigned char)s[i + k] : 0x20;
+			acc = (acc << 6) | (uint32_t)((c - 0x20) & 0x3f);
+		}
 		o[0] = (unsigned char)(acc >> 16);
 		o[1] = (unsigned char)(acc >> 8);
 		o[2] = (unsigned char)acc;
-		k = want - got < 3 ? (int)(want - got) : 3;
-		if (buf_append(out, o, (size_t)k) == -1)
+		take = want - got < 3 ? want - got : 3;
+		if (buf_append(out, o, take) == -1)
 			return -1;
-		got += (size_t)k;
+		got += take;
 	}
 	return 0;
 }

@@ -255,12 +255,28 @@ a_name(const struct alist *a, int with_phrase)
 	return a->comment.len > 0 ? &a->comment : NULL;
 }
 
+/* The ":" ending an obs-route (RFC 5322 4.4) at a->i, or 0.  The scan
+ * stops at what no route holds, so a run of "<@" costs linear time. */
+static size_t
+route_end(const struct alist *a)
+{
+	size_t i;
+
+	for (i = a->i; i < a->n; i++) {
+		if (a->s[i] == ':')
+			return i;
+		if (strchr("<>;\"(", a->s[i]) != NULL || a->s[i] == '\0')
+			return 0;
+	}
+	return 0;
+}
+
 /* angle-addr = "<" [obs-route] addr-spec ">" (RFC 5322 3.4, 4.4). */
 static void
 a_angle(struct alist *a)
 {
 	struct buf name;
-	const char *gt, *colon;
+	size_t e;
 	int c;
 
 	buf_init(&name, 0);
@@ -268,12 +284,9 @@ a_angle(struct alist *a)
 	buf_reset(&a->adl);
 	a->i++;
 	a_cfws(a);
-	gt = memchr(a->s + a->i, '>', a->n - a->i);
-	colon = memchr(a->s + a->i, ':', a->n - a->i);
-	if (a->i < a->n && a->s[a->i] == '@' && colon != NULL &&
-	    (gt == NULL || colon < gt)) {
+	if (a->i < a->n && a->s[a->i] == '@' && (e = route_end(a)) > 0) {
 		/* obs-route: "@a,@b:", blanks dropped. */
-		for (; a->i < (size_t)(colon - a->s); a->i++)
+		for (; a->i < e; a->i++)
 			if (a->s[a->i] != ' ' && a->s[a->i] != '\t')
 				(void)buf_putc(&a->adl, a->s[a->i]);
 		a->i++;
@@ -435,7 +448,8 @@ envelope_write(const struct mime_msg *m, const struct mime_part *p,
 	size_t i;
 
 	if (p == NULL) {
-		(void)buf_puts(out, "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
+		(void)buf_puts(out,
+		    "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
 		return;
 	}
 	buf_init(&from, 0);
