@@ -587,22 +587,22 @@ bs_empty(struct buf *o, int ext)
 }
 
 static void bs_part(const struct mime_msg *, const struct mime_part *,
-    int, struct buf *);
+    int flags, struct buf *);
 
 static void
-bs_multipart(const struct mime_msg *m, const struct mime_part *p, int ext,
+bs_multipart(const struct mime_msg *m, const struct mime_part *p, int flags,
     struct buf *o)
 {
 	size_t i;
 
 	(void)buf_putc(o, '(');
 	for (i = 0; i < p->nchildren; i++)
-		bs_part(m, p->children[i], ext, o);
+		bs_part(m, p->children[i], flags, o);
 	if (p->nchildren == 0)
-		bs_empty(o, ext);
+		bs_empty(o, flags & MIME_BS_EXTENDED);
 	(void)buf_putc(o, ' ');
 	(void)imap_upper(o, p->subtype);
-	if (ext) {
+	if (flags & MIME_BS_EXTENDED) {
 		/* body-ext-mpart = body-fld-param SP body-fld-dsp ... */
 		(void)buf_putc(o, ' ');
 		bs_params(o, p->params, p->nparams, 0);
@@ -612,11 +612,11 @@ bs_multipart(const struct mime_msg *m, const struct mime_part *p, int ext,
 }
 
 static void
-bs_part(const struct mime_msg *m, const struct mime_part *p, int ext,
+bs_part(const struct mime_msg *m, const struct mime_part *p, int flags,
     struct buf *o)
 {
 	if (mime_is_multipart(p)) {
-		bs_multipart(m, p, ext, o);
+		bs_multipart(m, p, flags, o);
 		return;
 	}
 	/* body-fields = body-fld-param SP body-fld-id SP body-fld-desc SP
@@ -634,20 +634,22 @@ bs_part(const struct mime_msg *m, const struct mime_part *p, int ext,
 	(void)buf_putc(o, ' ');
 	(void)imap_upper(o, p->encoding != NULL ? p->encoding : "7bit");
 	(void)buf_printf(o, " %zu", p->body.len);
-	if (mime_is_message(p)) {
-		/* body-type-msg: envelope SP body SP body-fld-lines (RFC 9051
-		 * 7.5.2 adds message/global). */
+	if (mime_is_message(p) && (strcmp(p->subtype, "rfc822") == 0 ||
+	    (flags & MIME_BS_REV2))) {
+		/* body-type-msg: envelope SP body SP body-fld-lines.  RFC
+		 * 9051 7.5.2 adds message/global; RFC 3501 9 has only
+		 * MESSAGE/RFC822 there, so a rev1 client gets it basic. */
 		(void)buf_putc(o, ' ');
 		envelope_write(m, p->nchildren > 0 ? p->children[0] : NULL, o);
 		(void)buf_putc(o, ' ');
 		if (p->nchildren > 0)
-			bs_part(m, p->children[0], ext, o);
+			bs_part(m, p->children[0], flags, o);
 		else
-			bs_empty(o, ext);
+			bs_empty(o, flags & MIME_BS_EXTENDED);
 		(void)buf_printf(o, " %zu", p->lines);
 	} else if (mime_is_text(p))
 		(void)buf_printf(o, " %zu", p->lines);
-	if (ext) {
+	if (flags & MIME_BS_EXTENDED) {
 		/* body-ext-1part = body-fld-md5 SP body-fld-dsp ... */
 		(void)buf_putc(o, ' ');
 		(void)mime_imap_str(o, p->md5);
@@ -657,11 +659,11 @@ bs_part(const struct mime_msg *m, const struct mime_part *p, int ext,
 }
 
 int
-mime_bodystructure(const struct mime_msg *m, int extended, struct buf *out)
+mime_bodystructure(const struct mime_msg *m, int flags, struct buf *out)
 {
 	struct buf t;
 
 	buf_init(&t, SIZE_MAX);
-	bs_part(m, m->root, extended, &t);
+	bs_part(m, m->root, flags, &t);
 	return copy_out(&t, out);
 }

@@ -124,11 +124,15 @@ size_t mime_header_all(const struct mime_msg *, const struct mime_part *,
  * header text, unfolded; 8-bit text and CR/LF go out as literals. */
 int mime_envelope(const struct mime_msg *, const struct mime_part *msg,
     struct buf *out);
-/* BODY (extended 0) or BODYSTRUCTURE (extended 1).  Types, subtypes,
- * encodings, parameter names and disposition types are upper case, as in
- * the examples of RFC 3501 7.4.2; values are as sent. */
-int mime_bodystructure(const struct mime_msg *, int extended,
-    struct buf *out);
+/* BODY (flags 0) or BODYSTRUCTURE (MIME_BS_EXTENDED).  With
+ * MIME_BS_REV2 (an IMAP4rev2 session), message/global parts carry
+ * envelope, body and lines (RFC 9051 7.5.2); without, they are basic
+ * parts, since RFC 3501 9 allows that only for MESSAGE/RFC822.  Types,
+ * subtypes, encodings, parameter names and disposition types are upper
+ * case, as in the examples of RFC 3501 7.4.2; values are as sent. */
+#define MIME_BS_EXTENDED 1
+#define MIME_BS_REV2 2
+int mime_bodystructure(const struct mime_msg *, int flags, struct buf *out);
 
 /* Resolve an IMAP section spec ("", "1", "1.2", "1.2.MIME", "HEADER",
  * "TEXT", "2.HEADER", "2.TEXT"; for "HEADER.FIELDS (...)" and

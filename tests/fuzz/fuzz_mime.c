@@ -223,7 +223,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (nseen != m->nparts || m->nparts > MIME_MAX_PARTS)
 		abort();
 	section_check(m, &path);
-	(void)mime_bodystructure(m, 1, &out);
+	(void)mime_bodystructure(m, MIME_BS_EXTENDED, &out);
+	imap_check(&out);
+	buf_reset(&out);
+	(void)mime_bodystructure(m, MIME_BS_EXTENDED | MIME_BS_REV2, &out);
 	imap_check(&out);
 	buf_reset(&out);
 	(void)mime_bodystructure(m, 0, &out);
