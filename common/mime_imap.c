@@ -88,7 +88,7 @@ struct alist {
 	struct buf adl, mbox, host;
 	struct buf *out;
 	size_t count;
-	int space;
+	int space;		/* blanks before the current word */
 };
 
 static int
@@ -141,6 +141,8 @@ a_quoted(struct alist *a, struct buf *q)
 		a->i++;
 }
 
+/* A word or a dot: the phrase gets one space where the text had blanks
+ * or comments before it, the local part none. */
 static void
 a_word(struct alist *a, const char *w, size_t n)
 {
@@ -148,7 +150,6 @@ a_word(struct alist *a, const char *w, size_t n)
 		(void)buf_putc(&a->phrase, ' ');
 	(void)buf_append(&a->phrase, w, n);
 	(void)buf_append(&a->local, w, n);
-	a->space = 1;
 }
 
 /* Words up to one of the specials that decide what this is: ":" group,
@@ -163,9 +164,10 @@ a_words(struct alist *a, int stop_at_colon)
 
 	buf_reset(&a->phrase);
 	buf_reset(&a->local);
-	a->space = 0;
 	for (;;) {
+		s = a->i;
 		a_cfws(a);
+		a->space = a->i != s;
 		if (a->i >= a->n)
 			return 0;
 		c = (unsigned char)a->s[a->i];
@@ -177,11 +179,9 @@ a_words(struct alist *a, int stop_at_colon)
 			a_quoted(a, &q);
 			a_word(a, q.data != NULL ? q.data : "", q.len);
 			buf_free(&q);
-		} else if (c == '.') {
-			(void)buf_putc(&a->phrase, '.');
-			(void)buf_putc(&a->local, '.');
-			a->i++;
-		} else if (is_special(c))
+		} else if (c == '.')
+			a_word(a, a->s + a->i++, 1);
+		else if (is_special(c))
 			a->i++;	/* stray: ignored */
 		else {
 			for (s = a->i; a->i < a->n &&

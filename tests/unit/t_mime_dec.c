@@ -225,6 +225,10 @@ mime_envelope_addresses(void)
 	ENV("To: <>, \"n\" <>, @, (c)\r\nCc: a@, b\r\n",
 	    "(NIL NIL NIL NIL NIL NIL ((NIL NIL \"a\" NIL)(NIL NIL \"b\" NIL)) "
 	    "NIL NIL NIL)");
+	/* obs-phrase keeps its dots; a local part keeps its blanks out. */
+	ENV("To: John Q. Public <j@x>, first.last, a . b @ c\r\n",
+	    "(NIL NIL NIL NIL NIL ((\"John Q. Public\" NIL \"j\" \"x\")(NIL NIL "
+	    "\"first.last\" NIL)(NIL NIL \"a.b\" \"c\")) NIL NIL NIL NIL)");
 	/* RFC 3501 7.4.2 groups, one never closed. */
 	ENV("To: Empty: ;, G: a@b\r\n",
 	    "(NIL NIL NIL NIL NIL ((NIL NIL \"Empty\" NIL)(NIL NIL NIL NIL)"
