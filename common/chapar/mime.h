@@ -109,8 +109,9 @@ const char *mime_param_get(const struct mime_param *, size_t n,
 
 /* A header field of a part (NULL: the root): the first one named name
  * (case-insensitive), unfolded (RFC 5322 2.2.3), with its value trimmed,
- * appended to out; 0, or -1 if absent.  mime_header_all appends every
- * such value, each followed by a NUL, and returns how many there were.
+ * appended to out; 0, or -1 if absent (or out is full).  mime_header_all
+ * appends every such value, each followed by a NUL, and returns how many
+ * it appended.
  * Only the first MIME_MAX_HEADER bytes of a header block are read. */
 int mime_header_get(const struct mime_msg *, const struct mime_part *,
     const char *name, struct buf *out);
@@ -119,9 +120,10 @@ size_t mime_header_all(const struct mime_msg *, const struct mime_part *,
 
 /* The IMAP strings (RFC 3501 7.4.2 / RFC 9051 7.5.2), appended to out;
  * 0, or -1 if out reached its limit.
- * ENVELOPE of the top-level message (msg NULL), of a message/rfc822
- * part's embedded message (the part or its child).  Strings are the raw
- * header text, unfolded; 8-bit text and CR/LF go out as literals. */
+ * ENVELOPE of the top-level message (msg NULL or the root, whatever its
+ * type), or of the message a message/rfc822 part embeds (msg the part or
+ * its child).  Strings are the raw header text, unfolded (encoded words
+ * stay encoded); 8-bit text goes out as literals. */
 int mime_envelope(const struct mime_msg *, const struct mime_part *msg,
     struct buf *out);
 /* BODY (flags 0) or BODYSTRUCTURE (MIME_BS_EXTENDED).  With
