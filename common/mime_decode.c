@@ -417,7 +417,9 @@ cs_classify(const char *name, char norm[CHARSET_MAX + 1], const char **ic)
 	return CS_ICONV;
 }
 
-/* A few iconv descriptors stay open: glibc loads a module per charset. */
+/* A few iconv descriptors stay open: glibc loads a module per charset.
+ * The cache is per process and not locked: Chapar's processes run one
+ * thread. */
 static struct {
 	char name[CHARSET_MAX + 1];
 	iconv_t cd;
