@@ -528,30 +528,37 @@ mime_limits_depth(void)
 	T_ASSERT(p->broken && mime_is_multipart(p));
 	T_EQ_INT(m->nparts, MIME_MAX_DEPTH + 1);
 	free(s);
-	s = bs(m, 1);
+	s = bs(m, MIME_BS_EXTENDED);
 	T_ASSERT(strstr(s, "\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL "
 	    "NIL \"7BIT\" 0 0 NIL NIL NIL NIL") != NULL);
 	free(s);
 	mime_free(&m);
-	/* message/rfc822 inside message/rfc822, past the limit. */
-	{
-		struct buf b;
-		size_t i;
+}
 
-		buf_init(&b, 0);
-		for (i = 0; i < MIME_MAX_DEPTH + 3; i++)
-			(void)buf_puts(&b, "Content-Type: message/rfc822\r\n\r\n");
-		m = mime_parse(b.data, b.len);
-		for (d = 0, p = m->root; p->nchildren > 0; p = p->children[0])
-			d++;
-		T_EQ_INT(d, MIME_MAX_DEPTH);
-		s = bs(m, 0);
-		T_ASSERT(strstr(s, "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) "
-		    "(\"TEXT\" \"PLAIN\"") != NULL);
-		free(s);
-		mime_free(&m);
-		buf_free(&b);
-	}
+/* message/rfc822 inside message/rfc822, past the limit. */
+static void
+mime_limits_depth_message(void)
+{
+	struct mime_msg *m;
+	const struct mime_part *p;
+	struct buf b;
+	size_t i, d = 0;
+	char *s;
+
+	buf_init(&b, 0);
+	for (i = 0; i < MIME_MAX_DEPTH + 3; i++)
+		(void)buf_puts(&b, "Content-Type: message/rfc822\r\n\r\n");
+	m = mime_parse(b.data, b.len);
+	for (p = m->root; p->nchildren > 0; p = p->children[0])
+		d++;
+	T_EQ_INT(d, MIME_MAX_DEPTH);
+	T_ASSERT(p->broken && mime_is_message(p));
+	s = bs(m, 0);
+	T_ASSERT(strstr(s, "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL) "
+	    "(\"TEXT\" \"PLAIN\"") != NULL);
+	free(s);
+	mime_free(&m);
+	buf_free(&b);
 }
 
 static void
@@ -642,7 +649,7 @@ mime_long_lines(void)
 	T_EQ_INT(strlen(s), 100 * 1024 + 40);
 	T_ASSERT(strncmp(s, "(NIL \"abcdefghijklmnopqrstuvwxyzabc", 34) == 0);
 	free(s);
-	s = bs(m, 1);
+	s = bs(m, MIME_BS_EXTENDED);
 	T_EQ_STR(s, "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL "
 	    "\"7BIT\" 1048581 1 NIL NIL NIL NIL) \"MIXED\" (\"BOUNDARY\" \"L\")"
 	    " NIL NIL NIL)");
@@ -684,6 +691,7 @@ T_SUITE(suite_mime)
 	t_run("mime_message_global_and_digest",
 	    mime_message_global_and_digest);
 	t_run("mime_limits_depth", mime_limits_depth);
+	t_run("mime_limits_depth_message", mime_limits_depth_message);
 	t_run("mime_limits_parts", mime_limits_parts);
 	t_run("mime_limits_header_and_boundary",
 	    mime_limits_header_and_boundary);
