@@ -4,18 +4,23 @@
  * The parser takes a whole message as (data, len) -- a mapped file or a
  * buffer -- and builds a tree of parts holding offsets into it; it never
  * copies bodies and never rejects input: malformed messages are read the
- * way major clients read them (a missing boundary ends at the end of the
- * parent, a header without a colon ends the header, bare LF works like
- * CRLF, 8-bit bytes in headers are taken as UTF-8 when they are UTF-8).
- * Every limit (depth, parts, header size, line length) is explicit, and
- * hitting one degrades gracefully (the rest becomes an opaque body).
+ * way major clients read them (a missing close delimiter ends the parts
+ * at the end of the parent, a line without a colon ends the header, bare
+ * LF works like CRLF, 8-bit bytes in headers are taken as UTF-8 when they
+ * are UTF-8, else as windows-1252).  Every limit (depth, parts, header
+ * size, parameters) is explicit, and hitting one degrades gracefully (the
+ * rest becomes an opaque body and the part is marked broken).  Lines have
+ * no length limit: nothing is copied line by line.
  *
- * From the tree come the IMAP views (RFC 3501 section 7.4.2, RFC 9051):
- * ENVELOPE, BODY and BODYSTRUCTURE, and the byte ranges of any section
- * ("1.2", "1.2.MIME", "2.HEADER", "TEXT", ...) for FETCH BODY[...] and
- * BINARY[...]; and decoders for what search and display need: RFC 2047
- * encoded words, RFC 2231 parameters, quoted-printable and base64,
- * charsets to UTF-8 with iconv.
+ * From the tree come the IMAP views (RFC 3501 section 7.4.2, RFC 9051
+ * section 7.5.2): ENVELOPE, BODY and BODYSTRUCTURE, and the byte ranges
+ * of any section ("1.2", "1.2.MIME", "2.HEADER", "TEXT", ...) for FETCH
+ * BODY[...] and BINARY[...]; and decoders for what search and display
+ * need: RFC 2047 encoded words, RFC 2231 parameters, quoted-printable and
+ * base64, charsets to UTF-8 with iconv.
+ *
+ * Sizes and line counts are of the bytes as stored (a bare-LF message
+ * has LF-only sizes); a line is counted per LF, as Dovecot counts them.
  */
 #ifndef CHAPAR_MIME_H
 #define CHAPAR_MIME_H
@@ -27,7 +32,12 @@
 
 #define MIME_MAX_DEPTH 32	/* nesting of multiparts and message/rfc822 */
 #define MIME_MAX_PARTS 10000	/* parts in one message */
-#define MIME_MAX_HEADER (1024 * 1024)	/* bytes of one header block */
+#define MIME_MAX_HEADER (1024 * 1024)	/* bytes of one header block read
+					 * for fields */
+#define MIME_MAX_PARAMS 128	/* parameters of one Content-Type or
+				 * Content-Disposition */
+#define MIME_MAX_BOUNDARY 200	/* a longer boundary is not looked for
+				 * (RFC 2046 5.1.1 allows 70) */
 
 /* A byte range in the message. */
 struct mime_range {
@@ -35,18 +45,25 @@ struct mime_range {
 };
 
 struct mime_param {
-	char *name;		/* lower case */
-	char *value;		/* decoded (RFC 2231 joined, to UTF-8) */
+	char *name;	/* lower case, without the RFC 2231 "*" and section */
+	char *value;	/* decoded: RFC 2231 sections joined and %XX
+			 * decoded, RFC 2047 words decoded, to UTF-8 */
+	char *wire;	/* as sent, sections joined, quotes removed: what
+			 * BODYSTRUCTURE shows (RFC 2231 "charset'lang'%XX"
+			 * when extended) */
+	int extended;	/* RFC 2231 extended value: BODYSTRUCTURE names it
+			 * name "*" */
 };
 
 struct mime_part {
 	struct mime_range header;	/* the header block, with its blank
-					 * line */
+					 * line when there is one */
 	struct mime_range body;		/* after the blank line */
 	struct mime_range whole;	/* header + body */
 	char *type, *subtype;		/* lower case; defaults per RFC 2045
 					 * 5.2 (text/plain, or message/rfc822
-					 * inside multipart/digest) */
+					 * inside multipart/digest, RFC 2046
+					 * 5.1.5) */
 	struct mime_param *params;	/* Content-Type parameters */
 	size_t nparams;
 	char *id, *description;		/* Content-ID, Content-Description */
@@ -58,7 +75,9 @@ struct mime_part {
 	char *md5;			/* Content-MD5 */
 	char *language;			/* Content-Language, raw */
 	char *location;			/* Content-Location */
-	size_t lines;			/* body lines (text/ and message/rfc822) */
+	size_t lines;			/* body lines (text/ and message/rfc822
+					 * or message/global) */
+	unsigned depth;			/* 0 for the root */
 	struct mime_part *parent;
 	struct mime_part **children;	/* multipart: its parts; message/rfc822:
 					 * one child, the embedded message */
@@ -78,45 +97,75 @@ struct mime_msg {
 struct mime_msg *mime_parse(const char *data, size_t len);
 void mime_free(struct mime_msg **);
 
-/* A header field of a part: the first one named name (case-insensitive),
- * unfolded, with its value trimmed; NULL if absent.  All of them with
- * mime_header_all (out gets each value, NUL-separated count returned). */
+/* 1 if the part is a multipart; 1 if it is message/rfc822 or
+ * message/global (RFC 9051), whose one child is the embedded message. */
+int mime_is_multipart(const struct mime_part *);
+int mime_is_message(const struct mime_part *);
+
+/* A parameter by name (lower case), or NULL.  When both name and the
+ * RFC 2231 name* are present, the RFC 2231 one wins. */
+const char *mime_param_get(const struct mime_param *, size_t n,
+    const char *name);
+
+/* A header field of a part (NULL: the root): the first one named name
+ * (case-insensitive), unfolded (RFC 5322 2.2.3), with its value trimmed,
+ * appended to out; 0, or -1 if absent (or out is full).  mime_header_all
+ * appends every such value, each followed by a NUL, and returns how many
+ * it appended.
+ * Only the first MIME_MAX_HEADER bytes of a header block are read. */
 int mime_header_get(const struct mime_msg *, const struct mime_part *,
     const char *name, struct buf *out);
+size_t mime_header_all(const struct mime_msg *, const struct mime_part *,
+    const char *name, struct buf *out);
 
-/* The IMAP strings (RFC 3501 7.4.2 / RFC 9051 7.5.2), appended to out.
- * ENVELOPE of the top-level message (or of a message/rfc822 part's
- * embedded message). */
-void mime_envelope(const struct mime_msg *, const struct mime_part *msg,
+/* The IMAP strings (RFC 3501 7.4.2 / RFC 9051 7.5.2), appended to out;
+ * 0, or -1 if out reached its limit.
+ * ENVELOPE of the top-level message (msg NULL or the root, whatever its
+ * type), or of the message a message/rfc822 part embeds (msg the part or
+ * its child).  Strings are the raw header text, unfolded (encoded words
+ * stay encoded); 8-bit text goes out as literals. */
+int mime_envelope(const struct mime_msg *, const struct mime_part *msg,
     struct buf *out);
-void mime_bodystructure(const struct mime_msg *, int extended,
-    struct buf *out);
+/* BODY (flags 0) or BODYSTRUCTURE (MIME_BS_EXTENDED).  With
+ * MIME_BS_REV2 (an IMAP4rev2 session), message/global parts carry
+ * envelope, body and lines (RFC 9051 7.5.2); without, they are basic
+ * parts, since RFC 3501 9 allows that only for MESSAGE/RFC822.  Types,
+ * subtypes, encodings, parameter names and disposition types are upper
+ * case, as in the examples of RFC 3501 7.4.2; values are as sent. */
+#define MIME_BS_EXTENDED 1
+#define MIME_BS_REV2 2
+int mime_bodystructure(const struct mime_msg *, int flags, struct buf *out);
 
 /* Resolve an IMAP section spec ("", "1", "1.2", "1.2.MIME", "HEADER",
- * "TEXT", "2.HEADER", "2.TEXT", "HEADER.FIELDS (...)" is left to the
- * caller: this gives the part and which range).  Returns 0 and the byte
- * range, or -1 if the section does not exist (RFC 3501 6.4.5: then the
- * result is empty). */
+ * "TEXT", "2.HEADER", "2.TEXT"; for "HEADER.FIELDS (...)" and
+ * "HEADER.FIELDS.NOT (...)" this gives the header range and the caller
+ * picks the fields).  Returns 0 and the byte range, or -1 if the section
+ * does not exist (RFC 3501 6.4.5: then the result is empty). */
 int mime_section(const struct mime_msg *, const char *spec, size_t speclen,
     struct mime_range *out);
-/* The part a numeric section ("1.2") names, or NULL. */
+/* The part a numeric section ("1.2") names (the root for ""), or NULL. */
 const struct mime_part *mime_part_at(const struct mime_msg *, const char *spec,
     size_t speclen);
 
-/* Decoders.  Each appends to out and returns 0, or -1 when the input is
- * so broken that nothing useful came out (out then has what could be
- * decoded). */
+/* Decoders.  Each appends to out and returns 0, or -1 when out reached
+ * its limit.  mime_decode_base64 also returns -1 when the input held
+ * bytes outside the alphabet (skipped, as clients do; out has the rest). */
 int mime_decode_qp(const char *, size_t, struct buf *out);
 int mime_decode_base64(const char *, size_t, struct buf *out);
 /* A part's body after its Content-Transfer-Encoding (BINARY[] of RFC
- * 3516); -1 for an unknown encoding. */
+ * 3516): 7bit, 8bit, binary, quoted-printable, base64, x-uuencode; -1 for
+ * an unknown encoding (RFC 3516 4.3: UNKNOWN-CTE).  Damaged base64 is
+ * decoded leniently. */
 int mime_decode_body(const struct mime_msg *, const struct mime_part *,
     struct buf *out);
-/* Text in charset to UTF-8 (iconv; unknown charsets are taken as UTF-8
- * if valid, else Latin-1; invalid sequences become U+FFFD). */
+/* Text in charset to UTF-8 (iconv; us-ascii and unknown charsets are
+ * taken as UTF-8 if valid, else windows-1252, as is iso-8859-1 (WHATWG
+ * Encoding); invalid sequences become U+FFFD).  The output is always
+ * valid UTF-8. */
 int mime_to_utf8(const char *charset, const char *, size_t, struct buf *out);
 /* An unstructured header value with RFC 2047 encoded words decoded to
- * UTF-8 (and 8-bit raw text kept when it is valid UTF-8). */
+ * UTF-8 (8-bit raw text kept when it is valid UTF-8, else read as
+ * windows-1252); CR, LF and NUL are dropped. */
 int mime_decode_header(const char *, size_t, struct buf *out);
 
 #endif
