@@ -434,6 +434,8 @@ store_open(const char *home, const struct store_opts *opts, struct store **sp,
 	st->home = xstrdup(home);
 	if (opts != NULL)
 		st->opts = *opts;
+	if (st->opts.parse == NULL)
+		st->opts.parse = store_mime_parse;
 	st->homefd = open(home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->homefd == -1) {
 		seterr(err, home, strerror(errno));

@@ -41,10 +41,15 @@ struct store_opts {
 	uint64_t quota_bytes;	/* 0: unlimited */
 	uint64_t quota_messages;
 	/* The IMAP ENVELOPE and BODYSTRUCTURE of a message, cached in the
-	 * index (NULL: none cached; the reader computes them). */
+	 * index (NULL: store_mime_parse). */
 	void (*parse)(const char *data, size_t len, struct buf *envelope,
 	    struct buf *bodystructure);
 };
+
+/* The default parse: the MIME parser's ENVELOPE and extended IMAP4rev1
+ * BODYSTRUCTURE. */
+void store_mime_parse(const char *data, size_t len, struct buf *envelope,
+    struct buf *bodystructure);
 
 struct store;
 struct mbox;

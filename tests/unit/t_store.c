@@ -153,6 +153,18 @@ list(struct store *st, const char *folder, struct seen *s)
 	return r;
 }
 
+static int
+note_env(const struct msg *m, void *arg)
+{
+	struct buf *b = arg;
+
+	buf_reset(b);
+	(void)buf_append(b, m->envelope.p, m->envelope.n);
+	(void)buf_puts(b, " | ");
+	(void)buf_append(b, m->bodystructure.p, m->bodystructure.n);
+	return 1;
+}
+
 static void
 store_append_read_status(void)
 {
@@ -194,6 +206,17 @@ store_append_read_status(void)
 	got[n] = '\0';
 	T_EQ_STR(got, "Subject: two\r\n\r\nbody two\r\n");
 	T_ASSERT(mbox_msg_open(mb, 99, &err) == -1);
+	/* the IMAP views are cached at append (store_mime_parse) */
+	{
+		struct buf v;
+
+		buf_init(&v, 4096);
+		T_ASSERT(mbox_messages(mb, 2, 2, note_env, &v, &err) == 0);
+		T_EQ_STR(buf_cstr(&v), "(NIL \"two\" NIL NIL NIL NIL NIL NIL "
+		    "NIL NIL) | (\"TEXT\" \"PLAIN\" (\"CHARSET\" "
+		    "\"US-ASCII\") NIL NIL \"7BIT\" 10 1 NIL NIL NIL NIL)");
+		buf_free(&v);
+	}
 	mbox_close(&mb);
 	/* nothing left in tmp/ */
 	{
