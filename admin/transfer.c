@@ -214,7 +214,7 @@ folder(struct store *st, const char *name)
 	r = store_folder_create(st, name, NULL, &err);
 	if (r != 0 && r != STORE_EXISTS)
 		die(EX_FAIL, "%s: %s", name, buf_cstr(&err));
-	if (mbox_open(st, name, &mb, &err) != 0)
+	if (mbox_open_append(st, name, &mb, &err) != 0)
 		die(EX_FAIL, "%s: %s", name, buf_cstr(&err));
 	buf_free(&err);
 	return mb;

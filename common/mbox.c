@@ -89,8 +89,8 @@ st_cur_stamp(struct mbox *mb, struct rec *f)
 
 /* --- opening --------------------------------------------------------------- */
 
-int
-mbox_open(struct store *st, const char *name, struct mbox **mp,
+static int
+open_folder(struct store *st, const char *name, int sync, struct mbox **mp,
     struct buf *err)
 {
 	struct buf dir, k;
@@ -125,7 +125,7 @@ mbox_open(struct store *st, const char *name, struct mbox **mp,
 	mb->dir = xstrdup(buf_cstr(&dir));
 	mb->id = (uint32_t)st_num(&f, "id");
 	mb->uidvalidity = (uint32_t)st_num(&f, "uidvalidity");
-	if ((r = mbox_sync(mb, err)) != 0) {
+	if (sync && (r = mbox_sync(mb, err)) != 0) {
 		mbox_close(&mb);
 		goto out;
 	}
@@ -135,6 +135,20 @@ out:
 	buf_free(&k);
 	rec_free(&f);
 	return r;
+}
+
+int
+mbox_open(struct store *st, const char *name, struct mbox **mp,
+    struct buf *err)
+{
+	return open_folder(st, name, 1, mp, err);
+}
+
+int
+mbox_open_append(struct store *st, const char *name, struct mbox **mp,
+    struct buf *err)
+{
+	return open_folder(st, name, 0, mp, err);
 }
 
 void
@@ -725,10 +739,20 @@ add_txn(struct dict_txn *t, void *arg)
 int
 st_add(struct st_add *a, struct buf *err)
 {
-	int r, lock;
+	int r, lock, alock;
 
+	/* Appends to one folder all write its record: they queue on the
+	 * append lock (in the kernel, woken at once) rather than collide
+	 * in the index and back off.  Taken after the folder lock, which
+	 * its holders hold too, so sync's exclusive one cannot deadlock
+	 * with it. */
 	if ((lock = st_lock(a->mb->st, a->mb->id, 0)) == -1)
 		return seterr(err, a->mb->name, "cannot lock the folder");
+	if ((alock = st_lock(a->mb->st, ST_APPEND_LOCK | a->mb->id, 1)) ==
+	    -1) {
+		st_unlock(a->mb->st, a->mb->id, lock);
+		return seterr(err, a->mb->name, "cannot lock the folder");
+	}
 	buf_init(&a->linked, 1024);
 	a->done_fs = 0;
 	r = dict_txn_run(a->mb->st->env, add_txn, a, err);
@@ -740,6 +764,7 @@ st_add(struct st_add *a, struct buf *err)
 			(void)unlinkat(a->mb->st->homefd, buf_cstr(&a->linked),
 			    0);
 	}
+	st_unlock(a->mb->st, ST_APPEND_LOCK | a->mb->id, alock);
 	st_unlock(a->mb->st, a->mb->id, lock);
 	buf_free(&a->linked);
 	if (r == STORE_OVERQUOTA) {

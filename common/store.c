@@ -913,6 +913,13 @@ store_home(const struct store *st)
 	return st->home;
 }
 
+void
+store_set_quota(struct store *st, uint64_t bytes, uint64_t messages)
+{
+	st->opts.quota_bytes = bytes;
+	st->opts.quota_messages = messages;
+}
+
 int
 store_index_reset(const char *home, struct buf *err)
 {

@@ -61,6 +61,7 @@ int st_over_quota(struct store *, struct dict_txn *, uint64_t bytes,
  * later), 0 (already held by this process: do not unlock) or -1.
  */
 int st_lock(struct store *, uint32_t id, int excl);
+#define ST_APPEND_LOCK 0x80000000u	/* | id: the folder's append lock */
 void st_unlock(struct store *, uint32_t id, int token);
 /* Note cur/'s change time in the folder record f: sync skips a folder
  * whose cur/ has not changed since (see mbox_sync.c). */

@@ -224,6 +224,75 @@ has_remote(const struct authc_reply *rep, struct dlv_result *res)
 	return 1;
 }
 
+/* --- stores kept open -------------------------------------------------------------- */
+
+/*
+ * Opening a store (its Berkeley DB environment) costs more than a
+ * delivery: a worker keeps the last few open, each for a short while, so
+ * a run of messages to the same users opens each once.  A store unused
+ * for STORE_IDLE seconds is closed at the next delivery (chapar reindex
+ * --force wants nobody else in it).
+ */
+#define STORE_CACHE 8
+#define STORE_IDLE 30
+
+static struct {
+	char *path;
+	struct store *st;
+	time_t used;
+} cache[STORE_CACHE];
+
+static void
+cache_drop(size_t i)
+{
+	store_close(&cache[i].st);
+	free(cache[i].path);
+	cache[i].path = NULL;
+}
+
+static struct store *
+store_get(const char *path, const struct store_opts *o, struct buf *err)
+{
+	time_t now = time(NULL);
+	size_t i, victim = 0;
+
+	for (i = 0; i < STORE_CACHE; i++) {
+		if (cache[i].path != NULL && now - cache[i].used > STORE_IDLE)
+			cache_drop(i);
+		if (cache[i].path != NULL && strcmp(cache[i].path, path) == 0) {
+			cache[i].used = now;
+			store_set_quota(cache[i].st, o->quota_bytes,
+			    o->quota_messages);
+			return cache[i].st;
+		}
+	}
+	for (i = 0; i < STORE_CACHE; i++) {
+		if (cache[i].path == NULL) {
+			victim = i;
+			break;
+		}
+		if (cache[i].used < cache[victim].used)
+			victim = i;
+	}
+	if (cache[victim].path != NULL)
+		cache_drop(victim);
+	if (store_open(path, o, &cache[victim].st, err) == -1)
+		return NULL;
+	cache[victim].path = xstrdup(path);
+	cache[victim].used = now;
+	return cache[victim].st;
+}
+
+void
+dlv_close_stores(void)
+{
+	size_t i;
+
+	for (i = 0; i < STORE_CACHE; i++)
+		if (cache[i].path != NULL)
+			cache_drop(i);
+}
+
 /* --- one user ---------------------------------------------------------------- */
 
 struct user {
@@ -360,20 +429,20 @@ deliver_user(struct dlv_ctx *cx, struct dlv_msg *m, const char *key,
 	memset(&o, 0, sizeof(o));
 	o.quota_bytes = u.quota;
 	o.quota_messages = config_num(cx->cf, NULL, "quota_messages");
-	if (store_open(buf_cstr(&u.path), &o, &st, &err) == -1) {
+	if ((st = store_get(buf_cstr(&u.path), &o, &err)) == NULL) {
 		log_error("to=<%s>: store: %s", log_esc_str(key),
 		    buf_cstr(&err));
 		result(res, 451, "4.3.0", "mailbox unavailable");
 		goto out;
 	}
 	plan_for(cx, st, m, &plan);
-	r = mbox_open(st, plan.folder, &mb, &err);
+	r = mbox_open_append(st, plan.folder, &mb, &err);
 	if (r == STORE_NOTFOUND && strcmp(plan.folder, "INBOX") != 0) {
 		log_warning("to=<%s>: folder %s: %s; to INBOX",
 		    log_esc_str(key), log_esc_str(plan.folder),
 		    buf_cstr(&err));
 		(void)xsnprintf(plan.folder, sizeof(plan.folder), "INBOX");
-		r = mbox_open(st, plan.folder, &mb, &err);
+		r = mbox_open_append(st, plan.folder, &mb, &err);
 	}
 	if (r == 0)
 		r = store_copy(st, mb, m, key, &plan, &uid, &err);
@@ -398,7 +467,6 @@ deliver_user(struct dlv_ctx *cx, struct dlv_msg *m, const char *key,
 	}
 out:
 	mbox_close(&mb);
-	store_close(&st);
 	buf_free(&u.path);
 	buf_free(&err);
 }
@@ -485,7 +553,7 @@ quota_warn(struct dlv_ctx *cx, struct store *st, struct user *u)
 	    buf_cstr(&from), u->key, date, level,
 	    (unsigned long long)bytes, (unsigned long long)u->quota,
 	    (unsigned long long)msgs, (unsigned long long)qm);
-	if (mbox_open(st, "INBOX", &mb, &err) == 0 &&
+	if (mbox_open_append(st, "INBOX", &mb, &err) == 0 &&
 	    store_tmp_open(st, &t, &err) == 0 &&
 	    store_tmp_write(t, text.data, text.len) == 0 &&
 	    store_tmp_finish(t, &err) == 0 &&

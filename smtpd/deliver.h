@@ -72,6 +72,10 @@ void dlv_check(struct dlv_ctx *, const char *address, struct dlv_result *);
 void dlv_deliver(struct dlv_ctx *, struct dlv_msg *, const char *address,
     struct dlv_result *);
 
+/* Close the stores kept open between deliveries (at the end of a
+ * connection, or of the program). */
+void dlv_close_stores(void);
+
 /* The exit status of the command-line LDA for a result (sysexits.h, as
  * sendmail and dovecot-lda use them). */
 int dlv_exit_code(const struct dlv_result *);

@@ -466,6 +466,7 @@ lmtp_serve(struct dlv_ctx *cx, int fd, const char *peer)
 	}
 	(void)io_flush(&l.io);
 	io_free(&l.io, 0);
+	dlv_close_stores();
 	buf_free(&l.sender);
 	buf_free(&l.rcpts);
 }

@@ -227,6 +227,7 @@ lda(int argc, char **argv)
 			code = c;
 	}
 	dlv_msg_free(&m);
+	dlv_close_stores();
 	close(fd);
 	authc_close(&L.ac);
 	buf_free(&err);

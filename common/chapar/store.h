@@ -61,6 +61,8 @@ int store_open(const char *home, const struct store_opts *, struct store **,
 void store_close(struct store **);
 /* The directory it was opened with. */
 const char *store_home(const struct store *);
+/* New limits for a store kept open (the admin may have changed them). */
+void store_set_quota(struct store *, uint64_t bytes, uint64_t messages);
 /* Set the index aside (chapar-index.broken) so that the next store_open
  * builds it anew from the maildir, keeping UIDs and UIDVALIDITY; keywords,
  * subscriptions and MODSEQ history are lost.  No process may have the
@@ -109,6 +111,10 @@ int store_notify_fd(struct store *);
 /* --- one folder ------------------------------------------------------------ */
 
 int mbox_open(struct store *, const char *name, struct mbox **,
+    struct buf *err);
+/* The same without the sync, for a writer that only adds messages
+ * (delivery, import): what others did is left for the next reader. */
+int mbox_open_append(struct store *, const char *name, struct mbox **,
     struct buf *err);
 void mbox_close(struct mbox **);
 /* Pick up what others did to the maildir (deliveries by outside tools,
