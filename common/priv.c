@@ -161,7 +161,10 @@ priv_ensure_accounts(const struct config *cf, struct buf *err)
 	buf_init(&b, 256);
 	n = config_sections(cf, names, NELEM(names));
 	for (i = 0; i < n && r == 0; i++) {
-		if (strcmp(names[i], "authd") == 0)
+		/* authd has auth_user; lmtp (local) runs as mail_user,
+		 * chrooted into mail_dir */
+		if (strcmp(names[i], "authd") == 0 ||
+		    strcmp(names[i], "lmtp") == 0)
 			continue;
 		u = config_str(cf, names[i], "service_user");
 		buf_reset(&b);
