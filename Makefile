@@ -145,7 +145,13 @@ $(FUZZ_BUILD)/libchapar.a: $(FUZZ_LIBOBJ)
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libchapar.a
 	$(say) "  FUZZLD  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
--include $(FUZZ_LIBOBJ:.o=.d)
+# fuzz_lmtp drives smtpd/lmtp.c (delivery stubbed in the target)
+$(FUZZ_BUILD)/fuzz_lmtp: tests/fuzz/fuzz_lmtp.c $(FUZZ_BUILD)/smtpd/lmtp.o \
+		$(FUZZ_BUILD)/libchapar.a
+	$(say) "  FUZZLD  $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Ismtpd -fsanitize=fuzzer -o $@ $^ \
+		$(LIBS) -lpthread
+-include $(FUZZ_LIBOBJ:.o=.d) $(FUZZ_BUILD)/smtpd/lmtp.d
 
 fuzz-build: $(FUZZ_BINS)
 fuzz:
@@ -166,6 +172,7 @@ install: all
 	install -m 755 $(BUILD)/bin/chapar $(DESTDIR)$(SBINDIR)/chapar
 	install -m 755 $(BUILD)/bin/chapard $(DESTDIR)$(SBINDIR)/chapard
 	install -m 755 $(BUILD)/bin/authd $(DESTDIR)$(LIBEXECDIR)/authd
+	install -m 755 $(BUILD)/bin/local $(DESTDIR)$(LIBEXECDIR)/local
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/
 	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
