@@ -17,6 +17,15 @@ if ! chapar user show demo@example.test >/dev/null 2>&1; then
 	echo demo | chapar user add demo@example.test --name "Demo User" \
 	    --password-stdin >/dev/null || exit 1
 fi
+# delivery by LMTP, on a UNIX socket and an unprivileged port
+if ! grep -q '^\[lmtp\]' "$conf"; then
+	cat >>"$conf" <<EOC
+
+[lmtp]
+listen = $dir/run/lmtp.sock, 127.0.0.1:2424
+prefork = 1
+EOC
+fi
 
 cat <<EOT
 
@@ -25,17 +34,24 @@ Chapar instance: $dir
   demo account    demo@example.test, password "demo"
 
 Running now: chapard, the supervisor, and under it authd
-(authentication and user look-ups) on $dir/run/auth.sock
+(authentication and user look-ups) on $dir/run/auth.sock and local
+(delivery by LMTP) on $dir/run/lmtp.sock and 127.0.0.1:2424
 
 Try it from another terminal:
   $bin/chapar -c $conf status
   echo demo | $bin/chapar -c $conf auth test demo@example.test --password-stdin
   $bin/chapar -c $conf auth lookup demo+news@example.test
   $bin/chapar -c $conf user list
+  printf 'Subject: hello\\n\\nHi.\\n' |
+      $bin/local -c $conf -d demo@example.test -f me@example.test
+  python3 -c 'import smtplib; smtplib.LMTP("127.0.0.1", 2424).sendmail(
+      "me@example.test", ["demo@example.test"], "Subject: hi\\n\\nHi.\\n")'
+  $bin/chapar -c $conf mailbox list demo@example.test
+  ls $dir/mail/example.test/demo/cur
 
 Not there yet: the SMTP, IMAP, POP3 and FTP services.  They arrive with
 the next pieces of work (see README.md); chapard will run them from
-[smtpd], [imapd], ... sections of $conf.
+[smtpd], [imapd], ... sections of $conf, as it runs [lmtp].
 
 Stop with Ctrl-C.
 EOT
