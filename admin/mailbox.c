@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include "admin.h"
 #include "chapar/dict.h"
+#include "chapar/domusage.h"
 #include "chapar/home.h"
 #include "chapar/log.h"
 #include "chapar/priv.h"
@@ -39,6 +41,27 @@ as_root(void)
 {
 	if (switching && (seteuid(0) == -1 || setegid(0) == -1))
 		die(EX_FAIL, "cannot get root back: %s", strerror(errno));
+}
+
+/* The mail user's ids (the process's own when not root). */
+static void
+mail_ids(struct config *cf)
+{
+	struct buf err;
+
+	if (geteuid() != 0 || switching) {
+		if (!switching) {
+			mail_uid = geteuid();
+			mail_gid = getegid();
+		}
+		return;
+	}
+	buf_init(&err, 1024);
+	if (priv_lookup(config_str(cf, NULL, "mail_user"), &mail_uid,
+	    &mail_gid, &err) == -1)
+		die(EX_FAIL, "%s", buf_cstr(&err));
+	buf_free(&err);
+	switching = 1;
 }
 
 /*
@@ -81,15 +104,7 @@ user_store(struct config *cf, const char *arg, struct buf *key,
 	o.quota_messages = config_num(cf, NULL, "quota_messages");
 	if (quota != NULL)
 		*quota = o.quota_bytes;
-	if (geteuid() == 0) {
-		if (priv_lookup(config_str(cf, NULL, "mail_user"), &mail_uid,
-		    &mail_gid, &err) == -1)
-			die(EX_FAIL, "%s", buf_cstr(&err));
-		switching = 1;
-	} else {
-		mail_uid = geteuid();
-		mail_gid = getegid();
-	}
+	mail_ids(cf);
 	fd = home_open(config_str(cf, NULL, "mail_dir"), h, mail_uid,
 	    mail_gid, &err);
 	if (fd == -1)
@@ -298,6 +313,129 @@ pct(char *out, size_t len, uint64_t used, uint64_t limit)
 		    100 / limit));
 }
 
+/* --- a domain's quota ---------------------------------------------------------- */
+
+struct keys {
+	char **v;
+	size_t n;
+};
+
+static int
+add_key(const char *key, const struct rec *r, void *arg)
+{
+	struct keys *k = arg;
+
+	(void)r;
+	k->v = xreallocarray(k->v, k->n + 1, sizeof(char *));
+	k->v[k->n++] = xstrdup(key);
+	return 0;
+}
+
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)sb;
+	(void)f;
+	return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* chapar quota show|recalc @DOMAIN: the usage domusage.h keeps; recalc
+ * asks every user's store again. */
+static int
+quota_domain(struct config *cf, const char *verb, const char *arg)
+{
+	static const char *const hdr[] = { "domain", "bytes", "bytes_limit",
+		"bytes_used", "messages" };
+	const char *cells[5];
+	char c[4][32];
+	struct userdb *u;
+	struct domusage *du;
+	struct store *st;
+	struct keys k;
+	struct table *t;
+	struct buf dom, err, dir, key;
+	struct rec r;
+	uint64_t q = 0, bytes, msgs;
+	size_t i;
+	int ret;
+
+	buf_init(&dom, 1024);
+	buf_init(&err, 1024);
+	buf_init(&dir, 4096);
+	buf_init(&key, 1024);
+	rec_init(&r);
+	memset(&k, 0, sizeof(k));
+	arg_domain(arg, &dom);
+	u = open_userdb(cf, 0);
+	ret = userdb_domain_get(u, buf_cstr(&dom), &r, &err);
+	if (ret == DICT_OK && strcmp(verb, "recalc") == 0)
+		ret = userdb_iter(u, "users", buf_cstr(&dom), add_key, &k,
+		    &err);
+	close_userdb(&u);
+	if (ret == DICT_NOTFOUND)
+		die(EX_FAIL, "no such domain: %s", buf_cstr(&dom));
+	if (ret != DICT_OK)
+		die(EX_TEMP, "user database: %s", buf_cstr(&err));
+	(void)rec_get_u64(&r, "quota", &q);
+	/* the domain's directory, as userdb_home names it */
+	userdb_home(buf_cstr(&dom), &key);
+	(void)buf_printf(&dir, "%s/%s", config_str(cf, NULL, "mail_dir"),
+	    buf_cstr(&key));
+	mail_ids(cf);
+	if (strcmp(verb, "recalc") == 0) {
+		as_mail();
+		(void)buf_puts(&dir, "/.usage");
+		if (nftw(buf_cstr(&dir), rm_one, 16, FTW_DEPTH | FTW_PHYS) ==
+		    -1 && errno != ENOENT)
+			die(EX_FAIL, "%s: %s", buf_cstr(&dir), strerror(errno));
+		dir.len -= 7;
+		dir.data[dir.len] = '\0';
+		as_root();
+		for (i = 0; i < k.n; i++) {
+			st = user_store(cf, k.v[i], &key, NULL);
+			if (store_usage(st, &bytes, &msgs, &err) == -1)
+				die(EX_FAIL, "%s: %s", k.v[i], buf_cstr(&err));
+			store_close(&st);
+			userdb_home(k.v[i], &key);
+			if (domusage_open(buf_cstr(&dir), &du, &err) == -1 ||
+			    domusage_report(du, strchr(buf_cstr(&key), '/') +
+			    1, bytes, msgs, &err) == -1)
+				die(EX_FAIL, "%s", buf_cstr(&err));
+			domusage_close(&du);
+			as_root();
+			free(k.v[i]);
+		}
+		free(k.v);
+	}
+	as_mail();
+	if (mkdir(buf_cstr(&dir), 0700) == -1 && errno != EEXIST)
+		die(EX_FAIL, "%s: %s", buf_cstr(&dir), strerror(errno));
+	if (domusage_open(buf_cstr(&dir), &du, &err) == -1 ||
+	    domusage_total(du, &bytes, &msgs, &err) == -1)
+		die(EX_FAIL, "%s", buf_cstr(&err));
+	domusage_close(&du);
+	as_root();
+	(void)xsnprintf(c[0], 32, "%llu", (unsigned long long)bytes);
+	(void)xsnprintf(c[1], 32, "%llu", (unsigned long long)q);
+	pct(c[2], 32, bytes, q);
+	(void)xsnprintf(c[3], 32, "%llu", (unsigned long long)msgs);
+	cells[0] = buf_cstr(&dom);
+	cells[1] = c[0];
+	cells[2] = c[1];
+	cells[3] = c[2];
+	cells[4] = c[3];
+	t = table_new(5, hdr);
+	table_row(t, cells);
+	table_print(t, opt.json);
+	table_free(&t);
+	rec_free(&r);
+	buf_free(&dom);
+	buf_free(&err);
+	buf_free(&dir);
+	buf_free(&key);
+	return EX_OK;
+}
+
 int
 cmd_quota(int argc, char **argv)
 {
@@ -310,11 +448,17 @@ cmd_quota(int argc, char **argv)
 	struct table *t;
 	struct buf key, err;
 	uint64_t bytes, msgs, quota, qm;
+	int r;
 
 	if (argc != 3 || (strcmp(argv[1], "show") != 0 &&
 	    strcmp(argv[1], "recalc") != 0))
 		usage();
 	cf = load_config();
+	if (argv[2][0] == '@') {
+		r = quota_domain(cf, argv[1], argv[2] + 1);
+		config_free(&cf);
+		return r;
+	}
 	buf_init(&key, 1024);
 	buf_init(&err, 4096);
 	st = user_store(cf, argv[2], &key, &quota);

@@ -72,20 +72,52 @@ fmt_quota(const char *q, char *out, size_t len)
 static int
 domain_row(const char *key, const struct rec *r, void *arg)
 {
-	char created[32];
-	const char *cells[2];
+	char created[32], quota[32];
+	const char *cells[3];
 
 	fmt_time(rec_get_str(r, "created"), created, sizeof(created));
+	fmt_quota(rec_get_str(r, "quota") ? rec_get_str(r, "quota") : "0",
+	    quota, sizeof(quota));
 	cells[0] = key;
 	cells[1] = created;
+	cells[2] = quota;
 	table_row(arg, cells);
 	return 0;
+}
+
+static uint64_t quota_arg(const char *);
+
+/* chapar domain quota DOMAIN SIZE */
+static void
+domain_quota(struct config *cf, const char *dom, const char *size)
+{
+	struct userdb *u;
+	struct buf err;
+	struct rec r;
+	uint64_t q = quota_arg(size);
+	int ret;
+
+	buf_init(&err, 1024);
+	rec_init(&r);
+	u = open_userdb(cf, 0);
+	ret = userdb_domain_get(u, dom, &r, &err);
+	if (ret == DICT_OK) {
+		rec_set_u64(&r, "quota", q);
+		ret = userdb_domain_put(u, dom, &r, &err);
+	}
+	close_userdb(&u);
+	if (ret == DICT_NOTFOUND && err.len == 0)
+		(void)buf_printf(&err, "no such domain: %s", dom);
+	check(ret, &err, "domain", dom);
+	printf("quota of domain %s set to %s\n", dom, size);
+	rec_free(&r);
+	buf_free(&err);
 }
 
 int
 cmd_domain(int argc, char **argv)
 {
-	static const char *const hdr[] = { "DOMAIN", "CREATED" };
+	static const char *const hdr[] = { "DOMAIN", "CREATED", "QUOTA" };
 	struct config *cf;
 	struct userdb *u;
 	struct buf dom, err;
@@ -98,7 +130,7 @@ cmd_domain(int argc, char **argv)
 	buf_init(&err, 1024);
 	cf = load_config();
 	if (strcmp(argv[1], "list") == 0 && argc == 2) {
-		t = table_new(2, hdr);
+		t = table_new(3, hdr);
 		u = open_userdb(cf, 0);
 		r = userdb_iter(u, "domains", NULL, domain_row, t, &err);
 		close_userdb(&u);
@@ -112,6 +144,9 @@ cmd_domain(int argc, char **argv)
 		close_userdb(&u);
 		check(r, &err, "domain", buf_cstr(&dom));
 		printf("added domain %s\n", buf_cstr(&dom));
+	} else if (strcmp(argv[1], "quota") == 0 && argc == 4) {
+		arg_domain(argv[2], &dom);
+		domain_quota(cf, buf_cstr(&dom), argv[3]);
 	} else if (strcmp(argv[1], "del") == 0 && argc == 3) {
 		arg_domain(argv[2], &dom);
 		u = open_userdb(cf, 0);

@@ -303,6 +303,26 @@ reply_dberror(struct conn *c, unsigned long id, const struct buf *err)
 	rec_free(&f);
 }
 
+/* The quota of the user's domain, when it has one. */
+static void
+domain_quota(const char *key, struct rec *out)
+{
+	const char *at = strrchr(key, '@');
+	struct buf err;
+	struct rec d;
+	uint64_t q;
+
+	if (at == NULL)
+		return;
+	buf_init(&err, 1024);
+	rec_init(&d);
+	if (userdb_domain_get(authd.udb, at + 1, &d, &err) == DICT_OK &&
+	    rec_get_u64(&d, "quota", &q) == 0 && q > 0)
+		rec_set_u64(out, "domain_quota", q);
+	rec_free(&d);
+	buf_free(&err);
+}
+
 /* USER <id> <name>: the account's non-secret attributes. */
 static const char *
 req_user(struct conn *c, struct sv *f, int nf)
@@ -343,6 +363,7 @@ req_user(struct conn *c, struct sv *f, int nf)
 		rec_set_str(&out, "quota", rec_get_str(&u, "quota") ?
 		    rec_get_str(&u, "quota") : "0");
 		rec_set_str(&out, "state", st ? st : USER_ACTIVE);
+		domain_quota(buf_cstr(&key), &out);
 		conn_send(c, 0, "USER", id, NULL, &out);
 	}
 	buf_free(&name);

@@ -310,6 +310,13 @@ userdb_domain_get(struct userdb *u, const char *domain, struct rec *out,
 }
 
 int
+userdb_domain_put(struct userdb *u, const char *domain, const struct rec *r,
+    struct buf *err)
+{
+	return op_do(u, u->domains, OP_PUT, sv_from(domain), r, NULL, 0, err);
+}
+
+int
 userdb_user_get(struct userdb *u, const char *key, struct rec *out,
     struct buf *err)
 {

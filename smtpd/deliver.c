@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "chapar/authc.h"
+#include "chapar/domusage.h"
 #include "chapar/home.h"
 #include "chapar/log.h"
 #include "chapar/store.h"
@@ -283,23 +284,72 @@ store_get(const char *path, const struct store_opts *o, struct buf *err)
 	return cache[victim].st;
 }
 
-void
-dlv_close_stores(void)
-{
-	size_t i;
-
-	for (i = 0; i < STORE_CACHE; i++)
-		if (cache[i].path != NULL)
-			cache_drop(i);
-}
 
 /* --- one user ---------------------------------------------------------------- */
 
 struct user {
 	const char *key;	/* "alice@example.org" */
 	struct buf path;	/* mail_root/DOMAIN/USER */
+	size_t domlen;		/* path's first domlen bytes: the domain's */
 	uint64_t quota;
+	uint64_t domain_quota;	/* 0: none */
 };
+
+/* The usage databases of domains with a quota, kept open the same way. */
+#define DOM_CACHE 4
+
+static struct {
+	char *dir;
+	struct domusage *du;
+	time_t used;
+} dcache[DOM_CACHE];
+
+static struct domusage *
+domusage_get(const char *dir, struct buf *err)
+{
+	time_t now = time(NULL);
+	size_t i, victim = 0;
+
+	for (i = 0; i < DOM_CACHE; i++) {
+		if (dcache[i].dir != NULL && strcmp(dcache[i].dir, dir) == 0) {
+			dcache[i].used = now;
+			return dcache[i].du;
+		}
+		if (dcache[i].dir == NULL || dcache[i].used <
+		    dcache[victim].used)
+			victim = i;
+	}
+	domusage_close(&dcache[victim].du);
+	free(dcache[victim].dir);
+	dcache[victim].dir = NULL;
+	if (domusage_open(dir, &dcache[victim].du, err) == -1)
+		return NULL;
+	dcache[victim].dir = xstrdup(dir);
+	dcache[victim].used = now;
+	return dcache[victim].du;
+}
+
+/* The domain quota: would size more bytes pass it?  1 yes, 0 no, -1 the
+ * usage cannot be read. */
+static int
+domain_full(struct user *u, uint64_t size, struct domusage **dup,
+    struct buf *err)
+{
+	struct buf dir;
+	uint64_t bytes, msgs;
+
+	*dup = NULL;
+	if (u->domain_quota == 0)
+		return 0;
+	buf_init(&dir, 4096);
+	(void)buf_append(&dir, u->path.data, u->domlen);
+	*dup = domusage_get(buf_cstr(&dir), err);
+	buf_free(&dir);
+	if (*dup == NULL || domusage_total(*dup, &bytes, &msgs, err) == -1)
+		return -1;
+	return bytes + size > u->domain_quota;
+}
+
 
 static int
 user_lookup(struct dlv_ctx *cx, const char *key, struct user *u,
@@ -330,9 +380,14 @@ user_lookup(struct dlv_ctx *cx, const char *key, struct user *u,
 		close(fd);
 		if (rec_get_u64(&rep.fields, "quota", &u->quota) == -1)
 			u->quota = 0;
+		if (rec_get_u64(&rep.fields, "domain_quota",
+		    &u->domain_quota) == -1)
+			u->domain_quota = 0;
 		buf_reset(&u->path);
 		(void)buf_printf(&u->path, "%s%s%s", cx->mail_root,
 		    strcmp(cx->mail_root, "/") == 0 ? "" : "/", home);
+		/* home_open checked it is exactly "DOMAIN/USER" */
+		u->domlen = u->path.len - strlen(strrchr(home, '/'));
 		r = 0;
 	}
 	authc_reply_free(&rep);
@@ -405,8 +460,10 @@ deliver_user(struct dlv_ctx *cx, struct dlv_msg *m, const char *key,
 	struct store *st = NULL;
 	struct mbox *mb = NULL;
 	struct dlv_plan plan;
+	struct domusage *du = NULL;
 	struct user u;
 	struct buf err;
+	uint64_t bytes, msgs;
 	uint32_t uid = 0;
 	int r;
 
@@ -432,6 +489,21 @@ deliver_user(struct dlv_ctx *cx, struct dlv_msg *m, const char *key,
 	if ((st = store_get(buf_cstr(&u.path), &o, &err)) == NULL) {
 		log_error("to=<%s>: store: %s", log_esc_str(key),
 		    buf_cstr(&err));
+		result(res, 451, "4.3.0", "mailbox unavailable");
+		goto out;
+	}
+	switch (domain_full(&u, m->size, &du, &err)) {
+	case 1:
+		quota_full(cx, key, res);
+		(void)xsnprintf(res->text, sizeof(res->text), "<%s>: the "
+		    "domain's mail quota is used up", log_esc_str(key));
+		log_info("to=<%s>, orig_to=<%s>, size=%llu, status=%s (domain "
+		    "quota)", log_esc_str(key), log_esc_str(orig),
+		    (unsigned long long)m->size, res->code / 100 == 4 ?
+		    "deferred" : "bounced");
+		goto out;
+	case -1:
+		log_error("to=<%s>: %s", log_esc_str(key), buf_cstr(&err));
 		result(res, 451, "4.3.0", "mailbox unavailable");
 		goto out;
 	}
@@ -464,6 +536,11 @@ deliver_user(struct dlv_ctx *cx, struct dlv_msg *m, const char *key,
 		    log_esc_str(plan.folder), uid,
 		    (unsigned long long)m->size);
 		quota_warn(cx, st, &u);
+		if (du != NULL && (store_usage(st, &bytes, &msgs, &err) ==
+		    -1 || domusage_report(du, buf_cstr(&u.path) + u.domlen +
+		    1, bytes, msgs, &err) == -1))
+			log_warning("to=<%s>: domain usage: %s",
+			    log_esc_str(key), buf_cstr(&err));
 	}
 out:
 	mbox_close(&mb);
@@ -635,4 +712,19 @@ dlv_exit_code(const struct dlv_result *r)
 	if (strcmp(r->status, "5.2.2") == 0)
 		return EX_NOPERM;
 	return EX_UNAVAILABLE;
+}
+
+void
+dlv_close_stores(void)
+{
+	size_t i;
+
+	for (i = 0; i < STORE_CACHE; i++)
+		if (cache[i].path != NULL)
+			cache_drop(i);
+	for (i = 0; i < DOM_CACHE; i++) {
+		domusage_close(&dcache[i].du);
+		free(dcache[i].dir);
+		dcache[i].dir = NULL;
+	}
 }

@@ -48,6 +48,9 @@ int userdb_domain_add(struct userdb *, const char *domain, struct buf *err);
 int userdb_domain_del(struct userdb *, const char *domain, struct buf *err);
 int userdb_domain_get(struct userdb *, const char *domain, struct rec *,
     struct buf *err);
+/* Replace a domain's record (it must exist): its quota, ... */
+int userdb_domain_put(struct userdb *, const char *domain, const struct rec *,
+    struct buf *err);
 
 int userdb_user_get(struct userdb *, const char *key, struct rec *,
     struct buf *err);

@@ -312,3 +312,37 @@ virtual_transport = lmtp:inet:127.0.0.1:{lport}
         wait_for(logged, 10, "Postfix to log both deliveries")
     finally:
         postfix(inst, "stop")
+
+
+def test_domain_quota():
+    import json
+    inst = Instance()
+    inst.ok("domain", "add", "example.org")
+    inst.add_user("alice@example.org")
+    inst.add_user("bob@example.org")
+    inst.ok("domain", "quota", "example.org", "2K")
+    assert "2K" in inst.ok("domain", "list") or "2.0K" in \
+        inst.ok("domain", "list")
+    inst.start_authd()
+    msg = b"Subject: q\r\n\r\n" + b"x" * 850 + b"\r\n"
+    assert lda(inst, "-d", "alice@example.org", data=msg).returncode == 0
+    assert lda(inst, "-d", "bob@example.org", data=msg).returncode == 0
+    q = json.loads(inst.ok("--json", "quota", "show", "@example.org"))[0]
+    total = sum(len(m[1]) for u in ("alice@example.org", "bob@example.org")
+                for m in messages(inst, u))
+    assert q["bytes"] == str(total) and q["messages"] == "2", (q, total)
+    assert q["bytes_limit"] == "2048"
+    # the third would pass the domain's 2 kB, for either user
+    r = lda(inst, "-d", "bob@example.org", data=msg)
+    assert r.returncode == 75 and b"4.2.2" in r.stderr and \
+        b"domain" in r.stderr, r
+    # mail removed outside delivery counts after a recalc
+    d = inst.path("mail", "example.org", "alice", "cur")
+    for n in os.listdir(d):
+        os.unlink(os.path.join(d, n))
+    inst.ok("reindex", "alice@example.org")
+    q = json.loads(inst.ok("--json", "quota", "recalc", "@example.org"))[0]
+    assert q["messages"] == "1", q
+    assert lda(inst, "-d", "bob@example.org", data=msg).returncode == 0
+    r = inst.chapar("domain", "quota", "nowhere.example", "1G")
+    assert r.returncode == 1

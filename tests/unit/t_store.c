@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -558,6 +559,39 @@ store_rebuild_keeps_uids(void)
 	buf_free(&err);
 }
 
+/* Another process's change wakes a waiting one (IMAP IDLE). */
+static void
+store_notify(void)
+{
+	struct store *st, *other;
+	struct pollfd pfd;
+	struct buf err;
+	char junk[4096];
+	uint32_t uid;
+	int fd;
+
+	buf_init(&err, 1024);
+	fresh_home("notify");
+	T_ASSERT(store_open(home, NULL, &st, &err) == 0);
+	T_ASSERT((fd = store_notify_fd(st)) >= 0);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	T_EQ_INT(poll(&pfd, 1, 0), 0);		/* quiet until a change */
+	if (fork() == 0) {
+		if (store_open(home, NULL, &other, &err) != 0 ||
+		    append(other, "INBOX", "new\r\n", 0, NULL, &uid) != 0)
+			_exit(1);
+		store_close(&other);
+		_exit(0);
+	}
+	T_EQ_INT(poll(&pfd, 1, 5000), 1);
+	(void)wait(NULL);
+	while (read(fd, junk, sizeof(junk)) > 0)
+		;
+	store_close(&st);
+	buf_free(&err);
+}
+
 static void
 store_quota(void)
 {
@@ -1047,6 +1081,7 @@ T_SUITE(suite_store)
 	    store_sync_with_outside_changes);
 	t_run("store_rebuild_keeps_uids", store_rebuild_keeps_uids);
 	t_run("store_quota", store_quota);
+	t_run("store_notify", store_notify);
 	t_run("store_folders_rename_delete_special",
 	    store_folders_rename_delete_special);
 	t_run("store_concurrent_stress", store_concurrent_stress);
