@@ -350,7 +350,6 @@ domain_full(struct user *u, uint64_t size, struct domusage **dup,
 	return bytes + size > u->domain_quota;
 }
 
-
 static int
 user_lookup(struct dlv_ctx *cx, const char *key, struct user *u,
     struct dlv_result *res)
