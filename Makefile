@@ -60,11 +60,12 @@ COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIB        = $(BUILD)/libchapar.a
 
 # program name -> its sources
-PROGS = chapar chapard authd local echod
+PROGS = chapar chapard authd local enqueue echod
 chapar_SRC  = $(wildcard admin/*.c)
 chapard_SRC = $(wildcard master/*.c)
 authd_SRC   = $(wildcard authd/*.c)
 local_SRC   = smtpd/local.c smtpd/deliver.c smtpd/lmtp.c
+enqueue_SRC = smtpd/enqueue.c
 # echod: the test fixture service (tests/fixture), never installed
 echod_SRC   = tests/fixture/echod.c
 
@@ -173,6 +174,7 @@ install: all
 	install -m 755 $(BUILD)/bin/chapard $(DESTDIR)$(SBINDIR)/chapard
 	install -m 755 $(BUILD)/bin/authd $(DESTDIR)$(LIBEXECDIR)/authd
 	install -m 755 $(BUILD)/bin/local $(DESTDIR)$(LIBEXECDIR)/local
+	install -m 755 $(BUILD)/bin/enqueue $(DESTDIR)$(LIBEXECDIR)/enqueue
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/
 	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/

@@ -21,6 +21,7 @@
 #include "authd.h"
 #include "chapar/dict.h"
 #include "chapar/log.h"
+#include "chapar/net.h"
 #include "chapar/passwd.h"
 #include "chapar/priv.h"
 #include "chapar/util.h"
@@ -56,45 +57,6 @@ signals(void)
 	/* authd runs chrooted: a new configuration needs a restart, which
 	 * chapard does on reload.  SIGHUP is ignored, not fatal. */
 	sigaction(SIGHUP, &sa, NULL);
-}
-
-/* Bind the socket, refusing to steal it from a running authd. */
-static int
-listen_on(const char *path)
-{
-	struct sockaddr_un sun;
-	struct stat st;
-	mode_t old;
-	int fd, probe;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path))
-		log_fatal("%s: socket path too long", path);
-	memcpy(sun.sun_path, path, strlen(path));
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			log_fatal("%s exists and is not a socket", path);
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe != -1 && connect(probe, (struct sockaddr *)&sun,
-		    sizeof(sun)) == 0)
-			log_fatal("%s: another authd is running", path);
-		if (probe != -1)
-			close(probe);
-		if (unlink(path) == -1)
-			log_fatal("unlink %s: %s", path, strerror(errno));
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd == -1)
-		log_fatal("socket: %s", strerror(errno));
-	/* Born private (0600); opened up afterwards as each needs. */
-	old = umask(077);
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
-		log_fatal("bind %s: %s", path, strerror(errno));
-	umask(old);
-	if (listen(fd, SOMAXCONN) == -1)
-		log_fatal("listen %s: %s", path, strerror(errno));
-	return fd;
 }
 
 /* As root: give db_dir and the files directly in it to the auth user, so
@@ -200,8 +162,9 @@ main(int argc, char **argv)
 	signals();
 	sock = config_str(authd.cf, NULL, "auth_socket");
 	msock = config_str(authd.cf, NULL, "auth_master_socket");
-	lfd = listen_on(sock);
-	mfd = listen_on(msock);
+	if ((lfd = unix_listen(sock, "authd", &err)) == -1 ||
+	    (mfd = unix_listen(msock, "authd", &err)) == -1)
+		log_fatal("%s", buf_cstr(&err));
 	/* Hashing needs libcrypt's setup and randomness: do it before any
 	 * chroot. */
 	buf_init(&dummy, 512);

@@ -27,6 +27,8 @@ const struct cfg_key cfg_keys[] = {
 	    "top of the mail store: mail_dir/DOMAIN/USER", NULL },
 	{ "run_dir", CFG_PATH, "${data_dir}/run", 0, 0, 0,
 	    "sockets", NULL },
+	{ "queue_dir", CFG_PATH, "${data_dir}/queue", 0, 0, 0,
+	    "the mail queue (chapar-queue(5))", NULL },
 	{ "tls_cert_file", CFG_PATH, "${config_dir}/tls/cert.pem", 0, 0,
 	    CFG_SERVICE, "PEM certificate chain", NULL },
 	{ "tls_key_file", CFG_PATH, "${config_dir}/tls/key.pem", 0, 0,
@@ -132,6 +134,10 @@ const struct cfg_key cfg_keys[] = {
 	    0, "root-only socket on which logins are handed over", NULL },
 	{ "mail_user", CFG_STR, "chapar-mail", 0, 0, 0,
 	    "account post-login processes and delivery run as", NULL },
+	{ "enqueue_socket", CFG_PATH, "${run_dir}/enqueue.sock", 0, 0, 0,
+	    "UNIX socket on which enqueue takes new messages", NULL },
+	{ "queue_user", CFG_STR, "chapar-queue", 0, 0, 0,
+	    "account enqueue and the queue manager run as", NULL },
 	{ "auth_user", CFG_STR, "chapar-auth", 0, 0, 0,
 	    "account authd runs as when started by root", NULL },
 	{ "auth_default_domain", CFG_STR, "", 0, 0, 0,
@@ -163,6 +169,7 @@ const size_t cfg_nkeys = sizeof(cfg_keys) / sizeof(cfg_keys[0]);
 /* Sections a file may have; each later service adds its name here. */
 const char *const cfg_services[] = {
 	"authd",
+	"enqueue",
 	"lmtp",
 	NULL
 };

@@ -184,6 +184,61 @@ fail:
 	return -1;
 }
 
+int
+unix_listen(const char *path, const char *who, struct buf *err)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	mode_t old;
+	int fd, probe, live;
+
+	buf_reset(err);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		(void)buf_printf(err, "%s: socket path too long", path);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path));
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			(void)buf_printf(err, "%s exists and is not a socket",
+			    path);
+			return -1;
+		}
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		live = probe != -1 && connect(probe, (struct sockaddr *)&sun,
+		    sizeof(sun)) == 0;
+		if (probe != -1)
+			close(probe);
+		if (live) {
+			(void)buf_printf(err, "%s: another %s is running",
+			    path, who);
+			return -1;
+		}
+		if (unlink(path) == -1) {
+			(void)buf_printf(err, "unlink %s: %s", path,
+			    strerror(errno));
+			return -1;
+		}
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1) {
+		(void)buf_printf(err, "socket: %s", strerror(errno));
+		return -1;
+	}
+	old = umask(077);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    listen(fd, SOMAXCONN) == -1) {
+		(void)buf_printf(err, "%s: %s", path, strerror(errno));
+		umask(old);
+		close(fd);
+		return -1;
+	}
+	umask(old);
+	return fd;
+}
+
 void
 sockaddr_text(const struct sockaddr *sa, char *out, size_t len)
 {

@@ -140,7 +140,7 @@ priv_ensure_user(const char *user, const char *group, struct buf *err)
 int
 priv_ensure_accounts(const struct config *cf, struct buf *err)
 {
-	static const char *fixed[] = { "chapar-queue", "chapar-remote" };
+	static const char *fixed[] = { "chapar-remote" };
 	const char *names[256], *u, *dir;
 	struct stat st;
 	struct buf b;
@@ -153,7 +153,8 @@ priv_ensure_accounts(const struct config *cf, struct buf *err)
 	    err) == -1)
 		return -1;
 	if (priv_ensure_user(config_str(cf, NULL, "mail_user"), CHAPAR_GROUP,
-	    err) == -1)
+	    err) == -1 || priv_ensure_user(config_str(cf, NULL, "queue_user"),
+	    CHAPAR_GROUP, err) == -1)
 		return -1;
 	for (i = 0; i < NELEM(fixed); i++)
 		if (priv_ensure_user(fixed[i], CHAPAR_GROUP, err) == -1)
@@ -164,6 +165,7 @@ priv_ensure_accounts(const struct config *cf, struct buf *err)
 		/* authd has auth_user; lmtp (local) runs as mail_user,
 		 * chrooted into mail_dir */
 		if (strcmp(names[i], "authd") == 0 ||
+		    strcmp(names[i], "enqueue") == 0 ||
 		    strcmp(names[i], "lmtp") == 0)
 			continue;
 		u = config_str(cf, names[i], "service_user");

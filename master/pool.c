@@ -310,9 +310,17 @@ build(struct config *cf, struct buf *err)
 	    xstrdup(config_str(cf, "authd", "program")) : locate("authd");
 	list = service_new("authd", SVC_DAEMON, path);
 	free(path);
+	/* enqueue, the queue's only writer: every SMTP service needs it */
+	path = config_str(cf, "enqueue", "program")[0] ?
+	    xstrdup(config_str(cf, "enqueue", "program")) : locate("enqueue");
+	s = service_new("enqueue", SVC_DAEMON, path);
+	free(path);
+	s->next = list;
+	list = s;
 	n = config_sections(cf, names, NELEM(names));
 	for (i = 0; i < n; i++) {
-		if (strcmp(names[i], "authd") == 0)
+		if (strcmp(names[i], "authd") == 0 ||
+		    strcmp(names[i], "enqueue") == 0)
 			continue;
 		if (addresses(cf, names[i], ls, &nls, err) == -1)
 			goto fail;

@@ -32,6 +32,12 @@ int listen_addr_parse(struct sv, struct listen_addr out[2], const char **err);
  * a message. */
 int listen_bind(const struct listen_addr *, int backlog, struct buf *err);
 
+/* A daemon's UNIX-domain socket (authd, enqueue): a stale socket file is
+ * replaced; a live one ("another WHO is running") or another kind of
+ * file is an error.  Born mode 0600, non-blocking, close-on-exec.  The
+ * descriptor, or -1 with a message. */
+int unix_listen(const char *path, const char *who, struct buf *err);
+
 /* Text of a socket address without port ("192.0.2.1", "2001:db8::1"),
  * IPv4-mapped IPv6 shown as IPv4; and the port. */
 void sockaddr_text(const struct sockaddr *, char *out, size_t len);

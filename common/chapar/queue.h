@@ -1,0 +1,88 @@
+/*
+ * queue: the mail queue on disk (chapar-queue(5)) and the protocol by
+ * which programs hand messages to enqueue(8).
+ *
+ *	queue_dir/tmp/ID	a message being written, and ID.env
+ *	queue_dir/mess/H/ID	the message (H: the last hex digit of ID)
+ *	queue_dir/todo/ID	its envelope: the rename into todo/ commits
+ *	queue_dir/info/H/ID	envelopes the queue manager has taken
+ *
+ * An envelope is text: a first line with the message's fields, then one
+ * line per recipient, each line a rec (name=value, TAB between fields).
+ */
+#ifndef CHAPAR_QUEUE_H
+#define CHAPAR_QUEUE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "chapar/buf.h"
+#include "chapar/rec.h"
+
+#define QUEUE_ID_MAX 32		/* with its NUL */
+#define QUEUE_RCPT_MAX 10000	/* recipients of one message */
+#define QUEUE_ENV_MAX (QUEUE_RCPT_MAX * 2048 + 8192)	/* envelope bytes */
+
+/* "18F3A2C0" "0F4A1" "1B2C3": seconds, microseconds and the inode of
+ * the message file, in upper-case hex, so no two messages in the queue
+ * share one. */
+void queue_id_make(uint64_t sec, uint32_t usec, uint64_t ino,
+    char id[QUEUE_ID_MAX]);
+int queue_id_ok(const char *id);
+/* "mess/7/ID", "todo/ID", "tmp/ID" ...: the relative path of a file. */
+void queue_path(const char *kind, const char *id, struct buf *out);
+
+/*
+ * The envelope.  The first line's fields:
+ *	v=1 (format), sender= (empty for <>), body=7BIT|8BITMIME|BINARYMIME,
+ *	smtputf8=1, ret=FULL|HDRS, envid=, auth= (the SASL user), client=
+ *	(address), helo=, protocol=SMTP|ESMTP|ESMTPS|ESMTPA|ESMTPSA|...,
+ *	hold= (seconds since the epoch: FUTURERELEASE), size= (the
+ *	message's, set by enqueue), time= (arrival, set by enqueue)
+ * a recipient's:
+ *	rcpt= (the address), notify= (NEVER or SUCCESS,FAILURE,DELAY),
+ *	orcpt= (type;address as given)
+ * Anything else, a missing rcpt or sender, or an address that does not
+ * parse makes the envelope invalid.
+ */
+struct queue_env {
+	struct rec head;
+	struct rec *rcpts;
+	size_t nrcpt;
+};
+
+void queue_env_init(struct queue_env *);
+void queue_env_free(struct queue_env *);
+/* Parse and check the text form; -1 with a reason in *why. */
+int queue_env_parse(struct sv text, struct queue_env *, const char **why);
+void queue_env_format(const struct queue_env *, struct buf *out);
+
+/*
+ * The enqueue protocol, on a UNIX stream socket: frames of a type byte,
+ * a 4-byte big-endian length and that many bytes (at most
+ * QUEUE_FRAME_MAX).
+ *	client				server
+ *	E envelope text			I queue id, or F
+ *	D message bytes (any number)
+ *	C				K queue id (committed, durable), or F
+ *	A (abort)			-
+ * F carries "CODE ENHANCED text" (an SMTP reply: 451 4.3.0 ...).
+ */
+#define QUEUE_FRAME_MAX (1024 * 1024)
+#define QF_ENVELOPE 'E'
+#define QF_DATA 'D'
+#define QF_COMMIT 'C'
+#define QF_ABORT 'A'
+#define QF_ID 'I'
+#define QF_OK 'K'
+#define QF_FAIL 'F'
+
+/* Write one frame (blocking, all of it): 0 or -1. */
+int queue_frame_write(int fd, int type, const void *, size_t);
+/* Take one whole frame from the front of in (type, payload view) and
+ * return its total size, 0 when it is not all there yet, -1 when it is
+ * malformed (unknown type, too long). */
+ssize_t queue_frame_take(const struct buf *in, size_t off, int *type,
+    struct sv *payload);
+
+#endif

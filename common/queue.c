@@ -1,0 +1,317 @@
+/*
+ * queue.c: queue ids and paths, the envelope format and the enqueue
+ * protocol's frames (queue.h, chapar-queue(5)).  Parsers trust nothing:
+ * an envelope comes from smtpd, which talks to the Internet.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chapar/addr.h"
+#include "chapar/queue.h"
+#include "chapar/util.h"
+
+void
+queue_id_make(uint64_t sec, uint32_t usec, uint64_t ino,
+    char id[QUEUE_ID_MAX])
+{
+	(void)xsnprintf(id, QUEUE_ID_MAX, "%08llX%05X%llX",
+	    (unsigned long long)(sec & 0xffffffffu), usec & 0xfffffu,
+	    (unsigned long long)ino);
+}
+
+int
+queue_id_ok(const char *id)
+{
+	size_t i, n = strlen(id);
+
+	if (n < 14 || n >= QUEUE_ID_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		    (id[i] >= 'A' && id[i] <= 'F')))
+			return 0;
+	return 1;
+}
+
+void
+queue_path(const char *kind, const char *id, struct buf *out)
+{
+	buf_reset(out);
+	if (strcmp(kind, "mess") == 0 || strcmp(kind, "info") == 0)
+		(void)buf_printf(out, "%s/%c/%s", kind, id[strlen(id) - 1],
+		    id);
+	else
+		(void)buf_printf(out, "%s/%s", kind, id);
+}
+
+/* --- the envelope ----------------------------------------------------------- */
+
+void
+queue_env_init(struct queue_env *e)
+{
+	memset(e, 0, sizeof(*e));
+	rec_init(&e->head);
+}
+
+void
+queue_env_free(struct queue_env *e)
+{
+	size_t i;
+
+	rec_free(&e->head);
+	for (i = 0; i < e->nrcpt; i++)
+		rec_free(&e->rcpts[i]);
+	free(e->rcpts);
+	memset(e, 0, sizeof(*e));
+}
+
+static int
+one_of(const char *v, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(v, *list) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+is_number(const char *v)
+{
+	uint64_t n;
+
+	return parse_u64(sv_from(v), UINT64_MAX, &n) == 0;
+}
+
+static int
+addr_ok(const char *v, int flags, int may_be_empty)
+{
+	struct addr a;
+	const char *e;
+	int r;
+
+	if (v[0] == '\0')
+		return may_be_empty;
+	addr_init(&a);
+	r = addr_parse(sv_from(v), flags, &a, &e) == 0;
+	addr_free(&a);
+	return r;
+}
+
+/* Printable ASCII or UTF-8 text without controls. */
+static int
+text_ok(const char *v, size_t max)
+{
+	size_t n = strlen(v), i;
+
+	if (n > max)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static const char *
+check_head(const struct rec *r, int *flags)
+{
+	static const char *const bodies[] = { "7BIT", "8BITMIME",
+		"BINARYMIME", NULL };
+	static const char *const rets[] = { "FULL", "HDRS", NULL };
+	const char *n, *v;
+	size_t i;
+	int have_v = 0, have_sender = 0;
+
+	*flags = 0;
+	if (rec_get_str(r, "smtputf8") != NULL)
+		*flags = ADDR_UTF8;
+	for (i = 0; i < r->n; i++) {
+		n = r->names[i];
+		v = buf_cstr(&r->vals[i]);
+		if (strcmp(n, "v") == 0) {
+			if (strcmp(v, "1") != 0)
+				return "unknown envelope version";
+			have_v = 1;
+		} else if (strcmp(n, "sender") == 0) {
+			if (!addr_ok(v, *flags, 1))
+				return "bad sender address";
+			have_sender = 1;
+		} else if (strcmp(n, "body") == 0) {
+			if (!one_of(v, bodies))
+				return "bad body type";
+		} else if (strcmp(n, "smtputf8") == 0) {
+			if (strcmp(v, "1") != 0)
+				return "bad smtputf8";
+		} else if (strcmp(n, "ret") == 0) {
+			if (!one_of(v, rets))
+				return "bad ret";
+		} else if (strcmp(n, "hold") == 0 || strcmp(n, "size") == 0 ||
+		    strcmp(n, "time") == 0) {
+			if (!is_number(v))
+				return "bad number";
+		} else if (strcmp(n, "envid") == 0 || strcmp(n, "auth") == 0 ||
+		    strcmp(n, "client") == 0 || strcmp(n, "helo") == 0 ||
+		    strcmp(n, "protocol") == 0 || strcmp(n, "tls") == 0) {
+			if (!text_ok(v, 1024))
+				return "bad text field";
+		} else
+			return "unknown envelope field";
+	}
+	if (!have_v || !have_sender)
+		return "envelope without v= or sender=";
+	return NULL;
+}
+
+static const char *
+check_rcpt(const struct rec *r, int flags)
+{
+	const char *n, *v;
+	size_t i;
+	int have = 0;
+
+	for (i = 0; i < r->n; i++) {
+		n = r->names[i];
+		v = buf_cstr(&r->vals[i]);
+		if (strcmp(n, "rcpt") == 0) {
+			if (have || !addr_ok(v, flags | ADDR_ALLOW_NODOMAIN, 0))
+				return "bad recipient address";
+			have = 1;
+		} else if (strcmp(n, "notify") == 0 ||
+		    strcmp(n, "orcpt") == 0) {
+			if (!text_ok(v, 1024))
+				return "bad recipient field";
+		} else
+			return "unknown recipient field";
+	}
+	return have ? NULL : "recipient line without rcpt=";
+}
+
+int
+queue_env_parse(struct sv text, struct queue_env *e, const char **why)
+{
+	struct sv line;
+	const char *nl;
+	size_t cap = 0;
+	int first = 1, flags = 0;
+
+	queue_env_free(e);
+	queue_env_init(e);
+	*why = NULL;
+	if (text.n > QUEUE_ENV_MAX || sv_has_nul(text)) {
+		*why = "envelope too long or with NUL bytes";
+		return -1;
+	}
+	while (text.n > 0) {
+		nl = memchr(text.p, '\n', text.n);
+		if (nl == NULL) {
+			*why = "envelope line without its end";
+			return -1;
+		}
+		line = sv_make(text.p, (size_t)(nl - text.p));
+		text.p = nl + 1;
+		text.n -= line.n + 1;
+		if (first) {
+			if (rec_decode(line, &e->head) == -1 ||
+			    (*why = check_head(&e->head, &flags)) != NULL) {
+				if (*why == NULL)
+					*why = "malformed envelope line";
+				return -1;
+			}
+			first = 0;
+			continue;
+		}
+		if (e->nrcpt == QUEUE_RCPT_MAX) {
+			*why = "too many recipients";
+			return -1;
+		}
+		if (e->nrcpt == cap) {
+			cap = cap ? cap * 2 : 16;
+			e->rcpts = xreallocarray(e->rcpts, cap,
+			    sizeof(*e->rcpts));
+		}
+		rec_init(&e->rcpts[e->nrcpt]);
+		e->nrcpt++;
+		if (rec_decode(line, &e->rcpts[e->nrcpt - 1]) == -1 ||
+		    (*why = check_rcpt(&e->rcpts[e->nrcpt - 1], flags)) !=
+		    NULL) {
+			if (*why == NULL)
+				*why = "malformed recipient line";
+			return -1;
+		}
+	}
+	if (first || e->nrcpt == 0) {
+		*why = "envelope without recipients";
+		return -1;
+	}
+	return 0;
+}
+
+void
+queue_env_format(const struct queue_env *e, struct buf *out)
+{
+	struct buf line;
+	size_t i;
+
+	buf_reset(out);
+	buf_init(&line, QUEUE_ENV_MAX);
+	rec_encode(&e->head, &line);
+	(void)buf_append(out, line.data, line.len);
+	(void)buf_putc(out, '\n');
+	for (i = 0; i < e->nrcpt; i++) {
+		buf_reset(&line);
+		rec_encode(&e->rcpts[i], &line);
+		(void)buf_append(out, line.data, line.len);
+		(void)buf_putc(out, '\n');
+	}
+	buf_free(&line);
+}
+
+/* --- frames -------------------------------------------------------------------- */
+
+static int
+known(int type)
+{
+	return type == QF_ENVELOPE || type == QF_DATA || type == QF_COMMIT ||
+	    type == QF_ABORT || type == QF_ID || type == QF_OK ||
+	    type == QF_FAIL;
+}
+
+int
+queue_frame_write(int fd, int type, const void *p, size_t n)
+{
+	unsigned char h[5];
+
+	if (n > QUEUE_FRAME_MAX)
+		return -1;
+	h[0] = (unsigned char)type;
+	h[1] = (unsigned char)(n >> 24);
+	h[2] = (unsigned char)(n >> 16);
+	h[3] = (unsigned char)(n >> 8);
+	h[4] = (unsigned char)n;
+	if (write_all(fd, h, sizeof(h)) == -1 || (n > 0 &&
+	    write_all(fd, p, n) == -1))
+		return -1;
+	return 0;
+}
+
+ssize_t
+queue_frame_take(const struct buf *in, size_t off, int *type,
+    struct sv *payload)
+{
+	const unsigned char *h;
+	size_t n;
+
+	if (in->len < off + 5)
+		return 0;
+	h = (const unsigned char *)in->data + off;
+	n = (size_t)h[1] << 24 | (size_t)h[2] << 16 | (size_t)h[3] << 8 | h[4];
+	if (!known(h[0]) || n > QUEUE_FRAME_MAX)
+		return -1;
+	if (in->len - off - 5 < n)
+		return 0;
+	*type = h[0];
+	*payload = sv_make(in->data + off + 5, n);
+	return (ssize_t)(n + 5);
+}

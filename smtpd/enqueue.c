@@ -1,0 +1,635 @@
+/*
+ * enqueue: the only writer of new mail into the queue (enqueue(8)).
+ *
+ * One process, one event loop, many clients (smtpd workers, later the
+ * sendmail command) on a UNIX socket.  Started as root it binds the
+ * socket, then becomes queue_user chrooted into queue_dir: from then on
+ * it can touch the queue and nothing else.
+ *
+ * A message goes to tmp/ID as it arrives; at the client's commit it is
+ * fsync'd, its envelope written to tmp/ID.env and fsync'd, the message
+ * renamed to mess/H/ID and the envelope to todo/ID -- that rename is the
+ * commit -- and the directories are fsync'd.  Commits that arrive in the
+ * same turn of the loop share the directory fsyncs (group commit).  Only
+ * then does the client hear "K": a crash before leaves at most files in
+ * tmp/ (removed at the next start) or a message without an envelope,
+ * never a half-written message with one.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <grp.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chapar/config.h"
+#include "chapar/log.h"
+#include "chapar/net.h"
+#include "chapar/priv.h"
+#include "chapar/queue.h"
+#include "chapar/util.h"
+
+#define CLIENTS_MAX 4096
+#define IN_MAX (QUEUE_FRAME_MAX + 64 * 1024)
+
+enum cstate { C_IDLE, C_DATA, C_FAILED, C_COMMIT };
+
+struct client {
+	int fd;
+	struct buf in;
+	enum cstate state;
+	int tmpfd;
+	char id[QUEUE_ID_MAX];
+	struct queue_env env;
+	uint64_t size;
+	char fail[256];		/* the reply for a failed message */
+	struct client *next_commit;
+};
+
+static struct {
+	struct config *cf;
+	struct client *c[CLIENTS_MAX];
+	size_t n;
+	uint64_t limit;		/* most bytes of one message */
+	volatile sig_atomic_t quit;
+	unsigned long long queued;
+} Q;
+
+static const char *const subdirs[] = { "tmp", "todo", "mess", "info",
+	"local", "remote", "bounce", NULL };
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	Q.quit = 1;
+}
+
+/* --- the queue's directories ------------------------------------------------ */
+
+static void
+make_dirs(const char *top)
+{
+	struct buf p;
+	size_t i;
+	int h;
+
+	buf_init(&p, 4096);
+	if (mkdir_p(top, 0700) == -1)
+		log_fatal("%s: %s", top, strerror(errno));
+	for (i = 0; subdirs[i] != NULL; i++) {
+		buf_reset(&p);
+		(void)buf_printf(&p, "%s/%s", top, subdirs[i]);
+		if (mkdir(buf_cstr(&p), 0700) == -1 && errno != EEXIST)
+			log_fatal("%s: %s", buf_cstr(&p), strerror(errno));
+		if (strcmp(subdirs[i], "mess") != 0 &&
+		    strcmp(subdirs[i], "info") != 0)
+			continue;
+		for (h = 0; h < 16; h++) {
+			buf_reset(&p);
+			(void)buf_printf(&p, "%s/%s/%X", top, subdirs[i], h);
+			if (mkdir(buf_cstr(&p), 0700) == -1 && errno != EEXIST)
+				log_fatal("%s: %s", buf_cstr(&p),
+				    strerror(errno));
+		}
+	}
+	buf_free(&p);
+}
+
+/* As root: the queue is queue_user's, every directory of it. */
+static void
+own_dirs(const char *top, uid_t uid, gid_t gid)
+{
+	struct buf p;
+	size_t i;
+	int h;
+
+	buf_init(&p, 4096);
+	if (chown(top, uid, gid) == -1)
+		log_fatal("chown %s: %s", top, strerror(errno));
+	for (i = 0; subdirs[i] != NULL; i++) {
+		buf_reset(&p);
+		(void)buf_printf(&p, "%s/%s", top, subdirs[i]);
+		if (chown(buf_cstr(&p), uid, gid) == -1)
+			log_fatal("chown %s: %s", buf_cstr(&p),
+			    strerror(errno));
+		for (h = 0; h < 16 && (strcmp(subdirs[i], "mess") == 0 ||
+		    strcmp(subdirs[i], "info") == 0); h++) {
+			buf_reset(&p);
+			(void)buf_printf(&p, "%s/%s/%X", top, subdirs[i], h);
+			if (chown(buf_cstr(&p), uid, gid) == -1)
+				log_fatal("chown %s: %s", buf_cstr(&p),
+				    strerror(errno));
+		}
+	}
+	buf_free(&p);
+}
+
+/* What is in tmp/ was never acknowledged: it goes. */
+static void
+clean_tmp(void)
+{
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d;
+
+	if ((d = opendir("tmp")) == NULL)
+		log_fatal("tmp: %s", strerror(errno));
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	if (n > 0)
+		log_info("removed %u unfinished files from tmp/", n);
+}
+
+static int
+fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+
+	if (fd == -1)
+		return -1;
+	r = fsync(fd);
+	close(fd);
+	return r;
+}
+
+/* --- clients -------------------------------------------------------------------- */
+
+static void
+reply(struct client *c, int type, const char *text)
+{
+	if (queue_frame_write(c->fd, type, text, strlen(text)) == -1)
+		log_debug("client gone before the reply");
+}
+
+static void
+fail(struct client *c, const char *text)
+{
+	(void)xsnprintf(c->fail, sizeof(c->fail), "%s", text);
+	c->state = C_FAILED;
+}
+
+static void
+drop_message(struct client *c)
+{
+	struct buf p;
+
+	buf_init(&p, 256);
+	if (c->tmpfd >= 0) {
+		close(c->tmpfd);
+		c->tmpfd = -1;
+	}
+	if (c->id[0] != '\0') {
+		queue_path("tmp", c->id, &p);
+		(void)unlink(buf_cstr(&p));
+		(void)buf_puts(&p, ".env");
+		(void)unlink(buf_cstr(&p));
+	}
+	c->id[0] = '\0';
+	c->size = 0;
+	queue_env_free(&c->env);
+	queue_env_init(&c->env);
+	c->state = C_IDLE;
+	buf_free(&p);
+}
+
+/* A new file in tmp/: its inode names the message. */
+static int
+start_message(struct client *c)
+{
+	struct timeval tv;
+	struct stat st;
+	struct buf from, to;
+	unsigned char r[8];
+	int ok = -1;
+
+	buf_init(&from, 256);
+	buf_init(&to, 256);
+	rand_bytes(r, sizeof(r));
+	(void)buf_printf(&from, "tmp/new.%02x%02x%02x%02x%02x%02x%02x%02x",
+	    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+	c->tmpfd = open(buf_cstr(&from), O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (c->tmpfd != -1 && fstat(c->tmpfd, &st) == 0) {
+		(void)gettimeofday(&tv, NULL);
+		queue_id_make((uint64_t)tv.tv_sec, (uint32_t)tv.tv_usec,
+		    (uint64_t)st.st_ino, c->id);
+		queue_path("tmp", c->id, &to);
+		if (rename(buf_cstr(&from), buf_cstr(&to)) == 0)
+			ok = 0;
+	}
+	if (ok == -1) {
+		log_error("new queue file: %s", strerror(errno));
+		if (c->tmpfd != -1) {
+			close(c->tmpfd);
+			c->tmpfd = -1;
+		}
+		(void)unlink(buf_cstr(&from));
+		c->id[0] = '\0';
+	}
+	buf_free(&from);
+	buf_free(&to);
+	return ok;
+}
+
+static const char *
+write_error(int e)
+{
+	return e == ENOSPC || e == EDQUOT ? "452 4.3.1 insufficient system "
+	    "storage" : "451 4.3.0 queue file write error";
+}
+
+static void
+on_envelope(struct client *c, struct sv text)
+{
+	const char *why;
+
+	if (c->state != C_IDLE) {
+		reply(c, QF_FAIL, "503 5.5.1 a message is already open");
+		return;
+	}
+	if (queue_env_parse(text, &c->env, &why) == -1) {
+		log_warning("refused an envelope: %s", why);
+		reply(c, QF_FAIL, "554 5.6.0 bad envelope");
+		return;
+	}
+	if (start_message(c) == -1) {
+		reply(c, QF_FAIL, write_error(errno));
+		return;
+	}
+	c->state = C_DATA;
+	reply(c, QF_ID, c->id);
+}
+
+static void
+on_data(struct client *c, struct sv p)
+{
+	if (c->state == C_FAILED)
+		return;		/* eaten until the commit */
+	if (c->state != C_DATA) {
+		reply(c, QF_FAIL, "503 5.5.1 no message open");
+		return;
+	}
+	c->size += p.n;
+	if (Q.limit > 0 && c->size > Q.limit) {
+		fail(c, "552 5.3.4 message too big");
+		return;
+	}
+	if (write_all(c->tmpfd, p.p, p.n) == -1) {
+		log_error("%s: write: %s", c->id, strerror(errno));
+		fail(c, write_error(errno));
+	}
+}
+
+/* --- commits ------------------------------------------------------------------- */
+
+static void
+set_num(struct rec *r, const char *name, uint64_t v)
+{
+	rec_del(r, name);
+	rec_set_u64(r, name, v);
+}
+
+static int
+hexval(char h)
+{
+	return h >= 'A' ? h - 'A' + 10 : h - '0';
+}
+
+/* The message's and envelope's files done: fsync'd, renamed into
+ * mess/ and todo/.  0, or -1 with the failure set. */
+static int
+commit_files(struct client *c, char *dirs_mess)
+{
+	struct buf text, tmp, envtmp, mess, todo;
+	int fd = -1, r = -1;
+
+	buf_init(&text, QUEUE_ENV_MAX + 1024);
+	buf_init(&tmp, 256);
+	buf_init(&envtmp, 256);
+	buf_init(&mess, 256);
+	buf_init(&todo, 256);
+	queue_path("tmp", c->id, &tmp);
+	(void)buf_printf(&envtmp, "%s.env", buf_cstr(&tmp));
+	queue_path("mess", c->id, &mess);
+	queue_path("todo", c->id, &todo);
+	set_num(&c->env.head, "size", c->size);
+	set_num(&c->env.head, "time", (uint64_t)now_sec());
+	queue_env_format(&c->env, &text);
+	if (fsync(c->tmpfd) == -1 || close(c->tmpfd) == -1) {
+		c->tmpfd = -1;
+		goto out;
+	}
+	c->tmpfd = -1;
+	if ((fd = open(buf_cstr(&envtmp), O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC | O_NOFOLLOW, 0600)) == -1 ||
+	    write_all(fd, text.data, text.len) == -1 || fsync(fd) == -1)
+		goto out;
+	if (rename(buf_cstr(&tmp), buf_cstr(&mess)) == -1)
+		goto out;
+	if (rename(buf_cstr(&envtmp), buf_cstr(&todo)) == -1) {
+		(void)rename(buf_cstr(&mess), buf_cstr(&tmp));
+		goto out;
+	}
+	dirs_mess[hexval(c->id[strlen(c->id) - 1])] = 1;
+	r = 0;
+out:
+	if (r == -1) {
+		log_error("%s: committing: %s", c->id, strerror(errno));
+		fail(c, write_error(errno));
+	}
+	if (fd != -1)
+		close(fd);
+	buf_free(&text);
+	buf_free(&tmp);
+	buf_free(&envtmp);
+	buf_free(&mess);
+	buf_free(&todo);
+	return r;
+}
+
+static void
+log_queued(const struct client *c)
+{
+	const char *sender = rec_get_str(&c->env.head, "sender");
+	const char *client = rec_get_str(&c->env.head, "client");
+
+	log_info("%s: from=<%s>, size=%llu, nrcpt=%zu%s%s (queued)", c->id,
+	    log_esc_str(sender ? sender : ""), (unsigned long long)c->size,
+	    c->env.nrcpt, client ? ", client=" : "",
+	    client ? log_esc_str(client) : "");
+}
+
+/* The turn's commits: files first, then each directory once. */
+static void
+commit_all(struct client *list)
+{
+	char dirs[16], path[16];
+	struct client *c;
+	int h, ok = 1;
+
+	memset(dirs, 0, sizeof(dirs));
+	for (c = list; c != NULL; c = c->next_commit)
+		if (commit_files(c, dirs) == -1)
+			drop_message(c);
+	for (h = 0; h < 16; h++) {
+		if (!dirs[h])
+			continue;
+		(void)xsnprintf(path, sizeof(path), "mess/%X", h);
+		if (fsync_dir(path) == -1)
+			ok = 0;
+	}
+	if (fsync_dir("todo") == -1)
+		ok = 0;
+	for (c = list; c != NULL; c = c->next_commit) {
+		if (c->state == C_FAILED) {
+			reply(c, QF_FAIL, c->fail);
+		} else if (!ok) {
+			/* committed, but not known to be durable: the
+			 * client must not say so; qmgr will find it, so a
+			 * duplicate is possible, a loss is not */
+			log_error("%s: fsync of the queue directories failed",
+			    c->id);
+			reply(c, QF_FAIL, "451 4.3.0 queue not durable");
+		} else {
+			log_queued(c);
+			Q.queued++;
+			reply(c, QF_OK, c->id);
+		}
+		c->id[0] = '\0';	/* the files are the queue's now */
+		drop_message(c);
+	}
+}
+
+/* --- the loop -------------------------------------------------------------------- */
+
+static void
+client_free(size_t i)
+{
+	struct client *c = Q.c[i];
+
+	drop_message(c);
+	close(c->fd);
+	buf_free(&c->in);
+	queue_env_free(&c->env);
+	free(c);
+	Q.c[i] = Q.c[--Q.n];
+}
+
+/* Read and act on whole frames; 0, or -1 to close the client. */
+static int
+client_read(struct client *c, struct client **commits)
+{
+	struct sv p;
+	ssize_t n, used;
+	size_t off = 0;
+	int type;
+
+	if (buf_reserve(&c->in, 64 * 1024) == -1)
+		return -1;
+	n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
+		return -1;
+	if (n > 0)
+		c->in.len += (size_t)n;
+	while ((used = queue_frame_take(&c->in, off, &type, &p)) > 0) {
+		off += (size_t)used;
+		switch (type) {
+		case QF_ENVELOPE:
+			on_envelope(c, p);
+			break;
+		case QF_DATA:
+			on_data(c, p);
+			break;
+		case QF_COMMIT:
+			if (c->state == C_FAILED) {
+				reply(c, QF_FAIL, c->fail);
+				drop_message(c);
+			} else if (c->state != C_DATA) {
+				reply(c, QF_FAIL, "503 5.5.1 no message open");
+			} else {
+				c->state = C_COMMIT;
+				c->next_commit = *commits;
+				*commits = c;
+				/* nothing more until the commit is done */
+				goto done;
+			}
+			break;
+		case QF_ABORT:
+			drop_message(c);
+			break;
+		default:
+			return -1;	/* a server's frame from a client */
+		}
+	}
+	if (used == -1)
+		return -1;
+done:
+	if (off > 0) {
+		memmove(c->in.data, c->in.data + off, c->in.len - off);
+		c->in.len -= off;
+	}
+	return 0;
+}
+
+static void
+accept_clients(int lfd)
+{
+	struct client *c;
+	int fd;
+
+	while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC |
+	    SOCK_NONBLOCK)) != -1) {
+		if (Q.n == CLIENTS_MAX) {
+			log_warning("too many clients; refusing one");
+			close(fd);
+			continue;
+		}
+		c = xcalloc(1, sizeof(*c));
+		c->fd = fd;
+		c->tmpfd = -1;
+		buf_init(&c->in, IN_MAX);
+		queue_env_init(&c->env);
+		Q.c[Q.n++] = c;
+	}
+}
+
+static void
+serve(int lfd)
+{
+	static struct pollfd pfd[CLIENTS_MAX + 1];
+	struct client *commits;
+	size_t i, n;
+
+	while (!Q.quit) {
+		pfd[0].fd = lfd;
+		pfd[0].events = POLLIN;
+		n = Q.n;
+		for (i = 0; i < n; i++) {
+			pfd[i + 1].fd = Q.c[i]->fd;
+			/* a client waiting for its commit sends nothing */
+			pfd[i + 1].events = Q.c[i]->state == C_COMMIT ? 0 :
+			    POLLIN;
+		}
+		if (poll(pfd, n + 1, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			log_fatal("poll: %s", strerror(errno));
+		}
+		commits = NULL;
+		for (i = n; i-- > 0;) {
+			if (!(pfd[i + 1].revents & (POLLIN | POLLHUP |
+			    POLLERR)))
+				continue;
+			if (client_read(Q.c[i], &commits) == -1) {
+				if (Q.c[i]->state == C_COMMIT)
+					continue;	/* after the commit */
+				client_free(i);
+			}
+		}
+		if (commits != NULL)
+			commit_all(commits);
+		if (pfd[0].revents & POLLIN)
+			accept_clients(lfd);
+	}
+}
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: enqueue [-fd] [-c file]\n");
+	exit(100);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conf = NULL, *sock, *qdir;
+	struct sigaction sa;
+	enum log_level lvl;
+	struct buf err;
+	struct group *gr;
+	uid_t uid;
+	gid_t gid;
+	int ch, debug = 0, fac, lfd;
+
+	while ((ch = getopt(argc, argv, "c:df")) != -1) {
+		switch (ch) {
+		case 'c': conf = optarg; break;
+		case 'd': debug = 1; break;
+		case 'f': break;	/* always in the foreground */
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_open("enqueue", LOG_TO_STDERR);
+	if (getenv("CHAPAR_LOG") != NULL &&
+	    strcmp(getenv("CHAPAR_LOG"), "syslog") == 0)
+		log_where(LOG_TO_SYSLOG);
+	buf_init(&err, 4096);
+	if (config_load(conf ? conf : config_default_path(), &Q.cf, &err) ==
+	    -1)
+		log_fatal("%s", buf_cstr(&err));
+	if (log_facility_parse(config_str(Q.cf, NULL, "log_facility"),
+	    &fac) == 0)
+		log_set_facility(fac);
+	if (log_level_parse(config_str(Q.cf, NULL, "log_level"), &lvl) == 0)
+		log_set_level(lvl);
+	if (debug)
+		log_set_level(LOGL_DEBUG);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	/* a message may be the limit plus the Received field smtpd adds */
+	Q.limit = config_num(Q.cf, NULL, "message_size_limit");
+	if (Q.limit > 0)
+		Q.limit += 64 * 1024;
+	sock = config_str(Q.cf, NULL, "enqueue_socket");
+	qdir = config_str(Q.cf, NULL, "queue_dir");
+	make_dirs(qdir);
+	if ((lfd = unix_listen(sock, "enqueue", &err)) == -1)
+		log_fatal("%s", buf_cstr(&err));
+	if (geteuid() == 0) {
+		if (priv_lookup(config_str(Q.cf, NULL, "queue_user"), &uid,
+		    &gid, &err) == -1)
+			log_fatal("%s (chapar init creates it)",
+			    buf_cstr(&err));
+		/* smtpd workers connect while still root; others in group
+		 * chapar may too */
+		gr = getgrnam(CHAPAR_GROUP);
+		if (chmod(sock, 0660) == -1 || chown(sock, 0, gr != NULL ?
+		    gr->gr_gid : gid) == -1)
+			log_fatal("%s: %s", sock, strerror(errno));
+		own_dirs(qdir, uid, gid);
+		if (priv_drop(uid, gid, qdir, &err) == -1)
+			log_fatal("%s", buf_cstr(&err));
+	} else if (chdir(qdir) == -1)
+		log_fatal("%s: %s", qdir, strerror(errno));
+	clean_tmp();
+	log_info("ready: socket=%s, queue=%s, uid=%ld", sock, qdir,
+	    (long)geteuid());
+	serve(lfd);
+	log_info("stopping: %llu messages queued", Q.queued);
+	config_free(&Q.cf);
+	buf_free(&err);
+	return 0;
+}

@@ -1,0 +1,101 @@
+/* Unit tests: queue ids, paths, the envelope format and frames. */
+#include <string.h>
+
+#include "chapar/queue.h"
+#include "harness.h"
+
+static void
+queue_ids_and_paths(void)
+{
+	char id[QUEUE_ID_MAX];
+	struct buf p;
+
+	buf_init(&p, 256);
+	queue_id_make(0x6745A2C0, 0xF4A1, 0x1B2C3, id);
+	T_EQ_STR(id, "6745A2C00F4A11B2C3");
+	T_ASSERT(queue_id_ok(id));
+	T_ASSERT(!queue_id_ok("6745a2c00f4a11b2c3"));	/* upper case only */
+	T_ASSERT(!queue_id_ok("../../etc/x12345"));
+	T_ASSERT(!queue_id_ok("ABC"));
+	queue_path("mess", id, &p);
+	T_EQ_STR(buf_cstr(&p), "mess/3/6745A2C00F4A11B2C3");
+	queue_path("todo", id, &p);
+	T_EQ_STR(buf_cstr(&p), "todo/6745A2C00F4A11B2C3");
+	buf_free(&p);
+}
+
+static int
+bad(const char *text)
+{
+	struct queue_env e;
+	const char *why;
+	int r;
+
+	queue_env_init(&e);
+	r = queue_env_parse(sv_from(text), &e, &why);
+	queue_env_free(&e);
+	return r == -1;
+}
+
+static void
+queue_envelope(void)
+{
+	static const char good[] = "v=1\tsender=\tsmtputf8=1\tbody=8BITMIME\t"
+	    "ret=HDRS\tenvid=abc\thold=1800000000\n"
+	    "rcpt=\xd8\xb9\xd9\x84\xdb\x8c@example.org\tnotify=NEVER\n"
+	    "rcpt=Postmaster\n";
+	struct queue_env e;
+	struct buf out;
+	const char *why;
+
+	queue_env_init(&e);
+	buf_init(&out, QUEUE_ENV_MAX);
+	T_ASSERT(queue_env_parse(sv_from(good), &e, &why) == 0);
+	T_EQ_INT(e.nrcpt, 2);
+	T_EQ_STR(rec_get_str(&e.head, "sender"), "");
+	queue_env_format(&e, &out);
+	T_EQ_STR(buf_cstr(&out), good);
+	queue_env_free(&e);
+	buf_free(&out);
+	/* UTF-8 addresses only with smtputf8=1 */
+	T_ASSERT(bad("v=1\tsender=\nrcpt=\xd8\xb9@example.org\n"));
+	T_ASSERT(bad(""));
+	T_ASSERT(bad("v=1\tsender=\n"));
+	T_ASSERT(bad("v=1\nrcpt=a@b.example\n"));
+	T_ASSERT(bad("v=1\tsender=\tbody=9BIT\nrcpt=a@b.example\n"));
+	T_ASSERT(bad("v=1\tsender=\thold=soon\nrcpt=a@b.example\n"));
+	T_ASSERT(bad("v=1\tsender=\thelo=a\\nb\nrcpt=a@b.example\n"));
+	T_ASSERT(bad("v=1\tsender=\nrcpt=a@b.example\trcpt=c@d.example\n"));
+	T_ASSERT(bad("v=1\tsender=\nnotify=NEVER\n"));
+	T_ASSERT(bad("v=1\tsender=\nrcpt=a@b.example"));
+	T_ASSERT(bad("v=1\tsender=<>\nrcpt=a@b.example\n"));
+}
+
+static void
+queue_frames(void)
+{
+	struct buf b;
+	struct sv p;
+	int type;
+
+	buf_init(&b, 1 << 22);
+	(void)buf_append(&b, "D\0\0\0\3abcK\0\0", 12);
+	T_EQ_INT(queue_frame_take(&b, 0, &type, &p), 8);
+	T_EQ_INT(type, 'D');
+	T_ASSERT(sv_eq_str(p, "abc"));
+	T_EQ_INT(queue_frame_take(&b, 8, &type, &p), 0);	/* partial */
+	buf_reset(&b);
+	(void)buf_append(&b, "X\0\0\0\0", 5);
+	T_EQ_INT(queue_frame_take(&b, 0, &type, &p), -1);	/* unknown */
+	buf_reset(&b);
+	(void)buf_append(&b, "D\0\x20\0\1", 5);
+	T_EQ_INT(queue_frame_take(&b, 0, &type, &p), -1);	/* too long */
+	buf_free(&b);
+}
+
+T_SUITE(suite_queue)
+{
+	t_run("queue_ids_and_paths", queue_ids_and_paths);
+	t_run("queue_envelope", queue_envelope);
+	t_run("queue_frames", queue_frames);
+}
