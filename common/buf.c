@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "chapar/buf.h"
 #include "chapar/util.h"
@@ -215,14 +214,6 @@ int
 sv_eq(struct sv a, struct sv b)
 {
 	return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
-}
-
-int
-sv_eq_nocase(struct sv a, const char *s)
-{
-	size_t n = strlen(s);
-
-	return a.n == n && (n == 0 || strncasecmp(a.p, s, n) == 0);
 }
 
 int

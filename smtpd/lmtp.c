@@ -398,25 +398,25 @@ command(struct lmtp *l, struct sv line)
 		verb = sv_make(line.p, (size_t)(sp - line.p));
 		args = sv_make(sp + 1, line.n - verb.n - 1);
 	}
-	if (sv_eq_nocase(verb, "LHLO"))
+	if (sv_caseeq_str(verb, "LHLO"))
 		cmd_lhlo(l, args);
-	else if (sv_eq_nocase(verb, "MAIL"))
+	else if (sv_caseeq_str(verb, "MAIL"))
 		cmd_mail(l, args);
-	else if (sv_eq_nocase(verb, "RCPT"))
+	else if (sv_caseeq_str(verb, "RCPT"))
 		cmd_rcpt(l, args);
-	else if (sv_eq_nocase(verb, "DATA") && args.n == 0)
+	else if (sv_caseeq_str(verb, "DATA") && args.n == 0)
 		return cmd_data(l);
-	else if (sv_eq_nocase(verb, "RSET") && args.n == 0) {
+	else if (sv_caseeq_str(verb, "RSET") && args.n == 0) {
 		reset(l);
 		reply(l, "250 2.0.0 ok");
-	} else if (sv_eq_nocase(verb, "NOOP"))
+	} else if (sv_caseeq_str(verb, "NOOP"))
 		reply(l, "250 2.0.0 ok");
-	else if (sv_eq_nocase(verb, "QUIT") && args.n == 0) {
+	else if (sv_caseeq_str(verb, "QUIT") && args.n == 0) {
 		reply(l, "221 2.0.0 bye");
 		return -1;
-	} else if (sv_eq_nocase(verb, "VRFY"))
+	} else if (sv_caseeq_str(verb, "VRFY"))
 		reply(l, "252 2.5.0 send some mail, I'll try my best");
-	else if (sv_eq_nocase(verb, "HELO") || sv_eq_nocase(verb, "EHLO")) {
+	else if (sv_caseeq_str(verb, "HELO") || sv_caseeq_str(verb, "EHLO")) {
 		l->errors++;
 		reply(l, "500 5.5.1 this is LMTP: say LHLO");
 	} else {

@@ -64,8 +64,6 @@ struct sv sv_from(const char *);
 struct sv sv_make(const void *, size_t);
 int sv_eq(struct sv, struct sv);
 int sv_eq_str(struct sv, const char *);
-/* The same, ASCII case folded. */
-int sv_eq_nocase(struct sv, const char *);
 int sv_caseeq(struct sv, struct sv);
 int sv_caseeq_str(struct sv, const char *);
 int sv_has_prefix_case(struct sv, const char *);
