@@ -60,16 +60,19 @@ COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIB        = $(BUILD)/libchapar.a
 
 # program name -> its sources
-PROGS = chapar chapard authd local enqueue echod
+PROGS = chapar chapard authd local enqueue smtpd echod
 chapar_SRC  = $(wildcard admin/*.c)
 chapard_SRC = $(wildcard master/*.c)
 authd_SRC   = $(wildcard authd/*.c)
 local_SRC   = smtpd/local.c smtpd/deliver.c smtpd/lmtp.c
 enqueue_SRC = smtpd/enqueue.c
+smtpd_SRC   = smtpd/smtpd.c smtpd/smtp_session.c smtpd/smtp_data.c \
+	smtpd/smtp_auth.c smtpd/smtp_parse.c
 # echod: the test fixture service (tests/fixture), never installed
 echod_SRC   = tests/fixture/echod.c
 
-UNIT_SRC = $(wildcard tests/unit/*.c)
+# parsers of the programs, tested with the library's
+UNIT_SRC = $(wildcard tests/unit/*.c) smtpd/smtp_parse.c
 UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
 BINS = $(PROGS:%=$(BUILD)/bin/%) $(BUILD)/unit-tests
@@ -146,13 +149,18 @@ $(FUZZ_BUILD)/libchapar.a: $(FUZZ_LIBOBJ)
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libchapar.a
 	$(say) "  FUZZLD  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+$(FUZZ_BUILD)/fuzz_smtp: tests/fuzz/fuzz_smtp.c \
+		$(FUZZ_BUILD)/smtpd/smtp_parse.o $(FUZZ_BUILD)/libchapar.a
+	$(say) "  FUZZLD  $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Ismtpd -fsanitize=fuzzer -o $@ $^ $(LIBS)
 # fuzz_lmtp drives smtpd/lmtp.c (delivery stubbed in the target)
 $(FUZZ_BUILD)/fuzz_lmtp: tests/fuzz/fuzz_lmtp.c $(FUZZ_BUILD)/smtpd/lmtp.o \
 		$(FUZZ_BUILD)/libchapar.a
 	$(say) "  FUZZLD  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Ismtpd -fsanitize=fuzzer -o $@ $^ \
 		$(LIBS) -lpthread
--include $(FUZZ_LIBOBJ:.o=.d) $(FUZZ_BUILD)/smtpd/lmtp.d
+-include $(FUZZ_LIBOBJ:.o=.d) $(FUZZ_BUILD)/smtpd/lmtp.d \
+	$(FUZZ_BUILD)/smtpd/smtp_parse.d
 
 fuzz-build: $(FUZZ_BINS)
 fuzz:
@@ -175,6 +183,7 @@ install: all
 	install -m 755 $(BUILD)/bin/authd $(DESTDIR)$(LIBEXECDIR)/authd
 	install -m 755 $(BUILD)/bin/local $(DESTDIR)$(LIBEXECDIR)/local
 	install -m 755 $(BUILD)/bin/enqueue $(DESTDIR)$(LIBEXECDIR)/enqueue
+	install -m 755 $(BUILD)/bin/smtpd $(DESTDIR)$(LIBEXECDIR)/smtpd
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/
 	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/

@@ -123,6 +123,30 @@ const struct cfg_key cfg_keys[] = {
 	    "is filling up", NULL },
 	{ "message_size_limit", CFG_SIZE, "25M", 0, 4 * GB, 0,
 	    "largest message accepted (0: no limit)", NULL },
+	/* smtpd */
+	{ "relay_networks", CFG_LIST, "127.0.0.0/8 ::1", 0, 0, CFG_SERVICE,
+	    "clients that may relay without authenticating", NULL },
+	{ "smtpd_auth_required", CFG_BOOL, "no", 0, 0, CFG_SERVICE,
+	    "MAIL only after AUTH, from the user's own addresses "
+	    "(submission)", NULL },
+	{ "smtpd_max_recipients", CFG_INT, "1000", 1, 100000, CFG_SERVICE,
+	    "recipients of one message (then 452 4.5.3)", NULL },
+	{ "smtpd_max_errors", CFG_INT, "10", 1, 10000, CFG_SERVICE,
+	    "error replies before the session is closed", NULL },
+	{ "smtpd_max_commands", CFG_INT, "10000", 1, 10000000, CFG_SERVICE,
+	    "commands in one session", NULL },
+	{ "smtpd_max_received", CFG_INT, "100", 1, 10000, CFG_SERVICE,
+	    "Received fields a message may have (a loop: 554 5.4.0)", NULL },
+	{ "smtpd_max_header", CFG_SIZE, "1M", 1024, 64 * MB, CFG_SERVICE,
+	    "size of a message's header", NULL },
+	{ "smtpd_bare_newline", CFG_STR, "reject", 0, 0, CFG_SERVICE,
+	    "a bare CR or LF in DATA: refuse the message, or make it CRLF",
+	    "reject normalize" },
+	{ "smtpd_greet_pause", CFG_DURATION, "0s", 0, 60, CFG_SERVICE,
+	    "wait this long before the greeting; a client that talks "
+	    "meanwhile is refused", NULL },
+	{ "smtpd_timeout", CFG_DURATION, "5m", 1, 3600, CFG_SERVICE,
+	    "each wait for the client (RFC 5321 4.5.3.2)", NULL },
 	{ "postmaster", CFG_STR, "postmaster", 0, 0, 0,
 	    "sender of the server's own notices (a local part, or an "
 	    "address)", NULL },
@@ -171,5 +195,8 @@ const char *const cfg_services[] = {
 	"authd",
 	"enqueue",
 	"lmtp",
+	"smtpd",
+	"submission",
+	"smtps",
 	NULL
 };

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "chapar/authc.h"
+#include "chapar/enqc.h"
 #include "chapar/io.h"
 #include "chapar/ipc.h"
 #include "chapar/tls.h"
@@ -45,6 +46,7 @@ static struct {
 	int nlisten;
 	int listen_tls[MAX_LISTEN];
 	struct authc *auth;
+	struct enqc *enq;
 	/* TLS is built on the first TLS connection, from copies of the
 	 * files read as root: an idle worker that never did TLS does not
 	 * carry OpenSSL's state (about 1 MB). */
@@ -87,6 +89,12 @@ worker_starttls(struct worker_conn *c, struct io *io, struct buf *err)
 			log_warning("TLS ticket keys refused");
 	}
 	return tls_accept(W.tls, io, err);
+}
+
+int
+worker_tls_available(void)
+{
+	return W.tls != NULL || W.files != NULL;
 }
 
 struct authc *
@@ -642,6 +650,40 @@ auth_connect(int wait_ms)
 	buf_free(&err);
 }
 
+/* Like auth_connect, for enqueue(8). */
+static void
+enqueue_connect(int wait_ms)
+{
+	const char *path = config_str(W.cf, NULL, "enqueue_socket");
+	uint64_t end = now_ms() + (uint64_t)wait_ms;
+	struct buf err;
+
+	buf_init(&err, 1024);
+	while (enqc_connect(path, 60000, &W.enq, &err) == -1) {
+		if (now_ms() >= end) {
+			/* serve anyway: messages get "try later" */
+			log_warning("%s", buf_cstr(&err));
+			break;
+		}
+		usleep(100 * 1000);
+	}
+	buf_free(&err);
+}
+
+struct enqc *
+worker_enqueue(void)
+{
+	return W.enq;
+}
+
+void
+worker_enqueue_lost(void)
+{
+	log_warning("lost the connection to enqueue; finishing this session");
+	enqc_close(&W.enq);
+	W.quitting = 1;
+}
+
 /* Where the listening sockets are: CHAPAR_LISTEN_FDS=N and
  * CHAPAR_LISTEN_TLS="0110" (one flag per socket). */
 static void
@@ -730,6 +772,8 @@ worker_run(int argc, char **argv, const struct worker_service *svc)
 		pool_env();
 	if (svc->auth)
 		auth_connect(inetd ? 0 : 5000);
+	if (svc->enqueue)
+		enqueue_connect(inetd ? 0 : 5000);
 	if (svc->tls)
 		tls_load();
 	buf_init(&dflt, 256);

@@ -60,6 +60,8 @@ program_of(const char *section)
 {
 	static const char *const map[][2] = {
 		{ "lmtp", "local" },
+		{ "submission", "smtpd" },
+		{ "smtps", "smtpd" },
 	};
 	size_t i;
 

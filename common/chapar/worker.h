@@ -49,6 +49,8 @@ struct worker_service {
 	/* Delivers into the mail store: runs as mail_user, chrooted into
 	 * mail_dir (service_user and chroot_dir do not apply). */
 	int mail;
+	/* connects to enqueue(8) before giving up root (worker_enqueue) */
+	int enqueue;
 	/* Written to a client refused for its address's limits, then the
 	 * connection is closed: the protocol's "try again later". */
 	const char *busy_reply;
@@ -78,6 +80,13 @@ int worker_run(int argc, char **argv, const struct worker_service *);
 struct authc *worker_auth(void);
 void worker_auth_lost(void);
 
+/* The connection to enqueue(8) made before privileges were dropped, or
+ * NULL.  Like authd's, it cannot be made again in the chroot: when it
+ * breaks (enqc says -1) the worker finishes and exits. */
+struct enqc;
+struct enqc *worker_enqueue(void);
+void worker_enqueue_lost(void);
+
 /*
  * Hand an authenticated session to a post-login process: token is the
  * one authd gave with the login (AUTHC_HANDOFF), state a short text the
@@ -99,6 +108,9 @@ int worker_handoff(struct worker_conn *, struct io *, const char *token,
  * input already buffered is discarded (RFC 3207 section 4.2).  0, or -1
  * with a message for the log. */
 int worker_starttls(struct worker_conn *, struct io *, struct buf *err);
+
+/* Can worker_starttls work (the service's certificates are loaded)? */
+int worker_tls_available(void);
 
 /* Did this worker chroot (it started as root)?  Paths under the new
  * root then start at "/". */

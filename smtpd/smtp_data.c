@@ -1,0 +1,427 @@
+/*
+ * smtp_data.c: the message -- DATA (RFC 5321 4.1.1.4) and BDAT (RFC
+ * 3030) -- on its way to enqueue(8), with the Received field (RFC 5321
+ * 4.4, RFC 3848) on top and, on submission, Message-ID and Date when the
+ * client left them out (RFC 6409 8).
+ *
+ * DATA ends only at CRLF "." CRLF.  A bare LF or a bare CR anywhere in
+ * the data is refused (smtpd_bare_newline = reject: no message is ever
+ * made of what another server could read as two, the "SMTP smuggling"
+ * of 2023), or turned into CRLF (normalize).  The reply to a message is
+ * 250 only after enqueue said it is on disk.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chapar/enqc.h"
+#include "chapar/io.h"
+#include "chapar/log.h"
+#include "chapar/tls.h"
+#include "chapar/util.h"
+#include "smtp.h"
+
+#define DATA_LINE_MAX (1024 * 1024)
+
+static const char *
+protocol(const struct smtp *s)
+{
+	static char p[16];
+
+	(void)xsnprintf(p, sizeof(p), "%s%s%s", s->smtputf8 ? "UTF8SMTP" :
+	    s->esmtp ? "ESMTP" : "SMTP", s->tls ? "S" : "",
+	    s->auth[0] ? "A" : "");
+	return p;
+}
+
+static void
+rfc5322_date(char *out, size_t len)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	(void)gmtime_r(&now, &tm);
+	(void)strftime(out, len, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+}
+
+/* RFC 5321 4.4 time-stamp line, folded. */
+static void
+received(const struct smtp *s, struct buf *out)
+{
+	char date[64];
+
+	rfc5322_date(date, sizeof(date));
+	(void)buf_printf(out, "Received: from %s ([%s])\r\n\tby %s (Chapar) "
+	    "with %s id %s", log_esc_str(s->helo), s->c->peer, s->host,
+	    protocol(s), s->id);
+	if (s->tls)
+		(void)buf_printf(out, "\r\n\t(%s with cipher %s)",
+		    tls_version(s->io), tls_cipher(s->io));
+	if (s->nrcpt == 1)
+		(void)buf_printf(out, "\r\n\tfor <%s>",
+		    buf_cstr(&s->first_rcpt));
+	(void)buf_printf(out, ";\r\n\t%s\r\n", date);
+}
+
+/* Open the message with enqueue: 0, or -1 with the reply given. */
+static int
+begin(struct smtp *s)
+{
+	struct enqc *q = worker_enqueue();
+	struct buf env, reply;
+	int r;
+
+	if (q == NULL) {
+		smtp_reply(s, "451 4.3.0 the queue is unavailable; try later");
+		return -1;
+	}
+	buf_init(&env, QUEUE_ENV_MAX);
+	buf_init(&reply, 1024);
+	(void)buf_append(&env, s->env.data, s->env.len);
+	(void)buf_printf(&env, "\tprotocol=%s", protocol(s));
+	if (s->tls) {
+		(void)buf_puts(&env, "\ttls=");
+		tab_escape(&env, sv_from(tls_version(s->io)));
+	}
+	(void)buf_putc(&env, '\n');
+	(void)buf_append(&env, s->rcpt_lines.data, s->rcpt_lines.len);
+	r = enqc_begin(q, buf_sv(&env), s->id, &reply);
+	if (r != 0) {
+		if (r == -1)
+			worker_enqueue_lost();
+		log_warning("enqueue refused a message: %s", buf_cstr(&reply));
+		smtp_reply(s, "%s", buf_cstr(&reply));
+	}
+	buf_free(&env);
+	buf_free(&reply);
+	return r == 0 ? 0 : -1;
+}
+
+/* Commit, and tell the client. */
+static void
+finish(struct smtp *s, uint64_t size)
+{
+	struct enqc *q = worker_enqueue();
+	struct buf reply;
+	int r;
+
+	buf_init(&reply, 1024);
+	r = enqc_commit(q, &reply);
+	if (r == 0) {
+		log_info("%s: from=<%s>, size=%llu, nrcpt=%llu, queued", s->id,
+		    log_esc_str(buf_cstr(&s->sender)),
+		    (unsigned long long)size, (unsigned long long)s->nrcpt);
+		smtp_reply(s, "250 2.0.0 Ok: queued as %s", s->id);
+	} else {
+		if (r == -1)
+			worker_enqueue_lost();
+		log_warning("%s: not queued: %s", s->id, buf_cstr(&reply));
+		smtp_reply(s, "%s", buf_cstr(&reply));
+	}
+	buf_free(&reply);
+}
+
+/* --- the header ----------------------------------------------------------------- */
+
+struct head {
+	struct buf text;	/* the header so far, CRLF lines */
+	int done, too_big;
+	unsigned received;
+	int msgid, date;
+};
+
+static int
+field_is(struct sv line, const char *name)
+{
+	size_t n = strlen(name);
+
+	return line.n > n && line.p[n] == ':' &&
+	    strncasecmp(line.p, name, n) == 0;
+}
+
+static void
+head_line(struct head *h, struct sv line, uint64_t max)
+{
+	if (line.n == 0) {
+		h->done = 1;
+		return;
+	}
+	if (field_is(line, "Received"))
+		h->received++;
+	else if (field_is(line, "Message-ID"))
+		h->msgid = 1;
+	else if (field_is(line, "Date"))
+		h->date = 1;
+	if (h->text.len + line.n + 2 > max) {
+		h->too_big = 1;
+		return;
+	}
+	(void)buf_append(&h->text, line.p, line.n);
+	(void)buf_append(&h->text, "\r\n", 2);
+}
+
+/* The top of the message: Received, what submission adds, the header. */
+static int
+write_head(struct smtp *s, struct head *h)
+{
+	struct buf top;
+	unsigned char r[12];
+	char date[64];
+	int ret;
+
+	buf_init(&top, h->text.len + 4096);
+	received(s, &top);
+	if (s->auth[0] != '\0' && !h->msgid) {
+		rand_bytes(r, sizeof(r));
+		(void)buf_printf(&top, "Message-ID: <%s.%02x%02x%02x%02x%02x%02x"
+		    "%02x%02x@%s>\r\n", s->id, r[0], r[1], r[2], r[3], r[4],
+		    r[5], r[6], r[7], s->host);
+	}
+	if (s->auth[0] != '\0' && !h->date) {
+		rfc5322_date(date, sizeof(date));
+		(void)buf_printf(&top, "Date: %s\r\n", date);
+	}
+	(void)buf_append(&top, h->text.data, h->text.len);
+	ret = enqc_write(worker_enqueue(), top.data, top.len);
+	buf_free(&top);
+	return ret;
+}
+
+/* --- DATA --------------------------------------------------------------------------- */
+
+void
+smtp_data(struct smtp *s)
+{
+	struct head h;
+	struct buf out;
+	struct sv line;
+	const char *why = NULL;
+	uint64_t size = 0;
+	size_t keep = s->io->maxline, i;
+	int r, crlf, prev_crlf = 1, lost = 0, wrote_head = 0;
+
+	if (!s->mail) {
+		smtp_reply(s, "503 5.5.1 MAIL first");
+		return;
+	}
+	if (s->nrcpt == 0) {
+		smtp_reply(s, "554 5.5.1 no valid recipients");
+		return;
+	}
+	if (s->binary) {
+		smtp_reply(s, "503 5.5.1 BINARYMIME needs BDAT");
+		return;
+	}
+	if (begin(s) == -1) {
+		smtp_reset(s);
+		return;
+	}
+	smtp_reply(s, "354 2.0.0 end data with <CR><LF>.<CR><LF>");
+	if (io_flush(s->io) != IO_OK) {
+		enqc_abort(worker_enqueue());
+		smtp_reset(s);
+		return;
+	}
+	memset(&h, 0, sizeof(h));
+	buf_init(&h.text, s->max_header + 2);
+	buf_init(&out, 2 * 65536);
+	s->io->maxline = DATA_LINE_MAX;
+	for (;;) {
+		r = io_getline(s->io, &line, &crlf);
+		if (r == IO_TOOLONG) {
+			why = "554 5.6.0 a line of the message is longer than "
+			    "1 MB";
+			continue;
+		}
+		if (r != IO_OK) {
+			lost = 1;
+			break;
+		}
+		/* the end: CRLF "." CRLF, nothing else */
+		if (crlf && prev_crlf && line.n == 1 && line.p[0] == '.')
+			break;
+		/* a bare LF ended this line; a bare CR inside it */
+		if ((!crlf || memchr(line.p, '\r', line.n) != NULL) &&
+		    !s->bare_nl_normalize && why == NULL)
+			why = "550 5.6.0 bare CR or LF in the message (RFC 5321 "
+			    "2.3.8)";
+		if (prev_crlf && line.n > 0 && line.p[0] == '.') {
+			line.p++;	/* RFC 5321 4.5.2 */
+			line.n--;
+		}
+		prev_crlf = crlf;
+		size += line.n + 2;
+		if (s->size_limit > 0 && size > s->size_limit && why == NULL)
+			why = "552 5.3.4 message too big";
+		if (why != NULL || lost)
+			continue;	/* read to the end, store nothing */
+		if (!h.done) {
+			head_line(&h, line, s->max_header);
+			if (h.too_big)
+				why = "552 5.3.4 message header too big";
+			else if (h.done && h.received > s->max_hops)
+				why = "554 5.4.0 too many hops (mail loop?)";
+			else if (h.done) {
+				if (write_head(s, &h) == -1)
+					lost = 1;
+				wrote_head = 1;
+				(void)buf_append(&out, "\r\n", 2);
+			}
+			continue;
+		}
+		/* normalize: a bare CR becomes a line end too */
+		for (i = 0; i < line.n; i++) {
+			if (line.p[i] == '\r')
+				(void)buf_append(&out, "\r\n", 2);
+			else
+				(void)buf_putc(&out, line.p[i]);
+		}
+		(void)buf_append(&out, "\r\n", 2);
+		if (out.len >= 65536) {
+			if (enqc_write(worker_enqueue(), out.data, out.len) ==
+			    -1)
+				lost = 1;
+			buf_reset(&out);
+		}
+	}
+	s->io->maxline = keep;
+	if (why == NULL && !lost && !wrote_head) {
+		/* a message that is all header */
+		if (h.received > s->max_hops)
+			why = "554 5.4.0 too many hops (mail loop?)";
+		else if (write_head(s, &h) == -1)
+			lost = 1;
+	}
+	if (why == NULL && !lost && out.len > 0 &&
+	    enqc_write(worker_enqueue(), out.data, out.len) == -1)
+		lost = 1;
+	if (why != NULL || lost) {
+		enqc_abort(worker_enqueue());
+		if (why != NULL) {
+			log_info("%s: reject: %s", s->id, why);
+			smtp_reply(s, "%s", why);
+		}
+	} else
+		finish(s, size);
+	buf_free(&h.text);
+	buf_free(&out);
+	smtp_reset(s);
+	if (lost)
+		s->errors = (int)s->max_errors;	/* the session is over */
+}
+
+/* --- BDAT ---------------------------------------------------------------------------- */
+
+/* Read and throw away n bytes; -1 when the connection fails. */
+static int
+skip_bytes(struct smtp *s, uint64_t n)
+{
+	char buf[65536];
+	ssize_t got;
+
+	while (n > 0) {
+		got = io_read(s->io, buf, n < sizeof(buf) ? (size_t)n :
+		    sizeof(buf));
+		if (got <= 0)
+			return -1;
+		n -= (uint64_t)got;
+	}
+	return 0;
+}
+
+/* RFC 3030: BDAT size [LAST]; the chunk's bytes follow the line. */
+void
+smtp_bdat(struct smtp *s, struct sv args)
+{
+	struct sv rest = args, num;
+	uint64_t n;
+	char buf[65536];
+	ssize_t got;
+	int last = 0;
+
+	(void)sv_split(&rest, ' ', &num);	/* rest: after the size */
+	if (parse_u64(num, UINT64_MAX, &n) == -1 || (rest.n > 0 &&
+	    !(last = sv_caseeq_str(rest, "LAST")))) {
+		/* the size is unknown: the bytes cannot be skipped */
+		smtp_reply(s, "501 5.5.4 syntax: BDAT size [LAST]");
+		s->errors = (int)s->max_errors;
+		return;
+	}
+	if (s->size_limit > 0 && n > 2 * s->size_limit + 65536) {
+		smtp_reply(s, "552 5.3.4 chunk too big");
+		s->errors = (int)s->max_errors;
+		return;
+	}
+	if (!s->mail || s->nrcpt == 0) {
+		if (skip_bytes(s, n) == 0)
+			smtp_reply(s, "503 5.5.1 %s", !s->mail ? "MAIL first" :
+			    "no valid recipients");
+		else
+			s->errors = (int)s->max_errors;
+		return;
+	}
+	if (!s->bdat && !s->bdat_failed) {
+		struct head h;
+
+		if (begin(s) == -1) {
+			s->bdat_failed = 1;
+			(void)xsnprintf(s->bdat_reply, sizeof(s->bdat_reply),
+			    "451 4.3.0 the queue is unavailable");
+		} else {
+			s->bdat = 1;
+			/* the Received field; the header is the client's */
+			memset(&h, 0, sizeof(h));
+			buf_init(&h.text, 16);
+			h.msgid = h.date = 1;
+			if (write_head(s, &h) == -1)
+				worker_enqueue_lost();
+			buf_free(&h.text);
+		}
+	}
+	s->bdat_size += n;
+	if (s->size_limit > 0 && s->bdat_size > s->size_limit &&
+	    !s->bdat_failed) {
+		s->bdat_failed = 1;
+		(void)xsnprintf(s->bdat_reply, sizeof(s->bdat_reply),
+		    "552 5.3.4 message too big");
+		if (s->bdat)
+			enqc_abort(worker_enqueue());
+		s->bdat = 0;
+	}
+	while (n > 0) {
+		got = io_read(s->io, buf, n < sizeof(buf) ? (size_t)n :
+		    sizeof(buf));
+		if (got <= 0) {
+			if (s->bdat)
+				enqc_abort(worker_enqueue());
+			s->errors = (int)s->max_errors;
+			smtp_reset(s);
+			return;
+		}
+		n -= (uint64_t)got;
+		if (s->bdat && !s->bdat_failed &&
+		    enqc_write(worker_enqueue(), buf, (size_t)got) == -1) {
+			worker_enqueue_lost();
+			s->bdat_failed = 1;
+			(void)xsnprintf(s->bdat_reply, sizeof(s->bdat_reply),
+			    "451 4.3.0 the queue is unavailable");
+		}
+	}
+	if (s->bdat_failed) {
+		smtp_reply(s, "%s", s->bdat_reply);
+		if (last)
+			smtp_reset(s);
+		return;
+	}
+	if (!last) {
+		smtp_reply(s, "250 2.0.0 %llu octets received",
+		    (unsigned long long)s->bdat_size);
+		return;
+	}
+	finish(s, s->bdat_size);
+	smtp_reset(s);
+}

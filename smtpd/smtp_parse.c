@@ -1,0 +1,177 @@
+/*
+ * smtp_parse.c: the syntax of SMTP command lines (RFC 5321 4.1), apart
+ * from the session so that it can be unit-tested and fuzzed.  Everything
+ * takes (data, len) views and does no I/O.
+ */
+#include <string.h>
+#include <strings.h>
+
+#include "smtp.h"
+
+static int
+is_alpha(int c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+int
+smtp_split(struct sv line, struct sv *verb, struct sv *args)
+{
+	size_t i = 0;
+
+	while (i < line.n && is_alpha((unsigned char)line.p[i]))
+		i++;
+	if (i == 0 || i > 12)
+		return -1;
+	*verb = sv_make(line.p, i);
+	if (i == line.n)
+		*args = sv_make(line.p + i, 0);
+	else if (line.p[i] == ' ')
+		*args = sv_make(line.p + i + 1, line.n - i - 1);
+	else
+		return -1;
+	return 0;
+}
+
+int
+smtp_path_args(struct sv args, const char *prefix, struct sv *path,
+    struct sv *params, const char **why)
+{
+	size_t n = strlen(prefix), i;
+	int quoted = 0;
+
+	if (args.n < n || strncasecmp(args.p, prefix, n) != 0) {
+		*why = "syntax";
+		return -1;
+	}
+	args.p += n;
+	args.n -= n;
+	while (args.n > 0 && args.p[0] == ' ') {
+		args.p++;
+		args.n--;
+	}
+	if (args.n == 0 || args.p[0] != '<') {
+		*why = "the address must be in angle brackets";
+		return -1;
+	}
+	/* the path ends at the '>' outside a quoted string */
+	for (i = 1; i < args.n; i++) {
+		if (quoted && args.p[i] == '\\' && i + 1 < args.n)
+			i++;
+		else if (args.p[i] == '"')
+			quoted = !quoted;
+		else if (!quoted && args.p[i] == '>')
+			break;
+	}
+	if (i == args.n) {
+		*why = "no closing angle bracket";
+		return -1;
+	}
+	*path = sv_make(args.p, i + 1);
+	*params = sv_make(args.p + i + 1, args.n - i - 1);
+	if (params->n > 0 && params->p[0] != ' ') {
+		*why = "syntax after the address";
+		return -1;
+	}
+	return 0;
+}
+
+/* esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-");
+ * esmtp-value = 1*(%d33-60 / %d62-126) */
+int
+smtp_param_next(struct sv *params, struct sv *key, struct sv *value)
+{
+	size_t i = 0, start;
+	unsigned char c;
+
+	while (i < params->n && params->p[i] == ' ')
+		i++;
+	if (i == params->n)
+		return 0;
+	start = i;
+	while (i < params->n && params->p[i] != ' ' && params->p[i] != '=') {
+		c = (unsigned char)params->p[i];
+		if (!is_alpha(c) && !(c >= '0' && c <= '9') &&
+		    !(c == '-' && i > start))
+			return -1;
+		i++;
+	}
+	if (i == start)
+		return -1;
+	*key = sv_make(params->p + start, i - start);
+	*value = sv_make(params->p + i, 0);
+	if (i < params->n && params->p[i] == '=') {
+		start = ++i;
+		while (i < params->n && params->p[i] != ' ') {
+			c = (unsigned char)params->p[i];
+			if (c < 33 || c > 126 || c == '=')
+				return -1;
+			i++;
+		}
+		if (i == start)
+			return -1;
+		*value = sv_make(params->p + start, i - start);
+	}
+	params->p += i;
+	params->n -= i;
+	return 1;
+}
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* xtext = *( xchar / hexchar ); hexchar = "+" 2(%x30-39 / %x41-46) */
+int
+xtext_decode(struct sv in, struct buf *out)
+{
+	size_t i;
+	int hi, lo;
+
+	buf_reset(out);
+	for (i = 0; i < in.n; i++) {
+		unsigned char c = (unsigned char)in.p[i];
+
+		if (c == '+') {
+			if (i + 2 >= in.n)
+				return -1;
+			hi = hexval((unsigned char)in.p[i + 1]);
+			lo = hexval((unsigned char)in.p[i + 2]);
+			if (hi < 0 || lo < 0)
+				return -1;
+			if (buf_putc(out, (char)(hi << 4 | lo)) == -1)
+				return -1;
+			i += 2;
+		} else if (c >= 33 && c <= 126 && c != '=') {
+			if (buf_putc(out, (char)c) == -1)
+				return -1;
+		} else
+			return -1;
+	}
+	return 0;
+}
+
+int
+smtp_not_smtp(struct sv line)
+{
+	static const char *const http[] = { "GET ", "POST ", "HEAD ", "PUT ",
+		"CONNECT ", "OPTIONS ", "DELETE ", NULL };
+	size_t i;
+
+	for (i = 0; http[i] != NULL; i++)
+		if (line.n >= strlen(http[i]) &&
+		    strncmp(line.p, http[i], strlen(http[i])) == 0)
+			return 1;
+	/* "Name: value" -- a header field, say from a proxy or a client
+	 * that takes us for HTTP */
+	for (i = 0; i < line.n && (is_alpha((unsigned char)line.p[i]) ||
+	    line.p[i] == '-'); i++)
+		;
+	return i > 0 && i < line.n && line.p[i] == ':';
+}

@@ -1,0 +1,640 @@
+/*
+ * smtp_session.c: one SMTP session (RFC 5321) -- the greeting, the
+ * commands and the policy of who may send what to whom.  DATA and BDAT
+ * are in smtp_data.c, AUTH in smtp_auth.c.
+ *
+ * Every byte here comes from the network: lines are bounded
+ * (SMTP_LINE_MAX), counted (max_commands) and their errors too
+ * (max_errors); a client that talks before the greeting, pipelines
+ * without being told it may, or speaks HTTP is sent away.
+ */
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "chapar/addr.h"
+#include "chapar/authc.h"
+#include "chapar/io.h"
+#include "chapar/log.h"
+#include "chapar/net.h"
+#include "chapar/rec.h"
+#include "chapar/tls.h"
+#include "chapar/util.h"
+#include "smtp.h"
+
+void
+smtp_reply(struct smtp *s, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	(void)io_puts(s->io, line);
+	(void)io_puts(s->io, "\r\n");
+	if (line[0] == '4' || line[0] == '5')
+		s->errors++;
+}
+
+void
+smtp_reset(struct smtp *s)
+{
+	s->mail = 0;
+	s->smtputf8 = s->body8bit = s->binary = 0;
+	s->nrcpt = 0;
+	s->bdat = s->bdat_failed = 0;
+	s->bdat_size = 0;
+	buf_reset(&s->sender);
+	buf_reset(&s->env);
+	buf_reset(&s->rcpt_lines);
+	buf_reset(&s->first_rcpt);
+	s->id[0] = '\0';
+}
+
+/* --- EHLO, HELO --------------------------------------------------------------- */
+
+static void
+cmd_helo(struct smtp *s, struct sv args, int esmtp)
+{
+	args = sv_trim(args);
+	if (args.n == 0 || args.n >= sizeof(s->helo) || sv_has_nul(args)) {
+		smtp_reply(s, "501 5.5.4 syntax: %s hostname", esmtp ? "EHLO" :
+		    "HELO");
+		return;
+	}
+	smtp_reset(s);
+	memcpy(s->helo, args.p, args.n);
+	s->helo[args.n] = '\0';
+	s->esmtp = esmtp;
+	if (!esmtp) {
+		smtp_reply(s, "250 %s", s->host);
+		return;
+	}
+	smtp_reply(s, "250-%s Hello %s", s->host, log_esc_str(s->helo));
+	smtp_reply(s, "250-PIPELINING");
+	if (s->size_limit > 0)
+		smtp_reply(s, "250-SIZE %llu",
+		    (unsigned long long)s->size_limit);
+	else
+		smtp_reply(s, "250-SIZE");
+	smtp_reply(s, "250-8BITMIME");
+	smtp_reply(s, "250-SMTPUTF8");
+	smtp_reply(s, "250-CHUNKING");
+	smtp_reply(s, "250-DSN");
+	if (!s->tls && worker_tls_available())
+		smtp_reply(s, "250-STARTTLS");
+	if (smtp_auth_offered(s))
+		smtp_reply(s, "250-AUTH PLAIN LOGIN SCRAM-SHA-256");
+	smtp_reply(s, "250 ENHANCEDSTATUSCODES");
+}
+
+/* --- MAIL ----------------------------------------------------------------------- */
+
+/* Does the authenticated user own the address (its own, or an alias
+ * that leads to it)? */
+static int
+owns(struct smtp *s, const char *address)
+{
+	struct authc_reply rep;
+	struct buf err;
+	size_t i;
+	int r = 0;
+
+	if (strcasecmp(address, s->auth) == 0)
+		return 1;
+	if (worker_auth() == NULL)
+		return 0;
+	authc_reply_init(&rep);
+	buf_init(&err, 1024);
+	if (authc_rcpt(worker_auth(), address, &rep, &err) == -1)
+		worker_auth_lost();
+	else if (strcmp(buf_cstr(&rep.verb), "RCPT") == 0)
+		for (i = 0; i < rep.fields.n && !r; i++)
+			r = strcmp(rep.fields.names[i], "local") == 0 &&
+			    strcasecmp(buf_cstr(&rep.fields.vals[i]),
+			    s->auth) == 0;
+	authc_reply_free(&rep);
+	buf_free(&err);
+	return r;
+}
+
+/* RFC 6531 3.5: a UTF-8 address only in an SMTPUTF8 transaction */
+static int
+has_8bit(struct sv v)
+{
+	size_t i;
+
+	for (i = 0; i < v.n; i++)
+		if ((unsigned char)v.p[i] >= 0x80)
+			return 1;
+	return 0;
+}
+
+static void
+env_field(struct buf *env, const char *name, struct sv value)
+{
+	if (env->len > 0)
+		(void)buf_putc(env, '\t');
+	(void)buf_printf(env, "%s=", name);
+	tab_escape(env, value);
+}
+
+static void
+cmd_mail(struct smtp *s, struct sv args)
+{
+	struct sv path, params, key, val;
+	struct buf envid, text;
+	struct addr a;
+	const char *why, *ret = NULL;
+	uint64_t size = 0;
+	int null, r, flags, utf8, body8, binary;
+
+	if (s->helo[0] == '\0') {
+		smtp_reply(s, "503 5.5.1 say EHLO first");
+		return;
+	}
+	if (s->mail) {
+		smtp_reply(s, "503 5.5.1 MAIL already given");
+		return;
+	}
+	if (s->auth_required && s->auth[0] == '\0') {
+		smtp_reply(s, "530 5.7.0 authentication required");
+		return;
+	}
+	if (smtp_path_args(args, "FROM:", &path, &params, &why) == -1) {
+		smtp_reply(s, "501 5.5.4 MAIL FROM:<address>: %s", why);
+		return;
+	}
+	buf_init(&envid, 256);
+	buf_init(&text, ADDR_PATH_MAX + 1);
+	s->smtputf8 = s->body8bit = s->binary = 0;
+	while ((r = smtp_param_next(&params, &key, &val)) == 1) {
+		if (sv_caseeq_str(key, "SIZE") && s->esmtp) {
+			if (parse_u64(val, UINT64_MAX, &size) == -1)
+				goto bad_param;
+		} else if (sv_caseeq_str(key, "BODY") && s->esmtp) {
+			if (sv_caseeq_str(val, "8BITMIME"))
+				s->body8bit = 1;
+			else if (sv_caseeq_str(val, "BINARYMIME"))
+				s->binary = 1;
+			else if (!sv_caseeq_str(val, "7BIT"))
+				goto bad_param;
+		} else if (sv_caseeq_str(key, "SMTPUTF8") && s->esmtp &&
+		    val.n == 0) {
+			s->smtputf8 = 1;
+		} else if (sv_caseeq_str(key, "RET") && s->esmtp) {
+			if (sv_caseeq_str(val, "FULL"))
+				ret = "FULL";
+			else if (sv_caseeq_str(val, "HDRS"))
+				ret = "HDRS";
+			else
+				goto bad_param;
+		} else if (sv_caseeq_str(key, "ENVID") && s->esmtp) {
+			if (val.n > 100 || xtext_decode(val, &envid) == -1)
+				goto bad_param;
+		} else if (sv_caseeq_str(key, "AUTH") && s->esmtp) {
+			/* RFC 4954 5: the submitter; taken from our own
+			 * authentication, not the client's word */
+		} else {
+			smtp_reply(s, "555 5.5.4 unsupported parameter %s",
+			    log_esc(key.p, key.n));
+			goto out;
+		}
+	}
+	if (r == -1) {
+bad_param:
+		smtp_reply(s, "501 5.5.4 bad parameter %s", log_esc(key.p,
+		    key.n));
+		goto out;
+	}
+	if (s->binary && !s->esmtp) {
+		smtp_reply(s, "501 5.5.4 BINARYMIME needs ESMTP");
+		goto out;
+	}
+	if (s->size_limit > 0 && size > s->size_limit) {
+		smtp_reply(s, "552 5.3.4 message too big (the limit is %llu "
+		    "bytes)", (unsigned long long)s->size_limit);
+		goto out;
+	}
+	if (!s->smtputf8 && has_8bit(path)) {
+		smtp_reply(s, "553 5.6.7 a non-ASCII address needs SMTPUTF8");
+		goto out;
+	}
+	addr_init(&a);
+	flags = s->smtputf8 ? ADDR_UTF8 : 0;
+	if (addr_parse_path(path, flags, &a, &null, &why) == -1) {
+		smtp_reply(s, "501 5.1.7 bad sender address: %s", why);
+		addr_free(&a);
+		goto out;
+	}
+	if (!null)
+		addr_format(&a, &text);
+	addr_free(&a);
+	utf8 = s->smtputf8;
+	body8 = s->body8bit;
+	binary = s->binary;
+	/* submission: only the user's own addresses (or <>, for
+	 * notifications) */
+	if (s->auth[0] != '\0' && s->auth_required && !null &&
+	    !owns(s, buf_cstr(&text))) {
+		smtp_reply(s, "553 5.7.1 <%s>: not an address of %s",
+		    log_esc_str(buf_cstr(&text)), log_esc_str(s->auth));
+		goto out;
+	}
+	smtp_reset(s);
+	s->smtputf8 = utf8;
+	s->body8bit = body8;
+	s->binary = binary;
+	(void)buf_append(&s->sender, text.data, text.len);
+	env_field(&s->env, "v", SV_LIT("1"));
+	env_field(&s->env, "sender", buf_sv(&text));
+	env_field(&s->env, "body", s->binary ? SV_LIT("BINARYMIME") :
+	    s->body8bit ? SV_LIT("8BITMIME") : SV_LIT("7BIT"));
+	if (s->smtputf8)
+		env_field(&s->env, "smtputf8", SV_LIT("1"));
+	if (ret != NULL)
+		env_field(&s->env, "ret", sv_from(ret));
+	if (envid.len > 0)
+		env_field(&s->env, "envid", buf_sv(&envid));
+	if (s->auth[0] != '\0')
+		env_field(&s->env, "auth", sv_from(s->auth));
+	env_field(&s->env, "client", sv_from(s->c->peer));
+	env_field(&s->env, "helo", sv_from(s->helo));
+	s->mail = 1;
+	log_info("from=<%s>, size=%llu%s", log_esc_str(buf_cstr(&text)),
+	    (unsigned long long)size, s->auth[0] ? ", auth" : "");
+	smtp_reply(s, "250 2.1.0 sender ok");
+out:
+	buf_free(&envid);
+	buf_free(&text);
+}
+
+/* --- RCPT ------------------------------------------------------------------------ */
+
+/* Where may mail for this address go?  The reply to give when it may
+ * not, or NULL. */
+static const char *
+rcpt_policy(struct smtp *s, const char *address, char *reply, size_t len)
+{
+	struct authc_reply rep;
+	struct buf err;
+	const char *verb;
+
+	if (worker_auth() == NULL) {
+		(void)xsnprintf(reply, len, "451 4.3.0 try again later");
+		return reply;
+	}
+	authc_reply_init(&rep);
+	buf_init(&err, 1024);
+	reply[0] = '\0';
+	if (authc_rcpt(worker_auth(), address, &rep, &err) == -1) {
+		worker_auth_lost();
+		(void)xsnprintf(reply, len, "451 4.3.0 try again later");
+		goto out;
+	}
+	verb = buf_cstr(&rep.verb);
+	if (strcmp(verb, "RCPT") == 0)
+		goto out;	/* one of ours */
+	if (strcmp(verb, "NOTFOUND") == 0)
+		(void)xsnprintf(reply, len, "550 5.1.1 <%s>: no such user here",
+		    log_esc_str(address));
+	else if (strcmp(verb, "NOTLOCAL") == 0) {
+		/* RFC 5321 3.6.2, RFC 2505: relay only for our own */
+		if (s->auth[0] == '\0' && !s->trusted)
+			(void)xsnprintf(reply, len, "554 5.7.1 <%s>: relay "
+			    "access denied", log_esc_str(address));
+	} else
+		(void)xsnprintf(reply, len, "451 4.3.0 try again later");
+out:
+	authc_reply_free(&rep);
+	buf_free(&err);
+	return reply[0] ? reply : NULL;
+}
+
+static void
+cmd_rcpt(struct smtp *s, struct sv args)
+{
+	struct sv path, params, key, val;
+	struct buf text, orcpt, line;
+	struct addr a;
+	const char *why, *notify_err = NULL;
+	char reply[512], notify[64] = "";
+	int null, r, flags;
+
+	if (!s->mail) {
+		smtp_reply(s, "503 5.5.1 MAIL first");
+		return;
+	}
+	if (s->nrcpt >= s->max_rcpt) {
+		smtp_reply(s, "452 4.5.3 too many recipients");
+		return;
+	}
+	if (smtp_path_args(args, "TO:", &path, &params, &why) == -1) {
+		smtp_reply(s, "501 5.5.4 RCPT TO:<address>: %s", why);
+		return;
+	}
+	buf_init(&text, ADDR_PATH_MAX + 1);
+	buf_init(&orcpt, 1024);
+	buf_init(&line, 4096);
+	while ((r = smtp_param_next(&params, &key, &val)) == 1) {
+		if (sv_caseeq_str(key, "NOTIFY") && s->esmtp) {
+			/* NEVER, or a list of SUCCESS, FAILURE, DELAY */
+			struct sv rest = val, item;
+			int never = 0, other = 0;
+
+			while (rest.n > 0) {
+				(void)sv_split(&rest, ',', &item);
+				if (sv_caseeq_str(item, "NEVER"))
+					never = 1;
+				else if (sv_caseeq_str(item, "SUCCESS") ||
+				    sv_caseeq_str(item, "FAILURE") ||
+				    sv_caseeq_str(item, "DELAY"))
+					other = 1;
+				else
+					notify_err = "bad NOTIFY";
+			}
+			if ((never && other) || val.n >= sizeof(notify))
+				notify_err = "bad NOTIFY";
+			else {
+				memcpy(notify, val.p, val.n);
+				notify[val.n] = '\0';
+			}
+		} else if (sv_caseeq_str(key, "ORCPT") && s->esmtp) {
+			if (val.n > 500 || xtext_decode(val, &orcpt) == -1 ||
+			    memchr(orcpt.data, ';', orcpt.len) == NULL)
+				notify_err = "bad ORCPT";
+		} else {
+			smtp_reply(s, "555 5.5.4 unsupported parameter %s",
+			    log_esc(key.p, key.n));
+			goto out;
+		}
+	}
+	if (r == -1 || notify_err != NULL) {
+		smtp_reply(s, "501 5.5.4 %s", notify_err ? notify_err :
+		    "bad parameter");
+		goto out;
+	}
+	if (!s->smtputf8 && has_8bit(path)) {
+		smtp_reply(s, "553 5.6.7 a non-ASCII address needs SMTPUTF8");
+		goto out;
+	}
+	addr_init(&a);
+	flags = (s->smtputf8 ? ADDR_UTF8 : 0) | ADDR_ALLOW_NODOMAIN;
+	if (addr_parse_path(path, flags, &a, &null, &why) == -1 || null) {
+		smtp_reply(s, "501 5.1.3 bad recipient address: %s", null ?
+		    "empty" : why);
+		addr_free(&a);
+		goto out;
+	}
+	/* RFC 5321 4.5.1: <Postmaster> of this host */
+	if (a.domain.len == 0)
+		(void)buf_set(&a.domain, s->host, strlen(s->host));
+	addr_format(&a, &text);
+	addr_free(&a);
+	if (rcpt_policy(s, buf_cstr(&text), reply, sizeof(reply)) != NULL) {
+		log_info("reject: RCPT to=<%s>: %s",
+		    log_esc_str(buf_cstr(&text)), reply);
+		smtp_reply(s, "%s", reply);
+		goto out;
+	}
+	env_field(&line, "rcpt", buf_sv(&text));
+	if (notify[0])
+		env_field(&line, "notify", sv_from(notify));
+	if (orcpt.len > 0)
+		env_field(&line, "orcpt", buf_sv(&orcpt));
+	(void)buf_append(&s->rcpt_lines, line.data, line.len);
+	(void)buf_putc(&s->rcpt_lines, '\n');
+	if (s->nrcpt == 0)
+		(void)buf_set(&s->first_rcpt, text.data, text.len);
+	s->nrcpt++;
+	smtp_reply(s, "250 2.1.5 recipient ok");
+out:
+	buf_free(&text);
+	buf_free(&orcpt);
+	buf_free(&line);
+}
+
+/* --- STARTTLS, the rest ---------------------------------------------------------- */
+
+/* RFC 3207: 220, then the handshake; what the client pipelined after
+ * the command is thrown away (worker_starttls), and the session starts
+ * again (4.2: forget EHLO). */
+static int
+cmd_starttls(struct smtp *s, struct sv args)
+{
+	struct buf err;
+
+	if (args.n > 0) {
+		smtp_reply(s, "501 5.5.4 no parameters allowed");
+		return 0;
+	}
+	if (s->tls || !worker_tls_available()) {
+		smtp_reply(s, "503 5.5.1 TLS is %s", s->tls ? "already on" :
+		    "not available");
+		return 0;
+	}
+	smtp_reply(s, "220 2.0.0 ready to start TLS");
+	if (io_flush(s->io) != IO_OK)
+		return -1;
+	buf_init(&err, 1024);
+	if (worker_starttls(s->c, s->io, &err) == -1) {
+		log_info("STARTTLS failed: %s", buf_cstr(&err));
+		buf_free(&err);
+		return -1;
+	}
+	buf_free(&err);
+	s->tls = 1;
+	s->helo[0] = '\0';
+	s->esmtp = 0;
+	smtp_reset(s);
+	return 0;
+}
+
+/* 0 to go on, -1 to end the session */
+static int
+command(struct smtp *s, struct sv line)
+{
+	struct sv verb, args;
+
+	if (smtp_split(line, &verb, &args) == -1) {
+		smtp_reply(s, "500 5.5.2 syntax error");
+		return 0;
+	}
+	if (sv_caseeq_str(verb, "EHLO"))
+		cmd_helo(s, args, 1);
+	else if (sv_caseeq_str(verb, "HELO"))
+		cmd_helo(s, args, 0);
+	else if (sv_caseeq_str(verb, "MAIL"))
+		cmd_mail(s, args);
+	else if (sv_caseeq_str(verb, "RCPT"))
+		cmd_rcpt(s, args);
+	else if (sv_caseeq_str(verb, "DATA")) {
+		if (args.n > 0)
+			smtp_reply(s, "501 5.5.4 no parameters allowed");
+		else
+			smtp_data(s);
+	} else if (sv_caseeq_str(verb, "BDAT"))
+		smtp_bdat(s, args);
+	else if (sv_caseeq_str(verb, "RSET")) {
+		smtp_reset(s);
+		smtp_reply(s, "250 2.0.0 ok");
+	} else if (sv_caseeq_str(verb, "NOOP"))
+		smtp_reply(s, "250 2.0.0 ok");
+	else if (sv_caseeq_str(verb, "QUIT")) {
+		smtp_reply(s, "221 2.0.0 bye");
+		return -1;
+	} else if (sv_caseeq_str(verb, "VRFY") || sv_caseeq_str(verb, "EXPN"))
+		/* RFC 5321 3.5.3: 252 without telling who exists */
+		smtp_reply(s, "252 2.5.0 cannot verify, but will try");
+	else if (sv_caseeq_str(verb, "HELP"))
+		smtp_reply(s, "214 2.0.0 see RFC 5321");
+	else if (sv_caseeq_str(verb, "STARTTLS"))
+		return cmd_starttls(s, args);
+	else if (sv_caseeq_str(verb, "AUTH"))
+		smtp_auth(s, args);
+	else
+		smtp_reply(s, "500 5.5.2 command not recognised");
+	return 0;
+}
+
+/* Did the client send before it was allowed to (before the greeting;
+ * more commands at once without PIPELINING)? */
+static int
+early_talker(struct smtp *s, int ms)
+{
+	struct pollfd p;
+
+	if (io_buffered(s->io) > 0)
+		return 1;
+	p.fd = s->c->fd;
+	p.events = POLLIN;
+	return poll(&p, 1, ms) > 0;
+}
+
+static void
+settings(struct smtp *s)
+{
+	const char *svc = s->svc, *nl;
+	const char *const *nets;
+	struct netmask m[64];
+	size_t n, i, k = 0;
+
+	s->size_limit = config_num(s->cf, NULL, "message_size_limit");
+	s->max_rcpt = config_num(s->cf, svc, "smtpd_max_recipients");
+	s->max_errors = config_num(s->cf, svc, "smtpd_max_errors");
+	s->max_commands = config_num(s->cf, svc, "smtpd_max_commands");
+	s->max_hops = config_num(s->cf, svc, "smtpd_max_received");
+	s->max_header = config_num(s->cf, svc, "smtpd_max_header");
+	s->auth_required = config_bool(s->cf, svc, "smtpd_auth_required");
+	nl = config_str(s->cf, svc, "smtpd_bare_newline");
+	s->bare_nl_normalize = strcmp(nl, "normalize") == 0;
+	n = config_list(s->cf, svc, "relay_networks", &nets);
+	for (i = 0; i < n && k < NELEM(m); i++)
+		if (netmask_parse(sv_from(nets[i]), &m[k]) == 0)
+			k++;
+	s->trusted = k > 0 && netmask_match(m, k, s->c->peer);
+	(void)xsnprintf(s->host, sizeof(s->host), "%s",
+	    config_str(s->cf, NULL, "hostname"));
+	if (s->host[0] == '\0' && gethostname(s->host, sizeof(s->host) - 1) ==
+	    -1)
+		(void)xsnprintf(s->host, sizeof(s->host), "localhost");
+}
+
+void
+smtp_session(struct worker_conn *c)
+{
+	struct smtp s;
+	struct io io;
+	struct buf err;
+	struct sv line;
+	uint64_t pause;
+	int r, crlf;
+
+	memset(&s, 0, sizeof(s));
+	s.c = c;
+	s.io = &io;
+	s.cf = c->cf;
+	s.svc = c->service;
+	settings(&s);
+	buf_init(&s.sender, ADDR_PATH_MAX + 1);
+	buf_init(&s.env, 8192);
+	buf_init(&s.rcpt_lines, QUEUE_ENV_MAX);
+	buf_init(&s.first_rcpt, ADDR_PATH_MAX + 1);
+	io_init(&io, c->fd, SMTP_LINE_MAX, (int)config_num(s.cf, s.svc,
+	    "smtpd_timeout") * 1000);
+	buf_init(&err, 1024);
+	if (c->implicit_tls) {
+		if (worker_starttls(c, &io, &err) == -1) {
+			log_info("TLS failed: %s", buf_cstr(&err));
+			goto out;
+		}
+		s.tls = 1;
+	}
+	/* RFC 5321 4.3.1: the client waits for the greeting; one that does
+	 * not is not a mail client */
+	pause = config_num(s.cf, s.svc, "smtpd_greet_pause");
+	if (pause > 0 && early_talker(&s, (int)(pause * 1000))) {
+		log_info("reject: %s talked before the greeting", c->peer);
+		smtp_reply(&s, "554 5.5.0 you talked before the greeting");
+		goto out;
+	}
+	smtp_reply(&s, "220 %s ESMTP Chapar", s.host);
+	for (;;) {
+		/* RFC 2920: replies go out when no command is waiting */
+		if (io_buffered(&io) == 0 && io_flush(&io) != IO_OK)
+			break;
+		r = io_getline(&io, &line, &crlf);
+		if (r == IO_TOOLONG) {
+			smtp_reply(&s, "500 5.5.2 line too long");
+		} else if (r != IO_OK) {
+			if (r == IO_TIMEOUT) {
+				smtp_reply(&s, "421 4.4.2 %s timeout", s.host);
+				log_info("timeout after %d commands",
+				    s.commands);
+			}
+			break;
+		} else if (sv_has_nul(line)) {
+			smtp_reply(&s, "500 5.5.2 NUL in the command");
+		} else if (smtp_not_smtp(line)) {
+			log_info("reject: %s is not an SMTP client (\"%s\")",
+			    c->peer, log_esc(line.p, line.n < 40 ? line.n :
+			    40));
+			smtp_reply(&s, "521 5.5.1 this is an SMTP server");
+			break;
+		} else {
+			if (command(&s, line) == -1)
+				break;
+			/* pipelining is only for ESMTP clients: after HELO,
+			 * nothing may wait behind a command */
+			if (!s.esmtp && s.helo[0] != '\0' &&
+			    io_buffered(&io) > 0) {
+				smtp_reply(&s, "554 5.5.0 improper pipelining");
+				break;
+			}
+		}
+		if (++s.commands >= (int)s.max_commands ||
+		    s.errors >= (int)s.max_errors) {
+			smtp_reply(&s, "421 4.7.0 %s closing: too many %s",
+			    s.host, s.errors >= (int)s.max_errors ?
+			    "errors" : "commands");
+			break;
+		}
+		if (worker_quitting() && !s.mail) {
+			smtp_reply(&s, "421 4.3.2 %s shutting down", s.host);
+			break;
+		}
+	}
+out:
+	(void)io_flush(&io);
+	io_free(&io, 0);
+	buf_free(&s.sender);
+	buf_free(&s.env);
+	buf_free(&s.rcpt_lines);
+	buf_free(&s.first_rcpt);
+	buf_free(&err);
+}
