@@ -137,7 +137,6 @@ smtp_auth(struct smtp *s, struct sv args)
 		smtp_reply(s, "535 5.7.8 authentication credentials invalid");
 	}
 out:
-	explicit_bzero(msg.data, msg.cap);
 	authc_reply_free(&rep);
 	buf_free(&err);
 	buf_free(&msg);
