@@ -133,7 +133,7 @@ fail_store(int r, const char *what, const struct buf *err)
 		die(EX_FAIL, "%s: %s", what, buf_cstr(err));
 }
 
-/* --- mailbox ---------------------------------------------------------------- */
+/* --- mailbox ------------------------------------------------------------- */
 
 static int
 list_row(const struct folder_info *fi, void *arg)
@@ -217,7 +217,7 @@ cmd_mailbox(int argc, char **argv)
 	return r == 0 ? EX_OK : EX_FAIL;
 }
 
-/* --- reindex ----------------------------------------------------------------- */
+/* --- reindex ------------------------------------------------------------- */
 
 struct names {
 	char **v;
@@ -301,7 +301,7 @@ cmd_reindex(int argc, char **argv)
 	return EX_OK;
 }
 
-/* --- quota ------------------------------------------------------------------- */
+/* --- quota --------------------------------------------------------------- */
 
 static void
 pct(char *out, size_t len, uint64_t used, uint64_t limit)
@@ -313,7 +313,7 @@ pct(char *out, size_t len, uint64_t used, uint64_t limit)
 		    100 / limit));
 }
 
-/* --- a domain's quota ---------------------------------------------------------- */
+/* --- a domain's quota ---------------------------------------------------- */
 
 struct keys {
 	char **v;

@@ -29,7 +29,7 @@
 #define LINE_MAX_LEN (1024 * 1024)	/* longer lines pass in pieces */
 #define CHUNK (64 * 1024)
 
-/* --- progress --------------------------------------------------------------- */
+/* --- progress ------------------------------------------------------------ */
 
 struct tally {
 	uint64_t msgs, bytes;
@@ -52,7 +52,7 @@ progress(struct tally *t, int last)
 	fflush(stderr);
 }
 
-/* --- reading lines ------------------------------------------------------------ */
+/* --- reading lines ------------------------------------------------------- */
 
 struct rd {
 	int fd;
@@ -131,7 +131,7 @@ rd_line(struct rd *r, struct sv *line, int *whole)
 	return 1;
 }
 
-/* --- writing one message into the store --------------------------------------- */
+/* --- writing one message into the store ---------------------------------- */
 
 struct msgw {
 	struct store *st;
@@ -220,7 +220,7 @@ folder(struct store *st, const char *name)
 	return mb;
 }
 
-/* --- mbox ------------------------------------------------------------------------- */
+/* --- mbox ---------------------------------------------------------------- */
 
 /* "From sender Thu Nov 26 10:00:00 2026" -> its time (UTC), or 0 */
 static int64_t
@@ -357,7 +357,7 @@ import_mbox(int fd, struct store *st, struct mbox *mb, struct tally *tl)
 	buf_free(&w.out);
 }
 
-/* --- one file: a message as it is ------------------------------------------------ */
+/* --- one file: a message as it is ---------------------------------------- */
 
 static void
 import_file(int fd, struct store *st, struct mbox *mb, unsigned flags,
@@ -384,7 +384,7 @@ import_file(int fd, struct store *st, struct mbox *mb, unsigned flags,
 	buf_free(&w.out);
 }
 
-/* --- maildir ------------------------------------------------------------------------ */
+/* --- maildir ------------------------------------------------------------- */
 
 static void
 import_maildir_dir(int dfd, const char *sub, struct store *st,
@@ -523,7 +523,7 @@ cmd_import(int argc, char **argv)
 	return EX_OK;
 }
 
-/* --- export ---------------------------------------------------------------------- */
+/* --- export -------------------------------------------------------------- */
 
 struct exporter {
 	struct mbox *mb;

@@ -67,7 +67,7 @@ fmt_quota(const char *q, char *out, size_t len)
 		fmt_size(out, len, v);
 }
 
-/* --- domains -------------------------------------------------------------- */
+/* --- domains ------------------------------------------------------------- */
 
 static int
 domain_row(const char *key, const struct rec *r, void *arg)
@@ -165,7 +165,7 @@ cmd_domain(int argc, char **argv)
 	return EX_OK;
 }
 
-/* --- users ---------------------------------------------------------------- */
+/* --- users --------------------------------------------------------------- */
 
 static void
 set_password(struct rec *r, const struct config *cf)
@@ -572,7 +572,7 @@ out:
 	return EX_OK;
 }
 
-/* --- aliases -------------------------------------------------------------- */
+/* --- aliases ------------------------------------------------------------- */
 
 static int
 alias_row(const char *key, const struct rec *r, void *arg)

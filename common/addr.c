@@ -247,7 +247,10 @@ domain_norm(struct sv d, int flags, struct buf *out, int *utf8,
 		return -1;
 	}
 	*utf8 = 1;
-	if (idn_to_ascii(d, out, err) == -1) {
+	/* libidn2 passes an "xn--" label next to U-labels through
+	 * unchecked: the result must pass as an ASCII domain would, or the
+	 * canonical form would not parse again (found by fuzz_addr) */
+	if (idn_to_ascii(d, out, err) == -1 || alabel_check(out, err) == -1) {
 		buf_reset(out);
 		return -1;
 	}

@@ -87,7 +87,7 @@ st_cur_stamp(struct mbox *mb, struct rec *f)
 	    (uint64_t)sb.st_mtim.tv_nsec);
 }
 
-/* --- opening --------------------------------------------------------------- */
+/* --- opening ------------------------------------------------------------- */
 
 static int
 open_folder(struct store *st, const char *name, int sync, struct mbox **mp,
@@ -162,7 +162,7 @@ mbox_close(struct mbox **mp)
 	*mp = NULL;
 }
 
-/* --- counters -------------------------------------------------------------- */
+/* --- counters ------------------------------------------------------------ */
 
 /* A message joins (sign 1) or leaves (-1) the folder's counters. */
 void
@@ -226,7 +226,7 @@ take_uid(struct mbox *mb, struct rec *f, uint32_t *uid)
 	return 0;
 }
 
-/* --- keywords -------------------------------------------------------------- */
+/* --- keywords ------------------------------------------------------------ */
 
 /* Bits for keyword names in the folder's table, adding new names (up to
  * STORE_KEYWORDS_MAX).  *changed is set when the table grew. */
@@ -277,7 +277,7 @@ mbox_keywords(struct mbox *mb, struct buf *names, size_t *count_out,
 	return 0;
 }
 
-/* --- reading --------------------------------------------------------------- */
+/* --- reading ------------------------------------------------------------- */
 
 /* A message record into struct msg (views into the record). */
 void
@@ -463,7 +463,7 @@ mbox_status(struct mbox *mb, struct mbox_status *s, struct buf *err)
 	return 0;
 }
 
-/* --- the tmp file ---------------------------------------------------------- */
+/* --- the tmp file -------------------------------------------------------- */
 
 struct store_tmp {
 	struct store *st;
@@ -592,7 +592,7 @@ parse_file(struct store *st, int dirfd, const char *path, struct buf *env,
 	close(fd);
 }
 
-/* --- appending ------------------------------------------------------------- */
+/* --- appending ----------------------------------------------------------- */
 
 /* See struct st_add in store_int.h. */
 static int
@@ -823,7 +823,7 @@ mbox_append(struct mbox *mb, struct store_tmp *tmp, unsigned flags,
 	return r == DICT_OK ? 0 : r > 0 ? r : -1;
 }
 
-/* --- copy and move -------------------------------------------------------- */
+/* --- copy and move ------------------------------------------------------- */
 
 int
 mbox_copy(struct mbox *src, uint32_t uid, struct mbox *dst, int move,

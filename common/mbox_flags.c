@@ -93,7 +93,7 @@ out:
 	return r;
 }
 
-/* --- flags ----------------------------------------------------------------- */
+/* --- flags --------------------------------------------------------------- */
 
 struct setflags {
 	struct mbox *mb;
@@ -314,7 +314,7 @@ mbox_store_flags(struct mbox *mb, uint32_t lo, uint32_t hi, int mode,
 	return r;
 }
 
-/* --- expunge --------------------------------------------------------------- */
+/* --- expunge ------------------------------------------------------------- */
 
 struct expunge {
 	struct mbox *mb;
@@ -481,7 +481,7 @@ mbox_expunge_uid(struct mbox *mb, uint32_t uid, struct buf *err)
 	return expunge_uids(mb, &uid, 1, 0, NULL, NULL, err);
 }
 
-/* --- vanished -------------------------------------------------------------- */
+/* --- vanished ------------------------------------------------------------ */
 
 struct vanished {
 	uint64_t since;

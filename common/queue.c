@@ -47,7 +47,7 @@ queue_path(const char *kind, const char *id, struct buf *out)
 		(void)buf_printf(out, "%s/%s", kind, id);
 }
 
-/* --- the envelope ----------------------------------------------------------- */
+/* --- the envelope -------------------------------------------------------- */
 
 void
 queue_env_init(struct queue_env *e)
@@ -268,7 +268,7 @@ queue_env_format(const struct queue_env *e, struct buf *out)
 	buf_free(&line);
 }
 
-/* --- frames -------------------------------------------------------------------- */
+/* --- frames -------------------------------------------------------------- */
 
 static int
 known(int type)

@@ -37,7 +37,7 @@
 #include "chapar/util.h"
 #include "store_int.h"
 
-/* --- keys and records ------------------------------------------------------ */
+/* --- keys and records ---------------------------------------------------- */
 
 static void
 be32(struct buf *b, uint32_t v)
@@ -129,7 +129,7 @@ st_num(const struct rec *r, const char *name)
 	return v;
 }
 
-/* --- the uid file of a folder ---------------------------------------------- */
+/* --- the uid file of a folder -------------------------------------------- */
 
 /*
  * HOME/FOLDER/chapar-uid: "UIDVALIDITY UIDBOUND\n".  UIDBOUND is above every
@@ -193,7 +193,7 @@ st_uidfile_write(struct store *st, const char *dir, uint32_t validity,
 	return maildir_fsync_dir(st->homefd, dir, "");
 }
 
-/* --- folder locks (store_int.h) -------------------------------------------- */
+/* --- folder locks (store_int.h) ------------------------------------------ */
 
 static int
 lock_op(struct store *st, uint32_t id, short type)
@@ -362,7 +362,7 @@ st_folder_make(struct store *st, const char *name, const char *dir,
 	return r;
 }
 
-/* --- opening --------------------------------------------------------------- */
+/* --- opening ------------------------------------------------------------- */
 
 static int
 index_open(struct store *st, struct buf *err)
@@ -474,7 +474,7 @@ store_close(struct store **sp)
 	*sp = NULL;
 }
 
-/* --- change notification -------------------------------------------------- */
+/* --- change notification ------------------------------------------------- */
 
 /* Tell watchers something changed: one byte appended to a file they watch
  * (kept short: truncated when it grows). */
@@ -521,7 +521,7 @@ store_notify_fd(struct store *st)
 	return fd;
 }
 
-/* --- folders -------------------------------------------------------------- */
+/* --- folders ------------------------------------------------------------- */
 
 struct list {
 	struct store *st;
@@ -773,7 +773,7 @@ store_special(struct store *st, const char *use, struct buf *name,
 	return r == STORE_EXISTS ? 0 : r;
 }
 
-/* --- quota usage ----------------------------------------------------------- */
+/* --- quota usage --------------------------------------------------------- */
 
 int
 st_usage_add(struct store *st, struct dict_txn *t, int64_t bytes,
@@ -938,7 +938,7 @@ store_index_reset(const char *home, struct buf *err)
 	return r;
 }
 
-/* --- quota warnings ------------------------------------------------------- */
+/* --- quota warnings ------------------------------------------------------ */
 
 struct warn {
 	struct store *st;

@@ -30,7 +30,7 @@ seterr(struct buf *err, const char *what, const char *detail)
 	return -1;
 }
 
-/* --- discovery ------------------------------------------------------------- */
+/* --- discovery ----------------------------------------------------------- */
 
 /* Every ".Name" directory with a cur/ gets an index record if it has
  * none.  Its chapar-uid file gives it back its UIDVALIDITY. */
@@ -69,7 +69,7 @@ st_discover(struct store *st, struct buf *err)
 	return r < 0 ? -1 : 0;
 }
 
-/* --- delete ---------------------------------------------------------------- */
+/* --- delete -------------------------------------------------------------- */
 
 int
 st_rm_tree_at(int dfd, const char *name)
@@ -226,7 +226,7 @@ out:
 	return r;
 }
 
-/* --- rename ---------------------------------------------------------------- */
+/* --- rename -------------------------------------------------------------- */
 
 struct ren {
 	struct store *st;

@@ -50,7 +50,7 @@ result(struct dlv_result *r, int code, const char *status, const char *fmt,
 	va_end(ap);
 }
 
-/* --- the message ------------------------------------------------------------ */
+/* --- the message --------------------------------------------------------- */
 
 /* "<Alice@Example.org>" -> "alice@example.org" */
 static void
@@ -161,7 +161,7 @@ in_list(const struct buf *b, const char *s)
 	return 0;
 }
 
-/* --- authd ------------------------------------------------------------------- */
+/* --- authd --------------------------------------------------------------- */
 
 /* verb of a reply; -1 when authd could not be asked */
 static int
@@ -225,7 +225,7 @@ has_remote(const struct authc_reply *rep, struct dlv_result *res)
 	return 1;
 }
 
-/* --- stores kept open -------------------------------------------------------------- */
+/* --- stores kept open ---------------------------------------------------- */
 
 /*
  * Opening a store (its Berkeley DB environment) costs more than a
@@ -285,7 +285,7 @@ store_get(const char *path, const struct store_opts *o, struct buf *err)
 }
 
 
-/* --- one user ---------------------------------------------------------------- */
+/* --- one user ------------------------------------------------------------ */
 
 struct user {
 	const char *key;	/* "alice@example.org" */
@@ -547,7 +547,7 @@ out:
 	buf_free(&err);
 }
 
-/* --- quota warnings ---------------------------------------------------------- */
+/* --- quota warnings ------------------------------------------------------ */
 
 /* The highest configured percentage that usage has reached, or 0. */
 static unsigned
@@ -647,7 +647,7 @@ out:
 	buf_free(&err);
 }
 
-/* --- recipients -------------------------------------------------------------- */
+/* --- recipients ---------------------------------------------------------- */
 
 void
 dlv_check(struct dlv_ctx *cx, const char *address, struct dlv_result *res)

@@ -73,7 +73,7 @@ on_signal(int sig)
 	Q.quit = 1;
 }
 
-/* --- the queue's directories ------------------------------------------------ */
+/* --- the queue's directories --------------------------------------------- */
 
 static void
 make_dirs(const char *top)
@@ -166,7 +166,7 @@ fsync_dir(const char *dir)
 	return r;
 }
 
-/* --- clients -------------------------------------------------------------------- */
+/* --- clients ------------------------------------------------------------- */
 
 static void
 reply(struct client *c, int type, const char *text)
@@ -294,7 +294,7 @@ on_data(struct client *c, struct sv p)
 	}
 }
 
-/* --- commits ------------------------------------------------------------------- */
+/* --- commits ------------------------------------------------------------- */
 
 static void
 set_num(struct rec *r, const char *name, uint64_t v)
@@ -414,7 +414,7 @@ commit_all(struct client *list)
 	}
 }
 
-/* --- the loop -------------------------------------------------------------------- */
+/* --- the loop ------------------------------------------------------------ */
 
 static void
 client_free(size_t i)

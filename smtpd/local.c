@@ -28,7 +28,7 @@
 #include "deliver.h"
 #include "lmtp.h"
 
-/* --- the LMTP service ------------------------------------------------------- */
+/* --- the LMTP service ---------------------------------------------------- */
 
 static void
 lmtp_conn(struct worker_conn *c)
@@ -52,7 +52,7 @@ static const struct worker_service lmtp_service = {
 	.serve = lmtp_conn,
 };
 
-/* --- the command-line LDA --------------------------------------------------- */
+/* --- the command-line LDA ------------------------------------------------ */
 
 static struct {
 	struct config *cf;

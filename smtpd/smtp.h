@@ -13,7 +13,7 @@
 
 struct io;
 
-/* --- smtp_parse.c: command lines (no I/O) ------------------------------------ */
+/* --- smtp_parse.c: command lines (no I/O) -------------------------------- */
 
 /* "VERB args": the verb (letters only) and the rest after one space. */
 int smtp_split(struct sv line, struct sv *verb, struct sv *args);
@@ -31,7 +31,7 @@ int xtext_decode(struct sv, struct buf *out);
  * ("Host: x") where a command should be. */
 int smtp_not_smtp(struct sv line);
 
-/* --- the session ----------------------------------------------------------------- */
+/* --- the session --------------------------------------------------------- */
 
 #define SMTP_LINE_MAX 2048	/* a command line (RFC 5321 4.5.3.1.4: 512,
 				 * and room for the extensions' params) */

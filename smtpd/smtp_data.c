@@ -125,7 +125,7 @@ finish(struct smtp *s, uint64_t size)
 	buf_free(&reply);
 }
 
-/* --- the header ----------------------------------------------------------------- */
+/* --- the header ---------------------------------------------------------- */
 
 struct head {
 	struct buf text;	/* the header so far, CRLF lines */
@@ -191,7 +191,7 @@ write_head(struct smtp *s, struct head *h)
 	return ret;
 }
 
-/* --- DATA --------------------------------------------------------------------------- */
+/* --- DATA ---------------------------------------------------------------- */
 
 void
 smtp_data(struct smtp *s)
@@ -314,7 +314,7 @@ smtp_data(struct smtp *s)
 		s->errors = (int)s->max_errors;	/* the session is over */
 }
 
-/* --- BDAT ---------------------------------------------------------------------------- */
+/* --- BDAT ---------------------------------------------------------------- */
 
 /* Read and throw away n bytes; -1 when the connection fails. */
 static int

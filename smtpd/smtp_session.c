@@ -56,7 +56,7 @@ smtp_reset(struct smtp *s)
 	s->id[0] = '\0';
 }
 
-/* --- EHLO, HELO --------------------------------------------------------------- */
+/* --- EHLO, HELO ---------------------------------------------------------- */
 
 static void
 cmd_helo(struct smtp *s, struct sv args, int esmtp)
@@ -93,7 +93,7 @@ cmd_helo(struct smtp *s, struct sv args, int esmtp)
 	smtp_reply(s, "250 ENHANCEDSTATUSCODES");
 }
 
-/* --- MAIL ----------------------------------------------------------------------- */
+/* --- MAIL ---------------------------------------------------------------- */
 
 /* Does the authenticated user own the address (its own, or an alias
  * that leads to it)? */
@@ -274,7 +274,7 @@ out:
 	buf_free(&text);
 }
 
-/* --- RCPT ------------------------------------------------------------------------ */
+/* --- RCPT ---------------------------------------------------------------- */
 
 /* Where may mail for this address go?  The reply to give when it may
  * not, or NULL. */
@@ -419,7 +419,7 @@ out:
 	buf_free(&line);
 }
 
-/* --- STARTTLS, the rest ---------------------------------------------------------- */
+/* --- STARTTLS, the rest -------------------------------------------------- */
 
 /* RFC 3207: 220, then the handshake; what the client pipelined after
  * the command is thrown away (worker_starttls), and the session starts

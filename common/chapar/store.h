@@ -108,7 +108,7 @@ int store_warn_level(struct store *, unsigned level, unsigned *old,
  * (inotify; read and discard its events), or -1. */
 int store_notify_fd(struct store *);
 
-/* --- one folder ------------------------------------------------------------ */
+/* --- one folder ---------------------------------------------------------- */
 
 int mbox_open(struct store *, const char *name, struct mbox **,
     struct buf *err);
@@ -153,7 +153,7 @@ int mbox_msg_open(struct mbox *, uint32_t uid, struct buf *err);
 int mbox_keywords(struct mbox *, struct buf *names_nul_separated,
     size_t *count, struct buf *err);
 
-/* --- writing ---------------------------------------------------------------- */
+/* --- writing ------------------------------------------------------------- */
 
 /* A message file being written before it goes into a folder. */
 struct store_tmp;

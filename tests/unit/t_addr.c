@@ -508,6 +508,9 @@ addr_case(void)
 	T_EQ_STR(norm("a.xn--a.com", 0), "invalid A-label in domain");
 	T_EQ_STR(norm("xn--bcher-kvb.example", 0), "invalid A-label in domain");
 	T_EQ_STR(norm("XN--FSQU00A.xn--4rr70v", 0), "xn--fsqu00a.xn--4rr70v");
+	/* the same check with U-labels beside (libidn2 lets it through) */
+	T_EQ_STR(norm("\xd1\x90" "ec.xn--f9b8e4mnanckkkkkkkkkkkkkkkkk-uko.com", U),
+	    "invalid A-label in domain");
 }
 
 static void

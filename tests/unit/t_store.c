@@ -706,7 +706,7 @@ store_folders_rename_delete_special(void)
 }
 
 
-/* --- concurrency and crashes ----------------------------------------------- */
+/* --- concurrency and crashes --------------------------------------------- */
 
 struct uids {
 	uint32_t v[4096];
