@@ -184,9 +184,14 @@ enqc_commit(struct enqc *c, struct buf *reply)
 	struct buf p;
 	int type, r;
 
-	if (c->broken || flush_data(c) == -1 ||
-	    queue_frame_write(c->fd, QF_COMMIT, NULL, 0) == -1)
+	if (c->broken)
 		return broken(c, reply);
+	/* the last data and the commit together */
+	if ((c->out.len > 0 ? queue_frame_write2(c->fd, QF_DATA, c->out.data,
+	    c->out.len, QF_COMMIT) : queue_frame_write(c->fd, QF_COMMIT, NULL,
+	    0)) == -1)
+		return broken(c, reply);
+	buf_reset(&c->out);
 	buf_init(&p, 1024);
 	if (read_reply(c, &type, &p) == -1) {
 		buf_free(&p);

@@ -3,6 +3,7 @@
  * protocol's frames (queue.h, chapar-queue(5)).  Parsers trust nothing:
  * an envelope comes from smtpd, which talks to the Internet.
  */
+#include <sys/uio.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,19 +282,38 @@ known(int type)
 int
 queue_frame_write(int fd, int type, const void *p, size_t n)
 {
-	unsigned char h[5];
+	return queue_frame_write2(fd, type, p, n, 0);
+}
 
-	if (n > QUEUE_FRAME_MAX)
-		return -1;
+static void
+frame_head(unsigned char h[5], int type, size_t n)
+{
 	h[0] = (unsigned char)type;
 	h[1] = (unsigned char)(n >> 24);
 	h[2] = (unsigned char)(n >> 16);
 	h[3] = (unsigned char)(n >> 8);
 	h[4] = (unsigned char)n;
-	if (write_all(fd, h, sizeof(h)) == -1 || (n > 0 &&
-	    write_all(fd, p, n) == -1))
+}
+
+/* A frame, and when type2 is not 0 an empty frame of that type after
+ * it, in one system call. */
+int
+queue_frame_write2(int fd, int type, const void *p, size_t n, int type2)
+{
+	unsigned char h[5], h2[5];
+	struct iovec iov[3];
+
+	if (n > QUEUE_FRAME_MAX)
 		return -1;
-	return 0;
+	frame_head(h, type, n);
+	frame_head(h2, type2, 0);
+	iov[0].iov_base = h;
+	iov[0].iov_len = sizeof(h);
+	iov[1].iov_base = (void *)(uintptr_t)p;
+	iov[1].iov_len = n;
+	iov[2].iov_base = h2;
+	iov[2].iov_len = type2 != 0 ? sizeof(h2) : 0;
+	return writev_all(fd, iov, 3);
 }
 
 ssize_t

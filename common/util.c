@@ -3,6 +3,7 @@
  */
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -124,6 +125,36 @@ write_all(int fd, const void *p, size_t n)
 		}
 		q += r;
 		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* writev(2) until every byte of iov[0..n) is written; the array is
+ * used up as it goes.  0, or -1 with errno. */
+int
+writev_all(int fd, struct iovec *iov, int n)
+{
+	ssize_t r;
+	size_t k;
+
+	while (n > 0) {
+		if (iov->iov_len == 0) {
+			iov++;
+			n--;
+			continue;
+		}
+		r = writev(fd, iov, n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		for (k = (size_t)r; n > 0 && k >= iov->iov_len; n--, iov++)
+			k -= iov->iov_len;
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + k;
+			iov->iov_len -= k;
+		}
 	}
 	return 0;
 }

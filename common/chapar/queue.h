@@ -79,6 +79,7 @@ void queue_env_format(const struct queue_env *, struct buf *out);
 
 /* Write one frame (blocking, all of it): 0 or -1. */
 int queue_frame_write(int fd, int type, const void *, size_t);
+int queue_frame_write2(int fd, int type, const void *, size_t, int type2);
 /* Take one whole frame from the front of in (type, payload view) and
  * return its total size, 0 when it is not all there yet, -1 when it is
  * malformed (unknown type, too long). */

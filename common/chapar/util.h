@@ -35,6 +35,8 @@ int ct_equal(const void *, const void *, size_t);
 
 /* Write everything, retrying on EINTR and short writes. 0 or -1. */
 int write_all(int fd, const void *, size_t);
+struct iovec;
+int writev_all(int fd, struct iovec *, int);
 /* Read a whole file of at most max bytes into b. 0, or -1 with errno. */
 int file_read(const char *path, size_t max, struct buf *b);
 /* Write a file atomically: tmp file, fsync, rename, fsync directory. */
