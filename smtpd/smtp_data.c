@@ -199,7 +199,7 @@ smtp_data(struct smtp *s)
 	struct head h;
 	struct buf out;
 	struct sv line;
-	const char *why = NULL;
+	const char *why = NULL, *cr;
 	uint64_t size = 0;
 	size_t keep = s->io->maxline, i;
 	int r, crlf, prev_crlf = 1, lost = 0, wrote_head = 0;
@@ -274,12 +274,14 @@ smtp_data(struct smtp *s)
 			continue;
 		}
 		/* normalize: a bare CR becomes a line end too */
-		for (i = 0; i < line.n; i++) {
-			if (line.p[i] == '\r')
-				(void)buf_append(&out, "\r\n", 2);
-			else
-				(void)buf_putc(&out, line.p[i]);
+		while ((cr = memchr(line.p, '\r', line.n)) != NULL) {
+			i = (size_t)(cr - line.p);
+			(void)buf_append(&out, line.p, i);
+			(void)buf_append(&out, "\r\n", 2);
+			line.p += i + 1;
+			line.n -= i + 1;
 		}
+		(void)buf_append(&out, line.p, line.n);
 		(void)buf_append(&out, "\r\n", 2);
 		if (out.len >= 65536) {
 			if (enqc_write(worker_enqueue(), out.data, out.len) ==
