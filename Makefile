@@ -67,7 +67,7 @@ authd_SRC   = $(wildcard authd/*.c)
 local_SRC   = smtpd/local.c smtpd/deliver.c smtpd/lmtp.c
 enqueue_SRC = smtpd/enqueue.c
 smtpd_SRC   = smtpd/smtpd.c smtpd/smtp_session.c smtpd/smtp_data.c \
-	smtpd/smtp_auth.c smtpd/smtp_parse.c
+	smtpd/smtp_auth.c smtpd/smtp_parse.c smtpd/smtp_filter.c
 # echod: the test fixture service (tests/fixture), never installed
 echod_SRC   = tests/fixture/echod.c
 

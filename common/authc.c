@@ -3,9 +3,6 @@
  * only as far as the parser checks them: a malformed reply ends the
  * connection with an error.
  */
-#include <sys/socket.h>
-#include <sys/un.h>
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +11,7 @@
 #include "chapar/authc.h"
 #include "chapar/io.h"
 #include "chapar/log.h"
+#include "chapar/net.h"
 #include "chapar/util.h"
 
 struct authc {
@@ -68,26 +66,13 @@ int
 authc_connect(const char *path, int timeout_ms, struct authc **cp,
     struct buf *err)
 {
-	struct sockaddr_un sun;
 	struct authc *c;
 	struct sv f[8];
 	int fd, nf;
 
 	*cp = NULL;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path))
-		return seterr(err, "socket path too long: ", path);
-	memcpy(sun.sun_path, path, strlen(path));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return seterr(err, "socket: ", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		buf_reset(err);
-		(void)buf_printf(err, "cannot connect to authd at %s: %s",
-		    path, strerror(errno));
-		close(fd);
+	if ((fd = unix_connect(path, "authd", err)) == -1)
 		return -1;
-	}
 	c = xcalloc(1, sizeof(*c));
 	io_init(&c->io, fd, AUTH_REPLY_MAX, timeout_ms);
 	c->next_id = 1;

@@ -147,6 +147,21 @@ const struct cfg_key cfg_keys[] = {
 	    "meanwhile is refused", NULL },
 	{ "smtpd_timeout", CFG_DURATION, "5m", 1, 3600, CFG_SERVICE,
 	    "each wait for the client (RFC 5321 4.5.3.2)", NULL },
+	{ "smtpd_sender_grants", CFG_LIST, "", 0, 0, CFG_SERVICE,
+	    "LOGIN:ADDRESS, LOGIN:*@DOMAIN or LOGIN:*: addresses a "
+	    "submission user may send as besides its own and its aliases",
+	    NULL },
+	{ "smtpd_policy_filters", CFG_LIST, "", 0, 0, CFG_SERVICE,
+	    "UNIX sockets of filters asked about each recipient "
+	    "(chapar-filter(7))", NULL },
+	{ "smtpd_content_filters", CFG_LIST, "", 0, 0, CFG_SERVICE,
+	    "UNIX sockets of filters that judge each message before it is "
+	    "queued (chapar-filter(7))", NULL },
+	{ "smtpd_filter_timeout", CFG_DURATION, "30s", 1, 3600, CFG_SERVICE,
+	    "longest wait for a filter's verdict", NULL },
+	{ "smtpd_filter_unavailable", CFG_STR, "tempfail", 0, 0, CFG_SERVICE,
+	    "mail when a filter is down: wait (4xx) or pass it by",
+	    "tempfail accept" },
 	{ "postmaster", CFG_STR, "postmaster", 0, 0, 0,
 	    "sender of the server's own notices (a local part, or an "
 	    "address)", NULL },

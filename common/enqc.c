@@ -1,9 +1,6 @@
 /*
  * enqc.c: talking to enqueue(8) (enqc.h).
  */
-#include <sys/socket.h>
-#include <sys/un.h>
-
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -11,6 +8,7 @@
 #include <unistd.h>
 
 #include "chapar/enqc.h"
+#include "chapar/net.h"
 #include "chapar/util.h"
 
 #define CHUNK (64 * 1024)
@@ -39,26 +37,11 @@ int
 enqc_connect(const char *path, int timeout_ms, struct enqc **cp,
     struct buf *err)
 {
-	struct sockaddr_un sun;
 	int fd;
 
 	*cp = NULL;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		buf_reset(err);
-		(void)buf_printf(err, "%s: path too long", path);
+	if ((fd = unix_connect(path, "enqueue", err)) == -1)
 		return -1;
-	}
-	memcpy(sun.sun_path, path, strlen(path));
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		buf_reset(err);
-		(void)buf_printf(err, "enqueue %s: %s", path, strerror(errno));
-		if (fd != -1)
-			close(fd);
-		return -1;
-	}
 	*cp = enqc_from_fd(fd, timeout_ms);
 	return 0;
 }
@@ -179,7 +162,7 @@ enqc_write(struct enqc *c, const void *p, size_t n)
 }
 
 int
-enqc_commit(struct enqc *c, struct buf *reply)
+enqc_commit(struct enqc *c, struct sv fields, struct buf *reply)
 {
 	struct buf p;
 	int type, r;
@@ -187,9 +170,13 @@ enqc_commit(struct enqc *c, struct buf *reply)
 	if (c->broken)
 		return broken(c, reply);
 	/* the last data and the commit together */
-	if ((c->out.len > 0 ? queue_frame_write2(c->fd, QF_DATA, c->out.data,
-	    c->out.len, QF_COMMIT) : queue_frame_write(c->fd, QF_COMMIT, NULL,
-	    0)) == -1)
+	if (fields.n > 0) {
+		if (flush_data(c) == -1 || queue_frame_write(c->fd, QF_COMMIT,
+		    fields.p, fields.n) == -1)
+			return broken(c, reply);
+	} else if ((c->out.len > 0 ? queue_frame_write2(c->fd, QF_DATA,
+	    c->out.data, c->out.len, QF_COMMIT) : queue_frame_write(c->fd,
+	    QF_COMMIT, NULL, 0)) == -1)
 		return broken(c, reply);
 	buf_reset(&c->out);
 	buf_init(&p, 1024);

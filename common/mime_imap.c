@@ -86,7 +86,9 @@ struct alist {
 	struct buf local;	/* the same tokens joined with nothing */
 	struct buf comment;	/* the last comment, for a name */
 	struct buf adl, mbox, host;
-	struct buf *out;
+	struct buf *out;	/* IMAP structures, or: */
+	void (*fn)(void *, const struct buf *mbox, const struct buf *host);
+	void *arg;
 	size_t count;
 	int space;		/* blanks before the current word */
 };
@@ -232,6 +234,13 @@ a_emit(struct alist *a, const struct buf *name, const struct buf *adl,
 {
 	struct buf *o = a->out;
 
+	if (a->fn != NULL) {
+		/* mailboxes only: not a group's start or end */
+		if (mbox != NULL && host != NULL)
+			a->fn(a->arg, mbox, host);
+		a->count++;
+		return;
+	}
 #define NS(b) ((b) != NULL ? buf_cstr(b) : NULL), ((b) != NULL ? (b)->len : 0)
 	(void)buf_putc(o, '(');
 	(void)mime_imap_nstring(o, NS(name));
@@ -350,25 +359,23 @@ a_one(struct alist *a, int in_group)
 	return 0;
 }
 
-/* An address list, "(" 1*address ")" or NIL when it holds none. */
-static size_t
-addr_list(const char *s, size_t n, struct buf *out)
+/* The walk of an address list: what a_emit does with each address is
+ * set by the caller. */
+static void
+addr_walk(struct alist *ap, const char *s, size_t n)
 {
-	struct alist a;
-	size_t mark = out->len, before;
+	struct alist a = *ap;
+	size_t before;
 	int in_group = 0;
 
-	memset(&a, 0, sizeof(a));
 	a.s = s;
 	a.n = n;
-	a.out = out;
 	buf_init(&a.phrase, 0);
 	buf_init(&a.local, 0);
 	buf_init(&a.comment, 0);
 	buf_init(&a.adl, 0);
 	buf_init(&a.mbox, 0);
 	buf_init(&a.host, 0);
-	(void)buf_putc(out, '(');
 	while (a.i < a.n) {
 		before = a.i;
 		if (a.s[a.i] == ',' || (a.s[a.i] == ';' && !in_group)) {
@@ -388,17 +395,44 @@ addr_list(const char *s, size_t n, struct buf *out)
 	}
 	if (in_group)
 		a_emit(&a, NULL, NULL, NULL, NULL);
-	if (a.count == 0) {
-		buf_truncate(out, mark);
-		(void)buf_puts(out, "NIL");
-	} else
-		(void)buf_putc(out, ')');
 	buf_free(&a.phrase);
 	buf_free(&a.local);
 	buf_free(&a.comment);
 	buf_free(&a.adl);
 	buf_free(&a.mbox);
 	buf_free(&a.host);
+	ap->count = a.count;
+}
+
+/* An address list, "(" 1*address ")" or NIL when it holds none. */
+static size_t
+addr_list(const char *s, size_t n, struct buf *out)
+{
+	struct alist a;
+	size_t mark = out->len;
+
+	memset(&a, 0, sizeof(a));
+	a.out = out;
+	(void)buf_putc(out, '(');
+	addr_walk(&a, s, n);
+	if (a.count == 0) {
+		buf_truncate(out, mark);
+		(void)buf_puts(out, "NIL");
+	} else
+		(void)buf_putc(out, ')');
+	return a.count;
+}
+
+size_t
+mime_addr_each(const char *s, size_t n, void (*fn)(void *,
+    const struct buf *mbox, const struct buf *host), void *arg)
+{
+	struct alist a;
+
+	memset(&a, 0, sizeof(a));
+	a.fn = fn;
+	a.arg = arg;
+	addr_walk(&a, s, n);
 	return a.count;
 }
 

@@ -184,6 +184,35 @@ fail:
 	return -1;
 }
 
+/* A blocking, close-on-exec connection to the UNIX socket at path, or
+ * -1 with "WHO at PATH: reason" in err. */
+int
+unix_connect(const char *path, const char *who, struct buf *err)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		buf_reset(err);
+		(void)buf_printf(err, "%s at %s: socket path too long", who,
+		    path);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		buf_reset(err);
+		(void)buf_printf(err, "cannot connect to %s at %s: %s", who,
+		    path, strerror(errno));
+		if (fd != -1)
+			(void)close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int
 unix_listen(const char *path, const char *who, struct buf *err)
 {

@@ -115,6 +115,18 @@ text_ok(const char *v, size_t max)
 	return 1;
 }
 
+/* RFC 5322 2.2: "Name: value", the name printable ASCII without ":",
+ * the value text without line breaks; at most 998 bytes in all. */
+int
+queue_header_ok(const char *h)
+{
+	size_t i;
+
+	for (i = 0; h[i] > ' ' && h[i] < 0x7f && h[i] != ':'; i++)
+		;
+	return i > 0 && i < 997 && h[i] == ':' && text_ok(h + i + 1, 997 - i);
+}
+
 static const char *
 check_head(const struct rec *r, int *flags)
 {
@@ -154,9 +166,13 @@ check_head(const struct rec *r, int *flags)
 				return "bad number";
 		} else if (strcmp(n, "envid") == 0 || strcmp(n, "auth") == 0 ||
 		    strcmp(n, "client") == 0 || strcmp(n, "helo") == 0 ||
-		    strcmp(n, "protocol") == 0 || strcmp(n, "tls") == 0) {
+		    strcmp(n, "protocol") == 0 || strcmp(n, "tls") == 0 ||
+		    strcmp(n, "quarantine") == 0) {
 			if (!text_ok(v, 1024))
 				return "bad text field";
+		} else if (strcmp(n, "header") == 0) {
+			if (!queue_header_ok(v))
+				return "bad header field";
 		} else
 			return "unknown envelope field";
 	}
@@ -187,6 +203,33 @@ check_rcpt(const struct rec *r, int flags)
 			return "unknown recipient field";
 	}
 	return have ? NULL : "recipient line without rcpt=";
+}
+
+int
+queue_env_amend(struct queue_env *e, struct sv text, const char **why)
+{
+	struct rec add;
+	size_t i, n0 = e->head.n;
+	int flags;
+
+	rec_init(&add);
+	*why = NULL;
+	if (rec_decode(text, &add) == -1)
+		*why = "malformed envelope fields";
+	for (i = 0; i < add.n && *why == NULL; i++) {
+		if (strcmp(add.names[i], "quarantine") != 0 &&
+		    strcmp(add.names[i], "header") != 0)
+			*why = "only quarantine= and header= may be added";
+		else
+			rec_add(&e->head, add.names[i], buf_sv(&add.vals[i]));
+	}
+	if (*why == NULL)
+		*why = check_head(&e->head, &flags);
+	if (*why != NULL)
+		while (e->head.n > n0)
+			rec_pop(&e->head);
+	rec_free(&add);
+	return *why == NULL ? 0 : -1;
 }
 
 int

@@ -679,8 +679,15 @@ worker_enqueue(void)
 void
 worker_enqueue_lost(void)
 {
-	log_warning("lost the connection to enqueue; finishing this session");
 	enqc_close(&W.enq);
+	worker_retire("lost the connection to enqueue");
+}
+
+void
+worker_retire(const char *why)
+{
+	if (!W.quitting)
+		log_warning("%s; finishing this session", why);
 	W.quitting = 1;
 }
 
@@ -774,6 +781,8 @@ worker_run(int argc, char **argv, const struct worker_service *svc)
 		auth_connect(inetd ? 0 : 5000);
 	if (svc->enqueue)
 		enqueue_connect(inetd ? 0 : 5000);
+	if (svc->connect != NULL)
+		svc->connect(W.cf, W.service, inetd ? 0 : 5000);
 	if (svc->tls)
 		tls_load();
 	buf_init(&dflt, 256);

@@ -486,6 +486,7 @@ client_read(struct client *c, struct client **commits)
 	struct sv p;
 	ssize_t n, used;
 	size_t off = 0;
+	const char *why;
 	int type;
 
 	if (buf_reserve(&c->in, 64 * 1024) == -1)
@@ -510,6 +511,13 @@ client_read(struct client *c, struct client **commits)
 				drop_message(c);
 			} else if (c->state != C_DATA) {
 				reply(c, QF_FAIL, "503 5.5.1 no message open");
+			} else if (p.n > 0 && queue_env_amend(&c->env, p,
+			    &why) == -1) {
+				log_warning("%s: bad fields at commit: %s",
+				    c->id, why);
+				reply(c, QF_FAIL, "554 5.3.0 bad envelope "
+				    "fields");
+				drop_message(c);
 			} else {
 				c->state = C_COMMIT;
 				c->next_commit = *commits;

@@ -30,6 +30,14 @@ int xtext_decode(struct sv, struct buf *out);
 /* The text of a non-SMTP client: an HTTP request line or a header field
  * ("Host: x") where a command should be. */
 int smtp_not_smtp(struct sv line);
+/* An SMTP reply a filter may give: "CODE X.Y.Z text" on one line, the
+ * code's and the status's class both cls ('4' or '5'), RFC 5321 4.2 and
+ * RFC 3463 2. */
+int smtp_reply_ok(struct sv reply, char cls);
+/* smtpd_sender_grants entries "LOGIN:PATTERN": may login send as
+ * address?  PATTERN is an address, "*@domain" or "*". */
+int smtp_grant_match(const char *const *grants, size_t n, const char *login,
+    const char *address);
 
 /* --- the session --------------------------------------------------------- */
 
@@ -60,6 +68,12 @@ struct smtp {
 	struct buf rcpt_lines;
 	uint64_t nrcpt;
 	struct buf first_rcpt;	/* for the Received "for" clause */
+	/* what filters said (smtp_filter.c) */
+	struct buf tags;	/* header lines, policy stage: on top */
+	struct buf content_tags;	/* content stage: into the envelope */
+	struct buf quarantine;	/* the reason, or "" */
+	int quarantine_in_env;	/* already in the envelope sent */
+	struct buf head_copy;	/* BDAT: the header, for the From check */
 	/* BDAT in progress */
 	int bdat;
 	int bdat_failed;	/* the reply to give at LAST, or 0 */
@@ -76,6 +90,20 @@ void smtp_session(struct worker_conn *);
 /* smtp_data.c */
 void smtp_data(struct smtp *);
 void smtp_bdat(struct smtp *, struct sv args);
+
+/* smtp_filter.c (chapar-filter(7)) */
+void smtp_filters_connect(struct config *, const char *svc, int wait_ms);
+int smtp_filters_content(void);
+int smtp_filter_rcpt(struct smtp *, const char *rcpt, char *reply,
+    size_t len);
+void smtp_filter_data_begin(struct smtp *);
+void smtp_filter_data_write(const void *, size_t);
+void smtp_filter_data_abort(void);
+int smtp_filter_data_end(struct smtp *, struct buf *fields, char *reply,
+    size_t len);
+
+/* smtp_session.c: may the logged-in user use this address? */
+int smtp_owns(struct smtp *, const char *address);
 
 /* smtp_auth.c */
 void smtp_auth(struct smtp *, struct sv args);

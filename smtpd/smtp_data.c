@@ -21,11 +21,28 @@
 #include "chapar/enqc.h"
 #include "chapar/io.h"
 #include "chapar/log.h"
+#include "chapar/mime.h"
 #include "chapar/tls.h"
 #include "chapar/util.h"
 #include "smtp.h"
 
 #define DATA_LINE_MAX (1024 * 1024)
+
+/* Message bytes: to enqueue, and to the content filters on the way. */
+static int
+data_out(const void *p, size_t n)
+{
+	smtp_filter_data_write(p, n);
+	return enqc_write(worker_enqueue(), p, n);
+}
+
+/* The message is abandoned: by enqueue and by the filters. */
+static void
+abort_message(void)
+{
+	enqc_abort(worker_enqueue());
+	smtp_filter_data_abort();
+}
 
 static const char *
 protocol(const struct smtp *s)
@@ -87,6 +104,11 @@ begin(struct smtp *s)
 		(void)buf_puts(&env, "\ttls=");
 		tab_escape(&env, sv_from(tls_version(s->io)));
 	}
+	if (s->quarantine.len > 0) {
+		(void)buf_puts(&env, "\tquarantine=");
+		tab_escape(&env, buf_sv(&s->quarantine));
+		s->quarantine_in_env = 1;
+	}
 	(void)buf_putc(&env, '\n');
 	(void)buf_append(&env, s->rcpt_lines.data, s->rcpt_lines.len);
 	r = enqc_begin(q, buf_sv(&env), s->id, &reply);
@@ -95,7 +117,8 @@ begin(struct smtp *s)
 			worker_enqueue_lost();
 		log_warning("enqueue refused a message: %s", buf_cstr(&reply));
 		smtp_reply(s, "%s", buf_cstr(&reply));
-	}
+	} else
+		smtp_filter_data_begin(s);
 	buf_free(&env);
 	buf_free(&reply);
 	return r == 0 ? 0 : -1;
@@ -106,15 +129,27 @@ static void
 finish(struct smtp *s, uint64_t size)
 {
 	struct enqc *q = worker_enqueue();
-	struct buf reply;
+	struct buf reply, fields;
+	char verdict[512];
 	int r;
 
+	buf_init(&fields, 64 * 1024);
+	if (smtp_filter_data_end(s, &fields, verdict, sizeof(verdict)) != 0) {
+		enqc_abort(q);
+		log_info("%s: reject: from=<%s>: %s", s->id,
+		    log_esc_str(buf_cstr(&s->sender)), verdict);
+		smtp_reply(s, "%s", verdict);
+		buf_free(&fields);
+		return;
+	}
 	buf_init(&reply, 1024);
-	r = enqc_commit(q, &reply);
+	r = enqc_commit(q, buf_sv(&fields), &reply);
 	if (r == 0) {
-		log_info("%s: from=<%s>, size=%llu, nrcpt=%llu, queued", s->id,
-		    log_esc_str(buf_cstr(&s->sender)),
-		    (unsigned long long)size, (unsigned long long)s->nrcpt);
+		log_info("%s: from=<%s>, size=%llu, nrcpt=%llu, queued%s%s",
+		    s->id, log_esc_str(buf_cstr(&s->sender)),
+		    (unsigned long long)size, (unsigned long long)s->nrcpt,
+		    s->quarantine.len > 0 ? ", quarantined: " : "",
+		    log_esc_str(buf_cstr(&s->quarantine)));
 		smtp_reply(s, "250 2.0.0 Ok: queued as %s", s->id);
 	} else {
 		if (r == -1)
@@ -123,6 +158,7 @@ finish(struct smtp *s, uint64_t size)
 		smtp_reply(s, "%s", buf_cstr(&reply));
 	}
 	buf_free(&reply);
+	buf_free(&fields);
 }
 
 /* --- the header ---------------------------------------------------------- */
@@ -173,8 +209,9 @@ write_head(struct smtp *s, struct head *h)
 	char date[64];
 	int ret;
 
-	buf_init(&top, h->text.len + 4096);
+	buf_init(&top, h->text.len + s->tags.len + 4096);
 	received(s, &top);
+	(void)buf_append(&top, s->tags.data, s->tags.len);
 	if (s->auth[0] != '\0' && !h->msgid) {
 		rand_bytes(r, sizeof(r));
 		(void)buf_printf(&top, "Message-ID: <%s.%02x%02x%02x%02x%02x%02x"
@@ -186,9 +223,102 @@ write_head(struct smtp *s, struct head *h)
 		(void)buf_printf(&top, "Date: %s\r\n", date);
 	}
 	(void)buf_append(&top, h->text.data, h->text.len);
-	ret = enqc_write(worker_enqueue(), top.data, top.len);
+	ret = data_out(top.data, top.len);
 	buf_free(&top);
 	return ret;
+}
+
+/* --- the From check of submission ---------------------------------------- */
+
+struct from_walk {
+	struct smtp *s;
+	size_t mailboxes;
+	char bad[512];		/* the first address not the user's */
+};
+
+static void
+from_one(void *arg, const struct buf *mbox, const struct buf *host)
+{
+	struct from_walk *w = arg;
+	struct buf a;
+
+	w->mailboxes++;
+	if (w->bad[0] != '\0')
+		return;
+	buf_init(&a, mbox->len + host->len + 2);
+	(void)buf_printf(&a, "%s@%s", buf_cstr(mbox), buf_cstr(host));
+	if (!smtp_owns(w->s, buf_cstr(&a)))
+		(void)xsnprintf(w->bad, sizeof(w->bad), "%s",
+		    log_esc_str(buf_cstr(&a)));
+	buf_free(&a);
+}
+
+/*
+ * Submission: every mailbox of the From field must be the user's, like
+ * MAIL FROM (RFC 6409 8.1 lets the MSA enforce it; there must be one
+ * From, RFC 5322 3.6).  The reply is 550 5.7.1: 553 is not a reply to
+ * DATA (RFC 5321 4.3.2).  NULL when the header may pass.
+ */
+static const char *
+from_check(struct smtp *s, struct sv head)
+{
+	static char reply[700];
+	struct from_walk w;
+	struct buf value;
+	struct sv rest = head, line;
+	size_t nfrom = 0, total = 0;
+	int in_from = 0;
+
+	if (s->auth[0] == '\0' || !s->auth_required)
+		return NULL;
+	buf_init(&value, head.n + 1);
+	while (rest.n > 0) {
+		(void)sv_split(&rest, '\n', &line);
+		if (line.n > 0 && line.p[line.n - 1] == '\r')
+			line.n--;
+		if (line.n > 0 && (line.p[0] == ' ' || line.p[0] == '\t')) {
+			if (in_from)	/* unfold (RFC 5322 2.2.3) */
+				(void)buf_append(&value, line.p, line.n);
+			continue;
+		}
+		in_from = line.n >= 5 && strncasecmp(line.p, "From:", 5) == 0;
+		if (in_from) {
+			nfrom++;
+			(void)buf_append(&value, line.p + 5, line.n - 5);
+			(void)buf_putc(&value, ',');
+		}
+	}
+	memset(&w, 0, sizeof(w));
+	w.s = s;
+	if (nfrom > 0)
+		total = mime_addr_each(value.data, value.len, from_one, &w);
+	buf_free(&value);
+	if (nfrom > 1)
+		return "550 5.7.1 more than one From field";
+	if (nfrom == 1 && (w.mailboxes == 0 || total != w.mailboxes))
+		return "550 5.7.1 the From field must hold mailboxes";
+	if (w.bad[0] == '\0')
+		return NULL;
+	(void)xsnprintf(reply, sizeof(reply), "550 5.7.1 From: <%s> is not "
+	    "an address of %s", w.bad, log_esc_str(s->auth));
+	return reply;
+}
+
+/* BDAT: the same on the header kept from the chunks. */
+static const char *
+bdat_from_check(struct smtp *s)
+{
+	const char *end;
+	size_t n = s->head_copy.len;
+
+	if (s->auth[0] == '\0' || !s->auth_required)
+		return NULL;
+	end = memmem(s->head_copy.data, n, "\r\n\r\n", 4);
+	if (end != NULL)
+		n = (size_t)(end - s->head_copy.data) + 2;
+	else if (n >= s->max_header + 4)
+		return "552 5.3.4 message header too big";
+	return from_check(s, sv_make(s->head_copy.data, n));
 }
 
 /* --- DATA ---------------------------------------------------------------- */
@@ -222,7 +352,7 @@ smtp_data(struct smtp *s)
 	}
 	smtp_reply(s, "354 2.0.0 end data with <CR><LF>.<CR><LF>");
 	if (io_flush(s->io) != IO_OK) {
-		enqc_abort(worker_enqueue());
+		abort_message();
 		smtp_reset(s);
 		return;
 	}
@@ -265,6 +395,9 @@ smtp_data(struct smtp *s)
 				why = "552 5.3.4 message header too big";
 			else if (h.done && h.received > s->max_hops)
 				why = "554 5.4.0 too many hops (mail loop?)";
+			else if (h.done && (why = from_check(s,
+			    buf_sv(&h.text))) != NULL)
+				;
 			else if (h.done) {
 				if (write_head(s, &h) == -1)
 					lost = 1;
@@ -284,8 +417,7 @@ smtp_data(struct smtp *s)
 		(void)buf_append(&out, line.p, line.n);
 		(void)buf_append(&out, "\r\n", 2);
 		if (out.len >= 65536) {
-			if (enqc_write(worker_enqueue(), out.data, out.len) ==
-			    -1)
+			if (data_out(out.data, out.len) == -1)
 				lost = 1;
 			buf_reset(&out);
 		}
@@ -295,14 +427,16 @@ smtp_data(struct smtp *s)
 		/* a message that is all header */
 		if (h.received > s->max_hops)
 			why = "554 5.4.0 too many hops (mail loop?)";
+		else if ((why = from_check(s, buf_sv(&h.text))) != NULL)
+			;
 		else if (write_head(s, &h) == -1)
 			lost = 1;
 	}
 	if (why == NULL && !lost && out.len > 0 &&
-	    enqc_write(worker_enqueue(), out.data, out.len) == -1)
+	    data_out(out.data, out.len) == -1)
 		lost = 1;
 	if (why != NULL || lost) {
-		enqc_abort(worker_enqueue());
+		abort_message();
 		if (why != NULL) {
 			log_info("%s: reject: %s", s->id, why);
 			smtp_reply(s, "%s", why);
@@ -342,6 +476,7 @@ smtp_bdat(struct smtp *s, struct sv args)
 	struct sv rest = args, num;
 	uint64_t n;
 	char buf[65536];
+	const char *why;
 	ssize_t got;
 	int last = 0;
 
@@ -391,7 +526,7 @@ smtp_bdat(struct smtp *s, struct sv args)
 		(void)xsnprintf(s->bdat_reply, sizeof(s->bdat_reply),
 		    "552 5.3.4 message too big");
 		if (s->bdat)
-			enqc_abort(worker_enqueue());
+			abort_message();
 		s->bdat = 0;
 	}
 	while (n > 0) {
@@ -399,14 +534,21 @@ smtp_bdat(struct smtp *s, struct sv args)
 		    sizeof(buf));
 		if (got <= 0) {
 			if (s->bdat)
-				enqc_abort(worker_enqueue());
+				abort_message();
 			s->errors = (int)s->max_errors;
 			smtp_reset(s);
 			return;
 		}
 		n -= (uint64_t)got;
-		if (s->bdat && !s->bdat_failed &&
-		    enqc_write(worker_enqueue(), buf, (size_t)got) == -1) {
+		if (s->bdat && !s->bdat_failed && s->head_copy.len <
+		    s->max_header + 4)
+			/* the start, for the From check at the end */
+			(void)buf_append(&s->head_copy, buf, (size_t)got >
+			    s->max_header + 4 - s->head_copy.len ?
+			    (size_t)(s->max_header + 4 - s->head_copy.len) :
+			    (size_t)got);
+		if (s->bdat && !s->bdat_failed && data_out(buf, (size_t)got) ==
+		    -1) {
 			worker_enqueue_lost();
 			s->bdat_failed = 1;
 			(void)xsnprintf(s->bdat_reply, sizeof(s->bdat_reply),
@@ -422,6 +564,13 @@ smtp_bdat(struct smtp *s, struct sv args)
 	if (!last) {
 		smtp_reply(s, "250 2.0.0 %llu octets received",
 		    (unsigned long long)s->bdat_size);
+		return;
+	}
+	if ((why = bdat_from_check(s)) != NULL) {
+		abort_message();
+		log_info("%s: reject: %s", s->id, why);
+		smtp_reply(s, "%s", why);
+		smtp_reset(s);
 		return;
 	}
 	finish(s, s->bdat_size);

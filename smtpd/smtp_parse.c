@@ -3,6 +3,7 @@
  * from the session so that it can be unit-tested and fuzzed.  Everything
  * takes (data, len) views and does no I/O.
  */
+#include <ctype.h>
 #include <string.h>
 #include <strings.h>
 
@@ -174,4 +175,52 @@ smtp_not_smtp(struct sv line)
 	    line.p[i] == '-'); i++)
 		;
 	return i > 0 && i < line.n && line.p[i] == ':';
+}
+
+int
+smtp_reply_ok(struct sv r, char cls)
+{
+	size_t i;
+
+	/* "4XY 4.Y.Z " at the least */
+	if (r.n < 10 || r.n > 500 || r.p[0] != cls || !isdigit((unsigned
+	    char)r.p[1]) || !isdigit((unsigned char)r.p[2]) || r.p[3] != ' ' ||
+	    r.p[4] != cls || r.p[5] != '.')
+		return 0;
+	for (i = 0; i < r.n; i++)
+		if ((unsigned char)r.p[i] < 0x20 || (unsigned char)r.p[i] >=
+		    0x7f)
+			return 0;
+	/* 1*3digit "." 1*3digit, then a space */
+	for (i = 6; i < r.n && i < 9 && isdigit((unsigned char)r.p[i]); i++)
+		;
+	if (i == 6 || i >= r.n || r.p[i] != '.')
+		return 0;
+	r.p += i + 1;
+	r.n -= i + 1;
+	for (i = 0; i < r.n && i < 4 && isdigit((unsigned char)r.p[i]); i++)
+		;
+	return i > 0 && i < 4 && i < r.n && r.p[i] == ' ';
+}
+
+int
+smtp_grant_match(const char *const *grants, size_t n, const char *login,
+    const char *address)
+{
+	const char *colon, *pat, *at = strrchr(address, '@');
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((colon = strchr(grants[i], ':')) == NULL ||
+		    (size_t)(colon - grants[i]) != strlen(login) ||
+		    strncasecmp(grants[i], login, strlen(login)) != 0)
+			continue;
+		pat = colon + 1;
+		if (strcmp(pat, "*") == 0 || strcasecmp(pat, address) == 0)
+			return 1;
+		if (pat[0] == '*' && pat[1] == '@' && at != NULL &&
+		    strcasecmp(pat + 2, at + 1) == 0)
+			return 1;
+	}
+	return 0;
 }

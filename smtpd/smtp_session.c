@@ -53,6 +53,11 @@ smtp_reset(struct smtp *s)
 	buf_reset(&s->env);
 	buf_reset(&s->rcpt_lines);
 	buf_reset(&s->first_rcpt);
+	buf_reset(&s->tags);
+	buf_reset(&s->content_tags);
+	buf_reset(&s->quarantine);
+	buf_reset(&s->head_copy);
+	s->quarantine_in_env = 0;
 	s->id[0] = '\0';
 }
 
@@ -95,17 +100,21 @@ cmd_helo(struct smtp *s, struct sv args, int esmtp)
 
 /* --- MAIL ---------------------------------------------------------------- */
 
-/* Does the authenticated user own the address (its own, or an alias
- * that leads to it)? */
-static int
-owns(struct smtp *s, const char *address)
+/* Does the authenticated user own the address: its own, an alias that
+ * leads to it, or one smtpd_sender_grants gives it? */
+int
+smtp_owns(struct smtp *s, const char *address)
 {
 	struct authc_reply rep;
 	struct buf err;
-	size_t i;
+	const char *const *grants;
+	size_t i, n;
 	int r = 0;
 
 	if (strcasecmp(address, s->auth) == 0)
+		return 1;
+	n = config_list(s->cf, s->svc, "smtpd_sender_grants", &grants);
+	if (smtp_grant_match(grants, n, s->auth, address))
 		return 1;
 	if (worker_auth() == NULL)
 		return 0;
@@ -241,7 +250,7 @@ bad_param:
 	/* submission: only the user's own addresses (or <>, for
 	 * notifications) */
 	if (s->auth[0] != '\0' && s->auth_required && !null &&
-	    !owns(s, buf_cstr(&text))) {
+	    !smtp_owns(s, buf_cstr(&text))) {
 		smtp_reply(s, "553 5.7.1 <%s>: not an address of %s",
 		    log_esc_str(buf_cstr(&text)), log_esc_str(s->auth));
 		goto out;
@@ -396,8 +405,10 @@ cmd_rcpt(struct smtp *s, struct sv args)
 		(void)buf_set(&a.domain, s->host, strlen(s->host));
 	addr_format(&a, &text);
 	addr_free(&a);
-	if (rcpt_policy(s, buf_cstr(&text), reply, sizeof(reply)) != NULL) {
-		log_info("reject: RCPT to=<%s>: %s",
+	if (rcpt_policy(s, buf_cstr(&text), reply, sizeof(reply)) != NULL ||
+	    smtp_filter_rcpt(s, buf_cstr(&text), reply, sizeof(reply)) != 0) {
+		log_info("reject: RCPT from=<%s> to=<%s>: %s",
+		    log_esc_str(buf_cstr(&s->sender)),
 		    log_esc_str(buf_cstr(&text)), reply);
 		smtp_reply(s, "%s", reply);
 		goto out;
@@ -565,6 +576,10 @@ smtp_session(struct worker_conn *c)
 	buf_init(&s.env, 8192);
 	buf_init(&s.rcpt_lines, QUEUE_ENV_MAX);
 	buf_init(&s.first_rcpt, ADDR_PATH_MAX + 1);
+	buf_init(&s.tags, 64 * 1024);
+	buf_init(&s.content_tags, 64 * 1024);
+	buf_init(&s.quarantine, 1024);
+	buf_init(&s.head_copy, s.max_header + 4);
 	io_init(&io, c->fd, SMTP_LINE_MAX, (int)config_num(s.cf, s.svc,
 	    "smtpd_timeout") * 1000);
 	buf_init(&err, 1024);
@@ -636,5 +651,9 @@ out:
 	buf_free(&s.env);
 	buf_free(&s.rcpt_lines);
 	buf_free(&s.first_rcpt);
+	buf_free(&s.tags);
+	buf_free(&s.content_tags);
+	buf_free(&s.quarantine);
+	buf_free(&s.head_copy);
 	buf_free(&err);
 }

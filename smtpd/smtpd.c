@@ -14,6 +14,7 @@ static const struct worker_service smtpd_service = {
 	.tls = 1,
 	.enqueue = 1,
 	.busy_reply = "421 4.7.0 too busy, try again later\r\n",
+	.connect = smtp_filters_connect,
 	.serve = smtp_session,
 };
 

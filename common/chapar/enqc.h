@@ -26,7 +26,9 @@ int enqc_begin(struct enqc *, struct sv envelope, char id[QUEUE_ID_MAX],
     struct buf *reply);
 /* Message bytes, buffered into frames. */
 int enqc_write(struct enqc *, const void *, size_t);
-int enqc_commit(struct enqc *, struct buf *reply);
+/* Commit; fields (may be empty): quarantine= and header= to add to the
+ * envelope, a rec line (queue_env_amend). */
+int enqc_commit(struct enqc *, struct sv fields, struct buf *reply);
 void enqc_abort(struct enqc *);
 
 #endif

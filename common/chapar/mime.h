@@ -126,6 +126,13 @@ size_t mime_header_all(const struct mime_msg *, const struct mime_part *,
  * stay encoded); 8-bit text goes out as literals. */
 int mime_envelope(const struct mime_msg *, const struct mime_part *msg,
     struct buf *out);
+/* Walk an address-list field value (RFC 5322 3.4, obsolete forms too):
+ * fn gets the local part and domain of each mailbox that has both (raw,
+ * comments and blanks dropped).  Returns how many addresses, group
+ * starts and ends the list held, mailboxes or not, so a caller can tell
+ * a list of plain mailboxes from one that is not. */
+size_t mime_addr_each(const char *, size_t, void (*fn)(void *,
+    const struct buf *mbox, const struct buf *host), void *arg);
 /* BODY (flags 0) or BODYSTRUCTURE (MIME_BS_EXTENDED).  With
  * MIME_BS_REV2 (an IMAP4rev2 session), message/global parts carry
  * envelope, body and lines (RFC 9051 7.5.2); without, they are basic

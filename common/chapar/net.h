@@ -37,6 +37,9 @@ int listen_bind(const struct listen_addr *, int backlog, struct buf *err);
  * file is an error.  Born mode 0600, non-blocking, close-on-exec.  The
  * descriptor, or -1 with a message. */
 int unix_listen(const char *path, const char *who, struct buf *err);
+/* A blocking connection to a UNIX socket; -1 with "cannot connect to WHO
+ * at PATH: reason" in err. */
+int unix_connect(const char *path, const char *who, struct buf *err);
 
 /* Text of a socket address without port ("192.0.2.1", "2001:db8::1"),
  * IPv4-mapped IPv6 shown as IPv4; and the port. */

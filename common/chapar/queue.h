@@ -38,7 +38,10 @@ void queue_path(const char *kind, const char *id, struct buf *out);
  *	smtputf8=1, ret=FULL|HDRS, envid=, auth= (the SASL user), client=
  *	(address), helo=, protocol=SMTP|ESMTP|ESMTPS|ESMTPA|ESMTPSA|...,
  *	hold= (seconds since the epoch: FUTURERELEASE), size= (the
- *	message's, set by enqueue), time= (arrival, set by enqueue)
+ *	message's, set by enqueue), time= (arrival, set by enqueue),
+ *	quarantine= (a filter's reason: held for review, not delivered),
+ *	header= (a field "Name: value" a filter added, to put on top of
+ *	the message when it is delivered; may repeat)
  * a recipient's:
  *	rcpt= (the address), notify= (NEVER or SUCCESS,FAILURE,DELAY),
  *	orcpt= (type;address as given)
@@ -56,6 +59,11 @@ void queue_env_free(struct queue_env *);
 /* Parse and check the text form; -1 with a reason in *why. */
 int queue_env_parse(struct sv text, struct queue_env *, const char **why);
 void queue_env_format(const struct queue_env *, struct buf *out);
+/* Add the fields of a rec line to the first line: only quarantine= and
+ * header=, checked; -1 with *why and the envelope unchanged. */
+int queue_env_amend(struct queue_env *, struct sv text, const char **why);
+/* "Name: value" fit for a message header (RFC 5322 2.2). */
+int queue_header_ok(const char *);
 
 /*
  * The enqueue protocol, on a UNIX stream socket: frames of a type byte,
@@ -64,7 +72,8 @@ void queue_env_format(const struct queue_env *, struct buf *out);
  *	client				server
  *	E envelope text			I queue id, or F
  *	D message bytes (any number)
- *	C				K queue id (committed, durable), or F
+ *	C [fields]			K queue id (committed, durable), or F
+ *	  (fields: quarantine= and header= to add, as queue_env_amend)
  *	A (abort)			-
  * F carries "CODE ENHANCED text" (an SMTP reply: 451 4.3.0 ...).
  */

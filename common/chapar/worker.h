@@ -54,6 +54,10 @@ struct worker_service {
 	/* Written to a client refused for its address's limits, then the
 	 * connection is closed: the protocol's "try again later". */
 	const char *busy_reply;
+	/* Once per process, as root before privileges are dropped: open
+	 * what the chroot will hide (sockets of other daemons).  wait_ms:
+	 * how long a daemon that is not up yet may be waited for. */
+	void (*connect)(struct config *, const char *service, int wait_ms);
 	/* Once per process, after privileges are dropped.  0 or -1. */
 	int (*setup)(struct config *, const char *service, struct buf *err);
 	/* One connection; the descriptor is closed after it returns. */
@@ -86,6 +90,9 @@ void worker_auth_lost(void);
 struct enqc;
 struct enqc *worker_enqueue(void);
 void worker_enqueue_lost(void);
+/* Finish the current session, then exit so that a fresh process (which
+ * can connect again as root) takes the place of this one. */
+void worker_retire(const char *why);
 
 /*
  * Hand an authenticated session to a post-login process: token is the

@@ -200,6 +200,20 @@ decoders(const char *s, size_t n)
 	buf_free(&out);
 }
 
+/* mime_addr_each: every mailbox it gives has a domain, and there are no
+ * more of them than the walk counted. */
+static size_t nwalked;
+
+static void
+walked(void *arg, const struct buf *mbox, const struct buf *host)
+{
+	(void)arg;
+	(void)mbox;
+	if (host == NULL)
+		abort();
+	nwalked++;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -240,5 +254,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_free(&path);
 	mime_free(&m);
 	decoders(d, size < 65536 ? size : 65536);
+	nwalked = 0;
+	if (mime_addr_each(d, size < 65536 ? size : 65536, walked, NULL) <
+	    nwalked)
+		abort();
 	return 0;
 }

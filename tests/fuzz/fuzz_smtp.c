@@ -1,7 +1,8 @@
 /*
  * fuzz_smtp: libFuzzer target for smtpd's command-line syntax
  * (smtpd/smtp_parse.c): the split into verb and arguments, the path and
- * its parameters, xtext.  Every view must stay inside the input.
+ * its parameters, xtext, a filter's reply, sender grants.  Every view
+ * must stay inside the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,6 +50,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&b, size + 1);
 	if (xtext_decode(in, &b) == 0 && b.len > size)
 		abort();
+	(void)smtp_reply_ok(in, '4');
+	(void)smtp_reply_ok(in, '5');
+	/* the input as one grant "login:pattern", and as an address */
+	buf_reset(&b);
+	(void)buf_append(&b, data, size);
+	{
+		const char *g[1] = { buf_cstr(&b) };
+
+		(void)smtp_grant_match(g, 1, "a@b.example", buf_cstr(&b));
+	}
 	buf_free(&b);
 	return 0;
 }

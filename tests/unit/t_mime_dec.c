@@ -258,6 +258,40 @@ mime_envelope_addresses(void)
 }
 
 static void
+collect(void *arg, const struct buf *mbox, const struct buf *host)
+{
+	struct buf *b = arg;
+
+	(void)buf_printf(b, "%s@%s;", buf_cstr(mbox), buf_cstr(host));
+}
+
+/* The mailbox walk that submission's From check uses. */
+static void
+mime_addr_walk(void)
+{
+	struct buf b;
+	static const char list[] = "Alice <alice@example.org>, \"B, o\" (c) "
+	    "<bob@example.net>, c@d.example (Carol)";
+
+	buf_init(&b, 4096);
+	T_EQ_INT(mime_addr_each(list, strlen(list), collect, &b), 3);
+	T_EQ_STR(buf_cstr(&b), "alice@example.org;bob@example.net;"
+	    "c@d.example;");
+	buf_reset(&b);
+	/* a group: its start and end count, only its members are walked */
+	T_EQ_INT(mime_addr_each("team: a@b.example;", 18, collect, &b), 3);
+	T_EQ_STR(buf_cstr(&b), "a@b.example;");
+	buf_reset(&b);
+	T_EQ_INT(mime_addr_each("undisclosed-recipients:;", 24, collect, &b),
+	    2);
+	T_EQ_INT(mime_addr_each("nodomain", 8, collect, &b), 1);
+	T_EQ_INT((int)b.len, 0);
+	T_EQ_INT(mime_addr_each("<@route:a@b.example>", 20, collect, &b), 1);
+	T_EQ_STR(buf_cstr(&b), "a@b.example;");
+	buf_free(&b);
+}
+
+static void
 mime_envelope_strings(void)
 {
 	/* Unfolded, trimmed, quoted with escapes; absent is NIL, empty is
@@ -282,4 +316,5 @@ T_SUITE(suite_mime_dec)
 	t_run("mime_decode_bodies", mime_decode_bodies);
 	t_run("mime_envelope_addresses", mime_envelope_addresses);
 	t_run("mime_envelope_strings", mime_envelope_strings);
+	t_run("mime_addr_walk", mime_addr_walk);
 }

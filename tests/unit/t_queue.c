@@ -71,6 +71,47 @@ queue_envelope(void)
 	T_ASSERT(bad("v=1\tsender=<>\nrcpt=a@b.example\n"));
 }
 
+/* What filters add at commit (C frame fields), and header= itself. */
+static void
+queue_envelope_amend(void)
+{
+	static const char base[] = "v=1\tsender=a@b.example\nrcpt=c@d.example\n";
+	struct queue_env e;
+	struct buf out;
+	const char *why;
+
+	T_ASSERT(queue_header_ok("X-Spam: yes"));
+	T_ASSERT(queue_header_ok("X:"));
+	T_ASSERT(!queue_header_ok(": no name"));
+	T_ASSERT(!queue_header_ok("X Spam: a blank in the name"));
+	T_ASSERT(!queue_header_ok("X-Spam"));
+	T_ASSERT(!queue_header_ok("X-Spam: a\r\nInjected: yes"));
+	T_ASSERT(!queue_header_ok("\xd8\xb9: a UTF-8 name"));
+	T_ASSERT(queue_header_ok("X-Note: \xd8\xb9 UTF-8 text is fine"));
+	queue_env_init(&e);
+	buf_init(&out, 4096);
+	T_ASSERT(queue_env_parse(sv_from(base), &e, &why) == 0);
+	T_ASSERT(queue_env_amend(&e, SV_LIT("header=X-Spam: yes\theader=X-A: "
+	    "b\tquarantine=score 9"), &why) == 0);
+	queue_env_format(&e, &out);
+	T_EQ_STR(buf_cstr(&out), "v=1\tsender=a@b.example\theader=X-Spam: "
+	    "yes\theader=X-A: b\tquarantine=score 9\nrcpt=c@d.example\n");
+	/* anything else, or a bad value: refused, nothing changed */
+	T_ASSERT(queue_env_amend(&e, SV_LIT("sender=evil@x.example"), &why) ==
+	    -1);
+	T_ASSERT(queue_env_amend(&e, SV_LIT("header=X-B: ok\theader=bad"),
+	    &why) == -1);
+	T_ASSERT(queue_env_amend(&e, SV_LIT("quarantine=a\\nb"), &why) == -1);
+	T_ASSERT(queue_env_amend(&e, SV_LIT("no equals sign"), &why) == -1);
+	buf_reset(&out);
+	queue_env_format(&e, &out);
+	T_EQ_STR(buf_cstr(&out), "v=1\tsender=a@b.example\theader=X-Spam: "
+	    "yes\theader=X-A: b\tquarantine=score 9\nrcpt=c@d.example\n");
+	queue_env_free(&e);
+	buf_free(&out);
+	T_ASSERT(bad("v=1\tsender=\theader=nocolon\nrcpt=a@b.example\n"));
+}
+
 static void
 queue_frames(void)
 {
@@ -97,5 +138,6 @@ T_SUITE(suite_queue)
 {
 	t_run("queue_ids_and_paths", queue_ids_and_paths);
 	t_run("queue_envelope", queue_envelope);
+	t_run("queue_envelope_amend", queue_envelope_amend);
 	t_run("queue_frames", queue_frames);
 }

@@ -77,9 +77,43 @@ smtp_xtext_and_not_smtp(void)
 	T_ASSERT(!smtp_not_smtp(SV_LIT("EHLO x:y")));
 }
 
+/* What a filter may say, and who may send as whom. */
+static void
+smtp_filter_replies_and_grants(void)
+{
+	static const char *const g[] = { "bob@example.org:*@example.net",
+		"alice@example.org:news@example.org", "app@example.org:*",
+		"broken-entry" };
+
+	T_ASSERT(smtp_reply_ok(SV_LIT("550 5.7.1 no"), '5'));
+	T_ASSERT(smtp_reply_ok(SV_LIT("451 4.7.26 greylisted"), '4'));
+	T_ASSERT(smtp_reply_ok(SV_LIT("554 5.123.456 x"), '5'));
+	T_ASSERT(!smtp_reply_ok(SV_LIT("550 5.7.1 no"), '4'));
+	T_ASSERT(!smtp_reply_ok(SV_LIT("550 4.7.1 mixed classes"), '5'));
+	T_ASSERT(!smtp_reply_ok(SV_LIT("250 2.0.0 fine"), '5'));
+	T_ASSERT(!smtp_reply_ok(SV_LIT("550 5.7.1"), '5'));
+	T_ASSERT(!smtp_reply_ok(SV_LIT("550 5.7 x no"), '5'));
+	T_ASSERT(!smtp_reply_ok(SV_LIT("550 5.1234.1 x"), '5'));
+	T_ASSERT(!smtp_reply_ok(SV_LIT("550 5.7.1 a\r\n250 b"), '5'));
+	T_ASSERT(!smtp_reply_ok(SV_LIT("5x0 5.7.1 text"), '5'));
+	T_ASSERT(smtp_grant_match(g, 4, "bob@example.org", "x@example.net"));
+	T_ASSERT(smtp_grant_match(g, 4, "Bob@Example.org", "x@EXAMPLE.net"));
+	T_ASSERT(!smtp_grant_match(g, 4, "bob@example.org", "x@example.org"));
+	T_ASSERT(!smtp_grant_match(g, 4, "bob@example.org",
+	    "x@sub.example.net"));
+	T_ASSERT(smtp_grant_match(g, 4, "alice@example.org",
+	    "news@example.org"));
+	T_ASSERT(!smtp_grant_match(g, 4, "alice@example.org",
+	    "news2@example.org"));
+	T_ASSERT(smtp_grant_match(g, 4, "app@example.org", "any@where.example"));
+	T_ASSERT(!smtp_grant_match(g, 4, "app", "any@where.example"));
+	T_ASSERT(!smtp_grant_match(g, 4, "broken-entry", "x@y.example"));
+}
+
 T_SUITE(suite_smtp)
 {
 	t_run("smtp_split_lines", smtp_split_lines);
 	t_run("smtp_paths_and_params", smtp_paths_and_params);
 	t_run("smtp_xtext_and_not_smtp", smtp_xtext_and_not_smtp);
+	t_run("smtp_filter_replies_and_grants", smtp_filter_replies_and_grants);
 }
