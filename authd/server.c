@@ -375,6 +375,111 @@ req_user(struct conn *c, struct sv *f, int nf)
 	return NULL;
 }
 
+/* --- mailboxes found full ------------------------------------------------
+ *
+ * The delivery agent tells authd (FULL, master socket) when a mailbox
+ * refused a message for its quota; RCPT replies then carry full=USER so
+ * that smtpd can refuse at RCPT instead of queueing mail that bounces.
+ * Only a memory, and a short one: the user may delete mail meanwhile,
+ * which nobody reports, so an entry lasts quota_full_remember.  Few
+ * mailboxes are full at once; a plain array, bounded, will do.
+ */
+#define FULL_MAX 10000
+
+static struct full {
+	char *user;
+	uint64_t until;
+} *fulls;
+static size_t nfull;
+
+static struct full *
+full_find(const char *user)
+{
+	size_t i;
+
+	for (i = 0; i < nfull; i++)
+		if (strcmp(fulls[i].user, user) == 0)
+			return &fulls[i];
+	return NULL;
+}
+
+static void
+full_drop(size_t i)
+{
+	free(fulls[i].user);
+	fulls[i] = fulls[--nfull];
+}
+
+static void
+full_set(const char *user, uint64_t seconds)
+{
+	uint64_t now = now_sec();
+	struct full *f = full_find(user);
+	size_t i, soonest = 0;
+
+	if (f != NULL)
+		full_drop((size_t)(f - fulls));
+	if (seconds == 0)
+		return;
+	for (i = 0; i < nfull; )
+		if (fulls[i].until <= now)
+			full_drop(i);
+		else
+			i++;
+	if (nfull == FULL_MAX) {
+		for (i = 1; i < nfull; i++)
+			if (fulls[i].until < fulls[soonest].until)
+				soonest = i;
+		full_drop(soonest);
+	}
+	if (fulls == NULL)
+		fulls = xreallocarray(NULL, FULL_MAX, sizeof(*fulls));
+	fulls[nfull].user = xstrdup(user);
+	fulls[nfull++].until = now + seconds;
+}
+
+/* full=USER for each local= whose mailbox is remembered full. */
+static void
+full_mark(struct rec *out)
+{
+	uint64_t now = now_sec();
+	struct full *f;
+	size_t i, n = out->n;
+
+	for (i = 0; i < n && nfull > 0; i++)
+		if (strcmp(out->names[i], "local") == 0 &&
+		    (f = full_find(buf_cstr(&out->vals[i]))) != NULL &&
+		    f->until > now)
+			rec_add(out, "full", buf_sv(&out->vals[i]));
+}
+
+/* FULL <id> <user> <seconds>: master socket only. */
+static const char *
+req_full(struct conn *c, struct sv *f, int nf)
+{
+	struct buf user;
+	unsigned long id;
+	uint64_t secs;
+
+	if (!c->master)
+		return "FULL: only on the master socket";
+	if (nf != 4 || parse_id(f[1], &id) == -1 ||
+	    parse_u64(f[3], 366 * 86400, &secs) == -1)
+		return "FULL: expected an id, a user and seconds";
+	buf_init(&user, 2048);
+	if (tab_unescape(f[2], &user) == -1 || user.len == 0 ||
+	    user.len > 1024) {
+		buf_free(&user);
+		return "FULL: bad user field";
+	}
+	full_set(buf_cstr(&user), secs);
+	log_info("mailbox %s: %s", log_esc_str(buf_cstr(&user)), secs > 0 ?
+	    "full (RCPT refused for a while)" : "no longer full");
+	conn_send(c, 0, "OK", id, NULL, NULL);
+	buf_free(&user);
+	return NULL;
+}
+
 /* RCPT <id> <address>: where mail for an address goes. */
 static const char *
 req_rcpt(struct conn *c, struct sv *f, int nf)
@@ -403,8 +508,10 @@ req_rcpt(struct conn *c, struct sv *f, int nf)
 		r = userdb_resolve(authd.udb, &a,
 		    config_str(authd.cf, NULL, "recipient_delimiter"), &out,
 		    &err);
-		if (r == DICT_OK)
+		if (r == DICT_OK) {
+			full_mark(&out);
 			conn_send(c, 0, "RCPT", id, NULL, &out);
+		}
 		else if (r == DICT_NOTFOUND)
 			conn_send(c, 0, "NOTFOUND", id, NULL, NULL);
 		else if (r == USERDB_NOTLOCAL)
@@ -469,6 +576,7 @@ static const struct {
 	{ "USER", req_user },
 	{ "RCPT", req_rcpt },
 	{ "REDEEM", req_redeem },
+	{ "FULL", req_full },
 };
 
 /* Handle one request line; returns an error string to disconnect. */

@@ -230,6 +230,24 @@ authc_rcpt(struct authc *c, const char *address, struct authc_reply *rep,
 }
 
 int
+authc_full(struct authc *c, const char *user, uint64_t seconds,
+    struct buf *err)
+{
+	struct authc_reply rep;
+	struct buf rest;
+	int ret;
+
+	buf_init(&rest, AUTH_LINE_MAX);
+	authc_reply_init(&rep);
+	tab_escape(&rest, sv_from(user));
+	(void)buf_printf(&rest, "\t%llu", (unsigned long long)seconds);
+	ret = roundtrip(c, "FULL", &rest, &rep, err);
+	buf_free(&rest);
+	authc_reply_free(&rep);
+	return ret;
+}
+
+int
 authc_redeem(struct authc *c, const char *token, struct authc_reply *rep,
     struct buf *err)
 {

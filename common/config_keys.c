@@ -118,6 +118,10 @@ const struct cfg_key cfg_keys[] = {
 	{ "quota_full_tempfail", CFG_BOOL, "yes", 0, 0, 0,
 	    "a delivery to a full mailbox fails temporarily (4.2.2) rather "
 	    "than permanently (5.2.2)", NULL },
+	{ "quota_full_remember", CFG_DURATION, "10m", 0, DAY, 0,
+	    "how long smtpd refuses mail at RCPT (4.2.2 or 5.2.2, as "
+	    "quota_full_tempfail says) for a mailbox the delivery agent "
+	    "found full; 0: never at RCPT", NULL },
 	{ "quota_warnings", CFG_LIST, "80 95", 0, 0, 0,
 	    "usage percentages at which a user is told once that the mailbox "
 	    "is filling up", NULL },

@@ -42,6 +42,7 @@ static struct {
 	const char *service;
 	int status;		/* STATUS_FD under chapard, else -1 */
 	int quitting;
+	int auth_master;	/* W.auth is on authd's master socket */
 	int chrooted;
 	int nlisten;
 	int listen_tls[MAX_LISTEN];
@@ -109,6 +110,12 @@ worker_auth_lost(void)
 	log_warning("lost the connection to authd; finishing this session");
 	authc_close(&W.auth);
 	W.quitting = 1;
+}
+
+int
+worker_auth_master(void)
+{
+	return W.auth != NULL && W.auth_master;
 }
 
 int
@@ -639,6 +646,13 @@ auth_connect(int wait_ms)
 	struct buf err;
 
 	buf_init(&err, 1024);
+	/* the mail store's own services may tell authd of full mailboxes:
+	 * as root they use the master socket (an unprivileged inetd one
+	 * cannot) */
+	if (W.svc->mail && geteuid() == 0) {
+		path = config_str(W.cf, NULL, "auth_master_socket");
+		W.auth_master = 1;
+	}
 	while (authc_connect(path, 10000, &W.auth, &err) == -1) {
 		if (now_ms() >= end) {
 			/* serve anyway: logins answer "try later" */

@@ -397,6 +397,17 @@ user_lookup(struct dlv_ctx *cx, const char *key, struct user *u,
 static void
 quota_full(struct dlv_ctx *cx, const char *key, struct dlv_result *res)
 {
+	uint64_t remember = config_num(cx->cf, NULL, "quota_full_remember");
+	struct buf err;
+
+	if (cx->auth_master && remember > 0 && cx->auth() != NULL) {
+		buf_init(&err, 1024);
+		if (authc_full(cx->auth(), key, remember, &err) == -1) {
+			log_error("authd: %s", buf_cstr(&err));
+			cx->auth_lost();
+		}
+		buf_free(&err);
+	}
 	if (config_bool(cx->cf, NULL, "quota_full_tempfail"))
 		result(res, 452, "4.2.2", "<%s>: mailbox full",
 		    log_esc_str(key));

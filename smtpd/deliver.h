@@ -27,6 +27,9 @@ struct dlv_ctx {
 	 * worker), or made on demand from auth_socket (LDA) */
 	struct authc *(*auth)(void);
 	void (*auth_lost)(void);
+	/* the connection is authd's master socket: a full mailbox is
+	 * reported (FULL), so that smtpd refuses at RCPT for a while */
+	int auth_master;
 };
 
 /* One message being delivered: a copy in fd (CRLF lines), read from

@@ -285,6 +285,30 @@ out:
 
 /* --- RCPT ---------------------------------------------------------------- */
 
+/* Every local user of a RCPT reply is marked full (none goes
+ * elsewhere). */
+static int
+rcpt_all_full(const struct rec *f)
+{
+	size_t i, j, local = 0, full = 0;
+
+	for (i = 0; i < f->n; i++) {
+		if (strcmp(f->names[i], "remote") == 0)
+			return 0;
+		if (strcmp(f->names[i], "local") != 0)
+			continue;
+		local++;
+		for (j = 0; j < f->n; j++)
+			if (strcmp(f->names[j], "full") == 0 &&
+			    strcmp(buf_cstr(&f->vals[j]),
+			    buf_cstr(&f->vals[i])) == 0) {
+				full++;
+				break;
+			}
+	}
+	return local > 0 && full == local;
+}
+
 /* Where may mail for this address go?  The reply to give when it may
  * not, or NULL. */
 static const char *
@@ -307,8 +331,16 @@ rcpt_policy(struct smtp *s, const char *address, char *reply, size_t len)
 		goto out;
 	}
 	verb = buf_cstr(&rep.verb);
-	if (strcmp(verb, "RCPT") == 0)
-		goto out;	/* one of ours */
+	if (strcmp(verb, "RCPT") == 0) {
+		/* one of ours: refused only when every mailbox it leads
+		 * to was found full (authd remembers that for a while) */
+		if (rcpt_all_full(&rep.fields))
+			(void)xsnprintf(reply, len, config_bool(s->cf, NULL,
+			    "quota_full_tempfail") ? "452 4.2.2 <%s>: "
+			    "mailbox full" : "552 5.2.2 <%s>: mailbox full",
+			    log_esc_str(address));
+		goto out;
+	}
 	if (strcmp(verb, "NOTFOUND") == 0)
 		(void)xsnprintf(reply, len, "550 5.1.1 <%s>: no such user here",
 		    log_esc_str(address));

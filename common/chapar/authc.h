@@ -45,9 +45,13 @@ int authc_cont(struct authc *, struct sv response, struct authc_reply *,
 /* Look up a user by login name or address: USER, NOTFOUND or FAIL. */
 int authc_user(struct authc *, const char *name, struct authc_reply *,
     struct buf *err);
-/* Resolve a recipient: RCPT (local=, remote=), NOTFOUND, NOTLOCAL or
- * FAIL. */
+/* Resolve a recipient: RCPT (local=, remote=, and full= for each local
+ * user whose mailbox was last found full), NOTFOUND, NOTLOCAL or FAIL. */
 int authc_rcpt(struct authc *, const char *address, struct authc_reply *,
+    struct buf *err);
+/* Master socket only: user's mailbox was found full; RCPT replies say
+ * so for seconds (0: forget it).  0, or -1. */
+int authc_full(struct authc *, const char *user, uint64_t seconds,
     struct buf *err);
 
 /* Master socket only: the session behind a login token (OK with user=,

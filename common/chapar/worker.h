@@ -83,6 +83,8 @@ int worker_run(int argc, char **argv, const struct worker_service *);
  * and exits (a chrooted worker cannot reconnect); call worker_auth_lost. */
 struct authc *worker_auth(void);
 void worker_auth_lost(void);
+/* The connection is on authd's master socket (mail services as root). */
+int worker_auth_master(void);
 
 /* The connection to enqueue(8) made before privileges were dropped, or
  * NULL.  Like authd's, it cannot be made again in the chroot: when it

@@ -447,3 +447,30 @@ def test_alias_lookup_limit_is_all_or_nothing():
     assert log.count("needs more than 2000 look-ups") == 1
     assert log.count("does not exist") < 2000
     assert c.request("RCPT", "alice@example.org")[0] == "RCPT"
+
+
+def test_full_mailboxes_only_from_the_master_socket():
+    inst, c = setup()
+    inst.add_user("bob@example.org", "pw")
+    inst.ok("alias", "add", "both@example.org", "alice@example.org",
+            "bob@example.org")
+    m = AuthClient(inst.path("run", "auth-master.sock"))
+    assert m.request("FULL", "alice@example.org", "60")[0] == "OK"
+    r = m.request("RCPT", "both@example.org")
+    f = AuthClient.fields(r[2:])
+    assert r[0] == "RCPT" and f["full"] == ["alice@example.org"], r
+    assert "full" not in AuthClient.fields(
+        m.request("RCPT", "bob@example.org")[2:])
+    assert m.request("FULL", "alice@example.org", "0")[0] == "OK"
+    assert "full" not in AuthClient.fields(
+        m.request("RCPT", "alice@example.org")[2:])
+    # a bad request, and the ordinary socket: the connection ends
+    for client, args in ((m, ("alice@example.org", "x")),
+                         (c, ("alice@example.org", "60"))):
+        client.id += 1
+        client.send("\t".join(["FULL", str(client.id)] + list(args)))
+        try:
+            assert client.line() == []
+        except EOFError:
+            pass
+    assert "FULL: only on the master socket" in inst.log("authd")

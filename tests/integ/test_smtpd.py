@@ -445,3 +445,59 @@ def test_smtpd_without_enqueue_says_try_later():
         except (smtplib.SMTPException, OSError):
             return False
     wait_for(works, 20, "a working worker")
+
+
+def test_smtpd_refuses_full_mailboxes_at_rcpt():
+    """LMTP finds alice's mailbox full and tells authd; smtpd then says
+    452 4.2.2 at RCPT (552 5.2.2 with quota_full_tempfail = no), and
+    forgets it after quota_full_remember."""
+    lport = free_port()
+    inst, port = smtp_instance(
+        conf="quota_messages = 1\nquota_full_remember = 3s\n",
+        extra="\n[lmtp]\nlisten = 127.0.0.1:%d\nprefork = 1\n" % lport)
+    wait_for(lambda: inst.service("lmtp") is not None and
+             inst.idle("lmtp") >= 1, 20, "lmtp workers")
+    assert lmtp_once(lport) == 250
+    assert lmtp_once(lport) == 452
+    c = smtplib.SMTP("127.0.0.1", port)
+    c.ehlo("x")
+    assert c.mail("bob@example.net")[0] == 250
+    assert c.rcpt("alice@example.org") == (
+        452, b"4.2.2 <alice@example.org>: mailbox full")
+    assert c.rcpt("bob@example.org")[0] == 250
+    # an alias with one mailbox left that is not full still takes mail
+    assert c.rcpt("team@example.org")[0] == 250
+    c.quit()
+    with open(inst.path("chapar.conf")) as f:
+        conf = f.read()
+    with open(inst.path("chapar.conf"), "w") as f:
+        f.write("quota_full_tempfail = no\n" + conf)
+    assert inst.chapar("reload").returncode == 0
+
+    def refused_for_good():
+        lmtp_once(lport)        # marks the mailbox full again
+        return smtp_rcpt_code(port, "alice@example.org") == 552
+    wait_for(refused_for_good, 10, "552 after the reload")
+    # remembered for quota_full_remember only
+    wait_for(lambda: smtp_rcpt_code(port, "alice@example.org") == 250, 10,
+             "the mark to expire")
+    assert "mailbox alice@example.org: full" in inst.log("chapard")
+
+
+def smtp_rcpt_code(port, rcpt):
+    c = smtplib.SMTP("127.0.0.1", port)
+    c.ehlo("x")
+    c.mail("bob@example.net")
+    code = c.rcpt(rcpt)[0]
+    c.quit()
+    return code
+
+
+def lmtp_once(lport):
+    lm = smtplib.LMTP("127.0.0.1", lport)
+    lm.ehlo_or_helo_if_needed()
+    assert lm.mail("bob@example.net")[0] == 250
+    assert lm.rcpt("alice@example.org")[0] == 250
+    code, _ = lm.data(MSG)
+    lm.quit()
+    return code
