@@ -501,3 +501,48 @@ def lmtp_once(lport):
     code, _ = lm.data(MSG)
     lm.quit()
     return code
+
+
+def test_smtpd_auth_failures_look_alike():
+    """A wrong password for a real user and any password for an unknown
+    one: the same reply, in about the same time (authd hashes a dummy
+    for unknown users; the failure penalty is off here so that the hash
+    is what is timed).  Then, with the penalty on, failures slow down."""
+    import statistics
+    import time
+    inst, port = smtp_instance(
+        conf="auth_fail_delay = 0s\nauth_fail_ip_limit = 1000\n"
+             "auth_fail_user_limit = 0\n")
+    took = {"known": [], "unknown": []}
+    replies = set()
+    for i in range(8):
+        for kind, user in (("known", "alice@example.org"),
+                           ("unknown", "nobody%d@example.org" % i)):
+            c = smtplib.SMTP("127.0.0.1", port)
+            c.starttls(context=tls_ctx())
+            c.ehlo("x")
+            t0 = time.monotonic()
+            replies.add(c.docmd("AUTH PLAIN " + base64.b64encode(
+                ("\0%s\0wrong" % user).encode()).decode()))
+            took[kind].append(time.monotonic() - t0)
+            c.close()
+    assert replies == {(535, b"5.7.8 authentication credentials invalid")}
+    k = statistics.median(took["known"])
+    u = statistics.median(took["unknown"])
+    print("#   median failed AUTH: known user %.0f ms, unknown %.0f ms" %
+          (k * 1000, u * 1000))
+    assert 0.5 < u / k < 2.0, (took, k, u)
+    # the penalty, through authd: after 2 failures each reply waits 1 s
+    inst, port = smtp_instance(
+        conf="auth_fail_delay_after = 2\nauth_fail_delay = 1s\n")
+    c = smtplib.SMTP("127.0.0.1", port)
+    c.starttls(context=tls_ctx())
+    c.ehlo("x")
+    waits = []
+    for i in range(3):
+        t0 = time.monotonic()
+        assert c.docmd("AUTH PLAIN " + base64.b64encode(
+            b"\0alice@example.org\0wrong").decode())[0] == 535
+        waits.append(time.monotonic() - t0)
+    c.close()
+    assert waits[0] < 0.9 and waits[2] >= 0.9, waits
