@@ -27,6 +27,28 @@ prefork = 1
 EOC
 fi
 
+# SMTP: MX, submission with STARTTLS and with implicit TLS (unprivileged
+# ports; the mail waits in the queue until the queue manager arrives)
+if ! grep -q '^\[smtpd\]' "$conf"; then
+	cat >>"$conf" <<EOC
+
+[smtpd]
+listen = 127.0.0.1:2525
+prefork = 2
+
+[submission]
+listen = 127.0.0.1:5587
+prefork = 1
+smtpd_auth_required = yes
+
+[smtps]
+listen_tls = 127.0.0.1:4465
+prefork = 1
+smtpd_auth_required = yes
+EOC
+	"$bin/chapar" init "$dir" >/dev/null || exit 1	# their accounts
+fi
+
 cat <<EOT
 
 Chapar instance: $dir
@@ -34,8 +56,11 @@ Chapar instance: $dir
   demo account    demo@example.test, password "demo"
 
 Running now: chapard, the supervisor, and under it authd
-(authentication and user look-ups) on $dir/run/auth.sock and local
-(delivery by LMTP) on $dir/run/lmtp.sock and 127.0.0.1:2424
+(authentication and user look-ups) on $dir/run/auth.sock, local
+(delivery by LMTP) on $dir/run/lmtp.sock and 127.0.0.1:2424, enqueue
+(the queue's writer) and smtpd: MX on 127.0.0.1:2525, submission
+(STARTTLS, AUTH required) on 127.0.0.1:5587 and implicit TLS on
+127.0.0.1:4465
 
 Try it from another terminal:
   $bin/chapar -c $conf status
@@ -48,10 +73,16 @@ Try it from another terminal:
       "me@example.test", ["demo@example.test"], "Subject: hi\\n\\nHi.\\n")'
   $bin/chapar -c $conf mailbox list demo@example.test
   ls $dir/mail/example.test/demo/cur
+  swaks --server 127.0.0.1:2525 --to demo@example.test
+  swaks --server 127.0.0.1:5587 -tls --auth PLAIN \\
+      --auth-user demo@example.test --auth-password demo \\
+      --from demo@example.test --to someone@example.net
+  ls $dir/queue/todo
 
-Not there yet: the SMTP, IMAP, POP3 and FTP services.  They arrive with
-the next pieces of work (see README.md); chapard will run them from
-[smtpd], [imapd], ... sections of $conf, as it runs [lmtp].
+Not there yet: the queue manager (what SMTP accepts waits in
+$dir/queue), IMAP, POP3 and FTP.  They arrive with the next pieces of
+work (see README.md); chapard will run them from sections of $conf, as
+it runs [smtpd] and [lmtp].
 
 Stop with Ctrl-C.
 EOT
