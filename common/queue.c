@@ -15,12 +15,12 @@
 #include "chapar/util.h"
 
 void
-queue_id_make(uint64_t sec, uint32_t usec, uint64_t ino,
+queue_id_make(uint64_t sec, uint32_t usec, uint64_t serial,
     char id[QUEUE_ID_MAX])
 {
 	(void)xsnprintf(id, QUEUE_ID_MAX, "%08llX%05X%llX",
 	    (unsigned long long)(sec & 0xffffffffu), usec & 0xfffffu,
-	    (unsigned long long)ino);
+	    (unsigned long long)serial);
 }
 
 int

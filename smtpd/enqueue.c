@@ -214,43 +214,38 @@ drop_message(struct client *c)
 	buf_free(&p);
 }
 
-/* A new file in tmp/: its inode names the message. */
+/*
+ * A new file in tmp/, created under its final name: the time and a
+ * serial number name the message.  enqueue is the queue's only writer
+ * and hands out each serial once; O_EXCL makes sure even across a
+ * restart within one microsecond.
+ */
 static int
 start_message(struct client *c)
 {
+	static uint64_t serial;
 	struct timeval tv;
-	struct stat st;
-	struct buf from, to;
-	unsigned char r[8];
-	int ok = -1;
+	struct buf path;
+	int tries;
 
-	buf_init(&from, 256);
-	buf_init(&to, 256);
-	rand_bytes(r, sizeof(r));
-	(void)buf_printf(&from, "tmp/new.%02x%02x%02x%02x%02x%02x%02x%02x",
-	    r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
-	c->tmpfd = open(buf_cstr(&from), O_WRONLY | O_CREAT | O_EXCL |
-	    O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (c->tmpfd != -1 && fstat(c->tmpfd, &st) == 0) {
+	buf_init(&path, 256);
+	for (tries = 0; tries < 100; tries++) {
 		(void)gettimeofday(&tv, NULL);
 		queue_id_make((uint64_t)tv.tv_sec, (uint32_t)tv.tv_usec,
-		    (uint64_t)st.st_ino, c->id);
-		queue_path("tmp", c->id, &to);
-		if (rename(buf_cstr(&from), buf_cstr(&to)) == 0)
-			ok = 0;
+		    ++serial, c->id);
+		queue_path("tmp", c->id, &path);
+		c->tmpfd = open(buf_cstr(&path), O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (c->tmpfd != -1 || errno != EEXIST)
+			break;
 	}
-	if (ok == -1) {
+	buf_free(&path);
+	if (c->tmpfd == -1) {
 		log_error("new queue file: %s", strerror(errno));
-		if (c->tmpfd != -1) {
-			close(c->tmpfd);
-			c->tmpfd = -1;
-		}
-		(void)unlink(buf_cstr(&from));
 		c->id[0] = '\0';
+		return -1;
 	}
-	buf_free(&from);
-	buf_free(&to);
-	return ok;
+	return 0;
 }
 
 static const char *

@@ -23,10 +23,10 @@
 #define QUEUE_RCPT_MAX 10000	/* recipients of one message */
 #define QUEUE_ENV_MAX (QUEUE_RCPT_MAX * 2048 + 8192)	/* envelope bytes */
 
-/* "18F3A2C0" "0F4A1" "1B2C3": seconds, microseconds and the inode of
- * the message file, in upper-case hex, so no two messages in the queue
- * share one. */
-void queue_id_make(uint64_t sec, uint32_t usec, uint64_t ino,
+/* "18F3A2C0" "0F4A1" "1B2C3": seconds, microseconds and a serial
+ * number enqueue hands out once (and creates with O_EXCL), in
+ * upper-case hex, so no two messages in the queue share one. */
+void queue_id_make(uint64_t sec, uint32_t usec, uint64_t serial,
     char id[QUEUE_ID_MAX]);
 int queue_id_ok(const char *id);
 /* "mess/7/ID", "todo/ID", "tmp/ID" ...: the relative path of a file. */
