@@ -3,6 +3,7 @@
  * protocol's frames (queue.h, chapar-queue(5)).  Parsers trust nothing:
  * an envelope comes from smtpd, which talks to the Internet.
  */
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <errno.h>
 #include <stdio.h>
@@ -230,6 +231,44 @@ queue_env_amend(struct queue_env *e, struct sv text, const char **why)
 			rec_pop(&e->head);
 	rec_free(&add);
 	return *why == NULL ? 0 : -1;
+}
+
+int
+queue_entry_check(const char *id, const char **why)
+{
+	struct queue_env e;
+	struct buf path, text;
+	struct stat st;
+	uint64_t size;
+	int r = -1;
+
+	if (!queue_id_ok(id)) {
+		*why = "not a queue id";
+		return -1;
+	}
+	buf_init(&path, 256);
+	buf_init(&text, QUEUE_ENV_MAX + 1);
+	queue_env_init(&e);
+	queue_path("todo", id, &path);
+	if (file_read(buf_cstr(&path), QUEUE_ENV_MAX, &text) == -1)
+		*why = "envelope unreadable";
+	else if (queue_env_parse(buf_sv(&text), &e, why) == -1)
+		;
+	else if (rec_get_u64(&e.head, "size", &size) == -1)
+		*why = "envelope without size=";
+	else {
+		queue_path("mess", id, &path);
+		if (stat(buf_cstr(&path), &st) == -1)
+			*why = "message file missing";
+		else if ((uint64_t)st.st_size != size)
+			*why = "message file shorter or longer than size=";
+		else
+			r = 0;
+	}
+	queue_env_free(&e);
+	buf_free(&path);
+	buf_free(&text);
+	return r;
 }
 
 int

@@ -24,6 +24,7 @@
 #include <grp.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,16 @@ static struct {
 	volatile sig_atomic_t quit;
 	unsigned long long queued;
 	int qfd;		/* the queue directory, for syncfs */
+	int todofd, messfd[16];	/* its directories, for fsync */
+	/* the flush (commit_start): the placed messages wait in pending
+	 * while the flusher thread makes the ones in flushing durable */
+	struct client *pending, *flushing;
+	int job_w, done_r;	/* pipes to and from the flusher */
+	struct flush_job {
+		int syncfs;	/* one syncfs(2), or fsync of fds[] */
+		int nfd, fds[4];
+		int err;	/* its errno, or 0 */
+	} job;
 } Q;
 
 static const char *const subdirs[] = { "tmp", "todo", "mess", "info",
@@ -155,16 +166,39 @@ clean_tmp(void)
 		log_info("removed %u unfinished files from tmp/", n);
 }
 
-static int
-fsync_dir(const char *dir)
+/* Entries of todo/ a crash cut short (see place_all): removed. */
+static void
+check_todo(void)
 {
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+	struct dirent *de;
+	struct buf p;
+	const char *why;
+	unsigned n = 0, bad = 0;
+	DIR *d;
 
-	if (fd == -1)
-		return -1;
-	r = fsync(fd);
-	close(fd);
-	return r;
+	if ((d = opendir("todo")) == NULL)
+		log_fatal("todo: %s", strerror(errno));
+	buf_init(&p, 256);
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		n++;
+		if (queue_entry_check(de->d_name, &why) == 0)
+			continue;
+		log_warning("%s: removed from todo/, never acknowledged: %s",
+		    log_esc_str(de->d_name), why);
+		if (queue_id_ok(de->d_name)) {
+			queue_path("mess", de->d_name, &p);
+			(void)unlink(buf_cstr(&p));
+		}
+		(void)unlinkat(dirfd(d), de->d_name, 0);
+		bad++;
+	}
+	closedir(d);
+	buf_free(&p);
+	if (bad > 0)
+		log_info("todo/: %u entries checked, %u incomplete removed", n,
+		    bad);
 }
 
 /* --- clients ------------------------------------------------------------- */
@@ -338,7 +372,7 @@ write_envelope(struct client *c)
 /* Both files into place: the message into mess/H/, then the envelope
  * into todo/, which commits. */
 static int
-rename_into_place(struct client *c, char *dirs_mess)
+rename_into_place(struct client *c)
 {
 	struct buf tmp, envtmp, mess, todo;
 	int r = -1;
@@ -353,7 +387,6 @@ rename_into_place(struct client *c, char *dirs_mess)
 	queue_path("todo", c->id, &todo);
 	if (rename(buf_cstr(&tmp), buf_cstr(&mess)) == 0) {
 		if (rename(buf_cstr(&envtmp), buf_cstr(&todo)) == 0) {
-			dirs_mess[hexval(c->id[strlen(c->id) - 1])] = 1;
 			r = 0;
 		} else
 			(void)rename(buf_cstr(&mess), buf_cstr(&tmp));
@@ -385,81 +418,186 @@ log_queued(const struct client *c)
 	    client ? log_esc_str(client) : "");
 }
 
+/* After a failed flush: the entry goes again, since its client hears
+ * 451 and will send the message again. */
+static void
+unplace(struct client *c)
+{
+	struct buf p;
+
+	buf_init(&p, 256);
+	queue_path("todo", c->id, &p);
+	(void)unlink(buf_cstr(&p));
+	queue_path("mess", c->id, &p);
+	(void)unlink(buf_cstr(&p));
+	buf_free(&p);
+}
+
 /*
- * The turn's commits, as a group.  One message: fsync of its two files,
- * the renames, fsync of the two directories.  Several: one syncfs(2)
- * makes every file durable, the renames follow, and a second syncfs
- * makes them durable -- two flushes for the group instead of four per
- * message.  Either way no client hears "K" before its message and
- * envelope, and their names, are on disk.
+ * Committing.  The turn's commits are placed at once: each envelope is
+ * written and both files are renamed into place, the envelope into
+ * todo/ last.  Then they are made durable by the flusher, a thread that
+ * does nothing but wait on syncfs(2) -- one for all the messages placed
+ * since the last flush began -- or, for a lone message, fsync of its two
+ * files and two directories.  The event loop goes on meanwhile, so new
+ * messages are opened and written while the disk works, and the next
+ * group is ready when the flush ends (group commit, pipelined).  Only
+ * after its flush does a client hear "K".
+ *
+ * A crash before the flush may leave in todo/ an entry whose files are
+ * short or empty; no client was told it was queued, and
+ * queue_entry_check finds it out: enqueue removes such entries when it
+ * starts, and the queue manager skips them.
  */
 static void
-commit_all(struct client *list)
+place_all(struct client *list)
 {
-	char dirs[16], path[16];
-	struct client *c;
-	int h, ok = 1, n = 0, group;
+	struct client *c, *next;
 
-	memset(dirs, 0, sizeof(dirs));
-	for (c = list; c != NULL; c = c->next_commit)
-		if (write_envelope(c) == -1)
-			commit_failed(c, "writing the envelope");
-		else
-			n++;
-	group = n > 1;
-	if (group && syncfs(Q.qfd) == -1) {
-		log_error("syncfs: %s", strerror(errno));
-		ok = 0;
-	}
-	for (c = list; c != NULL && ok; c = c->next_commit) {
+	for (c = list; c != NULL; c = next) {
+		next = c->next_commit;
 		if (c->state == C_FAILED)
-			continue;
-		if (!group && (fsync(c->tmpfd) == -1 ||
-		    fsync(c->envfd) == -1)) {
-			commit_failed(c, "fsync");
+			;
+		else if (write_envelope(c) == -1)
+			commit_failed(c, "writing the envelope");
+		else if (rename_into_place(c) == -1)
+			commit_failed(c, "rename");
+		else {
+			c->state = C_PLACED;
+			c->next_commit = Q.pending;
+			Q.pending = c;
 			continue;
 		}
+		reply(c, QF_FAIL, c->fail);
+		drop_message(c);	/* tmp/ is cleaned */
+	}
+}
+
+static void *
+flusher(void *arg)
+{
+	int rfd = *(int *)arg, wfd = *((int *)arg + 1), i;
+	char b;
+
+	for (;;) {
+		if (read(rfd, &b, 1) != 1)
+			return NULL;
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		Q.job.err = 0;
+		if (Q.job.syncfs) {
+			if (syncfs(Q.qfd) == -1)
+				Q.job.err = errno;
+		} else
+			for (i = 0; i < Q.job.nfd && Q.job.err == 0; i++)
+				if (fsync(Q.job.fds[i]) == -1)
+					Q.job.err = errno;
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (write(wfd, "x", 1) != 1)
+			return NULL;
+	}
+}
+
+static void
+flusher_start(void)
+{
+	static int fds[2];
+	int job[2], done[2];
+	pthread_t t;
+
+	if (pipe2(job, O_CLOEXEC) == -1 || pipe2(done, O_CLOEXEC) == -1)
+		log_fatal("pipe: %s", strerror(errno));
+	fds[0] = job[0];
+	fds[1] = done[1];
+	Q.job_w = job[1];
+	Q.done_r = done[0];
+	if ((errno = pthread_create(&t, NULL, flusher, fds)) != 0)
+		log_fatal("pthread_create: %s", strerror(errno));
+	(void)pthread_detach(t);
+}
+
+/* Hand what is pending to the flusher, if it is idle. */
+static void
+flush_start(void)
+{
+	struct client *c;
+
+	if (Q.flushing != NULL || Q.pending == NULL)
+		return;
+	Q.flushing = Q.pending;
+	Q.pending = NULL;
+	c = Q.flushing;
+	memset(&Q.job, 0, sizeof(Q.job));
+	if (c->next_commit != NULL)
+		Q.job.syncfs = 1;
+	else {
+		Q.job.fds[0] = c->tmpfd;
+		Q.job.fds[1] = c->envfd;
+		Q.job.fds[2] = Q.messfd[hexval(c->id[strlen(c->id) - 1])];
+		Q.job.fds[3] = Q.todofd;
+		Q.job.nfd = 4;
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (write(Q.job_w, "j", 1) != 1)
+		log_fatal("flusher: %s", strerror(errno));
+}
+
+/* The flush ended: tell its clients, and start the next. */
+static void
+flush_done(void)
+{
+	struct client *c, *next;
+	char b;
+	int err;
+
+	if (read(Q.done_r, &b, 1) != 1)
+		log_fatal("flusher: %s", strerror(errno));
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	err = Q.job.err;
+	if (err != 0)
+		log_error("%s: %s", Q.job.syncfs ? "syncfs" : "fsync",
+		    strerror(err));
+	for (c = Q.flushing; c != NULL; c = next) {
+		next = c->next_commit;
 		close_files(c);
-		if (rename_into_place(c, dirs) == -1)
-			commit_failed(c, "rename");
-		else
-			c->state = C_PLACED;
-	}
-	if (group && ok && syncfs(Q.qfd) == -1) {
-		log_error("syncfs: %s", strerror(errno));
-		ok = 0;
-	}
-	for (h = 0; h < 16 && ok && !group; h++) {
-		if (!dirs[h])
-			continue;
-		(void)xsnprintf(path, sizeof(path), "mess/%X", h);
-		if (fsync_dir(path) == -1)
-			ok = 0;
-	}
-	if (ok && !group && fsync_dir("todo") == -1)
-		ok = 0;
-	for (c = list; c != NULL; c = c->next_commit) {
-		close_files(c);
-		if (c->state == C_FAILED) {
-			reply(c, QF_FAIL, c->fail);
-		} else if (!ok) {
-			/* maybe committed, not known to be durable: the
-			 * client must not say so; the queue manager will
-			 * find it, so a duplicate is possible, a loss not */
+		if (err != 0) {
 			log_error("%s: the queue could not be synced", c->id);
+			unplace(c);
 			reply(c, QF_FAIL, "451 4.3.0 queue not durable");
 		} else {
 			log_queued(c);
 			Q.queued++;
 			reply(c, QF_OK, c->id);
 		}
-		if (c->state == C_PLACED)
-			c->id[0] = '\0';	/* the files are the queue's */
-		drop_message(c);		/* else tmp/ is cleaned */
+		c->id[0] = '\0';	/* the files are the queue's, or gone */
+		drop_message(c);
+	}
+	Q.flushing = NULL;
+	flush_start();
+}
+
+/* At exit: every placed message flushed and answered. */
+static void
+flush_all(void)
+{
+	struct pollfd pfd;
+
+	flush_start();
+	while (Q.flushing != NULL) {
+		pfd.fd = Q.done_r;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, -1) == 1)
+			flush_done();
 	}
 }
 
 /* --- the loop ------------------------------------------------------------ */
+
+/* Committing: its client sends nothing and must stay until answered. */
+static int
+waiting(const struct client *c)
+{
+	return c->state == C_COMMIT || c->state == C_PLACED;
+}
 
 static void
 client_free(size_t i)
@@ -563,41 +701,47 @@ accept_clients(int lfd)
 static void
 serve(int lfd)
 {
-	static struct pollfd pfd[CLIENTS_MAX + 1];
+	static struct pollfd pfd[CLIENTS_MAX + 2];
 	struct client *commits;
 	size_t i, n;
 
 	while (!Q.quit) {
 		pfd[0].fd = lfd;
 		pfd[0].events = POLLIN;
+		pfd[1].fd = Q.done_r;
+		pfd[1].events = POLLIN;
 		n = Q.n;
 		for (i = 0; i < n; i++) {
-			pfd[i + 1].fd = Q.c[i]->fd;
+			pfd[i + 2].fd = Q.c[i]->fd;
 			/* a client waiting for its commit sends nothing */
-			pfd[i + 1].events = Q.c[i]->state == C_COMMIT ? 0 :
-			    POLLIN;
+			pfd[i + 2].events = waiting(Q.c[i]) ? 0 : POLLIN;
 		}
-		if (poll(pfd, n + 1, -1) == -1) {
+		if (poll(pfd, n + 2, -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_fatal("poll: %s", strerror(errno));
 		}
+		if (pfd[1].revents & POLLIN)
+			flush_done();
 		commits = NULL;
 		for (i = n; i-- > 0;) {
-			if (!(pfd[i + 1].revents & (POLLIN | POLLHUP |
+			if (!(pfd[i + 2].revents & (POLLIN | POLLHUP |
 			    POLLERR)))
 				continue;
 			if (client_read(Q.c[i], &commits) == -1) {
-				if (Q.c[i]->state == C_COMMIT)
+				if (waiting(Q.c[i]))
 					continue;	/* after the commit */
 				client_free(i);
 			}
 		}
-		if (commits != NULL)
-			commit_all(commits);
+		if (commits != NULL) {
+			place_all(commits);
+			flush_start();
+		}
 		if (pfd[0].revents & POLLIN)
 			accept_clients(lfd);
 	}
+	flush_all();
 }
 
 static void __attribute__((noreturn))
@@ -617,7 +761,8 @@ main(int argc, char **argv)
 	struct group *gr;
 	uid_t uid;
 	gid_t gid;
-	int ch, debug = 0, fac, lfd;
+	char hd[16];
+	int ch, debug = 0, fac, lfd, h;
 
 	while ((ch = getopt(argc, argv, "c:df")) != -1) {
 		switch (ch) {
@@ -678,8 +823,18 @@ main(int argc, char **argv)
 	} else if (chdir(qdir) == -1)
 		log_fatal("%s: %s", qdir, strerror(errno));
 	clean_tmp();
-	if ((Q.qfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	check_todo();
+	if ((Q.qfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    (Q.todofd = open("todo", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1)
 		log_fatal("%s: %s", qdir, strerror(errno));
+	for (h = 0; h < 16; h++) {
+		(void)xsnprintf(hd, sizeof(hd), "mess/%X", h);
+		if ((Q.messfd[h] = open(hd, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) == -1)
+			log_fatal("%s/%s: %s", qdir, hd, strerror(errno));
+	}
+	flusher_start();
 	log_info("ready: socket=%s, queue=%s, uid=%ld", sock, qdir,
 	    (long)geteuid());
 	serve(lfd);

@@ -62,6 +62,11 @@ void queue_env_format(const struct queue_env *, struct buf *out);
 /* Add the fields of a rec line to the first line: only quarantine= and
  * header=, checked; -1 with *why and the envelope unchanged. */
 int queue_env_amend(struct queue_env *, struct sv text, const char **why);
+/* Is the committed entry ID whole (paths relative to queue_dir): its
+ * envelope in todo/ valid and its message as long as size= says?  A
+ * crash between enqueue's renames and its flush can leave one that is
+ * not, which no client was told was queued.  0, or -1 with *why. */
+int queue_entry_check(const char *id, const char **why);
 /* "Name: value" fit for a message header (RFC 5322 2.2). */
 int queue_header_ok(const char *);
 

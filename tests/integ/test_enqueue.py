@@ -191,3 +191,27 @@ def test_enqueue_kill9_leaves_no_half_message():
     st = os.stat(inst.path("queue", "todo"))
     assert st.st_uid == pwd.getpwnam("chapar-queue").pw_uid
     assert oct(st.st_mode & 0o777) == "0o700"
+
+
+def test_enqueue_removes_entries_a_crash_cut_short():
+    """What a power cut between the renames and the flush may leave: an
+    entry in todo/ whose message or envelope is short.  No client heard
+    K for it; enqueue removes it at start and keeps the whole ones."""
+    inst = queue_instance()
+    c = Client(inst.path("run", "enqueue.sock"))
+    ids = [c.submit()[1].decode() for _ in range(3)]
+    c.close()
+    inst.stop("enqueue")
+    short, empty, good = ids
+    with open(inst.path("queue", "mess", short[-1], short), "r+b") as f:
+        f.truncate(5)
+    open(inst.path("queue", "todo", empty), "w").close()
+    inst.start("enqueue", ready=lambda: inst.log("enqueue").count(
+        "ready:") == 2)
+    log = inst.log("enqueue")
+    assert "%s: removed from todo/, never acknowledged: message file " \
+        "shorter or longer than size=" % short in log, log
+    assert "%s: removed from todo/, never acknowledged" % empty in log
+    assert "todo/: 3 entries checked, 2 incomplete removed" in log
+    assert [os.path.basename(p) for p in files(inst, "todo")] == [good]
+    assert [os.path.basename(p) for p in files(inst, "mess")] == [good]

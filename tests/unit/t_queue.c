@@ -1,5 +1,10 @@
 /* Unit tests: queue ids, paths, the envelope format and frames. */
+#include <sys/stat.h>
+
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chapar/queue.h"
 #include "harness.h"
@@ -113,6 +118,53 @@ queue_envelope_amend(void)
 }
 
 static void
+put(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	T_ASSERT(fd != -1 && write(fd, text, strlen(text)) ==
+	    (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* What a crash between enqueue's renames and its flush can leave. */
+static void
+queue_entry_checks(void)
+{
+	char dir[4096], old[4096];
+	const char *why;
+
+	T_ASSERT(getcwd(old, sizeof(old)) != NULL);
+	(void)snprintf(dir, sizeof(dir), "%s/queue", t_tmpdir());
+	T_ASSERT(mkdir(dir, 0700) == 0 && chdir(dir) == 0);
+	T_ASSERT(mkdir("todo", 0700) == 0 && mkdir("mess", 0700) == 0 &&
+	    mkdir("mess/1", 0700) == 0);
+	put("mess/1/6B085BC0E75A2AAC1", "Subject: x\r\n\r\nhi\r\n");
+	put("todo/6B085BC0E75A2AAC1", "v=1\tsender=\tsize=18\n"
+	    "rcpt=a@b.example\n");
+	T_EQ_INT(queue_entry_check("6B085BC0E75A2AAC1", &why), 0);
+	/* the message cut short */
+	put("mess/1/6B085BC0E75A2AAC1", "Subject: x\r\n");
+	T_EQ_INT(queue_entry_check("6B085BC0E75A2AAC1", &why), -1);
+	T_EQ_STR(why, "message file shorter or longer than size=");
+	/* the envelope empty or cut short */
+	put("todo/6B085BC0E75A2AAC1", "");
+	T_EQ_INT(queue_entry_check("6B085BC0E75A2AAC1", &why), -1);
+	put("todo/6B085BC0E75A2AAC1", "v=1\tsender=\tsize=18\nrcpt=a@b.ex");
+	T_EQ_INT(queue_entry_check("6B085BC0E75A2AAC1", &why), -1);
+	put("todo/6B085BC0E75A2AAC1", "v=1\tsender=\nrcpt=a@b.example\n");
+	T_EQ_INT(queue_entry_check("6B085BC0E75A2AAC1", &why), -1);
+	T_EQ_STR(why, "envelope without size=");
+	/* no message at all, not an id */
+	put("todo/6B085BC0E75A2AAC2", "v=1\tsender=\tsize=0\n"
+	    "rcpt=a@b.example\n");
+	T_EQ_INT(queue_entry_check("6B085BC0E75A2AAC2", &why), -1);
+	T_EQ_STR(why, "message file missing");
+	T_EQ_INT(queue_entry_check("../../etc/passwd", &why), -1);
+	T_ASSERT(chdir(old) == 0);
+}
+
+static void
 queue_frames(void)
 {
 	struct buf b;
@@ -139,5 +191,6 @@ T_SUITE(suite_queue)
 	t_run("queue_ids_and_paths", queue_ids_and_paths);
 	t_run("queue_envelope", queue_envelope);
 	t_run("queue_envelope_amend", queue_envelope_amend);
+	t_run("queue_entry_checks", queue_entry_checks);
 	t_run("queue_frames", queue_frames);
 }
