@@ -60,12 +60,13 @@ COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIB        = $(BUILD)/libchapar.a
 
 # program name -> its sources
-PROGS = chapar chapard authd local enqueue smtpd echod
+PROGS = chapar chapard authd local enqueue smtpd sendmail echod
 chapar_SRC  = $(wildcard admin/*.c)
 chapard_SRC = $(wildcard master/*.c)
 authd_SRC   = $(wildcard authd/*.c)
 local_SRC   = smtpd/local.c smtpd/deliver.c smtpd/lmtp.c
 enqueue_SRC = smtpd/enqueue.c
+sendmail_SRC = smtpd/sendmail.c
 smtpd_SRC   = smtpd/smtpd.c smtpd/smtp_session.c smtpd/smtp_data.c \
 	smtpd/smtp_auth.c smtpd/smtp_parse.c smtpd/smtp_filter.c
 # echod: the test fixture service (tests/fixture), never installed
@@ -176,14 +177,26 @@ bench:
 # --- installing ---------------------------------------------------------
 install: all
 	install -d -m 755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) \
-		$(DESTDIR)$(SYSCONFDIR)/chapar $(DESTDIR)$(MANDIR)/man5 \
-		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
+		$(DESTDIR)$(SYSCONFDIR)/chapar $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(BUILD)/bin/chapar $(DESTDIR)$(SBINDIR)/chapar
 	install -m 755 $(BUILD)/bin/chapard $(DESTDIR)$(SBINDIR)/chapard
 	install -m 755 $(BUILD)/bin/authd $(DESTDIR)$(LIBEXECDIR)/authd
 	install -m 755 $(BUILD)/bin/local $(DESTDIR)$(LIBEXECDIR)/local
 	install -m 755 $(BUILD)/bin/enqueue $(DESTDIR)$(LIBEXECDIR)/enqueue
 	install -m 755 $(BUILD)/bin/smtpd $(DESTDIR)$(LIBEXECDIR)/smtpd
+	install -m 755 $(BUILD)/bin/sendmail $(DESTDIR)$(SBINDIR)/sendmail
+	ln -sf sendmail $(DESTDIR)$(SBINDIR)/mailq
+	@# set-group-id chapar, so that users reach enqueue's socket; the
+	@# group exists after "chapar init" or the first start of chapard
+	@if getent group chapar >/dev/null; then \
+		chgrp chapar $(DESTDIR)$(SBINDIR)/sendmail && \
+		chmod 2755 $(DESTDIR)$(SBINDIR)/sendmail; \
+	else echo "note: no group chapar yet; after chapar init run:" \
+		"chgrp chapar $(SBINDIR)/sendmail;" \
+		"chmod 2755 $(SBINDIR)/sendmail"; fi
+	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/
 	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/

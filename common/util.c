@@ -159,6 +159,17 @@ writev_all(int fd, struct iovec *iov, int n)
 	return 0;
 }
 
+void
+date_rfc5322(char *out, size_t len)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	/* RFC 5322 3.3, in UTC; C locale names */
+	(void)gmtime_r(&now, &tm);
+	(void)strftime(out, len, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+}
+
 int
 file_read(const char *path, size_t max, struct buf *b)
 {

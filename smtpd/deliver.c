@@ -610,7 +610,6 @@ quota_warn(struct dlv_ctx *cx, struct store *st, struct user *u)
 	struct buf err, text, from;
 	char date[64];
 	uint32_t uid;
-	time_t now = time(NULL);
 
 	buf_init(&err, 1024);
 	if (store_usage(st, &bytes, &msgs, &err) == -1)
@@ -623,8 +622,7 @@ quota_warn(struct dlv_ctx *cx, struct store *st, struct user *u)
 	buf_init(&text, 4096);
 	buf_init(&from, 256);
 	notice_from(cx, &from);
-	(void)strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000",
-	    gmtime(&now));
+	date_rfc5322(date, sizeof(date));
 	(void)buf_printf(&text,
 	    "From: Mail System <%s>\r\n"
 	    "To: <%s>\r\n"

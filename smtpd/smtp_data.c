@@ -55,23 +55,13 @@ protocol(const struct smtp *s)
 	return p;
 }
 
-static void
-rfc5322_date(char *out, size_t len)
-{
-	time_t now = time(NULL);
-	struct tm tm;
-
-	(void)gmtime_r(&now, &tm);
-	(void)strftime(out, len, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-}
-
 /* RFC 5321 4.4 time-stamp line, folded. */
 static void
 received(const struct smtp *s, struct buf *out)
 {
 	char date[64];
 
-	rfc5322_date(date, sizeof(date));
+	date_rfc5322(date, sizeof(date));
 	(void)buf_printf(out, "Received: from %s ([%s])\r\n\tby %s (Chapar) "
 	    "with %s id %s", log_esc_str(s->helo), s->c->peer, s->host,
 	    protocol(s), s->id);
@@ -219,7 +209,7 @@ write_head(struct smtp *s, struct head *h)
 		    r[5], r[6], r[7], s->host);
 	}
 	if (s->auth[0] != '\0' && !h->date) {
-		rfc5322_date(date, sizeof(date));
+		date_rfc5322(date, sizeof(date));
 		(void)buf_printf(&top, "Date: %s\r\n", date);
 	}
 	(void)buf_append(&top, h->text.data, h->text.len);

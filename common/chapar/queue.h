@@ -39,6 +39,7 @@ void queue_path(const char *kind, const char *id, struct buf *out);
  *	(address), helo=, protocol=SMTP|ESMTP|ESMTPS|ESMTPA|ESMTPSA|...,
  *	hold= (seconds since the epoch: FUTURERELEASE), size= (the
  *	message's, set by enqueue), time= (arrival, set by enqueue),
+ *	uid= (the local user who ran sendmail(1)),
  *	quarantine= (a filter's reason: held for review, not delivered),
  *	header= (a field "Name: value" a filter added, to put on top of
  *	the message when it is delivered; may repeat)

@@ -52,6 +52,8 @@ void daemonize(void);
 /* Monotonic milliseconds, and wall-clock seconds. */
 uint64_t now_ms(void);
 int64_t now_sec(void);
+/* Now as an RFC 5322 date-time in UTC: "Thu, 26 Nov 2026 10:00:00 +0000". */
+void date_rfc5322(char *, size_t);
 
 /* Base64 (RFC 4648 section 4). decode: -1 on invalid input. */
 void base64_encode(struct buf *, const void *, size_t);

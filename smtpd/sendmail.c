@@ -1,0 +1,667 @@
+/*
+ * sendmail: the sendmail(1) interface -- a message on standard input into
+ * the queue through enqueue(8), for mail(1), cron and scripts; and mailq.
+ *
+ * Installed set-group-id chapar: that group opens enqueue's socket (mode
+ * 0660 root:chapar), and the program gives it up right after, before it
+ * reads a byte of input.  Someone who names another configuration (-C)
+ * loses the group first.  The message is read into an anonymous memory
+ * file, lines ended by CRLF as the queue keeps them, so that -t can find
+ * the recipients in the header and the envelope can say whether the body
+ * is 8-bit before the first byte goes to enqueue.
+ */
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chapar/addr.h"
+#include "chapar/config.h"
+#include "chapar/enqc.h"
+#include "chapar/log.h"
+#include "chapar/mime.h"
+#include "chapar/queue.h"
+#include "chapar/util.h"
+
+#define HEADER_MAX (1024 * 1024)
+
+static const char *prog = "sendmail";
+
+static struct {
+	struct config *cf;
+	int extract;		/* -t */
+	int dots;		/* a lone "." ends the input (no -i) */
+	const char *sender;	/* -f, or NULL */
+	const char *fullname;	/* -F, or NULL */
+	const char *notify;	/* -N */
+	const char *ret;	/* -R */
+	const char *envid;	/* -V */
+	char host[256];
+	struct buf rcpts;	/* envelope recipient lines */
+	uint64_t nrcpt;
+	int utf8;		/* an address is UTF-8 */
+} S;
+
+static void __attribute__((noreturn))
+die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	exit(code);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: %s [-it] [-C file] [-F name] [-f sender] "
+	    "[-N dsn] [-R ret] [-V envid] [-o option] [-bm | -bp] "
+	    "[recipient ...]\n       mailq [-C file]\n", prog);
+	exit(EX_USAGE);
+}
+
+/* Give up the set-group-id group for good. */
+static void
+drop_group(void)
+{
+	gid_t g = getgid();
+
+	if (setresgid(g, g, g) == -1 || getegid() != g)
+		die(EX_OSERR, "cannot give up the group: %s", strerror(errno));
+}
+
+/*
+ * The set-group-id group stays only for a configuration root wrote: the
+ * default one, or another (-C, CHAPAR_CONF: a second instance) owned by
+ * root, writable by no one else and readable by the user anyway -- so a
+ * user can neither point the program at a socket of their choosing nor
+ * have it read, as group chapar, a file they could not read themselves.
+ */
+static int
+root_only(const struct stat *st)
+{
+	/* root's, and nobody else may write it (a sticky directory keeps
+	 * others from replacing root's files in it) */
+	return st->st_uid == 0 && ((st->st_mode & 022) == 0 ||
+	    (S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX)));
+}
+
+static int
+trusted_config(const char *path)
+{
+	struct stat st, dst;
+	char *dir, *slash;
+	int ok;
+
+	if (strcmp(path, CHAPAR_SYSCONFDIR "/chapar.conf") == 0)
+		return 1;
+	if (path[0] != '/' || lstat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    !root_only(&st) || access(path, R_OK) == -1)
+		return 0;
+	dir = xstrdup(path);
+	slash = strrchr(dir, '/');
+	slash[slash == dir ? 1 : 0] = '\0';
+	ok = stat(dir, &dst) == 0 && root_only(&dst);
+	free(dir);
+	return ok;
+}
+
+/* RFC 3461 4.1: NEVER alone, or SUCCESS, FAILURE, DELAY.  The value
+ * in upper case, or NULL. */
+static const char *
+notify_norm(const char *v)
+{
+	char *up = xstrdup(v), *p;
+	struct sv rest, w;
+	int never = 0, other = 0, ok = 1;
+
+	for (p = up; *p != '\0'; p++)
+		*p = (char)toupper((unsigned char)*p);
+	rest = sv_from(up);
+	while (rest.n > 0) {
+		(void)sv_split(&rest, ',', &w);
+		if (sv_eq_str(w, "NEVER"))
+			never = 1;
+		else if (sv_eq_str(w, "SUCCESS") || sv_eq_str(w, "FAILURE") ||
+		    sv_eq_str(w, "DELAY"))
+			other = 1;
+		else
+			ok = 0;
+	}
+	if (ok && (never || other) && !(never && other))
+		return up;
+	free(up);
+	return NULL;
+}
+
+/* --- the message --------------------------------------------------------- */
+
+/*
+ * Standard input into fd: CRLF line ends (a bare LF or CR becomes CRLF),
+ * a lone "." ends it unless -i.  Returns the size; *head_len is the
+ * length of the header with its CRLF CRLF (0 if there is no body).
+ */
+static uint64_t
+read_message(int fd, uint64_t limit, uint64_t *head_len, int *eight)
+{
+	char in[65536];
+	struct buf out, line;
+	uint64_t size = 0;
+	ssize_t n, i;
+	int in_head = 1, cr = 0;
+
+	buf_init(&out, 2 * sizeof(in));
+	buf_init(&line, 2 * 1024 * 1024);
+	*head_len = 0;
+	*eight = 0;
+	for (;;) {
+		n = read(STDIN_FILENO, in, sizeof(in));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			die(EX_IOERR, "reading the message: %s",
+			    strerror(errno));
+		for (i = 0; i < n; i++) {
+			char c = in[i];
+
+			if (cr && c == '\n') {
+				cr = 0;
+				continue;	/* CRLF: the CR ended it */
+			}
+			cr = c == '\r';
+			if ((unsigned char)c >= 0x80)
+				*eight = 1;
+			if (c != '\r' && c != '\n') {
+				if (buf_putc(&line, c) == -1)
+					die(EX_DATAERR, "a line longer than "
+					    "2 MB");
+				continue;
+			}
+			/* a line ends */
+			if (S.dots && line.len == 1 && line.data[0] == '.')
+				goto done;
+			if (in_head && line.len == 0) {
+				in_head = 0;
+				*head_len = size + out.len + 2;
+			}
+			(void)buf_append(&out, line.data, line.len);
+			(void)buf_append(&out, "\r\n", 2);
+			buf_reset(&line);
+			if (out.len >= sizeof(in)) {
+				if (write_all(fd, out.data, out.len) == -1)
+					die(EX_OSERR, "%s", strerror(errno));
+				size += out.len;
+				buf_reset(&out);
+			}
+			if (limit > 0 && size + out.len > limit)
+				die(EX_DATAERR, "5.3.4 the message is larger "
+				    "than %llu bytes", (unsigned long long)
+				    limit);
+		}
+		if (n == 0)
+			break;
+	}
+	/* the last line without its line end */
+	if (line.len > 0 && !(S.dots && line.len == 1 && line.data[0] ==
+	    '.')) {
+		(void)buf_append(&out, line.data, line.len);
+		(void)buf_append(&out, "\r\n", 2);
+	}
+done:
+	if (write_all(fd, out.data, out.len) == -1)
+		die(EX_OSERR, "%s", strerror(errno));
+	size += out.len;
+	buf_free(&out);
+	buf_free(&line);
+	if (in_head)
+		*head_len = size;	/* all header */
+	if (limit > 0 && size > limit)
+		die(EX_DATAERR, "5.3.4 the message is larger than %llu bytes",
+		    (unsigned long long)limit);
+	return size;
+}
+
+/* Is this header line (start of a field) the named field? */
+static int
+field_is(struct sv line, const char *name)
+{
+	size_t n = strlen(name);
+
+	return line.n > n && line.p[n] == ':' &&
+	    strncasecmp(line.p, name, n) == 0;
+}
+
+/* --- recipients ---------------------------------------------------------- */
+
+/* One recipient address, "local" getting our host name. */
+static void
+add_rcpt(const char *text)
+{
+	struct addr a;
+	struct buf full, line;
+	const char *why, *p;
+
+	buf_init(&full, strlen(text) + sizeof(S.host) + 2);
+	buf_init(&line, 2048);
+	(void)buf_puts(&full, text);
+	if (strchr(text, '@') == NULL)
+		(void)buf_printf(&full, "@%s", S.host);
+	addr_init(&a);
+	if (addr_parse(buf_sv(&full), ADDR_UTF8, &a, &why) == -1)
+		die(EX_DATAERR, "<%s>: %s", buf_cstr(&full), why);
+	buf_reset(&full);
+	addr_format(&a, &full);
+	addr_free(&a);
+	for (p = buf_cstr(&full); *p != '\0'; p++)
+		if ((unsigned char)*p >= 0x80)
+			S.utf8 = 1;
+	if (++S.nrcpt > QUEUE_RCPT_MAX)
+		die(EX_DATAERR, "more than %d recipients", QUEUE_RCPT_MAX);
+	(void)buf_puts(&line, "rcpt=");
+	tab_escape(&line, buf_sv(&full));
+	if (S.notify != NULL) {
+		(void)buf_puts(&line, "\tnotify=");
+		tab_escape(&line, sv_from(S.notify));
+	}
+	(void)buf_append(&S.rcpts, line.data, line.len);
+	(void)buf_putc(&S.rcpts, '\n');
+	buf_free(&full);
+	buf_free(&line);
+}
+
+static void
+rcpt_cb(void *arg, const struct buf *mbox, const struct buf *host)
+{
+	struct buf a;
+
+	(void)arg;
+	buf_init(&a, mbox->len + host->len + 2);
+	(void)buf_printf(&a, "%s@%s", buf_cstr(mbox), buf_cstr(host));
+	add_rcpt(buf_cstr(&a));
+	buf_free(&a);
+}
+
+/* An argument or a header value: an address list, where a bare local
+ * part (no "@") is one of ours. */
+static void
+add_list(const char *s, size_t n)
+{
+	struct sv rest = sv_make(s, n), item;
+
+	if (memchr(s, '@', n) != NULL) {
+		(void)mime_addr_each(s, n, rcpt_cb, NULL);
+		return;
+	}
+	while (rest.n > 0) {
+		(void)sv_split(&rest, ',', &item);
+		item = sv_trim(item);
+		if (item.n > 0) {
+			char *t = xmalloc(item.n + 1);
+
+			memcpy(t, item.p, item.n);
+			t[item.n] = '\0';
+			add_rcpt(t);
+			free(t);
+		}
+	}
+}
+
+/*
+ * The header as it will be stored: without Bcc under -t (RFC 5322
+ * 3.6.3), and what it lacks noted.  With -t, To, Cc and Bcc give
+ * recipients.
+ */
+static void
+scan_header(struct sv head, struct buf *kept, int *from, int *date,
+    int *msgid)
+{
+	struct sv rest = head, line;
+	struct buf value;
+	int drop = 0, take = 0;
+
+	buf_init(&value, head.n + 1);
+	*from = *date = *msgid = 0;
+	while (rest.n > 0) {
+		(void)sv_split(&rest, '\n', &line);
+		line.n++;		/* with its LF */
+		if (line.p + line.n > head.p + head.n)
+			line.n--;
+		if (line.n <= 2)
+			break;		/* the empty line */
+		if (line.p[0] != ' ' && line.p[0] != '\t') {
+			if (take)
+				add_list(value.data, value.len);
+			buf_reset(&value);
+			take = S.extract && (field_is(line, "To") ||
+			    field_is(line, "Cc") || field_is(line, "Bcc"));
+			drop = S.extract && field_is(line, "Bcc");
+			*from |= field_is(line, "From");
+			*date |= field_is(line, "Date");
+			*msgid |= field_is(line, "Message-ID");
+			if (take) {
+				const char *colon = memchr(line.p, ':',
+				    line.n);
+
+				(void)buf_append(&value, colon + 1, line.n -
+				    (size_t)(colon + 1 - line.p));
+			}
+		} else if (take)
+			(void)buf_append(&value, line.p, line.n);
+		if (!drop)
+			(void)buf_append(kept, line.p, line.n);
+	}
+	if (take)
+		add_list(value.data, value.len);
+	buf_free(&value);
+}
+
+/* --- mailq --------------------------------------------------------------- */
+
+static int
+mailq(void)
+{
+	const char *qdir = config_str(S.cf, NULL, "queue_dir");
+	struct dirent *de;
+	struct buf path, text;
+	struct queue_env e;
+	const char *why;
+	uint64_t size, t;
+	unsigned n = 0;
+	size_t i;
+	DIR *d;
+
+	if (chdir(qdir) == -1 || (d = opendir("todo")) == NULL)
+		die(errno == EACCES ? EX_NOPERM : EX_OSERR, "%s: %s%s", qdir,
+		    strerror(errno), errno == EACCES ? " (the queue is "
+		    "readable by root)" : "");
+	buf_init(&path, 256);
+	buf_init(&text, QUEUE_ENV_MAX + 1);
+	while ((de = readdir(d)) != NULL) {
+		if (!queue_id_ok(de->d_name))
+			continue;
+		queue_path("todo", de->d_name, &path);
+		queue_env_init(&e);
+		if (file_read(buf_cstr(&path), QUEUE_ENV_MAX, &text) == 0 &&
+		    queue_env_parse(buf_sv(&text), &e, &why) == 0) {
+			char when[64];
+			time_t tt;
+
+			if (n++ == 0)
+				printf("%-20s %8s %-24s %s\n", "Queue ID", "Size",
+				    "Arrival", "Sender/Recipient");
+			if (rec_get_u64(&e.head, "size", &size) == -1)
+				size = 0;
+			if (rec_get_u64(&e.head, "time", &t) == -1)
+				t = 0;
+			tt = (time_t)t;
+			(void)strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S",
+			    gmtime(&tt));
+			printf("%-20s %8llu %-24s %s\n", de->d_name,
+			    (unsigned long long)size, when,
+			    rec_get_str(&e.head, "sender")[0] ?
+			    rec_get_str(&e.head, "sender") : "<>");
+			for (i = 0; i < e.nrcpt; i++)
+				printf("%55s %s\n", "",
+				    rec_get_str(&e.rcpts[i], "rcpt"));
+		}
+		queue_env_free(&e);
+	}
+	closedir(d);
+	buf_free(&path);
+	buf_free(&text);
+	if (n == 0)
+		printf("Mail queue is empty\n");
+	else
+		printf("-- %u message%s waiting for the queue manager\n", n,
+		    n == 1 ? "" : "s");
+	return EX_OK;
+}
+
+/* --- main ---------------------------------------------------------------- */
+
+static void
+default_sender(struct buf *out, struct buf *name)
+{
+	struct passwd *pw = getpwuid(getuid());
+	char *comma;
+
+	if (pw == NULL)
+		die(EX_NOUSER, "no passwd entry for uid %ld", (long)getuid());
+	(void)buf_printf(out, "%s@%s", pw->pw_name, S.host);
+	if (pw->pw_gecos != NULL) {
+		(void)buf_puts(name, pw->pw_gecos);
+		if ((comma = strchr(buf_cstr(name), ',')) != NULL)
+			buf_truncate(name, (size_t)(comma - name->data));
+	}
+}
+
+/* A display name fit for a From field: a quoted string (RFC 5322 3.2.4). */
+static void
+quoted_name(struct buf *out, const char *name)
+{
+	(void)buf_putc(out, '"');
+	for (; *name != '\0'; name++) {
+		if ((unsigned char)*name < 0x20)
+			continue;
+		if (*name == '"' || *name == '\\')
+			(void)buf_putc(out, '\\');
+		(void)buf_putc(out, *name);
+	}
+	(void)buf_putc(out, '"');
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conf = NULL, *why, *base;
+	struct buf err, env, top, kept, sender, name, reply;
+	struct enqc *q;
+	struct addr a;
+	char id[QUEUE_ID_MAX], date[64];
+	unsigned char r[8];
+	uint64_t size, head_len;
+	int ch, fd, list = 0, eight, from, hdate, msgid, rc, i;
+	char *msg;
+
+	base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	if (strcmp(base, "mailq") == 0) {
+		prog = "mailq";
+		list = 1;
+	}
+	S.dots = 1;
+	while ((ch = getopt(argc, argv, "B:C:F:N:R:V:b:f:h:io:r:tv")) != -1) {
+		switch (ch) {
+		case 'B': break;	/* body type: found out by reading */
+		case 'C': conf = optarg; break;
+		case 'F': S.fullname = optarg; break;
+		case 'N': S.notify = optarg; break;
+		case 'R': S.ret = optarg; break;
+		case 'V': S.envid = optarg; break;
+		case 'b':
+			if (strcmp(optarg, "p") == 0)
+				list = 1;
+			else if (strcmp(optarg, "m") != 0)
+				die(EX_USAGE, "-b%s is not supported (only -bm "
+				    "and -bp)", optarg);
+			break;
+		case 'f': case 'r': S.sender = optarg; break;
+		case 'h': break;	/* hop count: Received fields count */
+		case 'i': S.dots = 0; break;
+		case 'o':		/* -oi; the other old options mean
+					 * nothing here */
+			if (strcmp(optarg, "i") == 0)
+				S.dots = 0;
+			break;
+		case 't': S.extract = 1; break;
+		case 'v': break;
+		default: usage();
+		}
+	}
+	if (S.notify != NULL && (S.notify = notify_norm(S.notify)) == NULL)
+		die(EX_USAGE, "-N: NEVER, or a list of SUCCESS, FAILURE, DELAY");
+	if (getuid() != 0 && !trusted_config(conf ? conf :
+	    config_default_path()))
+		drop_group();	/* a configuration of one's own */
+	log_open(prog, LOG_TO_STDERR);
+	buf_init(&err, 4096);
+	if (config_load(conf ? conf : config_default_path(), &S.cf, &err) ==
+	    -1)
+		die(EX_CONFIG, "%s", buf_cstr(&err));
+	if (list) {
+		drop_group();
+		return mailq();
+	}
+	if (enqc_connect(config_str(S.cf, NULL, "enqueue_socket"), 60000, &q,
+	    &err) == -1) {
+		drop_group();
+		die(EX_TEMPFAIL, "%s (is chapard running? is %s set-group-id "
+		    "chapar?)", buf_cstr(&err), prog);
+	}
+	drop_group();
+
+	(void)xsnprintf(S.host, sizeof(S.host), "%s", config_str(S.cf, NULL,
+	    "hostname"));
+	if (S.host[0] == '\0' && gethostname(S.host, sizeof(S.host) - 1) ==
+	    -1)
+		(void)xsnprintf(S.host, sizeof(S.host), "localhost");
+	buf_init(&S.rcpts, 64 * 1024);
+	for (i = optind; i < argc; i++)
+		add_list(argv[i], strlen(argv[i]));
+
+	if ((fd = memfd_create("sendmail", MFD_CLOEXEC)) == -1)
+		die(EX_OSERR, "memfd_create: %s", strerror(errno));
+	size = read_message(fd, config_num(S.cf, NULL, "message_size_limit"),
+	    &head_len, &eight);
+	if (head_len > HEADER_MAX)
+		die(EX_DATAERR, "the header is larger than %d bytes",
+		    HEADER_MAX);
+	msg = size == 0 ? NULL : mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd,
+	    0);
+	if (msg == MAP_FAILED)
+		die(EX_OSERR, "mmap: %s", strerror(errno));
+	buf_init(&kept, head_len + 3);
+	scan_header(sv_make(msg, head_len), &kept, &from, &hdate, &msgid);
+	if (S.nrcpt == 0)
+		die(EX_USAGE, "no recipients%s", S.extract ? " in To, Cc or Bcc"
+		    : " (give them as arguments, or use -t)");
+
+	/* the envelope (chapar-queue(5)) */
+	buf_init(&sender, 1024);
+	buf_init(&name, 256);
+	default_sender(&sender, &name);
+	if (S.fullname != NULL) {
+		buf_reset(&name);
+		(void)buf_puts(&name, S.fullname);
+	}
+	if (S.sender != NULL) {
+		buf_reset(&sender);
+		if (strcmp(S.sender, "<>") != 0 && strcmp(S.sender, "") != 0)
+			(void)buf_puts(&sender, S.sender);
+	}
+	if (sender.len > 0) {
+		addr_init(&a);
+		if (strchr(buf_cstr(&sender), '@') == NULL)
+			(void)buf_printf(&sender, "@%s", S.host);
+		if (addr_parse(buf_sv(&sender), ADDR_UTF8, &a, &why) == -1)
+			die(EX_DATAERR, "sender <%s>: %s", buf_cstr(&sender),
+			    why);
+		buf_reset(&sender);
+		addr_format(&a, &sender);
+		addr_free(&a);
+	}
+	for (i = 0; i < (int)sender.len; i++)
+		if ((unsigned char)sender.data[i] >= 0x80)
+			S.utf8 = 1;
+	buf_init(&env, QUEUE_ENV_MAX);
+	(void)buf_puts(&env, "v=1\tsender=");
+	tab_escape(&env, buf_sv(&sender));
+	(void)buf_printf(&env, "\tbody=%s", eight ? "8BITMIME" : "7BIT");
+	if (S.utf8)
+		(void)buf_puts(&env, "\tsmtputf8=1");
+	if (S.ret != NULL) {
+		if (strcasecmp(S.ret, "full") != 0 && strcasecmp(S.ret,
+		    "hdrs") != 0)
+			die(EX_USAGE, "-R: full or hdrs");
+		(void)buf_printf(&env, "\tret=%s", strcasecmp(S.ret, "full") ==
+		    0 ? "FULL" : "HDRS");
+	}
+	if (S.envid != NULL) {
+		(void)buf_puts(&env, "\tenvid=");
+		tab_escape(&env, sv_from(S.envid));
+	}
+	(void)buf_printf(&env, "\tprotocol=local\tuid=%ld\n",
+	    (long)getuid());
+	(void)buf_append(&env, S.rcpts.data, S.rcpts.len);
+
+	buf_init(&reply, 1024);
+	rc = enqc_begin(q, buf_sv(&env), id, &reply);
+	if (rc != 0)
+		die(rc == 1 && buf_cstr(&reply)[0] == '5' ? EX_DATAERR :
+		    EX_TEMPFAIL, "%s", buf_cstr(&reply));
+
+	/* RFC 5321 4.4-like trace for local submission, and what a
+	 * message must have (RFC 5322 3.6) */
+	buf_init(&top, 4096);
+	date_rfc5322(date, sizeof(date));
+	(void)buf_printf(&top, "Received: by %s (Chapar sendmail, uid %ld)\r\n"
+	    "\tid %s;\r\n\t%s\r\n", S.host, (long)getuid(), id, date);
+	if (!from) {
+		(void)buf_puts(&top, "From: ");
+		if (name.len > 0) {
+			quoted_name(&top, buf_cstr(&name));
+			(void)buf_putc(&top, ' ');
+		}
+		(void)buf_printf(&top, "<%s>\r\n", sender.len > 0 ?
+		    buf_cstr(&sender) : "MAILER-DAEMON");
+	}
+	if (!hdate)
+		(void)buf_printf(&top, "Date: %s\r\n", date);
+	if (!msgid) {
+		rand_bytes(r, sizeof(r));
+		(void)buf_printf(&top, "Message-ID: <%s.%02x%02x%02x%02x%02x%02x"
+		    "%02x%02x@%s>\r\n", id, r[0], r[1], r[2], r[3], r[4], r[5],
+		    r[6], r[7], S.host);
+	}
+	/* the header kept ends before its empty line */
+	(void)buf_append(&kept, "\r\n", 2);
+	if (enqc_write(q, top.data, top.len) == -1 ||
+	    enqc_write(q, kept.data, kept.len) == -1 ||
+	    (size > head_len && enqc_write(q, msg + head_len, size -
+	    head_len) == -1))
+		die(EX_TEMPFAIL, "451 4.3.0 lost the connection to enqueue");
+	rc = enqc_commit(q, sv_make("", 0), &reply);
+	if (rc != 0)
+		die(rc == 1 && buf_cstr(&reply)[0] == '5' ? EX_DATAERR :
+		    EX_TEMPFAIL, "%s", buf_cstr(&reply));
+	if (msg != NULL)
+		(void)munmap(msg, size);
+	close(fd);
+	enqc_close(&q);
+	buf_free(&err);
+	buf_free(&env);
+	buf_free(&top);
+	buf_free(&kept);
+	buf_free(&sender);
+	buf_free(&name);
+	buf_free(&reply);
+	buf_free(&S.rcpts);
+	return EX_OK;
+}

@@ -1,0 +1,175 @@
+"""sendmail(1): messages from the command line into the queue through
+enqueue, as root and as an ordinary user of a set-group-id copy."""
+import grp
+import re
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+
+import chapartest
+from chapartest import Instance
+
+from test_enqueue import files
+
+
+def sm_instance():
+    inst = Instance()
+    with open(inst.path("chapar.conf")) as f:
+        conf = f.read()
+    with open(inst.path("chapar.conf"), "w") as f:
+        f.write(re.sub(r"(?m)^hostname = .*$", "hostname = mx.example.org",
+                       conf))
+    inst.start("enqueue", ready=lambda: os.path.exists(
+        inst.path("run", "enqueue.sock")))
+    return inst
+
+
+def sendmail(inst, *args, data=b"", prog=None, user=None):
+    cmd = [prog or os.path.join(chapartest.BUILD, "bin", "sendmail"),
+           "-C", inst.path("chapar.conf")] + list(args)
+    if prog is not None:      # the installed way: the default config
+        cmd = [prog] + list(args)
+    env = dict(os.environ)
+    if prog is not None:
+        env["CHAPAR_CONF"] = inst.path("chapar.conf")
+    if user is not None:
+        pw = pwd.getpwnam(user)
+        cmd = ["setpriv", "--reuid", str(pw.pw_uid), "--regid",
+               str(pw.pw_gid), "--clear-groups"] + cmd
+    return subprocess.run(cmd, input=data, capture_output=True,
+                          timeout=30, env=env)
+
+
+def queued(inst):
+    out = []
+    for env in files(inst, "todo"):
+        qid = os.path.basename(env)
+        with open(env, "rb") as f:
+            lines = f.read().decode().split("\n")[:-1]
+        with open(inst.path("queue", "mess", qid[-1], qid), "rb") as f:
+            out.append(([dict(x.split("=", 1) for x in ln.split("\t"))
+                         for ln in lines], f.read()))
+    return out
+
+
+def test_sendmail_arguments_dots_and_header():
+    chapartest.need_root()
+    inst = sm_instance()
+    r = sendmail(inst, "-f", "cron@example.org", "-F", "Cron \"Daemon\"",
+                 "alice@example.org, bob@example.org", "carol",
+                 data=b"Subject: nightly\n\nline one\n.hidden\n.\nafter\n")
+    assert r.returncode == 0, r
+    (env, msg), = queued(inst)
+    head = env[0]
+    assert head["sender"] == "cron@example.org"
+    assert head["protocol"] == "local" and head["uid"] == "0"
+    assert head["body"] == "7BIT"
+    assert [e["rcpt"] for e in env[1:]] == [
+        "alice@example.org", "bob@example.org", "carol@mx.example.org"]
+    assert msg.startswith(b"Received: by mx.example.org (Chapar sendmail,"
+                          b" uid 0)\r\n\tid ")
+    assert b'\r\nFrom: "Cron \\"Daemon\\"" <cron@example.org>\r\n' in msg
+    assert b"\r\nDate: " in msg and b"\r\nMessage-ID: <" in msg
+    # a lone dot ended the input; LF became CRLF
+    assert msg.endswith(b"Subject: nightly\r\n\r\nline one\r\n.hidden\r\n")
+    # -i (and -oi): dots are text
+    r = sendmail(inst, "-oi", "alice@example.org",
+                 data=b"From: me@example.org\nSubject: x\n\n.\nafter")
+    assert r.returncode == 0, r
+    msgs = sorted((m for _, m in queued(inst)), key=len)
+    assert msgs[-1].endswith(b"\r\n\r\n.\r\nafter\r\n") or \
+        msgs[0].endswith(b"\r\n\r\n.\r\nafter\r\n")
+    assert b"From: me@example.org\r\n" in b"".join(msgs)
+
+
+def test_sendmail_t_reads_recipients_and_drops_bcc():
+    chapartest.need_root()
+    inst = sm_instance()
+    r = sendmail(inst, "-t", "-i", data=(
+        b"From: Ops <ops@example.org>\nTo: Alice <alice@example.org>,\n"
+        b"  bob@example.org\nCc: carol@example.net\nBcc: secret@example"
+        b".net\nSubject: \xd8\xb3\xd9\x84\xd8\xa7\xd9\x85\n\nbody\n"))
+    assert r.returncode == 0, r
+    (env, msg), = queued(inst)
+    assert [e["rcpt"] for e in env[1:]] == [
+        "alice@example.org", "bob@example.org", "carol@example.net",
+        "secret@example.net"]
+    assert b"Bcc" not in msg and b"secret" not in msg
+    assert env[0]["body"] == "8BITMIME"
+    assert b"\r\nFrom: Ops <ops@example.org>\r\n" in msg
+    assert msg.count(b"From:") == 1
+
+
+def test_sendmail_errors():
+    chapartest.need_root()
+    inst = sm_instance()
+    r = sendmail(inst, data=b"Subject: x\n\nno one\n")
+    assert r.returncode == 64 and b"no recipients" in r.stderr, r
+    r = sendmail(inst, "bad address@@example.org", data=b"x\n")
+    assert r.returncode == 65, r
+    r = sendmail(inst, "-bs")
+    assert r.returncode == 64, r
+    r = sendmail(inst, "-N", "never,success", "a@example.org", data=b"x\n")
+    assert r.returncode == 64 and b"-N" in r.stderr, r
+    r = sendmail(inst, "-N", "success,delay", "-R", "hdrs", "-V", "q1",
+                 "a@example.org", data=b"x\n")
+    assert r.returncode == 0, r
+    (env, _), = queued(inst)
+    assert env[1] == {"rcpt": "a@example.org", "notify": "SUCCESS,DELAY"}
+    assert env[0]["ret"] == "HDRS" and env[0]["envid"] == "q1"
+    inst.stop("enqueue")
+    r = sendmail(inst, "alice@example.org", data=b"x\n")
+    assert r.returncode == 75 and b"cannot connect to enqueue" in \
+        r.stderr, r
+    assert len(queued(inst)) == 1
+
+
+def test_sendmail_setgid_for_users_and_mailq():
+    chapartest.need_root()
+    inst = sm_instance()
+    d = tempfile.mkdtemp(prefix="chapar-sendmail-")
+    os.chmod(d, 0o755)
+    prog = os.path.join(d, "sendmail")
+    shutil.copy(os.path.join(chapartest.BUILD, "bin", "sendmail"), prog)
+    os.chown(prog, 0, grp.getgrnam("chapar").gr_gid)
+    os.chmod(prog, 0o2755)
+    os.chmod(inst.dir, 0o755)
+    os.chmod(inst.path("chapar.conf"), 0o644)
+    os.chmod(inst.path("run"), 0o755)
+    nobody = pwd.getpwnam("nobody")
+    r = sendmail(inst, "alice@example.org", prog=prog, user="nobody",
+                 data=b"Subject: from a user\n\nhi\n")
+    assert r.returncode == 0, r
+    (env, msg), = queued(inst)
+    assert env[0]["uid"] == str(nobody.pw_uid)
+    assert env[0]["sender"] == "nobody@mx.example.org"
+    # a configuration of the user's own costs the group (it could name
+    # any socket, or be any file group chapar may read)
+    own = os.path.join(d, "own")
+    os.mkdir(own)
+    os.chown(own, nobody.pw_uid, nobody.pw_gid)
+    shutil.copy(inst.path("chapar.conf"), os.path.join(own, "c.conf"))
+    os.chown(os.path.join(own, "c.conf"), nobody.pw_uid, nobody.pw_gid)
+    r = subprocess.run(
+        ["setpriv", "--reuid", str(nobody.pw_uid), "--regid",
+         str(nobody.pw_gid), "--clear-groups", prog, "-C",
+         os.path.join(own, "c.conf"), "alice@example.org"],
+        input=b"x\n", capture_output=True, timeout=30)
+    assert r.returncode == 75 and b"cannot connect" in r.stderr, r
+    # without the set-group-id bit a user cannot reach enqueue
+    os.chmod(prog, 0o755)
+    r = sendmail(inst, "alice@example.org", prog=prog, user="nobody",
+                 data=b"x\n")
+    assert r.returncode == 75, r
+    # mailq: root reads the queue, a user may not
+    os.symlink(prog, os.path.join(d, "mailq"))
+    r = subprocess.run([os.path.join(d, "mailq"), "-C",
+                        inst.path("chapar.conf")], capture_output=True,
+                       timeout=30)
+    assert r.returncode == 0 and b"alice@example.org" in r.stdout and \
+        b"1 message waiting" in r.stdout, r
+    r = sendmail(inst, "-bp", prog=prog, user="nobody")
+    assert r.returncode == 77, r
+    shutil.rmtree(d)
