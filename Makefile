@@ -52,7 +52,7 @@ CFLAGS ?=
 LDFLAGS ?=
 ALL_CFLAGS = -std=c11 $(OPT) $(HARDEN) $(WARN) $(DEFS) -Icommon $(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(SANLDFLAGS) $(LDFLAGS)
-LIBS = -ldb-5.3 -lssl -lcrypto -lcrypt -lidn2
+LIBS = -ldb-5.3 -lssl -lcrypto -lcrypt -lidn2 -lunbound
 
 # --- sources -----------------------------------------------------------
 COMMON_SRC = $(wildcard common/*.c)

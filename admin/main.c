@@ -46,6 +46,7 @@ static const char usage_text[] =
 "  auth test ADDRESS [--password-stdin] | lookup ADDRESS | user NAME\n"
 "  status [--json] | reload | stop    drive chapard\n"
 "  tls check                         the configured certificates\n"
+"  dns lookup mx|a|addr|txt|ptr NAME what the resolver finds\n"
 "\n"
 "See chapar(8).\n";
 
@@ -296,7 +297,7 @@ main(int argc, char **argv)
 		{ "stop", cmd_ctl }, { "tls", cmd_tls },
 		{ "mailbox", cmd_mailbox }, { "reindex", cmd_reindex },
 		{ "quota", cmd_quota }, { "import", cmd_import },
-		{ "export", cmd_export },
+		{ "export", cmd_export }, { "dns", cmd_dns },
 	};
 	char **words;
 	size_t i;

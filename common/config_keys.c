@@ -166,6 +166,9 @@ const struct cfg_key cfg_keys[] = {
 	{ "smtpd_filter_unavailable", CFG_STR, "tempfail", 0, 0, CFG_SERVICE,
 	    "mail when a filter is down: wait (4xx) or pass it by",
 	    "tempfail accept" },
+	{ "dns_servers", CFG_LIST, "", 0, 0, 0,
+	    "nameservers to ask, ADDRESS or ADDRESS@PORT, in order; empty: "
+	    "those of /etc/resolv.conf", NULL },
 	{ "postmaster", CFG_STR, "postmaster", 0, 0, 0,
 	    "sender of the server's own notices (a local part, or an "
 	    "address)", NULL },
