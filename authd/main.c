@@ -116,10 +116,9 @@ int
 main(int argc, char **argv)
 {
 	const char *conf = NULL, *sock, *msock;
-	enum log_level lvl;
 	struct buf err;
 	struct config *cf_global;
-	int ch, fg = 0, debug = 0, lfd, mfd, fac, nworkers;
+	int ch, fg = 0, debug = 0, lfd, mfd, nworkers;
 	const char *perr;
 	struct buf dummy;
 
@@ -145,14 +144,7 @@ main(int argc, char **argv)
 	if (config_load(conf, &cf_global, &err) == -1)
 		log_fatal("%s", buf_cstr(&err));
 	authd.cf = cf_global;
-	if (log_facility_parse(config_str(authd.cf, NULL, "log_facility"),
-	    &fac) == 0)
-		log_set_facility(fac);
-	if (log_level_parse(config_str(authd.cf, "authd", "log_level"),
-	    &lvl) == 0)
-		log_set_level(lvl);
-	if (debug)
-		log_set_level(LOGL_DEBUG);
+	config_log_setup(authd.cf, "authd", debug);
 	if (!fg) {
 		daemonize();
 		log_where(LOG_TO_SYSLOG);

@@ -827,3 +827,18 @@ config_show(const struct config *c, FILE *fp, int nondefault, int expand)
 				    expand ? s->vals[i].str : s->vals[i].raw);
 	}
 }
+
+void
+config_log_setup(const struct config *cf, const char *svc, int debug)
+{
+	enum log_level lvl;
+	int fac;
+
+	if (log_facility_parse(config_str(cf, NULL, "log_facility"), &fac) ==
+	    0)
+		log_set_facility(fac);
+	if (log_level_parse(config_str(cf, svc, "log_level"), &lvl) == 0)
+		log_set_level(lvl);
+	if (debug)
+		log_set_level(LOGL_DEBUG);
+}

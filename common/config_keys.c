@@ -166,6 +166,19 @@ const struct cfg_key cfg_keys[] = {
 	{ "smtpd_filter_unavailable", CFG_STR, "tempfail", 0, 0, CFG_SERVICE,
 	    "mail when a filter is down: wait (4xx) or pass it by",
 	    "tempfail accept" },
+	{ "queue_delivery", CFG_BOOL, "yes", 0, 0, 0,
+	    "run the queue manager; no: messages wait in the queue", NULL },
+	{ "qmgr_lmtp", CFG_STR, "${run_dir}/lmtp.sock", 0, 0, 0,
+	    "where the queue manager reaches local(8): a UNIX socket path or "
+	    "host:port", NULL },
+	{ "queue_retry_min", CFG_DURATION, "5m", 1, DAY, 0,
+	    "first wait before a deferred message is tried again (then "
+	    "doubling)", NULL },
+	{ "queue_retry_max", CFG_DURATION, "1h", 1, DAY, 0,
+	    "longest wait between two tries", NULL },
+	{ "queue_lifetime", CFG_DURATION, "5d", 1, 100 * DAY, 0,
+	    "how long a message may wait before what is left of it "
+	    "returns to the sender", NULL },
 	{ "dns_servers", CFG_LIST, "", 0, 0, 0,
 	    "nameservers to ask, ADDRESS or ADDRESS@PORT, in order; empty: "
 	    "those of /etc/resolv.conf", NULL },

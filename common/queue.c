@@ -162,7 +162,8 @@ check_head(const struct rec *r, int *flags)
 			if (!one_of(v, rets))
 				return "bad ret";
 		} else if (strcmp(n, "hold") == 0 || strcmp(n, "size") == 0 ||
-		    strcmp(n, "time") == 0 || strcmp(n, "uid") == 0) {
+		    strcmp(n, "time") == 0 || strcmp(n, "uid") == 0 ||
+		    strcmp(n, "tries") == 0 || strcmp(n, "next") == 0) {
 			if (!is_number(v))
 				return "bad number";
 		} else if (strcmp(n, "envid") == 0 || strcmp(n, "auth") == 0 ||
@@ -197,9 +198,15 @@ check_rcpt(const struct rec *r, int flags)
 				return "bad recipient address";
 			have = 1;
 		} else if (strcmp(n, "notify") == 0 ||
-		    strcmp(n, "orcpt") == 0) {
+		    strcmp(n, "orcpt") == 0 || strcmp(n, "dsn") == 0) {
 			if (!text_ok(v, 1024))
 				return "bad recipient field";
+		} else if (strcmp(n, "reply") == 0) {
+			if (!text_ok(v, 4096))
+				return "bad recipient field";
+		} else if (strcmp(n, "state") == 0) {
+			if (strcmp(v, "sent") != 0 && strcmp(v, "failed") != 0)
+				return "bad recipient state";
 		} else
 			return "unknown recipient field";
 	}

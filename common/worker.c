@@ -730,17 +730,7 @@ static void
 setup_logging(int debug)
 {
 	const char *how = getenv("CHAPAR_LOG");
-	enum log_level lvl;
-	int fac;
-
-	if (log_facility_parse(config_str(W.cf, NULL, "log_facility"),
-	    &fac) == 0)
-		log_set_facility(fac);
-	if (log_level_parse(config_str(W.cf, W.service, "log_level"),
-	    &lvl) == 0)
-		log_set_level(lvl);
-	if (debug)
-		log_set_level(LOGL_DEBUG);
+	config_log_setup(W.cf, W.service, debug);
 	/* Under inetd, descriptor 2 may be the client: syslog unless told. */
 	log_where(how != NULL && strcmp(how, "stderr") == 0 ? LOG_TO_STDERR :
 	    LOG_TO_SYSLOG);

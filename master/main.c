@@ -116,16 +116,7 @@ pidfile_write(void)
 static void
 logging(struct config *cf, int debug)
 {
-	enum log_level lvl;
-	int fac;
-
-	if (log_facility_parse(config_str(cf, NULL, "log_facility"), &fac) ==
-	    0)
-		log_set_facility(fac);
-	if (log_level_parse(config_str(cf, NULL, "log_level"), &lvl) == 0)
-		log_set_level(lvl);
-	if (debug)
-		log_set_level(LOGL_DEBUG);
+	config_log_setup(cf, NULL, debug);
 }
 
 void

@@ -319,10 +319,21 @@ build(struct config *cf, struct buf *err)
 	free(path);
 	s->next = list;
 	list = s;
+	/* qmgr, the queue manager, unless queue_delivery = no */
+	if (config_bool(cf, NULL, "queue_delivery")) {
+		path = config_str(cf, "qmgr", "program")[0] ?
+		    xstrdup(config_str(cf, "qmgr", "program")) :
+		    locate("qmgr");
+		s = service_new("qmgr", SVC_DAEMON, path);
+		free(path);
+		s->next = list;
+		list = s;
+	}
 	n = config_sections(cf, names, NELEM(names));
 	for (i = 0; i < n; i++) {
 		if (strcmp(names[i], "authd") == 0 ||
-		    strcmp(names[i], "enqueue") == 0)
+		    strcmp(names[i], "enqueue") == 0 ||
+		    strcmp(names[i], "qmgr") == 0)
 			continue;
 		if (addresses(cf, names[i], ls, &nls, err) == -1)
 			goto fail;

@@ -64,6 +64,7 @@ static struct {
 	unsigned long long queued;
 	int qfd;		/* the queue directory, for syncfs */
 	int todofd, messfd[16];	/* its directories, for fsync */
+	int wakefd;		/* qmgr's FIFO, or -1 */
 	/* the flush (commit_start): the placed messages wait in pending
 	 * while the flusher thread makes the ones in flushing durable */
 	struct client *pending, *flushing;
@@ -541,6 +542,20 @@ flush_start(void)
 		log_fatal("flusher: %s", strerror(errno));
 }
 
+/* A byte into queue_dir/wake, where qmgr(8) waits, if it does: a full
+ * FIFO means it has wake-ups to read already. */
+static void
+wake_qmgr(void)
+{
+	if (Q.wakefd == -1 && (Q.wakefd = open("wake", O_WRONLY | O_NONBLOCK |
+	    O_CLOEXEC)) == -1)
+		return;		/* no queue manager (ENXIO) or no FIFO yet */
+	if (write(Q.wakefd, "w", 1) == -1 && errno != EAGAIN) {
+		(void)close(Q.wakefd);	/* it went away: open again */
+		Q.wakefd = -1;
+	}
+}
+
 /* The flush ended: tell its clients, and start the next. */
 static void
 flush_done(void)
@@ -572,6 +587,8 @@ flush_done(void)
 		drop_message(c);
 	}
 	Q.flushing = NULL;
+	if (err == 0)
+		wake_qmgr();
 	flush_start();
 }
 
@@ -756,13 +773,12 @@ main(int argc, char **argv)
 {
 	const char *conf = NULL, *sock, *qdir;
 	struct sigaction sa;
-	enum log_level lvl;
 	struct buf err;
 	struct group *gr;
 	uid_t uid;
 	gid_t gid;
 	char hd[16];
-	int ch, debug = 0, fac, lfd, h;
+	int ch, debug = 0, lfd, h;
 
 	while ((ch = getopt(argc, argv, "c:df")) != -1) {
 		switch (ch) {
@@ -782,13 +798,7 @@ main(int argc, char **argv)
 	if (config_load(conf ? conf : config_default_path(), &Q.cf, &err) ==
 	    -1)
 		log_fatal("%s", buf_cstr(&err));
-	if (log_facility_parse(config_str(Q.cf, NULL, "log_facility"),
-	    &fac) == 0)
-		log_set_facility(fac);
-	if (log_level_parse(config_str(Q.cf, NULL, "log_level"), &lvl) == 0)
-		log_set_level(lvl);
-	if (debug)
-		log_set_level(LOGL_DEBUG);
+	config_log_setup(Q.cf, NULL, debug);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -835,6 +845,7 @@ main(int argc, char **argv)
 			log_fatal("%s/%s: %s", qdir, hd, strerror(errno));
 	}
 	flusher_start();
+	Q.wakefd = -1;
 	log_info("ready: socket=%s, queue=%s, uid=%ld", sock, qdir,
 	    (long)geteuid());
 	serve(lfd);

@@ -58,7 +58,7 @@ Chapar instance: $dir
 Running now: chapard, the supervisor, and under it authd
 (authentication and user look-ups) on $dir/run/auth.sock, local
 (delivery by LMTP) on $dir/run/lmtp.sock and 127.0.0.1:2424, enqueue
-(the queue's writer) and smtpd: MX on 127.0.0.1:2525, submission
+(the queue's writer), qmgr (the queue manager) and smtpd: MX on 127.0.0.1:2525, submission
 (STARTTLS, AUTH required) on 127.0.0.1:5587 and implicit TLS on
 127.0.0.1:4465
 
@@ -77,9 +77,10 @@ Try it from another terminal:
   swaks --server 127.0.0.1:5587 -tls --auth PLAIN \\
       --auth-user demo@example.test --auth-password demo \\
       --from demo@example.test --to someone@example.net
-  ls $dir/queue/todo
+  ls $dir/mail/example.test/demo/cur
 
-Not there yet: the queue manager (what SMTP accepts waits in
+qmgr delivers what is queued for example.test to the demo mailbox.
+Not there yet: remote delivery (mail for other domains waits in
 $dir/queue), IMAP, POP3 and FTP.  They arrive with the next pieces of
 work (see README.md); chapard will run them from sections of $conf, as
 it runs [smtpd] and [lmtp].

@@ -61,6 +61,9 @@ int config_load(const char *path, struct config **, struct buf *err);
 int config_parse(const char *name, const char *text, size_t len,
     struct config **, struct buf *err);
 void config_free(struct config **);
+/* log_facility and log_level (of svc's section, if not NULL) for this
+ * process; debug: everything. */
+void config_log_setup(const struct config *, const char *svc, int debug);
 
 /* Typed lookups; svc may be NULL for the global value.  Asking for an
  * unknown key or the wrong type is a bug and panics. */

@@ -43,9 +43,13 @@ void queue_path(const char *kind, const char *id, struct buf *out);
  *	quarantine= (a filter's reason: held for review, not delivered),
  *	header= (a field "Name: value" a filter added, to put on top of
  *	the message when it is delivered; may repeat)
+ *	tries= and next= (the queue manager's: attempts so far, and the
+ *	time of the next)
  * a recipient's:
  *	rcpt= (the address), notify= (NEVER or SUCCESS,FAILURE,DELAY),
- *	orcpt= (type;address as given)
+ *	orcpt= (type;address as given); and the queue manager's: state=
+ *	(sent or failed: final; absent: still to do), reply= and dsn= (the
+ *	last attempt's reply and enhanced status)
  * Anything else, a missing rcpt or sender, or an address that does not
  * parse makes the envelope invalid.
  */

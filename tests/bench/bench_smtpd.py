@@ -147,7 +147,7 @@ def main():
         return 0
     settle()
     port = free_port()
-    inst = Instance()
+    inst = Instance("queue_delivery = no\n")
     ours = {}
     try:
         inst.ok("domain", "add", "example.org")

@@ -74,6 +74,12 @@ queue_envelope(void)
 	T_ASSERT(bad("v=1\tsender=\nnotify=NEVER\n"));
 	T_ASSERT(bad("v=1\tsender=\nrcpt=a@b.example"));
 	T_ASSERT(bad("v=1\tsender=<>\nrcpt=a@b.example\n"));
+	/* the queue manager's fields */
+	T_ASSERT(!bad("v=1\tsender=\ttries=2\tnext=1800000000\n"
+	    "rcpt=a@b.example\tstate=sent\treply=250 ok\tdsn=2.0.0\n"
+	    "rcpt=c@d.example\tstate=failed\n"));
+	T_ASSERT(bad("v=1\tsender=\nrcpt=a@b.example\tstate=maybe\n"));
+	T_ASSERT(bad("v=1\tsender=\ttries=x\nrcpt=a@b.example\n"));
 }
 
 /* What filters add at commit (C frame fields), and header= itself. */

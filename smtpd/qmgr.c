@@ -1,0 +1,895 @@
+/*
+ * qmgr: the queue manager (qmgr(8)).
+ *
+ * It takes what enqueue committed to todo/, moves the envelope to
+ * info/H/ID (from then on the queue manager's), and delivers: local
+ * recipients through the LMTP agent (local(8)), one transaction per
+ * message, with one reply per recipient (RFC 2033 4.2).  Each
+ * recipient's fate is written into the envelope (state=sent|failed,
+ * reply=, dsn=) before the next step, by a rename over the old one, so a
+ * restart after kill -9 at most tries the in-flight recipients again.
+ * Deferred mail is tried again with a doubling delay (queue_retry_min to
+ * queue_retry_max); after queue_lifetime it fails.  When every recipient
+ * has a final result, the failures go back to the sender as one RFC 3464
+ * report (never for the null sender, so a report never loops) and the
+ * message leaves the queue.
+ *
+ * Mail for other domains waits for remote(8), which comes next: it is
+ * deferred, and fails at queue_lifetime like any other.
+ *
+ * qmgr runs as queue_user with queue_dir as its working directory.  It
+ * is not chrooted: it connects to the LMTP agent's socket for every
+ * delivery.  It reads nothing from the network.
+ */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+
+#include <netinet/in.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chapar/authc.h"
+#include "chapar/config.h"
+#include "chapar/io.h"
+#include "chapar/log.h"
+#include "chapar/net.h"
+#include "chapar/priv.h"
+#include "chapar/queue.h"
+#include "chapar/util.h"
+
+#define LMTP_TIMEOUT_MS (10 * 60 * 1000)
+#define SCAN_SECS 60		/* the safety-net look at todo/ */
+#define MSGS_MAX 100000		/* messages held in memory at once */
+
+/* A message the queue manager holds: its id and when to try it. */
+struct msg {
+	char id[QUEUE_ID_MAX];
+	uint64_t next;
+};
+
+static struct {
+	struct config *cf;
+	struct authc *auth;
+	volatile sig_atomic_t quit;
+	struct msg *m;
+	size_t n;
+	char host[256];
+	uint64_t retry_min, retry_max, lifetime;
+	int wake;		/* the FIFO enqueue writes to */
+	int rescan;		/* a report was queued: look at todo/ */
+} G;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	G.quit = 1;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: qmgr [-df] [-c file]\n");
+	exit(100);
+}
+
+/* --- the envelope on disk ------------------------------------------------ */
+
+static void
+info_path(const char *id, struct buf *p)
+{
+	queue_path("info", id, p);
+}
+
+static int
+env_load(const char *id, struct queue_env *e)
+{
+	struct buf p, text;
+	const char *why;
+	int r = -1;
+
+	buf_init(&p, 256);
+	buf_init(&text, QUEUE_ENV_MAX + 1);
+	info_path(id, &p);
+	if (file_read(buf_cstr(&p), QUEUE_ENV_MAX, &text) == -1)
+		log_error("%s: %s: %s", id, buf_cstr(&p), strerror(errno));
+	else if (queue_env_parse(buf_sv(&text), e, &why) == -1)
+		log_error("%s: envelope: %s", id, why);
+	else
+		r = 0;
+	buf_free(&p);
+	buf_free(&text);
+	return r;
+}
+
+/* The envelope with its recipients' states, in place of the old one
+ * (write, fsync, rename). */
+static int
+env_save(const char *id, const struct queue_env *e)
+{
+	struct buf p, text;
+	int r;
+
+	buf_init(&p, 256);
+	buf_init(&text, QUEUE_ENV_MAX + 4096);
+	info_path(id, &p);
+	queue_env_format(e, &text);
+	r = file_write_atomic(buf_cstr(&p), text.data, text.len, 0600);
+	if (r == -1)
+		log_error("%s: saving the envelope: %s", id, strerror(errno));
+	buf_free(&p);
+	buf_free(&text);
+	return r;
+}
+
+static const char *
+rcpt_state(const struct rec *r)
+{
+	const char *s = rec_get_str(r, "state");
+
+	return s != NULL ? s : "";
+}
+
+static void
+rcpt_set(struct rec *r, const char *state, int code, const char *dsn,
+    const char *text)
+{
+	struct buf reply;
+
+	buf_init(&reply, 1024);
+	if (code > 0)
+		(void)buf_printf(&reply, "%d %s", code, text);
+	else
+		(void)buf_puts(&reply, text);
+	if (state != NULL)
+		rec_set_str(r, "state", state);
+	rec_set(r, "reply", buf_sv(&reply));
+	rec_set_str(r, "dsn", dsn);
+	buf_free(&reply);
+}
+
+/* --- where a recipient goes ---------------------------------------------- */
+
+enum route { R_LOCAL, R_REMOTE, R_UNKNOWN, R_TEMP };
+
+static enum route
+route_of(const char *rcpt)
+{
+	struct authc_reply rep;
+	struct buf err;
+	enum route r = R_TEMP;
+	const char *verb;
+
+	if (G.auth == NULL)
+		return R_TEMP;
+	authc_reply_init(&rep);
+	buf_init(&err, 1024);
+	if (authc_rcpt(G.auth, rcpt, &rep, &err) == -1) {
+		/* chapard starts a new qmgr, which connects again */
+		log_error("authd: %s; exiting to reconnect", buf_cstr(&err));
+		authc_close(&G.auth);
+		G.quit = 1;
+	} else {
+		verb = buf_cstr(&rep.verb);
+		r = strcmp(verb, "RCPT") == 0 ? R_LOCAL :
+		    strcmp(verb, "NOTLOCAL") == 0 ? R_REMOTE :
+		    strcmp(verb, "NOTFOUND") == 0 ? R_UNKNOWN : R_TEMP;
+	}
+	authc_reply_free(&rep);
+	buf_free(&err);
+	return r;
+}
+
+/* --- LMTP to local(8) ---------------------------------------------------- */
+
+static int
+lmtp_connect(struct buf *err)
+{
+	const char *to = config_str(G.cf, NULL, "qmgr_lmtp");
+	struct listen_addr la[2];
+	const char *why;
+	int fd;
+
+	if (to[0] == '/')
+		return unix_connect(to, "the LMTP agent", err);
+	if (listen_addr_parse(sv_from(to), la, &why) == -1) {
+		buf_reset(err);
+		(void)buf_printf(err, "qmgr_lmtp %s: %s", to, why);
+		return -1;
+	}
+	if ((fd = socket(la[0].ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC,
+	    0)) == -1 || connect(fd, (struct sockaddr *)&la[0].ss,
+	    la[0].len) == -1) {
+		buf_reset(err);
+		(void)buf_printf(err, "cannot connect to the LMTP agent at "
+		    "%s: %s", to, strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One reply, multi-line folded: its code, and its last line's text. */
+static int
+lmtp_reply(struct io *io, struct buf *text)
+{
+	struct sv line;
+	int crlf, code;
+
+	for (;;) {
+		if (io_getline(io, &line, &crlf) != IO_OK || line.n < 3)
+			return -1;
+		code = (line.p[0] - '0') * 100 + (line.p[1] - '0') * 10 +
+		    (line.p[2] - '0');
+		if (code < 200 || code > 599)
+			return -1;
+		buf_reset(text);
+		if (line.n > 4)
+			(void)buf_append(text, line.p + 4, line.n - 4);
+		if (line.n == 3 || line.p[3] == ' ')
+			return code;
+		if (line.p[3] != '-')
+			return -1;
+	}
+}
+
+/* The enhanced status code of a reply text ("2.1.5 ok" -> "2.1.5"), or
+ * the class's default. */
+static void
+status_of(int code, const char *text, char out[16])
+{
+	size_t n = strspn(text, "0123456789.");
+
+	if (n >= 5 && n < 12 && text[0] == '0' + code / 100 && text[1] == '.')
+		(void)xsnprintf(out, 16, "%.*s", (int)n, text);
+	else
+		(void)xsnprintf(out, 16, "%d.0.0", code / 100);
+}
+
+/* The message file, dot-stuffed, then "." (the file is CRLF already). */
+static int
+lmtp_body(struct io *io, int fd)
+{
+	char buf[65536];
+	ssize_t n, i, start;
+	int bol = 1;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (i = start = 0; i < n; i++) {
+			if (bol && buf[i] == '.') {
+				if (io_write(io, buf + start, (size_t)(i -
+				    start)) != IO_OK || io_write(io, ".", 1) !=
+				    IO_OK)
+					return -1;
+				start = i;
+			}
+			bol = buf[i] == '\n';
+		}
+		if (io_write(io, buf + start, (size_t)(n - start)) != IO_OK)
+			return -1;
+	}
+	if (n == -1)
+		return -1;
+	return io_puts(io, bol ? ".\r\n" : "\r\n.\r\n") == IO_OK &&
+	    io_flush(io) == IO_OK ? 0 : -1;
+}
+
+static void
+log_result(const char *id, const struct queue_env *e, const struct rec *r,
+    const char *relay, const char *status)
+{
+	uint64_t t = 0;
+
+	(void)rec_get_u64(&e->head, "time", &t);
+	log_info("%s: to=<%s>, relay=%s, delay=%llu, dsn=%s, status=%s (%s)",
+	    id, log_esc_str(rec_get_str(r, "rcpt")), relay,
+	    (unsigned long long)((uint64_t)now_sec() - t),
+	    rec_get_str(r, "dsn") ? rec_get_str(r, "dsn") : "",
+	    status, log_esc_str(rec_get_str(r, "reply") ?
+	    rec_get_str(r, "reply") : ""));
+}
+
+/*
+ * Deliver the message's pending local recipients (their indexes in
+ * idx[0..n)) in one LMTP transaction.  Each gets a state: sent, failed,
+ * or (left without one) deferred.
+ */
+static void
+deliver_local(const char *id, struct queue_env *e, size_t *idx, size_t n)
+{
+	struct buf err, text, path;
+	struct io io;
+	int fd, mfd = -1, code, *acc;
+	size_t i, nacc = 0;
+	const char *body = rec_get_str(&e->head, "body");
+	char st[16];
+
+	buf_init(&err, 1024);
+	buf_init(&text, 1024);
+	buf_init(&path, 256);
+	acc = xcalloc(n, sizeof(*acc));
+	if ((fd = lmtp_connect(&err)) == -1) {
+		for (i = 0; i < n; i++) {
+			rcpt_set(&e->rcpts[idx[i]], NULL, 0, "4.4.1",
+			    buf_cstr(&err));
+			log_result(id, e, &e->rcpts[idx[i]], "local",
+			    "deferred");
+		}
+		goto out;
+	}
+	io_init(&io, fd, 4096, LMTP_TIMEOUT_MS);
+	if (lmtp_reply(&io, &text) != 220)
+		goto broken;
+	(void)io_printf(&io, "LHLO %s\r\n", G.host);
+	if (io_flush(&io) != IO_OK || lmtp_reply(&io, &text) != 250)
+		goto broken;
+	(void)io_printf(&io, "MAIL FROM:<%s>%s%s\r\n",
+	    rec_get_str(&e->head, "sender"), body != NULL && strcmp(body,
+	    "7BIT") != 0 ? " BODY=8BITMIME" : "",
+	    rec_get_str(&e->head, "smtputf8") ? " SMTPUTF8" : "");
+	if (io_flush(&io) != IO_OK || (code = lmtp_reply(&io, &text)) == -1)
+		goto broken;
+	if (code != 250) {
+		status_of(code, buf_cstr(&text), st);
+		for (i = 0; i < n; i++)
+			rcpt_set(&e->rcpts[idx[i]], code >= 500 ? "failed" :
+			    NULL, code, st, buf_cstr(&text));
+		goto done;
+	}
+	for (i = 0; i < n; i++) {
+		struct rec *r = &e->rcpts[idx[i]];
+
+		(void)io_printf(&io, "RCPT TO:<%s>\r\n", rec_get_str(r,
+		    "rcpt"));
+		if (io_flush(&io) != IO_OK ||
+		    (code = lmtp_reply(&io, &text)) == -1)
+			goto broken;
+		if (code == 250) {
+			acc[i] = 1;
+			nacc++;
+			continue;
+		}
+		status_of(code, buf_cstr(&text), st);
+		rcpt_set(r, code >= 500 ? "failed" : NULL, code, st,
+		    buf_cstr(&text));
+	}
+	if (nacc == 0)
+		goto done;
+	(void)io_puts(&io, "DATA\r\n");
+	if (io_flush(&io) != IO_OK || lmtp_reply(&io, &text) != 354)
+		goto broken;
+	queue_path("mess", id, &path);
+	if ((mfd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC)) == -1 ||
+	    lmtp_body(&io, mfd) == -1)
+		goto broken;
+	/* RFC 2033 4.2: a reply for each accepted recipient, in order */
+	for (i = 0; i < n; i++) {
+		if (!acc[i])
+			continue;
+		if ((code = lmtp_reply(&io, &text)) == -1)
+			goto broken;
+		status_of(code, buf_cstr(&text), st);
+		rcpt_set(&e->rcpts[idx[i]], code < 300 ? "sent" : code >= 500 ?
+		    "failed" : NULL, code, st, buf_cstr(&text));
+	}
+	(void)io_puts(&io, "QUIT\r\n");
+	(void)io_flush(&io);
+	goto done;
+broken:
+	/* what has no result yet is deferred */
+	for (i = 0; i < n; i++)
+		if (rcpt_state(&e->rcpts[idx[i]])[0] == '\0')
+			rcpt_set(&e->rcpts[idx[i]], NULL, 0, "4.4.2",
+			    "lost the connection to the LMTP agent");
+done:
+	for (i = 0; i < n; i++) {
+		const char *s = rcpt_state(&e->rcpts[idx[i]]);
+
+		log_result(id, e, &e->rcpts[idx[i]], "local", strcmp(s,
+		    "sent") == 0 ? "sent" : strcmp(s, "failed") == 0 ?
+		    "bounced" : "deferred");
+	}
+	io_free(&io, 1);
+out:
+	if (mfd != -1)
+		close(mfd);
+	free(acc);
+	buf_free(&err);
+	buf_free(&text);
+	buf_free(&path);
+}
+
+/* --- delivery status notifications (RFC 3464) ---------------------------- */
+
+static void
+dsn_date(uint64_t t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	(void)gmtime_r(&tt, &tm);
+	(void)strftime(out, len, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+}
+
+/* Does the recipient want to hear of its failure (RFC 3461 4.1)? */
+static int
+notify_failure(const struct rec *r)
+{
+	const char *n = rec_get_str(r, "notify");
+
+	return n == NULL || strstr(n, "FAILURE") != NULL;
+}
+
+/*
+ * The report of the failed recipients, to the sender, into the queue as
+ * a new message from <> (the queue's own, written the way enqueue
+ * writes: tmp/, fsync, mess/, todo/).  0, or -1 and it is tried again
+ * on the next run.
+ */
+static int
+bounce(const char *id, const struct queue_env *e)
+{
+	const char *sender = rec_get_str(&e->head, "sender");
+	const char *ret = rec_get_str(&e->head, "ret");
+	const char *envid = rec_get_str(&e->head, "envid");
+	struct buf m, path, env, tmp;
+	char bid[QUEUE_ID_MAX], date[64], boundary[128];
+	struct timeval tv;
+	uint64_t arrived = 0;
+	size_t i, nfailed = 0;
+	int fd = -1, hdrs = ret != NULL && strcmp(ret, "HDRS") == 0, ok = -1;
+	static uint64_t serial;
+
+	for (i = 0; i < e->nrcpt; i++)
+		if (strcmp(rcpt_state(&e->rcpts[i]), "failed") == 0 &&
+		    notify_failure(&e->rcpts[i]))
+			nfailed++;
+	if (nfailed == 0 || sender == NULL || sender[0] == '\0')
+		return 0;	/* nothing to say, or no one to say it to */
+	(void)rec_get_u64(&e->head, "time", &arrived);
+	(void)gettimeofday(&tv, NULL);
+	queue_id_make((uint64_t)tv.tv_sec, (uint32_t)tv.tv_usec, ++serial |
+	    (uint64_t)1 << 40, bid);
+	buf_init(&m, 64 * 1024);
+	buf_init(&path, 256);
+	buf_init(&env, 4096);
+	buf_init(&tmp, 256);
+	date_rfc5322(date, sizeof(date));
+	(void)xsnprintf(boundary, sizeof(boundary), "%s/%s", bid, G.host);
+	(void)buf_printf(&m, "Received: by %s (Chapar qmgr)\r\n\tid %s;\r\n"
+	    "\t%s\r\n", G.host, bid, date);
+	(void)buf_printf(&m, "From: Mail Delivery System <MAILER-DAEMON@%s>"
+	    "\r\nTo: <%s>\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+	    "Date: %s\r\nMessage-ID: <%s@%s>\r\nAuto-Submitted: auto-replied"
+	    "\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; "
+	    "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n"
+	    "This is a MIME-encapsulated message.\r\n\r\n", G.host, sender,
+	    date, bid, G.host, boundary);
+	(void)buf_printf(&m, "--%s\r\nContent-Type: text/plain; charset="
+	    "utf-8\r\n\r\nThis is the mail system at %s.\r\n\r\nYour message "
+	    "could not be delivered to one or more recipients.\r\n\r\n",
+	    boundary, G.host);
+	for (i = 0; i < e->nrcpt; i++)
+		if (strcmp(rcpt_state(&e->rcpts[i]), "failed") == 0 &&
+		    notify_failure(&e->rcpts[i]))
+			(void)buf_printf(&m, "<%s>: %s\r\n",
+			    rec_get_str(&e->rcpts[i], "rcpt"),
+			    rec_get_str(&e->rcpts[i], "reply"));
+	/* RFC 3464 2.2: per-message fields, then per recipient */
+	dsn_date(arrived, date, sizeof(date));
+	(void)buf_printf(&m, "\r\n--%s\r\nContent-Type: message/delivery-"
+	    "status\r\n\r\n", boundary);
+	if (envid != NULL)
+		(void)buf_printf(&m, "Original-Envelope-Id: %s\r\n", envid);
+	(void)buf_printf(&m, "Reporting-MTA: dns; %s\r\nX-Chapar-Queue-ID: "
+	    "%s\r\nArrival-Date: %s\r\n", G.host, id, date);
+	for (i = 0; i < e->nrcpt; i++) {
+		const struct rec *r = &e->rcpts[i];
+		const char *orcpt = rec_get_str(r, "orcpt");
+
+		if (strcmp(rcpt_state(r), "failed") != 0 || !notify_failure(r))
+			continue;
+		(void)buf_puts(&m, "\r\n");
+		if (orcpt != NULL)
+			(void)buf_printf(&m, "Original-Recipient: %s\r\n",
+			    orcpt);
+		(void)buf_printf(&m, "Final-Recipient: rfc822; %s\r\n"
+		    "Action: failed\r\nStatus: %s\r\nDiagnostic-Code: smtp; "
+		    "%s\r\n", rec_get_str(r, "rcpt"), rec_get_str(r, "dsn"),
+		    rec_get_str(r, "reply"));
+	}
+	(void)buf_printf(&m, "\r\n--%s\r\nContent-Type: %s\r\n\r\n",
+	    boundary, hdrs ? "text/rfc822-headers" : "message/rfc822");
+	/* the original (or its header) follows from its file */
+	queue_path("mess", id, &path);
+	queue_path("tmp", bid, &tmp);
+	if ((fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0600)) == -1 || write_all(fd, m.data, m.len) == -1)
+		goto out;
+	{
+		struct buf orig;
+
+		buf_init(&orig, 64 * 1024);
+		if (file_read(buf_cstr(&path), (size_t)config_num(G.cf, NULL,
+		    "message_size_limit") + 1024 * 1024, &orig) == -1)
+			goto out_orig;
+		if (hdrs) {
+			const char *end = memmem(orig.data, orig.len,
+			    "\r\n\r\n", 4);
+
+			if (end != NULL)
+				buf_truncate(&orig, (size_t)(end - orig.data) +
+				    2);
+		}
+		ok = write_all(fd, orig.data, orig.len);
+out_orig:
+		buf_free(&orig);
+		if (ok == -1)
+			goto out;
+		ok = -1;
+	}
+	buf_reset(&m);
+	(void)buf_printf(&m, "\r\n--%s--\r\n", boundary);
+	if (write_all(fd, m.data, m.len) == -1 || fsync(fd) == -1)
+		goto out;
+	/* its envelope: from <>, to the sender, nothing to notify */
+	(void)buf_printf(&env, "v=1\tsender=\tbody=8BITMIME\tprotocol=local\t"
+	    "size=%llu\ttime=%lld%s\nrcpt=", (unsigned long long)lseek(fd, 0,
+	    SEEK_END), (long long)now_sec(), rec_get_str(&e->head,
+	    "smtputf8") ? "\tsmtputf8=1" : "");
+	tab_escape(&env, sv_from(sender));
+	(void)buf_puts(&env, "\tnotify=NEVER\n");
+	queue_path("mess", bid, &path);
+	if (rename(buf_cstr(&tmp), buf_cstr(&path)) == -1 ||
+	    fsync_parent(buf_cstr(&path)) == -1)
+		goto out;
+	queue_path("todo", bid, &path);
+	if (file_write_atomic(buf_cstr(&path), env.data, env.len, 0600) == -1)
+		goto out;
+	log_info("%s: sender non-delivery notification: %s", id, bid);
+	G.rescan = 1;
+	ok = 0;
+out:
+	if (ok == -1) {
+		log_error("%s: writing the report: %s", id, strerror(errno));
+		(void)unlink(buf_cstr(&tmp));
+	}
+	if (fd != -1)
+		close(fd);
+	buf_free(&m);
+	buf_free(&path);
+	buf_free(&env);
+	buf_free(&tmp);
+	return ok;
+}
+
+/* --- one message --------------------------------------------------------- */
+
+static void
+remove_message(const char *id)
+{
+	struct buf p;
+
+	buf_init(&p, 256);
+	queue_path("mess", id, &p);
+	if (unlink(buf_cstr(&p)) == -1 && errno != ENOENT)
+		log_error("%s: %s: %s", id, buf_cstr(&p), strerror(errno));
+	info_path(id, &p);
+	if (unlink(buf_cstr(&p)) == -1 && errno != ENOENT)
+		log_error("%s: %s: %s", id, buf_cstr(&p), strerror(errno));
+	buf_free(&p);
+	log_info("%s: removed", id);
+}
+
+/* Recipients without a final result after queue_lifetime fail. */
+static void
+expire(const char *id, struct queue_env *e)
+{
+	const char *last;
+	struct buf text;
+	size_t i;
+
+	buf_init(&text, 1024);
+	for (i = 0; i < e->nrcpt; i++) {
+		struct rec *r = &e->rcpts[i];
+
+		if (rcpt_state(r)[0] != '\0')
+			continue;
+		last = rec_get_str(r, "reply");
+		buf_reset(&text);
+		(void)buf_printf(&text, "delivery time expired%s%s",
+		    last ? ": " : "", last ? last : "");
+		rcpt_set(r, "failed", 0, "4.4.7", buf_cstr(&text));
+		log_result(id, e, r, "none", "expired, returned to sender");
+	}
+	buf_free(&text);
+}
+
+/* One run over a message.  1 when it is done and gone. */
+static int
+run_message(struct msg *mm)
+{
+	struct queue_env e;
+	size_t *local, nl = 0, i, pending = 0;
+	uint64_t arrived = 0, tries = 0, delay, now;
+	int done = 0;
+
+	queue_env_init(&e);
+	if (env_load(mm->id, &e) == -1) {
+		/* kept for the admin to see; looked at again much later */
+		mm->next = (uint64_t)now_sec() + G.retry_max;
+		queue_env_free(&e);
+		return 0;
+	}
+	local = xcalloc(e.nrcpt ? e.nrcpt : 1, sizeof(*local));
+	for (i = 0; i < e.nrcpt && !G.quit; i++) {
+		struct rec *r = &e.rcpts[i];
+
+		if (rcpt_state(r)[0] != '\0')
+			continue;
+		switch (route_of(rec_get_str(r, "rcpt"))) {
+		case R_LOCAL:
+			local[nl++] = i;
+			break;
+		case R_UNKNOWN:
+			rcpt_set(r, "failed", 550, "5.1.1", "5.1.1 no such "
+			    "user here");
+			log_result(mm->id, &e, r, "local", "bounced");
+			break;
+		case R_REMOTE:
+			rcpt_set(r, NULL, 0, "4.4.0", "remote delivery is not "
+			    "available yet");
+			log_result(mm->id, &e, r, "none", "deferred");
+			break;
+		case R_TEMP:
+			rcpt_set(r, NULL, 0, "4.3.0", "the user database is "
+			    "unavailable");
+			log_result(mm->id, &e, r, "none", "deferred");
+			break;
+		}
+	}
+	if (nl > 0 && !G.quit)
+		deliver_local(mm->id, &e, local, nl);
+	free(local);
+	now = (uint64_t)now_sec();
+	(void)rec_get_u64(&e.head, "time", &arrived);
+	if (now >= arrived + G.lifetime)
+		expire(mm->id, &e);
+	for (i = 0; i < e.nrcpt; i++)
+		if (rcpt_state(&e.rcpts[i])[0] == '\0')
+			pending++;
+	if (pending == 0 && bounce(mm->id, &e) == 0) {
+		remove_message(mm->id);
+		done = 1;
+	} else {
+		(void)rec_get_u64(&e.head, "tries", &tries);
+		tries++;
+		delay = G.retry_min;
+		for (i = 1; i < tries && delay < G.retry_max; i++)
+			delay *= 2;
+		if (delay > G.retry_max)
+			delay = G.retry_max;
+		mm->next = now + delay;
+		rec_del(&e.head, "tries");
+		rec_set_u64(&e.head, "tries", tries);
+		rec_del(&e.head, "next");
+		rec_set_u64(&e.head, "next", mm->next);
+		if (env_save(mm->id, &e) == -1)
+			mm->next = now + G.retry_min;
+	}
+	queue_env_free(&e);
+	return done;
+}
+
+/* --- the messages held --------------------------------------------------- */
+
+static void
+hold(const char *id, uint64_t next)
+{
+	size_t i;
+
+	for (i = 0; i < G.n; i++)
+		if (strcmp(G.m[i].id, id) == 0)
+			return;
+	if (G.n == MSGS_MAX)
+		return;		/* the rest wait on disk for a later scan */
+	G.m = xreallocarray(G.m, G.n + 1, sizeof(*G.m));
+	(void)xsnprintf(G.m[G.n].id, sizeof(G.m[G.n].id), "%s", id);
+	G.m[G.n++].next = next;
+}
+
+/* What a previous qmgr left in info/: taken up again. */
+static void
+load_info(void)
+{
+	struct dirent *de;
+	struct queue_env e;
+	char dir[16];
+	uint64_t next;
+	int h;
+	DIR *d;
+
+	for (h = 0; h < 16; h++) {
+		(void)xsnprintf(dir, sizeof(dir), "info/%X", h);
+		if ((d = opendir(dir)) == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			if (!queue_id_ok(de->d_name))
+				continue;
+			queue_env_init(&e);
+			next = 0;
+			if (env_load(de->d_name, &e) == 0)
+				(void)rec_get_u64(&e.head, "next", &next);
+			queue_env_free(&e);
+			hold(de->d_name, next);
+		}
+		closedir(d);
+	}
+}
+
+/* New messages: todo/ID becomes info/H/ID, the queue manager's. */
+static void
+scan_todo(void)
+{
+	struct dirent *de;
+	struct buf from, to;
+	const char *why;
+	DIR *d;
+
+	if ((d = opendir("todo")) == NULL) {
+		log_error("todo: %s", strerror(errno));
+		return;
+	}
+	buf_init(&from, 256);
+	buf_init(&to, 256);
+	while ((de = readdir(d)) != NULL && G.n < MSGS_MAX) {
+		if (!queue_id_ok(de->d_name))
+			continue;
+		/* enqueue flushes before it tells anyone; an entry that is
+		 * not whole yet is one it has not finished */
+		if (queue_entry_check(de->d_name, &why) == -1)
+			continue;
+		queue_path("todo", de->d_name, &from);
+		info_path(de->d_name, &to);
+		if (rename(buf_cstr(&from), buf_cstr(&to)) == -1) {
+			log_error("%s: %s", de->d_name, strerror(errno));
+			continue;
+		}
+		hold(de->d_name, 0);
+	}
+	closedir(d);
+	buf_free(&from);
+	buf_free(&to);
+}
+
+static void
+serve(void)
+{
+	struct pollfd pfd;
+	uint64_t now, soonest, last_scan = 0;
+	char drain[512];
+	size_t i;
+	int ms;
+
+	while (!G.quit) {
+		now = (uint64_t)now_sec();
+		if (now >= last_scan + SCAN_SECS || G.rescan) {
+			G.rescan = 0;
+			scan_todo();
+			last_scan = now;
+		}
+		for (i = 0; i < G.n && !G.quit; ) {
+			if (G.m[i].next <= now && run_message(&G.m[i])) {
+				G.m[i] = G.m[--G.n];
+				continue;
+			}
+			i++;
+		}
+		soonest = G.rescan ? now : now + SCAN_SECS;
+		for (i = 0; i < G.n; i++)
+			if (G.m[i].next < soonest)
+				soonest = G.m[i].next;
+		now = (uint64_t)now_sec();
+		ms = soonest > now ? (int)(soonest - now) * 1000 : 0;
+		pfd.fd = G.wake;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, ms) == 1) {
+			while (read(G.wake, drain, sizeof(drain)) > 0)
+				;
+			scan_todo();
+			last_scan = (uint64_t)now_sec();
+		}
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conf = NULL, *qdir;
+	struct sigaction sa;
+	struct buf err;
+	uid_t uid;
+	gid_t gid;
+	int ch, debug = 0;
+
+	while ((ch = getopt(argc, argv, "c:df")) != -1) {
+		switch (ch) {
+		case 'c': conf = optarg; break;
+		case 'd': debug = 1; break;
+		case 'f': break;	/* always in the foreground */
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_open("qmgr", LOG_TO_STDERR);
+	if (getenv("CHAPAR_LOG") != NULL &&
+	    strcmp(getenv("CHAPAR_LOG"), "syslog") == 0)
+		log_where(LOG_TO_SYSLOG);
+	buf_init(&err, 4096);
+	if (config_load(conf ? conf : config_default_path(), &G.cf, &err) ==
+	    -1)
+		log_fatal("%s", buf_cstr(&err));
+	config_log_setup(G.cf, NULL, debug);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	G.retry_min = config_num(G.cf, NULL, "queue_retry_min");
+	G.retry_max = config_num(G.cf, NULL, "queue_retry_max");
+	G.lifetime = config_num(G.cf, NULL, "queue_lifetime");
+	(void)xsnprintf(G.host, sizeof(G.host), "%s", config_str(G.cf, NULL,
+	    "hostname"));
+	if (G.host[0] == '\0' && gethostname(G.host, sizeof(G.host) - 1) ==
+	    -1)
+		(void)xsnprintf(G.host, sizeof(G.host), "localhost");
+	qdir = config_str(G.cf, NULL, "queue_dir");
+	/* authd's socket is for root and group chapar: first (authd may
+	 * be starting beside us) */
+	for (ch = 0; authc_connect(config_str(G.cf, NULL, "auth_socket"),
+	    60000, &G.auth, &err) == -1; ch++) {
+		if (ch == 100)
+			log_fatal("%s", buf_cstr(&err));
+		usleep(100 * 1000);
+	}
+	for (ch = 0; chdir(qdir) == -1; ch++) {
+		if (ch == 100)	/* enqueue makes it, maybe right now */
+			log_fatal("%s: %s", qdir, strerror(errno));
+		usleep(100 * 1000);
+	}
+	if (geteuid() == 0) {
+		if (priv_lookup(config_str(G.cf, NULL, "queue_user"), &uid,
+		    &gid, &err) == -1 || priv_drop(uid, gid, NULL, &err) == -1)
+			log_fatal("%s", buf_cstr(&err));
+	}
+	/* enqueue writes a byte here after each commit */
+	if (mkfifo("wake", 0600) == -1 && errno != EEXIST)
+		log_fatal("%s/wake: %s", qdir, strerror(errno));
+	if ((G.wake = open("wake", O_RDWR | O_NONBLOCK | O_CLOEXEC)) == -1)
+		log_fatal("%s/wake: %s", qdir, strerror(errno));
+	load_info();
+	log_info("ready: queue=%s, %zu messages in progress, uid=%ld", qdir,
+	    G.n, (long)geteuid());
+	serve();
+	log_info("stopping: %zu messages still in the queue", G.n);
+	authc_close(&G.auth);
+	buf_free(&err);
+	return 0;
+}

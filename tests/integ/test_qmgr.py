@@ -1,0 +1,165 @@
+"""qmgr: from the queue to the mailboxes through the LMTP agent, with
+retries, expiry and RFC 3464 reports (parsed with Python's email)."""
+import email
+import email.policy
+import os
+import signal
+import smtplib
+import subprocess
+
+import chapartest
+from chapartest import Instance, free_port, wait_for
+
+from test_local import messages
+
+MSG = (b"From: Bob <bob@example.org>\r\nTo: alice@example.org\r\n"
+       b"Subject: through the queue\r\nMessage-ID: <q1@example.org>\r\n"
+       b"\r\nHello.\r\n.dot at the start\r\n")
+
+
+def q_instance(conf="", lmtp=True):
+    port = free_port()
+    inst = Instance("queue_retry_min = 1s\nqueue_retry_max = 2s\n" + conf)
+    inst.ok("domain", "add", "example.org")
+    inst.add_user("alice@example.org", "alice pw")
+    inst.add_user("bob@example.org", "bob pw")
+    inst.ok("alias", "add", "team@example.org", "alice@example.org",
+            "bob@example.org")
+    inst.add_conf("[smtpd]\nlisten = 127.0.0.1:%d\nprefork = 1\n" % port)
+    if lmtp:
+        add_lmtp(inst)
+    inst.start_chapard()
+    wait_for(lambda: inst.service("smtpd") is not None and
+             inst.idle("smtpd") >= 1, 20, "smtpd workers")
+    return inst, port
+
+
+def add_lmtp(inst):
+    inst.add_conf("[lmtp]\nlisten = %s\nprefork = 1\n" %
+                  inst.path("run", "lmtp.sock"))
+
+
+def queue_files(inst):
+    out = []
+    for sub in ("todo", "mess", "info", "tmp"):
+        for _, _, names in os.walk(inst.path("queue", sub)):
+            out += [sub + "/" + n for n in names]
+    return out
+
+
+def sendmail(inst, *args, data=MSG):
+    return subprocess.run(
+        [os.path.join(chapartest.BUILD, "bin", "sendmail"), "-C",
+         inst.path("chapar.conf")] + list(args), input=data,
+        capture_output=True, timeout=30)
+
+
+def log(inst):
+    return inst.log("chapard")
+
+
+def test_qmgr_delivers_smtp_mail_to_mailboxes():
+    chapartest.need_root()
+    inst, port = q_instance()
+    c = smtplib.SMTP("127.0.0.1", port)
+    assert c.sendmail("bob@example.net", ["alice@example.org",
+                                          "team@example.org"], MSG) == {}
+    c.quit()
+    wait_for(lambda: len(messages(inst, "alice@example.org")) == 1 and
+             len(messages(inst, "bob@example.org")) == 1, 20,
+             "the deliveries")
+    body = messages(inst, "alice@example.org")[0][1]
+    assert b"\r\nSubject: through the queue\r\n" in body
+    assert body.endswith(b"\r\nHello.\r\n.dot at the start\r\n"), body
+    assert body.startswith(b"Return-Path: <bob@example.net>\r\n")
+    wait_for(lambda: queue_files(inst) == [], 10, "an empty queue")
+    text = log(inst)
+    assert "to=<alice@example.org>, relay=local" in text
+    assert "status=sent (250 2." in text and ": removed" in text
+
+
+def test_qmgr_bounces_with_an_rfc3464_report():
+    chapartest.need_root()
+    inst, port = q_instance()
+    # sendmail queues without asking authd: the queue finds out
+    r = sendmail(inst, "-f", "bob@example.org", "-N", "failure",
+                 "-V", "env-42", "alice@example.org", "nobody@example.org")
+    assert r.returncode == 0, r
+    wait_for(lambda: len(messages(inst, "alice@example.org")) == 1 and
+             len(messages(inst, "bob@example.org")) == 1, 20,
+             "the delivery and the report")
+    report = email.message_from_bytes(
+        messages(inst, "bob@example.org")[0][1], policy=email.policy.default)
+    assert report.get_content_type() == "multipart/report"
+    assert report.get_param("report-type") == "delivery-status"
+    assert report["Auto-Submitted"] == "auto-replied"
+    assert report["To"].addresses[0].addr_spec == "bob@example.org"
+    text, status, original = report.get_payload()
+    assert "nobody@example.org" in text.get_content()
+    assert status.get_content_type() == "message/delivery-status"
+    groups = status.get_payload()
+    assert groups[0]["Reporting-MTA"].startswith("dns; ")
+    assert groups[0]["Original-Envelope-Id"] == "env-42"
+    assert len(groups) == 2, [g.items() for g in groups]
+    assert groups[1]["Final-Recipient"] == "rfc822; nobody@example.org"
+    assert groups[1]["Action"] == "failed"
+    assert groups[1]["Status"] == "5.1.1"
+    assert original.get_content_type() == "message/rfc822"
+    assert original.get_payload()[0]["Subject"] == "through the queue"
+    # the report came from <>, so nothing can bounce back to us
+    assert messages(inst, "bob@example.org")[0][1].startswith(
+        b"Return-Path: <>\r\n")
+    wait_for(lambda: queue_files(inst) == [], 10, "an empty queue")
+    # the null sender gets no report; NOTIFY=NEVER neither
+    assert sendmail(inst, "-f", "<>", "nobody@example.org").returncode == 0
+    assert sendmail(inst, "-f", "bob@example.org", "-N", "never",
+                    "nobody@example.org").returncode == 0
+    wait_for(lambda: queue_files(inst) == [] and
+             log(inst).count(": removed") == 4, 20, "both gone")
+    assert len(messages(inst, "bob@example.org")) == 1
+
+
+def test_qmgr_defers_retries_and_survives_kill9():
+    chapartest.need_root()
+    inst, port = q_instance(lmtp=False)
+    assert sendmail(inst, "-f", "bob@example.org",
+                    "alice@example.org").returncode == 0
+    wait_for(lambda: "status=deferred (cannot connect to the LMTP agent"
+             in log(inst), 10, "a deferral")
+    wait_for(lambda: log(inst).count("status=deferred") >= 2, 10,
+             "a retry")
+    assert [f for f in queue_files(inst) if f.startswith("info/")]
+    # kill -9 the queue manager: chapard starts another, which takes up
+    # what is in info/
+    pid = inst.service("qmgr")["workers"][0]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: inst.service("qmgr")["workers"] and
+             inst.service("qmgr")["workers"][0]["pid"] != pid, 20,
+             "a new qmgr")
+    wait_for(lambda: "1 messages in progress" in log(inst), 10,
+             "the message taken up again")
+    # the LMTP agent appears: the next try delivers
+    add_lmtp(inst)
+    assert inst.chapar("reload").returncode == 0
+    wait_for(lambda: len(messages(inst, "alice@example.org")) == 1, 20,
+             "the delivery after the retry")
+    wait_for(lambda: queue_files(inst) == [], 10, "an empty queue")
+
+
+def test_qmgr_expires_and_defers_remote():
+    chapartest.need_root()
+    inst, port = q_instance("queue_lifetime = 3s\n", lmtp=False)
+    assert sendmail(inst, "-f", "bob@example.org", "alice@example.org",
+                    "someone@elsewhere.example").returncode == 0
+    wait_for(lambda: "to=<someone@elsewhere.example>, relay=none" in
+             log(inst), 10, "the remote recipient")
+    assert "status=deferred (remote delivery is not available yet)" in \
+        log(inst)
+    wait_for(lambda: log(inst).count("expired, returned to sender") >= 2,
+             20, "expiry")
+    # the report, to bob, waits for the LMTP agent too, and expires in
+    # turn without a report of its own (it is from <>)
+    wait_for(lambda: "sender non-delivery notification" in log(inst), 10,
+             "the report")
+    wait_for(lambda: queue_files(inst) == [], 20, "an empty queue")
+    assert log(inst).count("sender non-delivery notification") == 1
