@@ -60,7 +60,8 @@ COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 LIB        = $(BUILD)/libchapar.a
 
 # program name -> its sources
-PROGS = chapar chapard authd local enqueue qmgr smtpd sendmail echod
+PROGS = chapar chapard authd local enqueue qmgr remote smtpd sendmail \
+	echod
 chapar_SRC  = $(wildcard admin/*.c)
 chapard_SRC = $(wildcard master/*.c)
 authd_SRC   = $(wildcard authd/*.c)
@@ -68,6 +69,7 @@ local_SRC   = smtpd/local.c smtpd/deliver.c smtpd/lmtp.c
 enqueue_SRC = smtpd/enqueue.c
 sendmail_SRC = smtpd/sendmail.c
 qmgr_SRC    = smtpd/qmgr.c
+remote_SRC  = smtpd/remote.c
 smtpd_SRC   = smtpd/smtpd.c smtpd/smtp_session.c smtpd/smtp_data.c \
 	smtpd/smtp_auth.c smtpd/smtp_parse.c smtpd/smtp_filter.c
 # echod: the test fixture service (tests/fixture), never installed
@@ -187,6 +189,7 @@ install: all
 	install -m 755 $(BUILD)/bin/local $(DESTDIR)$(LIBEXECDIR)/local
 	install -m 755 $(BUILD)/bin/enqueue $(DESTDIR)$(LIBEXECDIR)/enqueue
 	install -m 755 $(BUILD)/bin/qmgr $(DESTDIR)$(LIBEXECDIR)/qmgr
+	install -m 755 $(BUILD)/bin/remote $(DESTDIR)$(LIBEXECDIR)/remote
 	install -m 755 $(BUILD)/bin/smtpd $(DESTDIR)$(LIBEXECDIR)/smtpd
 	install -m 755 $(BUILD)/bin/sendmail $(DESTDIR)$(SBINDIR)/sendmail
 	ln -sf sendmail $(DESTDIR)$(SBINDIR)/mailq

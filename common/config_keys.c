@@ -179,6 +179,26 @@ const struct cfg_key cfg_keys[] = {
 	{ "queue_lifetime", CFG_DURATION, "5d", 1, 100 * DAY, 0,
 	    "how long a message may wait before what is left of it "
 	    "returns to the sender", NULL },
+	{ "remote_socket", CFG_PATH, "${run_dir}/remote.sock", 0, 0, 0,
+	    "where remote(8) takes jobs from the queue manager", NULL },
+	{ "remote_smtp_port", CFG_INT, "25", 1, 65535, 0,
+	    "the port of mail exchangers (RFC 5321 4.5.4.2: 25)", NULL },
+	{ "remote_connect_timeout", CFG_DURATION, "30s", 1, 600, 0,
+	    "how long to wait for a mail exchanger to take the connection",
+	    NULL },
+	{ "remote_tls", CFG_STR, "may", 0, 0, 0,
+	    "STARTTLS to mail exchangers: when offered, required, or never",
+	    "may encrypt none" },
+	{ "remote_tls_ca_file", CFG_STR, "/etc/ssl/certs/ca-certificates.crt",
+	    0, 0, CFG_ABSPATH, "CA certificates to check servers with", NULL },
+	{ "remote_ipv6", CFG_BOOL, "yes", 0, 0, 0,
+	    "try a mail exchanger's IPv6 addresses (before IPv4)", NULL },
+	{ "relayhost", CFG_STR, "", 0, 0, 0,
+	    "send all remote mail through this host[:port] (a smarthost); "
+	    "empty: to each domain's MX", NULL },
+	{ "transport_map", CFG_LIST, "", 0, 0, 0,
+	    "DOMAIN=HOST[:PORT] entries: mail for the domain goes to that "
+	    "host, not to its MX", NULL },
 	{ "dns_servers", CFG_LIST, "", 0, 0, 0,
 	    "nameservers to ask, ADDRESS or ADDRESS@PORT, in order; empty: "
 	    "those of /etc/resolv.conf", NULL },

@@ -328,12 +328,21 @@ build(struct config *cf, struct buf *err)
 		free(path);
 		s->next = list;
 		list = s;
+		/* and remote(8), its SMTP client */
+		path = config_str(cf, "remote", "program")[0] ?
+		    xstrdup(config_str(cf, "remote", "program")) :
+		    locate("remote");
+		s = service_new("remote", SVC_DAEMON, path);
+		free(path);
+		s->next = list;
+		list = s;
 	}
 	n = config_sections(cf, names, NELEM(names));
 	for (i = 0; i < n; i++) {
 		if (strcmp(names[i], "authd") == 0 ||
 		    strcmp(names[i], "enqueue") == 0 ||
-		    strcmp(names[i], "qmgr") == 0)
+		    strcmp(names[i], "qmgr") == 0 ||
+		    strcmp(names[i], "remote") == 0)
 			continue;
 		if (addresses(cf, names[i], ls, &nls, err) == -1)
 			goto fail;

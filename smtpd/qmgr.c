@@ -69,6 +69,7 @@ static struct {
 	uint64_t retry_min, retry_max, lifetime;
 	int wake;		/* the FIFO enqueue writes to */
 	int rescan;		/* a report was queued: look at todo/ */
+	int remote;		/* the connection to remote(8), or -1 */
 } G;
 
 static void
@@ -412,6 +413,176 @@ out:
 	buf_free(&path);
 }
 
+/* --- remote(8) ---------------------------------------------------------- */
+
+/* remote's answer (or NULL: it could not be asked) for recipients
+ * grp[0..n). */
+static void
+apply_remote(const char *id, struct queue_env *e, size_t *grp, size_t n,
+    const struct buf *answer)
+{
+	struct sv rest, line;
+	struct rec r;
+	uint64_t code;
+	size_t i;
+
+	if (answer != NULL)
+		rest = buf_sv(answer);
+	for (i = 0; i < n; i++) {
+		struct rec *rc = &e->rcpts[grp[i]];
+		const char *relay = "none", *st;
+
+		rec_init(&r);
+		if (answer == NULL || rest.n == 0 ||
+		    ((void)sv_split(&rest, '\n', &line), rec_decode(line, &r))
+		    == -1 || rec_get_u64(&r, "code", &code) == -1 ||
+		    rec_get_str(&r, "reply") == NULL) {
+			rcpt_set(rc, NULL, 0, "4.4.0", "the SMTP client "
+			    "(remote) is unavailable");
+		} else {
+			st = code < 300 ? "sent" : code >= 500 ? "failed" :
+			    NULL;
+			if (st != NULL)
+				rec_set_str(rc, "state", st);
+			rec_set_str(rc, "reply", rec_get_str(&r, "reply"));
+			rec_set_str(rc, "dsn", rec_get_str(&r, "dsn") ?
+			    rec_get_str(&r, "dsn") : "4.0.0");
+			if (rec_get_str(&r, "relay") != NULL)
+				relay = rec_get_str(&r, "relay");
+		}
+		st = rcpt_state(rc);
+		log_result(id, e, rc, relay, strcmp(st, "sent") == 0 ? "sent" :
+		    strcmp(st, "failed") == 0 ? "bounced" : "deferred");
+		rec_free(&r);
+	}
+}
+
+static int
+remote_connect(void)
+{
+	struct buf err;
+
+	if (G.remote != -1)
+		return G.remote;
+	buf_init(&err, 1024);
+	if ((G.remote = unix_connect(config_str(G.cf, NULL, "remote_socket"),
+	    "remote", &err)) == -1)
+		log_warning("%s", buf_cstr(&err));
+	buf_free(&err);
+	return G.remote;
+}
+
+static void
+remote_lost(void)
+{
+	if (G.remote != -1)
+		close(G.remote);
+	G.remote = -1;
+}
+
+/* Send a job (these recipients, the message) and read the answer: one
+ * line per recipient.  0, or -1 when remote could not be asked. */
+static int
+remote_job(const char *id, const struct queue_env *e, size_t *idx, size_t n,
+    struct buf *answer)
+{
+	struct buf text, path, in;
+	struct queue_env job;
+	char chunk[65536];
+	struct sv p;
+	ssize_t got, used;
+	size_t i;
+	int fd = -1, type, r = -1;
+
+	if (remote_connect() == -1)
+		return -1;
+	queue_env_init(&job);
+	job.head = e->head;	/* borrowed, not freed here */
+	job.rcpts = xcalloc(n, sizeof(*job.rcpts));
+	for (i = 0; i < n; i++)
+		job.rcpts[i] = e->rcpts[idx[i]];
+	job.nrcpt = n;
+	buf_init(&text, QUEUE_ENV_MAX);
+	buf_init(&path, 256);
+	buf_init(&in, QUEUE_FRAME_MAX + 64 * 1024);
+	queue_env_format(&job, &text);
+	free(job.rcpts);
+	queue_path("mess", id, &path);
+	if ((fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC)) == -1 ||
+	    queue_frame_write(G.remote, QF_ENVELOPE, text.data, text.len) ==
+	    -1)
+		goto out;
+	while ((got = read(fd, chunk, sizeof(chunk))) > 0)
+		if (queue_frame_write(G.remote, QF_DATA, chunk, (size_t)got) ==
+		    -1)
+			goto out;
+	if (got == -1 || queue_frame_write(G.remote, QF_COMMIT, NULL, 0) ==
+	    -1)
+		goto out;
+	for (;;) {
+		if ((used = queue_frame_take(&in, 0, &type, &p)) > 0)
+			break;
+		if (used == -1 || buf_reserve(&in, 64 * 1024) == -1)
+			goto out;
+		got = read(G.remote, in.data + in.len, in.cap - in.len);
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			goto out;
+		in.len += (size_t)got;
+	}
+	if (type == QF_OK) {
+		buf_reset(answer);
+		(void)buf_append(answer, p.p, p.n);
+		r = 0;
+	}
+out:
+	if (r == -1)
+		remote_lost();
+	if (fd != -1)
+		close(fd);
+	buf_free(&text);
+	buf_free(&path);
+	buf_free(&in);
+	return r;
+}
+
+/* The remote recipients idx[0..n), one job per domain. */
+static void
+deliver_remote(const char *id, struct queue_env *e, size_t *idx, size_t n)
+{
+	struct buf answer;
+	size_t *grp, ng, i, k;
+	char *done = xcalloc(n, 1);
+	const char *at, *at2;
+
+	buf_init(&answer, 64 * 1024);
+	grp = xcalloc(n, sizeof(*grp));
+	for (i = 0; i < n; i++) {
+		if (done[i])
+			continue;
+		at = strrchr(rec_get_str(&e->rcpts[idx[i]], "rcpt"), '@');
+		for (ng = 0, k = i; k < n; k++) {
+			at2 = strrchr(rec_get_str(&e->rcpts[idx[k]], "rcpt"),
+			    '@');
+			if (!done[k] && at != NULL && at2 != NULL &&
+			    strcasecmp(at, at2) == 0) {
+				grp[ng++] = idx[k];
+				done[k] = 1;
+			}
+		}
+		if (ng == 0) {
+			done[i] = 1;
+			continue;
+		}
+		apply_remote(id, e, grp, ng, remote_job(id, e, grp, ng,
+		    &answer) == 0 ? &answer : NULL);
+	}
+	free(grp);
+	free(done);
+	buf_free(&answer);
+}
+
 /* --- delivery status notifications (RFC 3464) ---------------------------- */
 
 static void
@@ -623,7 +794,7 @@ static int
 run_message(struct msg *mm)
 {
 	struct queue_env e;
-	size_t *local, nl = 0, i, pending = 0;
+	size_t *local, *remote, nl = 0, nr = 0, i, pending = 0;
 	uint64_t arrived = 0, tries = 0, delay, now;
 	int done = 0;
 
@@ -635,6 +806,7 @@ run_message(struct msg *mm)
 		return 0;
 	}
 	local = xcalloc(e.nrcpt ? e.nrcpt : 1, sizeof(*local));
+	remote = xcalloc(e.nrcpt ? e.nrcpt : 1, sizeof(*remote));
 	for (i = 0; i < e.nrcpt && !G.quit; i++) {
 		struct rec *r = &e.rcpts[i];
 
@@ -650,9 +822,7 @@ run_message(struct msg *mm)
 			log_result(mm->id, &e, r, "local", "bounced");
 			break;
 		case R_REMOTE:
-			rcpt_set(r, NULL, 0, "4.4.0", "remote delivery is not "
-			    "available yet");
-			log_result(mm->id, &e, r, "none", "deferred");
+			remote[nr++] = i;
 			break;
 		case R_TEMP:
 			rcpt_set(r, NULL, 0, "4.3.0", "the user database is "
@@ -663,7 +833,10 @@ run_message(struct msg *mm)
 	}
 	if (nl > 0 && !G.quit)
 		deliver_local(mm->id, &e, local, nl);
+	if (nr > 0 && !G.quit)
+		deliver_remote(mm->id, &e, remote, nr);
 	free(local);
+	free(remote);
 	now = (uint64_t)now_sec();
 	(void)rec_get_u64(&e.head, "time", &arrived);
 	if (now >= arrived + G.lifetime)
@@ -884,6 +1057,7 @@ main(int argc, char **argv)
 		log_fatal("%s/wake: %s", qdir, strerror(errno));
 	if ((G.wake = open("wake", O_RDWR | O_NONBLOCK | O_CLOEXEC)) == -1)
 		log_fatal("%s/wake: %s", qdir, strerror(errno));
+	G.remote = -1;
 	load_info();
 	log_info("ready: queue=%s, %zu messages in progress, uid=%ld", qdir,
 	    G.n, (long)geteuid());

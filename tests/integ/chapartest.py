@@ -105,8 +105,11 @@ class Instance:
         r = self.chapar("init", self.dir, conf=False)
         assert r.returncode == 0, r.stderr
         self.conf = os.path.join(self.dir, "chapar.conf")
-        if conf_extra:
-            self.add_conf(conf_extra)
+        # no test may ask the world's DNS: unless a test names its own
+        # server, the resolver is pointed at a port where none answers
+        if "dns_servers" not in conf_extra:
+            conf_extra = "dns_servers = 127.0.0.1@9\n" + conf_extra
+        self.add_conf(conf_extra)
 
     def add_conf(self, text):
         with open(self.conf, "a") as f:

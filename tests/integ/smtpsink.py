@@ -1,0 +1,103 @@
+"""An SMTP server for tests that receives and keeps what it is sent, with
+replies chosen by the recipient's local part:
+
+    refuse*   550 5.1.1 at RCPT
+    later*    451 4.2.0 at RCPT the first time, then 250
+and, for the whole server, caps (EHLO keywords) and a reply to DATA.
+
+    sink = SMTPSink(port=..., host="127.0.0.1")
+    ... sink.messages: [{"from":..., "rcpts": [...], "data": bytes,
+                         "params": "..."}]
+    sink.stop()"""
+import socketserver
+import threading
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    def send(self, line):
+        self.wfile.write(line.encode() + b"\r\n")
+        self.wfile.flush()
+
+    def handle(self):
+        sink = self.server.sink
+        sink.connections += 1
+        self.send("220 sink.test ESMTP")
+        mail, rcpts = None, []
+        while True:
+            line = self.rfile.readline(4096)
+            if not line:
+                return
+            cmd = line.decode("utf-8", "replace").rstrip("\r\n")
+            verb = cmd.split(" ", 1)[0].upper()
+            sink.commands.append(cmd)
+            if verb == "EHLO":
+                caps = ["sink.test"] + sink.caps
+                for c in caps[:-1]:
+                    self.send("250-" + c)
+                self.send("250 " + caps[-1])
+            elif verb == "HELO":
+                self.send("250 sink.test")
+            elif verb == "MAIL":
+                mail, rcpts = cmd[10:].split(">", 1), []
+                self.send("250 2.1.0 ok")
+            elif verb == "RCPT":
+                addr = cmd[8:].split(">", 1)[0].lstrip("<")
+                local = addr.split("@")[0]
+                if local.startswith("refuse"):
+                    self.send("550 5.1.1 <%s>: no such user" % addr)
+                elif local.startswith("later") and \
+                        sink.seen.get(addr, 0) == 0:
+                    sink.seen[addr] = 1
+                    self.send("451 4.2.0 <%s>: try again" % addr)
+                else:
+                    rcpts.append(addr)
+                    self.send("250 2.1.5 ok")
+            elif verb == "DATA":
+                if not rcpts:
+                    self.send("554 5.5.1 no recipients")
+                    continue
+                self.send("354 go on")
+                data = b""
+                while True:
+                    ln = self.rfile.readline(1 << 20)
+                    if not ln or ln == b".\r\n":
+                        break
+                    if ln.startswith(b"."):
+                        ln = ln[1:]
+                    data += ln
+                sink.messages.append({"from": mail[0].lstrip("<"),
+                                      "params": mail[1].strip(),
+                                      "rcpts": rcpts, "data": data})
+                self.send(sink.data_reply)
+            elif verb == "RSET":
+                mail, rcpts = None, []
+                self.send("250 2.0.0 ok")
+            elif verb == "QUIT":
+                self.send("221 2.0.0 bye")
+                return
+            else:
+                self.send("502 5.5.2 not here")
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+class SMTPSink:
+    def __init__(self, port, host="127.0.0.1",
+                 caps=("PIPELINING", "SIZE 10000000", "8BITMIME", "DSN")):
+        self.caps = list(caps)
+        self.messages = []
+        self.commands = []
+        self.seen = {}
+        self.connections = 0
+        self.data_reply = "250 2.0.0 queued as SINK1"
+        self.server = _Server((host, port), _Handler)
+        self.server.sink = self
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,110 @@
+"""remote: the SMTP client, from the queue to other servers -- MX order
+and fallback, per-recipient replies, retries, null MX, the transport map
+-- against SMTP servers and a DNS server of the test's own on loopback."""
+import email
+import email.policy
+
+import chapartest
+from chapartest import free_port, wait_for
+
+from fakedns import FakeDNS
+from smtpsink import SMTPSink
+from test_local import messages
+from test_qmgr import log, q_instance, queue_files, sendmail
+
+ZONE = {
+    "example.net": {"MX": ["10 mx1.example.net.", "20 mx2.example.net."]},
+    # nothing listens on 127.0.0.2: the first MX fails, the second takes
+    "mx1.example.net": {"A": ["127.0.0.2"]},
+    "mx2.example.net": {"A": ["127.0.0.1"]},
+    "nullmx.example": {"MX": ["0 ."]},
+}
+
+
+def remote_instance(extra=""):
+    port = free_port()
+    sink = SMTPSink(port)
+    dns = FakeDNS(ZONE)
+    inst, _ = q_instance("dns_servers = %s\nremote_smtp_port = %d\n"
+                         "remote_connect_timeout = 5s\n%s" %
+                         (dns.server, port, extra))
+    wait_for(lambda: "remote[" in log(inst) and "ready" in log(inst), 10,
+             "remote")
+    return inst, sink, dns, port
+
+
+def test_remote_delivers_through_the_second_mx():
+    chapartest.need_root()
+    inst, sink, dns, port = remote_instance()
+    try:
+        r = sendmail(inst, "-f", "bob@example.org", "-N", "success,failure",
+                     "carol@example.net", "dave@example.net")
+        assert r.returncode == 0, r
+        wait_for(lambda: len(sink.messages) == 1, 20, "the delivery")
+        m = sink.messages[0]
+        assert m["from"] == "bob@example.org"
+        assert sorted(m["rcpts"]) == ["carol@example.net",
+                                      "dave@example.net"]
+        assert "SIZE=" in m["params"]
+        assert b"\r\nSubject: through the queue\r\n" in m["data"]
+        assert b"\r\n.dot at the start\r\n" in m["data"]
+        assert any(c.startswith("RCPT TO:<carol@example.net> NOTIFY=")
+                   for c in sink.commands), sink.commands
+        wait_for(lambda: queue_files(inst) == [], 10, "an empty queue")
+        text = log(inst)
+        assert "relay=mx2.example.net[127.0.0.1]:%d" % port in text
+        assert "status=sent (250 2.0.0 queued as SINK1)" in text
+        assert "mx1.example.net[127.0.0.2]:%d: cannot connect" % port in text
+    finally:
+        sink.stop()
+        dns.stop()
+
+
+def test_remote_refusals_retries_and_null_mx():
+    chapartest.need_root()
+    inst, sink, dns, port = remote_instance()
+    try:
+        r = sendmail(inst, "-f", "bob@example.org", "refuse@example.net",
+                     "later@example.net", "x@nullmx.example",
+                     "y@nowhere.example")
+        assert r.returncode == 0, r
+        # later@ is deferred once, then taken; the rest fail at once
+        wait_for(lambda: len(sink.messages) == 1, 20, "the retry")
+        assert sink.messages[0]["rcpts"] == ["later@example.net"]
+        wait_for(lambda: len(messages(inst, "bob@example.org")) == 1, 20,
+                 "the report")
+        report = email.message_from_bytes(
+            messages(inst, "bob@example.org")[0][1],
+            policy=email.policy.default)
+        groups = report.get_payload()[1].get_payload()[1:]
+        got = {g["Final-Recipient"]: (g["Status"], g["Diagnostic-Code"])
+               for g in groups}
+        assert got["rfc822; refuse@example.net"][0] == "5.1.1"
+        assert "no such user" in got["rfc822; refuse@example.net"][1]
+        assert got["rfc822; x@nullmx.example"][0] == "5.1.10"
+        assert got["rfc822; y@nowhere.example"][0] == "5.1.2"
+        assert len(got) == 3
+        wait_for(lambda: queue_files(inst) == [], 10, "an empty queue")
+        assert "status=deferred (451 4.2.0 <later@example.net>" in \
+            log(inst)
+    finally:
+        sink.stop()
+        dns.stop()
+
+
+def test_remote_transport_map_and_relayhost():
+    chapartest.need_root()
+    port2 = free_port()
+    other = SMTPSink(port2)
+    inst, sink, dns, port = remote_instance(
+        "transport_map = customer.example=[127.0.0.1]:%d\n" % port2)
+    try:
+        assert sendmail(inst, "-f", "bob@example.org",
+                        "a@customer.example").returncode == 0
+        wait_for(lambda: len(other.messages) == 1, 20, "the transport")
+        assert other.messages[0]["rcpts"] == ["a@customer.example"]
+        assert sink.messages == []
+    finally:
+        other.stop()
+        sink.stop()
+        dns.stop()
