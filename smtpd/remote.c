@@ -665,7 +665,7 @@ out:
 int
 main(int argc, char **argv)
 {
-	const char *conf = NULL, *sock;
+	const char *conf = NULL, *sock, *ca;
 	struct sigaction sa;
 	struct buf err;
 	struct group *gr;
@@ -706,9 +706,14 @@ main(int argc, char **argv)
 	    -1)
 		(void)xsnprintf(R.host, sizeof(R.host), "localhost");
 	/* what the chroot will hide: resolv.conf, the CA certificates */
+	ca = config_str(R.cf, NULL, "remote_tls_ca_file");
+	if (ca[0] != '\0' && access(ca, R_OK) == -1) {
+		log_warning("%s: %s; certificates are not verified", ca,
+		    strerror(errno));
+		ca = "";
+	}
 	if ((R.dns = dns_open(R.cf, &err)) == NULL ||
-	    tls_client_new(config_str(R.cf, NULL, "remote_tls_ca_file"),
-	    &R.tls, &err) == -1)
+	    tls_client_new(ca, &R.tls, &err) == -1)
 		log_fatal("%s", buf_cstr(&err));
 	sock = config_str(R.cf, NULL, "remote_socket");
 	if ((lfd = unix_listen(sock, "remote", &err)) == -1)

@@ -79,9 +79,9 @@ Try it from another terminal:
       --from demo@example.test --to someone@example.net
   ls $dir/mail/example.test/demo/cur
 
-qmgr delivers what is queued for example.test to the demo mailbox.
-Not there yet: remote delivery (mail for other domains waits in
-$dir/queue), IMAP, POP3 and FTP.  They arrive with the next pieces of
+qmgr delivers what is queued for example.test to the demo mailbox, and
+remote sends mail for other domains to their MX.
+Not there yet: IMAP, POP3 and FTP.  They arrive with the next pieces of
 work (see README.md); chapard will run them from sections of $conf, as
 it runs [smtpd] and [lmtp].
 

@@ -108,3 +108,37 @@ def test_remote_transport_map_and_relayhost():
         other.stop()
         sink.stop()
         dns.stop()
+
+
+def test_remote_chapar_to_chapar_over_starttls():
+    """One Chapar instance sends to another's smtpd (STARTTLS with its
+    self-signed certificate: encrypted, not verified) which delivers."""
+    chapartest.need_root()
+    from test_qmgr import add_lmtp
+    from chapartest import Instance
+    bport = free_port()
+    b = Instance("dns_servers = 127.0.0.1@9\n")
+    b.ok("domain", "add", "example.com")
+    b.add_user("erin@example.com", "pw")
+    b.add_conf("[smtpd]\nlisten = 127.0.0.1:%d\nprefork = 1\n" % bport)
+    add_lmtp(b)
+    b.start_chapard()
+    wait_for(lambda: b.service("smtpd") is not None and
+             b.idle("smtpd") >= 1, 20, "the receiving smtpd")
+    inst, sink, dns, port = remote_instance(
+        "transport_map = example.com=127.0.0.1:%d\n" % bport)
+    try:
+        assert sendmail(inst, "-f", "bob@example.org",
+                        "erin@example.com").returncode == 0
+        wait_for(lambda: len(messages(b, "erin@example.com")) == 1, 20,
+                 "the delivery to the other Chapar")
+        got = messages(b, "erin@example.com")[0][1]
+        assert b"with ESMTPS id" in got and b"(TLSv1.3 with cipher" in got
+        assert b"\r\nSubject: through the queue\r\n" in got
+        text = log(inst)
+        assert "127.0.0.1[127.0.0.1]:%d: TLS TLSv1.3" % bport in text
+        assert "certificate not verified" in text
+        assert "relay=127.0.0.1[127.0.0.1]:%d" % bport in text
+    finally:
+        sink.stop()
+        dns.stop()
