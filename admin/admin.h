@@ -59,6 +59,7 @@ int cmd_auth(int, char **);
 int cmd_ctl(int, char **);
 int cmd_tls(int, char **);
 int cmd_dns(int, char **);
+int cmd_queue(int, char **);
 int cmd_mailbox(int, char **);
 int cmd_reindex(int, char **);
 int cmd_quota(int, char **);

@@ -47,6 +47,7 @@ static const char usage_text[] =
 "  status [--json] | reload | stop    drive chapard\n"
 "  tls check                         the configured certificates\n"
 "  dns lookup mx|a|addr|txt|ptr NAME what the resolver finds\n"
+"  queue list | show ID | flush | hold ID | release ID | delete ID\n"
 "\n"
 "See chapar(8).\n";
 
@@ -298,6 +299,7 @@ main(int argc, char **argv)
 		{ "mailbox", cmd_mailbox }, { "reindex", cmd_reindex },
 		{ "quota", cmd_quota }, { "import", cmd_import },
 		{ "export", cmd_export }, { "dns", cmd_dns },
+		{ "queue", cmd_queue },
 	};
 	char **words;
 	size_t i;

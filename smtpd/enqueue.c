@@ -550,7 +550,7 @@ wake_qmgr(void)
 	if (Q.wakefd == -1 && (Q.wakefd = open("wake", O_WRONLY | O_NONBLOCK |
 	    O_CLOEXEC)) == -1)
 		return;		/* no queue manager (ENXIO) or no FIFO yet */
-	if (write(Q.wakefd, "w", 1) == -1 && errno != EAGAIN) {
+	if (write(Q.wakefd, "w\n", 2) == -1 && errno != EAGAIN) {
 		(void)close(Q.wakefd);	/* it went away: open again */
 		Q.wakefd = -1;
 	}

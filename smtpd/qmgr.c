@@ -104,8 +104,11 @@ env_load(const char *id, struct queue_env *e)
 	buf_init(&p, 256);
 	buf_init(&text, QUEUE_ENV_MAX + 1);
 	info_path(id, &p);
-	if (file_read(buf_cstr(&p), QUEUE_ENV_MAX, &text) == -1)
-		log_error("%s: %s: %s", id, buf_cstr(&p), strerror(errno));
+	if (file_read(buf_cstr(&p), QUEUE_ENV_MAX, &text) == -1) {
+		if (errno != ENOENT)
+			log_error("%s: %s: %s", id, buf_cstr(&p),
+			    strerror(errno));
+	}
 	else if (queue_env_parse(buf_sv(&text), e, &why) == -1)
 		log_error("%s: envelope: %s", id, why);
 	else
@@ -800,8 +803,19 @@ run_message(struct msg *mm)
 
 	queue_env_init(&e);
 	if (env_load(mm->id, &e) == -1) {
+		if (errno == ENOENT)
+			return 1;	/* gone */
 		/* kept for the admin to see; looked at again much later */
 		mm->next = (uint64_t)now_sec() + G.retry_max;
+		queue_env_free(&e);
+		return 0;
+	}
+	now = (uint64_t)now_sec();
+	/* on hold by the admin, or FUTURERELEASE (RFC 4865) not yet due */
+	if (rec_get_str(&e.head, "held") != NULL ||
+	    (rec_get_u64(&e.head, "hold", &mm->next) == 0 && mm->next > now)) {
+		if (rec_get_str(&e.head, "held") != NULL)
+			mm->next = UINT64_MAX;
 		queue_env_free(&e);
 		return 0;
 	}
@@ -948,12 +962,107 @@ scan_todo(void)
 	buf_free(&to);
 }
 
+/* A message held in memory, or NULL. */
+static struct msg *
+find(const char *id)
+{
+	size_t i;
+
+	for (i = 0; i < G.n; i++)
+		if (strcmp(G.m[i].id, id) == 0)
+			return &G.m[i];
+	return NULL;
+}
+
+/*
+ * The admin's commands (chapar queue), lines in the wake FIFO beside
+ * enqueue's "w": flush, hold ID, release ID, delete ID.  Only root and
+ * queue_user can write there.
+ */
+static void
+command(struct sv line)
+{
+	struct sv verb;
+	struct queue_env e;
+	struct msg *m;
+	char id[QUEUE_ID_MAX];
+	size_t i;
+
+	(void)sv_split(&line, ' ', &verb);
+	if (sv_eq_str(verb, "w"))
+		return;		/* enqueue: new mail (scanned by the caller) */
+	if (sv_eq_str(verb, "flush")) {
+		for (i = 0; i < G.n; i++)
+			if (G.m[i].next != UINT64_MAX)
+				G.m[i].next = 0;
+		log_info("flush: every deferred message is tried now");
+		return;
+	}
+	if (line.n == 0 || line.n >= sizeof(id))
+		return;
+	memcpy(id, line.p, line.n);
+	id[line.n] = '\0';
+	if (queue_id_ok(id) && (m = find(id)) == NULL)
+		scan_todo();	/* maybe just queued */
+	if (!queue_id_ok(id) || (m = find(id)) == NULL) {
+		log_warning("%s %s: no such message in the queue",
+		    log_esc(verb.p, verb.n), log_esc_str(id));
+		return;
+	}
+	if (sv_eq_str(verb, "delete")) {
+		remove_message(id);
+		log_info("%s: deleted by the admin", id);
+		*m = G.m[--G.n];
+		return;
+	}
+	queue_env_init(&e);
+	if ((sv_eq_str(verb, "hold") || sv_eq_str(verb, "release")) &&
+	    env_load(id, &e) == 0) {
+		rec_del(&e.head, "held");
+		if (sv_eq_str(verb, "hold")) {
+			rec_set_u64(&e.head, "held", (uint64_t)now_sec());
+			m->next = UINT64_MAX;
+		} else {
+			rec_del(&e.head, "hold");	/* FUTURERELEASE too */
+			m->next = 0;
+		}
+		if (env_save(id, &e) == 0)
+			log_info("%s: %s by the admin", id, sv_eq_str(verb,
+			    "hold") ? "held" : "released");
+	}
+	queue_env_free(&e);
+}
+
+static void
+read_commands(void)
+{
+	static struct buf in;
+	struct sv rest, line;
+	char chunk[4096];
+	ssize_t n;
+	size_t used;
+
+	if (in.cap == 0)
+		buf_init(&in, 64 * 1024);
+	while ((n = read(G.wake, chunk, sizeof(chunk))) > 0)
+		if (buf_append(&in, chunk, (size_t)n) == -1)
+			buf_reset(&in);	/* garbage: start over */
+	rest = buf_sv(&in);
+	used = 0;
+	while (rest.n > 0 && memchr(rest.p, '\n', rest.n) != NULL) {
+		(void)sv_split(&rest, '\n', &line);
+		used = (size_t)(rest.p - in.data);
+		command(line);
+	}
+	memmove(in.data, in.data + used, in.len - used);
+	in.len -= used;
+}
+
 static void
 serve(void)
 {
 	struct pollfd pfd;
 	uint64_t now, soonest, last_scan = 0;
-	char drain[512];
 	size_t i;
 	int ms;
 
@@ -980,8 +1089,7 @@ serve(void)
 		pfd.fd = G.wake;
 		pfd.events = POLLIN;
 		if (poll(&pfd, 1, ms) == 1) {
-			while (read(G.wake, drain, sizeof(drain)) > 0)
-				;
+			read_commands();
 			scan_todo();
 			last_scan = (uint64_t)now_sec();
 		}

@@ -44,7 +44,7 @@ void queue_path(const char *kind, const char *id, struct buf *out);
  *	header= (a field "Name: value" a filter added, to put on top of
  *	the message when it is delivered; may repeat)
  *	tries= and next= (the queue manager's: attempts so far, and the
- *	time of the next)
+ *	time of the next), held= (when the admin put it on hold)
  * a recipient's:
  *	rcpt= (the address), notify= (NEVER or SUCCESS,FAILURE,DELAY),
  *	orcpt= (type;address as given); and the queue manager's: state=

@@ -62,13 +62,18 @@ def _free_port():
 class FakeDNS:
     def __init__(self, zone, servfail=()):
         self.resolver = _Resolver(zone, servfail)
-        self.port = _free_port()
-        self.udp = DNSServer(self.resolver, port=self.port,
-                             address="127.0.0.1", tcp=False,
-                             logger=_Quiet())
-        self.tcp = DNSServer(self.resolver, port=self.port,
-                             address="127.0.0.1", tcp=True,
-                             logger=_Quiet())
+        for _ in range(20):     # a port free for both UDP and TCP
+            self.port = _free_port()
+            try:
+                self.udp = DNSServer(self.resolver, port=self.port,
+                                     address="127.0.0.1", tcp=False,
+                                     logger=_Quiet())
+                self.tcp = DNSServer(self.resolver, port=self.port,
+                                     address="127.0.0.1", tcp=True,
+                                     logger=_Quiet())
+                break
+            except OSError:
+                continue
         self.udp.start_thread()
         self.tcp.start_thread()
 

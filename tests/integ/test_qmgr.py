@@ -168,3 +168,49 @@ def test_qmgr_expires_and_defers_remote():
              "the report")
     wait_for(lambda: queue_files(inst) == [], 20, "an empty queue")
     assert log(inst).count("sender non-delivery notification") == 1
+
+
+def test_chapar_queue_list_show_hold_release_delete():
+    chapartest.need_root()
+    import json
+    import time
+    inst, port = q_instance(lmtp=False)
+    for _ in range(2):
+        assert sendmail(inst, "-f", "bob@example.org",
+                        "alice@example.org").returncode == 0
+    wait_for(lambda: log(inst).count("status=deferred") >= 2, 10,
+             "two deferrals")
+
+    def listed():
+        return json.loads(inst.ok("--json", "queue", "list"))
+    wait_for(lambda: [m["state"] for m in listed()] == ["deferred"] * 2,
+             10, "both deferred on disk")
+    q = listed()
+    keep, drop = sorted(m["id"] for m in q)
+    assert q[0]["sender"] == "bob@example.org" and q[0]["pending"] == "1"
+    shown = inst.ok("queue", "show", keep)
+    assert "alice@example.org" in shown and "pending" in shown
+    assert "cannot connect to the LMTP agent" in shown
+    assert inst.chapar("queue", "show", "0123456789ABCDEF").returncode == 1
+    inst.ok("queue", "hold", keep)
+    inst.ok("queue", "delete", drop)
+    wait_for(lambda: "%s: deleted by the admin" % drop in log(inst) and
+             "%s: held by the admin" % keep in log(inst), 10, "qmgr")
+    q = listed()
+    assert [(m["id"], m["state"]) for m in q] == [(keep, "held")], q
+    # the LMTP agent comes; the held message stays
+    add_lmtp(inst)
+    assert inst.chapar("reload").returncode == 0
+    wait_for(lambda: inst.chapar("queue", "flush").returncode == 0, 10,
+             "the queue manager after the reload")
+    time.sleep(3)
+    assert messages(inst, "alice@example.org") == []
+    inst.ok("queue", "release", keep)
+    wait_for(lambda: len(messages(inst, "alice@example.org")) == 1, 20,
+             "the delivery after release")
+    wait_for(lambda: queue_files(inst) == [], 10, "an empty queue")
+    assert "flush: every deferred message is tried now" in log(inst)
+    # without a queue manager the admin is told so
+    inst.stop("chapard")
+    r = inst.chapar("queue", "flush")
+    assert r.returncode == 75 and "not running" in r.stderr, r

@@ -1,0 +1,245 @@
+/*
+ * queue.c: "chapar queue" -- list and show read the queue directly (as
+ * root); hold, release, delete and flush are asked of qmgr(8) through
+ * its FIFO, so that only the queue manager ever changes an envelope it
+ * holds.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "chapar/config.h"
+#include "chapar/queue.h"
+#include "chapar/util.h"
+
+struct entry {
+	char id[QUEUE_ID_MAX];
+	const char *where;	/* "todo" (new) or "info" (taken) */
+};
+
+/* Every message's id and where its envelope is. */
+static size_t
+entries(struct entry **out)
+{
+	struct entry *e = NULL;
+	struct dirent *de;
+	char dir[16];
+	size_t n = 0;
+	int h;
+	DIR *d;
+
+	for (h = -1; h < 16; h++) {
+		if (h == -1)
+			(void)xsnprintf(dir, sizeof(dir), "todo");
+		else
+			(void)xsnprintf(dir, sizeof(dir), "info/%X", h);
+		if ((d = opendir(dir)) == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			if (!queue_id_ok(de->d_name))
+				continue;
+			e = xreallocarray(e, n + 1, sizeof(*e));
+			(void)xsnprintf(e[n].id, sizeof(e[n].id), "%s",
+			    de->d_name);
+			e[n++].where = h == -1 ? "todo" : "info";
+		}
+		closedir(d);
+	}
+	*out = e;
+	return n;
+}
+
+static int
+load(const struct entry *en, struct queue_env *e)
+{
+	struct buf path, text;
+	const char *why;
+	int r;
+
+	buf_init(&path, 256);
+	buf_init(&text, QUEUE_ENV_MAX + 1);
+	queue_path(en->where, en->id, &path);
+	r = file_read(buf_cstr(&path), QUEUE_ENV_MAX, &text) == 0 &&
+	    queue_env_parse(buf_sv(&text), e, &why) == 0 ? 0 : -1;
+	buf_free(&path);
+	buf_free(&text);
+	return r;
+}
+
+static void
+when(const struct rec *head, const char *field, char *out, size_t len)
+{
+	uint64_t t;
+	time_t tt;
+
+	if (rec_get_u64(head, field, &t) == -1) {
+		(void)xsnprintf(out, len, "-");
+		return;
+	}
+	tt = (time_t)t;
+	(void)strftime(out, len, "%Y-%m-%d %H:%M:%S", gmtime(&tt));
+}
+
+static const char *
+state_of(const struct rec *head, const char *where)
+{
+	if (rec_get_str(head, "held") != NULL)
+		return "held";
+	if (strcmp(where, "todo") == 0)
+		return "new";
+	return rec_get_str(head, "tries") ? "deferred" : "active";
+}
+
+static int
+queue_list(void)
+{
+	static const char *const hdr[] = { "id", "state", "size", "arrival",
+		"sender", "recipients", "pending" };
+	struct entry *en;
+	struct table *t = table_new(7, hdr);
+	struct queue_env e;
+	char size[32], arrival[32], nrcpt[32], pending[32];
+	size_t n, i, k, left;
+
+	n = entries(&en);
+	for (i = 0; i < n; i++) {
+		const char *cells[7];
+
+		queue_env_init(&e);
+		if (load(&en[i], &e) == -1) {
+			queue_env_free(&e);
+			continue;
+		}
+		for (k = left = 0; k < e.nrcpt; k++)
+			if (rec_get_str(&e.rcpts[k], "state") == NULL)
+				left++;
+		(void)xsnprintf(size, sizeof(size), "%s",
+		    rec_get_str(&e.head, "size") ? rec_get_str(&e.head,
+		    "size") : "0");
+		when(&e.head, "time", arrival, sizeof(arrival));
+		(void)xsnprintf(nrcpt, sizeof(nrcpt), "%zu", e.nrcpt);
+		(void)xsnprintf(pending, sizeof(pending), "%zu", left);
+		cells[0] = en[i].id;
+		cells[1] = state_of(&e.head, en[i].where);
+		cells[2] = size;
+		cells[3] = arrival;
+		cells[4] = rec_get_str(&e.head, "sender")[0] ?
+		    rec_get_str(&e.head, "sender") : "<>";
+		cells[5] = nrcpt;
+		cells[6] = pending;
+		table_row(t, cells);
+		queue_env_free(&e);
+	}
+	table_print(t, opt.json);
+	table_free(&t);
+	free(en);
+	return EX_OK;
+}
+
+static int
+queue_show(const char *id)
+{
+	static const char *const hdr[] = { "recipient", "state", "dsn",
+		"reply" };
+	struct entry *en;
+	struct queue_env e;
+	struct table *t;
+	char arrival[32], next[32];
+	size_t n, i, k;
+	int rc = EX_FAIL;
+
+	n = entries(&en);
+	for (i = 0; i < n && strcmp(en[i].id, id) != 0; i++)
+		;
+	queue_env_init(&e);
+	if (i == n || load(&en[i], &e) == -1) {
+		free(en);
+		queue_env_free(&e);
+		die(EX_FAIL, "%s: no such message in the queue", id);
+	}
+	when(&e.head, "time", arrival, sizeof(arrival));
+	when(&e.head, "next", next, sizeof(next));
+	if (!opt.json)
+		printf("id: %s\nstate: %s\nsender: <%s>\narrival: %s\n"
+		    "next try: %s\nsize: %s\n\n", id, state_of(&e.head,
+		    en[i].where), rec_get_str(&e.head, "sender"), arrival,
+		    next, rec_get_str(&e.head, "size") ?
+		    rec_get_str(&e.head, "size") : "0");
+	t = table_new(4, hdr);
+	for (k = 0; k < e.nrcpt; k++) {
+		const char *cells[4];
+		const struct rec *r = &e.rcpts[k];
+
+		cells[0] = rec_get_str(r, "rcpt");
+		cells[1] = rec_get_str(r, "state") ? rec_get_str(r, "state") :
+		    "pending";
+		cells[2] = rec_get_str(r, "dsn") ? rec_get_str(r, "dsn") : "";
+		cells[3] = rec_get_str(r, "reply") ? rec_get_str(r, "reply") :
+		    "";
+		table_row(t, cells);
+	}
+	table_print(t, opt.json);
+	table_free(&t);
+	queue_env_free(&e);
+	free(en);
+	rc = EX_OK;
+	return rc;
+}
+
+/* A command line into qmgr's FIFO (atomic: shorter than PIPE_BUF). */
+static int
+tell_qmgr(const char *line)
+{
+	int fd = open("wake", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	size_t n = strlen(line);
+
+	if (fd == -1)
+		die(EX_TEMP, "the queue manager is not running (%s)",
+		    errno == ENXIO ? "nobody reads its FIFO" :
+		    strerror(errno));
+	if (write(fd, line, n) != (ssize_t)n)
+		die(EX_TEMP, "the queue manager's FIFO: %s", strerror(errno));
+	close(fd);
+	return EX_OK;
+}
+
+int
+cmd_queue(int argc, char **argv)
+{
+	struct config *cf;
+	struct buf line;
+	const char *verb;
+	int rc;
+
+	if (argc < 2)
+		usage();
+	verb = argv[1];
+	cf = load_config();
+	if (chdir(config_str(cf, NULL, "queue_dir")) == -1)
+		die(EX_FAIL, "%s: %s", config_str(cf, NULL, "queue_dir"),
+		    strerror(errno));
+	buf_init(&line, 256);
+	if (strcmp(verb, "list") == 0 && argc == 2)
+		rc = queue_list();
+	else if (strcmp(verb, "show") == 0 && argc == 3)
+		rc = queue_show(argv[2]);
+	else if (strcmp(verb, "flush") == 0 && argc == 2)
+		rc = tell_qmgr("flush\n");
+	else if ((strcmp(verb, "hold") == 0 || strcmp(verb, "release") == 0 ||
+	    strcmp(verb, "delete") == 0) && argc == 3) {
+		if (!queue_id_ok(argv[2]))
+			die(EX_USAGE, "%s: not a queue id", argv[2]);
+		(void)buf_printf(&line, "%s %s\n", verb, argv[2]);
+		rc = tell_qmgr(buf_cstr(&line));
+	} else
+		usage();
+	buf_free(&line);
+	config_free(&cf);
+	return rc;
+}
