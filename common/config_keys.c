@@ -151,6 +151,9 @@ const struct cfg_key cfg_keys[] = {
 	    "meanwhile is refused", NULL },
 	{ "smtpd_timeout", CFG_DURATION, "5m", 1, 3600, CFG_SERVICE,
 	    "each wait for the client (RFC 5321 4.5.3.2)", NULL },
+	{ "smtpd_futurerelease_max", CFG_DURATION, "7d", 0, 365 * DAY,
+	    CFG_SERVICE, "FUTURERELEASE (RFC 4865) on services with "
+	    "smtpd_auth_required: the longest hold; 0: not offered", NULL },
 	{ "smtpd_sender_grants", CFG_LIST, "", 0, 0, CFG_SERVICE,
 	    "LOGIN:ADDRESS, LOGIN:*@DOMAIN or LOGIN:*: addresses a "
 	    "submission user may send as besides its own and its aliases",

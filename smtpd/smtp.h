@@ -34,6 +34,8 @@ int smtp_not_smtp(struct sv line);
  * code's and the status's class both cls ('4' or '5'), RFC 5321 4.2 and
  * RFC 3463 2. */
 int smtp_reply_ok(struct sv reply, char cls);
+/* RFC 3339 date-time (RFC 4865 HOLDUNTIL) to seconds since the epoch. */
+int smtp_rfc3339_parse(struct sv, int64_t *);
 /* smtpd_sender_grants entries "LOGIN:PATTERN": may login send as
  * address?  PATTERN is an address, "*@domain" or "*". */
 int smtp_grant_match(const char *const *grants, size_t n, const char *login,
@@ -60,6 +62,7 @@ struct smtp {
 	uint64_t size_limit, max_rcpt, max_errors, max_commands, max_hops;
 	uint64_t max_header;
 	int auth_required, bare_nl_normalize;
+	uint64_t future_max;	/* FUTURERELEASE (RFC 4865): 0, or seconds */
 	/* the transaction */
 	int mail;
 	struct buf sender;	/* "" for <> */

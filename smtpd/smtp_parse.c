@@ -4,8 +4,10 @@
  * takes (data, len) views and does no I/O.
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "smtp.h"
 
@@ -222,5 +224,75 @@ smtp_grant_match(const char *const *grants, size_t n, const char *login,
 		    strcasecmp(pat + 2, at + 1) == 0)
 			return 1;
 	}
+	return 0;
+}
+
+/* n digits as a number; -1 if not all digits */
+static int
+digits(const char *p, size_t n)
+{
+	int v = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)p[i]))
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
+/* RFC 3339 5.6 date-time, as RFC 4865 HOLDUNTIL takes it. */
+int
+smtp_rfc3339_parse(struct sv v, int64_t *epoch)
+{
+	struct tm tm;
+	size_t i = 19;
+	int y, mo, d, h, mi, sec, oh, om, sign;
+	time_t t;
+
+	if (v.n < 20 || v.n > 64 || v.p[4] != '-' || v.p[7] != '-' ||
+	    (v.p[10] != 'T' && v.p[10] != 't') || v.p[13] != ':' ||
+	    v.p[16] != ':')
+		return -1;
+	y = digits(v.p, 4);
+	mo = digits(v.p + 5, 2);
+	d = digits(v.p + 8, 2);
+	h = digits(v.p + 11, 2);
+	mi = digits(v.p + 14, 2);
+	sec = digits(v.p + 17, 2);
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 ||
+	    h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60)
+		return -1;
+	if (v.p[i] == '.') {		/* time-secfrac: ignored */
+		for (i++; i < v.n && isdigit((unsigned char)v.p[i]); i++)
+			;
+		if (v.p[i - 1] == '.')
+			return -1;
+	}
+	if (i == v.n - 1 && (v.p[i] == 'Z' || v.p[i] == 'z'))
+		oh = om = sign = 0;
+	else if (i == v.n - 6 && (v.p[i] == '+' || v.p[i] == '-') &&
+	    v.p[i + 3] == ':') {
+		sign = v.p[i] == '+' ? 1 : -1;
+		oh = digits(v.p + i + 1, 2);
+		om = digits(v.p + i + 4, 2);
+		if (oh < 0 || oh > 23 || om < 0 || om > 59)
+			return -1;
+	} else
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec == 60 ? 59 : sec;
+	if ((t = timegm(&tm)) == (time_t)-1)
+		return -1;
+	/* a day that does not exist (Feb 30) comes back changed */
+	if (tm.tm_mday != d || tm.tm_mon != mo - 1)
+		return -1;
+	*epoch = (int64_t)t - sign * (oh * 3600 + om * 60);
 	return 0;
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chapar/addr.h"
@@ -91,6 +92,16 @@ cmd_helo(struct smtp *s, struct sv args, int esmtp)
 	smtp_reply(s, "250-SMTPUTF8");
 	smtp_reply(s, "250-CHUNKING");
 	smtp_reply(s, "250-DSN");
+	if (s->future_max > 0) {
+		/* RFC 4865 3: the longest interval, and the latest time */
+		time_t until = time(NULL) + (time_t)s->future_max;
+		char when[64];
+
+		(void)strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ",
+		    gmtime(&until));
+		smtp_reply(s, "250-FUTURERELEASE %llu %s",
+		    (unsigned long long)s->future_max, when);
+	}
 	if (!s->tls && worker_tls_available())
 		smtp_reply(s, "250-STARTTLS");
 	if (smtp_auth_offered(s))
@@ -160,7 +171,7 @@ cmd_mail(struct smtp *s, struct sv args)
 	struct buf envid, text;
 	struct addr a;
 	const char *why, *ret = NULL;
-	uint64_t size = 0;
+	uint64_t size = 0, hold = 0;
 	int null, r, flags, utf8, body8, binary;
 
 	if (s->helo[0] == '\0') {
@@ -206,6 +217,29 @@ cmd_mail(struct smtp *s, struct sv args)
 		} else if (sv_caseeq_str(key, "ENVID") && s->esmtp) {
 			if (val.n > 100 || xtext_decode(val, &envid) == -1)
 				goto bad_param;
+		} else if ((sv_caseeq_str(key, "HOLDFOR") ||
+		    sv_caseeq_str(key, "HOLDUNTIL")) && s->esmtp &&
+		    s->future_max > 0) {
+			/* RFC 4865 4: one of them, within the limits */
+			uint64_t now = (uint64_t)time(NULL), n;
+			int64_t t;
+
+			if (hold != 0)
+				goto bad_param;
+			if (sv_caseeq_str(key, "HOLDFOR")) {
+				if (parse_u64(val, UINT64_MAX, &n) == -1)
+					goto bad_param;
+				t = (int64_t)(now + n);
+			} else if (smtp_rfc3339_parse(val, &t) == -1)
+				goto bad_param;
+			if (t > (int64_t)(now + s->future_max)) {
+				smtp_reply(s, "501 5.5.4 %s is beyond the %llu "
+				    "seconds this server holds mail",
+				    log_esc(key.p, key.n), (unsigned long long)
+				    s->future_max);
+				goto out;
+			}
+			hold = t > (int64_t)now ? (uint64_t)t : 1;
 		} else if (sv_caseeq_str(key, "AUTH") && s->esmtp) {
 			/* RFC 4954 5: the submitter; taken from our own
 			 * authentication, not the client's word */
@@ -270,6 +304,13 @@ bad_param:
 		env_field(&s->env, "ret", sv_from(ret));
 	if (envid.len > 0)
 		env_field(&s->env, "envid", buf_sv(&envid));
+	if (hold > 1) {
+		char num[32];
+
+		(void)xsnprintf(num, sizeof(num), "%llu", (unsigned long long)
+		    hold);
+		env_field(&s->env, "hold", sv_from(num));
+	}
 	if (s->auth[0] != '\0')
 		env_field(&s->env, "auth", sv_from(s->auth));
 	env_field(&s->env, "client", sv_from(s->c->peer));
@@ -574,6 +615,9 @@ settings(struct smtp *s)
 	s->max_hops = config_num(s->cf, svc, "smtpd_max_received");
 	s->max_header = config_num(s->cf, svc, "smtpd_max_header");
 	s->auth_required = config_bool(s->cf, svc, "smtpd_auth_required");
+	/* RFC 4865 is for submission: with AUTH */
+	s->future_max = s->auth_required ? config_num(s->cf, svc,
+	    "smtpd_futurerelease_max") : 0;
 	nl = config_str(s->cf, svc, "smtpd_bare_newline");
 	s->bare_nl_normalize = strcmp(nl, "normalize") == 0;
 	n = config_list(s->cf, svc, "relay_networks", &nets);

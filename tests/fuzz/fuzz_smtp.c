@@ -50,6 +50,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&b, size + 1);
 	if (xtext_decode(in, &b) == 0 && b.len > size)
 		abort();
+	{
+		int64_t t;
+
+		(void)smtp_rfc3339_parse(in, &t);
+	}
 	(void)smtp_reply_ok(in, '4');
 	(void)smtp_reply_ok(in, '5');
 	/* the input as one grant "login:pattern", and as an address */

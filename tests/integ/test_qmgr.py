@@ -214,3 +214,41 @@ def test_chapar_queue_list_show_hold_release_delete():
     inst.stop("chapard")
     r = inst.chapar("queue", "flush")
     assert r.returncode == 75 and "not running" in r.stderr, r
+
+
+def test_qmgr_honours_futurerelease():
+    chapartest.need_root()
+    import time
+    sport = free_port()
+    inst, port = q_instance("smtpd_futurerelease_max = 1h\n")
+    # a message held for 3 s, through smtpd on a submission port
+    inst.stop("chapard")
+    inst.add_conf("[submission]\nlisten = 127.0.0.1:%d\nprefork = 1\n"
+                  "smtpd_auth_required = yes\n" % sport)
+    inst.start_chapard()
+    wait_for(lambda: inst.service("submission") is not None and
+             inst.idle("submission") >= 1, 20, "submission")
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    c = smtplib.SMTP("127.0.0.1", sport)
+    c.starttls(context=ctx)
+    c.login("bob@example.org", "bob pw")
+    t0 = time.time()
+    assert c.mail("bob@example.org", ["HOLDFOR=3"])[0] == 250
+    assert c.rcpt("alice@example.org")[0] == 250
+    assert c.data(MSG)[0] == 250
+    c.quit()
+    time.sleep(1.5)
+    assert messages(inst, "alice@example.org") == []
+    assert json_state(inst) == ["active"]
+    wait_for(lambda: len(messages(inst, "alice@example.org")) == 1, 20,
+             "the release")
+    assert time.time() - t0 >= 3
+
+
+def json_state(inst):
+    import json
+    return [m["state"] for m in json.loads(inst.ok("--json", "queue",
+                                                   "list"))]

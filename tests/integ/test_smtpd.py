@@ -547,3 +547,42 @@ def test_smtpd_auth_failures_look_alike():
         waits.append(time.monotonic() - t0)
     c.close()
     assert waits[0] < 0.9 and waits[2] >= 0.9, waits
+
+
+def test_submission_futurerelease():
+    """RFC 4865 on submission: FUTURERELEASE offered, HOLDFOR/HOLDUNTIL
+    into the envelope's hold=; not on port 25."""
+    import re
+    import time
+    inst, port = smtp_instance(section="smtps",
+                               extra="smtpd_auth_required = yes\n"
+                               "smtpd_futurerelease_max = 1d\n")
+    c = smtplib.SMTP_SSL("127.0.0.1", port, context=tls_ctx())
+    code, caps = c.ehlo("x")
+    m = re.search(rb"FUTURERELEASE (\d+) (\S+)", caps)
+    assert m and m.group(1) == b"86400", caps
+    assert scram(c, "alice@example.org", "alice pw") == 235
+    now = int(time.time())
+    assert c.mail("alice@example.org", ["HOLDFOR=3600"])[0] == 250
+    c.rcpt("someone@elsewhere.example")
+    assert c.data(b"Subject: later\r\n\r\nhi\r\n")[0] == 250
+    until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 7200))
+    assert c.mail("alice@example.org", ["HOLDUNTIL=" + until])[0] == 250
+    c.rcpt("someone@elsewhere.example")
+    assert c.data(b"Subject: later 2\r\n\r\nhi\r\n")[0] == 250
+    # beyond the limit, both, or malformed: 501
+    code, text = c.mail("alice@example.org", ["HOLDFOR=90000"])
+    assert (code, text[:5]) == (501, b"5.5.4"), text
+    assert c.mail("alice@example.org", ["HOLDFOR=1",
+                                        "HOLDUNTIL=" + until])[0] == 501
+    assert c.mail("alice@example.org", ["HOLDUNTIL=tomorrow"])[0] == 501
+    c.quit()
+    holds = sorted(int(env[0]["hold"]) - now for env, _ in queued(inst))
+    assert 3590 <= holds[0] <= 3610 and 7190 <= holds[1] <= 7210, holds
+    # port 25 offers nothing of the kind
+    inst, port = smtp_instance()
+    c = smtplib.SMTP("127.0.0.1", port)
+    code, caps = c.ehlo("x")
+    assert b"FUTURERELEASE" not in caps
+    assert c.mail("bob@example.net", ["HOLDFOR=60"])[0] == 555
+    c.quit()

@@ -110,10 +110,35 @@ smtp_filter_replies_and_grants(void)
 	T_ASSERT(!smtp_grant_match(g, 4, "broken-entry", "x@y.example"));
 }
 
+/* RFC 3339 5.6 date-time, for RFC 4865 HOLDUNTIL. */
+static void
+smtp_rfc3339(void)
+{
+	int64_t t;
+
+	T_EQ_INT(smtp_rfc3339_parse(SV_LIT("2026-11-26T10:00:00Z"), &t), 0);
+	T_ASSERT(t == 1795687200);
+	T_EQ_INT(smtp_rfc3339_parse(SV_LIT("2026-11-26T13:30:00+03:30"), &t),
+	    0);
+	T_ASSERT(t == 1795687200);
+	T_EQ_INT(smtp_rfc3339_parse(SV_LIT("2026-11-26t05:00:00.25-05:00"),
+	    &t), 0);
+	T_ASSERT(t == 1795687200);
+	T_EQ_INT(smtp_rfc3339_parse(SV_LIT("2026-11-26T10:00:00"), &t), -1);
+	T_EQ_INT(smtp_rfc3339_parse(SV_LIT("2026-02-30T10:00:00Z"), &t), -1);
+	T_EQ_INT(smtp_rfc3339_parse(SV_LIT("2026-13-01T10:00:00Z"), &t), -1);
+	T_EQ_INT(smtp_rfc3339_parse(SV_LIT("2026-11-26T24:00:00Z"), &t), -1);
+	T_EQ_INT(smtp_rfc3339_parse(SV_LIT("2026-11-26T10:00:00.Z"), &t), -1);
+	T_EQ_INT(smtp_rfc3339_parse(SV_LIT("2026-11-26T10:00:00+0330"), &t),
+	    -1);
+	T_EQ_INT(smtp_rfc3339_parse(SV_LIT("26-11-26T10:00:00Z"), &t), -1);
+}
+
 T_SUITE(suite_smtp)
 {
 	t_run("smtp_split_lines", smtp_split_lines);
 	t_run("smtp_paths_and_params", smtp_paths_and_params);
 	t_run("smtp_xtext_and_not_smtp", smtp_xtext_and_not_smtp);
 	t_run("smtp_filter_replies_and_grants", smtp_filter_replies_and_grants);
+	t_run("smtp_rfc3339", smtp_rfc3339);
 }
