@@ -135,7 +135,8 @@ dns_answer_free(struct dns_answer *a)
 
 /* --- record data ---------------------------------------------------------- */
 
-/* RFC 1035 3.1: labels of 1..63 octets, 255 octets in all.  A label's
+/* RFC 1035 3.1: labels of 1..63 octets, 255 octets in all with the
+ * length bytes and the root (so 253 characters as text).  A label's
  * bytes that are dots, blanks or controls make the name unusable as a
  * host name for us, so they are refused rather than escaped. */
 int
@@ -150,7 +151,7 @@ dns_name_parse(const unsigned char *rd, size_t len, size_t *off,
 		l = rd[i++];
 		if (l == 0)
 			break;
-		if (l > 63 || i + l > len || (total += l + 1) > 255)
+		if (l > 63 || i + l > len || (total += l + 1) > 254)
 			return -1;	/* compression pointers too */
 		if (o > 0)
 			out[o++] = '.';

@@ -40,6 +40,18 @@ dns_names(void)
 	big[i] = 0;
 	off = 0;
 	T_EQ_INT(dns_name_parse(big, i + 1, &off, out), -1);
+	/* 63+63+63+61 with the dots: 253 characters, the most (RFC 1035
+	 * 3.1, 255 octets with the length bytes and the root) */
+	big[192] = 61;
+	big[254] = 0;
+	off = 0;
+	T_EQ_INT(dns_name_parse(big, 255, &off, out), 0);
+	T_EQ_INT((int)strlen(out), 253);
+	big[192] = 62;
+	memset(big + 193, 'a', 62);
+	big[255] = 0;
+	off = 0;
+	T_EQ_INT(dns_name_parse(big, 256, &off, out), -1);
 	big[192] = 0;	/* three labels: 192 octets */
 	off = 0;
 	T_EQ_INT(dns_name_parse(big, 193, &off, out), 0);
