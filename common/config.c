@@ -829,6 +829,15 @@ config_show(const struct config *c, FILE *fp, int nondefault, int expand)
 }
 
 void
+config_hostname(const struct config *cf, char *out, size_t len)
+{
+	(void)xsnprintf(out, len, "%s", config_str(cf, NULL, "hostname"));
+	if (out[0] == '\0' && gethostname(out, len - 1) == -1)
+		(void)xsnprintf(out, len, "localhost");
+	out[len - 1] = '\0';
+}
+
+void
 config_log_setup(const struct config *cf, const char *svc, int debug)
 {
 	enum log_level lvl;

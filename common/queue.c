@@ -241,6 +241,18 @@ queue_env_amend(struct queue_env *e, struct sv text, const char **why)
 	return *why == NULL ? 0 : -1;
 }
 
+void
+queue_reply_status(int code, const char *text, char out[16])
+{
+	size_t n = strspn(text, "0123456789.");
+
+	/* RFC 3463 2: class.subject.detail, the class the reply's */
+	if (n >= 5 && n < 12 && text[0] == '0' + code / 100 && text[1] == '.')
+		(void)xsnprintf(out, 16, "%.*s", (int)n, text);
+	else
+		(void)xsnprintf(out, 16, "%d.0.0", code / 100);
+}
+
 int
 queue_entry_check(const char *id, const char **why)
 {

@@ -296,6 +296,9 @@ tls_validate(struct config *cf, const struct service *s, struct buf *err)
 	return r;
 }
 
+static const char *const daemons[] = { "authd", "enqueue", "qmgr",
+	"remote" };
+
 /* The services a configuration asks for, in a new list; listeners bound
  * (reusing the running ones).  On failure nothing changes. */
 static struct service *
@@ -305,44 +308,28 @@ build(struct config *cf, struct buf *err)
 	struct service *list = NULL, *s, *old;
 	struct listener ls[MAX_LISTENERS];
 	char *path;
-	size_t i, n;
+	size_t i, k, n;
 	int nls, backlog;
 
-	path = config_str(cf, "authd", "program")[0] ?
-	    xstrdup(config_str(cf, "authd", "program")) : locate("authd");
-	list = service_new("authd", SVC_DAEMON, path);
-	free(path);
-	/* enqueue, the queue's only writer: every SMTP service needs it */
-	path = config_str(cf, "enqueue", "program")[0] ?
-	    xstrdup(config_str(cf, "enqueue", "program")) : locate("enqueue");
-	s = service_new("enqueue", SVC_DAEMON, path);
-	free(path);
-	s->next = list;
-	list = s;
-	/* qmgr, the queue manager, unless queue_delivery = no */
-	if (config_bool(cf, NULL, "queue_delivery")) {
-		path = config_str(cf, "qmgr", "program")[0] ?
-		    xstrdup(config_str(cf, "qmgr", "program")) :
-		    locate("qmgr");
-		s = service_new("qmgr", SVC_DAEMON, path);
-		free(path);
-		s->next = list;
-		list = s;
-		/* and remote(8), its SMTP client */
-		path = config_str(cf, "remote", "program")[0] ?
-		    xstrdup(config_str(cf, "remote", "program")) :
-		    locate("remote");
-		s = service_new("remote", SVC_DAEMON, path);
+	/* the daemons: authd; enqueue, the queue's only writer; and,
+	 * unless queue_delivery = no, qmgr and remote(8) */
+	for (i = 0; i < NELEM(daemons); i++) {
+		if (i >= 2 && !config_bool(cf, NULL, "queue_delivery"))
+			break;
+		path = config_str(cf, daemons[i], "program")[0] ?
+		    xstrdup(config_str(cf, daemons[i], "program")) :
+		    locate(daemons[i]);
+		s = service_new(daemons[i], SVC_DAEMON, path);
 		free(path);
 		s->next = list;
 		list = s;
 	}
 	n = config_sections(cf, names, NELEM(names));
 	for (i = 0; i < n; i++) {
-		if (strcmp(names[i], "authd") == 0 ||
-		    strcmp(names[i], "enqueue") == 0 ||
-		    strcmp(names[i], "qmgr") == 0 ||
-		    strcmp(names[i], "remote") == 0)
+		for (k = 0; k < NELEM(daemons) && strcmp(names[i],
+		    daemons[k]) != 0; k++)
+			;
+		if (k < NELEM(daemons))
 			continue;
 		if (addresses(cf, names[i], ls, &nls, err) == -1)
 			goto fail;

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "chapar/config.h"
+#include "chapar/daemon.h"
 #include "chapar/log.h"
 #include "chapar/net.h"
 #include "chapar/priv.h"
@@ -78,13 +79,6 @@ static struct {
 
 static const char *const subdirs[] = { "tmp", "todo", "mess", "info",
 	"local", "remote", "bounce", NULL };
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	Q.quit = 1;
-}
 
 /* --- the queue's directories --------------------------------------------- */
 
@@ -761,52 +755,19 @@ serve(int lfd)
 	flush_all();
 }
 
-static void __attribute__((noreturn))
-usage(void)
-{
-	fprintf(stderr, "usage: enqueue [-fd] [-c file]\n");
-	exit(100);
-}
-
 int
 main(int argc, char **argv)
 {
-	const char *conf = NULL, *sock, *qdir;
-	struct sigaction sa;
+	const char *sock, *qdir;
 	struct buf err;
 	struct group *gr;
 	uid_t uid;
 	gid_t gid;
 	char hd[16];
-	int ch, debug = 0, lfd, h;
+	int lfd, h;
 
-	while ((ch = getopt(argc, argv, "c:df")) != -1) {
-		switch (ch) {
-		case 'c': conf = optarg; break;
-		case 'd': debug = 1; break;
-		case 'f': break;	/* always in the foreground */
-		default: usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	log_open("enqueue", LOG_TO_STDERR);
-	if (getenv("CHAPAR_LOG") != NULL &&
-	    strcmp(getenv("CHAPAR_LOG"), "syslog") == 0)
-		log_where(LOG_TO_SYSLOG);
+	Q.cf = daemon_init("enqueue", argc, argv, &Q.quit);
 	buf_init(&err, 4096);
-	if (config_load(conf ? conf : config_default_path(), &Q.cf, &err) ==
-	    -1)
-		log_fatal("%s", buf_cstr(&err));
-	config_log_setup(Q.cf, NULL, debug);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 	/* a message may be the limit plus the Received field smtpd adds */
 	Q.limit = config_num(Q.cf, NULL, "message_size_limit");
 	if (Q.limit > 0)

@@ -437,10 +437,7 @@ lmtp_serve(struct dlv_ctx *cx, int fd, const char *peer)
 	l.cx = cx;
 	l.peer = peer;
 	l.limit = config_num(cx->cf, NULL, "message_size_limit");
-	(void)xsnprintf(l.host, sizeof(l.host), "%s",
-	    config_str(cx->cf, NULL, "hostname"));
-	if (l.host[0] == '\0' && gethostname(l.host, sizeof(l.host) - 1) == -1)
-		(void)xsnprintf(l.host, sizeof(l.host), "localhost");
+	config_hostname(cx->cf, l.host, sizeof(l.host));
 	buf_init(&l.sender, ADDR_PATH_MAX + 1);
 	buf_init(&l.rcpts, RCPT_MAX * (ADDR_PATH_MAX + 1));
 	io_init(&l.io, fd, CMD_MAX, TIMEOUT_MS);

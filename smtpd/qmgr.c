@@ -42,6 +42,7 @@
 
 #include "chapar/authc.h"
 #include "chapar/config.h"
+#include "chapar/daemon.h"
 #include "chapar/io.h"
 #include "chapar/log.h"
 #include "chapar/net.h"
@@ -71,20 +72,6 @@ static struct {
 	int rescan;		/* a report was queued: look at todo/ */
 	int remote;		/* the connection to remote(8), or -1 */
 } G;
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	G.quit = 1;
-}
-
-static void
-usage(void)
-{
-	fprintf(stderr, "usage: qmgr [-df] [-c file]\n");
-	exit(100);
-}
 
 /* --- the envelope on disk ------------------------------------------------ */
 
@@ -250,19 +237,6 @@ lmtp_reply(struct io *io, struct buf *text)
 	}
 }
 
-/* The enhanced status code of a reply text ("2.1.5 ok" -> "2.1.5"), or
- * the class's default. */
-static void
-status_of(int code, const char *text, char out[16])
-{
-	size_t n = strspn(text, "0123456789.");
-
-	if (n >= 5 && n < 12 && text[0] == '0' + code / 100 && text[1] == '.')
-		(void)xsnprintf(out, 16, "%.*s", (int)n, text);
-	else
-		(void)xsnprintf(out, 16, "%d.0.0", code / 100);
-}
-
 /* The message file, dot-stuffed, then "." (the file is CRLF already). */
 static int
 lmtp_body(struct io *io, int fd)
@@ -347,7 +321,7 @@ deliver_local(const char *id, struct queue_env *e, size_t *idx, size_t n)
 	if (io_flush(&io) != IO_OK || (code = lmtp_reply(&io, &text)) == -1)
 		goto broken;
 	if (code != 250) {
-		status_of(code, buf_cstr(&text), st);
+		queue_reply_status(code, buf_cstr(&text), st);
 		for (i = 0; i < n; i++)
 			rcpt_set(&e->rcpts[idx[i]], code >= 500 ? "failed" :
 			    NULL, code, st, buf_cstr(&text));
@@ -366,7 +340,7 @@ deliver_local(const char *id, struct queue_env *e, size_t *idx, size_t n)
 			nacc++;
 			continue;
 		}
-		status_of(code, buf_cstr(&text), st);
+		queue_reply_status(code, buf_cstr(&text), st);
 		rcpt_set(r, code >= 500 ? "failed" : NULL, code, st,
 		    buf_cstr(&text));
 	}
@@ -385,7 +359,7 @@ deliver_local(const char *id, struct queue_env *e, size_t *idx, size_t n)
 			continue;
 		if ((code = lmtp_reply(&io, &text)) == -1)
 			goto broken;
-		status_of(code, buf_cstr(&text), st);
+		queue_reply_status(code, buf_cstr(&text), st);
 		rcpt_set(&e->rcpts[idx[i]], code < 300 ? "sent" : code >= 500 ?
 		    "failed" : NULL, code, st, buf_cstr(&text));
 	}
@@ -1099,48 +1073,18 @@ serve(void)
 int
 main(int argc, char **argv)
 {
-	const char *conf = NULL, *qdir;
-	struct sigaction sa;
+	const char *qdir;
 	struct buf err;
 	uid_t uid;
 	gid_t gid;
-	int ch, debug = 0;
+	int ch;
 
-	while ((ch = getopt(argc, argv, "c:df")) != -1) {
-		switch (ch) {
-		case 'c': conf = optarg; break;
-		case 'd': debug = 1; break;
-		case 'f': break;	/* always in the foreground */
-		default: usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	log_open("qmgr", LOG_TO_STDERR);
-	if (getenv("CHAPAR_LOG") != NULL &&
-	    strcmp(getenv("CHAPAR_LOG"), "syslog") == 0)
-		log_where(LOG_TO_SYSLOG);
+	G.cf = daemon_init("qmgr", argc, argv, &G.quit);
 	buf_init(&err, 4096);
-	if (config_load(conf ? conf : config_default_path(), &G.cf, &err) ==
-	    -1)
-		log_fatal("%s", buf_cstr(&err));
-	config_log_setup(G.cf, NULL, debug);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
 	G.retry_min = config_num(G.cf, NULL, "queue_retry_min");
 	G.retry_max = config_num(G.cf, NULL, "queue_retry_max");
 	G.lifetime = config_num(G.cf, NULL, "queue_lifetime");
-	(void)xsnprintf(G.host, sizeof(G.host), "%s", config_str(G.cf, NULL,
-	    "hostname"));
-	if (G.host[0] == '\0' && gethostname(G.host, sizeof(G.host) - 1) ==
-	    -1)
-		(void)xsnprintf(G.host, sizeof(G.host), "localhost");
+	config_hostname(G.cf, G.host, sizeof(G.host));
 	qdir = config_str(G.cf, NULL, "queue_dir");
 	/* authd's socket is for root and group chapar: first (authd may
 	 * be starting beside us) */

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "chapar/config.h"
+#include "chapar/daemon.h"
 #include "chapar/dns.h"
 #include "chapar/io.h"
 #include "chapar/log.h"
@@ -77,20 +78,6 @@ struct job {
 	struct rcpt *rc;
 	size_t n;
 };
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	R.quit = 1;
-}
-
-static void
-usage(void)
-{
-	fprintf(stderr, "usage: remote [-df] [-c file]\n");
-	exit(100);
-}
 
 /* Give every recipient without an answer this one. */
 static void
@@ -240,21 +227,10 @@ send_body(struct conv *c, const char *p, uint64_t n)
 }
 
 static void
-status_of(int code, const char *text, char out[16])
-{
-	size_t n = strspn(text, "0123456789.");
-
-	if (n >= 5 && n < 12 && text[0] == '0' + code / 100 && text[1] == '.')
-		(void)xsnprintf(out, 16, "%.*s", (int)n, text);
-	else
-		(void)xsnprintf(out, 16, "%d.0.0", code / 100);
-}
-
-static void
 answer(struct rcpt *r, int code, const char *text, const char *relay)
 {
 	r->code = code;
-	status_of(code, text, r->dsn);
+	queue_reply_status(code, text, r->dsn);
 	buf_reset(&r->reply);
 	(void)buf_printf(&r->reply, "%d %s", code, text);
 	(void)xsnprintf(r->relay, sizeof(r->relay), "%s", relay);
@@ -383,7 +359,7 @@ try_address(struct job *j, const char *name, const char *addr, int port)
 	struct sockaddr_storage ss;
 	struct conv c;
 	socklen_t len;
-	int fd, r = 0, flags;
+	int fd, r = 0, flags = ETIMEDOUT;
 	struct pollfd pfd;
 
 	memset(&ss, 0, sizeof(ss));
@@ -408,11 +384,12 @@ try_address(struct job *j, const char *name, const char *addr, int port)
 		pfd.fd = fd;
 		pfd.events = POLLOUT;
 		len = sizeof(flags);
+		/* flags: ETIMEDOUT when poll gives up, else SO_ERROR */
 		if (poll(&pfd, 1, (int)config_num(R.cf, NULL,
 		    "remote_connect_timeout") * 1000) != 1 ||
 		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &flags, &len) == -1 ||
 		    flags != 0) {
-			errno = flags;
+			errno = flags != 0 ? flags : EIO;
 			goto refused;
 		}
 	}
@@ -665,46 +642,16 @@ out:
 int
 main(int argc, char **argv)
 {
-	const char *conf = NULL, *sock, *ca;
-	struct sigaction sa;
+	const char *sock, *ca;
 	struct buf err;
 	struct group *gr;
 	uid_t uid, quid;
 	gid_t gid, qgid;
-	int ch, debug = 0, lfd, fd;
+	int lfd, fd;
 
-	while ((ch = getopt(argc, argv, "c:df")) != -1) {
-		switch (ch) {
-		case 'c': conf = optarg; break;
-		case 'd': debug = 1; break;
-		case 'f': break;
-		default: usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	log_open("remote", LOG_TO_STDERR);
-	if (getenv("CHAPAR_LOG") != NULL &&
-	    strcmp(getenv("CHAPAR_LOG"), "syslog") == 0)
-		log_where(LOG_TO_SYSLOG);
+	R.cf = daemon_init("remote", argc, argv, &R.quit);
 	buf_init(&err, 4096);
-	if (config_load(conf ? conf : config_default_path(), &R.cf, &err) ==
-	    -1)
-		log_fatal("%s", buf_cstr(&err));
-	config_log_setup(R.cf, NULL, debug);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	(void)xsnprintf(R.host, sizeof(R.host), "%s", config_str(R.cf, NULL,
-	    "hostname"));
-	if (R.host[0] == '\0' && gethostname(R.host, sizeof(R.host) - 1) ==
-	    -1)
-		(void)xsnprintf(R.host, sizeof(R.host), "localhost");
+	config_hostname(R.cf, R.host, sizeof(R.host));
 	/* what the chroot will hide: resolv.conf, the CA certificates */
 	ca = config_str(R.cf, NULL, "remote_tls_ca_file");
 	if (ca[0] != '\0' && access(ca, R_OK) == -1) {

@@ -537,11 +537,7 @@ main(int argc, char **argv)
 	}
 	drop_group();
 
-	(void)xsnprintf(S.host, sizeof(S.host), "%s", config_str(S.cf, NULL,
-	    "hostname"));
-	if (S.host[0] == '\0' && gethostname(S.host, sizeof(S.host) - 1) ==
-	    -1)
-		(void)xsnprintf(S.host, sizeof(S.host), "localhost");
+	config_hostname(S.cf, S.host, sizeof(S.host));
 	buf_init(&S.rcpts, 64 * 1024);
 	for (i = optind; i < argc; i++)
 		add_list(argv[i], strlen(argv[i]));

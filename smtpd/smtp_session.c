@@ -625,11 +625,7 @@ settings(struct smtp *s)
 		if (netmask_parse(sv_from(nets[i]), &m[k]) == 0)
 			k++;
 	s->trusted = k > 0 && netmask_match(m, k, s->c->peer);
-	(void)xsnprintf(s->host, sizeof(s->host), "%s",
-	    config_str(s->cf, NULL, "hostname"));
-	if (s->host[0] == '\0' && gethostname(s->host, sizeof(s->host) - 1) ==
-	    -1)
-		(void)xsnprintf(s->host, sizeof(s->host), "localhost");
+	config_hostname(s->cf, s->host, sizeof(s->host));
 }
 
 void

@@ -64,6 +64,8 @@ void config_free(struct config **);
 /* log_facility and log_level (of svc's section, if not NULL) for this
  * process; debug: everything. */
 void config_log_setup(const struct config *, const char *svc, int debug);
+/* This host's name: hostname, else the system's. */
+void config_hostname(const struct config *, char *out, size_t len);
 
 /* Typed lookups; svc may be NULL for the global value.  Asking for an
  * unknown key or the wrong type is a bug and panics. */

@@ -72,6 +72,9 @@ int queue_env_amend(struct queue_env *, struct sv text, const char **why);
  * crash between enqueue's renames and its flush can leave one that is
  * not, which no client was told was queued.  0, or -1 with *why. */
 int queue_entry_check(const char *id, const char **why);
+/* The enhanced status code at the start of a reply's text ("2.1.5 ok"
+ * for 250: "2.1.5"), or the class's default ("2.0.0"). */
+void queue_reply_status(int code, const char *text, char out[16]);
 /* "Name: value" fit for a message header (RFC 5322 2.2). */
 int queue_header_ok(const char *);
 

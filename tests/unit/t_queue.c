@@ -82,6 +82,23 @@ queue_envelope(void)
 	T_ASSERT(bad("v=1\tsender=\ttries=x\nrcpt=a@b.example\n"));
 }
 
+static void
+queue_reply_statuses(void)
+{
+	char st[16];
+
+	queue_reply_status(250, "2.1.5 ok", st);
+	T_EQ_STR(st, "2.1.5");
+	queue_reply_status(550, "5.7.26 policy", st);
+	T_EQ_STR(st, "5.7.26");
+	queue_reply_status(451, "2.0.0 a lie of another class", st);
+	T_EQ_STR(st, "4.0.0");
+	queue_reply_status(554, "no code at all", st);
+	T_EQ_STR(st, "5.0.0");
+	queue_reply_status(452, "4.2", st);
+	T_EQ_STR(st, "4.0.0");
+}
+
 /* What filters add at commit (C frame fields), and header= itself. */
 static void
 queue_envelope_amend(void)
@@ -198,5 +215,6 @@ T_SUITE(suite_queue)
 	t_run("queue_envelope", queue_envelope);
 	t_run("queue_envelope_amend", queue_envelope_amend);
 	t_run("queue_entry_checks", queue_entry_checks);
+	t_run("queue_reply_statuses", queue_reply_statuses);
 	t_run("queue_frames", queue_frames);
 }
