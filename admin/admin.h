@@ -60,6 +60,7 @@ int cmd_ctl(int, char **);
 int cmd_tls(int, char **);
 int cmd_dns(int, char **);
 int cmd_queue(int, char **);
+int cmd_dkim(int, char **);
 int cmd_mailbox(int, char **);
 int cmd_reindex(int, char **);
 int cmd_quota(int, char **);

@@ -48,6 +48,7 @@ static const char usage_text[] =
 "  tls check                         the configured certificates\n"
 "  dns lookup mx|a|addr|txt|ptr NAME what the resolver finds\n"
 "  queue list | show ID | flush | hold ID | release ID | delete ID\n"
+"  dkim keygen|rotate DOMAIN [SELECTOR] | list\n"
 "\n"
 "See chapar(8).\n";
 
@@ -299,7 +300,7 @@ main(int argc, char **argv)
 		{ "mailbox", cmd_mailbox }, { "reindex", cmd_reindex },
 		{ "quota", cmd_quota }, { "import", cmd_import },
 		{ "export", cmd_export }, { "dns", cmd_dns },
-		{ "queue", cmd_queue },
+		{ "queue", cmd_queue }, { "dkim", cmd_dkim },
 	};
 	char **words;
 	size_t i;

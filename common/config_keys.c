@@ -202,6 +202,8 @@ const struct cfg_key cfg_keys[] = {
 	{ "transport_map", CFG_LIST, "", 0, 0, 0,
 	    "DOMAIN=HOST[:PORT] entries: mail for the domain goes to that "
 	    "host, not to its MX", NULL },
+	{ "dkim_dir", CFG_PATH, "${data_dir}/dkim", 0, 0, 0,
+	    "DKIM signing keys: DIR/DOMAIN/SELECTOR.key (chapar dkim)", NULL },
 	{ "dns_servers", CFG_LIST, "", 0, 0, 0,
 	    "nameservers to ask, ADDRESS or ADDRESS@PORT, in order; empty: "
 	    "those of /etc/resolv.conf", NULL },

@@ -40,6 +40,7 @@
 
 #include "chapar/config.h"
 #include "chapar/daemon.h"
+#include "chapar/dkim.h"
 #include "chapar/dns.h"
 #include "chapar/io.h"
 #include "chapar/log.h"
@@ -57,6 +58,8 @@ static struct {
 	struct config *cf;
 	struct dns *dns;
 	struct tls_client *tls;
+	struct dkim_key *keys;	/* DKIM, read before the chroot */
+	size_t nkeys;
 	char host[256];
 	volatile sig_atomic_t quit;
 } R;
@@ -74,7 +77,8 @@ struct job {
 	struct queue_env env;
 	const char *domain;
 	char *msg;		/* the message, mapped */
-	uint64_t size;
+	uint64_t size;		/* with the signatures */
+	struct buf sigs;	/* DKIM-Signature fields, sent first */
 	struct rcpt *rc;
 	size_t n;
 };
@@ -204,13 +208,17 @@ hello(struct conv *c)
 	return code;
 }
 
-/* The message, dot-stuffed, then "." (it is CRLF already). */
+/* The signatures, the message dot-stuffed, then "." (it is CRLF
+ * already; no signature line starts with a dot). */
 static int
-send_body(struct conv *c, const char *p, uint64_t n)
+send_body(struct conv *c, const struct buf *sigs, const char *p,
+    uint64_t n)
 {
 	uint64_t i, start = 0;
 	int bol = 1;
 
+	if (io_write(&c->io, sigs->data, sigs->len) != IO_OK)
+		return -1;
 	for (i = 0; i < n; i++) {
 		if (bol && p[i] == '.') {
 			if (io_write(&c->io, p + start, i - start) != IO_OK ||
@@ -337,7 +345,8 @@ converse(struct job *j, struct conv *c, const char *name)
 	code = cmd(c, "DATA");
 	if (code == 354) {
 		c->io.timeout_ms = DATA_TIMEOUT_MS;
-		code = send_body(c, j->msg, j->size) == 0 ? reply(c) : -1;
+		code = send_body(c, &j->sigs, j->msg, j->size - j->sigs.len) ==
+		    0 ? reply(c) : -1;
 	}
 	for (i = 0; i < j->n; i++)
 		if (j->rc[i].code == -1) {
@@ -568,11 +577,26 @@ job_run(int fd, struct job *j, int mfd)
 	j->domain = at != NULL ? at + 1 : "";
 	j->msg = j->size > 0 ? mmap(NULL, j->size, PROT_READ, MAP_PRIVATE,
 	    mfd, 0) : NULL;
+	buf_init(&j->sigs, 4096);
 	if (j->msg == MAP_FAILED || j->domain[0] == '\0')
 		settle(j, 451, "4.3.0", "4.3.0 the job could not be read",
 		    "none");
-	else
+	else {
+		/* DKIM (RFC 6376): mail from a domain we hold a key for */
+		struct buf err;
+
+		buf_init(&err, 1024);
+		if (R.nkeys > 0 && dkim_sign(R.keys, R.nkeys, j->msg, j->size,
+		    now_sec(), &j->sigs, &err) == -1) {
+			log_error("%s", buf_cstr(&err));
+			buf_reset(&j->sigs);
+		}
+		buf_free(&err);
+		j->size += j->sigs.len;
 		deliver(j);
+		j->size -= j->sigs.len;
+	}
+	buf_free(&j->sigs);
 	job_answer(fd, j);
 	if (j->msg != NULL && j->msg != MAP_FAILED)
 		(void)munmap(j->msg, j->size);
@@ -660,7 +684,9 @@ main(int argc, char **argv)
 		ca = "";
 	}
 	if ((R.dns = dns_open(R.cf, &err)) == NULL ||
-	    tls_client_new(ca, &R.tls, &err) == -1)
+	    tls_client_new(ca, &R.tls, &err) == -1 ||
+	    dkim_keys_load(config_str(R.cf, NULL, "dkim_dir"), &R.keys,
+	    &R.nkeys, &err) == -1)
 		log_fatal("%s", buf_cstr(&err));
 	sock = config_str(R.cf, NULL, "remote_socket");
 	if ((lfd = unix_listen(sock, "remote", &err)) == -1)
@@ -689,7 +715,8 @@ main(int argc, char **argv)
 			buf_free(&empty);
 		}
 	}
-	log_info("ready: socket=%s, uid=%ld", sock, (long)geteuid());
+	log_info("ready: socket=%s, uid=%ld, %zu DKIM keys", sock,
+	    (long)geteuid(), R.nkeys);
 	while (!R.quit) {
 		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
 			if (errno == EINTR)
