@@ -199,6 +199,9 @@ const struct cfg_key cfg_keys[] = {
 	{ "relayhost", CFG_STR, "", 0, 0, 0,
 	    "send all remote mail through this host[:port] (a smarthost); "
 	    "empty: to each domain's MX", NULL },
+	{ "relayhost_auth_file", CFG_STR, "", 0, 0, CFG_ABSPATH,
+	    "\"USER PASSWORD\" for AUTH PLAIN at the relayhost (over TLS "
+	    "only); empty: no AUTH", NULL },
 	{ "transport_map", CFG_LIST, "", 0, 0, 0,
 	    "DOMAIN=HOST[:PORT] entries: mail for the domain goes to that "
 	    "host, not to its MX", NULL },

@@ -60,6 +60,7 @@ static struct {
 	struct tls_client *tls;
 	struct dkim_key *keys;	/* DKIM, read before the chroot */
 	size_t nkeys;
+	struct buf relay_user, relay_pass;	/* relayhost_auth_file */
 	char host[256];
 	volatile sig_atomic_t quit;
 } R;
@@ -79,6 +80,7 @@ struct job {
 	char *msg;		/* the message, mapped */
 	uint64_t size;		/* with the signatures */
 	struct buf sigs;	/* DKIM-Signature fields, sent first */
+	int relayhost;		/* going through relayhost */
 	struct rcpt *rc;
 	size_t n;
 };
@@ -108,6 +110,7 @@ struct conv {
 	struct io io;
 	char relay[320];	/* host[ip]:port */
 	int esmtp, pipelining, size_ok, eightbit, smtputf8, dsn, starttls;
+	int auth, auth_plain;
 	uint64_t size_max;
 	struct buf text;	/* the last reply, lines joined */
 };
@@ -170,7 +173,7 @@ keywords(struct conv *c)
 	uint64_t v;
 
 	c->pipelining = c->size_ok = c->eightbit = c->smtputf8 = c->dsn =
-	    c->starttls = 0;
+	    c->starttls = c->auth = c->auth_plain = 0;
 	c->size_max = 0;
 	/* the reply's lines were joined: keywords follow the greeting */
 	while (rest.n > 0) {
@@ -185,6 +188,10 @@ keywords(struct conv *c)
 			c->dsn = 1;
 		else if (sv_caseeq_str(w, "STARTTLS"))
 			c->starttls = 1;
+		else if (sv_caseeq_str(w, "AUTH"))
+			c->auth = 1;
+		else if (sv_caseeq_str(w, "PLAIN") && c->auth)
+			c->auth_plain = 1;
 		else if (sv_caseeq_str(w, "SIZE")) {
 			c->size_ok = 1;
 			num = rest;
@@ -244,6 +251,44 @@ answer(struct rcpt *r, int code, const char *text, const char *relay)
 	(void)xsnprintf(r->relay, sizeof(r->relay), "%s", relay);
 }
 
+/* AUTH PLAIN at the smarthost (RFC 4954, RFC 4616); -1 with the
+ * recipients deferred when it cannot be done. */
+static int
+smarthost_auth(struct job *j, struct conv *c)
+{
+	struct buf raw, b64;
+	int code;
+
+	if (!io_is_tls(&c->io)) {
+		settle(j, 451, "4.7.0", "4.7.0 the smarthost offers no TLS; "
+		    "the password is not sent in the clear", c->relay);
+		return -1;
+	}
+	if (!c->auth_plain) {
+		settle(j, 451, "4.7.0", "4.7.0 the smarthost offers no AUTH "
+		    "PLAIN", c->relay);
+		return -1;
+	}
+	buf_init(&raw, 1024);
+	buf_init(&b64, 2048);
+	(void)buf_putc(&raw, '\0');
+	(void)buf_append(&raw, R.relay_user.data, R.relay_user.len);
+	(void)buf_putc(&raw, '\0');
+	(void)buf_append(&raw, R.relay_pass.data, R.relay_pass.len);
+	base64_encode(&b64, raw.data, raw.len);
+	code = cmd(c, "AUTH PLAIN %s", buf_cstr(&b64));
+	buf_free(&raw);	/* zeroed */
+	buf_free(&b64);
+	if (code == 235)
+		return 0;
+	log_warning("%s: AUTH as %s refused: %d %s", c->relay,
+	    log_esc_str(buf_cstr(&R.relay_user)), code,
+	    log_esc_str(buf_cstr(&c->text)));
+	settle(j, 451, "4.7.0", "4.7.0 authentication at the smarthost "
+	    "failed", c->relay);
+	return -1;
+}
+
 /*
  * One conversation with one address.  Returns 1 when the job is settled
  * as far as this host can (every recipient has an answer), 0 to try the
@@ -288,6 +333,9 @@ converse(struct job *j, struct conv *c, const char *name)
 		    "does not offer it", c->relay);
 		return 0;
 	}
+	/* RFC 4954 with the smarthost's credentials: over TLS only */
+	if (j->relayhost && R.relay_user.len > 0 && smarthost_auth(j, c) == -1)
+		return 1;
 	/* what the server cannot take, no other can be asked for */
 	if (c->size_max > 0 && j->size > c->size_max) {
 		settle(j, 552, "5.3.4", "5.3.4 the message is larger than the "
@@ -442,7 +490,8 @@ split_hostport(const char *s, char *host, size_t hlen, int *port)
 	}
 }
 
-/* The configured next hop for a domain: transport_map, then relayhost. */
+/* The configured next hop for a domain: transport_map (1), then
+ * relayhost (2); 0: the domain's MX. */
 static int
 next_hop(const char *domain, char *host, size_t hlen, int *port)
 {
@@ -458,7 +507,7 @@ next_hop(const char *domain, char *host, size_t hlen, int *port)
 	if (config_str(R.cf, NULL, "relayhost")[0] != '\0') {
 		split_hostport(config_str(R.cf, NULL, "relayhost"), host, hlen,
 		    port);
-		return 1;
+		return 2;
 	}
 	return 0;
 }
@@ -475,7 +524,9 @@ deliver(struct job *j)
 	struct sv rest, a;
 
 	port = (int)config_num(R.cf, NULL, "remote_smtp_port");
-	if (next_hop(j->domain, hop, sizeof(hop), &hop_port)) {
+	if ((j->relayhost = next_hop(j->domain, hop, sizeof(hop),
+	    &hop_port)) != 0) {
+		j->relayhost = j->relayhost == 2;
 		mx = xcalloc(1, sizeof(*mx));
 		(void)xsnprintf(mx->host, sizeof(mx->host), "%s", hop);
 		if (hop_port > 0)
@@ -526,6 +577,30 @@ deliver(struct job *j)
 	if (!settled)
 		settle(j, 451, "4.4.1", "4.4.1 no mail server of the domain "
 		    "could be reached", "none");
+}
+
+/* "USER PASSWORD" on the first line of the file (root's, read before the
+ * chroot). */
+static void
+relay_secret(const char *path)
+{
+	struct buf text;
+	struct sv line, rest, user;
+
+	buf_init(&text, 4096);
+	if (file_read(path, 4096, &text) == -1)
+		log_fatal("relayhost_auth_file %s: %s", path, strerror(errno));
+	rest = buf_sv(&text);
+	(void)sv_split(&rest, '\n', &line);
+	line = sv_trim(line);
+	(void)sv_split(&line, ' ', &user);
+	line = sv_trim(line);
+	if (user.n == 0 || line.n == 0)
+		log_fatal("relayhost_auth_file %s: expected \"USER PASSWORD\" "
+		    "on the first line", path);
+	(void)buf_append(&R.relay_user, user.p, user.n);
+	(void)buf_append(&R.relay_pass, line.p, line.n);
+	buf_free(&text);
 }
 
 /* --- jobs from the queue manager ----------------------------------------- */
@@ -683,6 +758,10 @@ main(int argc, char **argv)
 		    strerror(errno));
 		ca = "";
 	}
+	buf_init(&R.relay_user, 256);
+	buf_init(&R.relay_pass, 256);
+	if (config_str(R.cf, NULL, "relayhost_auth_file")[0] != '\0')
+		relay_secret(config_str(R.cf, NULL, "relayhost_auth_file"));
 	if ((R.dns = dns_open(R.cf, &err)) == NULL ||
 	    tls_client_new(ca, &R.tls, &err) == -1 ||
 	    dkim_keys_load(config_str(R.cf, NULL, "dkim_dir"), &R.keys,

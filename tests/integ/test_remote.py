@@ -142,3 +142,42 @@ def test_remote_chapar_to_chapar_over_starttls():
     finally:
         sink.stop()
         dns.stop()
+
+
+def test_remote_smarthost_with_auth():
+    """relayhost with AUTH PLAIN over STARTTLS: the other Chapar's
+    submission port takes mail for any domain once we log in."""
+    chapartest.need_root()
+    import os
+    from chapartest import Instance
+    from test_smtpd import queued
+    bport = free_port()
+    b = Instance("dns_servers = 127.0.0.1@9\nqueue_delivery = no\n")
+    b.ok("domain", "add", "example.com")
+    b.add_user("relay@example.com", "relay pw")
+    b.add_conf("[submission]\nlisten = 127.0.0.1:%d\nprefork = 1\n"
+               "smtpd_auth_required = yes\nsmtpd_sender_grants = "
+               "relay@example.com:*\n" % bport)
+    b.start_chapard()
+    wait_for(lambda: b.service("submission") is not None and
+             b.idle("submission") >= 1, 20, "the smarthost")
+    secret = os.path.join(b.dir, "relay.secret")
+    with open(secret, "w") as f:
+        f.write("relay@example.com relay pw\n")
+    os.chmod(secret, 0o600)
+    inst, sink, dns, port = remote_instance(
+        "relayhost = [127.0.0.1]:%d\nrelayhost_auth_file = %s\n" %
+        (bport, secret))
+    try:
+        assert sendmail(inst, "-f", "bob@example.org",
+                        "carol@far.example").returncode == 0
+        wait_for(lambda: len(queued(b)) == 1, 20, "the relayed message")
+        (env, msg), = queued(b)
+        assert env[0]["auth"] == "relay@example.com"
+        assert env[1]["rcpt"] == "carol@far.example"
+        assert env[0]["protocol"] == "ESMTPSA"
+        wait_for(lambda: queue_files(inst) == [], 10, "an empty queue")
+        assert sink.messages == []      # not to the MX
+    finally:
+        sink.stop()
+        dns.stop()
