@@ -69,7 +69,7 @@ local_SRC   = smtpd/local.c smtpd/deliver.c smtpd/lmtp.c
 enqueue_SRC = smtpd/enqueue.c
 sendmail_SRC = smtpd/sendmail.c
 qmgr_SRC    = smtpd/qmgr.c
-remote_SRC  = smtpd/remote.c
+remote_SRC  = smtpd/remote.c smtpd/smtp_parse.c
 smtpd_SRC   = smtpd/smtpd.c smtpd/smtp_session.c smtpd/smtp_data.c \
 	smtpd/smtp_auth.c smtpd/smtp_parse.c smtpd/smtp_filter.c
 # echod: the test fixture service (tests/fixture), never installed

@@ -49,6 +49,7 @@
 #include "chapar/queue.h"
 #include "chapar/tls.h"
 #include "chapar/util.h"
+#include "smtp.h"
 
 #define CMD_TIMEOUT_MS (5 * 60 * 1000)	/* RFC 5321 4.5.3.2 */
 #define DATA_TIMEOUT_MS (10 * 60 * 1000)
@@ -109,38 +110,41 @@ settle(struct job *j, int code, const char *dsn, const char *text,
 struct conv {
 	struct io io;
 	char relay[320];	/* host[ip]:port */
-	int esmtp, pipelining, size_ok, eightbit, smtputf8, dsn, starttls;
-	int auth, auth_plain;
-	uint64_t size_max;
+	int esmtp;
+	struct smtp_caps caps;	/* what EHLO offered */
 	struct buf text;	/* the last reply, lines joined */
 };
 
-/* A reply: its code (all lines), the text joined with blanks. */
+/* A reply: its code, the text of its lines joined with blanks (2 kB at
+ * most); with caps, the lines after the first are EHLO keywords. */
+static int
+reply_caps(struct conv *c, struct smtp_caps *caps)
+{
+	struct sv line, text;
+	int crlf, code, first = -1, more, n = 0;
+
+	buf_reset(&c->text);
+	do {
+		if (io_getline(&c->io, &line, &crlf) != IO_OK ||
+		    smtp_reply_line(line, &code, &more, &text) == -1 ||
+		    (first != -1 && code != first))
+			return -1;
+		first = code;
+		if (caps != NULL && n++ > 0)
+			smtp_caps_line(text, caps);
+		if (c->text.len > 0 && c->text.len < 2048)
+			(void)buf_putc(&c->text, ' ');
+		if (c->text.len < 2048)
+			(void)buf_append(&c->text, text.p, text.n < 1024 ?
+			    text.n : 1024);
+	} while (more);
+	return code;
+}
+
 static int
 reply(struct conv *c)
 {
-	struct sv line;
-	int crlf, code = -1;
-
-	buf_reset(&c->text);
-	for (;;) {
-		if (io_getline(&c->io, &line, &crlf) != IO_OK || line.n < 3)
-			return -1;
-		if (line.p[0] < '2' || line.p[0] > '5' || line.p[1] < '0' ||
-		    line.p[1] > '9' || line.p[2] < '0' || line.p[2] > '9')
-			return -1;
-		code = (line.p[0] - '0') * 100 + (line.p[1] - '0') * 10 +
-		    (line.p[2] - '0');
-		if (c->text.len > 0)
-			(void)buf_putc(&c->text, ' ');
-		if (line.n > 4 && c->text.len < 2048)
-			(void)buf_append(&c->text, line.p + 4, line.n - 4 <
-			    1024 ? line.n - 4 : 1024);
-		if (line.n == 3 || line.p[3] == ' ')
-			return code;
-		if (line.p[3] != '-')
-			return -1;
-	}
+	return reply_caps(c, NULL);
 }
 
 static int
@@ -165,53 +169,21 @@ cmd(struct conv *c, const char *fmt, ...)
 	return reply(c);
 }
 
-/* The EHLO keywords we use (RFC 5321 4.1.1.1; each extension's RFC). */
-static void
-keywords(struct conv *c)
-{
-	struct sv rest = buf_sv(&c->text), w, num;
-	uint64_t v;
-
-	c->pipelining = c->size_ok = c->eightbit = c->smtputf8 = c->dsn =
-	    c->starttls = c->auth = c->auth_plain = 0;
-	c->size_max = 0;
-	/* the reply's lines were joined: keywords follow the greeting */
-	while (rest.n > 0) {
-		(void)sv_split(&rest, ' ', &w);
-		if (sv_caseeq_str(w, "PIPELINING"))
-			c->pipelining = 1;
-		else if (sv_caseeq_str(w, "8BITMIME"))
-			c->eightbit = 1;
-		else if (sv_caseeq_str(w, "SMTPUTF8"))
-			c->smtputf8 = 1;
-		else if (sv_caseeq_str(w, "DSN"))
-			c->dsn = 1;
-		else if (sv_caseeq_str(w, "STARTTLS"))
-			c->starttls = 1;
-		else if (sv_caseeq_str(w, "AUTH"))
-			c->auth = 1;
-		else if (sv_caseeq_str(w, "PLAIN") && c->auth)
-			c->auth_plain = 1;
-		else if (sv_caseeq_str(w, "SIZE")) {
-			c->size_ok = 1;
-			num = rest;
-			(void)sv_split(&num, ' ', &w);
-			if (parse_u64(w, UINT64_MAX, &v) == 0)
-				c->size_max = v;
-		}
-	}
-}
-
 static int
 hello(struct conv *c)
 {
-	int code = cmd(c, "EHLO %s", R.host);
+	int code;
 
+	memset(&c->caps, 0, sizeof(c->caps));
+	if (io_printf(&c->io, "EHLO %s\r\n", R.host) != IO_OK ||
+	    io_flush(&c->io) != IO_OK)
+		return -1;
+	code = reply_caps(c, &c->caps);
 	c->esmtp = code == 250;
-	if (code == 250)
-		keywords(c);
-	else if (code >= 500 && code < 600)
+	if (code >= 500 && code < 600) {
+		memset(&c->caps, 0, sizeof(c->caps));
 		code = cmd(c, "HELO %s", R.host);
+	}
 	return code;
 }
 
@@ -264,7 +236,7 @@ smarthost_auth(struct job *j, struct conv *c)
 		    "the password is not sent in the clear", c->relay);
 		return -1;
 	}
-	if (!c->auth_plain) {
+	if (!c->caps.auth_plain) {
 		settle(j, 451, "4.7.0", "4.7.0 the smarthost offers no AUTH "
 		    "PLAIN", c->relay);
 		return -1;
@@ -313,7 +285,7 @@ converse(struct job *j, struct conv *c, const char *name)
 		return 0;
 	/* RFC 3207: TLS when offered; a failed handshake costs the
 	 * connection, and with "may" the next try is in the clear */
-	if (c->starttls && strcmp(policy, "none") != 0) {
+	if (c->caps.starttls && strcmp(policy, "none") != 0) {
 		buf_init(&err, 1024);
 		if (cmd(c, "STARTTLS") != 220 || tls_connect(R.tls, &c->io,
 		    name, 0, &err) == -1) {
@@ -337,27 +309,27 @@ converse(struct job *j, struct conv *c, const char *name)
 	if (j->relayhost && R.relay_user.len > 0 && smarthost_auth(j, c) == -1)
 		return 1;
 	/* what the server cannot take, no other can be asked for */
-	if (c->size_max > 0 && j->size > c->size_max) {
+	if (c->caps.size_max > 0 && j->size > c->caps.size_max) {
 		settle(j, 552, "5.3.4", "5.3.4 the message is larger than the "
 		    "server takes", c->relay);
 		return 1;
 	}
-	if (utf8 && !c->smtputf8) {
+	if (utf8 && !c->caps.smtputf8) {
 		settle(j, 553, "5.6.7", "5.6.7 the server does not take "
 		    "SMTPUTF8 mail", c->relay);
 		return 1;
 	}
 	buf_init(&params, 1024);
-	if (c->size_ok)
+	if (c->caps.size)
 		(void)buf_printf(&params, " SIZE=%llu",
 		    (unsigned long long)j->size);
-	if (eight && c->eightbit)
+	if (eight && c->caps.eightbit)
 		(void)buf_puts(&params, " BODY=8BITMIME");
 	if (utf8)
 		(void)buf_puts(&params, " SMTPUTF8");
-	if (c->dsn && ret != NULL)
+	if (c->caps.dsn && ret != NULL)
 		(void)buf_printf(&params, " RET=%s", ret);
-	if (c->dsn && envid != NULL)
+	if (c->caps.dsn && envid != NULL)
 		(void)buf_printf(&params, " ENVID=%s", envid);
 	(void)xsnprintf(mail, sizeof(mail), "MAIL FROM:<%s>%s",
 	    rec_get_str(&j->env.head, "sender"), buf_cstr(&params));
@@ -376,8 +348,8 @@ converse(struct job *j, struct conv *c, const char *name)
 		const char *notify = rec_get_str(j->rc[i].r, "notify");
 
 		code = cmd(c, "RCPT TO:<%s>%s%s", rec_get_str(j->rc[i].r,
-		    "rcpt"), c->dsn && notify ? " NOTIFY=" : "",
-		    c->dsn && notify ? notify : "");
+		    "rcpt"), c->caps.dsn && notify ? " NOTIFY=" : "",
+		    c->caps.dsn && notify ? notify : "");
 		if (code == -1)
 			return accepted > 0;
 		if (code == 250 || code == 251) {

@@ -34,6 +34,17 @@ int smtp_not_smtp(struct sv line);
  * code's and the status's class both cls ('4' or '5'), RFC 5321 4.2 and
  * RFC 3463 2. */
 int smtp_reply_ok(struct sv reply, char cls);
+/* One line of a server's reply (RFC 5321 4.2), "CODE", "CODE text" or
+ * "CODE-text": the code, whether more lines follow, the text.  0, or -1
+ * if malformed. */
+int smtp_reply_line(struct sv line, int *code, int *more, struct sv *text);
+/* What a server's EHLO reply offers: each line after the first is a
+ * keyword and its parameters (RFC 5321 4.1.1.1). */
+struct smtp_caps {
+	int pipelining, eightbit, smtputf8, dsn, starttls, auth_plain, size;
+	uint64_t size_max;	/* 0: no limit given */
+};
+void smtp_caps_line(struct sv text, struct smtp_caps *);
 /* RFC 3339 date-time (RFC 4865 HOLDUNTIL) to seconds since the epoch. */
 int smtp_rfc3339_parse(struct sv, int64_t *);
 /* smtpd_sender_grants entries "LOGIN:PATTERN": may login send as

@@ -296,3 +296,49 @@ smtp_rfc3339_parse(struct sv v, int64_t *epoch)
 	*epoch = (int64_t)t - sign * (oh * 3600 + om * 60);
 	return 0;
 }
+
+int
+smtp_reply_line(struct sv line, int *code, int *more, struct sv *text)
+{
+	if (line.n < 3 || line.p[0] < '2' || line.p[0] > '5' ||
+	    !isdigit((unsigned char)line.p[1]) ||
+	    !isdigit((unsigned char)line.p[2]) ||
+	    (line.n > 3 && line.p[3] != ' ' && line.p[3] != '-'))
+		return -1;
+	*code = (line.p[0] - '0') * 100 + (line.p[1] - '0') * 10 +
+	    (line.p[2] - '0');
+	*more = line.n > 3 && line.p[3] == '-';
+	*text = line.n > 4 ? sv_make(line.p + 4, line.n - 4) : sv_make("", 0);
+	return 0;
+}
+
+void
+smtp_caps_line(struct sv text, struct smtp_caps *c)
+{
+	struct sv w, rest = text;
+	uint64_t v;
+
+	(void)sv_split(&rest, ' ', &w);
+	if (sv_caseeq_str(w, "PIPELINING"))
+		c->pipelining = 1;
+	else if (sv_caseeq_str(w, "8BITMIME"))
+		c->eightbit = 1;
+	else if (sv_caseeq_str(w, "SMTPUTF8"))
+		c->smtputf8 = 1;
+	else if (sv_caseeq_str(w, "DSN"))
+		c->dsn = 1;
+	else if (sv_caseeq_str(w, "STARTTLS"))
+		c->starttls = 1;
+	else if (sv_caseeq_str(w, "SIZE")) {
+		c->size = 1;
+		(void)sv_split(&rest, ' ', &w);
+		if (parse_u64(w, UINT64_MAX, &v) == 0)
+			c->size_max = v;
+	} else if (sv_caseeq_str(w, "AUTH")) {
+		while (rest.n > 0) {
+			(void)sv_split(&rest, ' ', &w);
+			if (sv_caseeq_str(w, "PLAIN"))
+				c->auth_plain = 1;
+		}
+	}
+}

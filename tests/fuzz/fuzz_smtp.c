@@ -1,7 +1,8 @@
 /*
  * fuzz_smtp: libFuzzer target for smtpd's command-line syntax
  * (smtpd/smtp_parse.c): the split into verb and arguments, the path and
- * its parameters, xtext, a filter's reply, sender grants.  Every view
+ * its parameters, xtext, a filter's reply, sender grants, and what
+ * remote(8) reads from servers: reply lines and EHLO keywords.  Every view
  * must stay inside the input.
  */
 #include <stdint.h>
@@ -52,8 +53,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	{
 		int64_t t;
+		int code, more;
+		struct sv text;
+		struct smtp_caps caps;
 
 		(void)smtp_rfc3339_parse(in, &t);
+		if (smtp_reply_line(in, &code, &more, &text) == 0) {
+			inside(in, text);
+			if (code < 200 || code > 599)
+				abort();
+		}
+		memset(&caps, 0, sizeof(caps));
+		smtp_caps_line(in, &caps);
 	}
 	(void)smtp_reply_ok(in, '4');
 	(void)smtp_reply_ok(in, '5');

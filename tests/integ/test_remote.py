@@ -181,3 +181,51 @@ def test_remote_smarthost_with_auth():
     finally:
         sink.stop()
         dns.stop()
+
+
+def test_remote_survives_hostile_servers():
+    """Servers that send garbage, endless lines or nothing: remote
+    defers, logs why, and is still there for the next job."""
+    chapartest.need_root()
+    import socket
+    import threading
+    port2 = free_port()
+    lst = socket.socket()
+    lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lst.bind(("127.0.0.1", port2))
+    lst.listen(8)
+    answers = [b"2500 what\r\n", b"220-" + b"x" * 100000 + b"\r\n",
+               b"220 ok\r\n250-a\r\n251 b\r\n", b"\x00\xff\r\n"]
+
+    def serve():
+        for a in answers:
+            try:
+                c, _ = lst.accept()
+            except OSError:
+                return
+            try:
+                c.sendall(a)
+                c.recv(1000)
+            except OSError:
+                pass
+            c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    inst, sink, dns, port = remote_instance(
+        "transport_map = bad.example=[127.0.0.1]:%d\n" % port2)
+    try:
+        for i in range(len(answers)):
+            assert sendmail(inst, "-f", "bob@example.org",
+                            "x%d@bad.example" % i).returncode == 0
+        wait_for(lambda: log(inst).count("@bad.example>") >= len(answers),
+                 30, "every attempt")
+        text = log(inst)
+        assert text.count("4.4.1 no mail server of the domain could be "
+                          "reached") >= len(answers), text[-3000:]
+        # and remote still works
+        assert sendmail(inst, "-f", "bob@example.org",
+                        "carol@example.net").returncode == 0
+        wait_for(lambda: len(sink.messages) == 1, 20, "a good delivery")
+    finally:
+        lst.close()
+        sink.stop()
+        dns.stop()

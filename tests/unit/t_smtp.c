@@ -134,6 +134,37 @@ smtp_rfc3339(void)
 	T_EQ_INT(smtp_rfc3339_parse(SV_LIT("26-11-26T10:00:00Z"), &t), -1);
 }
 
+/* What remote(8) reads from other servers. */
+static void
+smtp_server_replies(void)
+{
+	struct smtp_caps c;
+	struct sv text;
+	int code, more;
+
+	T_EQ_INT(smtp_reply_line(SV_LIT("250-mx.example.net hi"), &code,
+	    &more, &text), 0);
+	T_ASSERT(code == 250 && more && sv_eq_str(text, "mx.example.net hi"));
+	T_EQ_INT(smtp_reply_line(SV_LIT("220"), &code, &more, &text), 0);
+	T_ASSERT(code == 220 && !more && text.n == 0);
+	T_EQ_INT(smtp_reply_line(SV_LIT("2500 x"), &code, &more, &text), -1);
+	T_EQ_INT(smtp_reply_line(SV_LIT("650 x"), &code, &more, &text), -1);
+	T_EQ_INT(smtp_reply_line(SV_LIT("25"), &code, &more, &text), -1);
+	T_EQ_INT(smtp_reply_line(SV_LIT("2a0 x"), &code, &more, &text), -1);
+	memset(&c, 0, sizeof(c));
+	smtp_caps_line(SV_LIT("SIZE 10240000"), &c);
+	smtp_caps_line(SV_LIT("AUTH LOGIN PLAIN"), &c);
+	smtp_caps_line(SV_LIT("8BITMIME"), &c);
+	smtp_caps_line(SV_LIT("starttls"), &c);
+	smtp_caps_line(SV_LIT("X-PLAIN PIPELINING"), &c);
+	T_ASSERT(c.size && c.size_max == 10240000 && c.auth_plain &&
+	    c.eightbit && c.starttls && !c.pipelining && !c.dsn);
+	memset(&c, 0, sizeof(c));
+	smtp_caps_line(SV_LIT("SIZE"), &c);
+	smtp_caps_line(SV_LIT("SIZE 99999999999999999999999"), &c);
+	T_ASSERT(c.size && c.size_max == 0);
+}
+
 T_SUITE(suite_smtp)
 {
 	t_run("smtp_split_lines", smtp_split_lines);
@@ -141,4 +172,5 @@ T_SUITE(suite_smtp)
 	t_run("smtp_xtext_and_not_smtp", smtp_xtext_and_not_smtp);
 	t_run("smtp_filter_replies_and_grants", smtp_filter_replies_and_grants);
 	t_run("smtp_rfc3339", smtp_rfc3339);
+	t_run("smtp_server_replies", smtp_server_replies);
 }
