@@ -44,6 +44,7 @@
 #include "chapar/dns.h"
 #include "chapar/io.h"
 #include "chapar/log.h"
+#include "chapar/mime.h"
 #include "chapar/net.h"
 #include "chapar/priv.h"
 #include "chapar/queue.h"
@@ -275,9 +276,13 @@ converse(struct job *j, struct conv *c, const char *name)
 	const char *policy = config_str(R.cf, NULL, "remote_tls");
 	int utf8 = rec_get_str(&j->env.head, "smtputf8") != NULL;
 	int code, eight = body != NULL && strcmp(body, "7BIT") != 0;
-	struct buf params, err;
+	struct buf params, err, conv7, sigs7;
+	const struct buf *sigs = &j->sigs;
+	const char *msg = j->msg;
+	uint64_t msglen = j->size - j->sigs.len;
 	size_t i, accepted = 0;
 	char mail[2048];
+	int r = 1;
 
 	if ((code = reply(c)) != 220)
 		return 0;	/* no greeting, or "go away": the next */
@@ -319,10 +324,27 @@ converse(struct job *j, struct conv *c, const char *name)
 		    "SMTPUTF8 mail", c->relay);
 		return 1;
 	}
+	/* RFC 6152 3: 8-bit mail to a server without 8BITMIME goes as
+	 * quoted-printable, signed again in that form */
+	/* quoted-printable is at most 3 bytes a byte, with soft breaks */
+	buf_init(&conv7, (size_t)(msglen * 4 + 65536));
+	buf_init(&sigs7, 0);
+	if (eight && !c->caps.eightbit && mime_8to7(j->msg, msglen, &conv7)) {
+		msg = conv7.data;
+		msglen = conv7.len;
+		buf_init(&err, 1024);
+		if (R.nkeys > 0 && dkim_sign(R.keys, R.nkeys, msg, msglen,
+		    now_sec(), &sigs7, &err) == -1)
+			buf_reset(&sigs7);
+		buf_free(&err);
+		sigs = &sigs7;
+		eight = 0;
+		log_info("%s: no 8BITMIME: sent as quoted-printable", c->relay);
+	}
 	buf_init(&params, 1024);
 	if (c->caps.size)
 		(void)buf_printf(&params, " SIZE=%llu",
-		    (unsigned long long)j->size);
+		    (unsigned long long)(msglen + sigs->len));
 	if (eight && c->caps.eightbit)
 		(void)buf_puts(&params, " BODY=8BITMIME");
 	if (utf8)
@@ -336,13 +358,12 @@ converse(struct job *j, struct conv *c, const char *name)
 	buf_free(&params);
 	code = cmd(c, "%s", mail);
 	if (code != 250) {
-		if (code >= 500) {
+		if (code >= 500)
 			for (i = 0; i < j->n; i++)
 				answer(&j->rc[i], code, buf_cstr(&c->text),
 				    c->relay);
-			return 1;
-		}
-		return 0;
+		r = code >= 500;
+		goto out;
 	}
 	for (i = 0; i < j->n; i++) {
 		const char *notify = rec_get_str(j->rc[i].r, "notify");
@@ -350,8 +371,10 @@ converse(struct job *j, struct conv *c, const char *name)
 		code = cmd(c, "RCPT TO:<%s>%s%s", rec_get_str(j->rc[i].r,
 		    "rcpt"), c->caps.dsn && notify ? " NOTIFY=" : "",
 		    c->caps.dsn && notify ? notify : "");
-		if (code == -1)
-			return accepted > 0;
+		if (code == -1) {
+			r = accepted > 0;
+			goto out;
+		}
 		if (code == 250 || code == 251) {
 			j->rc[i].code = -1;	/* accepted; DATA decides */
 			accepted++;
@@ -360,13 +383,12 @@ converse(struct job *j, struct conv *c, const char *name)
 	}
 	if (accepted == 0) {
 		(void)cmd(c, "QUIT");
-		return 1;
+		goto out;
 	}
 	code = cmd(c, "DATA");
 	if (code == 354) {
 		c->io.timeout_ms = DATA_TIMEOUT_MS;
-		code = send_body(c, &j->sigs, j->msg, j->size - j->sigs.len) ==
-		    0 ? reply(c) : -1;
+		code = send_body(c, sigs, msg, msglen) == 0 ? reply(c) : -1;
 	}
 	for (i = 0; i < j->n; i++)
 		if (j->rc[i].code == -1) {
@@ -378,7 +400,11 @@ converse(struct job *j, struct conv *c, const char *name)
 		}
 	if (code != -1)
 		(void)cmd(c, "QUIT");
-	return code != -1;
+	r = code != -1;
+out:
+	buf_free(&conv7);
+	buf_free(&sigs7);
+	return r;
 }
 
 /* Connect to one address; the conversation; 1 when settled. */

@@ -126,6 +126,12 @@ size_t mime_header_all(const struct mime_msg *, const struct mime_part *,
  * stay encoded); 8-bit text goes out as literals. */
 int mime_envelope(const struct mime_msg *, const struct mime_part *msg,
     struct buf *out);
+/* An 8-bit message made 7-bit (RFC 6152 3): each leaf part with 8-bit
+ * bytes in its body and no other encoding becomes quoted-printable
+ * (RFC 2045 6.7).  1 with the new message in out, 0 when nothing had to
+ * change (out untouched). */
+int mime_8to7(const char *, size_t, struct buf *out);
+void mime_qp_encode(const char *, size_t, struct buf *out);
 /* Walk an address-list field value (RFC 5322 3.4, obsolete forms too):
  * fn gets the local part and domain of each mailbox that has both (raw,
  * comments and blanks dropped).  Returns how many addresses, group

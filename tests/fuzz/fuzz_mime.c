@@ -254,6 +254,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_free(&path);
 	mime_free(&m);
 	decoders(d, size < 65536 ? size : 65536);
+	{
+		struct buf seven;
+
+		/* made 7-bit: what the walk and the encoder make of it */
+		buf_init(&seven, 4 * size + 65536);
+		if (mime_8to7(d, size, &seven) == 1 && seven.len < size / 2)
+			abort();	/* parts only grow */
+		buf_free(&seven);
+	}
 	nwalked = 0;
 	if (mime_addr_each(d, size < 65536 ? size : 65536, walked, NULL) <
 	    nwalked)

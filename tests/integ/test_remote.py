@@ -229,3 +229,29 @@ def test_remote_survives_hostile_servers():
         lst.close()
         sink.stop()
         dns.stop()
+
+
+def test_remote_converts_8bit_for_servers_without_8bitmime():
+    chapartest.need_root()
+    import email
+    import email.policy
+    inst, sink, dns, port = remote_instance()
+    sink.caps = ["PIPELINING", "SIZE 10000000"]     # no 8BITMIME
+    try:
+        body = ("Subject: salaam\r\nContent-Type: text/plain; "
+                "charset=utf-8\r\n\r\n\u0633\u0644\u0627\u0645 = hello "
+                "\r\n").encode()
+        assert sendmail(inst, "-f", "bob@example.org", "carol@example.net",
+                        data=body).returncode == 0
+        wait_for(lambda: len(sink.messages) == 1, 20, "the delivery")
+        m = sink.messages[0]
+        assert "BODY=8BITMIME" not in m["params"]
+        assert all(b < 0x80 for b in m["data"])
+        got = email.message_from_bytes(m["data"], policy=email.policy.default)
+        assert got["Content-Transfer-Encoding"] == "quoted-printable"
+        assert got.get_content().replace("\r\n", "\n") == \
+            "\u0633\u0644\u0627\u0645 = hello \n"
+        assert "no 8BITMIME: sent as quoted-printable" in log(inst)
+    finally:
+        sink.stop()
+        dns.stop()

@@ -306,6 +306,51 @@ mime_envelope_strings(void)
 	    "NIL NIL NIL)");
 }
 
+/* RFC 6152 3: 8-bit parts become quoted-printable, the rest stays. */
+static void
+mime_8bit_to_7bit(void)
+{
+	static const char simple[] = "From: a@b.example\r\nSubject: x\r\n"
+	    "Content-Transfer-Encoding: 8bit\r\n\r\n\xd8\xb3\xd9\x84\xd8"
+	    "\xa7\xd9\x85 = salaam \r\n";
+	static const char multi[] = "MIME-Version: 1.0\r\nContent-Type: "
+	    "multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: "
+	    "text/plain; charset=utf-8\r\n\r\ncaf\xc3\xa9\r\n--b\r\n"
+	    "Content-Type: application/octet-stream\r\nContent-Transfer-"
+	    "Encoding: base64\r\n\r\nAAAA\r\n--b--\r\n";
+	struct buf out;
+	size_t i;
+
+	buf_init(&out, 1 << 20);
+	T_EQ_INT(mime_8to7(simple, sizeof(simple) - 1, &out), 1);
+	T_ASSERT(strstr(buf_cstr(&out), "Content-Transfer-Encoding: "
+	    "quoted-printable\r\n\r\n=D8=B3=D9=84=D8=A7=D9=85 =3D salaam=20"
+	    "\r\n") != NULL);
+	T_ASSERT(strstr(buf_cstr(&out), "8bit") == NULL);
+	for (i = 0; i < out.len; i++)
+		T_ASSERT((unsigned char)out.data[i] < 0x80);
+	buf_reset(&out);
+	T_EQ_INT(mime_8to7(multi, sizeof(multi) - 1, &out), 1);
+	T_ASSERT(strstr(buf_cstr(&out), "charset=utf-8\r\nContent-Transfer-"
+	    "Encoding: quoted-printable\r\n\r\ncaf=C3=A9\r\n--b") != NULL);
+	T_ASSERT(strstr(buf_cstr(&out), "base64\r\n\r\nAAAA\r\n--b--") !=
+	    NULL);
+	buf_reset(&out);
+	T_EQ_INT(mime_8to7("Subject: x\r\n\r\nascii\r\n", 23, &out), 0);
+	T_EQ_INT((int)out.len, 0);
+	/* long lines get soft breaks at 76 */
+	buf_reset(&out);
+	{
+		char line[300];
+
+		memset(line, 'a', sizeof(line));
+		mime_qp_encode(line, sizeof(line), &out);
+		T_ASSERT(strstr(buf_cstr(&out), "=\r\n") != NULL);
+		T_ASSERT(strchr(buf_cstr(&out), '\r') - buf_cstr(&out) == 76);
+	}
+	buf_free(&out);
+}
+
 T_SUITE(suite_mime_dec)
 {
 	t_run("mime_qp_rfc2045", mime_qp_rfc2045);
@@ -317,4 +362,5 @@ T_SUITE(suite_mime_dec)
 	t_run("mime_envelope_addresses", mime_envelope_addresses);
 	t_run("mime_envelope_strings", mime_envelope_strings);
 	t_run("mime_addr_walk", mime_addr_walk);
+	t_run("mime_8bit_to_7bit", mime_8bit_to_7bit);
 }
