@@ -207,6 +207,9 @@ const struct cfg_key cfg_keys[] = {
 	    "host, not to its MX", NULL },
 	{ "dkim_dir", CFG_PATH, "${data_dir}/dkim", 0, 0, 0,
 	    "DKIM signing keys: DIR/DOMAIN/SELECTOR.key (chapar dkim)", NULL },
+	{ "delay_warning_time", CFG_DURATION, "4h", 0, 100 * DAY, 0,
+	    "tell the sender once when a message has waited this long "
+	    "(NOTIFY=DELAY, RFC 3464); 0: never", NULL },
 	{ "dns_servers", CFG_LIST, "", 0, 0, 0,
 	    "nameservers to ask, ADDRESS or ADDRESS@PORT, in order; empty: "
 	    "those of /etc/resolv.conf", NULL },

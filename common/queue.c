@@ -164,7 +164,7 @@ check_head(const struct rec *r, int *flags)
 		} else if (strcmp(n, "hold") == 0 || strcmp(n, "size") == 0 ||
 		    strcmp(n, "time") == 0 || strcmp(n, "uid") == 0 ||
 		    strcmp(n, "tries") == 0 || strcmp(n, "next") == 0 ||
-		    strcmp(n, "held") == 0) {
+		    strcmp(n, "held") == 0 || strcmp(n, "warned") == 0) {
 			if (!is_number(v))
 				return "bad number";
 		} else if (strcmp(n, "envid") == 0 || strcmp(n, "auth") == 0 ||

@@ -67,7 +67,7 @@ static struct {
 	struct msg *m;
 	size_t n;
 	char host[256];
-	uint64_t retry_min, retry_max, lifetime;
+	uint64_t retry_min, retry_max, lifetime, warn;
 	int wake;		/* the FIFO enqueue writes to */
 	int rescan;		/* a report was queued: look at todo/ */
 	int remote;		/* the connection to remote(8), or -1 */
@@ -572,23 +572,27 @@ dsn_date(uint64_t t, char *out, size_t len)
 	(void)strftime(out, len, "%a, %d %b %Y %H:%M:%S +0000", &tm);
 }
 
-/* Does the recipient want to hear of its failure (RFC 3461 4.1)? */
+/* Is the recipient in this report: failed, or (delayed) still to do,
+ * and does its NOTIFY ask for that (RFC 3461 4.1; without NOTIFY,
+ * failures and delays both)? */
 static int
-notify_failure(const struct rec *r)
+reported(const struct rec *r, int delayed)
 {
 	const char *n = rec_get_str(r, "notify");
 
-	return n == NULL || strstr(n, "FAILURE") != NULL;
+	if (strcmp(rcpt_state(r), delayed ? "" : "failed") != 0)
+		return 0;
+	return n == NULL || strstr(n, delayed ? "DELAY" : "FAILURE") != NULL;
 }
 
 /*
- * The report of the failed recipients, to the sender, into the queue as
- * a new message from <> (the queue's own, written the way enqueue
- * writes: tmp/, fsync, mess/, todo/).  0, or -1 and it is tried again
- * on the next run.
+ * The report of the failed recipients (or, delayed, of those still
+ * waiting), to the sender, into the queue as a new message from <> (the
+ * queue's own, written the way enqueue writes: tmp/, fsync, mess/,
+ * todo/).  0, or -1 and it is tried again on the next run.
  */
 static int
-bounce(const char *id, const struct queue_env *e)
+bounce(const char *id, const struct queue_env *e, int delayed)
 {
 	const char *sender = rec_get_str(&e->head, "sender");
 	const char *ret = rec_get_str(&e->head, "ret");
@@ -598,12 +602,13 @@ bounce(const char *id, const struct queue_env *e)
 	struct timeval tv;
 	uint64_t arrived = 0;
 	size_t i, nfailed = 0;
-	int fd = -1, hdrs = ret != NULL && strcmp(ret, "HDRS") == 0, ok = -1;
+	int fd = -1, ok = -1;
+	/* a delay notice carries the header only */
+	int hdrs = delayed || (ret != NULL && strcmp(ret, "HDRS") == 0);
 	static uint64_t serial;
 
 	for (i = 0; i < e->nrcpt; i++)
-		if (strcmp(rcpt_state(&e->rcpts[i]), "failed") == 0 &&
-		    notify_failure(&e->rcpts[i]))
+		if (reported(&e->rcpts[i], delayed))
 			nfailed++;
 	if (nfailed == 0 || sender == NULL || sender[0] == '\0')
 		return 0;	/* nothing to say, or no one to say it to */
@@ -620,19 +625,22 @@ bounce(const char *id, const struct queue_env *e)
 	(void)buf_printf(&m, "Received: by %s (Chapar qmgr)\r\n\tid %s;\r\n"
 	    "\t%s\r\n", G.host, bid, date);
 	(void)buf_printf(&m, "From: Mail Delivery System <MAILER-DAEMON@%s>"
-	    "\r\nTo: <%s>\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+	    "\r\nTo: <%s>\r\nSubject: %s\r\n"
 	    "Date: %s\r\nMessage-ID: <%s@%s>\r\nAuto-Submitted: auto-replied"
 	    "\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; "
 	    "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n"
 	    "This is a MIME-encapsulated message.\r\n\r\n", G.host, sender,
-	    date, bid, G.host, boundary);
+	    delayed ? "Delayed Mail (still being retried)" :
+	    "Undelivered Mail Returned to Sender", date, bid, G.host,
+	    boundary);
 	(void)buf_printf(&m, "--%s\r\nContent-Type: text/plain; charset="
 	    "utf-8\r\n\r\nThis is the mail system at %s.\r\n\r\nYour message "
-	    "could not be delivered to one or more recipients.\r\n\r\n",
-	    boundary, G.host);
+	    "%s.\r\n\r\n", boundary, G.host, delayed ? "has not been "
+	    "delivered to these recipients yet; it is still being tried, and "
+	    "you need not send it again" : "could not be delivered to one or "
+	    "more recipients");
 	for (i = 0; i < e->nrcpt; i++)
-		if (strcmp(rcpt_state(&e->rcpts[i]), "failed") == 0 &&
-		    notify_failure(&e->rcpts[i]))
+		if (reported(&e->rcpts[i], delayed))
 			(void)buf_printf(&m, "<%s>: %s\r\n",
 			    rec_get_str(&e->rcpts[i], "rcpt"),
 			    rec_get_str(&e->rcpts[i], "reply"));
@@ -648,16 +656,18 @@ bounce(const char *id, const struct queue_env *e)
 		const struct rec *r = &e->rcpts[i];
 		const char *orcpt = rec_get_str(r, "orcpt");
 
-		if (strcmp(rcpt_state(r), "failed") != 0 || !notify_failure(r))
+		if (!reported(r, delayed))
 			continue;
 		(void)buf_puts(&m, "\r\n");
 		if (orcpt != NULL)
 			(void)buf_printf(&m, "Original-Recipient: %s\r\n",
 			    orcpt);
 		(void)buf_printf(&m, "Final-Recipient: rfc822; %s\r\n"
-		    "Action: failed\r\nStatus: %s\r\nDiagnostic-Code: smtp; "
-		    "%s\r\n", rec_get_str(r, "rcpt"), rec_get_str(r, "dsn"),
-		    rec_get_str(r, "reply"));
+		    "Action: %s\r\nStatus: %s\r\nDiagnostic-Code: smtp; "
+		    "%s\r\n", rec_get_str(r, "rcpt"), delayed ? "delayed" :
+		    "failed", rec_get_str(r, "dsn") ? rec_get_str(r, "dsn") :
+		    "4.0.0", rec_get_str(r, "reply") ? rec_get_str(r, "reply") :
+		    "not tried yet");
 	}
 	(void)buf_printf(&m, "\r\n--%s\r\nContent-Type: %s\r\n\r\n",
 	    boundary, hdrs ? "text/rfc822-headers" : "message/rfc822");
@@ -707,7 +717,8 @@ out_orig:
 	queue_path("todo", bid, &path);
 	if (file_write_atomic(buf_cstr(&path), env.data, env.len, 0600) == -1)
 		goto out;
-	log_info("%s: sender non-delivery notification: %s", id, bid);
+	log_info("%s: sender %s notification: %s", id, delayed ? "delay" :
+	    "non-delivery", bid);
 	G.rescan = 1;
 	ok = 0;
 out:
@@ -832,7 +843,12 @@ run_message(struct msg *mm)
 	for (i = 0; i < e.nrcpt; i++)
 		if (rcpt_state(&e.rcpts[i])[0] == '\0')
 			pending++;
-	if (pending == 0 && bounce(mm->id, &e) == 0) {
+	/* RFC 3464 2.3.3: a delay notice, once, after delay_warning_time */
+	if (pending > 0 && G.warn > 0 && now >= arrived + G.warn &&
+	    rec_get_str(&e.head, "warned") == NULL &&
+	    bounce(mm->id, &e, 1) == 0)
+		rec_set_u64(&e.head, "warned", now);
+	if (pending == 0 && bounce(mm->id, &e, 0) == 0) {
 		remove_message(mm->id);
 		done = 1;
 	} else {
@@ -1084,6 +1100,7 @@ main(int argc, char **argv)
 	G.retry_min = config_num(G.cf, NULL, "queue_retry_min");
 	G.retry_max = config_num(G.cf, NULL, "queue_retry_max");
 	G.lifetime = config_num(G.cf, NULL, "queue_lifetime");
+	G.warn = config_num(G.cf, NULL, "delay_warning_time");
 	config_hostname(G.cf, G.host, sizeof(G.host));
 	qdir = config_str(G.cf, NULL, "queue_dir");
 	/* authd's socket is for root and group chapar: first (authd may

@@ -3,6 +3,7 @@ replies chosen by the recipient's local part:
 
     refuse*   550 5.1.1 at RCPT
     later*    451 4.2.0 at RCPT the first time, then 250
+    busy*     452 4.2.1 at RCPT, always
 and, for the whole server, caps (EHLO keywords) and a reply to DATA.
 
     sink = SMTPSink(port=..., host="127.0.0.1")
@@ -45,6 +46,8 @@ class _Handler(socketserver.StreamRequestHandler):
                 local = addr.split("@")[0]
                 if local.startswith("refuse"):
                     self.send("550 5.1.1 <%s>: no such user" % addr)
+                elif local.startswith("busy"):
+                    self.send("452 4.2.1 <%s>: busy, try later" % addr)
                 elif local.startswith("later") and \
                         sink.seen.get(addr, 0) == 0:
                     sink.seen[addr] = 1

@@ -255,3 +255,38 @@ def test_remote_converts_8bit_for_servers_without_8bitmime():
     finally:
         sink.stop()
         dns.stop()
+
+
+def test_qmgr_delay_notice_once():
+    """NOTIFY=DELAY (or none): after delay_warning_time the sender hears,
+    once, that the message is still being tried (RFC 3464 Action:
+    delayed); here the notice itself goes out through remote."""
+    chapartest.need_root()
+    import email
+    import email.policy
+    import time
+    inst, sink, dns, port = remote_instance("delay_warning_time = 2s\n")
+    try:
+        assert sendmail(inst, "-f", "bob@example.net",
+                        "busy@example.net").returncode == 0
+        wait_for(lambda: any(m["rcpts"] == ["bob@example.net"]
+                             for m in sink.messages), 20, "the notice")
+        time.sleep(3)
+        notices = [m for m in sink.messages
+                   if m["rcpts"] == ["bob@example.net"]]
+        assert len(notices) == 1 and notices[0]["from"] == ""
+        rep = email.message_from_bytes(notices[0]["data"],
+                                       policy=email.policy.default)
+        assert rep["Subject"] == "Delayed Mail (still being retried)"
+        status = rep.get_payload()[1].get_payload()
+        assert status[1]["Action"] == "delayed"
+        assert status[1]["Final-Recipient"] == "rfc822; busy@example.net"
+        assert status[1]["Status"] == "4.2.1"
+        assert rep.get_payload()[2].get_content_type() == \
+            "text/rfc822-headers"
+        assert "sender delay notification" in log(inst)
+        # still in the queue, still tried
+        assert inst.ok("queue", "list").count("deferred") == 1
+    finally:
+        sink.stop()
+        dns.stop()
