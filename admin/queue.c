@@ -89,6 +89,8 @@ when(const struct rec *head, const char *field, char *out, size_t len)
 static const char *
 state_of(const struct rec *head, const char *where)
 {
+	if (rec_get_str(head, "quarantine") != NULL)
+		return "quarantined";
 	if (rec_get_str(head, "held") != NULL)
 		return "held";
 	if (strcmp(where, "todo") == 0)

@@ -796,6 +796,16 @@ run_message(struct msg *mm)
 		return 0;
 	}
 	now = (uint64_t)now_sec();
+	/* quarantined by a filter (chapar-filter(7)): held for review */
+	if (rec_get_str(&e.head, "quarantine") != NULL) {
+		if (mm->next != UINT64_MAX)
+			log_info("%s: quarantined (%s): held until the admin "
+			    "releases or deletes it", mm->id, log_esc_str(
+			    rec_get_str(&e.head, "quarantine")));
+		mm->next = UINT64_MAX;
+		queue_env_free(&e);
+		return 0;
+	}
 	/* on hold by the admin, or FUTURERELEASE (RFC 4865) not yet due */
 	if (rec_get_str(&e.head, "held") != NULL ||
 	    (rec_get_u64(&e.head, "hold", &mm->next) == 0 && mm->next > now)) {
@@ -1013,7 +1023,9 @@ command(struct sv line)
 			rec_set_u64(&e.head, "held", (uint64_t)now_sec());
 			m->next = UINT64_MAX;
 		} else {
-			rec_del(&e.head, "hold");	/* FUTURERELEASE too */
+			/* FUTURERELEASE and a filter's quarantine too */
+			rec_del(&e.head, "hold");
+			rec_del(&e.head, "quarantine");
 			m->next = 0;
 		}
 		if (env_save(id, &e) == 0)

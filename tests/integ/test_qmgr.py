@@ -252,3 +252,29 @@ def json_state(inst):
     import json
     return [m["state"] for m in json.loads(inst.ok("--json", "queue",
                                                    "list"))]
+
+
+def test_qmgr_holds_quarantined_mail_until_released():
+    chapartest.need_root()
+    import json
+    import tempfile
+    import time
+    from test_smtpd_filter import Filter
+    d = tempfile.mkdtemp(prefix="chapar-q-")
+    os.chmod(d, 0o755)
+    f = Filter(os.path.join(d, "policy"),
+               lambda req, msg: [("action", "quarantine"),
+                                 ("reason", "looks like spam")])
+    inst, port = q_instance("smtpd_policy_filters = %s\n" % f.path)
+    c = smtplib.SMTP("127.0.0.1", port)
+    assert c.sendmail("bob@example.net", ["alice@example.org"], MSG) == {}
+    c.quit()
+    wait_for(lambda: "quarantined (looks like spam)" in log(inst), 10,
+             "the quarantine")
+    time.sleep(1.5)
+    assert messages(inst, "alice@example.org") == []
+    q = json.loads(inst.ok("--json", "queue", "list"))
+    assert [m["state"] for m in q] == ["quarantined"], q
+    inst.ok("queue", "release", q[0]["id"])
+    wait_for(lambda: len(messages(inst, "alice@example.org")) == 1, 20,
+             "the delivery after release")
