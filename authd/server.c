@@ -787,6 +787,10 @@ serve(int lfd, int mfd)
 		if (workers_deadline() < next)
 			next = workers_deadline();
 		timeout = next > now ? (int)(next - now) : 0;
+		/* a SIGTERM between the loop's test and poll() is seen within
+		 * a second */
+		if (timeout > 1000)
+			timeout = 1000;
 		r = poll(pfd, n, timeout);
 		if (r < 0 && errno != EINTR)
 			log_fatal("poll: %s", strerror(errno));

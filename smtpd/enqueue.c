@@ -727,7 +727,9 @@ serve(int lfd)
 			/* a client waiting for its commit sends nothing */
 			pfd[i + 2].events = waiting(Q.c[i]) ? 0 : POLLIN;
 		}
-		if (poll(pfd, n + 2, -1) == -1) {
+		/* a second at most: a SIGTERM that comes between the test of
+		 * Q.quit and poll() is not missed for long */
+		if (poll(pfd, n + 2, 1000) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_fatal("poll: %s", strerror(errno));

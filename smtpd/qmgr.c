@@ -1088,6 +1088,8 @@ serve(void)
 				soonest = G.m[i].next;
 		now = (uint64_t)now_sec();
 		ms = soonest > now ? (int)(soonest - now) * 1000 : 0;
+		if (ms > 1000)
+			ms = 1000;	/* and a SIGTERM is not missed for long */
 		pfd.fd = G.wake;
 		pfd.events = POLLIN;
 		if (poll(&pfd, 1, ms) == 1) {

@@ -795,6 +795,11 @@ main(int argc, char **argv)
 	log_info("ready: socket=%s, uid=%ld, %zu DKIM keys", sock,
 	    (long)geteuid(), R.nkeys);
 	while (!R.quit) {
+		struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+		/* a second at most, so a SIGTERM is not missed for long */
+		if (poll(&p, 1, 1000) != 1)
+			continue;
 		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
 			if (errno == EINTR)
 				continue;
