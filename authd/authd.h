@@ -4,6 +4,7 @@
 #ifndef AUTHD_H
 #define AUTHD_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "chapar/buf.h"
@@ -74,7 +75,7 @@ uint64_t workers_deadline(void);
 size_t workers_pollfds(struct pollfd *);
 void workers_handle(const struct pollfd *);
 void workers_stop(void);
-extern volatile int authd_quit;
+extern volatile sig_atomic_t authd_quit;
 
 /* mech.c */
 int mech_lookup(const char *name);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "authd.h"
+#include "chapar/daemon.h"
 #include "chapar/dict.h"
 #include "chapar/log.h"
 #include "chapar/net.h"
@@ -33,30 +34,6 @@ usage(void)
 {
 	fprintf(stderr, "usage: authd [-fd] [-c file]\n");
 	exit(100);
-}
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	authd_quit = 1;
-}
-
-static void
-signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	/* authd runs chrooted: a new configuration needs a restart, which
-	 * chapard does on reload.  SIGHUP is ignored, not fatal. */
-	sigaction(SIGHUP, &sa, NULL);
 }
 
 /* As root: give db_dir and the files directly in it to the auth user, so
@@ -151,7 +128,7 @@ main(int argc, char **argv)
 	} else if (getenv("CHAPAR_LOG") != NULL &&
 	    strcmp(getenv("CHAPAR_LOG"), "syslog") == 0)
 		log_where(LOG_TO_SYSLOG);	/* under a detached chapard */
-	signals();
+	daemon_signals(&authd_quit);
 	sock = config_str(authd.cf, NULL, "auth_socket");
 	msock = config_str(authd.cf, NULL, "auth_master_socket");
 	if ((lfd = unix_listen(sock, "authd", &err)) == -1 ||

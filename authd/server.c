@@ -46,7 +46,7 @@ struct conn {
 	struct conn *next;
 };
 
-volatile int authd_quit;
+volatile sig_atomic_t authd_quit;
 static struct session *session_find(struct conn *, unsigned long, int);
 static struct conn *conns;
 static unsigned nconns;

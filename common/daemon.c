@@ -27,7 +27,6 @@ daemon_init(const char *name, int argc, char **argv,
 {
 	const char *conf = NULL;
 	struct config *cf;
-	struct sigaction sa;
 	struct buf err;
 	int ch, debug = 0;
 
@@ -55,14 +54,24 @@ daemon_init(const char *name, int argc, char **argv,
 		log_fatal("%s", buf_cstr(&err));
 	buf_free(&err);
 	config_log_setup(cf, NULL, debug);
+	daemon_signals(quit);
+	return cf;
+}
+
+void
+daemon_signals(volatile sig_atomic_t *quit)
+{
+	struct sigaction sa;
+
 	quit_flag = quit;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_quit;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* a daemon that runs chrooted needs a restart for a new
+	 * configuration, which chapard does on reload: SIGHUP is ignored */
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
-	return cf;
 }

@@ -102,22 +102,6 @@ mime_decode_qp(const char *s, size_t n, struct buf *out)
 	return 0;
 }
 
-static int
-b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* The bytes of a partial quantum of k sextets (k = 2 or 3). */
 static int
 b64_flush(uint32_t acc, int k, struct buf *out)
@@ -149,7 +133,7 @@ b64_decode(const char *s, size_t n, struct buf *out, int *junk)
 	int k = 0, v;
 
 	for (i = 0; i < n; i++) {
-		if ((v = b64val((unsigned char)s[i])) < 0) {
+		if ((v = base64_value((unsigned char)s[i])) < 0) {
 			if (s[i] == '=') {
 				if (b64_flush(acc, k, out) == -1)
 					return -1;

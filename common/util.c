@@ -327,8 +327,8 @@ base64_encode(struct buf *b, const void *v, size_t n)
 	}
 }
 
-static int
-b64val(int c)
+int
+base64_value(int c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -362,7 +362,7 @@ base64_decode(struct buf *b, const char *s, size_t n)
 				pad++;
 				continue;
 			}
-			if (pad > 0 || (v[k] = b64val((unsigned char)s[i + k])) < 0)
+			if (pad > 0 || (v[k] = base64_value((unsigned char)s[i + k])) < 0)
 				return -1;
 		}
 		out[0] = (unsigned char)(v[0] << 2 | v[1] >> 4);

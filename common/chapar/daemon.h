@@ -15,5 +15,7 @@ struct config;
  * on a bad command line or configuration. */
 struct config *daemon_init(const char *name, int argc, char **argv,
     volatile sig_atomic_t *quit);
+/* Only the signals: TERM and INT set *quit, PIPE and HUP ignored. */
+void daemon_signals(volatile sig_atomic_t *quit);
 
 #endif

@@ -58,6 +58,8 @@ void date_rfc5322(char *, size_t);
 /* Base64 (RFC 4648 section 4). decode: -1 on invalid input. */
 void base64_encode(struct buf *, const void *, size_t);
 int base64_decode(struct buf *, const char *, size_t);
+/* The value of one base64 digit (RFC 4648 4), or -1. */
+int base64_value(int c);
 
 /* Human sizes and durations, as the config uses them. */
 void fmt_size(char *, size_t, uint64_t);
