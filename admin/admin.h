@@ -61,6 +61,8 @@ int cmd_tls(int, char **);
 int cmd_dns(int, char **);
 int cmd_queue(int, char **);
 int cmd_dkim(int, char **);
+void dkim_print_record(const char *domain, const char *selector,
+    const char *txt);
 int cmd_mailbox(int, char **);
 int cmd_reindex(int, char **);
 int cmd_quota(int, char **);

@@ -19,8 +19,8 @@
 #include "chapar/util.h"
 
 /* A TXT record in strings of at most 255 octets (RFC 1035 3.3.14). */
-static void
-print_record(const char *domain, const char *selector, const char *txt)
+void
+dkim_print_record(const char *domain, const char *selector, const char *txt)
 {
 	size_t n = strlen(txt), i;
 
@@ -79,7 +79,7 @@ keygen(const struct config *cf, const char *domain, const char *sel)
 		if (dkim_keygen(ed, &pem, &txt, &err) == -1)
 			die(EX_FAIL, "%s", buf_cstr(&err));
 		write_key(buf_cstr(&dir), buf_cstr(&name), &pem);
-		print_record(domain, buf_cstr(&name), buf_cstr(&txt));
+		dkim_print_record(domain, buf_cstr(&name), buf_cstr(&txt));
 	}
 	printf("; publish these, then \"chapar reload\": remote(8) signs "
 	    "mail from %s with both\n", domain);

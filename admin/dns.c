@@ -1,6 +1,8 @@
 /*
  * dns.c: "chapar dns lookup TYPE NAME" -- what Chapar's resolver sees
- * (dns_servers, or the system's), the way the queue will see it.
+ * (dns_servers, or the system's), the way the queue will see it; and
+ * "chapar dns DOMAIN" -- the records a domain needs for mail through
+ * this server, each compared with what DNS has now.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 
 #include "admin.h"
 #include "chapar/config.h"
+#include "chapar/dkim.h"
 #include "chapar/dns.h"
 #include "chapar/util.h"
 
@@ -109,6 +112,124 @@ show_records(struct dns *d, const char *name, int type)
 	return rc;
 }
 
+/* The TXT records at name, one per line (strings joined); a status. */
+static enum dns_status
+txt_records(struct dns *d, const char *name, struct buf *out)
+{
+	struct dns_answer a;
+	enum dns_status s;
+	struct buf text;
+	size_t i;
+
+	buf_reset(out);
+	buf_init(&text, 4096);
+	if ((s = dns_query(d, name, DNS_TXT, &a)) == DNS_OK)
+		for (i = 0; i < a.n; i++)
+			if (dns_txt_parse(a.rdata[i], a.rlen[i], &text) == 0) {
+				(void)buf_append(out, text.data, text.len);
+				(void)buf_putc(out, '\n');
+			}
+	dns_answer_free(&a);
+	buf_free(&text);
+	return s;
+}
+
+/* How the TXT records at name compare with want (exact, or with
+ * prefix only its start). */
+static void
+check_txt(struct dns *d, const char *name, const char *want, int prefix)
+{
+	struct buf have;
+	enum dns_status s;
+	struct sv rest, line;
+	size_t n = strlen(want);
+
+	buf_init(&have, 4096);
+	s = txt_records(d, name, &have);
+	rest = buf_sv(&have);
+	while (s == DNS_OK && rest.n > 0) {
+		(void)sv_split(&rest, '\n', &line);
+		if (prefix ? line.n >= n && strncasecmp(line.p, want, n) == 0 :
+		    sv_eq_str(line, want)) {
+			printf(";   in DNS now: yes%s%.*s\n", prefix ? ": " : "",
+			    prefix ? (int)line.n : 0, line.p);
+			buf_free(&have);
+			return;
+		}
+	}
+	if (s == DNS_OK || s == DNS_NXDOMAIN || s == DNS_NODATA)
+		printf(";   in DNS now: MISSING\n");
+	else
+		printf(";   in DNS now: cannot tell (%s)\n",
+		    dns_status_text(s));
+	buf_free(&have);
+}
+
+/*
+ * The records DOMAIN needs so that mail to it reaches this server and
+ * mail from it (through this server) is believed: MX (RFC 5321 5.1),
+ * SPF (RFC 7208), one DKIM key record per key in dkim_dir (RFC 6376
+ * 3.6.2), DMARC (RFC 7489 6.1); each followed by whether DNS has it.
+ */
+static int
+records(struct config *cf, struct dns *d, const char *domain)
+{
+	char host[256], name[512];
+	struct dkim_key *k;
+	struct dns_mx *mx;
+	struct buf err, txt;
+	enum dns_status s;
+	const char *pm = config_str(cf, NULL, "postmaster");
+	size_t n, nmx, i, signing = 0;
+	int nullmx, found;
+
+	config_hostname(cf, host, sizeof(host));
+	buf_init(&err, 1024);
+	buf_init(&txt, 1024);
+	printf("; the DNS records %s needs for mail through %s\n", domain,
+	    host);
+	printf("%s. IN MX 10 %s.\n", domain, host);
+	s = dns_mx(d, domain, &mx, &nmx, &nullmx);
+	if (s == DNS_OK) {
+		for (i = 0, found = 0; i < nmx; i++)
+			found |= strcasecmp(mx[i].host, host) == 0;
+		printf(";   in DNS now: %s\n", nullmx ? "a null MX (no mail at "
+		    "all)" : found ? "yes" : "MISSING (other hosts)");
+		free(mx);
+	} else
+		printf(";   in DNS now: %s\n", s == DNS_NXDOMAIN || s ==
+		    DNS_NODATA ? "MISSING" : dns_status_text(s));
+	printf("%s. IN TXT \"v=spf1 mx -all\"\n", domain);
+	check_txt(d, domain, "v=spf1", 1);
+	if (dkim_keys_load(config_str(cf, NULL, "dkim_dir"), &k, &n, &err) ==
+	    -1)
+		die(EX_FAIL, "%s", buf_cstr(&err));
+	for (i = 0; i < n; i++) {
+		if (strcasecmp(k[i].domain, domain) != 0)
+			continue;
+		signing++;
+		(void)dkim_txt(&k[i], &txt);
+		dkim_print_record(domain, k[i].selector, buf_cstr(&txt));
+		(void)xsnprintf(name, sizeof(name), "%s._domainkey.%s",
+		    k[i].selector, domain);
+		check_txt(d, name, buf_cstr(&txt), 0);
+	}
+	if (signing == 0)
+		printf("; no DKIM key for %s: \"chapar dkim keygen %s\" makes "
+		    "one\n", domain, domain);
+	(void)xsnprintf(name, sizeof(name), "_dmarc.%s", domain);
+	printf("%s. IN TXT \"v=DMARC1; p=quarantine; rua=mailto:%s%s%s\"\n",
+	    name, pm, strchr(pm, '@') ? "" : "@", strchr(pm, '@') ? "" :
+	    domain);
+	check_txt(d, name, "v=DMARC1", 1);
+	printf("; and %s needs an address record (A/AAAA) whose reverse "
+	    "(PTR) gives %s back\n", host, host);
+	dkim_keys_free(&k, &n);
+	buf_free(&err);
+	buf_free(&txt);
+	return EX_OK;
+}
+
 int
 cmd_dns(int argc, char **argv)
 {
@@ -119,15 +240,21 @@ cmd_dns(int argc, char **argv)
 	enum dns_status s;
 	int rc;
 
-	if (argc != 4 || strcmp(argv[1], "lookup") != 0)
+	if (argc == 2 && strcmp(argv[1], "lookup") != 0) {
+		type = "records";
+		name = argv[1];
+	} else if (argc == 4 && strcmp(argv[1], "lookup") == 0) {
+		type = argv[2];
+		name = argv[3];
+	} else
 		usage();
-	type = argv[2];
-	name = argv[3];
 	cf = load_config();
 	buf_init(&err, 1024);
 	if ((d = dns_open(cf, &err)) == NULL)
 		die(EX_FAIL, "%s", buf_cstr(&err));
-	if (strcasecmp(type, "mx") == 0)
+	if (strcmp(type, "records") == 0)
+		rc = records(cf, d, name);
+	else if (strcasecmp(type, "mx") == 0)
 		rc = show_mx(d, name);
 	else if (strcasecmp(type, "txt") == 0)
 		rc = show_records(d, name, DNS_TXT);

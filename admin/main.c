@@ -47,7 +47,9 @@ static const char usage_text[] =
 "  status [--json] | reload | stop    drive chapard\n"
 "  tls check                         the configured certificates\n"
 "  dns lookup mx|a|addr|txt|ptr NAME what the resolver finds\n"
+"  dns DOMAIN                        the records the domain needs\n"
 "  queue list | show ID | flush | hold ID | release ID | delete ID\n"
+"  queue requeue ID\n"
 "  dkim keygen|rotate DOMAIN [SELECTOR] | list\n"
 "\n"
 "See chapar(8).\n";

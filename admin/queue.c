@@ -234,7 +234,8 @@ cmd_queue(int argc, char **argv)
 	else if (strcmp(verb, "flush") == 0 && argc == 2)
 		rc = tell_qmgr("flush\n");
 	else if ((strcmp(verb, "hold") == 0 || strcmp(verb, "release") == 0 ||
-	    strcmp(verb, "delete") == 0) && argc == 3) {
+	    strcmp(verb, "delete") == 0 || strcmp(verb, "requeue") == 0) &&
+	    argc == 3) {
 		if (!queue_id_ok(argv[2]))
 			die(EX_USAGE, "%s: not a queue id", argv[2]);
 		(void)buf_printf(&line, "%s %s\n", verb, argv[2]);

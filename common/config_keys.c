@@ -189,6 +189,26 @@ const struct cfg_key cfg_keys[] = {
 	{ "remote_connect_timeout", CFG_DURATION, "30s", 1, 600, 0,
 	    "how long to wait for a mail exchanger to take the connection",
 	    NULL },
+	{ "remote_command_timeout", CFG_DURATION, "5m", 1, 3600, 0,
+	    "each wait for a mail exchanger's reply (RFC 5321 4.5.3.2)",
+	    NULL },
+	{ "remote_data_timeout", CFG_DURATION, "10m", 1, 3600, 0,
+	    "the wait for the reply to the end of a message (RFC 5321 "
+	    "4.5.3.2.6)", NULL },
+	{ "remote_connection_cache_time", CFG_DURATION, "2s", 0, 300, 0,
+	    "how long an idle connection waits for the next message to the "
+	    "same destination; 0: a connection per message", NULL },
+	{ "remote_connection_reuse_time", CFG_DURATION, "300s", 1, DAY, 0,
+	    "the longest a connection is used for one message after "
+	    "another", NULL },
+	{ "remote_process_limit", CFG_INT, "50", 1, 1000, 0,
+	    "deliveries to other servers at once (remote(8) processes)",
+	    NULL },
+	{ "remote_destination_concurrency", CFG_INT, "20", 1, 1000, 0,
+	    "deliveries at once to one destination domain", NULL },
+	{ "remote_destination_rate_delay", CFG_DURATION, "0s", 0, 3600, 0,
+	    "the pause between two deliveries to one destination (then one "
+	    "at a time); 0: none", NULL },
 	{ "remote_tls", CFG_STR, "may", 0, 0, 0,
 	    "STARTTLS to mail exchangers: when offered, required, or never",
 	    "may encrypt none" },

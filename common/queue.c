@@ -155,9 +155,10 @@ check_head(const struct rec *r, int *flags)
 		} else if (strcmp(n, "body") == 0) {
 			if (!one_of(v, bodies))
 				return "bad body type";
-		} else if (strcmp(n, "smtputf8") == 0) {
+		} else if (strcmp(n, "smtputf8") == 0 ||
+		    strcmp(n, "double") == 0) {
 			if (strcmp(v, "1") != 0)
-				return "bad smtputf8";
+				return "bad flag";
 		} else if (strcmp(n, "ret") == 0) {
 			if (!one_of(v, rets))
 				return "bad ret";
@@ -208,6 +209,10 @@ check_rcpt(const struct rec *r, int flags)
 		} else if (strcmp(n, "state") == 0) {
 			if (strcmp(v, "sent") != 0 && strcmp(v, "failed") != 0)
 				return "bad recipient state";
+		} else if (strcmp(n, "notified") == 0 ||
+		    strcmp(n, "relayed") == 0 || strcmp(n, "peer_dsn") == 0) {
+			if (strcmp(v, "1") != 0)
+				return "bad recipient flag";
 		} else
 			return "unknown recipient field";
 	}

@@ -54,23 +54,34 @@
 #define SCAN_SECS 60		/* the safety-net look at todo/ */
 #define MSGS_MAX 100000		/* messages held in memory at once */
 
-/* A message the queue manager holds: its id and when to try it. */
+#define ACTIVE_MAX 20000		/* messages in the middle of a run */
+
+/* A message the queue manager holds: its id and when to try it; while a
+ * run over it is in progress, its envelope and jobs out. */
 struct msg {
 	char id[QUEUE_ID_MAX];
-	uint64_t next;
+	uint64_t next;		/* UINT64_MAX: held, or running */
+	struct queue_env *e;	/* during a run */
+	size_t out;		/* its remote jobs not yet back */
+	int cancel;		/* deleted by the admin during the run */
+	int gone;		/* removed: leaves the table */
 };
+
+/* What a notice is about (RFC 3464 2.3.3 Action). */
+enum dsn_kind { DSN_FAILED, DSN_DELAYED, DSN_SUCCESS };
 
 static struct {
 	struct config *cf;
 	struct authc *auth;
 	volatile sig_atomic_t quit;
-	struct msg *m;
+	struct msg **m;
 	size_t n;
+	size_t active;		/* messages in a run */
 	char host[256];
 	uint64_t retry_min, retry_max, lifetime, warn;
+	uint64_t process_limit, dest_concurrency, rate_delay;
 	int wake;		/* the FIFO enqueue writes to */
 	int rescan;		/* a report was queued: look at todo/ */
-	int remote;		/* the connection to remote(8), or -1 */
 } G;
 
 /* --- the envelope on disk ------------------------------------------------ */
@@ -390,7 +401,82 @@ out:
 	buf_free(&path);
 }
 
-/* --- remote(8) ---------------------------------------------------------- */
+/* --- remote(8): jobs, destinations, connections -------------------------- */
+
+/*
+ * Remote recipients go out as jobs: the recipients of one message for
+ * one domain.  Jobs wait in their destination's line; a destination
+ * runs at most remote_destination_concurrency at once (one, with a pause
+ * between starts, when remote_destination_rate_delay is set), and all
+ * of them at most remote_process_limit: one connection to remote(8) per
+ * job running, each served by a remote process of its own.  A
+ * connection that has finished a job stays open, and takes the next job
+ * for the same destination first, so that remote's SMTP connection to
+ * that destination is used again.
+ */
+struct rjob {
+	struct msg *m;
+	size_t *grp, n;		/* the recipients' indexes in m->e */
+	char dest[256];
+	struct rjob *next;
+};
+
+struct dest {
+	char name[256];
+	size_t active;
+	uint64_t last_ms;	/* the last start (rate delay) */
+	struct rjob *head, *tail;
+};
+
+struct slot {
+	int fd;
+	struct rjob *job;	/* NULL: idle */
+	char last[256];		/* its last job's destination */
+	uint64_t idle_ms;
+	struct buf in;
+};
+
+#define SLOT_IDLE_MS (60 * 1000)	/* an idle connection is closed */
+
+static struct {
+	struct dest *d;
+	size_t nd;
+	struct slot *s;
+	size_t ns, busy;
+	size_t rr;		/* where the next dispatch starts */
+} Q;
+
+static struct dest *
+dest_find(const char *name, int make)
+{
+	size_t i;
+
+	for (i = 0; i < Q.nd; i++)
+		if (strcasecmp(Q.d[i].name, name) == 0)
+			return &Q.d[i];
+	if (!make)
+		return NULL;
+	Q.d = xreallocarray(Q.d, Q.nd + 1, sizeof(*Q.d));
+	memset(&Q.d[Q.nd], 0, sizeof(*Q.d));
+	(void)xsnprintf(Q.d[Q.nd].name, sizeof(Q.d[Q.nd].name), "%s", name);
+	return &Q.d[Q.nd++];
+}
+
+/* Destinations with nothing waiting, nothing running and no pause to
+ * keep are forgotten. */
+static void
+dest_sweep(void)
+{
+	uint64_t now = now_ms(), pause = G.rate_delay * 1000;
+	size_t i;
+
+	for (i = 0; i < Q.nd; )
+		if (Q.d[i].head == NULL && Q.d[i].active == 0 &&
+		    now >= Q.d[i].last_ms + pause)
+			Q.d[i] = Q.d[--Q.nd];
+		else
+			i++;
+}
 
 /* remote's answer (or NULL: it could not be asked) for recipients
  * grp[0..n). */
@@ -426,6 +512,12 @@ apply_remote(const char *id, struct queue_env *e, size_t *grp, size_t n,
 			    rec_get_str(&r, "dsn") : "4.0.0");
 			if (rec_get_str(&r, "relay") != NULL)
 				relay = rec_get_str(&r, "relay");
+			/* the peer takes NOTIFY on (RFC 3461 4.1) */
+			rec_del(rc, "peer_dsn");
+			rec_del(rc, "relayed");
+			if (code < 300)
+				rec_set_str(rc, rec_get_str(&r, "peer_dsn") ?
+				    "peer_dsn" : "relayed", "1");
 		}
 		st = rcpt_state(rc);
 		log_result(id, e, rc, relay, strcmp(st, "sent") == 0 ? "sent" :
@@ -434,130 +526,278 @@ apply_remote(const char *id, struct queue_env *e, size_t *grp, size_t n,
 	}
 }
 
-static int
-remote_connect(void)
-{
-	struct buf err;
-
-	if (G.remote != -1)
-		return G.remote;
-	buf_init(&err, 1024);
-	if ((G.remote = unix_connect(config_str(G.cf, NULL, "remote_socket"),
-	    "remote", &err)) == -1)
-		log_warning("%s", buf_cstr(&err));
-	buf_free(&err);
-	return G.remote;
-}
-
 static void
-remote_lost(void)
+slot_close(struct slot *s)
 {
-	if (G.remote != -1)
-		close(G.remote);
-	G.remote = -1;
+	close(s->fd);
+	buf_free(&s->in);
+	*s = Q.s[--Q.ns];
 }
 
-/* Send a job (these recipients, the message) and read the answer: one
- * line per recipient.  0, or -1 when remote could not be asked. */
-static int
-remote_job(const char *id, const struct queue_env *e, size_t *idx, size_t n,
-    struct buf *answer)
+/* A connection for a job to dest: an idle one that last went there,
+ * else any idle one, else a new one.  NULL: remote cannot be reached. */
+static struct slot *
+slot_get(const char *dest)
 {
-	struct buf text, path, in;
+	struct slot *any = NULL;
+	struct buf err;
+	size_t i;
+	int fd;
+
+	for (i = 0; i < Q.ns; i++)
+		if (Q.s[i].job == NULL) {
+			if (strcasecmp(Q.s[i].last, dest) == 0)
+				return &Q.s[i];
+			if (any == NULL)
+				any = &Q.s[i];
+		}
+	if (any != NULL && Q.ns >= G.process_limit)
+		return any;
+	buf_init(&err, 1024);
+	fd = unix_connect(config_str(G.cf, NULL, "remote_socket"), "remote",
+	    &err);
+	if (fd == -1) {
+		log_warning("%s", buf_cstr(&err));
+		buf_free(&err);
+		return any;
+	}
+	buf_free(&err);
+	Q.s = xreallocarray(Q.s, Q.ns + 1, sizeof(*Q.s));
+	memset(&Q.s[Q.ns], 0, sizeof(*Q.s));
+	Q.s[Q.ns].fd = fd;
+	buf_init(&Q.s[Q.ns].in, 64 * 1024);
+	return &Q.s[Q.ns++];
+}
+
+/* Send a job (these recipients, the message); the answer comes later
+ * on the connection.  0, or -1. */
+static int
+job_send(struct slot *s, struct rjob *j)
+{
+	const struct queue_env *e = j->m->e;
+	struct buf text, path;
 	struct queue_env job;
 	char chunk[65536];
-	struct sv p;
-	ssize_t got, used;
+	ssize_t got;
 	size_t i;
-	int fd = -1, type, r = -1;
+	int fd, r = -1;
 
-	if (remote_connect() == -1)
-		return -1;
 	queue_env_init(&job);
 	job.head = e->head;	/* borrowed, not freed here */
-	job.rcpts = xcalloc(n, sizeof(*job.rcpts));
-	for (i = 0; i < n; i++)
-		job.rcpts[i] = e->rcpts[idx[i]];
-	job.nrcpt = n;
+	job.rcpts = xcalloc(j->n, sizeof(*job.rcpts));
+	for (i = 0; i < j->n; i++)
+		job.rcpts[i] = e->rcpts[j->grp[i]];
+	job.nrcpt = j->n;
 	buf_init(&text, QUEUE_ENV_MAX);
 	buf_init(&path, 256);
-	buf_init(&in, QUEUE_FRAME_MAX + 64 * 1024);
 	queue_env_format(&job, &text);
 	free(job.rcpts);
-	queue_path("mess", id, &path);
+	queue_path("mess", j->m->id, &path);
 	if ((fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC)) == -1 ||
-	    queue_frame_write(G.remote, QF_ENVELOPE, text.data, text.len) ==
-	    -1)
+	    queue_frame_write(s->fd, QF_ENVELOPE, text.data, text.len) == -1)
 		goto out;
 	while ((got = read(fd, chunk, sizeof(chunk))) > 0)
-		if (queue_frame_write(G.remote, QF_DATA, chunk, (size_t)got) ==
+		if (queue_frame_write(s->fd, QF_DATA, chunk, (size_t)got) ==
 		    -1)
 			goto out;
-	if (got == -1 || queue_frame_write(G.remote, QF_COMMIT, NULL, 0) ==
-	    -1)
-		goto out;
-	for (;;) {
-		if ((used = queue_frame_take(&in, 0, &type, &p)) > 0)
-			break;
-		if (used == -1 || buf_reserve(&in, 64 * 1024) == -1)
-			goto out;
-		got = read(G.remote, in.data + in.len, in.cap - in.len);
-		if (got == -1 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			goto out;
-		in.len += (size_t)got;
-	}
-	if (type == QF_OK) {
-		buf_reset(answer);
-		(void)buf_append(answer, p.p, p.n);
+	if (got == 0 && queue_frame_write(s->fd, QF_COMMIT, NULL, 0) == 0)
 		r = 0;
-	}
 out:
-	if (r == -1)
-		remote_lost();
 	if (fd != -1)
 		close(fd);
 	buf_free(&text);
 	buf_free(&path);
-	buf_free(&in);
 	return r;
 }
 
-/* The remote recipients idx[0..n), one job per domain. */
+static void msg_finish(struct msg *);
+
+/* A job is over: when it ran, its answer (NULL: none) goes into the
+ * envelope, saved. */
 static void
-deliver_remote(const char *id, struct queue_env *e, size_t *idx, size_t n)
+job_done(struct rjob *j, int ran, const struct buf *answer)
 {
+	struct msg *m = j->m;
+	struct dest *d;
+
+	if (ran) {
+		apply_remote(m->id, m->e, j->grp, j->n, answer);
+		/* kept at once, unless msg_finish, next, writes it or
+		 * removes the message anyway */
+		if (m->out > 1)
+			(void)env_save(m->id, m->e);
+		if ((d = dest_find(j->dest, 0)) != NULL && d->active > 0)
+			d->active--;
+	}
+	free(j->grp);
+	free(j);
+	if (--m->out == 0)
+		msg_finish(m);
+}
+
+/* Start what the limits allow, destinations taken in turn. */
+static void
+dispatch(void)
+{
+	uint64_t now = now_ms(), pause = G.rate_delay * 1000;
+	size_t k, conc = G.rate_delay > 0 ? 1 : G.dest_concurrency;
+	int started;
+	struct rjob *j;
+	struct slot *s;
+	struct dest *d;
+
+	do {
+		started = 0;
+		for (k = 0; k < Q.nd && Q.busy < G.process_limit; k++) {
+			d = &Q.d[(Q.rr + k) % Q.nd];
+			if ((j = d->head) == NULL || d->active >= conc ||
+			    (pause > 0 && now < d->last_ms + pause))
+				continue;
+			if ((d->head = j->next) == NULL)
+				d->tail = NULL;
+			/* cancelled or held meanwhile: the recipients stay
+			 * as they are */
+			if (j->m->cancel || rec_get_str(&j->m->e->head,
+			    "held") != NULL) {
+				job_done(j, 0, NULL);
+				started = 1;
+				continue;
+			}
+			d->active++;
+			d->last_ms = now;
+			if ((s = slot_get(d->name)) == NULL) {
+				job_done(j, 1, NULL);
+				started = 1;
+				continue;
+			}
+			if (job_send(s, j) == -1) {
+				log_warning("remote: a job could not be sent");
+				slot_close(s);
+				job_done(j, 1, NULL);
+				started = 1;
+				continue;
+			}
+			s->job = j;
+			(void)xsnprintf(s->last, sizeof(s->last), "%s",
+			    d->name);
+			Q.busy++;
+			started = 1;
+		}
+		if (Q.nd > 0)
+			Q.rr = (Q.rr + 1) % Q.nd;
+	} while (started && Q.busy < G.process_limit);
+}
+
+/* Something from remote on a busy connection. */
+static void
+slot_input(struct slot *s)
+{
+	struct rjob *j = s->job;
 	struct buf answer;
-	size_t *grp, ng, i, k;
+	struct sv p;
+	ssize_t got, used;
+	int type;
+
+	if (buf_reserve(&s->in, 64 * 1024) == -1)
+		got = -1;
+	else
+		got = read(s->fd, s->in.data + s->in.len, s->in.cap -
+		    s->in.len);
+	if (got == -1 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (got > 0) {
+		s->in.len += (size_t)got;
+		if ((used = queue_frame_take(&s->in, 0, &type, &p)) == 0)
+			return;	/* more to come */
+		if (used > 0 && type == QF_OK) {
+			buf_init(&answer, p.n + 1);
+			(void)buf_append(&answer, p.p, p.n);
+			buf_reset(&s->in);
+			s->job = NULL;
+			s->idle_ms = now_ms();
+			Q.busy--;
+			job_done(j, 1, &answer);
+			buf_free(&answer);
+			return;
+		}
+	}
+	/* gone (kill -9, a crash) or speaking nonsense: the recipients
+	 * are tried again later */
+	log_warning("remote: the connection broke during a job");
+	Q.busy--;
+	slot_close(s);
+	job_done(j, 1, NULL);
+}
+
+/* The busy connection on descriptor fd has something. */
+static void
+slot_by_fd_input(int fd)
+{
+	size_t i;
+
+	for (i = 0; i < Q.ns; i++)
+		if (Q.s[i].fd == fd && Q.s[i].job != NULL) {
+			slot_input(&Q.s[i]);
+			return;
+		}
+}
+
+/* Connections idle for long are closed (their remote process ends). */
+static void
+slots_expire(void)
+{
+	uint64_t now = now_ms();
+	size_t i;
+
+	for (i = 0; i < Q.ns; )
+		if (Q.s[i].job == NULL && now >= Q.s[i].idle_ms +
+		    SLOT_IDLE_MS)
+			slot_close(&Q.s[i]);
+		else
+			i++;
+}
+
+/* The remote recipients idx[0..n) of a message: a job per domain, in
+ * its destination's line. */
+static void
+queue_remote(struct msg *m, size_t *idx, size_t n)
+{
+	struct queue_env *e = m->e;
 	char *done = xcalloc(n, 1);
 	const char *at, *at2;
+	struct rjob *j;
+	struct dest *d;
+	size_t i, k;
 
-	buf_init(&answer, 64 * 1024);
-	grp = xcalloc(n, sizeof(*grp));
 	for (i = 0; i < n; i++) {
 		if (done[i])
 			continue;
+		done[i] = 1;
 		at = strrchr(rec_get_str(&e->rcpts[idx[i]], "rcpt"), '@');
-		for (ng = 0, k = i; k < n; k++) {
+		j = xcalloc(1, sizeof(*j));
+		j->m = m;
+		j->grp = xcalloc(n, sizeof(*j->grp));
+		j->grp[j->n++] = idx[i];
+		for (k = i + 1; k < n && at != NULL; k++) {
 			at2 = strrchr(rec_get_str(&e->rcpts[idx[k]], "rcpt"),
 			    '@');
-			if (!done[k] && at != NULL && at2 != NULL &&
-			    strcasecmp(at, at2) == 0) {
-				grp[ng++] = idx[k];
+			if (!done[k] && at2 != NULL && strcasecmp(at, at2) ==
+			    0) {
+				j->grp[j->n++] = idx[k];
 				done[k] = 1;
 			}
 		}
-		if (ng == 0) {
-			done[i] = 1;
-			continue;
-		}
-		apply_remote(id, e, grp, ng, remote_job(id, e, grp, ng,
-		    &answer) == 0 ? &answer : NULL);
+		(void)xsnprintf(j->dest, sizeof(j->dest), "%s", at != NULL ?
+		    at + 1 : "");
+		d = dest_find(j->dest, 1);
+		if (d->tail != NULL)
+			d->tail->next = j;
+		else
+			d->head = j;
+		d->tail = j;
+		m->out++;
 	}
-	free(grp);
 	free(done);
-	buf_free(&answer);
 }
 
 /* --- delivery status notifications (RFC 3464) ---------------------------- */
@@ -572,46 +812,103 @@ dsn_date(uint64_t t, char *out, size_t len)
 	(void)strftime(out, len, "%a, %d %b %Y %H:%M:%S +0000", &tm);
 }
 
-/* Is the recipient in this report: failed, or (delayed) still to do,
- * and does its NOTIFY ask for that (RFC 3461 4.1; without NOTIFY,
- * failures and delays both)? */
+/*
+ * Is the recipient in this report?  Failed, still to do (delayed), or
+ * delivered this run, when its NOTIFY asks for that (RFC 3461 4.1;
+ * without NOTIFY, failures and delays).  A success handed to a server
+ * that took NOTIFY on is that server's to report.  A report of a
+ * report (the null sender) has every failure in it, whatever its NOTIFY.
+ */
 static int
-reported(const struct rec *r, int delayed)
+reported(const struct rec *head, const struct rec *r, enum dsn_kind k)
 {
 	const char *n = rec_get_str(r, "notify");
+	const char *sender = rec_get_str(head, "sender");
+	const char *st = rcpt_state(r);
 
-	if (strcmp(rcpt_state(r), delayed ? "" : "failed") != 0)
+	if (k == DSN_SUCCESS)
+		return strcmp(st, "sent") == 0 && n != NULL &&
+		    strstr(n, "SUCCESS") != NULL &&
+		    rec_get_str(r, "notified") == NULL &&
+		    rec_get_str(r, "peer_dsn") == NULL;
+	if (strcmp(st, k == DSN_DELAYED ? "" : "failed") != 0)
 		return 0;
-	return n == NULL || strstr(n, delayed ? "DELAY" : "FAILURE") != NULL;
+	if (k == DSN_FAILED && (sender == NULL || sender[0] == '\0'))
+		return 1;
+	return n == NULL || strstr(n, k == DSN_DELAYED ? "DELAY" :
+	    "FAILURE") != NULL;
+}
+
+/* RFC 3464 2.3.3 */
+static const char *
+dsn_action(const struct rec *r, enum dsn_kind k)
+{
+	if (k == DSN_FAILED)
+		return "failed";
+	if (k == DSN_DELAYED)
+		return "delayed";
+	/* given to a server that does not do DSN: "relayed" */
+	return rec_get_str(r, "relayed") != NULL ? "relayed" : "delivered";
+}
+
+/* Where a report of a report goes: the postmaster (the "postmaster"
+ * key: a local part at the host name, or an address). */
+static void
+double_bounce_to(struct buf *out)
+{
+	const char *pm = config_str(G.cf, NULL, "postmaster");
+
+	buf_reset(out);
+	if (strchr(pm, '@') != NULL)
+		(void)buf_puts(out, pm);
+	else
+		(void)buf_printf(out, "%s@%s", pm, G.host);
 }
 
 /*
  * The report of the failed recipients (or, delayed, of those still
- * waiting), to the sender, into the queue as a new message from <> (the
- * queue's own, written the way enqueue writes: tmp/, fsync, mess/,
- * todo/).  0, or -1 and it is tried again on the next run.
+ * waiting; or of those delivered who asked to hear of it), to the
+ * sender, into the queue as a new message from <> (the queue's own,
+ * written the way enqueue writes: tmp/, fsync, mess/, todo/).  A
+ * failed report goes to the postmaster, marked so that its own failure
+ * is only logged: reports never loop.  0, or -1 and it is tried again
+ * on the next run.
  */
 static int
-bounce(const char *id, const struct queue_env *e, int delayed)
+bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 {
 	const char *sender = rec_get_str(&e->head, "sender");
 	const char *ret = rec_get_str(&e->head, "ret");
 	const char *envid = rec_get_str(&e->head, "envid");
-	struct buf m, path, env, tmp;
+	struct buf m, path, env, tmp, to;
 	char bid[QUEUE_ID_MAX], date[64], boundary[128];
 	struct timeval tv;
 	uint64_t arrived = 0;
 	size_t i, nfailed = 0;
-	int fd = -1, ok = -1;
-	/* a delay notice carries the header only */
-	int hdrs = delayed || (ret != NULL && strcmp(ret, "HDRS") == 0);
+	int fd = -1, ok = -1, delayed = kind == DSN_DELAYED;
+	int dbl = sender == NULL || sender[0] == '\0';
+	/* a delay or success notice carries the header only */
+	int hdrs = kind != DSN_FAILED || (ret != NULL && strcmp(ret, "HDRS")
+	    == 0);
 	static uint64_t serial;
 
 	for (i = 0; i < e->nrcpt; i++)
-		if (reported(&e->rcpts[i], delayed))
+		if (reported(&e->head, &e->rcpts[i], kind))
 			nfailed++;
-	if (nfailed == 0 || sender == NULL || sender[0] == '\0')
-		return 0;	/* nothing to say, or no one to say it to */
+	if (nfailed == 0)
+		return 0;	/* nothing to say */
+	if (dbl && (kind != DSN_FAILED || rec_get_str(&e->head, "double") !=
+	    NULL)) {
+		if (kind == DSN_FAILED)
+			log_warning("%s: undeliverable report to the "
+			    "postmaster: dropped", id);
+		return 0;	/* no one to say it to */
+	}
+	buf_init(&to, 256);
+	if (dbl)
+		double_bounce_to(&to);
+	else
+		(void)buf_puts(&to, sender);
 	(void)rec_get_u64(&e->head, "time", &arrived);
 	(void)gettimeofday(&tv, NULL);
 	queue_id_make((uint64_t)tv.tv_sec, (uint32_t)tv.tv_usec, ++serial |
@@ -629,18 +926,23 @@ bounce(const char *id, const struct queue_env *e, int delayed)
 	    "Date: %s\r\nMessage-ID: <%s@%s>\r\nAuto-Submitted: auto-replied"
 	    "\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; "
 	    "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n"
-	    "This is a MIME-encapsulated message.\r\n\r\n", G.host, sender,
-	    delayed ? "Delayed Mail (still being retried)" :
+	    "This is a MIME-encapsulated message.\r\n\r\n", G.host,
+	    buf_cstr(&to), dbl ? "Undeliverable delivery report" : delayed ?
+	    "Delayed Mail (still being retried)" : kind == DSN_SUCCESS ?
+	    "Successful Mail Delivery Report" :
 	    "Undelivered Mail Returned to Sender", date, bid, G.host,
 	    boundary);
 	(void)buf_printf(&m, "--%s\r\nContent-Type: text/plain; charset="
 	    "utf-8\r\n\r\nThis is the mail system at %s.\r\n\r\nYour message "
 	    "%s.\r\n\r\n", boundary, G.host, delayed ? "has not been "
 	    "delivered to these recipients yet; it is still being tried, and "
-	    "you need not send it again" : "could not be delivered to one or "
-	    "more recipients");
+	    "you need not send it again" : kind == DSN_SUCCESS ? "was "
+	    "delivered to these recipients (or handed on to servers that "
+	    "do not report further)" : dbl ? "(a delivery report with no "
+	    "sender) could not be delivered" : "could not be delivered to "
+	    "one or more recipients");
 	for (i = 0; i < e->nrcpt; i++)
-		if (reported(&e->rcpts[i], delayed))
+		if (reported(&e->head, &e->rcpts[i], kind))
 			(void)buf_printf(&m, "<%s>: %s\r\n",
 			    rec_get_str(&e->rcpts[i], "rcpt"),
 			    rec_get_str(&e->rcpts[i], "reply"));
@@ -656,7 +958,7 @@ bounce(const char *id, const struct queue_env *e, int delayed)
 		const struct rec *r = &e->rcpts[i];
 		const char *orcpt = rec_get_str(r, "orcpt");
 
-		if (!reported(r, delayed))
+		if (!reported(&e->head, r, kind))
 			continue;
 		(void)buf_puts(&m, "\r\n");
 		if (orcpt != NULL)
@@ -664,8 +966,8 @@ bounce(const char *id, const struct queue_env *e, int delayed)
 			    orcpt);
 		(void)buf_printf(&m, "Final-Recipient: rfc822; %s\r\n"
 		    "Action: %s\r\nStatus: %s\r\nDiagnostic-Code: smtp; "
-		    "%s\r\n", rec_get_str(r, "rcpt"), delayed ? "delayed" :
-		    "failed", rec_get_str(r, "dsn") ? rec_get_str(r, "dsn") :
+		    "%s\r\n", rec_get_str(r, "rcpt"), dsn_action(r, kind),
+		    rec_get_str(r, "dsn") ? rec_get_str(r, "dsn") :
 		    "4.0.0", rec_get_str(r, "reply") ? rec_get_str(r, "reply") :
 		    "not tried yet");
 	}
@@ -705,10 +1007,10 @@ out_orig:
 		goto out;
 	/* its envelope: from <>, to the sender, nothing to notify */
 	(void)buf_printf(&env, "v=1\tsender=\tbody=8BITMIME\tprotocol=local\t"
-	    "size=%llu\ttime=%lld%s\nrcpt=", (unsigned long long)lseek(fd, 0,
-	    SEEK_END), (long long)now_sec(), rec_get_str(&e->head,
-	    "smtputf8") ? "\tsmtputf8=1" : "");
-	tab_escape(&env, sv_from(sender));
+	    "size=%llu\ttime=%lld%s%s\nrcpt=", (unsigned long long)lseek(fd,
+	    0, SEEK_END), (long long)now_sec(), rec_get_str(&e->head,
+	    "smtputf8") ? "\tsmtputf8=1" : "", dbl ? "\tdouble=1" : "");
+	tab_escape(&env, buf_sv(&to));
 	(void)buf_puts(&env, "\tnotify=NEVER\n");
 	queue_path("mess", bid, &path);
 	if (rename(buf_cstr(&tmp), buf_cstr(&path)) == -1 ||
@@ -717,7 +1019,8 @@ out_orig:
 	queue_path("todo", bid, &path);
 	if (file_write_atomic(buf_cstr(&path), env.data, env.len, 0600) == -1)
 		goto out;
-	log_info("%s: sender %s notification: %s", id, delayed ? "delay" :
+	log_info("%s: %s %s notification: %s", id, dbl ? "postmaster" :
+	    "sender", delayed ? "delay" : kind == DSN_SUCCESS ? "success" :
 	    "non-delivery", bid);
 	G.rescan = 1;
 	ok = 0;
@@ -732,6 +1035,7 @@ out:
 	buf_free(&path);
 	buf_free(&env);
 	buf_free(&tmp);
+	buf_free(&to);
 	return ok;
 }
 
@@ -777,47 +1081,63 @@ expire(const char *id, struct queue_env *e)
 	buf_free(&text);
 }
 
-/* One run over a message.  1 when it is done and gone. */
-static int
-run_message(struct msg *mm)
+static void
+msg_free_env(struct msg *m)
 {
-	struct queue_env e;
-	size_t *local, *remote, nl = 0, nr = 0, i, pending = 0;
-	uint64_t arrived = 0, tries = 0, delay, now;
-	int done = 0;
-
-	queue_env_init(&e);
-	if (env_load(mm->id, &e) == -1) {
-		if (errno == ENOENT)
-			return 1;	/* gone */
-		/* kept for the admin to see; looked at again much later */
-		mm->next = (uint64_t)now_sec() + G.retry_max;
-		queue_env_free(&e);
-		return 0;
+	if (m->e != NULL) {
+		queue_env_free(m->e);
+		free(m->e);
+		m->e = NULL;
 	}
-	now = (uint64_t)now_sec();
+}
+
+/*
+ * A run over a message begins: its envelope is read, its pending
+ * recipients sorted out; local ones are delivered now (one LMTP
+ * transaction), remote ones wait in their destinations' lines, and the
+ * run ends (msg_finish) when the last of them has an answer.
+ */
+static void
+msg_start(struct msg *m)
+{
+	struct queue_env *e;
+	size_t *local, *remote, nl = 0, nr = 0, i;
+	uint64_t now = (uint64_t)now_sec();
+
+	e = m->e = xcalloc(1, sizeof(*m->e));
+	queue_env_init(e);
+	if (env_load(m->id, e) == -1) {
+		msg_free_env(m);
+		if (errno == ENOENT)
+			m->gone = 1;
+		else	/* kept for the admin to see; looked at much later */
+			m->next = now + G.retry_max;
+		return;
+	}
 	/* quarantined by a filter (chapar-filter(7)): held for review */
-	if (rec_get_str(&e.head, "quarantine") != NULL) {
-		if (mm->next != UINT64_MAX)
+	if (rec_get_str(&e->head, "quarantine") != NULL) {
+		if (m->next != UINT64_MAX)
 			log_info("%s: quarantined (%s): held until the admin "
-			    "releases or deletes it", mm->id, log_esc_str(
-			    rec_get_str(&e.head, "quarantine")));
-		mm->next = UINT64_MAX;
-		queue_env_free(&e);
-		return 0;
+			    "releases or deletes it", m->id, log_esc_str(
+			    rec_get_str(&e->head, "quarantine")));
+		m->next = UINT64_MAX;
+		msg_free_env(m);
+		return;
 	}
 	/* on hold by the admin, or FUTURERELEASE (RFC 4865) not yet due */
-	if (rec_get_str(&e.head, "held") != NULL ||
-	    (rec_get_u64(&e.head, "hold", &mm->next) == 0 && mm->next > now)) {
-		if (rec_get_str(&e.head, "held") != NULL)
-			mm->next = UINT64_MAX;
-		queue_env_free(&e);
-		return 0;
+	if (rec_get_str(&e->head, "held") != NULL ||
+	    (rec_get_u64(&e->head, "hold", &m->next) == 0 && m->next > now)) {
+		if (rec_get_str(&e->head, "held") != NULL)
+			m->next = UINT64_MAX;
+		msg_free_env(m);
+		return;
 	}
-	local = xcalloc(e.nrcpt ? e.nrcpt : 1, sizeof(*local));
-	remote = xcalloc(e.nrcpt ? e.nrcpt : 1, sizeof(*remote));
-	for (i = 0; i < e.nrcpt && !G.quit; i++) {
-		struct rec *r = &e.rcpts[i];
+	m->next = UINT64_MAX;	/* running */
+	G.active++;
+	local = xcalloc(e->nrcpt ? e->nrcpt : 1, sizeof(*local));
+	remote = xcalloc(e->nrcpt ? e->nrcpt : 1, sizeof(*remote));
+	for (i = 0; i < e->nrcpt && !G.quit; i++) {
+		struct rec *r = &e->rcpts[i];
 
 		if (rcpt_state(r)[0] != '\0')
 			continue;
@@ -828,7 +1148,7 @@ run_message(struct msg *mm)
 		case R_UNKNOWN:
 			rcpt_set(r, "failed", 550, "5.1.1", "5.1.1 no such "
 			    "user here");
-			log_result(mm->id, &e, r, "local", "bounced");
+			log_result(m->id, e, r, "local", "bounced");
 			break;
 		case R_REMOTE:
 			remote[nr++] = i;
@@ -836,66 +1156,121 @@ run_message(struct msg *mm)
 		case R_TEMP:
 			rcpt_set(r, NULL, 0, "4.3.0", "the user database is "
 			    "unavailable");
-			log_result(mm->id, &e, r, "none", "deferred");
+			log_result(m->id, e, r, "none", "deferred");
 			break;
 		}
 	}
 	if (nl > 0 && !G.quit)
-		deliver_local(mm->id, &e, local, nl);
-	if (nr > 0 && !G.quit)
-		deliver_remote(mm->id, &e, remote, nr);
+		deliver_local(m->id, e, local, nl);
+	m->out = 1;	/* msg_finish waits for this too */
+	if (nr > 0 && !G.quit) {
+		if (nl > 0)	/* what is done is kept */
+			(void)env_save(m->id, e);
+		queue_remote(m, remote, nr);
+	}
 	free(local);
 	free(remote);
-	now = (uint64_t)now_sec();
-	(void)rec_get_u64(&e.head, "time", &arrived);
+	if (--m->out == 0)
+		msg_finish(m);
+}
+
+/* The end of a run: notices, then the message leaves the queue or
+ * waits for its next try. */
+static void
+msg_finish(struct msg *m)
+{
+	struct queue_env *e = m->e;
+	size_t i, pending = 0;
+	uint64_t arrived = 0, tries = 0, delay, now = (uint64_t)now_sec();
+
+	G.active--;
+	if (m->cancel) {
+		remove_message(m->id);
+		log_info("%s: deleted by the admin", m->id);
+		m->gone = 1;
+		msg_free_env(m);
+		return;
+	}
+	(void)rec_get_u64(&e->head, "time", &arrived);
 	if (now >= arrived + G.lifetime)
-		expire(mm->id, &e);
-	for (i = 0; i < e.nrcpt; i++)
-		if (rcpt_state(&e.rcpts[i])[0] == '\0')
+		expire(m->id, e);
+	for (i = 0; i < e->nrcpt; i++)
+		if (rcpt_state(&e->rcpts[i])[0] == '\0')
 			pending++;
+	/* RFC 3461 4.1: NOTIFY=SUCCESS, for those this run delivered */
+	if (bounce(m->id, e, DSN_SUCCESS) == 0)
+		for (i = 0; i < e->nrcpt; i++)
+			if (reported(&e->head, &e->rcpts[i], DSN_SUCCESS))
+				rec_set_str(&e->rcpts[i], "notified", "1");
 	/* RFC 3464 2.3.3: a delay notice, once, after delay_warning_time */
 	if (pending > 0 && G.warn > 0 && now >= arrived + G.warn &&
-	    rec_get_str(&e.head, "warned") == NULL &&
-	    bounce(mm->id, &e, 1) == 0)
-		rec_set_u64(&e.head, "warned", now);
-	if (pending == 0 && bounce(mm->id, &e, 0) == 0) {
-		remove_message(mm->id);
-		done = 1;
+	    rec_get_str(&e->head, "warned") == NULL &&
+	    bounce(m->id, e, DSN_DELAYED) == 0)
+		rec_set_u64(&e->head, "warned", now);
+	if (pending == 0 && bounce(m->id, e, DSN_FAILED) == 0) {
+		remove_message(m->id);
+		m->gone = 1;
+	} else if (rec_get_str(&e->head, "held") != NULL) {
+		m->next = UINT64_MAX;	/* held while it ran */
+		(void)env_save(m->id, e);
 	} else {
-		(void)rec_get_u64(&e.head, "tries", &tries);
+		(void)rec_get_u64(&e->head, "tries", &tries);
 		tries++;
 		delay = G.retry_min;
 		for (i = 1; i < tries && delay < G.retry_max; i++)
 			delay *= 2;
 		if (delay > G.retry_max)
 			delay = G.retry_max;
-		mm->next = now + delay;
-		rec_del(&e.head, "tries");
-		rec_set_u64(&e.head, "tries", tries);
-		rec_del(&e.head, "next");
-		rec_set_u64(&e.head, "next", mm->next);
-		if (env_save(mm->id, &e) == -1)
-			mm->next = now + G.retry_min;
+		m->next = now + delay;
+		rec_del(&e->head, "tries");
+		rec_set_u64(&e->head, "tries", tries);
+		rec_del(&e->head, "next");
+		rec_set_u64(&e->head, "next", m->next);
+		if (env_save(m->id, e) == -1)
+			m->next = now + G.retry_min;
 	}
-	queue_env_free(&e);
-	return done;
+	msg_free_env(m);
 }
 
 /* --- the messages held --------------------------------------------------- */
 
-static void
-hold(const char *id, uint64_t next)
+/* A message held in memory, or NULL. */
+static struct msg *
+find(const char *id)
 {
 	size_t i;
 
 	for (i = 0; i < G.n; i++)
-		if (strcmp(G.m[i].id, id) == 0)
-			return;
-	if (G.n == MSGS_MAX)
-		return;		/* the rest wait on disk for a later scan */
+		if (strcmp(G.m[i]->id, id) == 0)
+			return G.m[i];
+	return NULL;
+}
+
+static void
+hold(const char *id, uint64_t next)
+{
+	struct msg *m;
+
+	if (find(id) != NULL || G.n == MSGS_MAX)
+		return;	/* the rest wait on disk for a later scan */
 	G.m = xreallocarray(G.m, G.n + 1, sizeof(*G.m));
-	(void)xsnprintf(G.m[G.n].id, sizeof(G.m[G.n].id), "%s", id);
-	G.m[G.n++].next = next;
+	m = G.m[G.n++] = xcalloc(1, sizeof(*m));
+	(void)xsnprintf(m->id, sizeof(m->id), "%s", id);
+	m->next = next;
+}
+
+/* Messages whose run ended with their removal leave the table. */
+static void
+sweep(void)
+{
+	size_t i;
+
+	for (i = 0; i < G.n; )
+		if (G.m[i]->gone) {
+			free(G.m[i]);
+			G.m[i] = G.m[--G.n];
+		} else
+			i++;
 }
 
 /* What a previous qmgr left in info/: taken up again. */
@@ -962,28 +1337,17 @@ scan_todo(void)
 	buf_free(&to);
 }
 
-/* A message held in memory, or NULL. */
-static struct msg *
-find(const char *id)
-{
-	size_t i;
-
-	for (i = 0; i < G.n; i++)
-		if (strcmp(G.m[i].id, id) == 0)
-			return &G.m[i];
-	return NULL;
-}
-
 /*
  * The admin's commands (chapar queue), lines in the wake FIFO beside
- * enqueue's "w": flush, hold ID, release ID, delete ID.  Only root and
- * queue_user can write there.
+ * enqueue's "w": flush, hold ID, release ID, delete ID, requeue ID.
+ * Only root and queue_user can write there.  A message in the middle of
+ * a run has its envelope in memory: the command changes that one.
  */
 static void
 command(struct sv line)
 {
 	struct sv verb;
-	struct queue_env e;
+	struct queue_env disk, *e;
 	struct msg *m;
 	char id[QUEUE_ID_MAX];
 	size_t i;
@@ -993,8 +1357,8 @@ command(struct sv line)
 		return;		/* enqueue: new mail (scanned by the caller) */
 	if (sv_eq_str(verb, "flush")) {
 		for (i = 0; i < G.n; i++)
-			if (G.m[i].next != UINT64_MAX)
-				G.m[i].next = 0;
+			if (G.m[i]->next != UINT64_MAX)
+				G.m[i]->next = 0;
 		log_info("flush: every deferred message is tried now");
 		return;
 	}
@@ -1010,29 +1374,51 @@ command(struct sv line)
 		return;
 	}
 	if (sv_eq_str(verb, "delete")) {
+		if (m->e != NULL) {
+			m->cancel = 1;	/* when its jobs are back */
+			return;
+		}
 		remove_message(id);
 		log_info("%s: deleted by the admin", id);
-		*m = G.m[--G.n];
+		m->gone = 1;
 		return;
 	}
-	queue_env_init(&e);
-	if ((sv_eq_str(verb, "hold") || sv_eq_str(verb, "release")) &&
-	    env_load(id, &e) == 0) {
-		rec_del(&e.head, "held");
+	if (!sv_eq_str(verb, "hold") && !sv_eq_str(verb, "release") &&
+	    !sv_eq_str(verb, "requeue"))
+		return;
+	queue_env_init(&disk);
+	e = m->e != NULL ? m->e : &disk;
+	if (m->e == NULL && env_load(id, &disk) == -1) {
+		queue_env_free(&disk);
+		return;
+	}
+	if (sv_eq_str(verb, "requeue")) {
+		/* every recipient without a final result, now, on a route
+		 * looked up afresh (after a change of transport_map,
+		 * relayhost or DNS) */
+		rec_del(&e->head, "tries");
+		rec_del(&e->head, "next");
+		if (m->e == NULL)
+			m->next = 0;
+	} else {
+		rec_del(&e->head, "held");
 		if (sv_eq_str(verb, "hold")) {
-			rec_set_u64(&e.head, "held", (uint64_t)now_sec());
-			m->next = UINT64_MAX;
+			rec_set_u64(&e->head, "held", (uint64_t)now_sec());
+			if (m->e == NULL)
+				m->next = UINT64_MAX;
 		} else {
 			/* FUTURERELEASE and a filter's quarantine too */
-			rec_del(&e.head, "hold");
-			rec_del(&e.head, "quarantine");
-			m->next = 0;
+			rec_del(&e->head, "hold");
+			rec_del(&e->head, "quarantine");
+			if (m->e == NULL)
+				m->next = 0;
 		}
-		if (env_save(id, &e) == 0)
-			log_info("%s: %s by the admin", id, sv_eq_str(verb,
-			    "hold") ? "held" : "released");
 	}
-	queue_env_free(&e);
+	if (env_save(id, e) == 0)
+		log_info("%s: %s by the admin", id, sv_eq_str(verb, "hold") ?
+		    "held" : sv_eq_str(verb, "release") ? "released" :
+		    "requeued");
+	queue_env_free(&disk);
 }
 
 static void
@@ -1060,12 +1446,17 @@ read_commands(void)
 	in.len -= used;
 }
 
+/*
+ * The loop: new mail from todo/, runs of the messages that are due (at
+ * most ACTIVE_MAX at once), jobs to remote as the limits allow, and the
+ * answers as they come.
+ */
 static void
 serve(void)
 {
-	struct pollfd pfd;
+	struct pollfd *pfd = NULL;
 	uint64_t now, soonest, last_scan = 0;
-	size_t i;
+	size_t i, np, cap = 0;
 	int ms;
 
 	while (!G.quit) {
@@ -1075,29 +1466,49 @@ serve(void)
 			scan_todo();
 			last_scan = now;
 		}
-		for (i = 0; i < G.n && !G.quit; ) {
-			if (G.m[i].next <= now && run_message(&G.m[i])) {
-				G.m[i] = G.m[--G.n];
-				continue;
-			}
-			i++;
-		}
+		for (i = 0; i < G.n && !G.quit && G.active < ACTIVE_MAX; i++)
+			if (G.m[i]->e == NULL && !G.m[i]->gone &&
+			    G.m[i]->next <= now)
+				msg_start(G.m[i]);
+		dispatch();
+		sweep();
+		dest_sweep();
+		slots_expire();
 		soonest = G.rescan ? now : now + SCAN_SECS;
 		for (i = 0; i < G.n; i++)
-			if (G.m[i].next < soonest)
-				soonest = G.m[i].next;
+			if (G.m[i]->e == NULL && G.m[i]->next < soonest)
+				soonest = G.m[i]->next;
 		now = (uint64_t)now_sec();
 		ms = soonest > now ? (int)(soonest - now) * 1000 : 0;
-		if (ms > 1000)
+		if (ms > 1000 || (ms == 0 && G.active >= ACTIVE_MAX))
 			ms = 1000;	/* and a SIGTERM is not missed for long */
-		pfd.fd = G.wake;
-		pfd.events = POLLIN;
-		if (poll(&pfd, 1, ms) == 1) {
+		if (G.rate_delay > 0 && Q.nd > 0 && ms > 100)
+			ms = 100;	/* a paused destination's next start */
+		if (cap < Q.ns + 1) {
+			cap = Q.ns + 16;
+			pfd = xreallocarray(pfd, cap, sizeof(*pfd));
+		}
+		pfd[0].fd = G.wake;
+		pfd[0].events = POLLIN;
+		for (np = 1, i = 0; i < Q.ns; i++)
+			if (Q.s[i].job != NULL) {
+				pfd[np].fd = Q.s[i].fd;
+				pfd[np++].events = POLLIN;
+			}
+		if (poll(pfd, np, ms) <= 0)
+			continue;
+		/* the answers first (slot_input may move the table's
+		 * entries, so by descriptor, the last first) */
+		for (i = np; i-- > 1; )
+			if (pfd[i].revents != 0)
+				slot_by_fd_input(pfd[i].fd);
+		if (pfd[0].revents != 0) {
 			read_commands();
 			scan_todo();
 			last_scan = (uint64_t)now_sec();
 		}
 	}
+	free(pfd);
 }
 
 int
@@ -1140,7 +1551,10 @@ main(int argc, char **argv)
 		log_fatal("%s/wake: %s", qdir, strerror(errno));
 	if ((G.wake = open("wake", O_RDWR | O_NONBLOCK | O_CLOEXEC)) == -1)
 		log_fatal("%s/wake: %s", qdir, strerror(errno));
-	G.remote = -1;
+	G.process_limit = config_num(G.cf, NULL, "remote_process_limit");
+	G.dest_concurrency = config_num(G.cf, NULL,
+	    "remote_destination_concurrency");
+	G.rate_delay = config_num(G.cf, NULL, "remote_destination_rate_delay");
 	load_info();
 	log_info("ready: queue=%s, %zu messages in progress, uid=%ld", qdir,
 	    G.n, (long)geteuid());

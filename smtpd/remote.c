@@ -21,8 +21,10 @@
  * result logged.
  */
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <netinet/in.h>
 
@@ -52,8 +54,6 @@
 #include "chapar/util.h"
 #include "smtp.h"
 
-#define CMD_TIMEOUT_MS (5 * 60 * 1000)	/* RFC 5321 4.5.3.2 */
-#define DATA_TIMEOUT_MS (10 * 60 * 1000)
 #define HOSTS_MAX 16
 
 static struct {
@@ -74,6 +74,7 @@ struct rcpt {
 	char dsn[16];
 	struct buf reply;
 	char relay[320];
+	int peer_dsn;		/* taken by a server that does DSN */
 };
 
 struct job {
@@ -83,6 +84,8 @@ struct job {
 	uint64_t size;		/* with the signatures */
 	struct buf sigs;	/* DKIM-Signature fields, sent first */
 	int relayhost;		/* going through relayhost */
+	int fail_code;		/* why no host took it (job_fail) */
+	struct buf fail;
 	struct rcpt *rc;
 	size_t n;
 };
@@ -112,9 +115,22 @@ struct conv {
 	struct io io;
 	char relay[320];	/* host[ip]:port */
 	int esmtp;
+	int usable;		/* between transactions: may carry another */
 	struct smtp_caps caps;	/* what EHLO offered */
 	struct buf text;	/* the last reply, lines joined */
 };
+
+/*
+ * The connection kept after a delivery for the next job to the same
+ * destination (a domain's MX, or a configured next hop): up to
+ * remote_connection_cache_time idle, remote_connection_reuse_time in all.
+ */
+static struct {
+	struct conv *c;
+	char key[300];
+	uint64_t idle_ms;	/* since when it waits */
+	uint64_t opened;	/* seconds */
+} K;
 
 /* A reply: its code, the text of its lines joined with blanks (2 kB at
  * most); with caps, the lines after the first are EHLO keywords. */
@@ -146,6 +162,26 @@ static int
 reply(struct conv *c)
 {
 	return reply_caps(c, NULL);
+}
+
+/* Queue a command line (not sent until a flush). */
+static int
+put(struct conv *c, const char *fmt, ...) __attribute__((format(printf, 2,
+    3)));
+
+static int
+put(struct conv *c, const char *fmt, ...)
+{
+	char line[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line) - 2)
+		return -1;
+	return io_printf(&c->io, "%s\r\n", line) == IO_OK ? 0 : -1;
 }
 
 static int
@@ -188,6 +224,22 @@ hello(struct conv *c)
 	return code;
 }
 
+/* The end of a connection: QUIT when it is in a state to take it (a
+ * short wait for the 221), then the socket. */
+static void
+conv_close(struct conv *c, int quit)
+{
+	if (c == NULL)
+		return;
+	if (quit && c->usable) {
+		c->io.timeout_ms = 5000;
+		(void)cmd(c, "QUIT");
+	}
+	io_free(&c->io, 1);
+	buf_free(&c->text);
+	free(c);
+}
+
 /* The signatures, the message dot-stuffed, then "." (it is CRLF
  * already; no signature line starts with a dot). */
 static int
@@ -222,6 +274,31 @@ answer(struct rcpt *r, int code, const char *text, const char *relay)
 	buf_reset(&r->reply);
 	(void)buf_printf(&r->reply, "%d %s", code, text);
 	(void)xsnprintf(r->relay, sizeof(r->relay), "%s", relay);
+}
+
+/* Why no host took the job, for the recipients left without an answer
+ * at the end (the last reason heard wins). */
+static void
+job_fail(struct job *j, int code, const char *text)
+{
+	j->fail_code = code;
+	buf_reset(&j->fail);
+	(void)buf_puts(&j->fail, text);
+}
+
+/* A server refused (a 4xx or 5xx greeting, EHLO or MAIL): the next
+ * host is tried, and if none takes the job, this says why. */
+static void
+job_fail_said(struct job *j, struct conv *c, int code)
+{
+	struct buf t;
+
+	buf_init(&t, 2048);
+	(void)buf_printf(&t, "4.4.1 no mail server of the domain took the "
+	    "message (last: %s said %d %s)", c->relay, code,
+	    buf_cstr(&c->text));
+	job_fail(j, 451, buf_cstr(&t));
+	buf_free(&t);
 }
 
 /* AUTH PLAIN at the smarthost (RFC 4954, RFC 4616); -1 with the
@@ -263,33 +340,24 @@ smarthost_auth(struct job *j, struct conv *c)
 }
 
 /*
- * One conversation with one address.  Returns 1 when the job is settled
- * as far as this host can (every recipient has an answer), 0 to try the
- * next host.
+ * A new connection up to the point where it can take a transaction:
+ * the greeting, EHLO, STARTTLS (RFC 3207: whenever offered unless the
+ * policy says none; a failed handshake costs the connection, and with
+ * "may" the next try is in the clear), AUTH at a smarthost.  0: ready;
+ * -1: try the next host; 1: the job is settled.
  */
 static int
-converse(struct job *j, struct conv *c, const char *name)
+session_open(struct job *j, struct conv *c, const char *name)
 {
-	const char *body = rec_get_str(&j->env.head, "body");
-	const char *ret = rec_get_str(&j->env.head, "ret");
-	const char *envid = rec_get_str(&j->env.head, "envid");
 	const char *policy = config_str(R.cf, NULL, "remote_tls");
-	int utf8 = rec_get_str(&j->env.head, "smtputf8") != NULL;
-	int code, eight = body != NULL && strcmp(body, "7BIT") != 0;
-	struct buf params, err, conv7, sigs7;
-	const struct buf *sigs = &j->sigs;
-	const char *msg = j->msg;
-	uint64_t msglen = j->size - j->sigs.len;
-	size_t i, accepted = 0;
-	char mail[2048];
-	int r = 1;
+	struct buf err;
+	int code;
 
-	if ((code = reply(c)) != 220)
-		return 0;	/* no greeting, or "go away": the next */
-	if ((code = hello(c)) != 250)
-		return 0;
-	/* RFC 3207: TLS when offered; a failed handshake costs the
-	 * connection, and with "may" the next try is in the clear */
+	if ((code = reply(c)) != 220 || (code = hello(c)) != 250) {
+		if (code >= 400)	/* its words, for the sender */
+			job_fail_said(j, c, code);
+		return -1;	/* no greeting, or "go away": the next */
+	}
 	if (c->caps.starttls && strcmp(policy, "none") != 0) {
 		buf_init(&err, 1024);
 		if (cmd(c, "STARTTLS") != 220 || tls_connect(R.tls, &c->io,
@@ -297,38 +365,96 @@ converse(struct job *j, struct conv *c, const char *name)
 			log_info("%s: STARTTLS failed: %s", c->relay,
 			    buf_cstr(&err));
 			buf_free(&err);
-			return 0;
+			return -1;
 		}
 		buf_free(&err);
 		log_info("%s: TLS %s, %s, certificate %s", c->relay,
 		    tls_version(&c->io), tls_cipher(&c->io),
 		    tls_verified(&c->io) ? "verified" : "not verified");
 		if (hello(c) != 250)
-			return 0;
+			return -1;
 	} else if (strcmp(policy, "encrypt") == 0) {
-		settle(j, 451, "4.7.4", "4.7.4 TLS is required and the server "
-		    "does not offer it", c->relay);
-		return 0;
+		job_fail(j, 451, "4.7.4 TLS is required and the server does "
+		    "not offer it");
+		return -1;
 	}
 	/* RFC 4954 with the smarthost's credentials: over TLS only */
 	if (j->relayhost && R.relay_user.len > 0 && smarthost_auth(j, c) == -1)
 		return 1;
+	return 0;
+}
+
+/* A line of the envelope: 0 MAIL, 1..n RCPT (of the recipients
+ * ask[0..n)), n+1 DATA. */
+static int
+put_envelope_cmd(struct job *j, struct conv *c, const size_t *ask,
+    size_t n, size_t k, const char *mail)
+{
+	const char *notify;
+	const struct rec *r;
+
+	if (k == 0)
+		return put(c, "%s", mail);
+	if (k == n + 1)
+		return put(c, "DATA");
+	r = j->rc[ask[k - 1]].r;
+	notify = rec_get_str(r, "notify");
+	return put(c, "RCPT TO:<%s>%s%s", rec_get_str(r, "rcpt"),
+	    c->caps.dsn && notify ? " NOTIFY=" : "",
+	    c->caps.dsn && notify ? notify : "");
+}
+
+/*
+ * One transaction on a connection that is ready for it.  With
+ * PIPELINING (RFC 2920 3.1) MAIL, the RCPTs and DATA go in groups of up
+ * to PIPE_GROUP commands, the replies read after each group; without,
+ * one by one.  Recipients that already have an answer (from an earlier
+ * host) are not asked again.  1: settled as far as this host can; 0:
+ * try the next host.  c->usable says whether the connection can carry
+ * another transaction.
+ */
+#define PIPE_GROUP 100
+
+static int
+transaction(struct job *j, struct conv *c)
+{
+	const char *body = rec_get_str(&j->env.head, "body");
+	const char *ret = rec_get_str(&j->env.head, "ret");
+	const char *envid = rec_get_str(&j->env.head, "envid");
+	int utf8 = rec_get_str(&j->env.head, "smtputf8") != NULL;
+	int code, eight = body != NULL && strcmp(body, "7BIT") != 0;
+	struct buf params, err, conv7, sigs7;
+	const struct buf *sigs = &j->sigs;
+	const char *msg = j->msg;
+	uint64_t msglen = j->size - j->sigs.len;
+	size_t i, k, sent, got, ncmd, group, accepted = 0, nask = 0;
+	size_t *ask = NULL;
+	int mail_code = 0, data_code = 0, r = 1, done = 0;
+	char mail[2048];
+
+	c->usable = 0;
 	/* what the server cannot take, no other can be asked for */
 	if (c->caps.size_max > 0 && j->size > c->caps.size_max) {
 		settle(j, 552, "5.3.4", "5.3.4 the message is larger than the "
 		    "server takes", c->relay);
+		c->usable = 1;
 		return 1;
 	}
 	if (utf8 && !c->caps.smtputf8) {
 		settle(j, 553, "5.6.7", "5.6.7 the server does not take "
 		    "SMTPUTF8 mail", c->relay);
+		c->usable = 1;
 		return 1;
 	}
 	/* RFC 6152 3: 8-bit mail to a server without 8BITMIME goes as
-	 * quoted-printable, signed again in that form */
-	/* quoted-printable is at most 3 bytes a byte, with soft breaks */
-	buf_init(&conv7, (size_t)(msglen * 4 + 65536));
+	 * quoted-printable, signed again in that form (quoted-printable is
+	 * at most 3 bytes a byte, with soft breaks) */
+	buf_init(&conv7, 0);
 	buf_init(&sigs7, 0);
+	if (eight && !c->caps.eightbit) {
+		buf_free(&conv7);
+		buf_init(&conv7, (size_t)(msglen * 4 + 65536));
+	}
 	if (eight && !c->caps.eightbit && mime_8to7(j->msg, msglen, &conv7)) {
 		msg = conv7.data;
 		msglen = conv7.len;
@@ -356,65 +482,106 @@ converse(struct job *j, struct conv *c, const char *name)
 	(void)xsnprintf(mail, sizeof(mail), "MAIL FROM:<%s>%s",
 	    rec_get_str(&j->env.head, "sender"), buf_cstr(&params));
 	buf_free(&params);
-	code = cmd(c, "%s", mail);
-	if (code != 250) {
-		if (code >= 500)
-			for (i = 0; i < j->n; i++)
-				answer(&j->rc[i], code, buf_cstr(&c->text),
-				    c->relay);
-		r = code >= 500;
-		goto out;
-	}
-	for (i = 0; i < j->n; i++) {
-		const char *notify = rec_get_str(j->rc[i].r, "notify");
 
-		code = cmd(c, "RCPT TO:<%s>%s%s", rec_get_str(j->rc[i].r,
-		    "rcpt"), c->caps.dsn && notify ? " NOTIFY=" : "",
-		    c->caps.dsn && notify ? notify : "");
-		if (code == -1) {
-			r = accepted > 0;
-			goto out;
-		}
-		if (code == 250 || code == 251) {
-			j->rc[i].code = -1;	/* accepted; DATA decides */
-			accepted++;
-		} else
-			answer(&j->rc[i], code, buf_cstr(&c->text), c->relay);
-	}
-	if (accepted == 0) {
-		(void)cmd(c, "QUIT");
+	/* the recipients still to ask: not those an earlier host answered */
+	ask = xcalloc(j->n ? j->n : 1, sizeof(*ask));
+	for (i = 0; i < j->n; i++)
+		if (j->rc[i].code == 0)
+			ask[nask++] = i;
+	if (nask == 0) {
+		c->usable = 1;
 		goto out;
 	}
-	code = cmd(c, "DATA");
-	if (code == 354) {
-		c->io.timeout_ms = DATA_TIMEOUT_MS;
+	ncmd = nask + 2;
+	group = c->caps.pipelining ? PIPE_GROUP : 1;
+	for (sent = got = 0; got < ncmd; ) {
+		/* one by one, stop as soon as the rest is pointless */
+		if (group == 1 && ((got > 0 && mail_code != 250) ||
+		    (got == ncmd - 1 && accepted == 0)))
+			break;
+		for (k = sent; k < ncmd && k - got < group; k++)
+			if (put_envelope_cmd(j, c, ask, nask, k, mail) == -1)
+				goto lost;
+		sent = k;
+		if (io_flush(&c->io) != IO_OK)
+			goto lost;
+		for (; got < sent; got++) {
+			if ((code = reply(c)) == -1)
+				goto lost;
+			if (got == 0)
+				mail_code = code;
+			else if (got == ncmd - 1)
+				data_code = code;
+			else if (mail_code != 250)
+				;	/* 503s after a refused MAIL */
+			else if (code == 250 || code == 251) {
+				j->rc[ask[got - 1]].code = -1;
+				accepted++;	/* DATA decides */
+			} else
+				answer(&j->rc[ask[got - 1]], code,
+				    buf_cstr(&c->text), c->relay);
+		}
+	}
+	if (mail_code != 250) {
+		if (mail_code >= 500)
+			for (i = 0; i < nask; i++)
+				answer(&j->rc[ask[i]], mail_code,
+				    buf_cstr(&c->text), c->relay);
+		else
+			job_fail_said(j, c, mail_code);
+		r = mail_code >= 500;
+	}
+	if (data_code == 354 && (mail_code != 250 || accepted == 0)) {
+		/* RFC 2920 3.1: a pipelined DATA the server took without
+		 * recipients gets an empty message */
+		if (io_puts(&c->io, ".\r\n") != IO_OK ||
+		    io_flush(&c->io) != IO_OK || reply(c) == -1)
+			goto lost;
+		done = 1;
+	} else if (data_code == 354) {
+		c->io.timeout_ms = (int)config_num(R.cf, NULL,
+		    "remote_data_timeout") * 1000;
 		code = send_body(c, sigs, msg, msglen) == 0 ? reply(c) : -1;
+		c->io.timeout_ms = (int)config_num(R.cf, NULL,
+		    "remote_command_timeout") * 1000;
+		if (code == -1)
+			goto lost;
+		data_code = code;
+		done = 1;
 	}
 	for (i = 0; i < j->n; i++)
 		if (j->rc[i].code == -1) {
-			if (code == -1) {
-				j->rc[i].code = 0;	/* unknown: defer */
-				continue;
-			}
-			answer(&j->rc[i], code, buf_cstr(&c->text), c->relay);
+			answer(&j->rc[i], data_code, buf_cstr(&c->text),
+			    c->relay);
+			j->rc[i].peer_dsn = c->caps.dsn;
 		}
-	if (code != -1)
-		(void)cmd(c, "QUIT");
-	r = code != -1;
+	/* what the server refused leaves the connection in the middle of
+	 * a transaction: RSET (RFC 5321 4.1.1.5) before another */
+	c->usable = done || cmd(c, "RSET") == 250;
+	goto out;
+lost:
+	/* the connection broke: what was accepted is not known */
+	for (i = 0; i < j->n; i++)
+		if (j->rc[i].code == -1)
+			j->rc[i].code = 0;
+	job_fail(j, 451, "4.4.2 the connection was lost during delivery");
+	r = accepted > 0;
+	c->usable = 0;
 out:
+	free(ask);
 	buf_free(&conv7);
 	buf_free(&sigs7);
 	return r;
 }
 
-/* Connect to one address; the conversation; 1 when settled. */
+/* Connect to one address (non-blocking, remote_connect_timeout): the
+ * descriptor, or -1. */
 static int
-try_address(struct job *j, const char *name, const char *addr, int port)
+dial(const char *name, const char *addr, int port)
 {
 	struct sockaddr_storage ss;
-	struct conv c;
 	socklen_t len;
-	int fd, r = 0, flags = ETIMEDOUT;
+	int fd, flags = ETIMEDOUT;
 	struct pollfd pfd;
 
 	memset(&ss, 0, sizeof(ss));
@@ -429,10 +596,10 @@ try_address(struct job *j, const char *name, const char *addr, int port)
 		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
 		len = sizeof(struct sockaddr_in);
 	} else
-		return 0;
+		return -1;
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC |
 	    SOCK_NONBLOCK, 0)) == -1)
-		return 0;
+		return -1;
 	if (connect(fd, (struct sockaddr *)&ss, len) == -1) {
 		if (errno != EINPROGRESS)
 			goto refused;
@@ -448,23 +615,98 @@ try_address(struct job *j, const char *name, const char *addr, int port)
 			goto refused;
 		}
 	}
-	memset(&c, 0, sizeof(c));
-	(void)xsnprintf(c.relay, sizeof(c.relay), "%s[%s]:%d", name, addr,
-	    port);
-	buf_init(&c.text, 4096);
-	io_init(&c.io, fd, 4096, CMD_TIMEOUT_MS);
-	r = converse(j, &c, name);
-	if (!r)
-		log_info("%s: no delivery through this host: %s", c.relay,
-		    c.text.len ? log_esc_str(buf_cstr(&c.text)) :
-		    "connection lost");
-	io_free(&c.io, 1);
-	buf_free(&c.text);
-	return r;
+	return fd;
 refused:
 	log_info("%s[%s]:%d: cannot connect: %s", name, addr, port,
 	    strerror(errno));
 	close(fd);
+	return -1;
+}
+
+/* The kept connection goes (QUIT first). */
+static void
+cache_drop(void)
+{
+	conv_close(K.c, 1);
+	K.c = NULL;
+	K.key[0] = '\0';
+}
+
+/* Keep c for the next job to the destination key, or close it. */
+static void
+cache_keep(struct conv *c, const char *key)
+{
+	if (!c->usable || config_num(R.cf, NULL,
+	    "remote_connection_cache_time") == 0 ||
+	    (uint64_t)now_sec() >= K.opened + config_num(R.cf, NULL,
+	    "remote_connection_reuse_time")) {
+		conv_close(c, 1);
+		return;
+	}
+	K.c = c;
+	(void)xsnprintf(K.key, sizeof(K.key), "%s", key);
+	K.idle_ms = now_ms();
+}
+
+/* One address: connect, open the session, the transaction; 1 when the
+ * job is settled. */
+static int
+try_address(struct job *j, const char *key, const char *name,
+    const char *addr, int port)
+{
+	struct conv *c;
+	int fd, r;
+
+	if ((fd = dial(name, addr, port)) == -1)
+		return 0;
+	c = xcalloc(1, sizeof(*c));
+	(void)xsnprintf(c->relay, sizeof(c->relay), "%s[%s]:%d", name, addr,
+	    port);
+	buf_init(&c->text, 4096);
+	io_init(&c->io, fd, 4096, (int)config_num(R.cf, NULL,
+	    "remote_command_timeout") * 1000);
+	K.opened = (uint64_t)now_sec();
+	if ((r = session_open(j, c, name)) == 0)
+		r = transaction(j, c);
+	else
+		r = r == 1;
+	if (!r)
+		log_info("%s: no delivery through this host: %s", c->relay,
+		    c->text.len ? log_esc_str(buf_cstr(&c->text)) :
+		    "connection lost");
+	if (r)
+		cache_keep(c, key);
+	else
+		conv_close(c, 1);
+	return r;
+}
+
+/* The job on the kept connection to the same destination: 1 when
+ * settled there; 0 (the connection gone) to go the usual way. */
+static int
+try_cached(struct job *j, const char *key)
+{
+	struct conv *c = K.c;
+
+	if (c == NULL)
+		return 0;
+	if (strcmp(K.key, key) != 0) {
+		cache_drop();
+		return 0;
+	}
+	K.c = NULL;
+	/* RFC 5321 4.1.1.5: a clean start (and a check that it lives) */
+	if (cmd(c, "RSET") != 250) {
+		c->usable = 0;
+		conv_close(c, 0);
+		return 0;
+	}
+	log_info("%s: connection reused", c->relay);
+	if (transaction(j, c)) {
+		cache_keep(c, key);
+		return 1;
+	}
+	conv_close(c, 1);
 	return 0;
 }
 
@@ -517,18 +759,23 @@ deliver(struct job *j)
 	struct buf addrs;
 	enum dns_status s;
 	size_t n = 0, i;
-	int nullmx = 0, port, hop_port = 0, settled = 0;
-	char hop[256];
+	int nullmx = 0, port, hop_port = 0, settled = 0, kind;
+	char hop[256], key[300];
 	struct sv rest, a;
 
 	port = (int)config_num(R.cf, NULL, "remote_smtp_port");
-	if ((j->relayhost = next_hop(j->domain, hop, sizeof(hop),
-	    &hop_port)) != 0) {
-		j->relayhost = j->relayhost == 2;
-		mx = xcalloc(1, sizeof(*mx));
-		(void)xsnprintf(mx->host, sizeof(mx->host), "%s", hop);
+	if ((kind = next_hop(j->domain, hop, sizeof(hop), &hop_port)) != 0) {
+		j->relayhost = kind == 2;
 		if (hop_port > 0)
 			port = hop_port;
+		(void)xsnprintf(key, sizeof(key), "[%s]:%d", hop, port);
+	} else
+		(void)xsnprintf(key, sizeof(key), "%s", j->domain);
+	if (try_cached(j, key))
+		return;
+	if (kind != 0) {
+		mx = xcalloc(1, sizeof(*mx));
+		(void)xsnprintf(mx->host, sizeof(mx->host), "%s", hop);
 		n = 1;
 		s = DNS_OK;
 	} else
@@ -567,14 +814,23 @@ deliver(struct job *j)
 				continue;
 			memcpy(addr, a.p, a.n);
 			addr[a.n] = '\0';
-			settled = try_address(j, mx[i].host, addr, port);
+			settled = try_address(j, key, mx[i].host, addr, port);
 		}
 	}
 	buf_free(&addrs);
 	free(mx);
-	if (!settled)
-		settle(j, 451, "4.4.1", "4.4.1 no mail server of the domain "
-		    "could be reached", "none");
+	if (!settled) {
+		const char *why = j->fail.len > 0 ? buf_cstr(&j->fail) :
+		    "4.4.1 no mail server of the domain could be reached";
+		char dsn[16];
+		int code = j->fail_code > 0 ? j->fail_code : 451;
+
+		/* a host's refusal stays temporary: others may take it */
+		if (code >= 500)
+			code = 451;
+		queue_reply_status(code, why, dsn);
+		settle(j, code, dsn, why, "none");
+	}
 }
 
 /* "USER PASSWORD" on the first line of the file (root's, read before the
@@ -623,6 +879,8 @@ job_answer(int fd, struct job *j)
 		    "connection was lost during delivery"));
 		rec_set_str(&r, "relay", j->rc[i].relay[0] ? j->rc[i].relay :
 		    "none");
+		if (j->rc[i].peer_dsn)
+			rec_set_str(&r, "peer_dsn", "1");
 		rec_encode(&r, &out);
 		(void)buf_putc(&out, '\n');
 		rec_free(&r);
@@ -651,6 +909,8 @@ job_run(int fd, struct job *j, int mfd)
 	j->msg = j->size > 0 ? mmap(NULL, j->size, PROT_READ, MAP_PRIVATE,
 	    mfd, 0) : NULL;
 	buf_init(&j->sigs, 4096);
+	buf_init(&j->fail, 1024);
+	j->fail_code = 0;
 	if (j->msg == MAP_FAILED || j->domain[0] == '\0')
 		settle(j, 451, "4.3.0", "4.3.0 the job could not be read",
 		    "none");
@@ -670,12 +930,35 @@ job_run(int fd, struct job *j, int mfd)
 		j->size -= j->sigs.len;
 	}
 	buf_free(&j->sigs);
+	buf_free(&j->fail);
 	job_answer(fd, j);
 	if (j->msg != NULL && j->msg != MAP_FAILED)
 		(void)munmap(j->msg, j->size);
 	for (i = 0; i < j->n; i++)
 		buf_free(&j->rc[i].reply);
 	free(j->rc);
+}
+
+/*
+ * Between jobs: wait for the next one (1: it is coming), the kept SMTP
+ * connection closed once idle for remote_connection_cache_time (0: the
+ * wait goes on).  A second at most each time, so a SIGTERM is seen.
+ */
+static int
+idle_wait(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint64_t limit = config_num(R.cf, NULL,
+	    "remote_connection_cache_time") * 1000, now = now_ms();
+	int ms = 1000;
+
+	if (K.c != NULL && now >= K.idle_ms + limit)
+		cache_drop();
+	if (K.c != NULL && K.idle_ms + limit - now < (uint64_t)ms)
+		ms = (int)(K.idle_ms + limit - now);
+	if (poll(&p, 1, ms) == 1)
+		return 1;
+	return 0;
 }
 
 /* A connection from the queue manager: jobs until it closes. */
@@ -721,6 +1004,8 @@ serve_conn(int fd)
 		}
 		if (used == -1 || buf_reserve(&in, 64 * 1024) == -1)
 			break;
+		if (!open_job && idle_wait(fd) == 0)
+			continue;
 		n = read(fd, in.data + in.len, in.cap - in.len);
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -731,9 +1016,39 @@ serve_conn(int fd)
 out:
 	if (mfd != -1)
 		close(mfd);
+	cache_drop();
 	queue_env_free(&j.env);
 	buf_free(&in);
 	close(fd);
+}
+
+/*
+ * Each connection of the queue manager gets a process of its own (the
+ * queue manager opens as many as it runs deliveries at once,
+ * remote_process_limit), which keeps at most one SMTP connection open
+ * between jobs.  It dies with its parent.
+ */
+static void
+spawn(int lfd, int fd)
+{
+	pid_t pid;
+
+	if ((pid = fork()) == -1) {
+		log_error("fork: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	if (pid > 0) {
+		close(fd);
+		return;
+	}
+	close(lfd);
+	(void)signal(SIGTERM, SIG_DFL);
+	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() == 1)
+		_exit(0);	/* the parent is already gone */
+	serve_conn(fd);
+	_exit(0);
 }
 
 int
@@ -797,15 +1112,17 @@ main(int argc, char **argv)
 	while (!R.quit) {
 		struct pollfd p = { .fd = lfd, .events = POLLIN };
 
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;	/* the processes whose connection ended */
 		/* a second at most, so a SIGTERM is not missed for long */
 		if (poll(&p, 1, 1000) != 1)
 			continue;
 		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
-			if (errno == EINTR)
+			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			log_fatal("accept: %s", strerror(errno));
 		}
-		serve_conn(fd);
+		spawn(lfd, fd);
 	}
 	log_info("stopping");
 	dns_close(&R.dns);

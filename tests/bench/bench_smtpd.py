@@ -72,7 +72,7 @@ def count(top):
 
 
 class Postfix:
-    def __init__(self, port):
+    def __init__(self, port, extra=""):
         self.dir = tempfile.mkdtemp(prefix="chapar-bench-postfix-")
         os.chmod(self.dir, 0o755)
         for d in ("queue", "data"):
@@ -98,7 +98,7 @@ mydestination = example.org
 local_recipient_maps =
 mynetworks = 127.0.0.0/8
 smtpd_client_restrictions = check_client_access static:HOLD
-""".format(d=self.dir))
+""".format(d=self.dir) + extra)
         r = subprocess.run(["postfix", "-c", self.dir, "start"],
                            capture_output=True, text=True, timeout=60)
         if r.returncode != 0:

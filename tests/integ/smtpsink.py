@@ -4,7 +4,10 @@ replies chosen by the recipient's local part:
     refuse*   550 5.1.1 at RCPT
     later*    451 4.2.0 at RCPT the first time, then 250
     busy*     452 4.2.1 at RCPT, always
-and, for the whole server, caps (EHLO keywords) and a reply to DATA.
+and, for the whole server, caps (EHLO keywords), a reply to DATA, a
+delay before that reply (slow), and drop_in_data (close the connection
+in the middle of the message).  connections, active and max_active count
+sessions: all, now, and the most at once.
 
     sink = SMTPSink(port=..., host="127.0.0.1")
     ... sink.messages: [{"from":..., "rcpts": [...], "data": bytes,
@@ -12,6 +15,7 @@ and, for the whole server, caps (EHLO keywords) and a reply to DATA.
     sink.stop()"""
 import socketserver
 import threading
+import time
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -21,7 +25,17 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def handle(self):
         sink = self.server.sink
-        sink.connections += 1
+        with sink.lock:
+            sink.connections += 1
+            sink.active += 1
+            sink.max_active = max(sink.max_active, sink.active)
+        try:
+            self.session(sink)
+        finally:
+            with sink.lock:
+                sink.active -= 1
+
+    def session(self, sink):
         self.send("220 sink.test ESMTP")
         mail, rcpts = None, []
         while True:
@@ -65,9 +79,13 @@ class _Handler(socketserver.StreamRequestHandler):
                     ln = self.rfile.readline(1 << 20)
                     if not ln or ln == b".\r\n":
                         break
+                    if sink.drop_in_data and len(data) > 100:
+                        return
                     if ln.startswith(b"."):
                         ln = ln[1:]
                     data += ln
+                if sink.slow:
+                    time.sleep(sink.slow)
                 sink.messages.append({"from": mail[0].lstrip("<"),
                                       "params": mail[1].strip(),
                                       "rcpts": rcpts, "data": data})
@@ -95,6 +113,10 @@ class SMTPSink:
         self.commands = []
         self.seen = {}
         self.connections = 0
+        self.active = self.max_active = 0
+        self.lock = threading.Lock()
+        self.slow = 0
+        self.drop_in_data = False
         self.data_reply = "250 2.0.0 queued as SINK1"
         self.server = _Server((host, port), _Handler)
         self.server.sink = self

@@ -1,5 +1,7 @@
 """The resolver (common/dns.c, libunbound) against a DNS server of the
 test's own on loopback, through "chapar dns lookup"."""
+import re
+
 from chapartest import Instance
 
 from fakedns import FakeDNS
@@ -76,5 +78,57 @@ def test_dns_null_implicit_missing_and_failing():
         assert r.returncode == 1 and "no such domain" in r.stderr, r
         r = lookup(inst, "mx", "broken.example")
         assert r.returncode == 75 and "temporary failure" in r.stderr, r
+    finally:
+        dns.stop()
+
+
+def test_dns_domain_records_needed_and_present():
+    """chapar dns DOMAIN: MX, SPF, DKIM and DMARC records from the
+    configuration, each checked against DNS."""
+    dns = FakeDNS({"good.example": {"MX": ["10 mail.good.example."],
+                                    "TXT": ["v=spf1 mx -all"]},
+                   "_dmarc.good.example": {"TXT": ["v=DMARC1; p=none"]},
+                   "bare.example": {"MX": ["10 other.example."]}},
+                  servfail={"broken.example"})
+    inst = Instance("dns_servers = %s\n" % dns.server)
+    with open(inst.conf) as f:
+        text = f.read()
+    with open(inst.conf, "w") as f:
+        f.write(re.sub(r"(?m)^hostname = .*$", "hostname = mail.good.example",
+                       text))
+    try:
+        keys = {}
+        sel = None
+        for line in inst.ok("dkim", "keygen", "good.example",
+                            "s1").splitlines():
+            if "._domainkey." in line:
+                sel = line.split("._domainkey.")[0]
+                keys[sel] = "".join(line.split('"')[1::2])
+        assert set(keys) == {"s1-rsa", "s1-ed25519"}, keys
+        # only the RSA key is published
+        txt = keys["s1-rsa"]
+        dns.resolver.zone["s1-rsa._domainkey.good.example"] = {
+            "TXT": [[txt[i:i + 250] for i in range(0, len(txt), 250)]]}
+        out = inst.ok("dns", "good.example").splitlines()
+        assert "good.example. IN MX 10 mail.good.example." in out, out
+        # each record line is followed by its check
+        got = {}
+        for i, ln in enumerate(out[:-1]):
+            if not ln.startswith(";") and \
+                    out[i + 1].startswith(";   in DNS now:"):
+                got[ln.split(" IN ")[0] + " " + ln.split(" IN ")[1][:3]] = \
+                    out[i + 1][len(";   in DNS now: "):]
+        assert got == {"good.example. MX ": "yes",
+                       "good.example. TXT": "yes: v=spf1 mx -all",
+                       "s1-rsa._domainkey.good.example. TXT": "yes",
+                       "s1-ed25519._domainkey.good.example. TXT": "MISSING",
+                       "_dmarc.good.example. TXT": "yes: v=DMARC1; p=none"}, \
+            out
+        out = inst.ok("dns", "bare.example")
+        assert "in DNS now: MISSING (other hosts)" in out, out
+        assert "no DKIM key for bare.example" in out, out
+        assert out.count("in DNS now: MISSING") == 3, out
+        out = inst.ok("dns", "broken.example")
+        assert "cannot tell" in out, out
     finally:
         dns.stop()

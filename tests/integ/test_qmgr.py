@@ -115,13 +115,15 @@ def test_qmgr_bounces_with_an_rfc3464_report():
     assert messages(inst, "bob@example.org")[0][1].startswith(
         b"Return-Path: <>\r\n")
     wait_for(lambda: queue_files(inst) == [], 10, "an empty queue")
-    # the null sender gets no report; NOTIFY=NEVER neither
+    # the null sender gets no report: the postmaster does (and that
+    # one, undeliverable here, is dropped); NOTIFY=NEVER gets none
     assert sendmail(inst, "-f", "<>", "nobody@example.org").returncode == 0
     assert sendmail(inst, "-f", "bob@example.org", "-N", "never",
                     "nobody@example.org").returncode == 0
     wait_for(lambda: queue_files(inst) == [] and
-             log(inst).count(": removed") == 4, 20, "both gone")
+             log(inst).count(": removed") == 5, 20, "all gone")
     assert len(messages(inst, "bob@example.org")) == 1
+    assert log(inst).count("postmaster non-delivery notification") == 1
 
 
 def test_qmgr_defers_retries_and_survives_kill9():
@@ -163,11 +165,18 @@ def test_qmgr_expires_and_defers_remote():
     wait_for(lambda: log(inst).count("expired, returned to sender") >= 2,
              20, "expiry")
     # the report, to bob, waits for the LMTP agent too, and expires in
-    # turn without a report of its own (it is from <>)
+    # turn; being from <>, its failure goes to the postmaster, and that
+    # one's failure is only logged: reports never loop
     wait_for(lambda: "sender non-delivery notification" in log(inst), 10,
              "the report")
+    wait_for(lambda: "postmaster non-delivery notification" in log(inst),
+             20, "the report of the report")
     wait_for(lambda: queue_files(inst) == [], 20, "an empty queue")
-    assert log(inst).count("sender non-delivery notification") == 1
+    text = log(inst)
+    assert text.count("sender non-delivery notification") == 1, text
+    assert text.count("postmaster non-delivery notification") == 1, text
+    assert text.count("undeliverable report to the postmaster: "
+                      "dropped") == 1, text
 
 
 def test_chapar_queue_list_show_hold_release_delete():
