@@ -752,6 +752,15 @@ next_hop(const char *domain, char *host, size_t hlen, int *port)
 	return 0;
 }
 
+static int
+is_addr_literal(const char *host)
+{
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host,
+	    a) == 1;
+}
+
 static void
 deliver(struct job *j)
 {
@@ -799,12 +808,13 @@ deliver(struct job *j)
 	}
 	buf_init(&addrs, 4096);
 	for (i = 0; i < n && i < HOSTS_MAX && !settled; i++) {
-		if (dns_addrs(R.dns, mx[i].host, config_bool(R.cf, NULL,
-		    "remote_ipv6"), &addrs) != DNS_OK) {
-			/* an address literal needs no look-up */
+		if (is_addr_literal(mx[i].host)) {
+			/* a configured [address] needs no look-up */
 			buf_reset(&addrs);
 			(void)buf_printf(&addrs, "%s\n", mx[i].host);
-		}
+		} else if (dns_addrs(R.dns, mx[i].host, config_bool(R.cf, NULL,
+		    "remote_ipv6"), &addrs) != DNS_OK)
+			continue;
 		rest = buf_sv(&addrs);
 		while (rest.n > 0 && !settled) {
 			char addr[64];

@@ -29,10 +29,12 @@
 #include "chapar/addr.h"
 #include "chapar/config.h"
 #include "chapar/enqc.h"
+#include "chapar/io.h"
 #include "chapar/log.h"
 #include "chapar/mime.h"
 #include "chapar/queue.h"
 #include "chapar/util.h"
+#include "smtp.h"
 
 #define HEADER_MAX (1024 * 1024)
 
@@ -468,137 +470,87 @@ quoted_name(struct buf *out, const char *name)
 	(void)buf_putc(out, '"');
 }
 
-int
-main(int argc, char **argv)
+/*
+ * One message into the queue: the memory file fd (size bytes, CRLF, its
+ * header head_len of them), from sender_arg (NULL: the user's own
+ * address; "" or "<>": the null sender).  0 with the queue id, or 1
+ * (refused for good) or -1 (for now) with the reply in *reply.
+ */
+static int
+submit(struct enqc *q, int fd, uint64_t size, uint64_t head_len, int eight,
+    const char *sender_arg, char id[QUEUE_ID_MAX], struct buf *reply)
 {
-	const char *conf = NULL, *why, *base;
-	struct buf err, env, top, kept, sender, name, reply;
-	struct enqc *q;
+	struct buf env, top, kept, sender, name;
 	struct addr a;
-	char id[QUEUE_ID_MAX], date[64];
+	char date[64];
 	unsigned char r[8];
-	uint64_t size, head_len;
-	int ch, fd, list = 0, eight, from, hdate, msgid, rc, i;
+	const char *why;
+	int from, hdate, msgid, rc = -1;
+	size_t i;
 	char *msg;
 
-	base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-	if (strcmp(base, "mailq") == 0) {
-		prog = "mailq";
-		list = 1;
+	buf_reset(reply);
+	if (head_len > HEADER_MAX) {
+		(void)buf_printf(reply, "552 5.3.4 the header is larger than %d "
+		    "bytes", HEADER_MAX);
+		return 1;
 	}
-	S.dots = 1;
-	while ((ch = getopt(argc, argv, "B:C:F:N:R:V:b:f:h:io:r:tv")) != -1) {
-		switch (ch) {
-		case 'B': break;	/* body type: found out by reading */
-		case 'C': conf = optarg; break;
-		case 'F': S.fullname = optarg; break;
-		case 'N': S.notify = optarg; break;
-		case 'R': S.ret = optarg; break;
-		case 'V': S.envid = optarg; break;
-		case 'b':
-			if (strcmp(optarg, "p") == 0)
-				list = 1;
-			else if (strcmp(optarg, "m") != 0)
-				die(EX_USAGE, "-b%s is not supported (only -bm "
-				    "and -bp)", optarg);
-			break;
-		case 'f': case 'r': S.sender = optarg; break;
-		case 'h': break;	/* hop count: Received fields count */
-		case 'i': S.dots = 0; break;
-		case 'o':		/* -oi; the other old options mean
-					 * nothing here */
-			if (strcmp(optarg, "i") == 0)
-				S.dots = 0;
-			break;
-		case 't': S.extract = 1; break;
-		case 'v': break;
-		default: usage();
-		}
-	}
-	if (S.notify != NULL && (S.notify = notify_norm(S.notify)) == NULL)
-		die(EX_USAGE, "-N: NEVER, or a list of SUCCESS, FAILURE, DELAY");
-	if (getuid() != 0 && !trusted_config(conf ? conf :
-	    config_default_path()))
-		drop_group();	/* a configuration of one's own */
-	log_open(prog, LOG_TO_STDERR);
-	buf_init(&err, 4096);
-	if (config_load(conf ? conf : config_default_path(), &S.cf, &err) ==
-	    -1)
-		die(EX_CONFIG, "%s", buf_cstr(&err));
-	if (list) {
-		drop_group();
-		return mailq();
-	}
-	if (enqc_connect(config_str(S.cf, NULL, "enqueue_socket"), 60000, &q,
-	    &err) == -1) {
-		drop_group();
-		die(EX_TEMPFAIL, "%s (is chapard running? is %s set-group-id "
-		    "chapar?)", buf_cstr(&err), prog);
-	}
-	drop_group();
-
-	config_hostname(S.cf, S.host, sizeof(S.host));
-	buf_init(&S.rcpts, 64 * 1024);
-	for (i = optind; i < argc; i++)
-		add_list(argv[i], strlen(argv[i]));
-
-	if ((fd = memfd_create("sendmail", MFD_CLOEXEC)) == -1)
-		die(EX_OSERR, "memfd_create: %s", strerror(errno));
-	size = read_message(fd, config_num(S.cf, NULL, "message_size_limit"),
-	    &head_len, &eight);
-	if (head_len > HEADER_MAX)
-		die(EX_DATAERR, "the header is larger than %d bytes",
-		    HEADER_MAX);
 	msg = size == 0 ? NULL : mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd,
 	    0);
-	if (msg == MAP_FAILED)
-		die(EX_OSERR, "mmap: %s", strerror(errno));
+	if (msg == MAP_FAILED) {
+		(void)buf_printf(reply, "451 4.3.0 mmap: %s", strerror(errno));
+		return -1;
+	}
 	buf_init(&kept, head_len + 3);
-	scan_header(sv_make(msg, head_len), &kept, &from, &hdate, &msgid);
-	if (S.nrcpt == 0)
-		die(EX_USAGE, "no recipients%s", S.extract ? " in To, Cc or Bcc"
-		    : " (give them as arguments, or use -t)");
-
-	/* the envelope (chapar-queue(5)) */
 	buf_init(&sender, 1024);
 	buf_init(&name, 256);
+	buf_init(&env, QUEUE_ENV_MAX);
+	buf_init(&top, 4096);
+	scan_header(sv_make(msg, head_len), &kept, &from, &hdate, &msgid);
+	if (S.nrcpt == 0) {
+		(void)buf_printf(reply, "554 5.5.1 no recipients%s",
+		    S.extract ? " in To, Cc or Bcc" : " (give them as "
+		    "arguments, or use -t)");
+		rc = 1;
+		goto out;
+	}
+
+	/* the envelope (chapar-queue(5)) */
 	default_sender(&sender, &name);
 	if (S.fullname != NULL) {
 		buf_reset(&name);
 		(void)buf_puts(&name, S.fullname);
 	}
-	if (S.sender != NULL) {
+	if (sender_arg != NULL) {
 		buf_reset(&sender);
-		if (strcmp(S.sender, "<>") != 0 && strcmp(S.sender, "") != 0)
-			(void)buf_puts(&sender, S.sender);
+		if (strcmp(sender_arg, "<>") != 0 && strcmp(sender_arg, "") != 0)
+			(void)buf_puts(&sender, sender_arg);
 	}
 	if (sender.len > 0) {
 		addr_init(&a);
 		if (strchr(buf_cstr(&sender), '@') == NULL)
 			(void)buf_printf(&sender, "@%s", S.host);
-		if (addr_parse(buf_sv(&sender), ADDR_UTF8, &a, &why) == -1)
-			die(EX_DATAERR, "sender <%s>: %s", buf_cstr(&sender),
-			    why);
+		if (addr_parse(buf_sv(&sender), ADDR_UTF8, &a, &why) == -1) {
+			(void)buf_printf(reply, "553 5.1.7 sender <%s>: %s",
+			    buf_cstr(&sender), why);
+			addr_free(&a);
+			rc = 1;
+			goto out;
+		}
 		buf_reset(&sender);
 		addr_format(&a, &sender);
 		addr_free(&a);
 	}
-	for (i = 0; i < (int)sender.len; i++)
+	for (i = 0; i < sender.len; i++)
 		if ((unsigned char)sender.data[i] >= 0x80)
 			S.utf8 = 1;
-	buf_init(&env, QUEUE_ENV_MAX);
 	(void)buf_puts(&env, "v=1\tsender=");
 	tab_escape(&env, buf_sv(&sender));
 	(void)buf_printf(&env, "\tbody=%s", eight ? "8BITMIME" : "7BIT");
 	if (S.utf8)
 		(void)buf_puts(&env, "\tsmtputf8=1");
-	if (S.ret != NULL) {
-		if (strcasecmp(S.ret, "full") != 0 && strcasecmp(S.ret,
-		    "hdrs") != 0)
-			die(EX_USAGE, "-R: full or hdrs");
-		(void)buf_printf(&env, "\tret=%s", strcasecmp(S.ret, "full") ==
-		    0 ? "FULL" : "HDRS");
-	}
+	if (S.ret != NULL)
+		(void)buf_printf(&env, "\tret=%s", S.ret);
 	if (S.envid != NULL) {
 		(void)buf_puts(&env, "\tenvid=");
 		tab_escape(&env, sv_from(S.envid));
@@ -607,15 +559,11 @@ main(int argc, char **argv)
 	    (long)getuid());
 	(void)buf_append(&env, S.rcpts.data, S.rcpts.len);
 
-	buf_init(&reply, 1024);
-	rc = enqc_begin(q, buf_sv(&env), id, &reply);
-	if (rc != 0)
-		die(rc == 1 && buf_cstr(&reply)[0] == '5' ? EX_DATAERR :
-		    EX_TEMPFAIL, "%s", buf_cstr(&reply));
+	if ((rc = enqc_begin(q, buf_sv(&env), id, reply)) != 0)
+		goto out;
 
 	/* RFC 5321 4.4-like trace for local submission, and what a
 	 * message must have (RFC 5322 3.6) */
-	buf_init(&top, 4096);
 	date_rfc5322(date, sizeof(date));
 	(void)buf_printf(&top, "Received: by %s (Chapar sendmail, uid %ld)\r\n"
 	    "\tid %s;\r\n\t%s\r\n", S.host, (long)getuid(), id, date);
@@ -641,23 +589,375 @@ main(int argc, char **argv)
 	if (enqc_write(q, top.data, top.len) == -1 ||
 	    enqc_write(q, kept.data, kept.len) == -1 ||
 	    (size > head_len && enqc_write(q, msg + head_len, size -
-	    head_len) == -1))
-		die(EX_TEMPFAIL, "451 4.3.0 lost the connection to enqueue");
-	rc = enqc_commit(q, sv_make("", 0), &reply);
-	if (rc != 0)
-		die(rc == 1 && buf_cstr(&reply)[0] == '5' ? EX_DATAERR :
-		    EX_TEMPFAIL, "%s", buf_cstr(&reply));
+	    head_len) == -1)) {
+		buf_reset(reply);
+		(void)buf_puts(reply, "451 4.3.0 lost the connection to "
+		    "enqueue");
+		rc = -1;
+		goto out;
+	}
+	rc = enqc_commit(q, sv_make("", 0), reply);
+out:
 	if (msg != NULL)
 		(void)munmap(msg, size);
-	close(fd);
-	enqc_close(&q);
-	buf_free(&err);
 	buf_free(&env);
 	buf_free(&top);
 	buf_free(&kept);
 	buf_free(&sender);
 	buf_free(&name);
+	return rc;
+}
+
+/* --- sendmail -bs: SMTP on standard input and output -------------------- */
+
+static void
+bs_reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+bs_reply(const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > sizeof(line) - 3)
+		n = (int)sizeof(line) - 3;
+	line[n++] = '\r';
+	line[n++] = '\n';
+	if (write_all(STDOUT_FILENO, line, (size_t)n) == -1)
+		exit(EX_IOERR);
+}
+
+/*
+ * The message after DATA (RFC 5321 4.1.1.4): lines up to ".", one
+ * leading dot of each removed (4.5.2), into a new memory file.  -1 when
+ * the input ends first; 1 when it was too big (the rest read and
+ * dropped).
+ */
+static int
+bs_data(struct io *in, int *fdp, uint64_t *size, uint64_t *head_len,
+    int *eight)
+{
+	uint64_t limit = config_num(S.cf, NULL, "message_size_limit");
+	struct buf out;
+	struct sv line;
+	int crlf, in_head = 1, big = 0, fd;
+	size_t i;
+
+	if ((fd = memfd_create("sendmail", MFD_CLOEXEC)) == -1)
+		die(EX_OSERR, "memfd_create: %s", strerror(errno));
+	*fdp = fd;
+	*size = *head_len = 0;
+	*eight = 0;
+	buf_init(&out, 128 * 1024);
+	for (;;) {
+		if (io_getline(in, &line, &crlf) != IO_OK) {
+			buf_free(&out);
+			return -1;
+		}
+		if (line.n == 1 && line.p[0] == '.')
+			break;
+		if (line.n > 0 && line.p[0] == '.') {
+			line.p++;
+			line.n--;
+		}
+		if (big)
+			continue;
+		for (i = 0; i < line.n; i++)
+			if ((unsigned char)line.p[i] >= 0x80)
+				*eight = 1;
+		if (in_head && line.n == 0) {
+			in_head = 0;
+			*head_len = *size + out.len + 2;
+		}
+		(void)buf_append(&out, line.p, line.n);
+		(void)buf_append(&out, "\r\n", 2);
+		if (limit > 0 && *size + out.len > limit)
+			big = 1;
+		if (out.len >= 64 * 1024) {
+			if (write_all(fd, out.data, out.len) == -1)
+				die(EX_OSERR, "%s", strerror(errno));
+			*size += out.len;
+			buf_reset(&out);
+		}
+	}
+	if (write_all(fd, out.data, out.len) == -1)
+		die(EX_OSERR, "%s", strerror(errno));
+	*size += out.len;
+	if (in_head)
+		*head_len = *size;
+	buf_free(&out);
+	return big;
+}
+
+/* A path of MAIL or RCPT, checked: 0 with the address in *out (empty
+ * for <>), or -1 with the reply given. */
+static int
+bs_path(struct sv args, const char *prefix, int null_ok, struct buf *out)
+{
+	struct sv path, params, key, value;
+	struct addr a;
+	const char *why;
+	int r;
+
+	buf_reset(out);
+	if (smtp_path_args(args, prefix, &path, &params, &why) == -1) {
+		bs_reply("501 5.5.4 %s", why);
+		return -1;
+	}
+	while ((r = smtp_param_next(&params, &key, &value)) == 1)
+		if (!sv_caseeq_str(key, "BODY") && !sv_caseeq_str(key,
+		    "SIZE") && !sv_caseeq_str(key, "SMTPUTF8")) {
+			bs_reply("555 5.5.4 %.*s is not supported here",
+			    (int)(key.n < 64 ? key.n : 64), key.p);
+			return -1;
+		}
+	if (r == -1) {
+		bs_reply("501 5.5.4 bad parameters");
+		return -1;
+	}
+	if (path.n == 2) {
+		if (null_ok)
+			return 0;
+		bs_reply("501 5.1.3 a recipient is needed");
+		return -1;
+	}
+	/* a bare local part is one of ours, as on the command line */
+	(void)buf_append(out, path.p + 1, path.n - 2);
+	if (memchr(path.p, '@', path.n) == NULL)
+		(void)buf_printf(out, "@%s", S.host);
+	addr_init(&a);
+	r = addr_parse(buf_sv(out), ADDR_UTF8, &a, &why);
+	buf_reset(out);
+	if (r == -1) {
+		addr_free(&a);
+		bs_reply("553 5.1.%d %s", null_ok ? 7 : 3, why);
+		return -1;
+	}
+	addr_format(&a, out);
+	addr_free(&a);
+	return 0;
+}
+
+/*
+ * sendmail -bs: an SMTP conversation with the caller (RFC 5321, the
+ * commands a local client needs), each message injected as sendmail
+ * would.  The caller is the local user; MAIL FROM is taken as -f is.
+ */
+static int
+bs_session(struct enqc *q)
+{
+	struct io in;
+	struct sv line, verb, args;
+	struct buf sender, addr, reply;
+	char id[QUEUE_ID_MAX];
+	uint64_t size, head_len;
+	int crlf, have_mail = 0, eight, fd, r, errors = 0;
+
+	io_init(&in, STDIN_FILENO, 2048, 5 * 60 * 1000);
+	buf_init(&sender, 1024);
+	buf_init(&addr, 1024);
+	buf_init(&reply, 1024);
+	bs_reply("220 %s ESMTP Chapar (sendmail -bs)", S.host);
+	for (;;) {
+		if (io_getline(&in, &line, &crlf) != IO_OK)
+			break;
+		if (smtp_split(line, &verb, &args) == -1) {
+			bs_reply("500 5.5.2 syntax error");
+			goto error;
+		}
+		if (sv_caseeq_str(verb, "EHLO")) {
+			bs_reply("250-%s\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n"
+			    "250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n"
+			    "250 SIZE %llu", S.host, (unsigned long long)
+			    config_num(S.cf, NULL, "message_size_limit"));
+		} else if (sv_caseeq_str(verb, "HELO")) {
+			bs_reply("250 %s", S.host);
+		} else if (sv_caseeq_str(verb, "MAIL")) {
+			if (have_mail) {
+				bs_reply("503 5.5.1 MAIL already given");
+				goto error;
+			}
+			if (bs_path(args, "FROM:", 1, &sender) == -1)
+				goto error;
+			have_mail = 1;
+			buf_reset(&S.rcpts);
+			S.nrcpt = 0;
+			S.utf8 = 0;
+			bs_reply("250 2.1.0 ok");
+		} else if (sv_caseeq_str(verb, "RCPT")) {
+			if (!have_mail) {
+				bs_reply("503 5.5.1 MAIL first");
+				goto error;
+			}
+			if (bs_path(args, "TO:", 0, &addr) == -1)
+				goto error;
+			if (S.nrcpt >= QUEUE_RCPT_MAX) {
+				bs_reply("452 4.5.3 too many recipients");
+				continue;
+			}
+			add_rcpt(buf_cstr(&addr));
+			bs_reply("250 2.1.5 ok");
+		} else if (sv_caseeq_str(verb, "DATA")) {
+			if (!have_mail || S.nrcpt == 0) {
+				bs_reply("503 5.5.1 %s first", have_mail ?
+				    "RCPT" : "MAIL");
+				goto error;
+			}
+			bs_reply("354 end with <CRLF>.<CRLF>");
+			r = bs_data(&in, &fd, &size, &head_len, &eight);
+			if (r == -1) {
+				close(fd);
+				break;
+			}
+			if (r == 1)
+				bs_reply("552 5.3.4 the message is larger than "
+				    "%llu bytes", (unsigned long long)
+				    config_num(S.cf, NULL,
+				    "message_size_limit"));
+			else if ((r = submit(q, fd, size, head_len, eight,
+			    buf_cstr(&sender), id, &reply)) == 0)
+				bs_reply("250 2.0.0 queued as %s", id);
+			else
+				bs_reply("%s", buf_cstr(&reply));
+			close(fd);
+			have_mail = 0;
+			if (r == -1 && strstr(buf_cstr(&reply), "connection"))
+				break;	/* enqueue is gone */
+		} else if (sv_caseeq_str(verb, "RSET")) {
+			have_mail = 0;
+			bs_reply("250 2.0.0 ok");
+		} else if (sv_caseeq_str(verb, "NOOP")) {
+			bs_reply("250 2.0.0 ok");
+		} else if (sv_caseeq_str(verb, "VRFY")) {
+			bs_reply("252 2.5.2 not verified; send and see");
+		} else if (sv_caseeq_str(verb, "QUIT")) {
+			bs_reply("221 2.0.0 bye");
+			break;
+		} else {
+			bs_reply("502 5.5.1 %.*s is not implemented here",
+			    (int)(verb.n < 16 ? verb.n : 16), verb.p);
+			goto error;
+		}
+		continue;
+error:
+		if (++errors >= 20) {
+			bs_reply("421 4.7.0 too many errors");
+			break;
+		}
+	}
+	io_free(&in, 0);
+	buf_free(&sender);
+	buf_free(&addr);
+	buf_free(&reply);
+	return EX_OK;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conf = NULL, *base;
+	struct buf err, reply;
+	struct enqc *q;
+	char id[QUEUE_ID_MAX];
+	uint64_t size, head_len;
+	int ch, fd, list = 0, bs = 0, eight, rc, i;
+
+	base = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	if (strcmp(base, "mailq") == 0) {
+		prog = "mailq";
+		list = 1;
+	}
+	S.dots = 1;
+	while ((ch = getopt(argc, argv, "B:C:F:N:R:V:b:f:h:io:r:tv")) != -1) {
+		switch (ch) {
+		case 'B': break;	/* body type: found out by reading */
+		case 'C': conf = optarg; break;
+		case 'F': S.fullname = optarg; break;
+		case 'N': S.notify = optarg; break;
+		case 'R': S.ret = optarg; break;
+		case 'V': S.envid = optarg; break;
+		case 'b':
+			if (strcmp(optarg, "p") == 0)
+				list = 1;
+			else if (strcmp(optarg, "s") == 0)
+				bs = 1;
+			else if (strcmp(optarg, "m") != 0)
+				die(EX_USAGE, "-b%s is not supported (only -bm, "
+				    "-bp and -bs)", optarg);
+			break;
+		case 'f': case 'r': S.sender = optarg; break;
+		case 'h': break;	/* hop count: Received fields count */
+		case 'i': S.dots = 0; break;
+		case 'o':		/* -oi; the other old options mean
+					 * nothing here */
+			if (strcmp(optarg, "i") == 0)
+				S.dots = 0;
+			break;
+		case 't': S.extract = 1; break;
+		case 'v': break;
+		default: usage();
+		}
+	}
+	if (S.notify != NULL && (S.notify = notify_norm(S.notify)) == NULL)
+		die(EX_USAGE, "-N: NEVER, or a list of SUCCESS, FAILURE, DELAY");
+	if (S.ret != NULL) {
+		if (strcasecmp(S.ret, "full") != 0 && strcasecmp(S.ret,
+		    "hdrs") != 0)
+			die(EX_USAGE, "-R: full or hdrs");
+		S.ret = strcasecmp(S.ret, "full") == 0 ? "FULL" : "HDRS";
+	}
+	if (getuid() != 0 && !trusted_config(conf ? conf :
+	    config_default_path()))
+		drop_group();	/* a configuration of one's own */
+	log_open(prog, LOG_TO_STDERR);
+	buf_init(&err, 4096);
+	if (config_load(conf ? conf : config_default_path(), &S.cf, &err) ==
+	    -1)
+		die(EX_CONFIG, "%s", buf_cstr(&err));
+	if (list) {
+		drop_group();
+		return mailq();
+	}
+	if (enqc_connect(config_str(S.cf, NULL, "enqueue_socket"), 60000, &q,
+	    &err) == -1) {
+		drop_group();
+		die(EX_TEMPFAIL, "%s (is chapard running? is %s set-group-id "
+		    "chapar?)", buf_cstr(&err), prog);
+	}
+	drop_group();
+
+	config_hostname(S.cf, S.host, sizeof(S.host));
+	buf_init(&S.rcpts, 64 * 1024);
+	buf_init(&reply, 1024);
+	if (bs) {
+		S.extract = 0;
+		rc = bs_session(q);
+		goto done;
+	}
+	for (i = optind; i < argc; i++)
+		add_list(argv[i], strlen(argv[i]));
+
+	if ((fd = memfd_create("sendmail", MFD_CLOEXEC)) == -1)
+		die(EX_OSERR, "memfd_create: %s", strerror(errno));
+	size = read_message(fd, config_num(S.cf, NULL, "message_size_limit"),
+	    &head_len, &eight);
+	rc = submit(q, fd, size, head_len, eight, S.sender, id, &reply);
+	if (rc != 0)
+		die(strncmp(buf_cstr(&reply), "554 5.5.1 no recipients", 23) ==
+		    0 ? EX_USAGE : buf_cstr(&reply)[0] == '5' ? EX_DATAERR :
+		    EX_TEMPFAIL, "%s", buf_cstr(&reply));
+	close(fd);
+	rc = EX_OK;
+done:
+	enqc_close(&q);
+	buf_free(&err);
 	buf_free(&reply);
 	buf_free(&S.rcpts);
-	return EX_OK;
+	return rc;
 }

@@ -109,8 +109,8 @@ def test_sendmail_errors():
     assert r.returncode == 64 and b"no recipients" in r.stderr, r
     r = sendmail(inst, "bad address@@example.org", data=b"x\n")
     assert r.returncode == 65, r
-    r = sendmail(inst, "-bs")
-    assert r.returncode == 64, r
+    r = sendmail(inst, "-bd")
+    assert r.returncode == 64 and b"-bd is not supported" in r.stderr, r
     r = sendmail(inst, "-N", "never,success", "a@example.org", data=b"x\n")
     assert r.returncode == 64 and b"-N" in r.stderr, r
     r = sendmail(inst, "-N", "success,delay", "-R", "hdrs", "-V", "q1",
@@ -173,3 +173,59 @@ def test_sendmail_setgid_for_users_and_mailq():
     r = sendmail(inst, "-bp", prog=prog, user="nobody")
     assert r.returncode == 77, r
     shutil.rmtree(d)
+
+
+def test_sendmail_bs_speaks_smtp_on_stdin():
+    """sendmail -bs: Python's smtplib on one end of a socket pair, the
+    program's standard input and output on the other."""
+    chapartest.need_root()
+    import smtplib
+    import socket
+    inst = sm_instance()
+    ours, theirs = socket.socketpair()
+    p = subprocess.Popen([os.path.join(chapartest.BUILD, "bin", "sendmail"),
+                          "-C", inst.path("chapar.conf"), "-bs"],
+                         stdin=theirs, stdout=theirs,
+                         stderr=subprocess.PIPE)
+    theirs.close()
+    try:
+        s = smtplib.SMTP()
+        s.sock = ours
+        code, banner = s.getreply()
+        assert code == 220 and b"sendmail -bs" in banner, banner
+        code, caps = s.ehlo("localhost")
+        assert code == 250 and s.has_extn("pipelining") and \
+            s.has_extn("8bitmime"), caps
+        refused = s.sendmail("cron@example.org",
+                             ["alice@example.org", "bob"],
+                             b"Subject: one\r\n\r\n.leading dot\r\n"
+                             b"body\r\n")
+        assert refused == {}, refused
+        # errors get their codes and the session goes on
+        assert s.docmd("RCPT TO:<x@example.org>")[0] == 503
+        assert s.docmd("MAIL FROM:<a@b> BOGUS=1")[0] == 555
+        assert s.docmd("MAIL FROM:<no closing")[0] == 501
+        assert s.docmd("MAIL FROM:<>")[0] == 250
+        assert s.docmd("RCPT TO:<@@bad>")[0] == 553
+        assert s.docmd("DATA")[0] == 503
+        assert s.docmd("RSET")[0] == 250
+        assert s.docmd("VRFY alice")[0] == 252
+        assert s.docmd("TURN")[0] == 502
+        s.sendmail("", ["carol@example.org"], b"Subject: two\r\n\r\nhi\r\n")
+        assert s.quit()[0] == 221
+        assert p.wait(10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+        ours.close()
+    got = sorted(queued(inst), key=lambda m: len(m[0]))
+    assert len(got) == 2, got
+    (env2, msg2), (env1, msg1) = got
+    assert env1[0]["sender"] == "cron@example.org"
+    assert [e["rcpt"] for e in env1[1:]] == ["alice@example.org",
+                                             "bob@mx.example.org"]
+    assert env1[0]["protocol"] == "local"
+    # the transparency dot is gone (RFC 5321 4.5.2)
+    assert msg1.endswith(b"Subject: one\r\n\r\n.leading dot\r\nbody\r\n"), \
+        msg1
+    assert env2[0]["sender"] == "" and msg2.endswith(b"\r\n\r\nhi\r\n")
