@@ -210,8 +210,11 @@ const struct cfg_key cfg_keys[] = {
 	    "the pause between two deliveries to one destination (then one "
 	    "at a time); 0: none", NULL },
 	{ "remote_tls", CFG_STR, "may", 0, 0, 0,
-	    "STARTTLS to mail exchangers: when offered, required, or never",
-	    "may encrypt none" },
+	    "STARTTLS to mail exchangers: when offered, required, required "
+	    "with a verified certificate, or never", "may encrypt verify none" },
+	{ "remote_tls_policy", CFG_LIST, "", 0, 0, 0,
+	    "DOMAIN=none|may|encrypt|verify entries: remote_tls for that "
+	    "destination", NULL },
 	{ "remote_tls_ca_file", CFG_STR, "/etc/ssl/certs/ca-certificates.crt",
 	    0, 0, CFG_ABSPATH, "CA certificates to check servers with", NULL },
 	{ "remote_ipv6", CFG_BOOL, "yes", 0, 0, 0,

@@ -248,28 +248,55 @@ lmtp_reply(struct io *io, struct buf *text)
 	}
 }
 
-/* The message file, dot-stuffed, then "." (the file is CRLF already). */
+/* The header fields a content filter added (header= in the envelope,
+ * chapar-filter(7)), each a line, to go on top of the message. */
+static void
+header_tags(const struct queue_env *e, struct buf *out)
+{
+	size_t i;
+
+	buf_reset(out);
+	for (i = 0; i < e->head.n; i++)
+		if (strcmp(e->head.names[i], "header") == 0) {
+			(void)buf_append(out, e->head.vals[i].data,
+			    e->head.vals[i].len);
+			(void)buf_puts(out, "\r\n");
+		}
+}
+
+/* Bytes of the message, a dot added before each line that starts with
+ * one (RFC 5321 4.5.2); *bol: at the start of a line. */
 static int
-lmtp_body(struct io *io, int fd)
+stuffed(struct io *io, const char *p, size_t n, int *bol)
+{
+	size_t i, start = 0;
+
+	for (i = 0; i < n; i++) {
+		if (*bol && p[i] == '.') {
+			if (io_write(io, p + start, i - start) != IO_OK ||
+			    io_write(io, ".", 1) != IO_OK)
+				return -1;
+			start = i;
+		}
+		*bol = p[i] == '\n';
+	}
+	return io_write(io, p + start, n - start) == IO_OK ? 0 : -1;
+}
+
+/* The filters' fields, the message file, dot-stuffed, then "." (the
+ * file is CRLF already). */
+static int
+lmtp_body(struct io *io, const struct buf *top, int fd)
 {
 	char buf[65536];
-	ssize_t n, i, start;
+	ssize_t n;
 	int bol = 1;
 
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		for (i = start = 0; i < n; i++) {
-			if (bol && buf[i] == '.') {
-				if (io_write(io, buf + start, (size_t)(i -
-				    start)) != IO_OK || io_write(io, ".", 1) !=
-				    IO_OK)
-					return -1;
-				start = i;
-			}
-			bol = buf[i] == '\n';
-		}
-		if (io_write(io, buf + start, (size_t)(n - start)) != IO_OK)
+	if (stuffed(io, top->data, top->len, &bol) == -1)
+		return -1;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (stuffed(io, buf, (size_t)n, &bol) == -1)
 			return -1;
-	}
 	if (n == -1)
 		return -1;
 	return io_puts(io, bol ? ".\r\n" : "\r\n.\r\n") == IO_OK &&
@@ -361,8 +388,9 @@ deliver_local(const char *id, struct queue_env *e, size_t *idx, size_t n)
 	if (io_flush(&io) != IO_OK || lmtp_reply(&io, &text) != 354)
 		goto broken;
 	queue_path("mess", id, &path);
+	header_tags(e, &err);
 	if ((mfd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC)) == -1 ||
-	    lmtp_body(&io, mfd) == -1)
+	    lmtp_body(&io, &err, mfd) == -1)
 		goto broken;
 	/* RFC 2033 4.2: a reply for each accepted recipient, in order */
 	for (i = 0; i < n; i++) {
@@ -535,16 +563,17 @@ slot_close(struct slot *s)
 }
 
 /* A connection for a job to dest: an idle one that last went there,
- * else any idle one, else a new one.  NULL: remote cannot be reached. */
+ * else any idle one, else a new one (fresh: a new one).  NULL: remote
+ * cannot be reached. */
 static struct slot *
-slot_get(const char *dest)
+slot_get(const char *dest, int fresh)
 {
 	struct slot *any = NULL;
 	struct buf err;
 	size_t i;
 	int fd;
 
-	for (i = 0; i < Q.ns; i++)
+	for (i = 0; i < Q.ns && !fresh; i++)
 		if (Q.s[i].job == NULL) {
 			if (strcasecmp(Q.s[i].last, dest) == 0)
 				return &Q.s[i];
@@ -553,6 +582,12 @@ slot_get(const char *dest)
 		}
 	if (any != NULL && Q.ns >= G.process_limit)
 		return any;
+	if (fresh && Q.ns >= G.process_limit)	/* make room */
+		for (i = 0; i < Q.ns; i++)
+			if (Q.s[i].job == NULL) {
+				slot_close(&Q.s[i]);
+				break;
+			}
 	buf_init(&err, 1024);
 	fd = unix_connect(config_str(G.cf, NULL, "remote_socket"), "remote",
 	    &err);
@@ -595,6 +630,11 @@ job_send(struct slot *s, struct rjob *j)
 	queue_path("mess", j->m->id, &path);
 	if ((fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC)) == -1 ||
 	    queue_frame_write(s->fd, QF_ENVELOPE, text.data, text.len) == -1)
+		goto out;
+	/* the filters' fields on top (chapar-filter(7)) */
+	header_tags(e, &path);
+	if (path.len > 0 && queue_frame_write(s->fd, QF_DATA, path.data,
+	    path.len) == -1)
 		goto out;
 	while ((got = read(fd, chunk, sizeof(chunk))) > 0)
 		if (queue_frame_write(s->fd, QF_DATA, chunk, (size_t)got) ==
@@ -665,17 +705,25 @@ dispatch(void)
 			}
 			d->active++;
 			d->last_ms = now;
-			if ((s = slot_get(d->name)) == NULL) {
+			if ((s = slot_get(d->name, 0)) == NULL) {
 				job_done(j, 1, NULL);
 				started = 1;
 				continue;
 			}
 			if (job_send(s, j) == -1) {
-				log_warning("remote: a job could not be sent");
+				/* an idle connection whose remote process
+				 * is gone (a restart): once more, anew */
 				slot_close(s);
-				job_done(j, 1, NULL);
-				started = 1;
-				continue;
+				if ((s = slot_get(d->name, 1)) == NULL ||
+				    job_send(s, j) == -1) {
+					log_warning("remote: a job could not "
+					    "be sent");
+					if (s != NULL)
+						slot_close(s);
+					job_done(j, 1, NULL);
+					started = 1;
+					continue;
+				}
 			}
 			s->job = j;
 			(void)xsnprintf(s->last, sizeof(s->last), "%s",
@@ -839,6 +887,15 @@ reported(const struct rec *head, const struct rec *r, enum dsn_kind k)
 	    "FAILURE") != NULL;
 }
 
+static int
+is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 0;
+	return 1;
+}
+
 /* RFC 3464 2.3.3 */
 static const char *
 dsn_action(const struct rec *r, enum dsn_kind k)
@@ -887,6 +944,7 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 	size_t i, nfailed = 0;
 	int fd = -1, ok = -1, delayed = kind == DSN_DELAYED;
 	int dbl = sender == NULL || sender[0] == '\0';
+	int global = rec_get_str(&e->head, "smtputf8") != NULL;
 	/* a delay or success notice carries the header only */
 	int hdrs = kind != DSN_FAILED || (ret != NULL && strcmp(ret, "HDRS")
 	    == 0);
@@ -948,8 +1006,9 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 			    rec_get_str(&e->rcpts[i], "reply"));
 	/* RFC 3464 2.2: per-message fields, then per recipient */
 	dsn_date(arrived, date, sizeof(date));
-	(void)buf_printf(&m, "\r\n--%s\r\nContent-Type: message/delivery-"
-	    "status\r\n\r\n", boundary);
+	/* RFC 6533 6: an SMTPUTF8 message's report is "global" */
+	(void)buf_printf(&m, "\r\n--%s\r\nContent-Type: message/%s\r\n\r\n",
+	    boundary, global ? "global-delivery-status" : "delivery-status");
 	if (envid != NULL)
 		(void)buf_printf(&m, "Original-Envelope-Id: %s\r\n", envid);
 	(void)buf_printf(&m, "Reporting-MTA: dns; %s\r\nX-Chapar-Queue-ID: "
@@ -964,15 +1023,19 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 		if (orcpt != NULL)
 			(void)buf_printf(&m, "Original-Recipient: %s\r\n",
 			    orcpt);
-		(void)buf_printf(&m, "Final-Recipient: rfc822; %s\r\n"
+		(void)buf_printf(&m, "Final-Recipient: %s; %s\r\n"
 		    "Action: %s\r\nStatus: %s\r\nDiagnostic-Code: smtp; "
-		    "%s\r\n", rec_get_str(r, "rcpt"), dsn_action(r, kind),
+		    "%s\r\n", global && !is_ascii(rec_get_str(r, "rcpt")) ?
+		    "utf-8" : "rfc822", rec_get_str(r, "rcpt"),
+		    dsn_action(r, kind),
 		    rec_get_str(r, "dsn") ? rec_get_str(r, "dsn") :
 		    "4.0.0", rec_get_str(r, "reply") ? rec_get_str(r, "reply") :
 		    "not tried yet");
 	}
 	(void)buf_printf(&m, "\r\n--%s\r\nContent-Type: %s\r\n\r\n",
-	    boundary, hdrs ? "text/rfc822-headers" : "message/rfc822");
+	    boundary, hdrs ? (global ? "message/global-headers" :
+	    "text/rfc822-headers") : global ? "message/global" :
+	    "message/rfc822");
 	/* the original (or its header) follows from its file */
 	queue_path("mess", id, &path);
 	queue_path("tmp", bid, &tmp);

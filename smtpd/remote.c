@@ -17,8 +17,9 @@
  * 7505, fails at once), each address in turn, IPv6 first.  A host that
  * does not answer, greets with 4xx/5xx or fails before any recipient
  * was accepted makes way for the next.  STARTTLS whenever offered
- * (remote_tls = may; encrypt insists), the certificate checked and the
- * result logged.
+ * (remote_tls or the domain's remote_tls_policy: may; encrypt insists;
+ * verify also wants the certificate verified), the certificate checked
+ * and the result logged.
  */
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -339,6 +340,45 @@ smarthost_auth(struct job *j, struct conv *c)
 	return -1;
 }
 
+/* The TLS policy for a destination domain: its remote_tls_policy
+ * entry, else remote_tls. */
+static const char *
+tls_policy(const char *domain)
+{
+	const char *const *list;
+	size_t n, i, dl = strlen(domain);
+
+	n = config_list(R.cf, NULL, "remote_tls_policy", &list);
+	for (i = 0; i < n; i++)
+		if (strncasecmp(list[i], domain, dl) == 0 &&
+		    list[i][dl] == '=')
+			return list[i] + dl + 1;
+	return config_str(R.cf, NULL, "remote_tls");
+}
+
+/* Every remote_tls_policy entry is DOMAIN=LEVEL: checked at start. */
+static void
+tls_policy_check(void)
+{
+	static const char *const levels[] = { "none", "may", "encrypt",
+		"verify" };
+	const char *const *list;
+	const char *eq;
+	size_t n, i, k;
+
+	n = config_list(R.cf, NULL, "remote_tls_policy", &list);
+	for (i = 0; i < n; i++) {
+		eq = strchr(list[i], '=');
+		for (k = 0; eq != NULL && eq > list[i] && k < NELEM(levels);
+		    k++)
+			if (strcmp(eq + 1, levels[k]) == 0)
+				break;
+		if (eq == NULL || eq == list[i] || k == NELEM(levels))
+			log_fatal("remote_tls_policy: \"%s\": expected "
+			    "DOMAIN=none|may|encrypt|verify", list[i]);
+	}
+}
+
 /*
  * A new connection up to the point where it can take a transaction:
  * the greeting, EHLO, STARTTLS (RFC 3207: whenever offered unless the
@@ -349,7 +389,7 @@ smarthost_auth(struct job *j, struct conv *c)
 static int
 session_open(struct job *j, struct conv *c, const char *name)
 {
-	const char *policy = config_str(R.cf, NULL, "remote_tls");
+	const char *policy = tls_policy(j->domain);
 	struct buf err;
 	int code;
 
@@ -371,9 +411,15 @@ session_open(struct job *j, struct conv *c, const char *name)
 		log_info("%s: TLS %s, %s, certificate %s", c->relay,
 		    tls_version(&c->io), tls_cipher(&c->io),
 		    tls_verified(&c->io) ? "verified" : "not verified");
+		if (strcmp(policy, "verify") == 0 && !tls_verified(&c->io)) {
+			job_fail(j, 451, "4.7.5 the server's certificate "
+			    "could not be verified (policy: verify)");
+			return -1;
+		}
 		if (hello(c) != 250)
 			return -1;
-	} else if (strcmp(policy, "encrypt") == 0) {
+	} else if (strcmp(policy, "encrypt") == 0 ||
+	    strcmp(policy, "verify") == 0) {
 		job_fail(j, 451, "4.7.4 TLS is required and the server does "
 		    "not offer it");
 		return -1;
@@ -1081,6 +1127,7 @@ main(int argc, char **argv)
 		    strerror(errno));
 		ca = "";
 	}
+	tls_policy_check();
 	buf_init(&R.relay_user, 256);
 	buf_init(&R.relay_pass, 256);
 	if (config_str(R.cf, NULL, "relayhost_auth_file")[0] != '\0')

@@ -13,6 +13,7 @@ sessions: all, now, and the most at once.
     ... sink.messages: [{"from":..., "rcpts": [...], "data": bytes,
                          "params": "..."}]
     sink.stop()"""
+import socket
 import socketserver
 import threading
 import time
@@ -86,7 +87,8 @@ class _Handler(socketserver.StreamRequestHandler):
                     data += ln
                 if sink.slow:
                     time.sleep(sink.slow)
-                sink.messages.append({"from": mail[0].lstrip("<"),
+                sink.messages.append({"time": time.time(),
+                                      "from": mail[0].lstrip("<"),
                                       "params": mail[1].strip(),
                                       "rcpts": rcpts, "data": data})
                 self.send(sink.data_reply)
@@ -105,6 +107,10 @@ class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class SMTPSink:
     def __init__(self, port, host="127.0.0.1",
                  caps=("PIPELINING", "SIZE 10000000", "8BITMIME", "DSN")):
@@ -118,7 +124,8 @@ class SMTPSink:
         self.slow = 0
         self.drop_in_data = False
         self.data_reply = "250 2.0.0 queued as SINK1"
-        self.server = _Server((host, port), _Handler)
+        self.server = (_Server6 if ":" in host else _Server)((host, port),
+                                                             _Handler)
         self.server.sink = self
         threading.Thread(target=self.server.serve_forever,
                          daemon=True).start()

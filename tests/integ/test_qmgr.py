@@ -201,6 +201,12 @@ def test_chapar_queue_list_show_hold_release_delete():
     assert "alice@example.org" in shown and "pending" in shown
     assert "cannot connect to the LMTP agent" in shown
     assert inst.chapar("queue", "show", "0123456789ABCDEF").returncode == 1
+    # requeue: tried now, its retry count started again
+    before = log(inst).count("to=<alice@example.org>")
+    inst.ok("queue", "requeue", keep)
+    wait_for(lambda: "%s: requeued by the admin" % keep in log(inst) and
+             log(inst).count("to=<alice@example.org>") > before, 10,
+             "a try after the requeue")
     inst.ok("queue", "hold", keep)
     inst.ok("queue", "delete", drop)
     wait_for(lambda: "%s: deleted by the admin" % drop in log(inst) and
@@ -287,3 +293,26 @@ def test_qmgr_holds_quarantined_mail_until_released():
     inst.ok("queue", "release", q[0]["id"])
     wait_for(lambda: len(messages(inst, "alice@example.org")) == 1, 20,
              "the delivery after release")
+
+
+def test_qmgr_reports_smtputf8_mail_as_global():
+    """RFC 6533: the report of an SMTPUTF8 message is a
+    message/global-delivery-status with utf-8 addresses, and the
+    original goes back as message/global."""
+    chapartest.need_root()
+    inst, port = q_instance()
+    who = "\u0646\u0627\u0634\u0646\u0627\u0633@example.org"
+    r = sendmail(inst, "-f", "bob@example.org", who,
+                 data="Subject: \u0633\u0644\u0627\u0645\r\n\r\nhi\r\n"
+                 .encode())
+    assert r.returncode == 0, r
+    wait_for(lambda: len(messages(inst, "bob@example.org")) == 1, 20,
+             "the report")
+    raw = messages(inst, "bob@example.org")[0][1]
+    report = email.message_from_bytes(raw, policy=email.policy.default)
+    parts = report.get_payload()
+    assert [p.get_content_type() for p in parts] == [
+        "text/plain", "message/global-delivery-status", "message/global"]
+    assert ("Final-Recipient: utf-8; %s\r\n" % who).encode() in raw
+    assert "Subject: \u0633\u0644\u0627\u0645".encode() in raw
+    wait_for(lambda: queue_files(inst) == [], 10, "an empty queue")

@@ -126,8 +126,18 @@ def test_remote_chapar_to_chapar_over_starttls():
     wait_for(lambda: b.service("smtpd") is not None and
              b.idle("smtpd") >= 1, 20, "the receiving smtpd")
     inst, sink, dns, port = remote_instance(
-        "transport_map = example.com=127.0.0.1:%d\n" % bport)
+        "transport_map = example.com=127.0.0.1:%d, "
+        "strict.example=127.0.0.1:%d\n"
+        "remote_tls_policy = strict.example=verify\n" % (bport, bport))
     try:
+        # a destination whose policy wants a verified certificate: the
+        # self-signed one will not do
+        assert sendmail(inst, "-f", "bob@example.org",
+                        "x@strict.example").returncode == 0
+        wait_for(lambda: "to=<x@strict.example>" in log(inst), 20,
+                 "the attempt")
+        assert "dsn=4.7.5, status=deferred (451 4.7.5 the server's " \
+            "certificate could not be verified" in log(inst), log(inst)
         assert sendmail(inst, "-f", "bob@example.org",
                         "erin@example.com").returncode == 0
         wait_for(lambda: len(messages(b, "erin@example.com")) == 1, 20,

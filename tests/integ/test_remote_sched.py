@@ -5,7 +5,9 @@ import email
 import email.policy
 import os
 import signal
+import smtplib
 import socket
+import tempfile
 import threading
 import time
 
@@ -21,8 +23,9 @@ def sched_instance(routes, extra=""):
     """An instance whose remote mail goes by transport_map: routes maps
     a domain to a port on 127.0.0.1."""
     tm = ", ".join("%s=[127.0.0.1]:%d" % (d, p) for d, p in routes.items())
-    inst, _ = q_instance("transport_map = %s\nremote_connect_timeout = 5s\n"
-                         "%s" % (tm, extra))
+    inst, port = q_instance("transport_map = %s\nremote_connect_timeout = "
+                            "5s\n%s" % (tm, extra))
+    inst.smtp_port = port
     wait_for(lambda: "remote[" in log(inst) and "ready" in log(inst), 10,
              "remote")
     return inst
@@ -252,3 +255,102 @@ def test_qmgr_success_notices():
     finally:
         nodsn.stop()
         dsn.stop()
+
+
+def test_filter_tags_go_on_the_delivered_message():
+    """A content filter's tag (header= in the envelope) is put on top of
+    the message when it is delivered, here and to another server."""
+    chapartest.need_root()
+    from test_smtpd_filter import Filter, content_judge
+    d = tempfile.mkdtemp(prefix="chapar-filter-")
+    os.chmod(d, 0o755)
+    flt = Filter(os.path.join(d, "content"), content_judge)
+    sink = SMTPSink(free_port())
+    inst = sched_instance({"example.net": sink.server.server_address[1]},
+                          "smtpd_content_filters = %s\n"
+                          "relay_networks = 127.0.0.0/8\n" % flt.path)
+    try:
+        c = smtplib.SMTP("127.0.0.1", inst.smtp_port, timeout=30)
+        assert c.sendmail("dave@example.com", ["alice@example.org",
+                                               "carol@example.net"],
+                          b"Subject: offer\r\n\r\ncheap pills\r\n.\r\n"
+                          b"..two dots\r\n") == {}
+        c.quit()
+        wait_for(lambda: len(sink.messages) == 1 and
+                 len(messages(inst, "alice@example.org")) == 1, 20,
+                 "both deliveries")
+        here = messages(inst, "alice@example.org")[0][1]
+        there = sink.messages[0]["data"]
+        for m in (here, there):
+            head = m.split(b"\r\n\r\n")[0]
+            assert head.count(b"X-Spam: yes\r\n") == 1, m
+            # on top: before the Received field smtpd wrote
+            assert head.index(b"X-Spam: yes") < head.index(b"Received:"), m
+            assert m.endswith(b"cheap pills\r\n.\r\n..two dots\r\n"), m
+    finally:
+        sink.stop()
+
+
+def test_remote_delivers_over_ipv6():
+    """An MX with an IPv6 and an IPv4 address: IPv6 first (nothing
+    listens on the IPv4 one)."""
+    chapartest.need_root()
+    from fakedns import FakeDNS
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        raise chapartest.Skip("no IPv6 loopback here")
+    port = free_port()
+    sink = SMTPSink(port, host="::1")
+    dns = FakeDNS({"v6.example": {"MX": ["10 mx.v6.example."]},
+                   "mx.v6.example": {"AAAA": ["::1"],
+                                     "A": ["127.0.0.2"]}})
+    inst, _ = q_instance("dns_servers = %s\nremote_smtp_port = %d\n"
+                         "remote_connect_timeout = 5s\n" % (dns.server,
+                                                            port))
+    try:
+        assert sendmail(inst, "-f", "bob@example.org",
+                        "carol@v6.example").returncode == 0
+        wait_for(lambda: len(sink.messages) == 1, 20, "the delivery")
+        assert "relay=mx.v6.example[::1]:%d" % port in log(inst), log(inst)
+    finally:
+        sink.stop()
+        dns.stop()
+
+
+def test_remote_process_limit_and_rate_delay():
+    """remote_process_limit bounds the deliveries at once over every
+    destination; remote_destination_rate_delay spaces the starts of
+    deliveries to one destination."""
+    chapartest.need_root()
+    sink = SMTPSink(free_port())
+    sink.slow = 0.5
+    port = sink.server.server_address[1]
+    inst = sched_instance({"a.example": port, "b.example": port},
+                          "remote_process_limit = 1\n")
+    try:
+        for i in range(3):
+            for d in ("a", "b"):
+                assert sendmail(inst, "-f", "bob@example.org",
+                                "x%d@%s.example" % (i, d)).returncode == 0
+        wait_for(lambda: len(sink.messages) == 6, 30, "six deliveries")
+        assert sink.max_active == 1, sink.max_active
+    finally:
+        sink.stop()
+    sink = SMTPSink(free_port())
+    inst = sched_instance({"c.example": sink.server.server_address[1]},
+                          "remote_destination_rate_delay = 1s\n")
+    try:
+        for i in range(3):
+            assert sendmail(inst, "-f", "bob@example.org",
+                            "y%d@c.example" % i).returncode == 0
+        wait_for(lambda: len(sink.messages) == 3, 30, "three deliveries")
+        times = sorted(m["time"] for m in sink.messages)
+        # a lower bound only: the pause is kept between starts
+        assert times[1] - times[0] >= 0.9 and times[2] - times[1] >= 0.9, \
+            times
+        assert sink.max_active == 1
+    finally:
+        sink.stop()
