@@ -61,7 +61,7 @@ LIB        = $(BUILD)/libchapar.a
 
 # program name -> its sources
 PROGS = chapar chapard authd local enqueue qmgr remote smtpd sendmail \
-	echod
+	pop3d echod
 chapar_SRC  = $(wildcard admin/*.c)
 chapard_SRC = $(wildcard master/*.c)
 authd_SRC   = $(wildcard authd/*.c)
@@ -72,11 +72,13 @@ qmgr_SRC    = smtpd/qmgr.c
 remote_SRC  = smtpd/remote.c smtpd/smtp_parse.c
 smtpd_SRC   = smtpd/smtpd.c smtpd/smtp_session.c smtpd/smtp_data.c \
 	smtpd/smtp_auth.c smtpd/smtp_parse.c smtpd/smtp_filter.c
+pop3d_SRC   = pop3d/pop3d.c pop3d/pop3_login.c pop3d/pop3_session.c \
+	pop3d/pop3_parse.c
 # echod: the test fixture service (tests/fixture), never installed
 echod_SRC   = tests/fixture/echod.c
 
 # parsers of the programs, tested with the library's
-UNIT_SRC = $(wildcard tests/unit/*.c) smtpd/smtp_parse.c
+UNIT_SRC = $(wildcard tests/unit/*.c) smtpd/smtp_parse.c pop3d/pop3_parse.c
 UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
 BINS = $(PROGS:%=$(BUILD)/bin/%) $(BUILD)/unit-tests
@@ -163,8 +165,12 @@ $(FUZZ_BUILD)/fuzz_lmtp: tests/fuzz/fuzz_lmtp.c $(FUZZ_BUILD)/smtpd/lmtp.o \
 	$(say) "  FUZZLD  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Ismtpd -fsanitize=fuzzer -o $@ $^ \
 		$(LIBS) -lpthread
+$(FUZZ_BUILD)/fuzz_pop3: tests/fuzz/fuzz_pop3.c \
+		$(FUZZ_BUILD)/pop3d/pop3_parse.o $(FUZZ_BUILD)/libchapar.a
+	$(say) "  FUZZLD  $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Ipop3d -fsanitize=fuzzer -o $@ $^ $(LIBS)
 -include $(FUZZ_LIBOBJ:.o=.d) $(FUZZ_BUILD)/smtpd/lmtp.d \
-	$(FUZZ_BUILD)/smtpd/smtp_parse.d
+	$(FUZZ_BUILD)/smtpd/smtp_parse.d $(FUZZ_BUILD)/pop3d/pop3_parse.d
 
 fuzz-build: $(FUZZ_BINS)
 fuzz:
@@ -191,6 +197,7 @@ install: all
 	install -m 755 $(BUILD)/bin/qmgr $(DESTDIR)$(LIBEXECDIR)/qmgr
 	install -m 755 $(BUILD)/bin/remote $(DESTDIR)$(LIBEXECDIR)/remote
 	install -m 755 $(BUILD)/bin/smtpd $(DESTDIR)$(LIBEXECDIR)/smtpd
+	install -m 755 $(BUILD)/bin/pop3d $(DESTDIR)$(LIBEXECDIR)/pop3d
 	install -m 755 $(BUILD)/bin/sendmail $(DESTDIR)$(SBINDIR)/sendmail
 	ln -sf sendmail $(DESTDIR)$(SBINDIR)/mailq
 	@# set-group-id chapar, so that users reach enqueue's socket; the

@@ -110,6 +110,13 @@ buf_putc(struct buf *b, int c)
 {
 	char ch = (char)c;
 
+	/* the common case, room already there (and under max, which
+	 * buf_reserve checked when it made the room) */
+	if (b->len + 2 <= b->cap && b->len < b->max) {
+		b->data[b->len++] = ch;
+		b->data[b->len] = '\0';
+		return 0;
+	}
 	return buf_append(b, &ch, 1);
 }
 

@@ -169,6 +169,18 @@ const struct cfg_key cfg_keys[] = {
 	{ "smtpd_filter_unavailable", CFG_STR, "tempfail", 0, 0, CFG_SERVICE,
 	    "mail when a filter is down: wait (4xx) or pass it by",
 	    "tempfail accept" },
+	/* pop3d */
+	{ "pop3_timeout", CFG_DURATION, "10m", 30, 3600, CFG_SERVICE,
+	    "idle time before a POP3 session is ended (RFC 1939 3: at least "
+	    "10 minutes)", NULL },
+	{ "pop3_login_delay", CFG_DURATION, "0s", 0, DAY, CFG_SERVICE,
+	    "the least time between two POP3 logins of a user (RFC 2449 "
+	    "LOGIN-DELAY); 0: none", NULL },
+	{ "pop3_retr_seen", CFG_BOOL, "yes", 0, 0, CFG_SERVICE,
+	    "a message retrieved with RETR gets \\Seen (at QUIT)", NULL },
+	{ "pop3_delete", CFG_STR, "expunge", 0, 0, CFG_SERVICE,
+	    "what DELE does at QUIT: remove the message, or move it to the "
+	    "Trash folder", "expunge trash" },
 	{ "queue_delivery", CFG_BOOL, "yes", 0, 0, 0,
 	    "run the queue manager; no: messages wait in the queue", NULL },
 	{ "qmgr_lmtp", CFG_STR, "${run_dir}/lmtp.sock", 0, 0, 0,
@@ -255,7 +267,7 @@ const struct cfg_key cfg_keys[] = {
 	    "account authd runs as when started by root", NULL },
 	{ "auth_default_domain", CFG_STR, "", 0, 0, 0,
 	    "domain added to login names given without one; empty: none", NULL },
-	{ "auth_allow_plaintext", CFG_BOOL, "no", 0, 0, 0,
+	{ "auth_allow_plaintext", CFG_BOOL, "no", 0, 0, CFG_SERVICE,
 	    "allow PLAIN and LOGIN on connections that are not secured (TLS "
 	    "or local)", NULL },
 	{ "auth_workers", CFG_INT, "0", 0, 256, 0,
@@ -287,5 +299,7 @@ const char *const cfg_services[] = {
 	"smtpd",
 	"submission",
 	"smtps",
+	"pop3",
+	"pop3s",
 	NULL
 };

@@ -393,6 +393,28 @@ mbox_messages(struct mbox *mb, uint32_t lo, uint32_t hi, msg_fn fn,
 }
 
 int
+mbox_msg_open_name(struct mbox *mb, uint32_t uid, struct sv file,
+    struct buf *err)
+{
+	struct buf name, path;
+	int fd = -1;
+
+	if (file.n > 0 && file.n < 512 && memchr(file.p, '/', file.n) ==
+	    NULL) {
+		buf_init(&name, file.n + 1);
+		buf_init(&path, 1024);
+		(void)buf_append(&name, file.p, file.n);
+		cur_path(mb, buf_cstr(&name), &path);
+		fd = openat(mb->st->homefd, buf_cstr(&path), O_RDONLY |
+		    O_CLOEXEC | O_NOFOLLOW);
+		buf_free(&name);
+		buf_free(&path);
+	}
+	/* renamed since (a flag change): the index knows the new name */
+	return fd != -1 ? fd : mbox_msg_open(mb, uid, err);
+}
+
+int
 mbox_msg_open(struct mbox *mb, uint32_t uid, struct buf *err)
 {
 	struct buf k, file, path;

@@ -12,6 +12,7 @@
  *
  * Also: folder delete and rename.  Trusts only names maildir.c parses.
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -163,6 +164,40 @@ has_base(const struct names *nm, struct sv base)
 	return 0;
 }
 
+
+/* The size a message has with CRLF line ends (RFC822.SIZE, POP3's LIST):
+ * a file an outside tool wrote may have bare LFs (or lone CRs), which
+ * go out as CRLF.  raw when the file cannot be read. */
+static uint64_t
+crlf_size(int dirfd, const char *path, uint64_t raw)
+{
+	uint64_t extra = 0;
+	struct stat sb;
+	const char *p;
+	size_t i, n;
+	void *map;
+	int fd;
+
+	if ((fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) ==
+	    -1)
+		return raw;
+	if (fstat(fd, &sb) == -1 || sb.st_size <= 0 || (map = mmap(NULL,
+	    (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0)) ==
+	    MAP_FAILED) {
+		close(fd);
+		return raw;
+	}
+	p = map;
+	n = (size_t)sb.st_size;
+	for (i = 0; i < n; i++)
+		if ((p[i] == '\n' && (i == 0 || p[i - 1] != '\r')) ||
+		    (p[i] == '\r' && (i + 1 == n || p[i + 1] != '\n')))
+			extra++;
+	munmap(map, n);
+	close(fd);
+	return (uint64_t)sb.st_size + extra;
+}
+
 /* One file of cur/: index it if it is new, take its flags if changed. */
 static int
 sync_file(struct mbox *mb, const char *name, int *changed, struct buf *err)
@@ -211,7 +246,8 @@ sync_file(struct mbox *mb, const char *name, int *changed, struct buf *err)
 	a.rename = 1;
 	a.flags = mn.flags;
 	a.date = (int64_t)sb.st_mtime;
-	a.size = (uint64_t)sb.st_size;
+	a.size = crlf_size(mb->st->homefd, buf_cstr(&path),
+	    (uint64_t)sb.st_size);
 	a.want_uid = mn.uid;
 	a.env = buf_sv(&env);
 	a.bs = buf_sv(&bs);

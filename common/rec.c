@@ -168,10 +168,19 @@ tab_escape(struct buf *out, struct sv v)
 int
 tab_unescape(struct sv v, struct buf *out)
 {
-	size_t i;
+	size_t i, start;
 	char c;
 
+	(void)buf_reserve(out, v.n);	/* at most this; maybe less */
 	for (i = 0; i < v.n; i++) {
+		/* a run of plain bytes in one copy */
+		for (start = i; i < v.n && v.p[i] != '\\' && v.p[i] != '\t' &&
+		    v.p[i] != '\n' && v.p[i] != '\r' && v.p[i] != '\0'; i++)
+			;
+		if (i > start && buf_append(out, v.p + start, i - start) == -1)
+			return -1;
+		if (i == v.n)
+			break;
 		c = v.p[i];
 		if (c == '\t' || c == '\n' || c == '\r' || c == '\0')
 			return -1;

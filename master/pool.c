@@ -62,6 +62,8 @@ program_of(const char *section)
 		{ "lmtp", "local" },
 		{ "submission", "smtpd" },
 		{ "smtps", "smtpd" },
+		{ "pop3", "pop3d" },
+		{ "pop3s", "pop3d" },
 	};
 	size_t i;
 

@@ -19,7 +19,7 @@ int
 smtp_auth_offered(const struct smtp *s)
 {
 	return worker_auth() != NULL && (s->tls ||
-	    config_bool(s->cf, NULL, "auth_allow_plaintext"));
+	    config_bool(s->cf, s->c->service, "auth_allow_plaintext"));
 }
 
 static int

@@ -49,6 +49,21 @@ EOC
 	"$bin/chapar" init "$dir" >/dev/null || exit 1	# their accounts
 fi
 
+# POP3 with STLS, and with implicit TLS
+if ! grep -q '^\[pop3\]' "$conf"; then
+	cat >>"$conf" <<EOC
+
+[pop3]
+listen = 127.0.0.1:1110
+prefork = 1
+
+[pop3s]
+listen_tls = 127.0.0.1:1995
+prefork = 1
+EOC
+	"$bin/chapar" init "$dir" >/dev/null || exit 1	# their accounts
+fi
+
 cat <<EOT
 
 Chapar instance: $dir
@@ -60,7 +75,8 @@ Running now: chapard, the supervisor, and under it authd
 (delivery by LMTP) on $dir/run/lmtp.sock and 127.0.0.1:2424, enqueue
 (the queue's writer), qmgr (the queue manager) and smtpd: MX on 127.0.0.1:2525, submission
 (STARTTLS, AUTH required) on 127.0.0.1:5587 and implicit TLS on
-127.0.0.1:4465
+127.0.0.1:4465; pop3d: POP3 on 127.0.0.1:1110 (STLS) and 127.0.0.1:1995
+(implicit TLS)
 
 Try it from another terminal:
   $bin/chapar -c $conf status
@@ -74,6 +90,7 @@ Try it from another terminal:
   $bin/chapar -c $conf mailbox list demo@example.test
   ls $dir/mail/example.test/demo/cur
   swaks --server 127.0.0.1:2525 --to demo@example.test
+  curl -k --ssl-reqd --user 'demo@example.test:demo' pop3://127.0.0.1:1110/
   swaks --server 127.0.0.1:5587 -tls --auth PLAIN \\
       --auth-user demo@example.test --auth-password demo \\
       --from demo@example.test --to someone@example.net

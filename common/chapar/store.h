@@ -148,6 +148,11 @@ int mbox_messages(struct mbox *, uint32_t lo, uint32_t hi, msg_fn, void *arg,
 /* Open a message's file for reading: a descriptor, or -1 with
  * STORE_NOTFOUND-like errno ENOENT when it is gone. */
 int mbox_msg_open(struct mbox *, uint32_t uid, struct buf *err);
+/* The same, trying first the file name a listing gave (struct msg's
+ * file), which spares the index a look-up; the index is asked when that
+ * name is gone (the flags in it changed). */
+int mbox_msg_open_name(struct mbox *, uint32_t uid, struct sv file,
+    struct buf *err);
 
 /* The folder's keyword names; a keyword's bit is its position. */
 int mbox_keywords(struct mbox *, struct buf *names_nul_separated,

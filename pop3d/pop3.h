@@ -1,0 +1,73 @@
+/*
+ * pop3.h: the POP3 server (pop3d(8)) -- RFC 1939, with RFC 2449 (CAPA,
+ * response codes), RFC 2595 (STLS), RFC 3206 (SYS and AUTH codes),
+ * RFC 5034 (SASL) and RFC 6856 (UTF8).
+ *
+ * Two processes serve a session, as Dovecot's do: the login side
+ * (pop3_login.c) runs as the service user, chrooted into an empty
+ * directory, and does the AUTHORIZATION state through authd; the session
+ * side (pop3_session.c, -P) runs as mail_user chrooted into the user's
+ * mail directory and does TRANSACTION and UPDATE on the store.
+ */
+#ifndef CHAPAR_POP3_H
+#define CHAPAR_POP3_H
+
+#include <stdint.h>
+
+#include "chapar/buf.h"
+#include "chapar/worker.h"
+
+/* RFC 2449 4: a command line is at most 255 octets with its CRLF */
+#define POP3_LINE_MAX 253
+/* RFC 5034 4: SASL responses may be longer; like smtpd's */
+#define POP3_SASL_LINE_MAX 12288
+#define POP3_ERRORS_MAX 10	/* bad commands before the session ends */
+#define POP3_UIDL_LEN 16
+
+/* --- pop3_parse.c: pure functions, unit-tested and fuzzed --------------- */
+
+/* "VERB" or "VERB args": the keyword is 3 or 4 letters (RFC 1939 3), a
+ * single space before the arguments.  0, or -1. */
+int pop3_split(struct sv line, struct sv *verb, struct sv *args);
+/* A message number (RFC 1939 5: decimal, no sign, no leading zeros
+ * needed but allowed): 1 <= n <= max.  0, or -1 (not a number) or -2
+ * (out of range). */
+int pop3_msgnum(struct sv arg, uint32_t max, uint32_t *n);
+/* A non-negative decimal up to limit (TOP's line count). */
+int pop3_number(struct sv arg, uint64_t limit, uint64_t *n);
+/* The unique-id of a message: UID then UIDVALIDITY, 8 upper-case hex
+ * digits each (what Dovecot's default pop3_uidl_format gives, so mail
+ * moved from Dovecot with its UIDs is not downloaded twice). */
+void pop3_uidl(uint32_t uid, uint32_t uidvalidity,
+    char out[POP3_UIDL_LEN + 1]);
+
+/*
+ * A message as POP3 sends it (RFC 1939 3): lines ended by CRLF whatever
+ * the file has (a bare LF or a lone CR becomes CRLF), a dot added to
+ * each line that starts with one.  With top >= 0, only the header, the
+ * empty line and top lines of the body (TOP).
+ */
+struct pop3_out {
+	int bol;		/* at the start of a line */
+	int cr;			/* a CR seen, its LF not yet */
+	int in_body;
+	int done;		/* TOP has all it wants */
+	int64_t top;		/* body lines still wanted; -1: all */
+	size_t line_len;	/* of the current line, for the empty one */
+	int err;		/* the output buffer was full: output lost */
+};
+
+void pop3_out_init(struct pop3_out *, int64_t top);
+/* Transform n bytes into out.  Returns how many of them were used (less
+ * than n only when TOP is done). */
+size_t pop3_out_feed(struct pop3_out *, const char *p, size_t n,
+    struct buf *out);
+/* The end: CRLF if a line is open, then ".\r\n". */
+void pop3_out_end(struct pop3_out *, struct buf *out);
+
+/* --- pop3_login.c, pop3_session.c -------------------------------------- */
+
+void pop3_login(struct worker_conn *);
+void pop3_session(struct worker_conn *, const struct worker_session *);
+
+#endif

@@ -1,0 +1,457 @@
+/*
+ * pop3_login.c: the AUTHORIZATION state (RFC 1939 4) -- CAPA, STLS,
+ * USER/PASS, AUTH, UTF8, QUIT -- in the login process, which never sees
+ * the store.  Passwords go to authd only; a successful login comes back
+ * with a token, and the session moves to a post-login process
+ * (pop3_session.c) that answers the PASS or AUTH itself once it has the
+ * maildrop locked (RFC 1939 5: "+OK maildrop locked and ready").
+ */
+#include <string.h>
+
+#include "chapar/authc.h"
+#include "chapar/io.h"
+#include "chapar/log.h"
+#include "chapar/tls.h"
+#include "chapar/util.h"
+#include "pop3.h"
+
+struct login {
+	struct worker_conn *c;
+	struct io *io;
+	struct buf user;	/* USER's argument */
+	int have_user;
+	int utf8;		/* RFC 6856 UTF8 given */
+	int errors;
+	int done;		/* QUIT, or the session went on */
+};
+
+static void
+reply(struct login *l, const char *fmt, ...) __attribute__((format(printf,
+    2, 3)));
+
+static void
+reply(struct login *l, const char *fmt, ...)
+{
+	char line[512];		/* RFC 2449 4: responses up to 512 */
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > sizeof(line) - 3)
+		n = (int)sizeof(line) - 3;
+	(void)io_write(l->io, line, (size_t)n);
+	(void)io_write(l->io, "\r\n", 2);
+}
+
+/* May a password be used here (TLS, or the listener allows plaintext)? */
+static int
+auth_allowed(const struct login *l)
+{
+	return io_is_tls(l->io) || config_bool(l->c->cf, l->c->service,
+	    "auth_allow_plaintext");
+}
+
+/* RFC 2449 5: the capabilities in the AUTHORIZATION state. */
+static void
+capa(struct login *l)
+{
+	uint64_t delay = config_num(l->c->cf, l->c->service,
+	    "pop3_login_delay");
+
+	reply(l, "+OK capabilities follow");
+	reply(l, "CAPA");
+	reply(l, "TOP");
+	reply(l, "UIDL");
+	reply(l, "RESP-CODES");
+	reply(l, "AUTH-RESP-CODE");
+	reply(l, "PIPELINING");
+	reply(l, "EXPIRE NEVER");
+	if (delay > 0)
+		reply(l, "LOGIN-DELAY %llu", (unsigned long long)delay);
+	reply(l, "UTF8 USER");
+	if (worker_auth() != NULL && auth_allowed(l)) {
+		reply(l, "USER");
+		reply(l, "SASL PLAIN LOGIN SCRAM-SHA-256");
+	}
+	if (!io_is_tls(l->io) && worker_tls_available())
+		reply(l, "STLS");
+	reply(l, "IMPLEMENTATION Chapar");
+	reply(l, ".");
+}
+
+/* RFC 2595 4: STLS, then the TLS handshake; plain input pipelined after
+ * the command is dropped.  0 when the session cannot go on. */
+static int
+stls(struct login *l)
+{
+	struct buf err;
+	int r;
+
+	if (io_is_tls(l->io)) {
+		reply(l, "-ERR TLS is already active");
+		return 1;
+	}
+	if (!worker_tls_available()) {
+		reply(l, "-ERR [SYS/PERM] TLS is not available");
+		return 1;
+	}
+	reply(l, "+OK begin TLS negotiation");
+	if (io_flush(l->io) != IO_OK)
+		return 0;
+	buf_init(&err, 1024);
+	r = worker_starttls(l->c, l->io, &err);
+	if (r == -1)
+		log_info("STLS failed: %s", buf_cstr(&err));
+	buf_free(&err);
+	/* RFC 2595 4: USER and UTF8 given before do not count */
+	l->have_user = 0;
+	l->utf8 = 0;
+	return r == 0;
+}
+
+/* The login succeeded: the session goes to the post-login process, which
+ * gives the +OK.  mech is for the log. */
+static void
+hand_over(struct login *l, struct authc_reply *rep, const char *mech)
+{
+	const char *tok = rec_get_str(&rep->fields, "token");
+	const char *user = rec_get_str(&rep->fields, "user");
+	const char *why;
+
+	if (tok == NULL) {
+		reply(l, "-ERR [SYS/TEMP] no session token; try again later");
+		return;
+	}
+	log_info("login: %s as %s", mech, log_esc_str(user ? user : "?"));
+	if (worker_handoff(l->c, l->io, tok, l->utf8 ? "utf8" : "", &why) ==
+	    0) {
+		l->done = 1;
+		return;
+	}
+	log_warning("handing the session over: %s", why);
+	reply(l, "-ERR [SYS/TEMP] %s; try again later", why);
+}
+
+/* authd's answer to a login, for the client. */
+static void
+auth_result(struct login *l, int r, struct authc_reply *rep, const char *mech)
+{
+	if (r == -1) {
+		worker_auth_lost();
+		reply(l, "-ERR [SYS/TEMP] authentication is unavailable; try "
+		    "again later");
+	} else if (strcmp(buf_cstr(&rep->verb), "OK") == 0)
+		hand_over(l, rep, mech);
+	else if (rec_get_str(&rep->fields, "temp") != NULL)
+		reply(l, "-ERR [SYS/TEMP] temporary authentication failure");
+	else {
+		log_info("login failed: %s from %s", mech, l->c->peer);
+		reply(l, "-ERR [AUTH] authentication failed");
+	}
+}
+
+static int
+has_8bit(struct sv s)
+{
+	size_t i;
+
+	for (i = 0; i < s.n; i++)
+		if ((unsigned char)s.p[i] >= 0x80)
+			return 1;
+	return 0;
+}
+
+/* USER name (RFC 1939 7). */
+static void
+user(struct login *l, struct sv arg)
+{
+	if (!auth_allowed(l)) {
+		reply(l, "-ERR [AUTH] plaintext authentication is not allowed "
+		    "without TLS (use STLS)");
+		return;
+	}
+	if (arg.n == 0 || arg.n > 255 || (has_8bit(arg) && !l->utf8)) {
+		reply(l, "-ERR %s", arg.n == 0 || arg.n > 255 ? "a user name "
+		    "is needed" : "UTF8 first for a UTF-8 user name");
+		return;
+	}
+	buf_reset(&l->user);
+	(void)buf_append(&l->user, arg.p, arg.n);
+	l->have_user = 1;
+	reply(l, "+OK send the password");
+}
+
+/* PASS password: a PLAIN exchange with authd. */
+static void
+pass(struct login *l, struct sv arg)
+{
+	struct authc_reply rep;
+	struct buf msg, err;
+	struct sv initial;
+	int r;
+
+	if (!l->have_user) {
+		reply(l, "-ERR USER first");
+		return;
+	}
+	l->have_user = 0;
+	if (worker_auth() == NULL) {
+		reply(l, "-ERR [SYS/TEMP] authentication is unavailable");
+		return;
+	}
+	buf_init(&msg, 2048);
+	buf_init(&err, 1024);
+	authc_reply_init(&rep);
+	(void)buf_putc(&msg, '\0');
+	(void)buf_append(&msg, l->user.data, l->user.len);
+	(void)buf_putc(&msg, '\0');
+	(void)buf_append(&msg, arg.p, arg.n);
+	initial = buf_sv(&msg);
+	r = authc_auth(worker_auth(), "PLAIN", "pop3", l->c->peer,
+	    AUTHC_SECURED | AUTHC_HANDOFF, &initial, &rep, &err);
+	auth_result(l, r, &rep, "USER/PASS");
+	explicit_bzero(msg.data, msg.cap);
+	buf_free(&msg);
+	buf_free(&err);
+	authc_reply_free(&rep);
+}
+
+/* The client's next SASL line: 0 decoded, 1 cancelled ("*"), -1 gone,
+ * -2 not base64. */
+static int
+sasl_line(struct login *l, struct buf *out)
+{
+	struct sv line;
+	size_t keep = l->io->maxline;
+	int r, crlf;
+
+	l->io->maxline = POP3_SASL_LINE_MAX;
+	r = io_getline(l->io, &line, &crlf);
+	l->io->maxline = keep;
+	if (r != IO_OK)
+		return -1;
+	if (line.n == 1 && line.p[0] == '*')
+		return 1;
+	buf_reset(out);
+	return base64_decode(out, line.p, line.n) == 0 ? 0 : -2;
+}
+
+static int
+mech_ok(struct sv m)
+{
+	return sv_caseeq_str(m, "PLAIN") || sv_caseeq_str(m, "LOGIN") ||
+	    sv_caseeq_str(m, "SCRAM-SHA-256");
+}
+
+/* AUTH mechanism [initial-response] (RFC 5034 4); a bare AUTH lists the
+ * mechanisms, as clients of the old RFC 1734 expect. */
+static void
+auth(struct login *l, struct sv args)
+{
+	struct authc_reply rep;
+	struct buf err, msg, enc, mech;
+	struct sv init = args, m, initial;
+	size_t i;
+	int r;
+
+	if (args.n == 0) {
+		reply(l, "+OK mechanisms follow");
+		if (auth_allowed(l)) {
+			reply(l, "PLAIN");
+			reply(l, "LOGIN");
+			reply(l, "SCRAM-SHA-256");
+		}
+		reply(l, ".");
+		return;
+	}
+	(void)sv_split(&init, ' ', &m);
+	if (!auth_allowed(l)) {
+		reply(l, "-ERR [AUTH] authentication is not allowed without "
+		    "TLS (use STLS)");
+		return;
+	}
+	if (!mech_ok(m)) {
+		reply(l, "-ERR unknown mechanism");
+		return;
+	}
+	if (worker_auth() == NULL) {
+		reply(l, "-ERR [SYS/TEMP] authentication is unavailable");
+		return;
+	}
+	authc_reply_init(&rep);
+	buf_init(&err, 1024);
+	buf_init(&msg, POP3_SASL_LINE_MAX);
+	buf_init(&enc, 2 * POP3_SASL_LINE_MAX);
+	buf_init(&mech, 64);
+	(void)buf_append(&mech, m.p, m.n);
+	for (i = 0; i < mech.len; i++)
+		if (mech.data[i] >= 'a' && mech.data[i] <= 'z')
+			mech.data[i] -= 32;
+	/* RFC 5034 4: "=" is an empty initial response */
+	if (init.n > 0 && !(init.n == 1 && init.p[0] == '=') &&
+	    base64_decode(&msg, init.p, init.n) == -1) {
+		reply(l, "-ERR [AUTH] the initial response is not base64");
+		goto out;
+	}
+	initial = buf_sv(&msg);
+	r = authc_auth(worker_auth(), buf_cstr(&mech), "pop3", l->c->peer,
+	    AUTHC_SECURED | AUTHC_HANDOFF, init.n > 0 ? &initial : NULL, &rep,
+	    &err);
+	while (r == 0 && strcmp(buf_cstr(&rep.verb), "CONT") == 0) {
+		buf_reset(&enc);
+		base64_encode(&enc, rep.data.data, rep.data.len);
+		(void)io_puts(l->io, "+ ");
+		(void)io_write(l->io, enc.data, enc.len);
+		(void)io_puts(l->io, "\r\n");
+		if (io_flush(l->io) != IO_OK)
+			goto out;
+		switch (sasl_line(l, &msg)) {
+		case 1:
+			reply(l, "-ERR authentication cancelled");
+			goto out;
+		case -1:
+			l->done = 1;
+			goto out;
+		case -2:
+			reply(l, "-ERR [AUTH] the response is not base64");
+			goto out;
+		}
+		r = authc_cont(worker_auth(), buf_sv(&msg), &rep, &err);
+	}
+	/* RFC 4422 5 (3d): the mechanism's last word (SCRAM's server
+	 * signature) goes as a challenge the client answers empty; POP3's
+	 * +OK carries no data */
+	if (r == 0 && strcmp(buf_cstr(&rep.verb), "OK") == 0 &&
+	    rec_get_str(&rep.fields, "final") != NULL) {
+		(void)io_printf(l->io, "+ %s\r\n", rec_get_str(&rep.fields,
+		    "final"));
+		if (io_flush(l->io) != IO_OK) {
+			l->done = 1;
+			goto out;
+		}
+		switch (sasl_line(l, &msg)) {
+		case 0:
+			if (msg.len == 0)
+				break;
+			/* FALLTHROUGH */
+		case -2:
+			reply(l, "-ERR [AUTH] expected an empty response");
+			goto out;
+		case 1:
+			reply(l, "-ERR authentication cancelled");
+			goto out;
+		case -1:
+			l->done = 1;
+			goto out;
+		}
+	}
+	auth_result(l, r, &rep, buf_cstr(&mech));
+out:
+	explicit_bzero(msg.data, msg.cap);
+	authc_reply_free(&rep);
+	buf_free(&err);
+	buf_free(&msg);
+	buf_free(&enc);
+	buf_free(&mech);
+}
+
+/* One command; 0 when the session ends here. */
+static int
+command(struct login *l, struct sv line)
+{
+	struct sv verb, args;
+
+	if (pop3_split(line, &verb, &args) == -1) {
+		reply(l, "-ERR syntax error");
+		return ++l->errors < POP3_ERRORS_MAX;
+	}
+	if (sv_caseeq_str(verb, "CAPA"))
+		capa(l);
+	else if (sv_caseeq_str(verb, "STLS"))
+		return stls(l);
+	else if (sv_caseeq_str(verb, "USER"))
+		user(l, args);
+	else if (sv_caseeq_str(verb, "PASS"))
+		pass(l, args);
+	else if (sv_caseeq_str(verb, "AUTH"))
+		auth(l, args);
+	else if (sv_caseeq_str(verb, "UTF8")) {
+		/* RFC 6856 2 */
+		l->utf8 = 1;
+		reply(l, "+OK UTF8 enabled");
+	} else if (sv_caseeq_str(verb, "QUIT")) {
+		reply(l, "+OK bye");
+		return 0;
+	} else if (sv_caseeq_str(verb, "APOP")) {
+		reply(l, "-ERR APOP is not supported");
+	} else if (sv_caseeq_str(verb, "STAT") || sv_caseeq_str(verb, "LIST")
+	    || sv_caseeq_str(verb, "RETR") || sv_caseeq_str(verb, "DELE") ||
+	    sv_caseeq_str(verb, "NOOP") || sv_caseeq_str(verb, "RSET") ||
+	    sv_caseeq_str(verb, "TOP") || sv_caseeq_str(verb, "UIDL")) {
+		reply(l, "-ERR not in the AUTHORIZATION state: log in first");
+		return ++l->errors < POP3_ERRORS_MAX;
+	} else {
+		reply(l, "-ERR unknown command");
+		return ++l->errors < POP3_ERRORS_MAX;
+	}
+	return !l->done;
+}
+
+void
+pop3_login(struct worker_conn *c)
+{
+	struct login l;
+	struct io io;
+	struct buf err;
+	struct sv line;
+	int r, crlf;
+
+	memset(&l, 0, sizeof(l));
+	l.c = c;
+	l.io = &io;
+	buf_init(&l.user, 256);
+	io_init(&io, c->fd, POP3_LINE_MAX, (int)config_num(c->cf, c->service,
+	    "pop3_timeout") * 1000);
+	if (c->implicit_tls) {
+		buf_init(&err, 1024);
+		r = worker_starttls(c, &io, &err);
+		if (r == -1)
+			log_info("TLS handshake failed: %s", buf_cstr(&err));
+		buf_free(&err);
+		if (r == -1)
+			goto out;
+	}
+	reply(&l, "+OK %s POP3 server ready", config_str(c->cf, NULL,
+	    "hostname")[0] ? config_str(c->cf, NULL, "hostname") : "Chapar");
+	while (!l.done && io_flush(&io) == IO_OK) {
+		if (worker_quitting()) {
+			reply(&l, "-ERR [SYS/TEMP] the server is shutting down");
+			break;
+		}
+		r = io_getline(&io, &line, &crlf);
+		if (r == IO_TOOLONG) {
+			reply(&l, "-ERR line too long");
+			if (++l.errors >= POP3_ERRORS_MAX)
+				break;
+			continue;
+		}
+		if (r != IO_OK)
+			break;
+		if (!command(&l, line))
+			break;
+	}
+	if (l.errors >= POP3_ERRORS_MAX)
+		reply(&l, "-ERR too many errors");
+	if (!l.done || l.errors >= POP3_ERRORS_MAX)
+		(void)io_flush(&io);
+out:
+	if (!l.done && io_is_tls(&io))
+		tls_close(&io);
+	explicit_bzero(l.user.data, l.user.cap);
+	buf_free(&l.user);
+	io_free(&io, 0);
+}
