@@ -339,10 +339,28 @@ walk_collect(struct sv k, struct sv v, void *arg)
 	return 0;
 }
 
+static int messages_walk(struct mbox *, uint32_t, uint32_t, msg_fn, void *,
+    int, struct buf *);
+
 int
 mbox_messages(struct mbox *mb, uint32_t lo, uint32_t hi, msg_fn fn,
     void *arg, struct buf *err)
 {
+	return messages_walk(mb, lo, hi, fn, arg, 0, err);
+}
+
+int
+mbox_messages_brief(struct mbox *mb, uint32_t lo, uint32_t hi, msg_fn fn,
+    void *arg, struct buf *err)
+{
+	return messages_walk(mb, lo, hi, fn, arg, 1, err);
+}
+
+static int
+messages_walk(struct mbox *mb, uint32_t lo, uint32_t hi, msg_fn fn,
+    void *arg, int brief, struct buf *err)
+{
+	static const char *const big[] = { "e", "y", NULL };
 	struct buf prefix, from, file;
 	struct walk *w = xcalloc(1, sizeof(*w));
 	struct rec r;
@@ -369,7 +387,8 @@ mbox_messages(struct mbox *mb, uint32_t lo, uint32_t hi, msg_fn fn,
 		}
 		for (i = 0; i < w->n && !stop; i++) {
 			rec_clear(&r);
-			if (rec_decode(buf_sv(&w->val[i]), &r) == -1) {
+			if (rec_decode_except(buf_sv(&w->val[i]), &r, brief ?
+			    big : NULL) == -1) {
 				ret = seterr(err, mb->name, "corrupt message "
 				    "record");
 				stop = 1;

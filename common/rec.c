@@ -233,29 +233,68 @@ valid_name(struct sv n)
 	return 1;
 }
 
+/* One "name=value" field into r, through the caller's buffers; skip:
+ * names not to keep (NULL-terminated, or NULL), checked but not
+ * unescaped. */
+static int
+decode_one(struct sv field, struct rec *r, struct buf *name, struct buf *val,
+    const char *const *skip)
+{
+	struct sv rest = field, head;
+	size_t k;
+
+	if (!sv_split(&rest, '=', &head) || !valid_name(head))
+		return -1;
+	for (k = 0; skip != NULL && skip[k] != NULL; k++)
+		if (sv_eq_str(head, skip[k]))
+			return 0;
+	buf_reset(val);
+	if (tab_unescape(rest, val) == -1)
+		return -1;
+	(void)buf_set(name, head.p, head.n);
+	rec_add(r, buf_cstr(name), buf_sv(val));
+	return 0;
+}
+
 int
 rec_decode_fields(const struct sv *f, size_t n, struct rec *r)
 {
 	struct buf name, val;
-	struct sv rest, head;
 	size_t i;
 	int ret = 0;
 
 	buf_init(&name, 128);
 	buf_init(&val, REC_VAL_MAX);
-	for (i = 0; i < n && ret == 0; i++) {
-		rest = f[i];
-		if (!sv_split(&rest, '=', &head) || !valid_name(head)) {
+	for (i = 0; i < n && ret == 0; i++)
+		ret = decode_one(f[i], r, &name, &val, NULL);
+	buf_free(&name);
+	buf_free(&val);
+	return ret;
+}
+
+int
+rec_decode_except(struct sv text, struct rec *r, const char *const *skip)
+{
+	struct sv rest = text, field;
+	struct buf name, val;
+	size_t n = 0;
+	int more = 1, ret = 0;
+
+	rec_clear(r);
+	if (text.n == 0)
+		return 0;
+	/* One field at a time: no array of REC_MAX_FIELDS views (a worker
+	 * decodes small messages and should not touch 32 KB to do so); one
+	 * pair of buffers for all of them. */
+	buf_init(&name, 128);
+	buf_init(&val, REC_VAL_MAX);
+	while (more && ret == 0) {
+		if (++n > REC_MAX_FIELDS) {
 			ret = -1;
 			break;
 		}
-		buf_reset(&val);
-		if (tab_unescape(rest, &val) == -1) {
-			ret = -1;
-			break;
-		}
-		(void)buf_set(&name, head.p, head.n);
-		rec_add(r, buf_cstr(&name), buf_sv(&val));
+		more = sv_split(&rest, '\t', &field);
+		ret = decode_one(field, r, &name, &val, skip);
 	}
 	buf_free(&name);
 	buf_free(&val);
@@ -265,23 +304,7 @@ rec_decode_fields(const struct sv *f, size_t n, struct rec *r)
 int
 rec_decode(struct sv text, struct rec *r)
 {
-	struct sv rest = text, field;
-	size_t n = 0;
-	int more = 1;
-
-	rec_clear(r);
-	if (text.n == 0)
-		return 0;
-	/* One field at a time: no array of REC_MAX_FIELDS views (a worker
-	 * decodes small messages and should not touch 32 KB to do so). */
-	while (more) {
-		if (++n > REC_MAX_FIELDS)
-			return -1;
-		more = sv_split(&rest, '\t', &field);
-		if (rec_decode_fields(&field, 1, r) == -1)
-			return -1;
-	}
-	return 0;
+	return rec_decode_except(text, r, NULL);
 }
 
 void

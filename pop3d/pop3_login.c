@@ -214,7 +214,6 @@ pass(struct login *l, struct sv arg)
 	r = authc_auth(worker_auth(), "PLAIN", "pop3", l->c->peer,
 	    AUTHC_SECURED | AUTHC_HANDOFF, &initial, &rep, &err);
 	auth_result(l, r, &rep, "USER/PASS");
-	explicit_bzero(msg.data, msg.cap);
 	buf_free(&msg);
 	buf_free(&err);
 	authc_reply_free(&rep);
@@ -351,7 +350,6 @@ auth(struct login *l, struct sv args)
 	}
 	auth_result(l, r, &rep, buf_cstr(&mech));
 out:
-	explicit_bzero(msg.data, msg.cap);
 	authc_reply_free(&rep);
 	buf_free(&err);
 	buf_free(&msg);
@@ -451,7 +449,6 @@ pop3_login(struct worker_conn *c)
 out:
 	if (!l.done && io_is_tls(&io))
 		tls_close(&io);
-	explicit_bzero(l.user.data, l.user.cap);
 	buf_free(&l.user);
 	io_free(&io, 0);
 }

@@ -351,8 +351,10 @@ quit_cmd(struct sess *s)
 	size_t removed = 0, left;
 
 	buf_init(&err, 1024);
-	if (mark_seen(s, &err) == -1 || remove_deleted(s, &removed,
-	    &err) == -1) {
+	/* what others changed meanwhile (a Maildir client's new flags)
+	 * first, so that \Seen is added to them, not put in their place */
+	if (mbox_sync(s->mb, &err) == -1 || mark_seen(s, &err) == -1 ||
+	    remove_deleted(s, &removed, &err) == -1) {
 		log_error("update: %s", buf_cstr(&err));
 		/* RFC 2449 8.1.2: SYS/TEMP */
 		reply(s, "-ERR [SYS/TEMP] some deleted messages were not "
@@ -484,7 +486,7 @@ open_maildrop(struct sess *s, const struct worker_session *ws)
 	if (store_open(".", &o, &s->st, &err) == -1 ||
 	    mbox_open(s->st, "INBOX", &s->mb, &err) == -1 ||
 	    mbox_status(s->mb, &ms, &err) == -1 ||
-	    mbox_messages(s->mb, 1, UINT32_MAX, take, s, &err) == -1) {
+	    mbox_messages_brief(s->mb, 1, UINT32_MAX, take, s, &err) == -1) {
 		log_error("%s: %s", log_esc_str(ws->user), buf_cstr(&err));
 		reply(s, "-ERR [SYS/TEMP] the mailbox cannot be opened");
 		buf_free(&err);

@@ -43,6 +43,9 @@ void rec_encode(const struct rec *, struct buf *out);
 /* Parse the text form; -1 if malformed (bad name, bad escape, no "=",
  * too many fields). */
 int rec_decode(struct sv, struct rec *);
+/* The same, leaving out the fields named in skip (NULL-terminated):
+ * for readers that do not need big values. */
+int rec_decode_except(struct sv, struct rec *, const char *const *skip);
 /* Decode fields[0..n) that are already split. */
 int rec_decode_fields(const struct sv *, size_t n, struct rec *);
 

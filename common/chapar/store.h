@@ -145,6 +145,10 @@ typedef int (*msg_fn)(const struct msg *, void *arg);
 /* Messages with lo <= UID <= hi, in UID order. */
 int mbox_messages(struct mbox *, uint32_t lo, uint32_t hi, msg_fn, void *arg,
     struct buf *err);
+/* The same without the cached ENVELOPE and BODYSTRUCTURE (left empty):
+ * for listings that need only UIDs, flags, sizes and names (POP3). */
+int mbox_messages_brief(struct mbox *, uint32_t lo, uint32_t hi, msg_fn,
+    void *arg, struct buf *err);
 /* Open a message's file for reading: a descriptor, or -1 with
  * STORE_NOTFOUND-like errno ENOENT when it is gone. */
 int mbox_msg_open(struct mbox *, uint32_t uid, struct buf *err);

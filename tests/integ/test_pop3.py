@@ -154,7 +154,15 @@ def test_pop3_uidl_stable_seen_and_dropped_session():
 def test_pop3_one_session_per_mailbox_and_imap_style_changes():
     inst = p_instance()
     deliver(inst, "alice@example.org", M1)
+    deliver(inst, "alice@example.org", M2)
     p = login(inst)
+    # another client changes the flags of message 2 (Maildir: the
+    # file's name): RETR still finds it
+    cur = inst.path("mail", "example.org", "alice", "cur")
+    second = sorted(os.listdir(cur))[1]
+    os.rename(os.path.join(cur, second), os.path.join(
+        cur, second.split(":2,")[0] + ":2,FS"))
+    assert p.retr(2)[1][-1] == b"hello"
     # a second POP3 session: [IN-USE] (RFC 2449 8.1.1)
     q = poplib.POP3("127.0.0.1", inst.plain, timeout=20)
     q.user("alice@example.org")
@@ -166,7 +174,7 @@ def test_pop3_one_session_per_mailbox_and_imap_style_changes():
     # another user is not blocked
     login(inst, "bob@example.org").quit()
     # deliveries go on during the session
-    deliver(inst, "alice@example.org", M2)
+    deliver(inst, "alice@example.org", b"Subject: three\r\n\r\nx\r\n")
     # the message is removed behind our back (an IMAP expunge):
     # RETR says so, the session goes on
     for n, _ in messages(inst, "alice@example.org"):
@@ -182,10 +190,13 @@ def test_pop3_one_session_per_mailbox_and_imap_style_changes():
         assert b"-ERR" in e.args[0]
     assert p.noop().startswith(b"+OK")
     p.quit()
-    # the lock went with the session
+    # the lock went with the session; the flags another client set
+    # stay, and the late delivery is there now
     p = login(inst)
-    assert p.stat()[0] == 1
+    assert p.stat()[0] == 2
     p.quit()
+    names = [n for n, _ in messages(inst, "alice@example.org")]
+    assert any(n.endswith(":2,FS") for n in names), names
 
 
 def test_pop3_capa_stls_and_implicit_tls():
