@@ -67,6 +67,11 @@ void pop3_out_end(struct pop3_out *, struct buf *out);
 
 /* --- pop3_login.c, pop3_session.c -------------------------------------- */
 
+struct io;
+/* A one-line reply, CRLF added, cut to RFC 2449's 512 octets. */
+void pop3_reply(struct io *, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 void pop3_login(struct worker_conn *);
 void pop3_session(struct worker_conn *, const struct worker_session *);
 

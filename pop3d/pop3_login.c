@@ -6,6 +6,8 @@
  * (pop3_session.c) that answers the PASS or AUTH itself once it has the
  * maildrop locked (RFC 1939 5: "+OK maildrop locked and ready").
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "chapar/authc.h"
@@ -25,12 +27,8 @@ struct login {
 	int done;		/* QUIT, or the session went on */
 };
 
-static void
-reply(struct login *l, const char *fmt, ...) __attribute__((format(printf,
-    2, 3)));
-
-static void
-reply(struct login *l, const char *fmt, ...)
+void
+pop3_reply(struct io *io, const char *fmt, ...)
 {
 	char line[512];		/* RFC 2449 4: responses up to 512 */
 	va_list ap;
@@ -43,9 +41,11 @@ reply(struct login *l, const char *fmt, ...)
 		n = 0;
 	if ((size_t)n > sizeof(line) - 3)
 		n = (int)sizeof(line) - 3;
-	(void)io_write(l->io, line, (size_t)n);
-	(void)io_write(l->io, "\r\n", 2);
+	(void)io_write(io, line, (size_t)n);
+	(void)io_write(io, "\r\n", 2);
 }
+
+#define reply(l, ...) pop3_reply((l)->io, __VA_ARGS__)
 
 /* May a password be used here (TLS, or the listener allows plaintext)? */
 static int

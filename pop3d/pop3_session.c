@@ -53,27 +53,7 @@ struct sess {
 	uint64_t retr, retr_bytes, top, top_bytes;
 };
 
-static void
-reply(struct sess *s, const char *fmt, ...) __attribute__((format(printf,
-    2, 3)));
-
-static void
-reply(struct sess *s, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n > sizeof(line) - 3)
-		n = (int)sizeof(line) - 3;
-	(void)io_write(s->io, line, (size_t)n);
-	(void)io_write(s->io, "\r\n", 2);
-}
+#define reply(s, ...) pop3_reply((s)->io, __VA_ARGS__)
 
 static int
 take(const struct msg *m, void *arg)

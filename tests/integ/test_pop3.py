@@ -2,7 +2,6 @@
 poplib, raw sockets for the hostile cases, and Debian's curl and
 fetchmail."""
 import base64
-import glob
 import os
 import poplib
 import shutil
@@ -49,6 +48,20 @@ prefork = 1
     return inst
 
 
+def stored(inst, user="alice@example.org"):
+    """The messages of the INBOX in UID order (",U=" in the name; the
+    names' own order is not the UIDs')."""
+    import re
+    return [m for _, m in sorted(
+        messages(inst, user),
+        key=lambda nm: int(re.search(r",U=(\d+)", nm[0]).group(1)))]
+
+
+def by_uid(cur, uid):
+    """The file of the message with this UID in a cur/ directory."""
+    return [n for n in os.listdir(cur) if ",U=%d:" % uid in n][0]
+
+
 def deliver(inst, user, data):
     r = lda(inst, "-d", user, "-f", "bob@example.org", data=data)
     assert r.returncode == 0, r
@@ -73,7 +86,7 @@ def test_pop3_commands_and_update_state():
     deliver(inst, "alice@example.org", M1)
     deliver(inst, "alice@example.org", M2)
     # as stored: the delivery agent added Return-Path and Delivered-To
-    s1, s2 = [m for _, m in messages(inst, "alice@example.org")]
+    s1, s2 = stored(inst)
     assert s1.endswith(M1) and s2.endswith(M2)
     p = login(inst)
     assert p.stat() == (2, len(s1) + len(s2))
@@ -159,7 +172,7 @@ def test_pop3_one_session_per_mailbox_and_imap_style_changes():
     # another client changes the flags of message 2 (Maildir: the
     # file's name): RETR still finds it
     cur = inst.path("mail", "example.org", "alice", "cur")
-    second = sorted(os.listdir(cur))[1]
+    second = by_uid(cur, 2)
     os.rename(os.path.join(cur, second), os.path.join(
         cur, second.split(":2,")[0] + ":2,FS"))
     assert p.retr(2)[1][-1] == b"hello"
@@ -177,12 +190,7 @@ def test_pop3_one_session_per_mailbox_and_imap_style_changes():
     deliver(inst, "alice@example.org", b"Subject: three\r\n\r\nx\r\n")
     # the message is removed behind our back (an IMAP expunge):
     # RETR says so, the session goes on
-    for n, _ in messages(inst, "alice@example.org"):
-        if n:
-            path = glob.glob(inst.path("mail", "example.org", "alice",
-                                       "cur", n))[0]
-            os.unlink(path)
-            break
+    os.unlink(os.path.join(cur, by_uid(cur, 1)))
     try:
         p.retr(1)
         assert False
@@ -249,8 +257,7 @@ def test_pop3_sasl_plain_and_scram():
     r = cmd(b"AUTH PLAIN " + base64.b64encode(
         b"\0alice@example.org\0pw alice"))
     assert r.startswith(b"+OK maildrop locked"), r
-    stored = messages(inst, "alice@example.org")[0][1]
-    assert cmd(b"STAT") == b"+OK 1 %d\r\n" % len(stored)
+    assert cmd(b"STAT") == b"+OK 1 %d\r\n" % len(stored(inst)[0])
     assert cmd(b"QUIT").startswith(b"+OK")
     s.close()
     # SCRAM-SHA-256 (RFC 7677) with a client written here
@@ -382,7 +389,7 @@ def test_pop3_with_curl_and_fetchmail():
     deliver(inst, "alice@example.org", M1)
     deliver(inst, "alice@example.org", M2)
     if shutil.which("curl"):
-        s1, s2 = [m for _, m in messages(inst, "alice@example.org")]
+        s1, s2 = stored(inst)
         r = subprocess.run(["curl", "-s", "--user", "alice@example.org:pw "
                             "alice", "pop3://127.0.0.1:%d/1" % inst.plain],
                            capture_output=True, timeout=30)
