@@ -98,9 +98,9 @@ Try it from another terminal:
 
 qmgr delivers what is queued for example.test to the demo mailbox, and
 remote sends mail for other domains to their MX.
-Not there yet: IMAP, POP3 and FTP.  They arrive with the next pieces of
-work (see README.md); chapard will run them from sections of $conf, as
-it runs [smtpd] and [lmtp].
+Not there yet: IMAP and FTP.  They arrive with the next pieces of work
+(see README.md); chapard will run them from sections of $conf, as it
+runs [smtpd], [lmtp] and [pop3].
 
 Stop with Ctrl-C.
 EOT
