@@ -97,6 +97,7 @@ struct dict_txn {
 	DB_TXN *txn;
 	int retry;		/* an operation hit a lock or a panic */
 	int failed;		/* an operation failed in the database */
+	int wrote;		/* a put or a delete was tried */
 };
 
 struct dict {
@@ -117,6 +118,7 @@ struct dict_env {
 	LIST_HEAD(, dict) dicts;
 	LIST_ENTRY(dict_env) link;	/* in open_envs */
 	int listed;
+	uint64_t last_ckp;	/* when this process last asked (ms) */
 	char lasterr[256];	/* last message from BDB */
 };
 
@@ -530,6 +532,26 @@ dbt_set(DBT *dbt, struct sv v)
 	return 0;
 }
 
+
+/*
+ * A checkpoint when enough log has gone by (CKP_KBYTES, CKP_MINUTES).
+ * Asking costs BDB a look at the log file, so a transaction that only
+ * read does not ask, and a process asks at most once a second; closing
+ * the environment asks too.
+ */
+static void
+checkpoint(struct dict_env *e, int wrote)
+{
+	uint64_t now;
+
+	if (!wrote || (now = now_ms()) < e->last_ckp + 1000)
+		return;
+	e->last_ckp = now;
+	if (e->dbenv->txn_checkpoint(e->dbenv, CKP_KBYTES, CKP_MINUTES, 0) ==
+	    DB_RUNRECOVERY)
+		e->need_recover = 1;
+}
+
 /*
  * One try of a transaction.  The transaction commits only if fn returned
  * DICT_OK and no operation in it failed: after a lock conflict or a
@@ -558,10 +580,7 @@ txn_once(struct dict_env *e, u_int32_t flags, dict_txn_fn fn, void *arg,
 	e->cur = NULL;
 	if (rv == DICT_OK && !t.retry && !t.failed) {
 		if ((ret = t.txn->commit(t.txn, 0)) == 0) {
-			ret = e->dbenv->txn_checkpoint(e->dbenv, CKP_KBYTES,
-			    CKP_MINUTES, 0);
-			if (ret == DB_RUNRECOVERY)
-				e->need_recover = 1;
+			checkpoint(e, t.wrote);
 			return DICT_OK;
 		}
 		/* Not retried: the commit may have reached the log. */
@@ -835,6 +854,7 @@ put_in(struct dict *d, struct dict_txn *t, struct sv key, struct sv val,
 {
 	DBT k, v;
 
+	t->wrote = 1;
 	if (t->retry)
 		return DICT_RETRY;
 	if ((flags & ~DICT_NEW) != 0 || dbt_set(&k, key) == -1 ||
@@ -849,6 +869,7 @@ del_in(struct dict *d, struct dict_txn *t, struct sv key)
 {
 	DBT k;
 
+	t->wrote = 1;
 	if (t->retry)
 		return DICT_RETRY;
 	if (dbt_set(&k, key) == -1)
