@@ -11,8 +11,10 @@ both sides, and the same password hash scheme, yescrypt, on both) when
 Debian's dovecot-pop3d is installed, and the ratio printed (goal: >= 2x
 Dovecot).
 
-Then the time LIST takes on a 50,000-message mailbox (goal: well under a
-second), on both.
+Then PARALLEL clients at once, each on a mailbox of its own (POP3 allows
+one session per mailbox), SESSIONS sessions each: the rate a loaded
+server gives.  Then the time LIST takes on a 50,000-message mailbox
+(goal: well under a second), on both.
 
 Bounded: fixed counts, timeouts on every socket; loopback only.
 """
@@ -36,6 +38,7 @@ from bench_smtpd import busy_seconds  # noqa: E402
 N_MSGS = 1000
 BIG = 50000
 SESSIONS = 20
+PARALLEL = 4            # clients at once in the second run
 USER, PASS = "bench@example.org", "bench pw"
 
 
@@ -89,14 +92,15 @@ def quiet():
     time.sleep(1)
 
 
-def session(port, n, retr=True):
+def session(port, n, retr=True, user=None):
     """One POP3 session; the number of multi-line responses read."""
     s = socket.create_connection(("127.0.0.1", port), 30)
     s.settimeout(60)
     f = s.makefile("rb")
     if not f.readline().startswith(b"+OK"):
         raise RuntimeError("no greeting")
-    s.sendall(b"USER %s\r\nPASS %s\r\n" % (USER.encode(), PASS.encode()))
+    s.sendall(b"USER %s\r\nPASS %s\r\n" % ((user or USER).encode(),
+                                           PASS.encode()))
     for _ in range(2):
         line = f.readline()
         if not line.startswith(b"+OK"):
@@ -120,35 +124,61 @@ def session(port, n, retr=True):
     return seen
 
 
-def run(name, port, n):
-    session(port, n)         # warm up (indexes, caches, \Seen written)
+def users(k):
+    """The mailboxes of the parallel run: one per client, as POP3 allows
+    one session per mailbox."""
+    return ["p%d@example.org" % i for i in range(k)]
+
+
+def run(name, port, n, parallel=1):
+    """SESSIONS sessions in a row (parallel = 1), or that many on each
+    of parallel clients at once, each with a mailbox of its own."""
+    import threading
+    who = [USER] if parallel == 1 else users(parallel)
+    for u in who:
+        session(port, n, user=u)    # warm up (indexes, \Seen written)
     # a mailbox changed in the last 2 s is looked at whole by the next
     # session (a stamp that young proves nothing, see mbox_sync.c): a
     # mailbox a client polls is not that fresh
     time.sleep(2.5)
+    errors = []
+
+    def client(u):
+        try:
+            for _ in range(SESSIONS):
+                session(port, n, user=u)
+        except Exception as e:      # reported below, counted as a failure
+            errors.append(e)
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     busy0 = busy_seconds()
     t0 = time.time()
-    for _ in range(SESSIONS):
-        session(port, n)
+    threads = [threading.Thread(target=client, args=(u,)) for u in who]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(600)
     dt = time.time() - t0
+    if errors:
+        raise RuntimeError("%s: %s" % (name, errors[0]))
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
-    client = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
-    server = max(0.0, busy_seconds() - busy0 - client)
-    rate = SESSIONS / dt
-    print("%s: %d sessions x (LIST + RETR %d + QUIT): %.2f s, %.2f "
+    client_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime -
+                                                  ru0.ru_stime)
+    total = SESSIONS * len(who)
+    server = max(0.0, busy_seconds() - busy0 - client_cpu)
+    rate = total / dt
+    print("%s: %d x %d sessions x (LIST + RETR %d + QUIT): %.2f s, %.2f "
           "sessions/s, %.0f msg/s, server CPU %.1f ms/session" %
-          (name, SESSIONS, n, dt, rate, rate * n, server * 1000 /
-           SESSIONS))
-    return rate, server / SESSIONS
+          (name, len(who), SESSIONS, n, dt, rate, rate * n,
+           server * 1000 / total))
+    return rate, server / total
 
 
-def list_time(name, port, n):
-    session(port, n, retr=False)
+def list_time(name, port, n, user):
+    session(port, n, retr=False, user=user)
     time.sleep(2.5)
     t0 = time.time()
     for _ in range(5):
-        session(port, n, retr=False)
+        session(port, n, retr=False, user=user)
     dt = (time.time() - t0) / 5
     print("%s: log in + LIST + QUIT on %d messages: %.3f s" % (name, n, dt))
     return dt
@@ -163,11 +193,12 @@ class Dovecot:
             os.makedirs(os.path.join(self.dir, d))
         with open(os.path.join(self.dir, "passwd"), "w") as f:
             h = yescrypt(PASS)
-            f.write("%s:{CRYPT}%s\nbig@example.org:{CRYPT}%s\n" %
-                    (USER, h, h))
+            for u in [USER, "big@example.org"] + users(PARALLEL):
+                f.write("%s:{CRYPT}%s\n" % (u, h))
         self.uid, self.gid = pw.pw_uid, pw.pw_gid
-        write_maildir(os.path.join(self.dir, "home", USER, "Maildir"), n,
-                      5120, pw.pw_uid)
+        for u in [USER] + users(PARALLEL):
+            write_maildir(os.path.join(self.dir, "home", u, "Maildir"), n,
+                          5120, pw.pw_uid)
         os.system("chown -R %d:%d %s" % (pw.pw_uid, pw.pw_gid,
                                          os.path.join(self.dir, "home")))
         quiet()
@@ -244,8 +275,8 @@ def chapar(n, big_n):
     inst = Instance()
     try:
         inst.ok("domain", "add", "example.org")
-        inst.add_user(USER, PASS)
-        inst.add_user("big@example.org", PASS)
+        for u in [USER, "big@example.org"] + users(PARALLEL):
+            inst.add_user(u, PASS)
         inst.add_conf("""
 [pop3]
 listen = 127.0.0.1:%d
@@ -257,13 +288,15 @@ auth_allow_plaintext = yes
 """ % port)
         mbox = inst.path("bench.mbox")
         write_mbox(mbox, n, 5120)
-        inst.ok("import", USER, mbox)
+        for u in [USER] + users(PARALLEL):
+            inst.ok("import", u, mbox)
         os.unlink(mbox)
         quiet()
         inst.start_chapard()
         wait_for(lambda: inst.service("pop3") is not None and
                  inst.idle("pop3") >= 1, 30, "pop3 workers")
         ours = run("chapar pop3d", port, n)
+        ours_par = run("chapar pop3d", port, n, PARALLEL)
         big = None
         if big_n:
             # the big mailbox only now, so that its writing does not
@@ -275,13 +308,8 @@ auth_allow_plaintext = yes
                   (big_n, time.time() - t0))
             os.unlink(mbox)
             quiet()
-            USER_SAVE = globals()["USER"]
-            globals()["USER"] = "big@example.org"
-            try:
-                big = list_time("chapar pop3d", port, big_n)
-            finally:
-                globals()["USER"] = USER_SAVE
-        return ours, big
+            big = list_time("chapar pop3d", port, big_n, "big@example.org")
+        return ours, ours_par, big
     finally:
         inst.stop_all()
         shutil.rmtree(inst.dir, ignore_errors=True)
@@ -293,7 +321,7 @@ def main():
     ap.add_argument("--big", type=int, default=BIG)
     args = ap.parse_args()
     chapartest.BUILD = os.path.abspath(args.build)
-    ours, big = chapar(N_MSGS, args.big)
+    ours, ours_par, big = chapar(N_MSGS, args.big)
     if os.geteuid() != 0 or shutil.which("dovecot") is None or \
             not os.path.exists("/usr/lib/dovecot/pop3"):
         print("dovecot: needs root and dovecot-pop3d; no comparison")
@@ -302,13 +330,16 @@ def main():
     d = Dovecot(port, N_MSGS, args.big)
     try:
         theirs = run("dovecot pop3", port, N_MSGS)
-        print("ratio chapar/dovecot: %.2f x the sessions/s (goal >= 2), "
-              "%.2f x the CPU per session" % (ours[0] / theirs[0],
-                                               ours[1] / theirs[1]))
+        theirs_par = run("dovecot pop3", port, N_MSGS, PARALLEL)
+        for what, a, b in (("one client", ours, theirs),
+                           ("%d clients" % PARALLEL, ours_par, theirs_par)):
+            print("ratio chapar/dovecot, %s: %.2f x the sessions/s (goal "
+                  ">= 2), %.2f x the CPU per session" %
+                  (what, a[0] / b[0], a[1] / b[1]))
         if args.big:
             d.add_big(args.big)
-            globals()["USER"] = "big@example.org"
-            dbig = list_time("dovecot pop3", port, args.big)
+            dbig = list_time("dovecot pop3", port, args.big,
+                             "big@example.org")
             print("LIST of %d: chapar %.3f s, dovecot %.3f s" %
                   (args.big, big, dbig))
     finally:
