@@ -186,6 +186,9 @@ const struct cfg_key cfg_keys[] = {
 	{ "qmgr_lmtp", CFG_STR, "${run_dir}/lmtp.sock", 0, 0, 0,
 	    "where the queue manager reaches local(8): a UNIX socket path or "
 	    "host:port", NULL },
+	{ "local_process_limit", CFG_INT, "10", 1, 1000, 0,
+	    "deliveries into local mailboxes at once (connections from the "
+	    "queue manager to the LMTP agent)", NULL },
 	{ "queue_retry_min", CFG_DURATION, "5m", 1, DAY, 0,
 	    "first wait before a deferred message is tried again (then "
 	    "doubling)", NULL },

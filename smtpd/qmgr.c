@@ -4,18 +4,18 @@
  * It takes what enqueue committed to todo/, moves the envelope to
  * info/H/ID (from then on the queue manager's), and delivers: local
  * recipients through the LMTP agent (local(8)), one transaction per
- * message, with one reply per recipient (RFC 2033 4.2).  Each
- * recipient's fate is written into the envelope (state=sent|failed,
- * reply=, dsn=) before the next step, by a rename over the old one, so a
- * restart after kill -9 at most tries the in-flight recipients again.
- * Deferred mail is tried again with a doubling delay (queue_retry_min to
- * queue_retry_max); after queue_lifetime it fails.  When every recipient
- * has a final result, the failures go back to the sender as one RFC 3464
- * report (never for the null sender, so a report never loops) and the
- * message leaves the queue.
- *
- * Mail for other domains waits for remote(8), which comes next: it is
- * deferred, and fails at queue_lifetime like any other.
+ * message with one reply per recipient (RFC 2033 4.2), up to
+ * local_process_limit at once; remote ones through remote(8), one job
+ * per message and domain, under remote_process_limit and the
+ * per-destination limits.  Each recipient's fate is written into the
+ * envelope (state=sent|failed, reply=, dsn=) after each job, by a rename
+ * over the old one, so a restart after kill -9 at most tries the
+ * in-flight recipients again.  Deferred mail is tried again with a
+ * doubling delay (queue_retry_min to queue_retry_max); after
+ * queue_lifetime it fails.  When every recipient has a final result, the
+ * failures go back to the sender as one RFC 3464 report (a report's own
+ * failure to the postmaster, never further) and the message leaves the
+ * queue.
  *
  * qmgr runs as queue_user with queue_dir as its working directory.  It
  * is not chrooted: it connects to the LMTP agent's socket for every
@@ -51,6 +51,7 @@
 #include "chapar/util.h"
 
 #define LMTP_TIMEOUT_MS (10 * 60 * 1000)
+#define LMTP_GREET_MS (10 * 1000)
 #define SCAN_SECS 60		/* the safety-net look at todo/ */
 #define MSGS_MAX 100000		/* messages held in memory at once */
 
@@ -79,7 +80,7 @@ static struct {
 	size_t active;		/* messages in a run */
 	char host[256];
 	uint64_t retry_min, retry_max, lifetime, warn;
-	uint64_t process_limit, dest_concurrency, rate_delay;
+	uint64_t process_limit, dest_concurrency, rate_delay, local_limit;
 	int wake;		/* the FIFO enqueue writes to */
 	int rescan;		/* a report was queued: look at todo/ */
 } G;
@@ -316,117 +317,6 @@ log_result(const char *id, const struct queue_env *e, const struct rec *r,
 	    rec_get_str(r, "dsn") ? rec_get_str(r, "dsn") : "",
 	    status, log_esc_str(rec_get_str(r, "reply") ?
 	    rec_get_str(r, "reply") : ""));
-}
-
-/*
- * Deliver the message's pending local recipients (their indexes in
- * idx[0..n)) in one LMTP transaction.  Each gets a state: sent, failed,
- * or (left without one) deferred.
- */
-static void
-deliver_local(const char *id, struct queue_env *e, size_t *idx, size_t n)
-{
-	struct buf err, text, path;
-	struct io io;
-	int fd, mfd = -1, code, *acc;
-	size_t i, nacc = 0;
-	const char *body = rec_get_str(&e->head, "body");
-	char st[16];
-
-	buf_init(&err, 1024);
-	buf_init(&text, 1024);
-	buf_init(&path, 256);
-	acc = xcalloc(n, sizeof(*acc));
-	if ((fd = lmtp_connect(&err)) == -1) {
-		for (i = 0; i < n; i++) {
-			rcpt_set(&e->rcpts[idx[i]], NULL, 0, "4.4.1",
-			    buf_cstr(&err));
-			log_result(id, e, &e->rcpts[idx[i]], "local",
-			    "deferred");
-		}
-		goto out;
-	}
-	io_init(&io, fd, 4096, LMTP_TIMEOUT_MS);
-	if (lmtp_reply(&io, &text) != 220)
-		goto broken;
-	(void)io_printf(&io, "LHLO %s\r\n", G.host);
-	if (io_flush(&io) != IO_OK || lmtp_reply(&io, &text) != 250)
-		goto broken;
-	(void)io_printf(&io, "MAIL FROM:<%s>%s%s\r\n",
-	    rec_get_str(&e->head, "sender"), body != NULL && strcmp(body,
-	    "7BIT") != 0 ? " BODY=8BITMIME" : "",
-	    rec_get_str(&e->head, "smtputf8") ? " SMTPUTF8" : "");
-	if (io_flush(&io) != IO_OK || (code = lmtp_reply(&io, &text)) == -1)
-		goto broken;
-	if (code != 250) {
-		queue_reply_status(code, buf_cstr(&text), st);
-		for (i = 0; i < n; i++)
-			rcpt_set(&e->rcpts[idx[i]], code >= 500 ? "failed" :
-			    NULL, code, st, buf_cstr(&text));
-		goto done;
-	}
-	for (i = 0; i < n; i++) {
-		struct rec *r = &e->rcpts[idx[i]];
-
-		(void)io_printf(&io, "RCPT TO:<%s>\r\n", rec_get_str(r,
-		    "rcpt"));
-		if (io_flush(&io) != IO_OK ||
-		    (code = lmtp_reply(&io, &text)) == -1)
-			goto broken;
-		if (code == 250) {
-			acc[i] = 1;
-			nacc++;
-			continue;
-		}
-		queue_reply_status(code, buf_cstr(&text), st);
-		rcpt_set(r, code >= 500 ? "failed" : NULL, code, st,
-		    buf_cstr(&text));
-	}
-	if (nacc == 0)
-		goto done;
-	(void)io_puts(&io, "DATA\r\n");
-	if (io_flush(&io) != IO_OK || lmtp_reply(&io, &text) != 354)
-		goto broken;
-	queue_path("mess", id, &path);
-	header_tags(e, &err);
-	if ((mfd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC)) == -1 ||
-	    lmtp_body(&io, &err, mfd) == -1)
-		goto broken;
-	/* RFC 2033 4.2: a reply for each accepted recipient, in order */
-	for (i = 0; i < n; i++) {
-		if (!acc[i])
-			continue;
-		if ((code = lmtp_reply(&io, &text)) == -1)
-			goto broken;
-		queue_reply_status(code, buf_cstr(&text), st);
-		rcpt_set(&e->rcpts[idx[i]], code < 300 ? "sent" : code >= 500 ?
-		    "failed" : NULL, code, st, buf_cstr(&text));
-	}
-	(void)io_puts(&io, "QUIT\r\n");
-	(void)io_flush(&io);
-	goto done;
-broken:
-	/* what has no result yet is deferred */
-	for (i = 0; i < n; i++)
-		if (rcpt_state(&e->rcpts[idx[i]])[0] == '\0')
-			rcpt_set(&e->rcpts[idx[i]], NULL, 0, "4.4.2",
-			    "lost the connection to the LMTP agent");
-done:
-	for (i = 0; i < n; i++) {
-		const char *s = rcpt_state(&e->rcpts[idx[i]]);
-
-		log_result(id, e, &e->rcpts[idx[i]], "local", strcmp(s,
-		    "sent") == 0 ? "sent" : strcmp(s, "failed") == 0 ?
-		    "bounced" : "deferred");
-	}
-	io_free(&io, 1);
-out:
-	if (mfd != -1)
-		close(mfd);
-	free(acc);
-	buf_free(&err);
-	buf_free(&text);
-	buf_free(&path);
 }
 
 /* --- remote(8): jobs, destinations, connections -------------------------- */
@@ -848,6 +738,401 @@ queue_remote(struct msg *m, size_t *idx, size_t n)
 	free(done);
 }
 
+/* --- local(8): jobs and LMTP connections ------------------------------- */
+
+/*
+ * Local recipients go to the LMTP agent as jobs too: one per message, at
+ * most local_process_limit at once, each on a connection of its own
+ * (kept for the next job).  The envelope (MAIL, the RCPTs, DATA) and the
+ * message go out at once; the replies to the end of the message, which
+ * come only when the agent has the message on disk, are read when they
+ * arrive, so the deliveries' fsyncs overlap.
+ */
+struct ljob {
+	struct msg *m;
+	size_t *idx, n;		/* the recipients' indexes in m->e */
+	int *acc;		/* accepted at RCPT: a reply after the data */
+	int tries;		/* sent again after a dead kept connection */
+	struct ljob *next;
+};
+
+struct lslot {
+	struct io io;
+	struct ljob *job;	/* NULL: idle */
+	int state;		/* 1: the envelope's replies due, 2: the data's */
+	uint64_t idle_ms;
+	int used;		/* has carried a job: may have gone stale */
+};
+
+static struct {
+	struct ljob *head, *tail;
+	struct lslot *s;
+	size_t ns, busy;
+} L;
+
+/* A new connection to the LMTP agent, greeted and LHLO'd; NULL with
+ * err set. */
+static struct lslot *
+lslot_open(struct buf *err)
+{
+	struct buf text;
+	struct lslot *ls;
+	int fd;
+
+	if ((fd = lmtp_connect(err)) == -1)
+		return NULL;
+	L.s = xreallocarray(L.s, L.ns + 1, sizeof(*L.s));
+	ls = &L.s[L.ns];
+	memset(ls, 0, sizeof(*ls));
+	/* a short wait for the greeting: an agent whose workers are all
+	 * taken (max_procs below local_process_limit) must not stall the
+	 * queue manager for long */
+	io_init(&ls->io, fd, 4096, LMTP_GREET_MS);
+	buf_init(&text, 1024);
+	if (lmtp_reply(&ls->io, &text) != 220 ||
+	    io_printf(&ls->io, "LHLO %s\r\n", G.host) != IO_OK ||
+	    io_flush(&ls->io) != IO_OK || lmtp_reply(&ls->io, &text) != 250) {
+		buf_reset(err);
+		(void)buf_printf(err, "the LMTP agent did not greet: %s",
+		    text.len ? buf_cstr(&text) : "connection lost");
+		io_free(&ls->io, 1);
+		buf_free(&text);
+		return NULL;
+	}
+	ls->io.timeout_ms = LMTP_TIMEOUT_MS;
+	buf_free(&text);
+	L.ns++;
+	return ls;
+}
+
+static void
+lslot_close(struct lslot *ls)
+{
+	io_free(&ls->io, 1);
+	*ls = L.s[--L.ns];
+}
+
+/* An idle connection that the agent has closed (its worker retired)
+ * reads as EOF at once. */
+static int
+lslot_stale(struct lslot *ls)
+{
+	struct pollfd p = { .fd = ls->io.fd, .events = POLLIN };
+
+	return io_buffered(&ls->io) > 0 || poll(&p, 1, 0) != 0;
+}
+
+/* A job's recipients have their results: logged, the envelope kept,
+ * and the message's run goes on. */
+static void
+ljob_done(struct ljob *j, int ran)
+{
+	struct msg *m = j->m;
+	size_t i;
+
+	for (i = 0; ran && i < j->n; i++) {
+		const struct rec *r = &m->e->rcpts[j->idx[i]];
+		const char *s = rcpt_state(r);
+
+		log_result(m->id, m->e, r, "local", strcmp(s, "sent") == 0 ?
+		    "sent" : strcmp(s, "failed") == 0 ? "bounced" :
+		    "deferred");
+	}
+	if (ran && m->out > 1)
+		(void)env_save(m->id, m->e);
+	free(j->idx);
+	free(j->acc);
+	free(j);
+	if (--m->out == 0)
+		msg_finish(m);
+}
+
+/* What has no result yet is deferred, with why. */
+static void
+ljob_defer(struct ljob *j, const char *dsn, const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < j->n; i++)
+		if (rcpt_state(&j->m->e->rcpts[j->idx[i]])[0] == '\0')
+			rcpt_set(&j->m->e->rcpts[j->idx[i]], NULL, 0, dsn, why);
+}
+
+enum lstart { L_WAIT, L_DONE, L_BROKEN, L_STALE };
+
+/* The envelope of job j on connection ls, MAIL, the RCPTs and DATA at
+ * once (RFC 2033 4.2, pipelined as RFC 2920 allows); the replies are
+ * read when they come (local_envelope). */
+static int
+local_send(struct lslot *ls, struct ljob *j)
+{
+	struct queue_env *e = j->m->e;
+	const char *body = rec_get_str(&e->head, "body");
+	size_t i;
+
+	(void)io_printf(&ls->io, "MAIL FROM:<%s>%s%s\r\n",
+	    rec_get_str(&e->head, "sender"), body != NULL && strcmp(body,
+	    "7BIT") != 0 ? " BODY=8BITMIME" : "",
+	    rec_get_str(&e->head, "smtputf8") ? " SMTPUTF8" : "");
+	for (i = 0; i < j->n; i++)
+		(void)io_printf(&ls->io, "RCPT TO:<%s>\r\n",
+		    rec_get_str(&e->rcpts[j->idx[i]], "rcpt"));
+	(void)io_puts(&ls->io, "DATA\r\n");
+	return io_flush(&ls->io) == IO_OK ? 0 : -1;
+}
+
+/*
+ * The replies to the envelope, then (354) the message.  L_WAIT: the
+ * replies to the data are to come; L_DONE: settled already (no
+ * recipient accepted, or MAIL refused), the connection reusable;
+ * L_BROKEN: the connection failed, the rest deferred; L_STALE: a kept
+ * connection was dead before the job started (nothing happened: the job
+ * goes again on a new one).
+ */
+static enum lstart
+local_envelope(struct lslot *ls, struct ljob *j)
+{
+	struct queue_env *e = j->m->e;
+	struct buf text, path, tags;
+	enum lstart r = L_BROKEN;
+	size_t i, nacc = 0;
+	int code, mfd = -1, mail_ok;
+	char st[16];
+
+	buf_init(&text, 1024);
+	buf_init(&path, 256);
+	buf_init(&tags, 4096);
+	if ((code = lmtp_reply(&ls->io, &text)) == -1) {
+		r = ls->used ? L_STALE : L_BROKEN;
+		goto out;
+	}
+	if ((mail_ok = code == 250) == 0) {
+		queue_reply_status(code, buf_cstr(&text), st);
+		for (i = 0; i < j->n; i++)
+			rcpt_set(&e->rcpts[j->idx[i]], code >= 500 ? "failed" :
+			    NULL, code, st, buf_cstr(&text));
+	}
+	for (i = 0; i < j->n; i++) {
+		if ((code = lmtp_reply(&ls->io, &text)) == -1)
+			goto out;
+		if (!mail_ok)
+			continue;	/* 503s after the refused MAIL */
+		if (code == 250 || code == 251) {
+			j->acc[i] = 1;
+			nacc++;
+			continue;
+		}
+		queue_reply_status(code, buf_cstr(&text), st);
+		rcpt_set(&e->rcpts[j->idx[i]], code >= 500 ? "failed" : NULL,
+		    code, st, buf_cstr(&text));
+	}
+	/* DATA's reply */
+	if ((code = lmtp_reply(&ls->io, &text)) == -1)
+		goto out;
+	if (code == 354 && nacc == 0) {
+		/* RFC 2920 3.1: taken without recipients: an empty message */
+		if (io_puts(&ls->io, ".\r\n") != IO_OK ||
+		    io_flush(&ls->io) != IO_OK || lmtp_reply(&ls->io, &text) ==
+		    -1)
+			goto out;
+		r = L_DONE;
+		goto out;
+	}
+	if (code != 354) {
+		/* nobody accepted (503, 554), or the agent refused DATA */
+		for (i = 0; i < j->n; i++)
+			if (j->acc[i])
+				rcpt_set(&e->rcpts[j->idx[i]], NULL, code,
+				    "4.0.0", buf_cstr(&text));
+		r = L_DONE;
+		goto out;
+	}
+	queue_path("mess", j->m->id, &path);
+	header_tags(e, &tags);
+	if ((mfd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC)) == -1 ||
+	    lmtp_body(&ls->io, &tags, mfd) == -1)
+		goto out;
+	r = L_WAIT;
+out:
+	if (r == L_BROKEN)
+		ljob_defer(j, "4.4.2", "lost the connection to the LMTP agent");
+	if (mfd != -1)
+		close(mfd);
+	buf_free(&text);
+	buf_free(&path);
+	buf_free(&tags);
+	return r;
+}
+
+/* The replies to the data (RFC 2033 4.2: one per accepted recipient, in
+ * order).  0, or -1 when the connection broke (the rest deferred). */
+static int
+local_finish(struct lslot *ls, struct ljob *j)
+{
+	struct queue_env *e = j->m->e;
+	struct buf text;
+	size_t i;
+	int code, r = 0;
+	char st[16];
+
+	buf_init(&text, 1024);
+	for (i = 0; i < j->n; i++) {
+		if (!j->acc[i])
+			continue;
+		if ((code = lmtp_reply(&ls->io, &text)) == -1) {
+			ljob_defer(j, "4.4.2", "lost the connection to the "
+			    "LMTP agent");
+			r = -1;
+			break;
+		}
+		queue_reply_status(code, buf_cstr(&text), st);
+		rcpt_set(&e->rcpts[j->idx[i]], code < 300 ? "sent" : code >= 500 ?
+		    "failed" : NULL, code, st, buf_cstr(&text));
+	}
+	buf_free(&text);
+	return r;
+}
+
+/* A job back at the head of the line (its connection was dead). */
+static void
+ljob_again(struct ljob *j)
+{
+	if ((j->next = L.head) == NULL)
+		L.tail = j;
+	L.head = j;
+	j->tries++;
+}
+
+/* Start what local_process_limit allows: the envelopes go out, the
+ * replies are read by local_input_fd. */
+static void
+dispatch_local(void)
+{
+	struct ljob *j;
+	struct lslot *ls;
+	struct buf err;
+	size_t i;
+
+	buf_init(&err, 1024);
+	while ((j = L.head) != NULL && L.busy < G.local_limit) {
+		if ((L.head = j->next) == NULL)
+			L.tail = NULL;
+		j->next = NULL;
+		if (j->m->cancel || rec_get_str(&j->m->e->head, "held") !=
+		    NULL) {
+			ljob_done(j, 0);
+			continue;
+		}
+		ls = NULL;
+		for (i = 0; i < L.ns && ls == NULL; i++)
+			if (L.s[i].job == NULL) {
+				if (lslot_stale(&L.s[i]))
+					lslot_close(&L.s[i--]);
+				else
+					ls = &L.s[i];
+			}
+		if (ls == NULL && (ls = lslot_open(&err)) == NULL) {
+			ljob_defer(j, "4.4.1", buf_cstr(&err));
+			ljob_done(j, 1);
+			continue;
+		}
+		if (local_send(ls, j) == -1) {
+			int used = ls->used;
+
+			lslot_close(ls);
+			if (used && j->tries < 2)
+				ljob_again(j);
+			else {
+				ljob_defer(j, "4.4.2", "lost the connection to "
+				    "the LMTP agent");
+				ljob_done(j, 1);
+			}
+			continue;
+		}
+		ls->job = j;
+		ls->state = 1;
+		L.busy++;
+	}
+	buf_free(&err);
+}
+
+/* The busy LMTP connection on descriptor fd has something: the replies
+ * to the envelope (then the message goes) or to the data. */
+static void
+local_input_fd(int fd)
+{
+	struct lslot *ls = NULL;
+	struct ljob *j;
+	enum lstart r;
+	size_t i;
+
+	for (i = 0; i < L.ns; i++)
+		if (L.s[i].io.fd == fd && L.s[i].job != NULL)
+			ls = &L.s[i];
+	if (ls == NULL)
+		return;
+	j = ls->job;
+	if (ls->state == 1) {
+		r = local_envelope(ls, j);
+		if (r == L_WAIT) {
+			ls->state = 2;
+			return;
+		}
+	} else
+		r = local_finish(ls, j) == -1 ? L_BROKEN : L_DONE;
+	ls->job = NULL;
+	ls->state = 0;
+	L.busy--;
+	if (r == L_STALE) {
+		lslot_close(ls);
+		if (j->tries < 2) {
+			ljob_again(j);
+			return;
+		}
+		ljob_defer(j, "4.4.2", "lost the connection to the LMTP agent");
+		r = L_BROKEN;
+	} else if (r == L_BROKEN)
+		lslot_close(ls);
+	else {
+		ls->used = 1;
+		ls->idle_ms = now_ms();
+	}
+	ljob_done(j, 1);
+}
+
+/* Idle LMTP connections kept too long go. */
+static void
+local_expire(void)
+{
+	uint64_t now = now_ms();
+	size_t i;
+
+	for (i = 0; i < L.ns; )
+		if (L.s[i].job == NULL && now >= L.s[i].idle_ms + SLOT_IDLE_MS)
+			lslot_close(&L.s[i]);
+		else
+			i++;
+}
+
+/* The local recipients idx[0..n) of a message: one job. */
+static void
+queue_local(struct msg *m, const size_t *idx, size_t n)
+{
+	struct ljob *j = xcalloc(1, sizeof(*j));
+
+	j->m = m;
+	j->n = n;
+	j->idx = xcalloc(n, sizeof(*j->idx));
+	memcpy(j->idx, idx, n * sizeof(*idx));
+	j->acc = xcalloc(n, sizeof(*j->acc));
+	if (L.tail != NULL)
+		L.tail->next = j;
+	else
+		L.head = j;
+	L.tail = j;
+	m->out++;
+}
+
 /* --- delivery status notifications (RFC 3464) ---------------------------- */
 
 static void
@@ -1223,14 +1508,11 @@ msg_start(struct msg *m)
 			break;
 		}
 	}
-	if (nl > 0 && !G.quit)
-		deliver_local(m->id, e, local, nl);
 	m->out = 1;	/* msg_finish waits for this too */
-	if (nr > 0 && !G.quit) {
-		if (nl > 0)	/* what is done is kept */
-			(void)env_save(m->id, e);
+	if (nl > 0 && !G.quit)
+		queue_local(m, local, nl);
+	if (nr > 0 && !G.quit)
 		queue_remote(m, remote, nr);
-	}
 	free(local);
 	free(remote);
 	if (--m->out == 0)
@@ -1519,7 +1801,7 @@ serve(void)
 {
 	struct pollfd *pfd = NULL;
 	uint64_t now, soonest, last_scan = 0;
-	size_t i, np, cap = 0;
+	size_t i, np, nremote, cap = 0;
 	int ms;
 
 	while (!G.quit) {
@@ -1534,9 +1816,11 @@ serve(void)
 			    G.m[i]->next <= now)
 				msg_start(G.m[i]);
 		dispatch();
+		dispatch_local();
 		sweep();
 		dest_sweep();
 		slots_expire();
+		local_expire();
 		soonest = G.rescan ? now : now + SCAN_SECS;
 		for (i = 0; i < G.n; i++)
 			if (G.m[i]->e == NULL && G.m[i]->next < soonest)
@@ -1547,8 +1831,8 @@ serve(void)
 			ms = 1000;	/* and a SIGTERM is not missed for long */
 		if (G.rate_delay > 0 && Q.nd > 0 && ms > 100)
 			ms = 100;	/* a paused destination's next start */
-		if (cap < Q.ns + 1) {
-			cap = Q.ns + 16;
+		if (cap < Q.ns + L.ns + 1) {
+			cap = Q.ns + L.ns + 16;
 			pfd = xreallocarray(pfd, cap, sizeof(*pfd));
 		}
 		pfd[0].fd = G.wake;
@@ -1558,13 +1842,23 @@ serve(void)
 				pfd[np].fd = Q.s[i].fd;
 				pfd[np++].events = POLLIN;
 			}
+		nremote = np;
+		for (i = 0; i < L.ns; i++)
+			if (L.s[i].job != NULL) {
+				pfd[np].fd = L.s[i].io.fd;
+				pfd[np++].events = POLLIN;
+			}
 		if (poll(pfd, np, ms) <= 0)
 			continue;
-		/* the answers first (slot_input may move the table's
-		 * entries, so by descriptor, the last first) */
+		/* the answers first (they may move the tables' entries, so
+		 * by descriptor) */
 		for (i = np; i-- > 1; )
-			if (pfd[i].revents != 0)
-				slot_by_fd_input(pfd[i].fd);
+			if (pfd[i].revents != 0) {
+				if (i >= nremote)
+					local_input_fd(pfd[i].fd);
+				else
+					slot_by_fd_input(pfd[i].fd);
+			}
 		if (pfd[0].revents != 0) {
 			read_commands();
 			scan_todo();
@@ -1618,6 +1912,7 @@ main(int argc, char **argv)
 	G.dest_concurrency = config_num(G.cf, NULL,
 	    "remote_destination_concurrency");
 	G.rate_delay = config_num(G.cf, NULL, "remote_destination_rate_delay");
+	G.local_limit = config_num(G.cf, NULL, "local_process_limit");
 	load_info();
 	log_info("ready: queue=%s, %zu messages in progress, uid=%ld", qdir,
 	    G.n, (long)geteuid());

@@ -94,7 +94,7 @@ def measure(sink, start, left, name):
     dt = time.time() - t0
     server = max(0.0, busy_seconds() - busy0 - (sink.cpu() - sink0))
     rate, cpu = N_MSGS / dt, server * 1e6 / N_MSGS
-    print("%s: %d x %d B to smtp-sink: %.1f s, %.0f msg/s, %.0f us CPU/msg"
+    print("%s: %d x %d B: %.1f s, %.0f msg/s, %.0f us CPU/msg"
           % (name, N_MSGS, SIZE, dt, rate, cpu))
     return rate, cpu
 
