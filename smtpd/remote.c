@@ -167,24 +167,38 @@ reply(struct conv *c)
 
 /* Queue a command line (not sent until a flush). */
 static int
+vput(struct conv *c, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static int
+vput(struct conv *c, const char *fmt, va_list ap)
+{
+	char line[2048];
+	int n;
+
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	if (n < 0 || (size_t)n >= sizeof(line) - 2)
+		return -1;
+	return io_printf(&c->io, "%s\r\n", line) == IO_OK ? 0 : -1;
+}
+
+static int
 put(struct conv *c, const char *fmt, ...) __attribute__((format(printf, 2,
     3)));
 
 static int
 put(struct conv *c, const char *fmt, ...)
 {
-	char line[2048];
 	va_list ap;
-	int n;
+	int r;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
+	r = vput(c, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line) - 2)
-		return -1;
-	return io_printf(&c->io, "%s\r\n", line) == IO_OK ? 0 : -1;
+	return r;
 }
 
+/* A command, sent now; its reply's code, or -1. */
 static int
 cmd(struct conv *c, const char *fmt, ...) __attribute__((format(printf, 2,
     3)));
@@ -192,17 +206,13 @@ cmd(struct conv *c, const char *fmt, ...) __attribute__((format(printf, 2,
 static int
 cmd(struct conv *c, const char *fmt, ...)
 {
-	char line[2048];
 	va_list ap;
-	int n;
+	int r;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
+	r = vput(c, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line) - 2)
-		return -1;
-	if (io_printf(&c->io, "%s\r\n", line) != IO_OK ||
-	    io_flush(&c->io) != IO_OK)
+	if (r == -1 || io_flush(&c->io) != IO_OK)
 		return -1;
 	return reply(c);
 }
