@@ -34,11 +34,21 @@ prefork = 1
     return inst, port
 
 
+def by_uid(path):
+    """Sort key of a message file: its UID (",U=" in the name), which is
+    the order of delivery; the names' own order is not (the microsecond
+    field has no fixed width)."""
+    import re
+    m = re.search(r",U=(\d+)", os.path.basename(path))
+    return (0, int(m.group(1)), "") if m else (1, 0, path)
+
+
 def messages(inst, user, folder=""):
+    """The messages of a folder, (file name, bytes), in UID order."""
     local, domain = user.split("@")
     d = inst.path("mail", domain, local, folder, "cur")
     out = []
-    for p in sorted(glob.glob(os.path.join(d, "*"))):
+    for p in sorted(glob.glob(os.path.join(d, "*")), key=by_uid):
         with open(p, "rb") as f:
             out.append((os.path.basename(p), f.read()))
     return out
