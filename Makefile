@@ -50,14 +50,32 @@ endif
 HARDEN = -fstack-protector-strong -fPIE
 CFLAGS ?=
 LDFLAGS ?=
-ALL_CFLAGS = -std=c11 $(OPT) $(HARDEN) $(WARN) $(DEFS) -Icommon $(CFLAGS)
+ALL_CFLAGS = -std=c11 $(OPT) $(HARDEN) $(WARN) $(DEFS) $(INCLUDES) $(CFLAGS)
 ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(SANLDFLAGS) $(LDFLAGS)
 LIBS = -ldb-5.3 -lssl -lcrypto -lcrypt -lidn2 -lunbound
 
 # --- sources -----------------------------------------------------------
-COMMON_SRC = $(wildcard common/*.c)
+# common/ is a stack of libraries, each a directory with its public
+# headers in DIR/chapar/ and its own archive.  LAYERS lists, for each, the
+# libraries it may use; tools/layers.sh (run by "make check") holds every
+# file to it.  Programs link the archives highest first.
+LIBDIRS = worker auth queue storage smtp imap mail dns tls dict core
+LAYERS_core    =
+LAYERS_dict    = core
+LAYERS_tls     = core
+LAYERS_dns     = core
+LAYERS_mail    = core
+LAYERS_imap    = core mail
+LAYERS_smtp    = core mail
+LAYERS_storage = core dict mail imap
+LAYERS_queue   = core mail
+LAYERS_auth    = core dict mail
+LAYERS_worker  = core tls auth queue storage
+INCLUDES = $(LIBDIRS:%=-Icommon/%)
+LIB_ARCHIVES = $(LIBDIRS:%=$(BUILD)/lib/lib%.a)
+LIB_SRC = $(foreach d,$(LIBDIRS),$(wildcard common/$(d)/*.c))
+COMMON_SRC = $(LIB_SRC)
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
-LIB        = $(BUILD)/libchapar.a
 
 # program name -> its sources
 PROGS = chapar chapard authd local enqueue qmgr remote smtpd sendmail \
@@ -65,20 +83,18 @@ PROGS = chapar chapard authd local enqueue qmgr remote smtpd sendmail \
 chapar_SRC  = $(wildcard admin/*.c)
 chapard_SRC = $(wildcard master/*.c)
 authd_SRC   = $(wildcard authd/*.c)
-local_SRC   = smtpd/local.c smtpd/deliver.c smtpd/lmtp.c
+local_SRC   = smtpd/local.c smtpd/local_deliver.c smtpd/local_lmtp.c
 enqueue_SRC = smtpd/enqueue.c
-sendmail_SRC = smtpd/sendmail.c smtpd/smtp_parse.c
-qmgr_SRC    = smtpd/qmgr.c
-remote_SRC  = smtpd/remote.c smtpd/smtp_parse.c
-smtpd_SRC   = smtpd/smtpd.c smtpd/smtp_session.c smtpd/smtp_data.c \
-	smtpd/smtp_auth.c smtpd/smtp_parse.c smtpd/smtp_filter.c
-pop3d_SRC   = pop3d/pop3d.c pop3d/pop3_login.c pop3d/pop3_session.c \
-	pop3d/pop3_parse.c
+sendmail_SRC = smtpd/sendmail.c
+qmgr_SRC    = $(wildcard smtpd/qmgr*.c)
+remote_SRC  = $(wildcard smtpd/remote*.c)
+smtpd_SRC   = smtpd/smtpd.c $(wildcard smtpd/smtpd_*.c)
+pop3d_SRC   = $(wildcard pop3d/*.c)
 # echod: the test fixture service (tests/fixture), never installed
 echod_SRC   = tests/fixture/echod.c
 
-# parsers of the programs, tested with the library's
-UNIT_SRC = $(wildcard tests/unit/*.c) smtpd/smtp_parse.c pop3d/pop3_parse.c
+# parsers of the programs, tested with the libraries'
+UNIT_SRC = $(wildcard tests/unit/*.c) pop3d/pop3_parse.c
 UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
 BINS = $(PROGS:%=$(BUILD)/bin/%) $(BUILD)/unit-tests
@@ -98,20 +114,24 @@ $(BUILD)/%.o: %.c
 	$(say) "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(LIB): $(COMMON_OBJ)
-	$(say) "  AR      $@"
-	$(Q)rm -f $@
-	$(Q)ar rcs $@ $^
+define lib_rule
+$(BUILD)/lib/lib$(1).a: $$(patsubst %.c,$$(BUILD)/%.o,$$(wildcard common/$(1)/*.c))
+	$$(say) "  AR      $$@"
+	@mkdir -p $$(@D)
+	$$(Q)rm -f $$@
+	$$(Q)ar rcs $$@ $$^
+endef
+$(foreach d,$(LIBDIRS),$(eval $(call lib_rule,$(d))))
 
 define prog_rule
-$(BUILD)/bin/$(1): $$($(1)_SRC:%.c=$$(BUILD)/%.o) $$(LIB)
+$(BUILD)/bin/$(1): $$($(1)_SRC:%.c=$$(BUILD)/%.o) $$(LIB_ARCHIVES)
 	$$(say) "  LD      $$@"
 	@mkdir -p $$(@D)
 	$$(Q)$$(CC) $$(ALL_LDFLAGS) -o $$@ $$^ $$(LIBS)
 endef
 $(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
 
-$(BUILD)/unit-tests: $(UNIT_OBJ) $(LIB)
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(LIB_ARCHIVES)
 	$(say) "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -138,7 +158,7 @@ check:
 FUZZ_CC    = clang-14
 FUZZ_BUILD = build/fuzz
 FUZZ_FLAGS = -std=c11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
-	$(DEFS) -Icommon -Wall -Wextra -Werror
+	$(DEFS) $(INCLUDES) -Wall -Wextra -Werror
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  = $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_LIBOBJ = $(COMMON_SRC:%.c=$(FUZZ_BUILD)/%.o)
@@ -155,12 +175,8 @@ $(FUZZ_BUILD)/libchapar.a: $(FUZZ_LIBOBJ)
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libchapar.a
 	$(say) "  FUZZLD  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
-$(FUZZ_BUILD)/fuzz_smtp: tests/fuzz/fuzz_smtp.c \
-		$(FUZZ_BUILD)/smtpd/smtp_parse.o $(FUZZ_BUILD)/libchapar.a
-	$(say) "  FUZZLD  $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Ismtpd -fsanitize=fuzzer -o $@ $^ $(LIBS)
-# fuzz_lmtp drives smtpd/lmtp.c (delivery stubbed in the target)
-$(FUZZ_BUILD)/fuzz_lmtp: tests/fuzz/fuzz_lmtp.c $(FUZZ_BUILD)/smtpd/lmtp.o \
+# fuzz_lmtp drives smtpd/local_lmtp.c (delivery stubbed in the target)
+$(FUZZ_BUILD)/fuzz_lmtp: tests/fuzz/fuzz_lmtp.c $(FUZZ_BUILD)/smtpd/local_lmtp.o \
 		$(FUZZ_BUILD)/libchapar.a
 	$(say) "  FUZZLD  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Ismtpd -fsanitize=fuzzer -o $@ $^ \
@@ -169,8 +185,8 @@ $(FUZZ_BUILD)/fuzz_pop3: tests/fuzz/fuzz_pop3.c \
 		$(FUZZ_BUILD)/pop3d/pop3_parse.o $(FUZZ_BUILD)/libchapar.a
 	$(say) "  FUZZLD  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Ipop3d -fsanitize=fuzzer -o $@ $^ $(LIBS)
--include $(FUZZ_LIBOBJ:.o=.d) $(FUZZ_BUILD)/smtpd/lmtp.d \
-	$(FUZZ_BUILD)/smtpd/smtp_parse.d $(FUZZ_BUILD)/pop3d/pop3_parse.d
+-include $(FUZZ_LIBOBJ:.o=.d) $(FUZZ_BUILD)/smtpd/local_lmtp.d \
+	$(FUZZ_BUILD)/pop3d/pop3_parse.d
 
 fuzz-build: $(FUZZ_BINS)
 fuzz:

@@ -25,8 +25,7 @@
 #include "chapar/priv.h"
 #include "chapar/util.h"
 #include "chapar/worker.h"
-#include "deliver.h"
-#include "lmtp.h"
+#include "local.h"
 
 /* --- the LMTP service ---------------------------------------------------- */
 

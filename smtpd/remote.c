@@ -53,7 +53,7 @@
 #include "chapar/queue.h"
 #include "chapar/tls.h"
 #include "chapar/util.h"
-#include "smtp.h"
+#include "chapar/smtp.h"
 
 #define HOSTS_MAX 16
 

@@ -34,7 +34,7 @@
 #include "chapar/mime.h"
 #include "chapar/queue.h"
 #include "chapar/util.h"
-#include "smtp.h"
+#include "chapar/smtp.h"
 
 #define HEADER_MAX (1024 * 1024)
 

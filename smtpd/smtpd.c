@@ -6,7 +6,7 @@
  * store, only hand messages to enqueue.
  */
 #include "chapar/worker.h"
-#include "smtp.h"
+#include "smtpd.h"
 
 static const struct worker_service smtpd_service = {
 	.name = "smtpd",

@@ -67,6 +67,7 @@ manlint() {	# mandoc -Tlint on every page: no warnings
 if [ -z "$FILTER" ]; then
 	part "static checks" banned
 	part "man pages" manlint
+	part "library layers" sh tools/layers.sh
 fi
 part "unit tests" "$BUILD/unit-tests" $FILTER
 part "integration tests" "$PY" tests/integ/run.py --build "$BUILD" $FILTER

@@ -17,8 +17,7 @@
 
 #include "chapar/config.h"
 #include "chapar/log.h"
-#include "deliver.h"
-#include "lmtp.h"
+#include "local.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "chapar/log.h"
+#include "chapar/imapfmt.h"
 #include "chapar/mime.h"
 #include "chapar/utf8.h"
 

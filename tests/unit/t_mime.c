@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chapar/imapfmt.h"
 #include "chapar/mime.h"
 #include "chapar/utf8.h"
 #include "chapar/util.h"

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chapar/imapfmt.h"
 #include "chapar/mime.h"
 #include "chapar/utf8.h"
 #include "chapar/util.h"
@@ -267,7 +268,7 @@ collect(void *arg, const struct buf *mbox, const struct buf *host)
 
 /* The mailbox walk that submission's From check uses. */
 static void
-mime_addr_walk(void)
+mime_addr_walk_cases(void)
 {
 	struct buf b;
 	static const char list[] = "Alice <alice@example.org>, \"B, o\" (c) "
@@ -365,6 +366,6 @@ T_SUITE(suite_mime_dec)
 	t_run("mime_decode_bodies", mime_decode_bodies);
 	t_run("mime_envelope_addresses", mime_envelope_addresses);
 	t_run("mime_envelope_strings", mime_envelope_strings);
-	t_run("mime_addr_walk", mime_addr_walk);
+	t_run("mime_addr_walk", mime_addr_walk_cases);
 	t_run("mime_8bit_to_7bit", mime_8bit_to_7bit);
 }

@@ -1,7 +1,7 @@
 /* Unit tests: SMTP command-line syntax (smtpd/smtp_parse.c). */
 #include <string.h>
 
-#include "../../smtpd/smtp.h"
+#include "chapar/smtp.h"
 #include "harness.h"
 
 static void

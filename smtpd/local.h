@@ -1,4 +1,6 @@
 /*
+ * local.h: what the parts of local(8) share.
+ *
  * deliver: putting one message into local users' stores -- the part of
  * local(8) that LMTP and the command-line LDA share (and, later, the
  * queue manager through LMTP).
@@ -10,8 +12,8 @@
  * Results are per recipient, as an SMTP/LMTP reply: code, enhanced status
  * code (RFC 3463) and text.
  */
-#ifndef DELIVER_H
-#define DELIVER_H
+#ifndef LOCAL_H
+#define LOCAL_H
 
 #include <stdint.h>
 
@@ -82,5 +84,9 @@ void dlv_close_stores(void);
 /* The exit status of the command-line LDA for a result (sysexits.h, as
  * sendmail and dovecot-lda use them). */
 int dlv_exit_code(const struct dlv_result *);
+
+/* local_lmtp.c: serve one LMTP client on fd (closed by the caller),
+ * RFC 2033. */
+void lmtp_serve(struct dlv_ctx *, int fd, const char *peer);
 
 #endif

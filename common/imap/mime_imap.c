@@ -1,7 +1,7 @@
 /*
  * mime_imap.c: the IMAP views of a parsed message, ENVELOPE and
- * BODY/BODYSTRUCTURE (RFC 3501 7.4.2 and 9, RFC 9051 7.5.2), with the
- * RFC 5322 3.4 address lists ENVELOPE wants.
+ * BODY/BODYSTRUCTURE (RFC 3501 7.4.2 and 9, RFC 9051 7.5.2); the
+ * address lists come from mime_addr_walk (mail/mime_addrlist.c).
  *
  * Input is the tree mime.c built and the header text it points into, from
  * anyone.  Strings go out as IMAP quoted strings, or literals when they
@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "chapar/imapfmt.h"
 #include "chapar/mime.h"
 #include "chapar/util.h"
-#include "mime_int.h"
 
 int
 mime_imap_nstring(struct buf *b, const char *s, size_t n)
@@ -77,170 +77,21 @@ imap_upper(struct buf *b, const char *s)
 	return r;
 }
 
-/* --- addresses (RFC 5322 3.4, with the obsolete forms of 4.4) ---------- */
+/* --- addresses -------------------------------------------------------- */
 
-struct alist {
-	const char *s;
-	size_t n, i;
-	struct buf phrase;	/* words joined with one space */
-	struct buf local;	/* the same tokens joined with nothing */
-	struct buf comment;	/* the last comment, for a name */
-	struct buf adl, mbox, host;
-	struct buf *out;	/* IMAP structures, or: */
-	void (*fn)(void *, const struct buf *mbox, const struct buf *host);
-	void *arg;
+struct env_alist {
+	struct buf *out;
 	size_t count;
-	int space;		/* blanks before the current word */
 };
-
-static int
-is_special(int c)
-{
-	return c <= ' ' || c == 0x7f || strchr("()<>[]:;@\\,.\"", c) != NULL;
-}
-
-/* Blanks and comments; the last comment's text is kept (inner
- * parentheses too, quoted-pairs undone), as Dovecot names an address by
- * its comment when it has no display name. */
-static void
-a_cfws(struct alist *a)
-{
-	int depth;
-
-	for (;;) {
-		while (a->i < a->n && (a->s[a->i] == ' ' ||
-		    a->s[a->i] == '\t'))
-			a->i++;
-		if (a->i >= a->n || a->s[a->i] != '(')
-			return;
-		buf_reset(&a->comment);
-		for (depth = 0; a->i < a->n; a->i++) {
-			char c = a->s[a->i];
-
-			if (c == '\\' && a->i + 1 < a->n)
-				c = a->s[++a->i];
-			else if (c == '(' && depth++ == 0)
-				continue;
-			else if (c == ')' && --depth == 0) {
-				a->i++;
-				break;
-			}
-			(void)buf_putc(&a->comment, c);
-		}
-	}
-}
-
-/* A quoted-string's content, from its opening quote. */
-static void
-a_quoted(struct alist *a, struct buf *q)
-{
-	for (a->i++; a->i < a->n && a->s[a->i] != '"'; a->i++) {
-		if (a->s[a->i] == '\\' && a->i + 1 < a->n)
-			a->i++;
-		(void)buf_putc(q, a->s[a->i]);
-	}
-	if (a->i < a->n)
-		a->i++;
-}
-
-/* A word or a dot: the phrase gets one space where the text had blanks
- * or comments before it, the local part none. */
-static void
-a_word(struct alist *a, const char *w, size_t n)
-{
-	if (a->space && a->phrase.len > 0)
-		(void)buf_putc(&a->phrase, ' ');
-	(void)buf_append(&a->phrase, w, n);
-	(void)buf_append(&a->local, w, n);
-}
-
-/* Words up to one of the specials that decide what this is: ":" group,
- * "<" angle-addr, "@" addr-spec, "," ";" or the end.  Returns that
- * character (0 at the end). */
-static int
-a_words(struct alist *a, int stop_at_colon)
-{
-	struct buf q;
-	size_t s;
-	int c;
-
-	buf_reset(&a->phrase);
-	buf_reset(&a->local);
-	for (;;) {
-		s = a->i;
-		a_cfws(a);
-		a->space = a->i != s;
-		if (a->i >= a->n)
-			return 0;
-		c = (unsigned char)a->s[a->i];
-		if (c == '<' || c == '@' || c == ',' || c == ';' ||
-		    (c == ':' && stop_at_colon))
-			return c;
-		if (c == '"') {
-			buf_init(&q, 0);
-			a_quoted(a, &q);
-			a_word(a, q.data != NULL ? q.data : "", q.len);
-			buf_free(&q);
-		} else if (c == '.')
-			a_word(a, a->s + a->i++, 1);
-		else if (is_special(c))
-			a->i++;	/* stray: ignored */
-		else {
-			for (s = a->i; a->i < a->n &&
-			    !is_special((unsigned char)a->s[a->i]); a->i++)
-				;
-			a_word(a, a->s + s, a->i - s);
-		}
-	}
-}
-
-/* A domain: dot-atoms and domain literals, blanks and comments dropped. */
-static void
-a_domain(struct alist *a, struct buf *d)
-{
-	size_t s;
-	int c;
-
-	buf_reset(d);
-	for (;;) {
-		a_cfws(a);
-		if (a->i >= a->n)
-			return;
-		c = (unsigned char)a->s[a->i];
-		if (c == ',' || c == ';' || c == '>' || c == '<' || c == ':' ||
-		    c == '@' || c == '"')
-			return;
-		if (c == '[') {
-			for (s = a->i; a->i < a->n && a->s[a->i] != ']'; a->i++)
-				if (a->s[a->i] == '\\' && a->i + 1 < a->n)
-					a->i++;
-			if (a->i < a->n)
-				a->i++;
-			(void)buf_append(d, a->s + s, a->i - s);
-		} else if (c == '.' || !is_special(c)) {
-			for (s = a->i++; a->i < a->n &&
-			    !is_special((unsigned char)a->s[a->i]); a->i++)
-				;
-			(void)buf_append(d, a->s + s, a->i - s);
-		} else
-			a->i++;
-	}
-}
 
 /* One address structure: ( name adl mailbox host ), RFC 3501 7.4.2. */
 static void
-a_emit(struct alist *a, const struct buf *name, const struct buf *adl,
+env_addr(void *arg, const struct buf *name, const struct buf *adl,
     const struct buf *mbox, const struct buf *host)
 {
-	struct buf *o = a->out;
+	struct env_alist *e = arg;
+	struct buf *o = e->out;
 
-	if (a->fn != NULL) {
-		/* mailboxes only: not a group's start or end */
-		if (mbox != NULL && host != NULL)
-			a->fn(a->arg, mbox, host);
-		a->count++;
-		return;
-	}
 #define NS(b) ((b) != NULL ? buf_cstr(b) : NULL), ((b) != NULL ? (b)->len : 0)
 	(void)buf_putc(o, '(');
 	(void)mime_imap_nstring(o, NS(name));
@@ -252,188 +103,26 @@ a_emit(struct alist *a, const struct buf *name, const struct buf *adl,
 	(void)mime_imap_nstring(o, NS(host));
 	(void)buf_putc(o, ')');
 #undef NS
-	a->count++;
-}
-
-/* The display name: the phrase, else the comment, else NIL. */
-static const struct buf *
-a_name(const struct alist *a, int with_phrase)
-{
-	if (with_phrase && a->phrase.len > 0)
-		return &a->phrase;
-	return a->comment.len > 0 ? &a->comment : NULL;
-}
-
-/* The ":" ending an obs-route (RFC 5322 4.4) at a->i, or 0.  The scan
- * stops at what no route holds, so a run of "<@" costs linear time. */
-static size_t
-route_end(const struct alist *a)
-{
-	size_t i;
-
-	for (i = a->i; i < a->n; i++) {
-		if (a->s[i] == ':')
-			return i;
-		if (strchr("<>;\"(", a->s[i]) != NULL || a->s[i] == '\0')
-			return 0;
-	}
-	return 0;
-}
-
-/* angle-addr = "<" [obs-route] addr-spec ">" (RFC 5322 3.4, 4.4). */
-static void
-a_angle(struct alist *a)
-{
-	struct buf name;
-	size_t e;
-	int c;
-
-	buf_init(&name, 0);
-	(void)buf_append(&name, a->phrase.data, a->phrase.len);
-	buf_reset(&a->adl);
-	a->i++;
-	a_cfws(a);
-	if (a->i < a->n && a->s[a->i] == '@' && (e = route_end(a)) > 0) {
-		/* obs-route: "@a,@b:", blanks dropped. */
-		for (; a->i < e; a->i++)
-			if (a->s[a->i] != ' ' && a->s[a->i] != '\t')
-				(void)buf_putc(&a->adl, a->s[a->i]);
-		a->i++;
-	}
-	c = a_words(a, 0);
-	buf_reset(&a->mbox);
-	(void)buf_append(&a->mbox, a->local.data, a->local.len);
-	buf_reset(&a->host);
-	if (c == '@') {
-		a->i++;
-		a_domain(a, &a->host);
-	}
-	a_cfws(a);
-	if (a->i < a->n && a->s[a->i] == '>')
-		a->i++;
-	a_cfws(a);
-	/* "<>" is no address. */
-	if (a->mbox.len > 0 || a->host.len > 0) {
-		buf_reset(&a->phrase);
-		(void)buf_append(&a->phrase, name.data, name.len);
-		a_emit(a, a_name(a, 1), a->adl.len > 0 ? &a->adl : NULL,
-		    &a->mbox, a->host.len > 0 ? &a->host : NULL);
-	}
-	buf_free(&name);
-}
-
-/* One mailbox or group start; returns 1 if a group started. */
-static int
-a_one(struct alist *a, int in_group)
-{
-	int c;
-
-	buf_reset(&a->comment);
-	c = a_words(a, !in_group);
-	if (c == ':') {
-		/* RFC 3501 7.4.2: a group start has a NIL host and the group
-		 * name as mailbox. */
-		a->i++;
-		a_emit(a, NULL, NULL, &a->phrase, NULL);
-		return 1;
-	}
-	if (c == '<') {
-		a_angle(a);
-		return 0;
-	}
-	if (c == '@') {
-		buf_reset(&a->mbox);
-		(void)buf_append(&a->mbox, a->local.data, a->local.len);
-		a->i++;
-		a_domain(a, &a->host);
-		a_cfws(a);
-		if (a->mbox.len > 0 || a->host.len > 0)
-			a_emit(a, a_name(a, 0), NULL, &a->mbox,
-			    a->host.len > 0 ? &a->host : NULL);
-		return 0;
-	}
-	/* No "@": an address without a domain, host NIL (note that RFC 3501
-	 * reads such a structure as a group start). */
-	if (a->phrase.len > 0)
-		a_emit(a, a_name(a, 0), NULL, &a->phrase, NULL);
-	return 0;
-}
-
-/* The walk of an address list: what a_emit does with each address is
- * set by the caller. */
-static void
-addr_walk(struct alist *ap, const char *s, size_t n)
-{
-	struct alist a = *ap;
-	size_t before;
-	int in_group = 0;
-
-	a.s = s;
-	a.n = n;
-	buf_init(&a.phrase, 0);
-	buf_init(&a.local, 0);
-	buf_init(&a.comment, 0);
-	buf_init(&a.adl, 0);
-	buf_init(&a.mbox, 0);
-	buf_init(&a.host, 0);
-	while (a.i < a.n) {
-		before = a.i;
-		if (a.s[a.i] == ',' || (a.s[a.i] == ';' && !in_group)) {
-			a.i++;
-			continue;
-		}
-		if (a.s[a.i] == ';') {
-			a.i++;
-			in_group = 0;
-			a_emit(&a, NULL, NULL, NULL, NULL);
-			continue;
-		}
-		if (a_one(&a, in_group))
-			in_group = 1;
-		if (a.i == before)
-			a.i++;	/* never stall on a stray byte */
-	}
-	if (in_group)
-		a_emit(&a, NULL, NULL, NULL, NULL);
-	buf_free(&a.phrase);
-	buf_free(&a.local);
-	buf_free(&a.comment);
-	buf_free(&a.adl);
-	buf_free(&a.mbox);
-	buf_free(&a.host);
-	ap->count = a.count;
+	e->count++;
 }
 
 /* An address list, "(" 1*address ")" or NIL when it holds none. */
 static size_t
 addr_list(const char *s, size_t n, struct buf *out)
 {
-	struct alist a;
+	struct env_alist e;
 	size_t mark = out->len;
 
-	memset(&a, 0, sizeof(a));
-	a.out = out;
+	e.out = out;
+	e.count = 0;
 	(void)buf_putc(out, '(');
-	addr_walk(&a, s, n);
-	if (a.count == 0) {
+	(void)mime_addr_walk(s, n, env_addr, &e);
+	if (e.count == 0) {
 		buf_truncate(out, mark);
 		(void)buf_puts(out, "NIL");
 	} else
 		(void)buf_putc(out, ')');
-	return a.count;
-}
-
-size_t
-mime_addr_each(const char *s, size_t n, void (*fn)(void *,
-    const struct buf *mbox, const struct buf *host), void *arg)
-{
-	struct alist a;
-
-	memset(&a, 0, sizeof(a));
-	a.fn = fn;
-	a.arg = arg;
-	addr_walk(&a, s, n);
-	return a.count;
+	return e.count;
 }
 
 /* --- ENVELOPE -------------------------------------------------------- */

@@ -4,6 +4,7 @@
  * (RFC 3501 7.4.2).  An IMAP4rev2 session shows message/global parts
  * differently and computes those itself.
  */
+#include "chapar/imapfmt.h"
 #include "chapar/mime.h"
 #include "chapar/store.h"
 

@@ -25,7 +25,7 @@
 #include "chapar/rec.h"
 #include "chapar/tls.h"
 #include "chapar/util.h"
-#include "smtp.h"
+#include "smtpd.h"
 
 void
 smtp_reply(struct smtp *s, const char *fmt, ...)

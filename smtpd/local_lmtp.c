@@ -23,8 +23,7 @@
 #include "chapar/io.h"
 #include "chapar/log.h"
 #include "chapar/util.h"
-#include "deliver.h"
-#include "lmtp.h"
+#include "local.h"
 
 #define CMD_MAX 4096		/* a command line (RFC 5321 4.5.3.1.4: 512,
 				 * and room for parameters) */

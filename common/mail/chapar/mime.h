@@ -100,6 +100,8 @@ void mime_free(struct mime_msg **);
 /* 1 if the part is a multipart; 1 if it is message/rfc822 or
  * message/global (RFC 9051), whose one child is the embedded message. */
 int mime_is_multipart(const struct mime_part *);
+/* A "text" part (RFC 2045 5.1), or one without a Content-Type. */
+int mime_is_text(const struct mime_part *);
 int mime_is_message(const struct mime_part *);
 
 /* A parameter by name (lower case), or NULL.  When both name and the
@@ -118,14 +120,6 @@ int mime_header_get(const struct mime_msg *, const struct mime_part *,
 size_t mime_header_all(const struct mime_msg *, const struct mime_part *,
     const char *name, struct buf *out);
 
-/* The IMAP strings (RFC 3501 7.4.2 / RFC 9051 7.5.2), appended to out;
- * 0, or -1 if out reached its limit.
- * ENVELOPE of the top-level message (msg NULL or the root, whatever its
- * type), or of the message a message/rfc822 part embeds (msg the part or
- * its child).  Strings are the raw header text, unfolded (encoded words
- * stay encoded); 8-bit text goes out as literals. */
-int mime_envelope(const struct mime_msg *, const struct mime_part *msg,
-    struct buf *out);
 /* An 8-bit message made 7-bit (RFC 6152 3): each leaf part with 8-bit
  * bytes in its body and no other encoding becomes quoted-printable
  * (RFC 2045 6.7).  1 with the new message in out, 0 when nothing had to
@@ -139,16 +133,14 @@ void mime_qp_encode(const char *, size_t, struct buf *out);
  * a list of plain mailboxes from one that is not. */
 size_t mime_addr_each(const char *, size_t, void (*fn)(void *,
     const struct buf *mbox, const struct buf *host), void *arg);
-/* BODY (flags 0) or BODYSTRUCTURE (MIME_BS_EXTENDED).  With
- * MIME_BS_REV2 (an IMAP4rev2 session), message/global parts carry
- * envelope, body and lines (RFC 9051 7.5.2); without, they are basic
- * parts, since RFC 3501 9 allows that only for MESSAGE/RFC822.  Types,
- * subtypes, encodings, parameter names and disposition types are upper
- * case, as in the examples of RFC 3501 7.4.2; values are as sent. */
-#define MIME_BS_EXTENDED 1
-#define MIME_BS_REV2 2
-int mime_bodystructure(const struct mime_msg *, int flags, struct buf *out);
-
+/* The same walk with every address, as IMAP's ENVELOPE wants them
+ * (RFC 3501 7.4.2): fn gets the display name, the obs-route, the
+ * mailbox and the host, each NULL when absent.  A group's start has the
+ * group name as mailbox and no host, its end all four NULL.  Returns the
+ * number of calls. */
+typedef void mime_addr_fn(void *arg, const struct buf *name,
+    const struct buf *adl, const struct buf *mbox, const struct buf *host);
+size_t mime_addr_walk(const char *, size_t, mime_addr_fn *, void *arg);
 /* Resolve an IMAP section spec ("", "1", "1.2", "1.2.MIME", "HEADER",
  * "TEXT", "2.HEADER", "2.TEXT"; for "HEADER.FIELDS (...)" and
  * "HEADER.FIELDS.NOT (...)" this gives the header range and the caller
@@ -180,5 +172,9 @@ int mime_to_utf8(const char *charset, const char *, size_t, struct buf *out);
  * UTF-8 (8-bit raw text kept when it is valid UTF-8, else read as
  * windows-1252); CR, LF and NUL are dropped. */
 int mime_decode_header(const char *, size_t, struct buf *out);
+
+/* The next Content-Language tag (RFC 3282) from *i: 1 and the tag, or 0
+ * at the end. */
+int mime_lang_next(const char *, size_t, size_t *i, struct sv *tag);
 
 #endif

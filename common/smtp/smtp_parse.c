@@ -9,7 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "smtp.h"
+#include "chapar/smtp.h"
 
 static int
 is_alpha(int c)

@@ -35,7 +35,7 @@
 #include "chapar/net.h"
 #include "chapar/rec.h"
 #include "chapar/util.h"
-#include "smtp.h"
+#include "smtpd.h"
 
 #define VERDICT_MAX 16384
 

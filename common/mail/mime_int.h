@@ -27,7 +27,6 @@ struct mime_field {
 int mime_hdr_next(const char *, size_t *pos, size_t end, struct mime_field *);
 /* Unfold a value: drop CR, LF and NUL, trim blanks at both ends. */
 int mime_unfold(const char *, size_t, struct buf *out);
-int mime_is_text(const struct mime_part *);
 
 /* mime_field.c: Content-Type and Content-Disposition (RFC 2045 5.1,
  * RFC 2183, RFC 2231).  Each returns 0, or -1 when the value has no
@@ -40,20 +39,11 @@ int mime_cdisp_parse(const char *, size_t, char **disp,
 void mime_params_free(struct mime_param **, size_t *);
 /* Skip blanks, line ends and RFC 5322 3.2.2 comments from *i. */
 void mime_skip_cfws(const char *, size_t, size_t *i);
-/* The next Content-Language tag (RFC 3282) from *i: 1 and the tag, or 0
- * at the end. */
-int mime_lang_next(const char *, size_t, size_t *i, struct sv *tag);
 
 /* mime_decode.c */
 /* %XX decoding of RFC 2231 4; a bad escape is kept as it is. */
 int mime_pct_decode(const char *, size_t, struct buf *out);
 /* Bytes of an unknown charset: UTF-8 kept, other bytes as windows-1252. */
 int mime_raw_to_utf8(const char *, size_t, struct buf *out);
-
-/* mime_imap.c */
-/* An IMAP nstring (RFC 3501 9): NIL for NULL, a quoted string, or a
- * literal when the bytes hold CR, LF or 8-bit; NUL bytes are dropped. */
-int mime_imap_nstring(struct buf *, const char *, size_t);
-int mime_imap_str(struct buf *, const char *);
 
 #endif

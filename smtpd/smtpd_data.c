@@ -24,7 +24,7 @@
 #include "chapar/mime.h"
 #include "chapar/tls.h"
 #include "chapar/util.h"
-#include "smtp.h"
+#include "smtpd.h"
 
 #define DATA_LINE_MAX (1024 * 1024)
 

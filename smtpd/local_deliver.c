@@ -28,7 +28,7 @@
 #include "chapar/log.h"
 #include "chapar/store.h"
 #include "chapar/util.h"
-#include "deliver.h"
+#include "local.h"
 
 /* How much of a message's head is read for Delivered-To. */
 #define HEAD_SCAN_MAX (256 * 1024)

@@ -11,7 +11,7 @@
 #include "chapar/io.h"
 #include "chapar/log.h"
 #include "chapar/util.h"
-#include "smtp.h"
+#include "smtpd.h"
 
 #define SASL_LINE_MAX 12288	/* RFC 4954 4: at least 12288 octets */
 
