@@ -42,10 +42,10 @@ cmd_auth(int argc, char **argv)
 		buf_init(&msg, 8192);
 		read_password(0, &pw);
 		/* RFC 4616: NUL authcid NUL passwd */
-		(void)buf_putc(&msg, '\0');
-		(void)buf_puts(&msg, argv[2]);
-		(void)buf_putc(&msg, '\0');
-		(void)buf_append(&msg, pw.data, pw.len);
+		buf_putc(&msg, '\0');
+		buf_puts(&msg, argv[2]);
+		buf_putc(&msg, '\0');
+		buf_append(&msg, pw.data, pw.len);
 		initial = buf_sv(&msg);
 		/* No client address: an admin's typo must not count against
 		 * every local client. */

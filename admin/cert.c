@@ -27,7 +27,7 @@ ssl_fail(struct buf *err, const char *what)
 
 	ERR_error_string_n(ERR_get_error(), msg, sizeof(msg));
 	buf_reset(err);
-	(void)buf_printf(err, "%s: %s", what, msg);
+	buf_printf(err, "%s: %s", what, msg);
 	return -1;
 }
 
@@ -76,7 +76,7 @@ build(X509 *x, EVP_PKEY *k, const char *host, struct buf *err)
 	    !X509_set_issuer_name(x, name))
 		return ssl_fail(err, "certificate name");
 	buf_init(&san, 1024);
-	(void)buf_printf(&san, "DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1",
+	buf_printf(&san, "DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1",
 	    host);
 	r = add_ext(x, NID_subject_alt_name, buf_cstr(&san));
 	buf_free(&san);
@@ -100,7 +100,7 @@ create(const char *path, mode_t mode, struct buf *err)
 	    mode);
 	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL) {
 		buf_reset(err);
-		(void)buf_printf(err, "%s: %s", path, strerror(errno));
+		buf_printf(err, "%s: %s", path, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return NULL;

@@ -37,7 +37,7 @@ ask(struct config *cf, const char *line, struct buf *out)
 	    write_all(fd, "\n", 1) == -1)
 		die(EX_TEMP, "%s: %s", path, strerror(errno));
 	while ((n = read(fd, tmp, sizeof(tmp))) > 0)
-		if (buf_append(out, tmp, (size_t)n) == -1)
+		if (buf_try_append(out, tmp, (size_t)n) == -1)
 			die(EX_TEMP, "reply too large");
 	close(fd);
 	return 0;

@@ -37,7 +37,7 @@ write_key(const char *dir, const char *selector, const struct buf *pem)
 	int fd;
 
 	buf_init(&path, 4096);
-	(void)buf_printf(&path, "%s/%s.key", dir, selector);
+	buf_printf(&path, "%s/%s.key", dir, selector);
 	if ((fd = open(buf_cstr(&path), O_WRONLY | O_CREAT | O_EXCL |
 	    O_CLOEXEC | O_NOFOLLOW, 0600)) == -1)
 		die(EX_FAIL, "%s: %s", buf_cstr(&path), strerror(errno));
@@ -69,13 +69,13 @@ keygen(const struct config *cf, const char *domain, const char *sel)
 	buf_init(&txt, 1024);
 	buf_init(&err, 1024);
 	buf_init(&name, 64);
-	(void)buf_printf(&dir, "%s/%s", config_str(cf, NULL, "dkim_dir"),
+	buf_printf(&dir, "%s/%s", config_str(cf, NULL, "dkim_dir"),
 	    domain);
 	if (mkdir_p(buf_cstr(&dir), 0700) == -1)
 		die(EX_FAIL, "%s: %s", buf_cstr(&dir), strerror(errno));
 	for (ed = 0; ed < 2; ed++) {
 		buf_reset(&name);
-		(void)buf_printf(&name, "%s-%s", sel, ed ? "ed25519" : "rsa");
+		buf_printf(&name, "%s-%s", sel, ed ? "ed25519" : "rsa");
 		if (dkim_keygen(ed, &pem, &txt, &err) == -1)
 			die(EX_FAIL, "%s", buf_cstr(&err));
 		write_key(buf_cstr(&dir), buf_cstr(&name), &pem);
@@ -138,7 +138,7 @@ rotate(const struct config *cf, const char *domain, const char *sel)
 	buf_init(&dir, 4096);
 	buf_init(&from, 4096);
 	buf_init(&to, 4096);
-	(void)buf_printf(&dir, "%s/%s", config_str(cf, NULL, "dkim_dir"),
+	buf_printf(&dir, "%s/%s", config_str(cf, NULL, "dkim_dir"),
 	    domain);
 	if ((d = opendir(buf_cstr(&dir))) != NULL) {
 		while ((de = readdir(d)) != NULL) {
@@ -147,9 +147,9 @@ rotate(const struct config *cf, const char *domain, const char *sel)
 				continue;
 			buf_reset(&from);
 			buf_reset(&to);
-			(void)buf_printf(&from, "%s/%s", buf_cstr(&dir),
+			buf_printf(&from, "%s/%s", buf_cstr(&dir),
 			    de->d_name);
-			(void)buf_printf(&to, "%s.old", buf_cstr(&from));
+			buf_printf(&to, "%s.old", buf_cstr(&from));
 			if (rename(buf_cstr(&from), buf_cstr(&to)) == -1)
 				die(EX_FAIL, "%s: %s", buf_cstr(&from),
 				    strerror(errno));

@@ -126,8 +126,8 @@ txt_records(struct dns *d, const char *name, struct buf *out)
 	if ((s = dns_query(d, name, DNS_TXT, &a)) == DNS_OK)
 		for (i = 0; i < a.n; i++)
 			if (dns_txt_parse(a.rdata[i], a.rlen[i], &text) == 0) {
-				(void)buf_append(out, text.data, text.len);
-				(void)buf_putc(out, '\n');
+				buf_append(out, text.data, text.len);
+				buf_putc(out, '\n');
 			}
 	dns_answer_free(&a);
 	buf_free(&text);

@@ -31,15 +31,15 @@ write_template(const char *path, const char *datadir)
 	(void)gethostname(host, sizeof(host) - 1);
 	host[sizeof(host) - 1] = '\0';
 	buf_init(&b, 0);
-	(void)buf_printf(&b,
+	buf_printf(&b,
 	    "# chapar.conf: written by \"chapar init\".\n"
 	    "# Every key, its type and its default: chapar.conf(5).\n"
 	    "# Effective values: chapar -c %s config show\n"
 	    "\n"
 	    "hostname = %s\n", path, host);
 	if (datadir != NULL)
-		(void)buf_printf(&b, "data_dir = %s\n", datadir);
-	(void)buf_puts(&b,
+		buf_printf(&b, "data_dir = %s\n", datadir);
+	buf_puts(&b,
 	    "\n"
 	    "# Where the pieces live (defaults, relative to data_dir):\n"
 	    "#db_dir = ${data_dir}/db\n"
@@ -84,9 +84,9 @@ parent_of(const char *path)
 
 	buf_init(&b, PATH_MAX);
 	if (slash == NULL || slash == path)
-		(void)buf_puts(&b, "/");
+		buf_puts(&b, "/");
 	else
-		(void)buf_append(&b, path, (size_t)(slash - path));
+		buf_append(&b, path, (size_t)(slash - path));
 	return buf_detach(&b);
 }
 
@@ -162,7 +162,7 @@ cmd_init(int argc, char **argv)
 		if (mkdir_p(argv[1], 0755) == -1 ||
 		    realpath(argv[1], abs) == NULL)
 			die(EX_FAIL, "%s: %s", argv[1], strerror(errno));
-		(void)buf_printf(&conf, "%s/chapar.conf", abs);
+		buf_printf(&conf, "%s/chapar.conf", abs);
 		opt.conf = buf_cstr(&conf);
 	}
 	if (access(opt.conf, F_OK) == 0)
@@ -184,7 +184,7 @@ cmd_init(int argc, char **argv)
 		struct buf empty;
 
 		buf_init(&empty, PATH_MAX);
-		(void)buf_printf(&empty, "%s/empty",
+		buf_printf(&empty, "%s/empty",
 		    config_str(cf, NULL, "run_dir"));
 		make_dir(buf_cstr(&empty), 0555);
 		buf_free(&empty);

@@ -111,7 +111,7 @@ user_store(struct config *cf, const char *arg, struct buf *key,
 		die(EX_FAIL, "mail directory of %s: %s", buf_cstr(key),
 		    buf_cstr(&err));
 	close(fd);
-	(void)buf_printf(&path, "%s/%s", config_str(cf, NULL, "mail_dir"), h);
+	buf_printf(&path, "%s/%s", config_str(cf, NULL, "mail_dir"), h);
 	as_mail();
 	if (store_open(buf_cstr(&path), &o, &st, &err) == -1)
 		die(EX_FAIL, "store of %s: %s", buf_cstr(key), buf_cstr(&err));
@@ -271,7 +271,7 @@ cmd_reindex(int argc, char **argv)
 	st = user_store(cf, argv[1], &key, NULL);
 	if (opt.force) {
 		/* the index goes aside; store_open builds a new one */
-		(void)buf_puts(&path, store_home(st));
+		buf_puts(&path, store_home(st));
 		store_close(&st);
 		if (store_index_reset(buf_cstr(&path), &err) == -1)
 			die(EX_FAIL, "%s", buf_cstr(&err));
@@ -379,12 +379,12 @@ quota_domain(struct config *cf, const char *verb, const char *arg)
 	(void)rec_get_u64(&r, "quota", &q);
 	/* the domain's directory, as userdb_home names it */
 	userdb_home(buf_cstr(&dom), &key);
-	(void)buf_printf(&dir, "%s/%s", config_str(cf, NULL, "mail_dir"),
+	buf_printf(&dir, "%s/%s", config_str(cf, NULL, "mail_dir"),
 	    buf_cstr(&key));
 	mail_ids(cf);
 	if (strcmp(verb, "recalc") == 0) {
 		as_mail();
-		(void)buf_puts(&dir, "/.usage");
+		buf_puts(&dir, "/.usage");
 		if (nftw(buf_cstr(&dir), rm_one, 16, FTW_DEPTH | FTW_PHYS) ==
 		    -1 && errno != ENOENT)
 			die(EX_FAIL, "%s: %s", buf_cstr(&dir), strerror(errno));

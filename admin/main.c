@@ -153,7 +153,7 @@ arg_key(const char *arg, int catchall, struct buf *key)
 
 		buf_init(&dom, 1024);
 		arg_domain(arg + 1, &dom);
-		(void)buf_printf(key, "@%s", buf_cstr(&dom));
+		buf_printf(key, "@%s", buf_cstr(&dom));
 		buf_free(&dom);
 		return;
 	}
@@ -193,7 +193,7 @@ read_line_noecho(const char *prompt, struct buf *out)
 	}
 	buf_reset(out);
 	while ((c = getchar()) != EOF && c != '\n')
-		if (buf_putc(out, c) == -1)
+		if (buf_try_putc(out, c) == -1)
 			die(EX_USAGE, "password too long");
 	if (out->len > 0 && out->data[out->len - 1] == '\r')
 		buf_truncate(out, out->len - 1);

@@ -238,7 +238,7 @@ cmd_queue(int argc, char **argv)
 	    argc == 3) {
 		if (!queue_id_ok(argv[2]))
 			die(EX_USAGE, "%s: not a queue id", argv[2]);
-		(void)buf_printf(&line, "%s %s\n", verb, argv[2]);
+		buf_printf(&line, "%s %s\n", verb, argv[2]);
 		rc = tell_qmgr(buf_cstr(&line));
 	} else
 		usage();

@@ -60,7 +60,7 @@ json_key(struct buf *b, const char *h)
 
 	buf_init(&k, 256);
 	for (; *h != '\0'; h++)
-		(void)buf_putc(&k, *h >= 'A' && *h <= 'Z' ? *h + 32 :
+		buf_putc(&k, *h >= 'A' && *h <= 'Z' ? *h + 32 :
 		    (*h == '-' || *h == ' ') ? '_' : *h);
 	json_string(b, buf_sv(&k));
 	buf_free(&k);
@@ -74,20 +74,20 @@ print_json(struct table *t)
 	int c;
 
 	buf_init(&b, 0);
-	(void)buf_putc(&b, '[');
+	buf_putc(&b, '[');
 	for (r = 0; r < t->nrows; r++) {
-		(void)buf_puts(&b, r ? ",\n {" : "\n {");
+		buf_puts(&b, r ? ",\n {" : "\n {");
 		for (c = 0; c < t->ncols; c++) {
 			if (c)
-				(void)buf_puts(&b, ", ");
+				buf_puts(&b, ", ");
 			json_key(&b, t->headers[c]);
-			(void)buf_puts(&b, ": ");
+			buf_puts(&b, ": ");
 			json_string(&b, sv_from(t->cells[r * (size_t)t->ncols +
 			    (size_t)c]));
 		}
-		(void)buf_putc(&b, '}');
+		buf_putc(&b, '}');
 	}
-	(void)buf_puts(&b, "\n]\n");
+	buf_puts(&b, "\n]\n");
 	fwrite(b.data, 1, b.len, stdout);
 	buf_free(&b);
 }

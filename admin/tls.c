@@ -56,10 +56,10 @@ check_sni_dir(const char *dir)
 		buf_reset(&cert);
 		buf_reset(&key);
 		buf_reset(&label);
-		(void)buf_printf(&cert, "%s/%s", dir, de->d_name);
-		(void)buf_printf(&key, "%s/%.*s.key", dir, (int)(n - 4),
+		buf_printf(&cert, "%s/%s", dir, de->d_name);
+		buf_printf(&key, "%s/%.*s.key", dir, (int)(n - 4),
 		    de->d_name);
-		(void)buf_printf(&label, "SNI %.*s", (int)(n - 4), de->d_name);
+		buf_printf(&label, "SNI %.*s", (int)(n - 4), de->d_name);
 		check_pair(buf_cstr(&label), buf_cstr(&cert), buf_cstr(&key));
 	}
 	closedir(d);
@@ -91,7 +91,7 @@ cmd_tls(int argc, char **argv)
 			struct buf label;
 
 			buf_init(&label, 256);
-			(void)buf_printf(&label, "service %s", names[i]);
+			buf_printf(&label, "service %s", names[i]);
 			check_pair(buf_cstr(&label), c, k);
 			buf_free(&label);
 		}

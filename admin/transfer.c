@@ -109,13 +109,13 @@ rd_line(struct rd *r, struct sv *line, int *whole)
 		take = lf ? (size_t)(lf - (r->blk + r->pos)) : r->len - r->pos;
 		if (r->line.len + take > LINE_MAX_LEN) {
 			take = LINE_MAX_LEN - r->line.len;
-			(void)buf_append(&r->line, r->blk + r->pos, take);
+			buf_append(&r->line, r->blk + r->pos, take);
 			r->pos += take;
 			*line = buf_sv(&r->line);
 			*whole = 0;
 			return 1;
 		}
-		(void)buf_append(&r->line, r->blk + r->pos, take);
+		buf_append(&r->line, r->blk + r->pos, take);
 		r->pos += take;
 		if (lf != NULL) {
 			r->pos++;
@@ -172,9 +172,9 @@ mw_line(struct msgw *w, struct sv line, int whole)
 {
 	if (whole && line.n > 0 && line.p[line.n - 1] == '\r')
 		line.n--;
-	(void)buf_append(&w->out, line.p, line.n);
+	buf_append(&w->out, line.p, line.n);
 	if (whole)
-		(void)buf_append(&w->out, "\r\n", 2);
+		buf_append(&w->out, "\r\n", 2);
 	if (w->out.len >= CHUNK)
 		mw_flush(w);
 }
@@ -462,9 +462,9 @@ import_maildir(int dfd, struct store *st, const char *target,
 			continue;
 		buf_reset(&full);
 		if (strcasecmp(target, "INBOX") == 0)
-			(void)buf_puts(&full, buf_cstr(&name));
+			buf_puts(&full, buf_cstr(&name));
 		else
-			(void)buf_printf(&full, "%s/%s", target,
+			buf_printf(&full, "%s/%s", target,
 			    buf_cstr(&name));
 		import_maildir_one(sub, st, buf_cstr(&full), tl);
 		close(sub);
@@ -575,11 +575,11 @@ ex_mbox_msg(struct exporter *x, const struct msg *m, int fd)
 	sender_of(fd, from, sizeof(from));
 	(void)gmtime_r(&t, &tm);
 	(void)strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm);
-	(void)buf_printf(&x->w, "From %s %s\n", from, date);
+	buf_printf(&x->w, "From %s %s\n", from, date);
 	if (m->flags & MF_SEEN)
-		(void)buf_puts(&x->w, "Status: RO\n");
+		buf_puts(&x->w, "Status: RO\n");
 	if (m->flags & (MF_ANSWERED | MF_FLAGGED | MF_DRAFT | MF_DELETED))
-		(void)buf_printf(&x->w, "X-Status: %s%s%s%s\n",
+		buf_printf(&x->w, "X-Status: %s%s%s%s\n",
 		    m->flags & MF_ANSWERED ? "A" : "",
 		    m->flags & MF_FLAGGED ? "F" : "",
 		    m->flags & MF_DRAFT ? "T" : "",
@@ -594,14 +594,14 @@ ex_mbox_msg(struct exporter *x, const struct msg *m, int fd)
 		for (i = 0; !header && i < l.n && l.p[i] == '>'; i++)
 			;
 		if (!header && l.n - i >= 5 && memcmp(l.p + i, "From ", 5) == 0)
-			(void)buf_putc(&x->w, '>');
-		(void)buf_append(&x->w, l.p, l.n);
+			buf_putc(&x->w, '>');
+		buf_append(&x->w, l.p, l.n);
 		if (whole)
-			(void)buf_putc(&x->w, '\n');
+			buf_putc(&x->w, '\n');
 		if (x->w.len >= CHUNK)
 			ex_flush(x);
 	}
-	(void)buf_putc(&x->w, '\n');
+	buf_putc(&x->w, '\n');
 	rd_free(&r);
 }
 
@@ -614,7 +614,7 @@ ex_maildir_msg(struct exporter *x, const struct msg *m, int fd)
 	int out;
 
 	buf_init(&name, 1024);
-	(void)buf_append(&name, m->file.p, m->file.n);
+	buf_append(&name, m->file.p, m->file.n);
 	as_root();
 	out = openat(x->out, buf_cstr(&name), O_WRONLY | O_CREAT | O_EXCL |
 	    O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -679,13 +679,13 @@ ex_maildir_dirs(const char *top, const char *sub)
 	as_root();
 	for (i = 0; i < NELEM(parts); i++) {
 		buf_reset(&p);
-		(void)buf_printf(&p, "%s%s%s%s%s", top, sub[0] ? "/" : "", sub,
+		buf_printf(&p, "%s%s%s%s%s", top, sub[0] ? "/" : "", sub,
 		    parts[i][0] ? "/" : "", parts[i]);
 		if (mkdir(buf_cstr(&p), 0700) == -1 && errno != EEXIST)
 			die(EX_FAIL, "%s: %s", buf_cstr(&p), strerror(errno));
 	}
 	buf_reset(&p);
-	(void)buf_printf(&p, "%s%s%s/cur", top, sub[0] ? "/" : "", sub);
+	buf_printf(&p, "%s%s%s/cur", top, sub[0] ? "/" : "", sub);
 	fd = open(buf_cstr(&p), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	as_mail();
 	if (fd == -1)

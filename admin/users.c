@@ -107,7 +107,7 @@ domain_quota(struct config *cf, const char *dom, const char *size)
 	}
 	close_userdb(&u);
 	if (ret == DICT_NOTFOUND && err.len == 0)
-		(void)buf_printf(&err, "no such domain: %s", dom);
+		buf_printf(&err, "no such domain: %s", dom);
 	check(ret, &err, "domain", dom);
 	printf("quota of domain %s set to %s\n", dom, size);
 	rec_free(&r);
@@ -153,7 +153,7 @@ cmd_domain(int argc, char **argv)
 		r = userdb_domain_del(u, buf_cstr(&dom), &err);
 		close_userdb(&u);
 		if (r == DICT_NOTFOUND && err.len == 0)
-			(void)buf_printf(&err, "no such domain: %s",
+			buf_printf(&err, "no such domain: %s",
 			    buf_cstr(&dom));
 		check(r, &err, "domain", buf_cstr(&dom));
 		printf("deleted domain %s\n", buf_cstr(&dom));
@@ -338,7 +338,7 @@ user_purge_one(struct config *cf, const char *key, const struct rec *r)
 		userdb_home(key, &home);
 		h = buf_cstr(&home);
 	}
-	(void)buf_printf(&path, "%s/%s", config_str(cf, NULL, "mail_dir"), h);
+	buf_printf(&path, "%s/%s", config_str(cf, NULL, "mail_dir"), h);
 	if (nftw(buf_cstr(&path), rm_one, 32, FTW_DEPTH | FTW_PHYS) == -1 &&
 	    errno != ENOENT)
 		die(EX_FAIL, "removing %s: %s", buf_cstr(&path),
@@ -585,8 +585,8 @@ alias_row(const char *key, const struct rec *r, void *arg)
 	for (i = 0; i < r->n; i++)
 		if (strcmp(r->names[i], "dest") == 0) {
 			if (dests.len)
-				(void)buf_puts(&dests, ", ");
-			(void)buf_append(&dests, r->vals[i].data,
+				buf_puts(&dests, ", ");
+			buf_append(&dests, r->vals[i].data,
 			    r->vals[i].len);
 		}
 	cells[0] = key;
@@ -609,7 +609,7 @@ dest_key(const char *d, struct buf *key)
 	if (addr_parse(sv_from(d), ADDR_UTF8, &a, &err) == 0)
 		addr_key(&a, key);
 	else
-		(void)buf_puts(key, d);
+		buf_puts(key, d);
 	addr_free(&a);
 }
 
@@ -679,7 +679,7 @@ alias_edit(struct config *cf, const char *key, int add, int argc,
 			dest_arg(argv[i], &d);
 		else	/* removal also takes destinations that no longer
 			 * parse, as written */
-			(void)buf_set(&d, argv[i], strlen(argv[i]));
+			buf_set(&d, argv[i], strlen(argv[i]));
 		j = find_dest(&r, buf_cstr(&d));
 		if (add && j < 0)
 			rec_add(&r, "dest", buf_sv(&d));
@@ -687,7 +687,7 @@ alias_edit(struct config *cf, const char *key, int add, int argc,
 			if (j < 0)
 				die(EX_FAIL, "%s is not a destination of %s",
 				    log_esc_str(buf_cstr(&d)), key);
-			(void)buf_set(&r.vals[j], "", 0);
+			buf_set(&r.vals[j], "", 0);
 		}
 	}
 	if (!add) {

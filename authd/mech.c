@@ -63,9 +63,9 @@ login_key(const char *name, struct buf *key)
 	int r;
 
 	buf_init(&full, 1024);
-	if (buf_puts(&full, name) == -1 ||
+	if (buf_try_puts(&full, name) == -1 ||
 	    (strchr(name, '@') == NULL && dom[0] != '\0' &&
-	    buf_printf(&full, "@%s", dom) == -1)) {
+	    buf_try_printf(&full, "@%s", dom) == -1)) {
 		buf_free(&full);
 		return -1;
 	}
@@ -276,7 +276,7 @@ check_password(struct conn *c, struct session *s, struct sv authzid,
 
 	buf_init(&err, 1024);
 	buf_init(&name, 1024);
-	(void)buf_append_sv(&name, authcid);
+	buf_append_sv(&name, authcid);
 	if (sv_has_nul(authcid) || login_key(buf_cstr(&name), &s->user) == -1) {
 		if (!penalty_refuse(c, s, NULL))
 			fail(c, s, NULL, "bad login name",
@@ -339,7 +339,7 @@ static int
 login(struct conn *c, struct session *s, struct sv msg)
 {
 	if (s->step == 0) {
-		if (buf_set(&s->login, msg.p, msg.n) == -1) {
+		if (buf_try_set(&s->login, msg.p, msg.n) == -1) {
 			fail(c, s, NULL, "login name too long",
 			    "invalid credentials");
 			return MECH_DONE;

@@ -86,7 +86,7 @@ find(const char *kind, const char *key, int create)
 	uint32_t h;
 
 	buf_init(&k, 2048);
-	(void)buf_printf(&k, "%s:%s", kind, key);
+	buf_printf(&k, "%s:%s", kind, key);
 	h = hash(buf_cstr(&k));
 	for (p = buckets[h]; p != NULL; p = p->next)
 		if (strcmp(p->key, buf_cstr(&k)) == 0)

@@ -104,18 +104,18 @@ conn_send(struct conn *c, uint64_t delay_ms, const char *verb,
 	/* Large enough for USERDB_ALIAS_MAX destinations of the longest
 	 * address: rec_encode cannot overflow it. */
 	buf_init(&line, AUTH_REPLY_MAX);
-	(void)buf_printf(&line, "%s\t%lu", verb, id);
+	buf_printf(&line, "%s\t%lu", verb, id);
 	if (positional != NULL) {
-		(void)buf_putc(&line, '\t');
+		buf_putc(&line, '\t');
 		tab_escape(&line, sv_from(positional));
 	}
 	if (fields != NULL && fields->n > 0) {
-		(void)buf_putc(&line, '\t');
+		buf_putc(&line, '\t');
 		rec_encode(fields, &line);
 	}
-	(void)buf_putc(&line, '\n');
+	buf_putc(&line, '\n');
 	if (delay_ms == 0) {
-		if (buf_append(&c->out, line.data, line.len) == -1)
+		if (buf_try_append(&c->out, line.data, line.len) == -1)
 			c->doomed = 1;	/* client does not read: drop it */
 		buf_free(&line);
 		return;
@@ -209,7 +209,7 @@ req_auth(struct conn *c, struct sv *f, int nf)
 		return "AUTH: malformed fields";
 	}
 	buf_init(&mech, 64);
-	(void)buf_append_sv(&mech, f[2]);
+	buf_append_sv(&mech, f[2]);
 	m = mech_lookup(buf_cstr(&mech));
 	buf_free(&mech);
 	s = xcalloc(1, sizeof(*s));
@@ -222,9 +222,9 @@ req_auth(struct conn *c, struct sv *f, int nf)
 	buf_init(&s->user, 1024);
 	scram_server_init(&s->scram);
 	b = rec_get(&r, "service");
-	(void)buf_set(&s->service, b ? b->data : "?", b ? b->len : 1);
+	buf_set(&s->service, b ? b->data : "?", b ? b->len : 1);
 	b = rec_get(&r, "rip");
-	(void)buf_set(&s->rip, b ? b->data : "", b ? b->len : 0);
+	buf_set(&s->rip, b ? b->data : "", b ? b->len : 0);
 	s->secured = rec_get_str(&r, "secured") != NULL &&
 	    strcmp(rec_get_str(&r, "secured"), "1") == 0;
 	s->handoff = rec_get_str(&r, "handoff") != NULL &&
@@ -562,7 +562,7 @@ req_version(struct conn *c, struct sv *f, int nf)
 	if (major != AUTH_PROTO_MAJOR)
 		return "VERSION: unsupported major version";
 	c->versioned = 1;
-	(void)buf_printf(&c->out, "VERSION\t%d\t%d\n", AUTH_PROTO_MAJOR,
+	buf_printf(&c->out, "VERSION\t%d\t%d\n", AUTH_PROTO_MAJOR,
 	    AUTH_PROTO_MINOR);
 	return NULL;
 }
@@ -615,7 +615,7 @@ conn_read(struct conn *c)
 		conn_close(c, NULL);
 		return;
 	}
-	if (buf_append(&c->in, tmp, (size_t)n) == -1) {
+	if (buf_try_append(&c->in, tmp, (size_t)n) == -1) {
 		explicit_bzero(tmp, sizeof(tmp));
 		conn_close(c, "request line too long");
 		return;
@@ -675,7 +675,7 @@ conn_timers(struct conn *c, uint64_t now)
 	while ((d = c->delayed) != NULL && d->due <= now) {
 		c->delayed = d->next;
 		c->ndelayed--;
-		if (buf_append(&c->out, d->line.data, d->line.len) == -1)
+		if (buf_try_append(&c->out, d->line.data, d->line.len) == -1)
 			c->doomed = 1;
 		buf_free(&d->line);
 		free(d);

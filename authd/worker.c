@@ -225,9 +225,9 @@ dispatch(void)
 		hdr[1] = (uint32_t)j->pw.len;
 		hdr[2] = (uint32_t)strlen(j->hash);
 		buf_init(&msg, 0);
-		(void)buf_append(&msg, hdr, sizeof(hdr));
-		(void)buf_append(&msg, j->pw.data ? j->pw.data : "", j->pw.len);
-		(void)buf_append(&msg, j->hash, hdr[2]);
+		buf_append(&msg, hdr, sizeof(hdr));
+		buf_append(&msg, j->pw.data ? j->pw.data : "", j->pw.len);
+		buf_append(&msg, j->hash, hdr[2]);
 		/* One job per worker: the socket buffer never fills. */
 		if (write_all(w->fd, msg.data, msg.len) == -1)
 			log_error("hash worker %ld: %s", (long)w->pid,
@@ -249,7 +249,7 @@ workers_submit(const char *pw, size_t pwlen, const char *hash,
 		log_panic("workers_submit: password of %zu bytes", pwlen);
 	j->id = next_id++;
 	buf_init(&j->pw, PASSWD_MAX + 1);
-	(void)buf_append(&j->pw, pw, pwlen);
+	buf_append(&j->pw, pw, pwlen);
 	/* A stored hash too long to be real is checked as the dummy one:
 	 * same cost, and the caller's answer is "no" (hash != ours). */
 	j->hash = xstrdup(strlen(hash) <= HASH_MAX ? hash : authd.dummy_hash);

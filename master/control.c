@@ -42,7 +42,7 @@ control_open(const char *path, struct buf *err)
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		buf_reset(err);
-		(void)buf_printf(err, "%s: path too long", path);
+		buf_printf(err, "%s: path too long", path);
 		return -1;
 	}
 	memcpy(sun.sun_path, path, strlen(path));
@@ -53,7 +53,7 @@ control_open(const char *path, struct buf *err)
 	    sizeof(sun)) == -1 || listen(lfd, 16) == -1) {
 		umask(old);
 		buf_reset(err);
-		(void)buf_printf(err, "%s: %s", path, strerror(errno));
+		buf_printf(err, "%s: %s", path, strerror(errno));
 		return -1;
 	}
 	umask(old);
@@ -108,39 +108,39 @@ status_text(struct buf *o)
 	int i;
 
 	fmt_duration(up, sizeof(up), (uint64_t)(now - M.started));
-	(void)buf_printf(o, "chapard pid %ld, up %s, %s, configuration %s\n",
+	buf_printf(o, "chapard pid %ld, up %s, %s, configuration %s\n",
 	    (long)getpid(), up, M.stopping ? "stopping" : "running",
 	    M.conf_path);
 	for (s = M.services; s != NULL; s = s->next) {
-		(void)buf_printf(o, "\nservice %s (%s)%s\n", s->name,
+		buf_printf(o, "\nservice %s (%s)%s\n", s->name,
 		    s->kind == SVC_POOL ? "pool" : "daemon",
 		    s->gone ? " draining" : "");
-		(void)buf_printf(o, "  program %s\n", s->program);
+		buf_printf(o, "  program %s\n", s->program);
 		for (i = 0; i < s->nls; i++)
-			(void)buf_printf(o, "  listen %s%s\n",
+			buf_printf(o, "  listen %s%s\n",
 			    s->ls[i].addr.text, s->ls[i].tls ? " tls" : "");
 		if (s->kind == SVC_POOL)
-			(void)buf_printf(o, "  processes %u (idle %u, prefork "
+			buf_printf(o, "  processes %u (idle %u, prefork "
 			    "%u, max %u), served %lu, refused %lu\n",
 			    s->nprocs, service_idle(s), s->prefork,
 			    s->max_procs, s->served, s->refused);
-		(void)buf_printf(o, "  abnormal exits %lu (%u in a row)",
+		buf_printf(o, "  abnormal exits %lu (%u in a row)",
 		    s->crashes, s->failures);
 		if (s->backoff_until > now_ms())
-			(void)buf_printf(o, ", backing off for %llu s",
+			buf_printf(o, ", backing off for %llu s",
 			    (unsigned long long)((s->backoff_until - now_ms()) /
 			    1000 + 1));
-		(void)buf_putc(o, '\n');
+		buf_putc(o, '\n');
 		for (p = s->procs; p != NULL; p = p->next) {
-			(void)buf_printf(o, "    pid %-7ld %-9s %4llds",
+			buf_printf(o, "    pid %-7ld %-9s %4llds",
 			    (long)p->pid, state_name(p->state),
 			    (long long)(now - p->since));
 			if (p->ip[0] != '\0')
-				(void)buf_printf(o, "  client %s", p->ip);
+				buf_printf(o, "  client %s", p->ip);
 			if (p->user[0] != '\0')
-				(void)buf_printf(o, "  user %s",
+				buf_printf(o, "  user %s",
 				    log_esc_str(p->user));
-			(void)buf_printf(o, "  served %u\n", p->served);
+			buf_printf(o, "  served %u\n", p->served);
 		}
 	}
 }
@@ -149,10 +149,10 @@ static void
 jfield(struct buf *o, const char *k, const char *v, int comma)
 {
 	json_string(o, sv_from(k));
-	(void)buf_puts(o, ": ");
+	buf_puts(o, ": ");
 	json_string(o, sv_from(v));
 	if (comma)
-		(void)buf_puts(o, ", ");
+		buf_puts(o, ", ");
 }
 
 static void
@@ -163,20 +163,20 @@ status_json(struct buf *o)
 	int64_t now = now_sec();
 	int i;
 
-	(void)buf_printf(o, "{\"pid\": %ld, \"uptime\": %lld, \"stopping\": "
+	buf_printf(o, "{\"pid\": %ld, \"uptime\": %lld, \"stopping\": "
 	    "%s, \"services\": [", (long)getpid(),
 	    (long long)(now - M.started), M.stopping ? "true" : "false");
 	for (s = M.services; s != NULL; s = s->next) {
-		(void)buf_puts(o, s == M.services ? "\n {" : ",\n {");
+		buf_puts(o, s == M.services ? "\n {" : ",\n {");
 		jfield(o, "name", s->name, 1);
 		jfield(o, "kind", s->kind == SVC_POOL ? "pool" : "daemon", 1);
-		(void)buf_puts(o, "\"listen\": [");
+		buf_puts(o, "\"listen\": [");
 		for (i = 0; i < s->nls; i++) {
 			if (i)
-				(void)buf_puts(o, ", ");
+				buf_puts(o, ", ");
 			json_string(o, sv_from(s->ls[i].addr.text));
 		}
-		(void)buf_printf(o, "], \"processes\": %u, \"idle\": %u, "
+		buf_printf(o, "], \"processes\": %u, \"idle\": %u, "
 		    "\"prefork\": %u, \"max_procs\": %u, \"served\": %lu, "
 		    "\"refused\": %lu, \"abnormal_exits\": %lu, "
 		    "\"failures_in_a_row\": %u, \"backoff_ms\": %llu, "
@@ -185,17 +185,17 @@ status_json(struct buf *o)
 		    s->failures, (unsigned long long)(s->backoff_until >
 		    now_ms() ? s->backoff_until - now_ms() : 0));
 		for (p = s->procs; p != NULL; p = p->next) {
-			(void)buf_printf(o, "%s{\"pid\": %ld, ", p == s->procs ?
+			buf_printf(o, "%s{\"pid\": %ld, ", p == s->procs ?
 			    "" : ", ", (long)p->pid);
 			jfield(o, "state", state_name(p->state), 1);
 			jfield(o, "client", p->ip, 1);
 			jfield(o, "user", p->user, 1);
-			(void)buf_printf(o, "\"seconds\": %lld, \"served\": "
+			buf_printf(o, "\"seconds\": %lld, \"served\": "
 			    "%u}", (long long)(now - p->since), p->served);
 		}
-		(void)buf_puts(o, "]}");
+		buf_puts(o, "]}");
 	}
-	(void)buf_puts(o, "\n]}\n");
+	buf_puts(o, "\n]}\n");
 }
 
 static void
@@ -209,12 +209,12 @@ command(struct ctl *c, struct sv line)
 		status_json(&c->out);
 	else if (sv_caseeq_str(line, "RELOAD")) {
 		chapard_reload();
-		(void)buf_puts(&c->out, "reloading\n");
+		buf_puts(&c->out, "reloading\n");
 	} else if (sv_caseeq_str(line, "STOP")) {
 		chapard_stop();
-		(void)buf_puts(&c->out, "stopping\n");
+		buf_puts(&c->out, "stopping\n");
 	} else
-		(void)buf_puts(&c->out, "error: expected STATUS, STATUS JSON, "
+		buf_puts(&c->out, "error: expected STATUS, STATUS JSON, "
 		    "RELOAD or STOP\n");
 }
 
@@ -245,7 +245,7 @@ ctl_io(struct ctl *c, short revents)
 
 	if (!c->answered && (revents & (POLLIN | POLLHUP))) {
 		r = read(c->fd, tmp, sizeof(tmp));
-		if (r <= 0 || buf_append(&c->in, tmp, (size_t)r) == -1) {
+		if (r <= 0 || buf_try_append(&c->in, tmp, (size_t)r) == -1) {
 			ctl_close(c);
 			return;
 		}

@@ -45,10 +45,10 @@ locate(const char *name)
 	struct buf b;
 
 	buf_init(&b, 4096);
-	(void)buf_printf(&b, "%s/%s", M.self_dir, name);
+	buf_printf(&b, "%s/%s", M.self_dir, name);
 	if (access(buf_cstr(&b), X_OK) != 0) {
 		buf_reset(&b);
-		(void)buf_printf(&b, "%s/%s", CHAPAR_LIBEXECDIR, name);
+		buf_printf(&b, "%s/%s", CHAPAR_LIBEXECDIR, name);
 	}
 	return buf_detach(&b);
 }
@@ -154,14 +154,14 @@ addresses(struct config *cf, const char *name, struct listener *out, int *n,
 			got = listen_addr_parse(sv_from(items[i]), a, &e);
 			if (got < 0) {
 				buf_reset(err);
-				(void)buf_printf(err, "service %s: %s = %s: %s",
+				buf_printf(err, "service %s: %s = %s: %s",
 				    name, keys[k], items[i], e);
 				return -1;
 			}
 			for (j = 0; j < got; j++) {
 				if (*n == MAX_LISTENERS) {
 					buf_reset(err);
-					(void)buf_printf(err, "service %s: more "
+					buf_printf(err, "service %s: more "
 					    "than %d listeners", name,
 					    MAX_LISTENERS);
 					return -1;
@@ -290,7 +290,7 @@ tls_validate(struct config *cf, const struct service *s, struct buf *err)
 	r = tls_server_new(&tc, &ts, &e);
 	if (r == -1) {
 		buf_reset(err);
-		(void)buf_printf(err, "service %s: TLS: %s", s->name,
+		buf_printf(err, "service %s: TLS: %s", s->name,
 		    buf_cstr(&e));
 	} else
 		tls_server_free(&ts);
@@ -501,34 +501,34 @@ child_env(const struct service *s, const struct session_args *sa, char **env,
 	tls[s->nls] = '\0';
 	buf_reset(store);
 	off[n++] = store->len;
-	(void)buf_printf(store, "PATH=/usr/sbin:/usr/bin:/sbin:/bin%c", 0);
+	buf_printf(store, "PATH=/usr/sbin:/usr/bin:/sbin:/bin%c", 0);
 	off[n++] = store->len;
-	(void)buf_printf(store, "CHAPAR_LOG=%s%c", M.foreground ? "stderr" :
+	buf_printf(store, "CHAPAR_LOG=%s%c", M.foreground ? "stderr" :
 	    "syslog", 0);
 	if (s->kind == SVC_POOL) {
 		off[n++] = store->len;
-		(void)buf_printf(store, "CHAPAR_WORKER=1%c", 0);
+		buf_printf(store, "CHAPAR_WORKER=1%c", 0);
 	}
 	if (s->kind == SVC_POOL && sa == NULL) {
 		off[n++] = store->len;
-		(void)buf_printf(store, "CHAPAR_LISTEN_FDS=%d%c", s->nls, 0);
+		buf_printf(store, "CHAPAR_LISTEN_FDS=%d%c", s->nls, 0);
 		off[n++] = store->len;
-		(void)buf_printf(store, "CHAPAR_LISTEN_TLS=%s%c", tls, 0);
+		buf_printf(store, "CHAPAR_LISTEN_TLS=%s%c", tls, 0);
 	}
 	if (sa != NULL) {
 		off[n++] = store->len;
-		(void)buf_printf(store, "CHAPAR_TOKEN=%s%c", sa->token, 0);
+		buf_printf(store, "CHAPAR_TOKEN=%s%c", sa->token, 0);
 		off[n++] = store->len;
-		(void)buf_printf(store, "CHAPAR_STATE=%s%c", sa->state, 0);
+		buf_printf(store, "CHAPAR_STATE=%s%c", sa->state, 0);
 		off[n++] = store->len;
-		(void)buf_printf(store, "CHAPAR_PEER=%s%c", sa->peer, 0);
+		buf_printf(store, "CHAPAR_PEER=%s%c", sa->peer, 0);
 		off[n++] = store->len;
-		(void)buf_printf(store, "CHAPAR_LOG_ID=%s%c", sa->log_id, 0);
+		buf_printf(store, "CHAPAR_LOG_ID=%s%c", sa->log_id, 0);
 	}
 	for (i = 0; i < NELEM(keep); i++)
 		if ((v = getenv(keep[i])) != NULL) {
 			off[n++] = store->len;
-			(void)buf_printf(store, "%s=%s%c", keep[i], v, 0);
+			buf_printf(store, "%s=%s%c", keep[i], v, 0);
 		}
 	for (i = 0; i < n && i + 1 < max; i++)
 		env[i] = store->data + off[i];

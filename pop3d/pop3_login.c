@@ -180,7 +180,7 @@ user(struct login *l, struct sv arg)
 		return;
 	}
 	buf_reset(&l->user);
-	(void)buf_append(&l->user, arg.p, arg.n);
+	buf_append(&l->user, arg.p, arg.n);
 	l->have_user = 1;
 	reply(l, "+OK send the password");
 }
@@ -206,10 +206,10 @@ pass(struct login *l, struct sv arg)
 	buf_init(&msg, 2048);
 	buf_init(&err, 1024);
 	authc_reply_init(&rep);
-	(void)buf_putc(&msg, '\0');
-	(void)buf_append(&msg, l->user.data, l->user.len);
-	(void)buf_putc(&msg, '\0');
-	(void)buf_append(&msg, arg.p, arg.n);
+	buf_putc(&msg, '\0');
+	buf_append(&msg, l->user.data, l->user.len);
+	buf_putc(&msg, '\0');
+	buf_append(&msg, arg.p, arg.n);
 	initial = buf_sv(&msg);
 	r = authc_auth(worker_auth(), "PLAIN", "pop3", l->c->peer,
 	    AUTHC_SECURED | AUTHC_HANDOFF, &initial, &rep, &err);
@@ -286,7 +286,7 @@ auth(struct login *l, struct sv args)
 	buf_init(&msg, POP3_SASL_LINE_MAX);
 	buf_init(&enc, 2 * POP3_SASL_LINE_MAX);
 	buf_init(&mech, 64);
-	(void)buf_append(&mech, m.p, m.n);
+	buf_append(&mech, m.p, m.n);
 	for (i = 0; i < mech.len; i++)
 		if (mech.data[i] >= 'a' && mech.data[i] <= 'z')
 			mech.data[i] -= 32;

@@ -84,7 +84,7 @@ pop3_uidl(uint32_t uid, uint32_t uidvalidity, char out[POP3_UIDL_LEN + 1])
 static void
 put(struct pop3_out *o, struct buf *out, const void *p, size_t n)
 {
-	if (buf_append(out, p, n) == -1)
+	if (buf_try_append(out, p, n) == -1)
 		o->err = 1;
 }
 

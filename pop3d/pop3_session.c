@@ -70,7 +70,7 @@ take(const struct msg *m, void *arg)
 	s->m[s->n].deleted = s->m[s->n].retrieved = 0;
 	s->m[s->n].name = s->names.len;
 	s->m[s->n].name_len = m->file.n;
-	if (buf_append(&s->names, m->file.p, m->file.n) == -1)
+	if (buf_try_append(&s->names, m->file.p, m->file.n) == -1)
 		s->m[s->n].name_len = 0;	/* then the index is asked */
 	s->n++;
 	return 0;

@@ -94,7 +94,7 @@ make_dirs(const char *top)
 		log_fatal("%s: %s", top, strerror(errno));
 	for (i = 0; subdirs[i] != NULL; i++) {
 		buf_reset(&p);
-		(void)buf_printf(&p, "%s/%s", top, subdirs[i]);
+		buf_printf(&p, "%s/%s", top, subdirs[i]);
 		if (mkdir(buf_cstr(&p), 0700) == -1 && errno != EEXIST)
 			log_fatal("%s: %s", buf_cstr(&p), strerror(errno));
 		if (strcmp(subdirs[i], "mess") != 0 &&
@@ -102,7 +102,7 @@ make_dirs(const char *top)
 			continue;
 		for (h = 0; h < 16; h++) {
 			buf_reset(&p);
-			(void)buf_printf(&p, "%s/%s/%X", top, subdirs[i], h);
+			buf_printf(&p, "%s/%s/%X", top, subdirs[i], h);
 			if (mkdir(buf_cstr(&p), 0700) == -1 && errno != EEXIST)
 				log_fatal("%s: %s", buf_cstr(&p),
 				    strerror(errno));
@@ -124,14 +124,14 @@ own_dirs(const char *top, uid_t uid, gid_t gid)
 		log_fatal("chown %s: %s", top, strerror(errno));
 	for (i = 0; subdirs[i] != NULL; i++) {
 		buf_reset(&p);
-		(void)buf_printf(&p, "%s/%s", top, subdirs[i]);
+		buf_printf(&p, "%s/%s", top, subdirs[i]);
 		if (chown(buf_cstr(&p), uid, gid) == -1)
 			log_fatal("chown %s: %s", buf_cstr(&p),
 			    strerror(errno));
 		for (h = 0; h < 16 && (strcmp(subdirs[i], "mess") == 0 ||
 		    strcmp(subdirs[i], "info") == 0); h++) {
 			buf_reset(&p);
-			(void)buf_printf(&p, "%s/%s/%X", top, subdirs[i], h);
+			buf_printf(&p, "%s/%s/%X", top, subdirs[i], h);
 			if (chown(buf_cstr(&p), uid, gid) == -1)
 				log_fatal("chown %s: %s", buf_cstr(&p),
 				    strerror(errno));
@@ -232,7 +232,7 @@ drop_message(struct client *c)
 	if (c->id[0] != '\0') {
 		queue_path("tmp", c->id, &p);
 		(void)unlink(buf_cstr(&p));
-		(void)buf_puts(&p, ".env");
+		buf_puts(&p, ".env");
 		(void)unlink(buf_cstr(&p));
 	}
 	c->id[0] = '\0';
@@ -351,7 +351,7 @@ write_envelope(struct client *c)
 	buf_init(&text, QUEUE_ENV_MAX + 1024);
 	buf_init(&envtmp, 256);
 	queue_path("tmp", c->id, &envtmp);
-	(void)buf_puts(&envtmp, ".env");
+	buf_puts(&envtmp, ".env");
 	set_num(&c->env.head, "size", c->size);
 	set_num(&c->env.head, "time", (uint64_t)now_sec());
 	queue_env_format(&c->env, &text);
@@ -377,7 +377,7 @@ rename_into_place(struct client *c)
 	buf_init(&mess, 256);
 	buf_init(&todo, 256);
 	queue_path("tmp", c->id, &tmp);
-	(void)buf_printf(&envtmp, "%s.env", buf_cstr(&tmp));
+	buf_printf(&envtmp, "%s.env", buf_cstr(&tmp));
 	queue_path("mess", c->id, &mess);
 	queue_path("todo", c->id, &todo);
 	if (rename(buf_cstr(&tmp), buf_cstr(&mess)) == 0) {

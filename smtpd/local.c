@@ -130,11 +130,11 @@ read_stdin(int fd, uint64_t limit, int *toobig)
 					continue;
 				}
 				if (!cr)
-					(void)buf_putc(&out, '\r');
+					buf_putc(&out, '\r');
 			}
 			cr = c == '\r';
 			if (!skip)
-				(void)buf_putc(&out, c);
+				buf_putc(&out, c);
 		}
 		size += out.len;
 		if (limit > 0 && size > limit) {

@@ -66,8 +66,8 @@ add_delivered_to(struct dlv_msg *m, struct sv v)
 	if (v.n == 0 || v.n > 1024)
 		return;
 	for (i = 0; i < v.n; i++)
-		(void)buf_putc(&m->delivered_to, tolower((unsigned char)v.p[i]));
-	(void)buf_putc(&m->delivered_to, '\0');
+		buf_putc(&m->delivered_to, tolower((unsigned char)v.p[i]));
+	buf_putc(&m->delivered_to, '\0');
 }
 
 /* The header ends at the first empty line (CRLF or bare LF). */
@@ -342,7 +342,7 @@ domain_full(struct user *u, uint64_t size, struct domusage **dup,
 	if (u->domain_quota == 0)
 		return 0;
 	buf_init(&dir, 4096);
-	(void)buf_append(&dir, u->path.data, u->domlen);
+	buf_append(&dir, u->path.data, u->domlen);
 	*dup = domusage_get(buf_cstr(&dir), err);
 	buf_free(&dir);
 	if (*dup == NULL || domusage_total(*dup, &bytes, &msgs, err) == -1)
@@ -383,7 +383,7 @@ user_lookup(struct dlv_ctx *cx, const char *key, struct user *u,
 		    &u->domain_quota) == -1)
 			u->domain_quota = 0;
 		buf_reset(&u->path);
-		(void)buf_printf(&u->path, "%s%s%s", cx->mail_root,
+		buf_printf(&u->path, "%s%s%s", cx->mail_root,
 		    strcmp(cx->mail_root, "/") == 0 ? "" : "/", home);
 		/* home_open checked it is exactly "DOMAIN/USER" */
 		u->domlen = u->path.len - strlen(strrchr(home, '/'));
@@ -441,12 +441,12 @@ store_copy(struct store *st, struct mbox *mb, const struct dlv_msg *m,
 	if (store_tmp_open(st, &t, err) == -1)
 		return -1;
 	buf_init(&head, 4096);
-	(void)buf_printf(&head, "Return-Path: <%s>\r\nDelivered-To: %s\r\n",
+	buf_printf(&head, "Return-Path: <%s>\r\nDelivered-To: %s\r\n",
 	    m->sender, key);
 	if (store_tmp_write(t, head.data, head.len) == -1 ||
 	    store_tmp_copy(t, m->fd, m->size) == -1) {
 		buf_reset(err);
-		(void)buf_printf(err, "writing the message: %s",
+		buf_printf(err, "writing the message: %s",
 		    strerror(errno));
 	} else {
 		if (m->parsed)
@@ -539,8 +539,8 @@ deliver_user(struct dlv_ctx *cx, struct dlv_msg *m, const char *key,
 		result(res, 451, "4.3.0", "mailbox unavailable");
 	} else {
 		result(res, 250, "2.0.0", "<%s>: delivered", log_esc_str(key));
-		(void)buf_puts(&m->done, key);
-		(void)buf_putc(&m->done, '\0');
+		buf_puts(&m->done, key);
+		buf_putc(&m->done, '\0');
 		log_info("to=<%s>, orig_to=<%s>, folder=%s, uid=%u, size=%llu, "
 		    "status=sent", log_esc_str(key), log_esc_str(orig),
 		    log_esc_str(plan.folder), uid,
@@ -588,14 +588,14 @@ notice_from(struct dlv_ctx *cx, struct buf *out)
 
 	buf_reset(out);
 	if (strchr(pm, '@') != NULL) {
-		(void)buf_puts(out, pm);
+		buf_puts(out, pm);
 		return;
 	}
 	if (host[0] == '\0' && gethostname(name, sizeof(name)) == 0) {
 		name[sizeof(name) - 1] = '\0';
 		host = name;
 	}
-	(void)buf_printf(out, "%s@%s", pm, host[0] ? host : "localhost");
+	buf_printf(out, "%s@%s", pm, host[0] ? host : "localhost");
 }
 
 /* Tell the user once when usage crosses a configured percentage; when it
@@ -623,7 +623,7 @@ quota_warn(struct dlv_ctx *cx, struct store *st, struct user *u)
 	buf_init(&from, 256);
 	notice_from(cx, &from);
 	date_rfc5322(date, sizeof(date));
-	(void)buf_printf(&text,
+	buf_printf(&text,
 	    "From: Mail System <%s>\r\n"
 	    "To: <%s>\r\n"
 	    "Date: %s\r\n"

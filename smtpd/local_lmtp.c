@@ -238,7 +238,7 @@ cmd_rcpt(struct lmtp *l, struct sv args)
 	addr_free(&a);
 	dlv_check(l->cx, buf_cstr(&text), &res);
 	if (res.code == 250) {
-		(void)buf_append(&l->rcpts, text.data, text.len + 1);
+		buf_append(&l->rcpts, text.data, text.len + 1);
 		l->nrcpt++;
 	}
 	reply(l, "%d %s %s", res.code, res.status, res.text);
@@ -302,8 +302,8 @@ read_data(struct lmtp *l, int fd, const char **why)
 		}
 		if (*why != NULL)
 			continue;
-		(void)buf_append(&out, line.p, line.n);
-		(void)buf_append(&out, "\r\n", 2);
+		buf_append(&out, line.p, line.n);
+		buf_append(&out, "\r\n", 2);
 		if (spool_put(fd, &out, 0) == -1)
 			*why = "451 4.3.0 cannot store the message now";
 	}

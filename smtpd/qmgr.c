@@ -153,9 +153,9 @@ rcpt_set(struct rec *r, const char *state, int code, const char *dsn,
 
 	buf_init(&reply, 1024);
 	if (code > 0)
-		(void)buf_printf(&reply, "%d %s", code, text);
+		buf_printf(&reply, "%d %s", code, text);
 	else
-		(void)buf_puts(&reply, text);
+		buf_puts(&reply, text);
 	if (state != NULL)
 		rec_set_str(r, "state", state);
 	rec_set(r, "reply", buf_sv(&reply));
@@ -209,14 +209,14 @@ lmtp_connect(struct buf *err)
 		return unix_connect(to, "the LMTP agent", err);
 	if (listen_addr_parse(sv_from(to), la, &why) == -1) {
 		buf_reset(err);
-		(void)buf_printf(err, "qmgr_lmtp %s: %s", to, why);
+		buf_printf(err, "qmgr_lmtp %s: %s", to, why);
 		return -1;
 	}
 	if ((fd = socket(la[0].ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC,
 	    0)) == -1 || connect(fd, (struct sockaddr *)&la[0].ss,
 	    la[0].len) == -1) {
 		buf_reset(err);
-		(void)buf_printf(err, "cannot connect to the LMTP agent at "
+		buf_printf(err, "cannot connect to the LMTP agent at "
 		    "%s: %s", to, strerror(errno));
 		if (fd != -1)
 			close(fd);
@@ -241,7 +241,7 @@ lmtp_reply(struct io *io, struct buf *text)
 			return -1;
 		buf_reset(text);
 		if (line.n > 4)
-			(void)buf_append(text, line.p + 4, line.n - 4);
+			buf_append(text, line.p + 4, line.n - 4);
 		if (line.n == 3 || line.p[3] == ' ')
 			return code;
 		if (line.p[3] != '-')
@@ -259,9 +259,9 @@ header_tags(const struct queue_env *e, struct buf *out)
 	buf_reset(out);
 	for (i = 0; i < e->head.n; i++)
 		if (strcmp(e->head.names[i], "header") == 0) {
-			(void)buf_append(out, e->head.vals[i].data,
+			buf_append(out, e->head.vals[i].data,
 			    e->head.vals[i].len);
-			(void)buf_puts(out, "\r\n");
+			buf_puts(out, "\r\n");
 		}
 }
 
@@ -649,7 +649,7 @@ slot_input(struct slot *s)
 			return;	/* more to come */
 		if (used > 0 && type == QF_OK) {
 			buf_init(&answer, p.n + 1);
-			(void)buf_append(&answer, p.p, p.n);
+			buf_append(&answer, p.p, p.n);
 			buf_reset(&s->in);
 			s->job = NULL;
 			s->idle_ms = now_ms();
@@ -793,7 +793,7 @@ lslot_open(struct buf *err)
 	    io_printf(&ls->io, "LHLO %s\r\n", G.host) != IO_OK ||
 	    io_flush(&ls->io) != IO_OK || lmtp_reply(&ls->io, &text) != 250) {
 		buf_reset(err);
-		(void)buf_printf(err, "the LMTP agent did not greet: %s",
+		buf_printf(err, "the LMTP agent did not greet: %s",
 		    text.len ? buf_cstr(&text) : "connection lost");
 		io_free(&ls->io, 1);
 		buf_free(&text);
@@ -1202,9 +1202,9 @@ double_bounce_to(struct buf *out)
 
 	buf_reset(out);
 	if (strchr(pm, '@') != NULL)
-		(void)buf_puts(out, pm);
+		buf_puts(out, pm);
 	else
-		(void)buf_printf(out, "%s@%s", pm, G.host);
+		buf_printf(out, "%s@%s", pm, G.host);
 }
 
 /*
@@ -1251,7 +1251,7 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 	if (dbl)
 		double_bounce_to(&to);
 	else
-		(void)buf_puts(&to, sender);
+		buf_puts(&to, sender);
 	(void)rec_get_u64(&e->head, "time", &arrived);
 	(void)gettimeofday(&tv, NULL);
 	queue_id_make((uint64_t)tv.tv_sec, (uint32_t)tv.tv_usec, ++serial |
@@ -1262,9 +1262,9 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 	buf_init(&tmp, 256);
 	date_rfc5322(date, sizeof(date));
 	(void)xsnprintf(boundary, sizeof(boundary), "%s/%s", bid, G.host);
-	(void)buf_printf(&m, "Received: by %s (Chapar qmgr)\r\n\tid %s;\r\n"
+	buf_printf(&m, "Received: by %s (Chapar qmgr)\r\n\tid %s;\r\n"
 	    "\t%s\r\n", G.host, bid, date);
-	(void)buf_printf(&m, "From: Mail Delivery System <MAILER-DAEMON@%s>"
+	buf_printf(&m, "From: Mail Delivery System <MAILER-DAEMON@%s>"
 	    "\r\nTo: <%s>\r\nSubject: %s\r\n"
 	    "Date: %s\r\nMessage-ID: <%s@%s>\r\nAuto-Submitted: auto-replied"
 	    "\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; "
@@ -1275,7 +1275,7 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 	    "Successful Mail Delivery Report" :
 	    "Undelivered Mail Returned to Sender", date, bid, G.host,
 	    boundary);
-	(void)buf_printf(&m, "--%s\r\nContent-Type: text/plain; charset="
+	buf_printf(&m, "--%s\r\nContent-Type: text/plain; charset="
 	    "utf-8\r\n\r\nThis is the mail system at %s.\r\n\r\nYour message "
 	    "%s.\r\n\r\n", boundary, G.host, delayed ? "has not been "
 	    "delivered to these recipients yet; it is still being tried, and "
@@ -1286,17 +1286,17 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 	    "one or more recipients");
 	for (i = 0; i < e->nrcpt; i++)
 		if (reported(&e->head, &e->rcpts[i], kind))
-			(void)buf_printf(&m, "<%s>: %s\r\n",
+			buf_printf(&m, "<%s>: %s\r\n",
 			    rec_get_str(&e->rcpts[i], "rcpt"),
 			    rec_get_str(&e->rcpts[i], "reply"));
 	/* RFC 3464 2.2: per-message fields, then per recipient */
 	dsn_date(arrived, date, sizeof(date));
 	/* RFC 6533 6: an SMTPUTF8 message's report is "global" */
-	(void)buf_printf(&m, "\r\n--%s\r\nContent-Type: message/%s\r\n\r\n",
+	buf_printf(&m, "\r\n--%s\r\nContent-Type: message/%s\r\n\r\n",
 	    boundary, global ? "global-delivery-status" : "delivery-status");
 	if (envid != NULL)
-		(void)buf_printf(&m, "Original-Envelope-Id: %s\r\n", envid);
-	(void)buf_printf(&m, "Reporting-MTA: dns; %s\r\nX-Chapar-Queue-ID: "
+		buf_printf(&m, "Original-Envelope-Id: %s\r\n", envid);
+	buf_printf(&m, "Reporting-MTA: dns; %s\r\nX-Chapar-Queue-ID: "
 	    "%s\r\nArrival-Date: %s\r\n", G.host, id, date);
 	for (i = 0; i < e->nrcpt; i++) {
 		const struct rec *r = &e->rcpts[i];
@@ -1304,11 +1304,11 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 
 		if (!reported(&e->head, r, kind))
 			continue;
-		(void)buf_puts(&m, "\r\n");
+		buf_puts(&m, "\r\n");
 		if (orcpt != NULL)
-			(void)buf_printf(&m, "Original-Recipient: %s\r\n",
+			buf_printf(&m, "Original-Recipient: %s\r\n",
 			    orcpt);
-		(void)buf_printf(&m, "Final-Recipient: %s; %s\r\n"
+		buf_printf(&m, "Final-Recipient: %s; %s\r\n"
 		    "Action: %s\r\nStatus: %s\r\nDiagnostic-Code: smtp; "
 		    "%s\r\n", global && !is_ascii(rec_get_str(r, "rcpt")) ?
 		    "utf-8" : "rfc822", rec_get_str(r, "rcpt"),
@@ -1317,7 +1317,7 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 		    "4.0.0", rec_get_str(r, "reply") ? rec_get_str(r, "reply") :
 		    "not tried yet");
 	}
-	(void)buf_printf(&m, "\r\n--%s\r\nContent-Type: %s\r\n\r\n",
+	buf_printf(&m, "\r\n--%s\r\nContent-Type: %s\r\n\r\n",
 	    boundary, hdrs ? (global ? "message/global-headers" :
 	    "text/rfc822-headers") : global ? "message/global" :
 	    "message/rfc822");
@@ -1350,16 +1350,16 @@ out_orig:
 		ok = -1;
 	}
 	buf_reset(&m);
-	(void)buf_printf(&m, "\r\n--%s--\r\n", boundary);
+	buf_printf(&m, "\r\n--%s--\r\n", boundary);
 	if (write_all(fd, m.data, m.len) == -1 || fsync(fd) == -1)
 		goto out;
 	/* its envelope: from <>, to the sender, nothing to notify */
-	(void)buf_printf(&env, "v=1\tsender=\tbody=8BITMIME\tprotocol=local\t"
+	buf_printf(&env, "v=1\tsender=\tbody=8BITMIME\tprotocol=local\t"
 	    "size=%llu\ttime=%lld%s%s\nrcpt=", (unsigned long long)lseek(fd,
 	    0, SEEK_END), (long long)now_sec(), rec_get_str(&e->head,
 	    "smtputf8") ? "\tsmtputf8=1" : "", dbl ? "\tdouble=1" : "");
 	tab_escape(&env, buf_sv(&to));
-	(void)buf_puts(&env, "\tnotify=NEVER\n");
+	buf_puts(&env, "\tnotify=NEVER\n");
 	queue_path("mess", bid, &path);
 	if (rename(buf_cstr(&tmp), buf_cstr(&path)) == -1 ||
 	    fsync_parent(buf_cstr(&path)) == -1)
@@ -1421,7 +1421,7 @@ expire(const char *id, struct queue_env *e)
 			continue;
 		last = rec_get_str(r, "reply");
 		buf_reset(&text);
-		(void)buf_printf(&text, "delivery time expired%s%s",
+		buf_printf(&text, "delivery time expired%s%s",
 		    last ? ": " : "", last ? last : "");
 		rcpt_set(r, "failed", 0, "4.4.7", buf_cstr(&text));
 		log_result(id, e, r, "none", "expired, returned to sender");
@@ -1778,7 +1778,7 @@ read_commands(void)
 	if (in.cap == 0)
 		buf_init(&in, 64 * 1024);
 	while ((n = read(G.wake, chunk, sizeof(chunk))) > 0)
-		if (buf_append(&in, chunk, (size_t)n) == -1)
+		if (buf_try_append(&in, chunk, (size_t)n) == -1)
 			buf_reset(&in);	/* garbage: start over */
 	rest = buf_sv(&in);
 	used = 0;

@@ -104,7 +104,7 @@ settle(struct job *j, int code, const char *dsn, const char *text,
 		j->rc[i].code = code;
 		(void)xsnprintf(j->rc[i].dsn, sizeof(j->rc[i].dsn), "%s", dsn);
 		buf_reset(&j->rc[i].reply);
-		(void)buf_printf(&j->rc[i].reply, "%d %s", code, text);
+		buf_printf(&j->rc[i].reply, "%d %s", code, text);
 		(void)xsnprintf(j->rc[i].relay, sizeof(j->rc[i].relay), "%s",
 		    relay);
 	}
@@ -151,9 +151,9 @@ reply_caps(struct conv *c, struct smtp_caps *caps)
 		if (caps != NULL && n++ > 0)
 			smtp_caps_line(text, caps);
 		if (c->text.len > 0 && c->text.len < 2048)
-			(void)buf_putc(&c->text, ' ');
+			buf_putc(&c->text, ' ');
 		if (c->text.len < 2048)
-			(void)buf_append(&c->text, text.p, text.n < 1024 ?
+			buf_append(&c->text, text.p, text.n < 1024 ?
 			    text.n : 1024);
 	} while (more);
 	return code;
@@ -283,7 +283,7 @@ answer(struct rcpt *r, int code, const char *text, const char *relay)
 	r->code = code;
 	queue_reply_status(code, text, r->dsn);
 	buf_reset(&r->reply);
-	(void)buf_printf(&r->reply, "%d %s", code, text);
+	buf_printf(&r->reply, "%d %s", code, text);
 	(void)xsnprintf(r->relay, sizeof(r->relay), "%s", relay);
 }
 
@@ -294,7 +294,7 @@ job_fail(struct job *j, int code, const char *text)
 {
 	j->fail_code = code;
 	buf_reset(&j->fail);
-	(void)buf_puts(&j->fail, text);
+	buf_puts(&j->fail, text);
 }
 
 /* A server refused (a 4xx or 5xx greeting, EHLO or MAIL): the next
@@ -305,7 +305,7 @@ job_fail_said(struct job *j, struct conv *c, int code)
 	struct buf t;
 
 	buf_init(&t, 2048);
-	(void)buf_printf(&t, "4.4.1 no mail server of the domain took the "
+	buf_printf(&t, "4.4.1 no mail server of the domain took the "
 	    "message (last: %s said %d %s)", c->relay, code,
 	    buf_cstr(&c->text));
 	job_fail(j, 451, buf_cstr(&t));
@@ -332,10 +332,10 @@ smarthost_auth(struct job *j, struct conv *c)
 	}
 	buf_init(&raw, 1024);
 	buf_init(&b64, 2048);
-	(void)buf_putc(&raw, '\0');
-	(void)buf_append(&raw, R.relay_user.data, R.relay_user.len);
-	(void)buf_putc(&raw, '\0');
-	(void)buf_append(&raw, R.relay_pass.data, R.relay_pass.len);
+	buf_putc(&raw, '\0');
+	buf_append(&raw, R.relay_user.data, R.relay_user.len);
+	buf_putc(&raw, '\0');
+	buf_append(&raw, R.relay_pass.data, R.relay_pass.len);
 	base64_encode(&b64, raw.data, raw.len);
 	code = cmd(c, "AUTH PLAIN %s", buf_cstr(&b64));
 	buf_free(&raw);	/* zeroed */
@@ -525,16 +525,16 @@ transaction(struct job *j, struct conv *c)
 	}
 	buf_init(&params, 1024);
 	if (c->caps.size)
-		(void)buf_printf(&params, " SIZE=%llu",
+		buf_printf(&params, " SIZE=%llu",
 		    (unsigned long long)(msglen + sigs->len));
 	if (eight && c->caps.eightbit)
-		(void)buf_puts(&params, " BODY=8BITMIME");
+		buf_puts(&params, " BODY=8BITMIME");
 	if (utf8)
-		(void)buf_puts(&params, " SMTPUTF8");
+		buf_puts(&params, " SMTPUTF8");
 	if (c->caps.dsn && ret != NULL)
-		(void)buf_printf(&params, " RET=%s", ret);
+		buf_printf(&params, " RET=%s", ret);
 	if (c->caps.dsn && envid != NULL)
-		(void)buf_printf(&params, " ENVID=%s", envid);
+		buf_printf(&params, " ENVID=%s", envid);
 	(void)xsnprintf(mail, sizeof(mail), "MAIL FROM:<%s>%s",
 	    rec_get_str(&j->env.head, "sender"), buf_cstr(&params));
 	buf_free(&params);
@@ -867,7 +867,7 @@ deliver(struct job *j)
 		if (is_addr_literal(mx[i].host)) {
 			/* a configured [address] needs no look-up */
 			buf_reset(&addrs);
-			(void)buf_printf(&addrs, "%s\n", mx[i].host);
+			buf_printf(&addrs, "%s\n", mx[i].host);
 		} else if (dns_addrs(R.dns, mx[i].host, config_bool(R.cf, NULL,
 		    "remote_ipv6"), &addrs) != DNS_OK)
 			continue;
@@ -918,8 +918,8 @@ relay_secret(const char *path)
 	if (user.n == 0 || line.n == 0)
 		log_fatal("relayhost_auth_file %s: expected \"USER PASSWORD\" "
 		    "on the first line", path);
-	(void)buf_append(&R.relay_user, user.p, user.n);
-	(void)buf_append(&R.relay_pass, line.p, line.n);
+	buf_append(&R.relay_user, user.p, user.n);
+	buf_append(&R.relay_pass, line.p, line.n);
 	buf_free(&text);
 }
 
@@ -948,7 +948,7 @@ job_answer(int fd, struct job *j)
 		if (j->rc[i].peer_dsn)
 			rec_set_str(&r, "peer_dsn", "1");
 		rec_encode(&r, &out);
-		(void)buf_putc(&out, '\n');
+		buf_putc(&out, '\n');
 		rec_free(&r);
 	}
 	if (queue_frame_write(fd, QF_OK, out.data, out.len) == -1)
@@ -1167,7 +1167,7 @@ main(int argc, char **argv)
 			struct buf empty;
 
 			buf_init(&empty, 4096);
-			(void)buf_printf(&empty, "%s/empty", config_str(R.cf,
+			buf_printf(&empty, "%s/empty", config_str(R.cf,
 			    NULL, "run_dir"));
 			if (priv_drop(uid, gid, buf_cstr(&empty), &err) == -1)
 				log_fatal("%s", buf_cstr(&err));

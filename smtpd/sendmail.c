@@ -192,7 +192,7 @@ read_message(int fd, uint64_t limit, uint64_t *head_len, int *eight)
 			if ((unsigned char)c >= 0x80)
 				*eight = 1;
 			if (c != '\r' && c != '\n') {
-				if (buf_putc(&line, c) == -1)
+				if (buf_try_putc(&line, c) == -1)
 					die(EX_DATAERR, "a line longer than "
 					    "2 MB");
 				continue;
@@ -204,8 +204,8 @@ read_message(int fd, uint64_t limit, uint64_t *head_len, int *eight)
 				in_head = 0;
 				*head_len = size + out.len + 2;
 			}
-			(void)buf_append(&out, line.data, line.len);
-			(void)buf_append(&out, "\r\n", 2);
+			buf_append(&out, line.data, line.len);
+			buf_append(&out, "\r\n", 2);
 			buf_reset(&line);
 			if (out.len >= sizeof(in)) {
 				if (write_all(fd, out.data, out.len) == -1)
@@ -224,8 +224,8 @@ read_message(int fd, uint64_t limit, uint64_t *head_len, int *eight)
 	/* the last line without its line end */
 	if (line.len > 0 && !(S.dots && line.len == 1 && line.data[0] ==
 	    '.')) {
-		(void)buf_append(&out, line.data, line.len);
-		(void)buf_append(&out, "\r\n", 2);
+		buf_append(&out, line.data, line.len);
+		buf_append(&out, "\r\n", 2);
 	}
 done:
 	if (write_all(fd, out.data, out.len) == -1)
@@ -263,9 +263,9 @@ add_rcpt(const char *text)
 
 	buf_init(&full, strlen(text) + sizeof(S.host) + 2);
 	buf_init(&line, 2048);
-	(void)buf_puts(&full, text);
+	buf_puts(&full, text);
 	if (strchr(text, '@') == NULL)
-		(void)buf_printf(&full, "@%s", S.host);
+		buf_printf(&full, "@%s", S.host);
 	addr_init(&a);
 	if (addr_parse(buf_sv(&full), ADDR_UTF8, &a, &why) == -1)
 		die(EX_DATAERR, "<%s>: %s", buf_cstr(&full), why);
@@ -277,14 +277,14 @@ add_rcpt(const char *text)
 			S.utf8 = 1;
 	if (++S.nrcpt > QUEUE_RCPT_MAX)
 		die(EX_DATAERR, "more than %d recipients", QUEUE_RCPT_MAX);
-	(void)buf_puts(&line, "rcpt=");
+	buf_puts(&line, "rcpt=");
 	tab_escape(&line, buf_sv(&full));
 	if (S.notify != NULL) {
-		(void)buf_puts(&line, "\tnotify=");
+		buf_puts(&line, "\tnotify=");
 		tab_escape(&line, sv_from(S.notify));
 	}
-	(void)buf_append(&S.rcpts, line.data, line.len);
-	(void)buf_putc(&S.rcpts, '\n');
+	buf_append(&S.rcpts, line.data, line.len);
+	buf_putc(&S.rcpts, '\n');
 	buf_free(&full);
 	buf_free(&line);
 }
@@ -296,7 +296,7 @@ rcpt_cb(void *arg, const struct buf *mbox, const struct buf *host)
 
 	(void)arg;
 	buf_init(&a, mbox->len + host->len + 2);
-	(void)buf_printf(&a, "%s@%s", buf_cstr(mbox), buf_cstr(host));
+	buf_printf(&a, "%s@%s", buf_cstr(mbox), buf_cstr(host));
 	add_rcpt(buf_cstr(&a));
 	buf_free(&a);
 }
@@ -362,13 +362,13 @@ scan_header(struct sv head, struct buf *kept, int *from, int *date,
 				const char *colon = memchr(line.p, ':',
 				    line.n);
 
-				(void)buf_append(&value, colon + 1, line.n -
+				buf_append(&value, colon + 1, line.n -
 				    (size_t)(colon + 1 - line.p));
 			}
 		} else if (take)
-			(void)buf_append(&value, line.p, line.n);
+			buf_append(&value, line.p, line.n);
 		if (!drop)
-			(void)buf_append(kept, line.p, line.n);
+			buf_append(kept, line.p, line.n);
 	}
 	if (take)
 		add_list(value.data, value.len);
@@ -447,9 +447,9 @@ default_sender(struct buf *out, struct buf *name)
 
 	if (pw == NULL)
 		die(EX_NOUSER, "no passwd entry for uid %ld", (long)getuid());
-	(void)buf_printf(out, "%s@%s", pw->pw_name, S.host);
+	buf_printf(out, "%s@%s", pw->pw_name, S.host);
 	if (pw->pw_gecos != NULL) {
-		(void)buf_puts(name, pw->pw_gecos);
+		buf_puts(name, pw->pw_gecos);
 		if ((comma = strchr(buf_cstr(name), ',')) != NULL)
 			buf_truncate(name, (size_t)(comma - name->data));
 	}
@@ -459,15 +459,15 @@ default_sender(struct buf *out, struct buf *name)
 static void
 quoted_name(struct buf *out, const char *name)
 {
-	(void)buf_putc(out, '"');
+	buf_putc(out, '"');
 	for (; *name != '\0'; name++) {
 		if ((unsigned char)*name < 0x20)
 			continue;
 		if (*name == '"' || *name == '\\')
-			(void)buf_putc(out, '\\');
-		(void)buf_putc(out, *name);
+			buf_putc(out, '\\');
+		buf_putc(out, *name);
 	}
-	(void)buf_putc(out, '"');
+	buf_putc(out, '"');
 }
 
 /*
@@ -491,14 +491,14 @@ submit(struct enqc *q, int fd, uint64_t size, uint64_t head_len, int eight,
 
 	buf_reset(reply);
 	if (head_len > HEADER_MAX) {
-		(void)buf_printf(reply, "552 5.3.4 the header is larger than %d "
+		buf_printf(reply, "552 5.3.4 the header is larger than %d "
 		    "bytes", HEADER_MAX);
 		return 1;
 	}
 	msg = size == 0 ? NULL : mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd,
 	    0);
 	if (msg == MAP_FAILED) {
-		(void)buf_printf(reply, "451 4.3.0 mmap: %s", strerror(errno));
+		buf_printf(reply, "451 4.3.0 mmap: %s", strerror(errno));
 		return -1;
 	}
 	buf_init(&kept, head_len + 3);
@@ -508,7 +508,7 @@ submit(struct enqc *q, int fd, uint64_t size, uint64_t head_len, int eight,
 	buf_init(&top, 4096);
 	scan_header(sv_make(msg, head_len), &kept, &from, &hdate, &msgid);
 	if (S.nrcpt == 0) {
-		(void)buf_printf(reply, "554 5.5.1 no recipients%s",
+		buf_printf(reply, "554 5.5.1 no recipients%s",
 		    S.extract ? " in To, Cc or Bcc" : " (give them as "
 		    "arguments, or use -t)");
 		rc = 1;
@@ -519,19 +519,19 @@ submit(struct enqc *q, int fd, uint64_t size, uint64_t head_len, int eight,
 	default_sender(&sender, &name);
 	if (S.fullname != NULL) {
 		buf_reset(&name);
-		(void)buf_puts(&name, S.fullname);
+		buf_puts(&name, S.fullname);
 	}
 	if (sender_arg != NULL) {
 		buf_reset(&sender);
 		if (strcmp(sender_arg, "<>") != 0 && strcmp(sender_arg, "") != 0)
-			(void)buf_puts(&sender, sender_arg);
+			buf_puts(&sender, sender_arg);
 	}
 	if (sender.len > 0) {
 		addr_init(&a);
 		if (strchr(buf_cstr(&sender), '@') == NULL)
-			(void)buf_printf(&sender, "@%s", S.host);
+			buf_printf(&sender, "@%s", S.host);
 		if (addr_parse(buf_sv(&sender), ADDR_UTF8, &a, &why) == -1) {
-			(void)buf_printf(reply, "553 5.1.7 sender <%s>: %s",
+			buf_printf(reply, "553 5.1.7 sender <%s>: %s",
 			    buf_cstr(&sender), why);
 			addr_free(&a);
 			rc = 1;
@@ -544,20 +544,20 @@ submit(struct enqc *q, int fd, uint64_t size, uint64_t head_len, int eight,
 	for (i = 0; i < sender.len; i++)
 		if ((unsigned char)sender.data[i] >= 0x80)
 			S.utf8 = 1;
-	(void)buf_puts(&env, "v=1\tsender=");
+	buf_puts(&env, "v=1\tsender=");
 	tab_escape(&env, buf_sv(&sender));
-	(void)buf_printf(&env, "\tbody=%s", eight ? "8BITMIME" : "7BIT");
+	buf_printf(&env, "\tbody=%s", eight ? "8BITMIME" : "7BIT");
 	if (S.utf8)
-		(void)buf_puts(&env, "\tsmtputf8=1");
+		buf_puts(&env, "\tsmtputf8=1");
 	if (S.ret != NULL)
-		(void)buf_printf(&env, "\tret=%s", S.ret);
+		buf_printf(&env, "\tret=%s", S.ret);
 	if (S.envid != NULL) {
-		(void)buf_puts(&env, "\tenvid=");
+		buf_puts(&env, "\tenvid=");
 		tab_escape(&env, sv_from(S.envid));
 	}
-	(void)buf_printf(&env, "\tprotocol=local\tuid=%ld\n",
+	buf_printf(&env, "\tprotocol=local\tuid=%ld\n",
 	    (long)getuid());
-	(void)buf_append(&env, S.rcpts.data, S.rcpts.len);
+	buf_append(&env, S.rcpts.data, S.rcpts.len);
 
 	if ((rc = enqc_begin(q, buf_sv(&env), id, reply)) != 0)
 		goto out;
@@ -565,33 +565,33 @@ submit(struct enqc *q, int fd, uint64_t size, uint64_t head_len, int eight,
 	/* RFC 5321 4.4-like trace for local submission, and what a
 	 * message must have (RFC 5322 3.6) */
 	date_rfc5322(date, sizeof(date));
-	(void)buf_printf(&top, "Received: by %s (Chapar sendmail, uid %ld)\r\n"
+	buf_printf(&top, "Received: by %s (Chapar sendmail, uid %ld)\r\n"
 	    "\tid %s;\r\n\t%s\r\n", S.host, (long)getuid(), id, date);
 	if (!from) {
-		(void)buf_puts(&top, "From: ");
+		buf_puts(&top, "From: ");
 		if (name.len > 0) {
 			quoted_name(&top, buf_cstr(&name));
-			(void)buf_putc(&top, ' ');
+			buf_putc(&top, ' ');
 		}
-		(void)buf_printf(&top, "<%s>\r\n", sender.len > 0 ?
+		buf_printf(&top, "<%s>\r\n", sender.len > 0 ?
 		    buf_cstr(&sender) : "MAILER-DAEMON");
 	}
 	if (!hdate)
-		(void)buf_printf(&top, "Date: %s\r\n", date);
+		buf_printf(&top, "Date: %s\r\n", date);
 	if (!msgid) {
 		rand_bytes(r, sizeof(r));
-		(void)buf_printf(&top, "Message-ID: <%s.%02x%02x%02x%02x%02x%02x"
+		buf_printf(&top, "Message-ID: <%s.%02x%02x%02x%02x%02x%02x"
 		    "%02x%02x@%s>\r\n", id, r[0], r[1], r[2], r[3], r[4], r[5],
 		    r[6], r[7], S.host);
 	}
 	/* the header kept ends before its empty line */
-	(void)buf_append(&kept, "\r\n", 2);
+	buf_append(&kept, "\r\n", 2);
 	if (enqc_write(q, top.data, top.len) == -1 ||
 	    enqc_write(q, kept.data, kept.len) == -1 ||
 	    (size > head_len && enqc_write(q, msg + head_len, size -
 	    head_len) == -1)) {
 		buf_reset(reply);
-		(void)buf_puts(reply, "451 4.3.0 lost the connection to "
+		buf_puts(reply, "451 4.3.0 lost the connection to "
 		    "enqueue");
 		rc = -1;
 		goto out;
@@ -675,8 +675,8 @@ bs_data(struct io *in, int *fdp, uint64_t *size, uint64_t *head_len,
 			in_head = 0;
 			*head_len = *size + out.len + 2;
 		}
-		(void)buf_append(&out, line.p, line.n);
-		(void)buf_append(&out, "\r\n", 2);
+		buf_append(&out, line.p, line.n);
+		buf_append(&out, "\r\n", 2);
 		if (limit > 0 && *size + out.len > limit)
 			big = 1;
 		if (out.len >= 64 * 1024) {
@@ -728,9 +728,9 @@ bs_path(struct sv args, const char *prefix, int null_ok, struct buf *out)
 		return -1;
 	}
 	/* a bare local part is one of ours, as on the command line */
-	(void)buf_append(out, path.p + 1, path.n - 2);
+	buf_append(out, path.p + 1, path.n - 2);
 	if (memchr(path.p, '@', path.n) == NULL)
-		(void)buf_printf(out, "@%s", S.host);
+		buf_printf(out, "@%s", S.host);
 	addr_init(&a);
 	r = addr_parse(buf_sv(out), ADDR_UTF8, &a, &why);
 	buf_reset(out);

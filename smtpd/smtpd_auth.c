@@ -87,7 +87,7 @@ smtp_auth(struct smtp *s, struct sv args)
 	buf_init(&msg, SASL_LINE_MAX);
 	buf_init(&enc, 2 * SASL_LINE_MAX);
 	buf_init(&mechname, 64);
-	(void)buf_append(&mechname, mech.p, mech.n);
+	buf_append(&mechname, mech.p, mech.n);
 	for (i = 0; i < mechname.len; i++)
 		if (mechname.data[i] >= 'a' && mechname.data[i] <= 'z')
 			mechname.data[i] -= 32;

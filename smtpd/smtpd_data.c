@@ -62,16 +62,16 @@ received(const struct smtp *s, struct buf *out)
 	char date[64];
 
 	date_rfc5322(date, sizeof(date));
-	(void)buf_printf(out, "Received: from %s ([%s])\r\n\tby %s (Chapar) "
+	buf_printf(out, "Received: from %s ([%s])\r\n\tby %s (Chapar) "
 	    "with %s id %s", log_esc_str(s->helo), s->c->peer, s->host,
 	    protocol(s), s->id);
 	if (s->tls)
-		(void)buf_printf(out, "\r\n\t(%s with cipher %s)",
+		buf_printf(out, "\r\n\t(%s with cipher %s)",
 		    tls_version(s->io), tls_cipher(s->io));
 	if (s->nrcpt == 1)
-		(void)buf_printf(out, "\r\n\tfor <%s>",
+		buf_printf(out, "\r\n\tfor <%s>",
 		    buf_cstr(&s->first_rcpt));
-	(void)buf_printf(out, ";\r\n\t%s\r\n", date);
+	buf_printf(out, ";\r\n\t%s\r\n", date);
 }
 
 /* Open the message with enqueue: 0, or -1 with the reply given. */
@@ -88,19 +88,19 @@ begin(struct smtp *s)
 	}
 	buf_init(&env, QUEUE_ENV_MAX);
 	buf_init(&reply, 1024);
-	(void)buf_append(&env, s->env.data, s->env.len);
-	(void)buf_printf(&env, "\tprotocol=%s", protocol(s));
+	buf_append(&env, s->env.data, s->env.len);
+	buf_printf(&env, "\tprotocol=%s", protocol(s));
 	if (s->tls) {
-		(void)buf_puts(&env, "\ttls=");
+		buf_puts(&env, "\ttls=");
 		tab_escape(&env, sv_from(tls_version(s->io)));
 	}
 	if (s->quarantine.len > 0) {
-		(void)buf_puts(&env, "\tquarantine=");
+		buf_puts(&env, "\tquarantine=");
 		tab_escape(&env, buf_sv(&s->quarantine));
 		s->quarantine_in_env = 1;
 	}
-	(void)buf_putc(&env, '\n');
-	(void)buf_append(&env, s->rcpt_lines.data, s->rcpt_lines.len);
+	buf_putc(&env, '\n');
+	buf_append(&env, s->rcpt_lines.data, s->rcpt_lines.len);
 	r = enqc_begin(q, buf_sv(&env), s->id, &reply);
 	if (r != 0) {
 		if (r == -1)
@@ -186,8 +186,8 @@ head_line(struct head *h, struct sv line, uint64_t max)
 		h->too_big = 1;
 		return;
 	}
-	(void)buf_append(&h->text, line.p, line.n);
-	(void)buf_append(&h->text, "\r\n", 2);
+	buf_append(&h->text, line.p, line.n);
+	buf_append(&h->text, "\r\n", 2);
 }
 
 /* The top of the message: Received, what submission adds, the header. */
@@ -201,18 +201,18 @@ write_head(struct smtp *s, struct head *h)
 
 	buf_init(&top, h->text.len + s->tags.len + 4096);
 	received(s, &top);
-	(void)buf_append(&top, s->tags.data, s->tags.len);
+	buf_append(&top, s->tags.data, s->tags.len);
 	if (s->auth[0] != '\0' && !h->msgid) {
 		rand_bytes(r, sizeof(r));
-		(void)buf_printf(&top, "Message-ID: <%s.%02x%02x%02x%02x%02x%02x"
+		buf_printf(&top, "Message-ID: <%s.%02x%02x%02x%02x%02x%02x"
 		    "%02x%02x@%s>\r\n", s->id, r[0], r[1], r[2], r[3], r[4],
 		    r[5], r[6], r[7], s->host);
 	}
 	if (s->auth[0] != '\0' && !h->date) {
 		date_rfc5322(date, sizeof(date));
-		(void)buf_printf(&top, "Date: %s\r\n", date);
+		buf_printf(&top, "Date: %s\r\n", date);
 	}
-	(void)buf_append(&top, h->text.data, h->text.len);
+	buf_append(&top, h->text.data, h->text.len);
 	ret = data_out(top.data, top.len);
 	buf_free(&top);
 	return ret;
@@ -236,7 +236,7 @@ from_one(void *arg, const struct buf *mbox, const struct buf *host)
 	if (w->bad[0] != '\0')
 		return;
 	buf_init(&a, mbox->len + host->len + 2);
-	(void)buf_printf(&a, "%s@%s", buf_cstr(mbox), buf_cstr(host));
+	buf_printf(&a, "%s@%s", buf_cstr(mbox), buf_cstr(host));
 	if (!smtp_owns(w->s, buf_cstr(&a)))
 		(void)xsnprintf(w->bad, sizeof(w->bad), "%s",
 		    log_esc_str(buf_cstr(&a)));
@@ -268,14 +268,14 @@ from_check(struct smtp *s, struct sv head)
 			line.n--;
 		if (line.n > 0 && (line.p[0] == ' ' || line.p[0] == '\t')) {
 			if (in_from)	/* unfold (RFC 5322 2.2.3) */
-				(void)buf_append(&value, line.p, line.n);
+				buf_append(&value, line.p, line.n);
 			continue;
 		}
 		in_from = line.n >= 5 && strncasecmp(line.p, "From:", 5) == 0;
 		if (in_from) {
 			nfrom++;
-			(void)buf_append(&value, line.p + 5, line.n - 5);
-			(void)buf_putc(&value, ',');
+			buf_append(&value, line.p + 5, line.n - 5);
+			buf_putc(&value, ',');
 		}
 	}
 	memset(&w, 0, sizeof(w));
@@ -392,20 +392,20 @@ smtp_data(struct smtp *s)
 				if (write_head(s, &h) == -1)
 					lost = 1;
 				wrote_head = 1;
-				(void)buf_append(&out, "\r\n", 2);
+				buf_append(&out, "\r\n", 2);
 			}
 			continue;
 		}
 		/* normalize: a bare CR becomes a line end too */
 		while ((cr = memchr(line.p, '\r', line.n)) != NULL) {
 			i = (size_t)(cr - line.p);
-			(void)buf_append(&out, line.p, i);
-			(void)buf_append(&out, "\r\n", 2);
+			buf_append(&out, line.p, i);
+			buf_append(&out, "\r\n", 2);
 			line.p += i + 1;
 			line.n -= i + 1;
 		}
-		(void)buf_append(&out, line.p, line.n);
-		(void)buf_append(&out, "\r\n", 2);
+		buf_append(&out, line.p, line.n);
+		buf_append(&out, "\r\n", 2);
 		if (out.len >= 65536) {
 			if (data_out(out.data, out.len) == -1)
 				lost = 1;
@@ -533,7 +533,7 @@ smtp_bdat(struct smtp *s, struct sv args)
 		if (s->bdat && !s->bdat_failed && s->head_copy.len <
 		    s->max_header + 4)
 			/* the start, for the From check at the end */
-			(void)buf_append(&s->head_copy, buf, (size_t)got >
+			buf_append(&s->head_copy, buf, (size_t)got >
 			    s->max_header + 4 - s->head_copy.len ?
 			    (size_t)(s->max_header + 4 - s->head_copy.len) :
 			    (size_t)got);

@@ -189,7 +189,7 @@ request_send(struct filter *f, const struct rec *r)
 
 	buf_init(&text, QUEUE_ENV_MAX + 4096);
 	rec_encode(r, &text);
-	(void)buf_putc(&text, '\n');
+	buf_putc(&text, '\n');
 	(void)send_all(f, text.data, text.len);
 	buf_free(&text);
 }
@@ -231,7 +231,7 @@ apply(struct smtp *s, struct filter *f, const struct rec *v, int content,
 			reason = f->path;
 		buf_reset(&s->quarantine);
 		for (i = 0; reason[i] != '\0' && i < 1000; i++)
-			(void)buf_putc(&s->quarantine, (unsigned char)reason[i] <
+			buf_putc(&s->quarantine, (unsigned char)reason[i] <
 			    0x20 || reason[i] == 0x7f ? '?' : reason[i]);
 		return 0;
 	}
@@ -246,8 +246,8 @@ apply(struct smtp *s, struct filter *f, const struct rec *v, int content,
 				    "ignored", f->path);
 				continue;
 			}
-			(void)buf_puts(tags, h);
-			(void)buf_append(tags, "\r\n", 2);
+			buf_puts(tags, h);
+			buf_append(tags, "\r\n", 2);
 		}
 		return 0;
 	}

@@ -159,8 +159,8 @@ static void
 env_field(struct buf *env, const char *name, struct sv value)
 {
 	if (env->len > 0)
-		(void)buf_putc(env, '\t');
-	(void)buf_printf(env, "%s=", name);
+		buf_putc(env, '\t');
+	buf_printf(env, "%s=", name);
 	tab_escape(env, value);
 }
 
@@ -293,7 +293,7 @@ bad_param:
 	s->smtputf8 = utf8;
 	s->body8bit = body8;
 	s->binary = binary;
-	(void)buf_append(&s->sender, text.data, text.len);
+	buf_append(&s->sender, text.data, text.len);
 	env_field(&s->env, "v", SV_LIT("1"));
 	env_field(&s->env, "sender", buf_sv(&text));
 	env_field(&s->env, "body", s->binary ? SV_LIT("BINARYMIME") :
@@ -475,7 +475,7 @@ cmd_rcpt(struct smtp *s, struct sv args)
 	}
 	/* RFC 5321 4.5.1: <Postmaster> of this host */
 	if (a.domain.len == 0)
-		(void)buf_set(&a.domain, s->host, strlen(s->host));
+		buf_set(&a.domain, s->host, strlen(s->host));
 	addr_format(&a, &text);
 	addr_free(&a);
 	if (rcpt_policy(s, buf_cstr(&text), reply, sizeof(reply)) != NULL ||
@@ -491,10 +491,10 @@ cmd_rcpt(struct smtp *s, struct sv args)
 		env_field(&line, "notify", sv_from(notify));
 	if (orcpt.len > 0)
 		env_field(&line, "orcpt", buf_sv(&orcpt));
-	(void)buf_append(&s->rcpt_lines, line.data, line.len);
-	(void)buf_putc(&s->rcpt_lines, '\n');
+	buf_append(&s->rcpt_lines, line.data, line.len);
+	buf_putc(&s->rcpt_lines, '\n');
 	if (s->nrcpt == 0)
-		(void)buf_set(&s->first_rcpt, text.data, text.len);
+		buf_set(&s->first_rcpt, text.data, text.len);
 	s->nrcpt++;
 	smtp_reply(s, "250 2.1.5 recipient ok");
 out:

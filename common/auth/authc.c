@@ -39,9 +39,9 @@ static int
 seterr(struct buf *err, const char *what, const char *arg)
 {
 	buf_reset(err);
-	(void)buf_puts(err, what);
+	buf_puts(err, what);
 	if (arg != NULL)
-		(void)buf_puts(err, arg);
+		buf_puts(err, arg);
 	return -1;
 }
 
@@ -116,7 +116,7 @@ reply_parse(struct authc *c, unsigned long id, struct sv *f,
 		return -1;
 	if (nf < 2 || parse_u64(f[1], UINT64_MAX, &rid) == -1 || rid != id)
 		return seterr(err, "authd: ", "reply for another request");
-	(void)buf_append_sv(&rep->verb, f[0]);
+	buf_append_sv(&rep->verb, f[0]);
 	first = 2;
 	if (sv_eq_str(f[0], "CONT")) {
 		if (nf < 3 || base64_decode(&rep->data, f[2].p, f[2].n) == -1)
@@ -171,11 +171,11 @@ authc_auth(struct authc *c, const char *mech, const char *service,
 		rec_set_str(&r, "secured", "1");
 	if (flags & AUTHC_HANDOFF)
 		rec_set_str(&r, "handoff", "1");
-	(void)buf_puts(&rest, mech);
-	(void)buf_putc(&rest, '\t');
+	buf_puts(&rest, mech);
+	buf_putc(&rest, '\t');
 	rec_encode(&r, &rest);
 	if (initial != NULL) {
-		(void)buf_puts(&rest, "\tresp=");
+		buf_puts(&rest, "\tresp=");
 		base64_encode(&rest, initial->p, initial->n);
 	}
 	ret = roundtrip(c, "AUTH", &rest, rep, err);
@@ -240,7 +240,7 @@ authc_full(struct authc *c, const char *user, uint64_t seconds,
 	buf_init(&rest, AUTH_LINE_MAX);
 	authc_reply_init(&rep);
 	tab_escape(&rest, sv_from(user));
-	(void)buf_printf(&rest, "\t%llu", (unsigned long long)seconds);
+	buf_printf(&rest, "\t%llu", (unsigned long long)seconds);
 	ret = roundtrip(c, "FULL", &rest, &rep, err);
 	buf_free(&rest);
 	authc_reply_free(&rep);

@@ -96,7 +96,7 @@ passwd_hash(const char *pw, size_t pwlen, struct buf *out, const char **err)
 	h = crypt_rn(s, salt, cd, (int)sizeof(*cd));
 	if (h == NULL || h[0] == '*')
 		*err = "crypt failed";
-	else if (buf_puts(out, h) == -1)
+	else if (buf_try_puts(out, h) == -1)
 		*err = "hash does not fit";
 	else
 		r = 0;
@@ -216,13 +216,13 @@ out:
 void
 scram_keys_format(const struct scram_keys *k, struct buf *out)
 {
-	if (buf_printf(out, "%s%u:", SCRAM_PREFIX, (unsigned)k->iter) == -1)
+	if (buf_try_printf(out, "%s%u:", SCRAM_PREFIX, (unsigned)k->iter) == -1)
 		log_fatal("scram_keys_format: buffer limit");
 	base64_encode(out, k->salt, k->saltlen);
-	if (buf_putc(out, '$') == -1)
+	if (buf_try_putc(out, '$') == -1)
 		log_fatal("scram_keys_format: buffer limit");
 	base64_encode(out, k->stored, sizeof(k->stored));
-	if (buf_putc(out, ':') == -1)
+	if (buf_try_putc(out, ':') == -1)
 		log_fatal("scram_keys_format: buffer limit");
 	base64_encode(out, k->server, sizeof(k->server));
 }

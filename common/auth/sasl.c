@@ -159,7 +159,7 @@ saslname_decode(struct sv v, struct buf *out)
 				return -1;
 			i += 2;
 		}
-		if (buf_putc(out, c) == -1)
+		if (buf_try_putc(out, c) == -1)
 			return -1;
 	}
 	return 0;
@@ -280,7 +280,7 @@ gs2_header_parse(struct scram_server *s, struct sv msg, const char **err)
 	if (az.n > 0 && (az.n < 2 || az.p[0] != 'a' || az.p[1] != '=' ||
 	    saslname_decode(sv_make(az.p + 2, az.n - 2), &s->authzid) == -1))
 		return fail(s, err, "SCRAM: malformed authzid");
-	if (buf_append(&s->gs2_header, msg.p, (size_t)(v.p - msg.p)) == -1)
+	if (buf_try_append(&s->gs2_header, msg.p, (size_t)(v.p - msg.p)) == -1)
 		return fail(s, err, "SCRAM: message too long");
 	return (int)s->gs2_header.len;
 }
@@ -315,11 +315,11 @@ scram_server_client_first(struct scram_server *s, struct sv msg,
 		return fail(s, err, "SCRAM: bad or missing username");
 	if (attr_take(&a, &name, &val) == -1 || name != 'r' || !nonce_ok(val))
 		return fail(s, err, "SCRAM: bad or missing nonce");
-	if (buf_append_sv(&s->nonce, val) == -1)
+	if (buf_try_append_sv(&s->nonce, val) == -1)
 		return fail(s, err, "SCRAM: nonce too long");
 	if (attrs_skip_extensions(&a, err) == -1)
 		return fail(s, err, *err);
-	if (buf_append_sv(&s->client_first_bare, bare) == -1)
+	if (buf_try_append_sv(&s->client_first_bare, bare) == -1)
 		return fail(s, err, "SCRAM: message too long");
 	s->state = S_FIRST;
 	return 0;
@@ -329,7 +329,7 @@ int
 scram_server_set_nonce_for_test(struct scram_server *s, struct sv n)
 {
 	if (s->state != S_FIRST || !nonce_ok(n) ||
-	    buf_append_sv(&s->nonce, n) == -1)
+	    buf_try_append_sv(&s->nonce, n) == -1)
 		return -1;
 	s->state = S_NONCE;
 	return 0;
@@ -360,12 +360,12 @@ scram_server_first(struct scram_server *s, const struct scram_keys *k,
 	if (k->saltlen == 0 || k->saltlen > sizeof(k->salt) || k->iter == 0)
 		return -1;
 	s->keys = *k;
-	if (buf_puts(sf, "r=") == -1 || buf_append(sf, s->nonce.data,
-	    s->nonce.len) == -1 || buf_puts(sf, ",s=") == -1)
+	if (buf_try_puts(sf, "r=") == -1 || buf_try_append(sf, s->nonce.data,
+	    s->nonce.len) == -1 || buf_try_puts(sf, ",s=") == -1)
 		return -1;
 	base64_encode(sf, k->salt, k->saltlen);
-	if (buf_printf(sf, ",i=%u", (unsigned)k->iter) == -1 ||
-	    buf_append(out, sf->data, sf->len) == -1)
+	if (buf_try_printf(sf, ",i=%u", (unsigned)k->iter) == -1 ||
+	    buf_try_append(out, sf->data, sf->len) == -1)
 		return -1;
 	s->state = S_SENT;
 	return 0;
@@ -392,10 +392,10 @@ scram_check_proof(struct scram_server *s, struct sv without,
 	int r = -1;
 
 	buf_init(&am, 4 * SCRAM_MSG_MAX);
-	if (buf_append(&am, s->client_first_bare.data,
-	    s->client_first_bare.len) == -1 || buf_putc(&am, ',') == -1 ||
-	    buf_append(&am, s->server_first.data, s->server_first.len) == -1 ||
-	    buf_putc(&am, ',') == -1 || buf_append_sv(&am, without) == -1)
+	if (buf_try_append(&am, s->client_first_bare.data,
+	    s->client_first_bare.len) == -1 || buf_try_putc(&am, ',') == -1 ||
+	    buf_try_append(&am, s->server_first.data, s->server_first.len) == -1 ||
+	    buf_try_putc(&am, ',') == -1 || buf_try_append_sv(&am, without) == -1)
 		goto out;
 	if (hmac256(s->keys.stored, SCRAM_KEYLEN, am.data, am.len, sig) == -1)
 		goto out;
@@ -408,7 +408,7 @@ scram_check_proof(struct scram_server *s, struct sv without,
 		goto out;
 	}
 	if (hmac256(s->keys.server, SCRAM_KEYLEN, am.data, am.len, sig) == -1 ||
-	    buf_puts(out, "v=") == -1)
+	    buf_try_puts(out, "v=") == -1)
 		goto out;
 	base64_encode(out, sig, sizeof(sig));
 	r = 1;

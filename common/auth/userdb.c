@@ -40,7 +40,7 @@ userdb_open_dir(const char *dir, int create, struct userdb **up,
 	*up = NULL;
 	if (create && mkdir_p(dir, 0700) == -1) {
 		buf_reset(err);
-		(void)buf_printf(err, "%s: cannot create: %s", dir,
+		buf_printf(err, "%s: cannot create: %s", dir,
 		    strerror(errno));
 		free(u);
 		return -1;
@@ -80,8 +80,8 @@ db_key(const char *key, struct buf *out)
 	buf_reset(out);
 	if (at == NULL || at[1] == '\0')
 		return -1;
-	if (buf_puts(out, at + 1) == -1 || buf_putc(out, '\0') == -1 ||
-	    buf_append(out, key, (size_t)(at - key)) == -1)
+	if (buf_try_puts(out, at + 1) == -1 || buf_try_putc(out, '\0') == -1 ||
+	    buf_try_append(out, key, (size_t)(at - key)) == -1)
 		return -1;
 	return 0;
 }
@@ -94,12 +94,12 @@ user_key(struct sv k, struct buf *out)
 
 	buf_reset(out);
 	if (nul == NULL) {
-		(void)buf_append(out, k.p, k.n);
+		buf_append(out, k.p, k.n);
 		return;
 	}
-	(void)buf_append(out, nul + 1, k.n - (size_t)(nul - k.p) - 1);
-	(void)buf_putc(out, '@');
-	(void)buf_append(out, k.p, (size_t)(nul - k.p));
+	buf_append(out, nul + 1, k.n - (size_t)(nul - k.p) - 1);
+	buf_putc(out, '@');
+	buf_append(out, k.p, (size_t)(nul - k.p));
 }
 
 static struct dict *
@@ -134,7 +134,7 @@ decode_into(struct buf *val, struct rec *out, struct buf *err)
 {
 	if (rec_decode(buf_sv(val), out) == -1) {
 		buf_reset(err);
-		(void)buf_puts(err, "corrupt record in the user database");
+		buf_puts(err, "corrupt record in the user database");
 		return DICT_ERROR;
 	}
 	return DICT_OK;
@@ -157,8 +157,8 @@ domain_in_use(struct op *o, struct dict_txn *t, int *inuse)
 	int r;
 
 	buf_init(&prefix, KEY_MAX);
-	(void)buf_append(&prefix, o->key.p, o->key.n);
-	(void)buf_putc(&prefix, '\0');
+	buf_append(&prefix, o->key.p, o->key.n);
+	buf_putc(&prefix, '\0');
 	*inuse = 0;
 	r = dict_scan(o->u->users, t, buf_sv(&prefix), count_one, inuse);
 	if (r >= 0 && r != DICT_OK && r != 1)
@@ -188,11 +188,11 @@ op_run(struct dict_txn *t, void *arg)
 	case OP_USER_ADD:
 		nul = memchr(o->key.p, '\0', o->key.n);
 		buf_init(&dom, KEY_MAX);
-		(void)buf_append(&dom, o->key.p, (size_t)(nul - o->key.p));
+		buf_append(&dom, o->key.p, (size_t)(nul - o->key.p));
 		r = dict_get(o->u->domains, t, buf_sv(&dom), &val);
 		if (r == DICT_NOTFOUND) {
 			buf_reset(o->err);
-			(void)buf_printf(o->err, "no such domain: %s (add it "
+			buf_printf(o->err, "no such domain: %s (add it "
 			    "with \"chapar domain add\")", buf_cstr(&dom));
 		}
 		buf_free(&dom);
@@ -222,7 +222,7 @@ op_run(struct dict_txn *t, void *arg)
 			break;
 		if (inuse) {
 			buf_reset(o->err);
-			(void)buf_printf(o->err, "domain %s still has users "
+			buf_printf(o->err, "domain %s still has users "
 			    "or aliases; remove them first",
 			    log_esc(o->key.p, o->key.n));
 			r = DICT_EXISTS;
@@ -271,7 +271,7 @@ keyed(struct userdb *u, struct dict *d, int kind, const char *key,
 	buf_init(&k, KEY_MAX);
 	if (db_key(key, &k) == -1) {
 		buf_reset(err);
-		(void)buf_printf(err, "not an address: %s", log_esc_str(key));
+		buf_printf(err, "not an address: %s", log_esc_str(key));
 		buf_free(&k);
 		return DICT_ERROR;
 	}
@@ -344,7 +344,7 @@ userdb_user_update(struct userdb *u, const char *key, const struct rec *set,
 	if (db_key(key, &k) == -1) {
 		buf_free(&k);
 		buf_reset(err);
-		(void)buf_printf(err, "not an address: %s", log_esc_str(key));
+		buf_printf(err, "not an address: %s", log_esc_str(key));
 		return DICT_ERROR;
 	}
 	rec_init(&tmp);
@@ -407,7 +407,7 @@ iter_one(struct sv k, struct sv v, void *arg)
 	if (it->users_form)
 		user_key(k, &it->key);
 	else
-		(void)buf_set(&it->key, k.p, k.n);
+		buf_set(&it->key, k.p, k.n);
 	if (rec_decode(v, &it->rec) == -1) {
 		it->bad = 1;
 		return 1;
@@ -431,18 +431,18 @@ userdb_iter(struct userdb *u, const char *name, const char *domain,
 	rec_init(&it.rec);
 	buf_init(&prefix, KEY_MAX);
 	if (domain != NULL) {
-		(void)buf_puts(&prefix, domain);
+		buf_puts(&prefix, domain);
 		if (it.users_form)
-			(void)buf_putc(&prefix, '\0');
+			buf_putc(&prefix, '\0');
 	}
 	r = dict_scan(table(u, name), NULL, buf_sv(&prefix), iter_one, &it);
 	if (it.bad) {
 		buf_reset(err);
-		(void)buf_printf(err, "corrupt record in %s at %s", name,
+		buf_printf(err, "corrupt record in %s at %s", name,
 		    log_esc_str(buf_cstr(&it.key)));
 		r = DICT_ERROR;
 	} else if (r == DICT_ERROR && err->len == 0)
-		(void)buf_printf(err, "cannot read %s", name);
+		buf_printf(err, "cannot read %s", name);
 	buf_free(&it.key);
 	buf_free(&prefix);
 	rec_free(&it.rec);
@@ -625,20 +625,20 @@ resolve_key(struct resolve *rs, const char *local, const char *domain,
 	buf_init(&lower, KEY_MAX);
 	/* Keys fold ASCII case, as addr_key does. */
 	for (i = 0; local[i] != '\0'; i++)
-		(void)buf_putc(&lower, local[i] >= 'A' && local[i] <= 'Z' ?
+		buf_putc(&lower, local[i] >= 'A' && local[i] <= 'Z' ?
 		    local[i] + 32 : local[i]);
-	(void)buf_printf(&key, "%s@%s", buf_cstr(&lower), domain);
+	buf_printf(&key, "%s@%s", buf_cstr(&lower), domain);
 	r = try_key(rs, buf_cstr(&key), depth);
 	if (r == DICT_NOTFOUND &&
 	    addr_split_ext(buf_sv(&lower), rs->delims, &base, &ext)) {
 		buf_reset(&key);
-		(void)buf_append_sv(&key, base);
-		(void)buf_printf(&key, "@%s", domain);
+		buf_append_sv(&key, base);
+		buf_printf(&key, "@%s", domain);
 		r = try_key(rs, buf_cstr(&key), depth);
 	}
 	if (r == DICT_NOTFOUND) {
 		buf_reset(&key);
-		(void)buf_printf(&key, "@%s", domain);
+		buf_printf(&key, "@%s", domain);
 		/* Inside the catch-all's own expansion, a missing address
 		 * is just missing (not a loop through the catch-all). */
 		if (!on_path(rs, buf_cstr(&key)))
@@ -694,7 +694,7 @@ path_escape(struct buf *out, const char *p, size_t n, const char *extra)
 	size_t i;
 
 	if (n == 0) {
-		(void)buf_puts(out, "%40");
+		buf_puts(out, "%40");
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -702,12 +702,12 @@ path_escape(struct buf *out, const char *p, size_t n, const char *extra)
 		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 		    c == '_' || c == '-' || c == '+' || (c == '.' && i > 0) ||
 		    c >= 0x80 || (c != 0 && strchr(extra, c) != NULL)) {
-			(void)buf_putc(out, (char)c);
+			buf_putc(out, (char)c);
 			continue;
 		}
-		(void)buf_putc(out, '%');
-		(void)buf_putc(out, hex[c >> 4]);
-		(void)buf_putc(out, hex[c & 15]);
+		buf_putc(out, '%');
+		buf_putc(out, hex[c >> 4]);
+		buf_putc(out, hex[c & 15]);
 	}
 }
 
@@ -722,6 +722,6 @@ userdb_home(const char *key, struct buf *out)
 		return;
 	}
 	path_escape(out, at + 1, strlen(at + 1), "[]:");
-	(void)buf_putc(out, '/');
+	buf_putc(out, '/');
 	path_escape(out, key, (size_t)(at - key), "");
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "chapar/buf.h"
+#include "chapar/log.h"
 #include "chapar/util.h"
 
 void
@@ -88,7 +89,7 @@ buf_reserve(struct buf *b, size_t extra)
 }
 
 int
-buf_append(struct buf *b, const void *p, size_t n)
+buf_try_append(struct buf *b, const void *p, size_t n)
 {
 	if (buf_reserve(b, n) == -1)
 		return -1;
@@ -100,13 +101,13 @@ buf_append(struct buf *b, const void *p, size_t n)
 }
 
 int
-buf_puts(struct buf *b, const char *s)
+buf_try_puts(struct buf *b, const char *s)
 {
-	return buf_append(b, s, strlen(s));
+	return buf_try_append(b, s, strlen(s));
 }
 
 int
-buf_putc(struct buf *b, int c)
+buf_try_putc(struct buf *b, int c)
 {
 	char ch = (char)c;
 
@@ -117,24 +118,18 @@ buf_putc(struct buf *b, int c)
 		b->data[b->len] = '\0';
 		return 0;
 	}
-	return buf_append(b, &ch, 1);
+	return buf_try_append(b, &ch, 1);
 }
 
 int
-buf_set(struct buf *b, const void *p, size_t n)
+buf_try_set(struct buf *b, const void *p, size_t n)
 {
 	buf_reset(b);
-	return buf_append(b, p, n);
+	return buf_try_append(b, p, n);
 }
 
 int
-buf_append_sv(struct buf *b, struct sv v)
-{
-	return buf_append(b, v.p, v.n);
-}
-
-int
-buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+buf_try_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
 	va_list ap2;
 	int n;
@@ -153,15 +148,79 @@ buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 }
 
 int
-buf_printf(struct buf *b, const char *fmt, ...)
+buf_try_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
 	int r;
 
 	va_start(ap, fmt);
-	r = buf_vprintf(b, fmt, ap);
+	r = buf_try_vprintf(b, fmt, ap);
 	va_end(ap);
 	return r;
+}
+
+int
+buf_try_append_sv(struct buf *b, struct sv v)
+{
+	return buf_try_append(b, v.p, v.n);
+}
+
+/* A program-sized append did not fit: the limit was chosen wrong. */
+static void __attribute__((noreturn))
+overflow(const struct buf *b, size_t n)
+{
+	log_panic("buffer overflow: %zu bytes more into %zu of at most %zu",
+	    n, b->len, b->max);
+}
+
+void
+buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (buf_try_append(b, p, n) == -1)
+		overflow(b, n);
+}
+
+void
+buf_puts(struct buf *b, const char *s)
+{
+	buf_append(b, s, strlen(s));
+}
+
+void
+buf_putc(struct buf *b, int c)
+{
+	if (buf_try_putc(b, c) == -1)
+		overflow(b, 1);
+}
+
+void
+buf_set(struct buf *b, const void *p, size_t n)
+{
+	buf_reset(b);
+	buf_append(b, p, n);
+}
+
+void
+buf_append_sv(struct buf *b, struct sv v)
+{
+	buf_append(b, v.p, v.n);
+}
+
+void
+buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+	if (buf_try_vprintf(b, fmt, ap) == -1)
+		overflow(b, 0);
+}
+
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vprintf(b, fmt, ap);
+	va_end(ap);
 }
 
 void

@@ -281,11 +281,11 @@ perr(struct parser *p, int line, const char *fmt, ...)
 
 	buf_reset(p->err);
 	if (line > 0)
-		(void)buf_printf(p->err, "%s:%d: ", p->name, line);
+		buf_printf(p->err, "%s:%d: ", p->name, line);
 	else
-		(void)buf_printf(p->err, "%s: ", p->name);
+		buf_printf(p->err, "%s: ", p->name);
 	va_start(ap, fmt);
-	(void)buf_vprintf(p->err, fmt, ap);
+	buf_vprintf(p->err, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -416,15 +416,15 @@ parse_text(struct parser *p, const char *text, size_t len)
 				    "\"key = value\" line before it");
 				break;
 			}
-			if (buf_putc(&logical, ' ') == -1 ||
-			    buf_append_sv(&logical, t) == -1)
+			if (buf_try_putc(&logical, ' ') == -1 ||
+			    buf_try_append_sv(&logical, t) == -1)
 				r = perr(p, lineno, "logical line too long");
 			continue;
 		}
 		r = parse_logical(p, &logical, start);
 		buf_reset(&logical);
 		start = lineno;
-		if (r == 0 && buf_append_sv(&logical, t) == -1)
+		if (r == 0 && buf_try_append_sv(&logical, t) == -1)
 			r = perr(p, lineno, "line too long");
 	}
 	if (r == 0)
@@ -457,12 +457,12 @@ expand(struct parser *p, struct cfg_section *s, const char *in, int line,
 	n = strlen(in);
 	for (i = 0; i < n; i++) {
 		if (in[i] != '$') {
-			if (buf_putc(out, in[i]) == -1)
+			if (buf_try_putc(out, in[i]) == -1)
 				return perr(p, line, "value too long");
 			continue;
 		}
 		if (i + 1 < n && in[i + 1] == '$') {
-			(void)buf_putc(out, '$');
+			buf_putc(out, '$');
 			i++;
 			continue;
 		}
@@ -476,7 +476,7 @@ expand(struct parser *p, struct cfg_section *s, const char *in, int line,
 			    "\"$\" (write \"$$\" for a dollar sign)");
 		if (j - i - 1 - (size_t)brace == 10 &&
 		    memcmp(in + i + 1 + brace, "config_dir", 10) == 0) {
-			if (buf_puts(out, p->c->dir) == -1)
+			if (buf_try_puts(out, p->c->dir) == -1)
 				return perr(p, line, "value too long");
 		} else {
 			idx = key_index(in + i + 1 + brace,
@@ -637,7 +637,7 @@ type_all(struct parser *p)
 			    "of your own needs \"program = /path\"; the "
 			    "built-in ones are:", s->name);
 			for (i = 0; cfg_services[i] != NULL; i++)
-				(void)buf_printf(p->err, " %s",
+				buf_printf(p->err, " %s",
 				    cfg_services[i]);
 			return -1;
 		}
@@ -655,17 +655,17 @@ dir_of(const char *path)
 	buf_init(&b, PATH_MAX);
 	if (slash == NULL || path[0] != '/') {
 		if (getcwd(cwd, sizeof(cwd)) == NULL)
-			(void)buf_puts(&b, ".");
+			buf_puts(&b, ".");
 		else
-			(void)buf_puts(&b, cwd);
+			buf_puts(&b, cwd);
 		if (slash != NULL) {
-			(void)buf_putc(&b, '/');
-			(void)buf_append(&b, path, (size_t)(slash - path));
+			buf_putc(&b, '/');
+			buf_append(&b, path, (size_t)(slash - path));
 		}
 	} else if (slash == path)
-		(void)buf_puts(&b, "/");
+		buf_puts(&b, "/");
 	else
-		(void)buf_append(&b, path, (size_t)(slash - path));
+		buf_append(&b, path, (size_t)(slash - path));
 	return buf_detach(&b);
 }
 
@@ -709,14 +709,14 @@ config_load(const char *path, struct config **cp, struct buf *err)
 	buf_init(&text, CFG_MAX_FILE + 1);
 	if (file_read(path, CFG_MAX_FILE, &text) == -1) {
 		buf_reset(err);
-		(void)buf_printf(err, "%s: cannot read: %s", path,
+		buf_printf(err, "%s: cannot read: %s", path,
 		    errno == EFBIG ? "larger than 1 MB" : strerror(errno));
 		buf_free(&text);
 		return -1;
 	}
 	if (stat(path, &st) == 0 && (st.st_mode & S_IWOTH)) {
 		buf_reset(err);
-		(void)buf_printf(err, "%s: refusing a file that anyone may "
+		buf_printf(err, "%s: refusing a file that anyone may "
 		    "write (chmod o-w %s)", path, path);
 		buf_free(&text);
 		return -1;

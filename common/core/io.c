@@ -218,7 +218,7 @@ io_read(struct io *io, void *p, size_t n)
 int
 io_write(struct io *io, const void *p, size_t n)
 {
-	if (buf_append(&io->out, p, n) == -1)
+	if (buf_try_append(&io->out, p, n) == -1)
 		return IO_ERROR;
 	if (io->out.len >= 4 * IO_CHUNK)
 		return io_flush(io);
@@ -238,7 +238,7 @@ io_printf(struct io *io, const char *fmt, ...)
 	int r;
 
 	va_start(ap, fmt);
-	r = buf_vprintf(&io->out, fmt, ap);
+	r = buf_try_vprintf(&io->out, fmt, ap);
 	va_end(ap);
 	if (r == -1)
 		return IO_ERROR;

@@ -12,27 +12,27 @@ json_string(struct buf *b, struct sv v)
 	const unsigned char *p = (const unsigned char *)v.p;
 	uint32_t cp;
 	size_t i = 0;
-	int l, r = buf_putc(b, '"');
+	int l, r = buf_try_putc(b, '"');
 
 	while (i < v.n && r == 0) {
 		if (p[i] == '"' || p[i] == '\\') {
-			r = buf_putc(b, '\\') | buf_putc(b, (char)p[i]);
+			r = buf_try_putc(b, '\\') | buf_try_putc(b, (char)p[i]);
 			i++;
 		} else if (p[i] < 0x20) {
-			r = buf_puts(b, "\\u00") | buf_putc(b, hex[p[i] >> 4]) |
-			    buf_putc(b, hex[p[i] & 15]);
+			r = buf_try_puts(b, "\\u00") | buf_try_putc(b, hex[p[i] >> 4]) |
+			    buf_try_putc(b, hex[p[i] & 15]);
 			i++;
 		} else if (p[i] < 0x80) {
-			r = buf_putc(b, (char)p[i]);
+			r = buf_try_putc(b, (char)p[i]);
 			i++;
 		} else if ((l = utf8_decode(p + i, v.n - i, &cp)) > 0) {
-			r = buf_append(b, p + i, (size_t)l);
+			r = buf_try_append(b, p + i, (size_t)l);
 			i += (size_t)l;
 		} else {
-			r = buf_puts(b, "\\ufffd");
+			r = buf_try_puts(b, "\\ufffd");
 			i++;
 		}
 	}
-	if (r != 0 || buf_putc(b, '"') == -1)
+	if (r != 0 || buf_try_putc(b, '"') == -1)
 		log_fatal("json_string: output too large");
 }

@@ -49,7 +49,7 @@ rec_add(struct rec *r, const char *name, struct sv val)
 	}
 	r->names[r->n] = xstrdup(name);
 	buf_init(&r->vals[r->n], REC_VAL_MAX);
-	if (buf_append_sv(&r->vals[r->n], val) == -1)
+	if (buf_try_append_sv(&r->vals[r->n], val) == -1)
 		log_fatal("rec_add: value of %s too large", name);
 	r->n++;
 }
@@ -84,7 +84,7 @@ rec_set(struct rec *r, const char *name, struct sv val)
 		rec_add(r, name, val);
 		return;
 	}
-	if (buf_set(&r->vals[i], val.p, val.n) == -1)
+	if (buf_try_set(&r->vals[i], val.p, val.n) == -1)
 		log_fatal("rec_set: value of %s too large", name);
 }
 
@@ -153,12 +153,12 @@ tab_escape(struct buf *out, struct sv v)
 
 	for (i = 0; i < v.n && r == 0; i++) {
 		switch (v.p[i]) {
-		case '\\': r = buf_append(out, "\\\\", 2); break;
-		case '\t': r = buf_append(out, "\\t", 2); break;
-		case '\n': r = buf_append(out, "\\n", 2); break;
-		case '\r': r = buf_append(out, "\\r", 2); break;
-		case '\0': r = buf_append(out, "\\0", 2); break;
-		default: r = buf_putc(out, v.p[i]); break;
+		case '\\': r = buf_try_append(out, "\\\\", 2); break;
+		case '\t': r = buf_try_append(out, "\\t", 2); break;
+		case '\n': r = buf_try_append(out, "\\n", 2); break;
+		case '\r': r = buf_try_append(out, "\\r", 2); break;
+		case '\0': r = buf_try_append(out, "\\0", 2); break;
+		default: r = buf_try_putc(out, v.p[i]); break;
 		}
 	}
 	if (r == -1)
@@ -171,13 +171,15 @@ tab_unescape(struct sv v, struct buf *out)
 	size_t i, start;
 	char c;
 
-	(void)buf_reserve(out, v.n);	/* at most this; maybe less */
+	/* room for the most that can come out, when the limit allows */
+	if (v.n <= out->max - out->len && buf_reserve(out, v.n) == -1)
+		return -1;
 	for (i = 0; i < v.n; i++) {
 		/* a run of plain bytes in one copy */
 		for (start = i; i < v.n && v.p[i] != '\\' && v.p[i] != '\t' &&
 		    v.p[i] != '\n' && v.p[i] != '\r' && v.p[i] != '\0'; i++)
 			;
-		if (i > start && buf_append(out, v.p + start, i - start) == -1)
+		if (i > start && buf_try_append(out, v.p + start, i - start) == -1)
 			return -1;
 		if (i == v.n)
 			break;
@@ -196,7 +198,7 @@ tab_unescape(struct sv v, struct buf *out)
 			default: return -1;
 			}
 		}
-		if (buf_putc(out, c) == -1)
+		if (buf_try_putc(out, c) == -1)
 			return -1;
 	}
 	return 0;
@@ -251,7 +253,7 @@ decode_one(struct sv field, struct rec *r, struct buf *name, struct buf *val,
 	buf_reset(val);
 	if (tab_unescape(rest, val) == -1)
 		return -1;
-	(void)buf_set(name, head.p, head.n);
+	buf_set(name, head.p, head.n);
 	rec_add(r, buf_cstr(name), buf_sv(val));
 	return 0;
 }
@@ -313,10 +315,10 @@ rec_encode(const struct rec *r, struct buf *out)
 	size_t i;
 
 	for (i = 0; i < r->n; i++) {
-		if (i > 0 && buf_putc(out, '\t') == -1)
+		if (i > 0 && buf_try_putc(out, '\t') == -1)
 			log_fatal("rec_encode: output too large");
-		if (buf_puts(out, r->names[i]) == -1 ||
-		    buf_putc(out, '=') == -1)
+		if (buf_try_puts(out, r->names[i]) == -1 ||
+		    buf_try_putc(out, '=') == -1)
 			log_fatal("rec_encode: output too large");
 		tab_escape(out, buf_sv(&r->vals[i]));
 	}

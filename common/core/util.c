@@ -187,7 +187,7 @@ file_read(const char *path, size_t max, struct buf *b)
 		if (r <= 0)
 			break;
 		if (b->len + (size_t)r > max ||
-		    buf_append(b, tmp, (size_t)r) == -1) {
+		    buf_try_append(b, tmp, (size_t)r) == -1) {
 			r = -1;
 			errno = EFBIG;
 			break;
@@ -311,7 +311,7 @@ base64_encode(struct buf *b, const void *v, size_t n)
 		out[1] = b64[(w >> 12) & 63];
 		out[2] = b64[(w >> 6) & 63];
 		out[3] = b64[w & 63];
-		if (buf_append(b, out, 4) == -1)
+		if (buf_try_append(b, out, 4) == -1)
 			log_fatal("base64_encode: buffer limit");
 	}
 	if (i < n) {
@@ -322,7 +322,7 @@ base64_encode(struct buf *b, const void *v, size_t n)
 		out[1] = b64[(w >> 12) & 63];
 		out[2] = i + 1 < n ? b64[(w >> 6) & 63] : '=';
 		out[3] = '=';
-		if (buf_append(b, out, 4) == -1)
+		if (buf_try_append(b, out, 4) == -1)
 			log_fatal("base64_encode: buffer limit");
 	}
 }
@@ -371,7 +371,7 @@ base64_decode(struct buf *b, const char *s, size_t n)
 		if ((pad == 1 && (v[2] & 3) != 0) ||
 		    (pad == 2 && (v[1] & 15) != 0))
 			return -1;
-		if (buf_append(b, out, (size_t)(3 - pad)) == -1)
+		if (buf_try_append(b, out, (size_t)(3 - pad)) == -1)
 			return -1;
 	}
 	return 0;

@@ -138,17 +138,17 @@ set_err(struct dict_env *e, struct buf *err, const char *fmt, ...)
 
 	buf_init(&b, 1024);
 	if (e != NULL)
-		(void)buf_printf(&b, "dict %s: ", e->dir);
+		buf_printf(&b, "dict %s: ", e->dir);
 	va_start(ap, fmt);
-	(void)buf_vprintf(&b, fmt, ap);
+	buf_vprintf(&b, fmt, ap);
 	va_end(ap);
 	if (e != NULL && e->lasterr[0] != '\0') {
-		(void)buf_printf(&b, " (%s)", e->lasterr);
+		buf_printf(&b, " (%s)", e->lasterr);
 		e->lasterr[0] = '\0';
 	}
 	if (err != NULL) {
 		buf_reset(err);
-		(void)buf_append_sv(err, buf_sv(&b));
+		buf_append_sv(err, buf_sv(&b));
 	} else
 		log_error("%s", buf_cstr(&b));
 	buf_free(&b);
@@ -313,7 +313,7 @@ stale_registry(struct dict_env *e)
 		if (o != e && o->pid == e->pid && strcmp(o->dir, e->dir) == 0)
 			return 0;
 	buf_init(&path, PATH_MAX);
-	if (buf_printf(&path, "%s/__db.register", e->dir) == 0 &&
+	if (buf_try_printf(&path, "%s/__db.register", e->dir) == 0 &&
 	    unlink(buf_cstr(&path)) == 0) {
 		log_warning("dict %s: the registry named this process (a dead "
 		    "one with the same pid): removed it, recovering", e->dir);
@@ -687,7 +687,7 @@ dict_env_open(const char *dir, int create, struct dict_env **envp,
 	if ((e->dir = realpath(dir, NULL)) == NULL)
 		e->dir = xstrdup(dir);
 	buf_init(&path, PATH_MAX);
-	if (buf_printf(&path, "%s/%s", e->dir, LOCKFILE) == -1 ||
+	if (buf_try_printf(&path, "%s/%s", e->dir, LOCKFILE) == -1 ||
 	    (e->lockfd = open(buf_cstr(&path), O_RDWR | O_CREAT | O_CLOEXEC |
 	    O_NOFOLLOW, FILE_MODE)) == -1) {
 		set_err(e, err, "%s: %s", LOCKFILE, strerror(errno));
@@ -838,7 +838,7 @@ get_in(struct dict *d, struct dict_txn *t, struct sv key, struct buf *val)
 	rv = bdb_result(t, d->db->get(d->db, t->txn, &k, &v, 0), "get");
 	if (rv != DICT_OK)
 		return rv;
-	if (buf_set(val, v.data, v.size) == -1) {
+	if (buf_try_set(val, v.data, v.size) == -1) {
 		/* Never truncate: a cut value would look valid. */
 		log_error("dict %s: %s: value of %lu bytes over the limit",
 		    d->e->dir, d->name, (unsigned long)v.size);
@@ -999,7 +999,7 @@ scan_in(struct scan *s, struct dict_txn *t)
 		    memcmp(kv.p, s->prefix.p, s->prefix.n) != 0)
 			break;
 		if (s->track) {
-			if (buf_set(&s->last, kv.p, kv.n) == -1) {
+			if (buf_try_set(&s->last, kv.p, kv.n) == -1) {
 				rv = DICT_ERROR;
 				break;
 			}

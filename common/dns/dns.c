@@ -38,7 +38,7 @@ static struct dns *
 open_fail(struct dns *d, struct buf *err, const char *what, int r)
 {
 	buf_reset(err);
-	(void)buf_printf(err, "resolver: %s: %s", what, ub_strerror(r));
+	buf_printf(err, "resolver: %s: %s", what, ub_strerror(r));
 	ub_ctx_delete(d->ub);
 	free(d);
 	return NULL;
@@ -55,7 +55,7 @@ dns_open(const struct config *cf, struct buf *err)
 	if ((d->ub = ub_ctx_create()) == NULL) {
 		free(d);
 		buf_reset(err);
-		(void)buf_puts(err, "resolver: cannot create a context");
+		buf_puts(err, "resolver: cannot create a context");
 		return NULL;
 	}
 	/* forwarders on loopback are allowed (a local cache, or a test's
@@ -194,7 +194,7 @@ dns_txt_parse(const unsigned char *rd, size_t len, struct buf *out)
 		l = rd[i++];
 		if (i + l > len)
 			return -1;
-		if (buf_append(out, (const char *)rd + i, l) == -1)
+		if (buf_try_append(out, (const char *)rd + i, l) == -1)
 			return -1;
 		i += l;
 	}
@@ -322,7 +322,7 @@ addrs_of(struct dns *d, const char *host, int type, struct buf *out)
 			s = DNS_BADDATA;
 			break;
 		}
-		(void)buf_printf(out, "%s\n", text);
+		buf_printf(out, "%s\n", text);
 	}
 	dns_answer_free(&a);
 	return s;

@@ -23,7 +23,7 @@ mime_imap_nstring(struct buf *b, const char *s, size_t n)
 	unsigned char c;
 
 	if (s == NULL)
-		return buf_puts(b, "NIL");
+		return buf_try_puts(b, "NIL");
 	for (i = 0; i < n; i++) {
 		c = (unsigned char)s[i];
 		if (c == '\0')
@@ -33,25 +33,25 @@ mime_imap_nstring(struct buf *b, const char *s, size_t n)
 	}
 	if (lit) {
 		/* RFC 3501 4.3: a literal, counted in octets. */
-		if (buf_printf(b, "{%zu}\r\n", n - nul) == -1)
+		if (buf_try_printf(b, "{%zu}\r\n", n - nul) == -1)
 			return -1;
 		for (i = 0; i < n; i++)
-			if (s[i] != '\0' && buf_putc(b, s[i]) == -1)
+			if (s[i] != '\0' && buf_try_putc(b, s[i]) == -1)
 				return -1;
 		return 0;
 	}
 	/* RFC 3501 9: quoted-specials are escaped. */
-	if (buf_putc(b, '"') == -1)
+	if (buf_try_putc(b, '"') == -1)
 		return -1;
 	for (i = 0; i < n; i++) {
 		if (s[i] == '\0')
 			continue;
-		if ((s[i] == '"' || s[i] == '\\') && buf_putc(b, '\\') == -1)
+		if ((s[i] == '"' || s[i] == '\\') && buf_try_putc(b, '\\') == -1)
 			return -1;
-		if (buf_putc(b, s[i]) == -1)
+		if (buf_try_putc(b, s[i]) == -1)
 			return -1;
 	}
-	return buf_putc(b, '"');
+	return buf_try_putc(b, '"');
 }
 
 int
@@ -70,7 +70,7 @@ imap_upper(struct buf *b, const char *s)
 
 	buf_init(&u, 0);
 	for (i = 0; s[i] != '\0'; i++)
-		(void)buf_putc(&u, s[i] >= 'a' && s[i] <= 'z' ?
+		buf_putc(&u, s[i] >= 'a' && s[i] <= 'z' ?
 		    s[i] - ('a' - 'A') : s[i]);
 	r = mime_imap_nstring(b, u.data != NULL ? u.data : "", u.len);
 	buf_free(&u);
@@ -93,15 +93,15 @@ env_addr(void *arg, const struct buf *name, const struct buf *adl,
 	struct buf *o = e->out;
 
 #define NS(b) ((b) != NULL ? buf_cstr(b) : NULL), ((b) != NULL ? (b)->len : 0)
-	(void)buf_putc(o, '(');
+	buf_putc(o, '(');
 	(void)mime_imap_nstring(o, NS(name));
-	(void)buf_putc(o, ' ');
+	buf_putc(o, ' ');
 	(void)mime_imap_nstring(o, NS(adl));
-	(void)buf_putc(o, ' ');
+	buf_putc(o, ' ');
 	(void)mime_imap_nstring(o, NS(mbox));
-	(void)buf_putc(o, ' ');
+	buf_putc(o, ' ');
 	(void)mime_imap_nstring(o, NS(host));
-	(void)buf_putc(o, ')');
+	buf_putc(o, ')');
 #undef NS
 	e->count++;
 }
@@ -115,13 +115,13 @@ addr_list(const char *s, size_t n, struct buf *out)
 
 	e.out = out;
 	e.count = 0;
-	(void)buf_putc(out, '(');
+	buf_putc(out, '(');
 	(void)mime_addr_walk(s, n, env_addr, &e);
 	if (e.count == 0) {
 		buf_truncate(out, mark);
-		(void)buf_puts(out, "NIL");
+		buf_puts(out, "NIL");
 	} else
-		(void)buf_putc(out, ')');
+		buf_putc(out, ')');
 	return e.count;
 }
 
@@ -137,7 +137,7 @@ env_string(const struct mime_msg *m, const struct mime_part *p,
 	if (mime_header_get(m, p, name, &v) == 0)
 		(void)mime_imap_nstring(out, buf_cstr(&v), v.len);
 	else
-		(void)buf_puts(out, "NIL");
+		buf_puts(out, "NIL");
 	buf_free(&v);
 }
 
@@ -154,7 +154,7 @@ env_addrs(const struct mime_msg *m, const struct mime_part *p,
 	if (mime_header_get(m, p, name, &v) == 0)
 		n = addr_list(buf_cstr(&v), v.len, out);
 	else
-		(void)buf_puts(out, "NIL");
+		buf_puts(out, "NIL");
 	buf_free(&v);
 	return n;
 }
@@ -171,38 +171,38 @@ envelope_write(const struct mime_msg *m, const struct mime_part *p,
 	size_t i;
 
 	if (p == NULL) {
-		(void)buf_puts(out,
+		buf_puts(out,
 		    "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
 		return;
 	}
 	buf_init(&from, 0);
 	buf_init(&other, 0);
-	(void)buf_putc(out, '(');
+	buf_putc(out, '(');
 	env_string(m, p, "date", out);
-	(void)buf_putc(out, ' ');
+	buf_putc(out, ' ');
 	env_string(m, p, "subject", out);
-	(void)buf_putc(out, ' ');
+	buf_putc(out, ' ');
 	(void)env_addrs(m, p, "from", &from);
-	(void)buf_append(out, from.data, from.len);
+	buf_append(out, from.data, from.len);
 	/* RFC 3501 7.4.2: a Sender or Reply-To that is absent or empty
 	 * is taken from From. */
 	for (i = 0; i < 2; i++) {
 		buf_reset(&other);
-		(void)buf_putc(out, ' ');
+		buf_putc(out, ' ');
 		if (env_addrs(m, p, i == 0 ? "sender" : "reply-to", &other) > 0)
-			(void)buf_append(out, other.data, other.len);
+			buf_append(out, other.data, other.len);
 		else
-			(void)buf_append(out, from.data, from.len);
+			buf_append(out, from.data, from.len);
 	}
 	for (i = 0; i < NELEM(lists); i++) {
-		(void)buf_putc(out, ' ');
+		buf_putc(out, ' ');
 		(void)env_addrs(m, p, lists[i], out);
 	}
-	(void)buf_putc(out, ' ');
+	buf_putc(out, ' ');
 	env_string(m, p, "in-reply-to", out);
-	(void)buf_putc(out, ' ');
+	buf_putc(out, ' ');
 	env_string(m, p, "message-id", out);
-	(void)buf_putc(out, ')');
+	buf_putc(out, ')');
 	buf_free(&from);
 	buf_free(&other);
 }
@@ -210,7 +210,7 @@ envelope_write(const struct mime_msg *m, const struct mime_part *p,
 static int
 copy_out(struct buf *t, struct buf *out)
 {
-	int r = buf_append(out, t->data, t->len);
+	int r = buf_try_append(out, t->data, t->len);
 
 	buf_free(t);
 	return r;
@@ -248,26 +248,26 @@ bs_params(struct buf *o, const struct mime_param *ps, size_t n,
 	size_t i;
 
 	if (n == 0 && !default_charset) {
-		(void)buf_puts(o, "NIL");
+		buf_puts(o, "NIL");
 		return;
 	}
-	(void)buf_putc(o, '(');
+	buf_putc(o, '(');
 	for (i = 0; i < n; i++) {
 		if (i > 0)
-			(void)buf_putc(o, ' ');
+			buf_putc(o, ' ');
 		buf_init(&nm, 0);
-		(void)buf_puts(&nm, ps[i].name);
+		buf_puts(&nm, ps[i].name);
 		if (ps[i].extended)
-			(void)buf_putc(&nm, '*');
+			buf_putc(&nm, '*');
 		(void)imap_upper(o, buf_cstr(&nm));
 		buf_free(&nm);
-		(void)buf_putc(o, ' ');
+		buf_putc(o, ' ');
 		(void)mime_imap_str(o, ps[i].wire);
 	}
 	if (default_charset && mime_param_get(ps, n, "charset") == NULL)
-		(void)buf_puts(o, n > 0 ? " \"CHARSET\" \"US-ASCII\"" :
+		buf_puts(o, n > 0 ? " \"CHARSET\" \"US-ASCII\"" :
 		    "\"CHARSET\" \"US-ASCII\"");
-	(void)buf_putc(o, ')');
+	buf_putc(o, ')');
 }
 
 /* body-fld-dsp SP body-fld-lang SP body-fld-loc (RFC 3501 9). */
@@ -277,24 +277,24 @@ bs_ext_common(struct buf *o, const struct mime_part *p)
 	struct sv tag;
 	size_t i = 0, n = 0;
 
-	(void)buf_putc(o, ' ');
+	buf_putc(o, ' ');
 	if (p->disposition != NULL) {
-		(void)buf_putc(o, '(');
+		buf_putc(o, '(');
 		(void)imap_upper(o, p->disposition);
-		(void)buf_putc(o, ' ');
+		buf_putc(o, ' ');
 		bs_params(o, p->dparams, p->ndparams, 0);
-		(void)buf_putc(o, ')');
+		buf_putc(o, ')');
 	} else
-		(void)buf_puts(o, "NIL");
-	(void)buf_putc(o, ' ');
+		buf_puts(o, "NIL");
+	buf_putc(o, ' ');
 	/* body-fld-lang: a list of the tags of Content-Language. */
 	while (p->language != NULL && mime_lang_next(p->language,
 	    strlen(p->language), &i, &tag)) {
-		(void)buf_puts(o, n++ == 0 ? "(" : " ");
+		buf_puts(o, n++ == 0 ? "(" : " ");
 		(void)mime_imap_nstring(o, tag.p, tag.n);
 	}
-	(void)buf_puts(o, n > 0 ? ")" : "NIL");
-	(void)buf_putc(o, ' ');
+	buf_puts(o, n > 0 ? ")" : "NIL");
+	buf_putc(o, ' ');
 	(void)mime_imap_str(o, p->location);
 }
 
@@ -304,9 +304,9 @@ bs_ext_common(struct buf *o, const struct mime_part *p)
 static void
 bs_empty(struct buf *o, int ext)
 {
-	(void)buf_puts(o, "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") "
+	buf_puts(o, "(\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") "
 	    "NIL NIL \"7BIT\" 0 0");
-	(void)buf_puts(o, ext ? " NIL NIL NIL NIL)" : ")");
+	buf_puts(o, ext ? " NIL NIL NIL NIL)" : ")");
 }
 
 static void bs_part(const struct mime_msg *, const struct mime_part *,
@@ -318,20 +318,20 @@ bs_multipart(const struct mime_msg *m, const struct mime_part *p, int flags,
 {
 	size_t i;
 
-	(void)buf_putc(o, '(');
+	buf_putc(o, '(');
 	for (i = 0; i < p->nchildren; i++)
 		bs_part(m, p->children[i], flags, o);
 	if (p->nchildren == 0)
 		bs_empty(o, flags & MIME_BS_EXTENDED);
-	(void)buf_putc(o, ' ');
+	buf_putc(o, ' ');
 	(void)imap_upper(o, p->subtype);
 	if (flags & MIME_BS_EXTENDED) {
 		/* body-ext-mpart = body-fld-param SP body-fld-dsp ... */
-		(void)buf_putc(o, ' ');
+		buf_putc(o, ' ');
 		bs_params(o, p->params, p->nparams, 0);
 		bs_ext_common(o, p);
 	}
-	(void)buf_putc(o, ')');
+	buf_putc(o, ')');
 }
 
 static void
@@ -344,41 +344,41 @@ bs_part(const struct mime_msg *m, const struct mime_part *p, int flags,
 	}
 	/* body-fields = body-fld-param SP body-fld-id SP body-fld-desc SP
 	 * body-fld-enc SP body-fld-octets */
-	(void)buf_putc(o, '(');
+	buf_putc(o, '(');
 	(void)imap_upper(o, p->type);
-	(void)buf_putc(o, ' ');
+	buf_putc(o, ' ');
 	(void)imap_upper(o, p->subtype);
-	(void)buf_putc(o, ' ');
+	buf_putc(o, ' ');
 	bs_params(o, p->params, p->nparams, mime_is_text(p));
-	(void)buf_putc(o, ' ');
+	buf_putc(o, ' ');
 	(void)mime_imap_str(o, p->id);
-	(void)buf_putc(o, ' ');
+	buf_putc(o, ' ');
 	(void)mime_imap_str(o, p->description);
-	(void)buf_putc(o, ' ');
+	buf_putc(o, ' ');
 	(void)imap_upper(o, p->encoding != NULL ? p->encoding : "7bit");
-	(void)buf_printf(o, " %zu", p->body.len);
+	buf_printf(o, " %zu", p->body.len);
 	if (mime_is_message(p) && (strcmp(p->subtype, "rfc822") == 0 ||
 	    (flags & MIME_BS_REV2))) {
 		/* body-type-msg: envelope SP body SP body-fld-lines.  RFC
 		 * 9051 7.5.2 adds message/global; RFC 3501 9 has only
 		 * MESSAGE/RFC822 there, so a rev1 client gets it basic. */
-		(void)buf_putc(o, ' ');
+		buf_putc(o, ' ');
 		envelope_write(m, p->nchildren > 0 ? p->children[0] : NULL, o);
-		(void)buf_putc(o, ' ');
+		buf_putc(o, ' ');
 		if (p->nchildren > 0)
 			bs_part(m, p->children[0], flags, o);
 		else
 			bs_empty(o, flags & MIME_BS_EXTENDED);
-		(void)buf_printf(o, " %zu", p->lines);
+		buf_printf(o, " %zu", p->lines);
 	} else if (mime_is_text(p))
-		(void)buf_printf(o, " %zu", p->lines);
+		buf_printf(o, " %zu", p->lines);
 	if (flags & MIME_BS_EXTENDED) {
 		/* body-ext-1part = body-fld-md5 SP body-fld-dsp ... */
-		(void)buf_putc(o, ' ');
+		buf_putc(o, ' ');
 		(void)mime_imap_str(o, p->md5);
 		bs_ext_common(o, p);
 	}
-	(void)buf_putc(o, ')');
+	buf_putc(o, ')');
 }
 
 int

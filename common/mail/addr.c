@@ -76,7 +76,7 @@ fold_append(struct buf *out, struct sv v)
 {
 	size_t i, start = out->len;
 
-	if (buf_append_sv(out, v) == -1)
+	if (buf_try_append_sv(out, v) == -1)
 		return -1;
 	for (i = start; i < out->len; i++)
 		if (out->data[i] >= 'A' && out->data[i] <= 'Z')
@@ -290,7 +290,7 @@ lit_ipv4(struct sv v, struct buf *out, const char **err)
 	}
 	if (i != v.n)
 		goto bad;
-	if (buf_printf(out, "[%u.%u.%u.%u]", oct[0], oct[1], oct[2],
+	if (buf_try_printf(out, "[%u.%u.%u.%u]", oct[0], oct[1], oct[2],
 	    oct[3]) == -1)
 		goto bad;
 	return 0;
@@ -314,7 +314,7 @@ lit_ipv6(struct sv v, struct buf *out, const char **err)
 	if (inet_pton(AF_INET6, in, &a6) != 1 ||
 	    inet_ntop(AF_INET6, &a6, txt, sizeof(txt)) == NULL)
 		goto bad;
-	if (buf_printf(out, "[IPv6:%s]", txt) == -1)
+	if (buf_try_printf(out, "[IPv6:%s]", txt) == -1)
 		goto bad;
 	return 0;
 bad:
@@ -337,8 +337,8 @@ lit_general(struct sv tag, struct sv content, struct sv whole,
 	for (i = 0; i < tag.n; i++)
 		if (!is_ldh((unsigned char)tag.p[i]))
 			goto bad;
-	if (buf_putc(out, '[') == -1 || buf_append_sv(out, whole) == -1 ||
-	    buf_putc(out, ']') == -1)
+	if (buf_try_putc(out, '[') == -1 || buf_try_append_sv(out, whole) == -1 ||
+	    buf_try_putc(out, ']') == -1)
 		goto bad;
 	return 0;
 bad:
@@ -442,7 +442,7 @@ parse_dotstring(const unsigned char *p, size_t n, int flags,
 	}
 	if (dot)
 		goto baddot;
-	if (i > ADDR_LOCAL_MAX || buf_append(&a->local, p, i) == -1)
+	if (i > ADDR_LOCAL_MAX || buf_try_append(&a->local, p, i) == -1)
 		goto toolong;
 	*used = i;
 	return 0;
@@ -479,17 +479,17 @@ parse_quoted(const unsigned char *p, size_t n, int flags, struct addr *a,
 				*err = "bad quoted pair in local part";
 				return -1;
 			}
-			r = buf_putc(&a->local, p[++i]);
+			r = buf_try_putc(&a->local, p[++i]);
 		} else if (p[i] >= 0x80) {
 			if ((l = local_utf8(p + i, n - i, flags, err)) == 0)
 				return -1;
 			a->utf8 = 1;
-			r = buf_append(&a->local, p + i, l);
+			r = buf_try_append(&a->local, p + i, l);
 		} else if (p[i] < 32 || p[i] == 127) {
 			*err = "control character in local part";
 			return -1;
 		} else
-			r = buf_putc(&a->local, p[i]);
+			r = buf_try_putc(&a->local, p[i]);
 		if (r == -1)
 			goto toolong;
 		i += l;
@@ -690,16 +690,16 @@ format_local(struct sv l, struct buf *out)
 	size_t i;
 
 	if (is_dotstring(l)) {
-		(void)buf_append_sv(out, l);
+		buf_append_sv(out, l);
 		return;
 	}
-	(void)buf_putc(out, '"');
+	buf_putc(out, '"');
 	for (i = 0; i < l.n; i++) {
 		if (l.p[i] == '"' || l.p[i] == '\\')
-			(void)buf_putc(out, '\\');
-		(void)buf_putc(out, l.p[i]);
+			buf_putc(out, '\\');
+		buf_putc(out, l.p[i]);
 	}
-	(void)buf_putc(out, '"');
+	buf_putc(out, '"');
 }
 
 void
@@ -708,8 +708,8 @@ addr_format(const struct addr *a, struct buf *out)
 	buf_reset(out);
 	format_local(buf_sv(&a->local), out);
 	if (a->domain.len > 0) {
-		(void)buf_putc(out, '@');
-		(void)buf_append_sv(out, buf_sv(&a->domain));
+		buf_putc(out, '@');
+		buf_append_sv(out, buf_sv(&a->domain));
 	}
 }
 
@@ -719,8 +719,8 @@ addr_key(const struct addr *a, struct buf *out)
 	buf_reset(out);
 	(void)fold_append(out, buf_sv(&a->local));
 	if (a->domain.len > 0) {
-		(void)buf_putc(out, '@');
-		(void)buf_append_sv(out, buf_sv(&a->domain));
+		buf_putc(out, '@');
+		buf_append_sv(out, buf_sv(&a->domain));
 	}
 }
 

@@ -39,10 +39,10 @@ dkim_canon_header(const char *f, size_t n, struct buf *out)
 
 	while (i < n && f[i] != ':') {
 		if (!wsp(f[i]))
-			(void)buf_putc(out, (char)tolower((unsigned char)f[i]));
+			buf_putc(out, (char)tolower((unsigned char)f[i]));
 		i++;
 	}
-	(void)buf_putc(out, ':');
+	buf_putc(out, ':');
 	for (i++; i < n && (wsp(f[i]) || f[i] == '\r' || f[i] == '\n'); i++)
 		;
 	mark = out->len;
@@ -54,12 +54,12 @@ dkim_canon_header(const char *f, size_t n, struct buf *out)
 			continue;
 		}
 		if (space)
-			(void)buf_putc(out, ' ');
+			buf_putc(out, ' ');
 		space = 0;
-		(void)buf_putc(out, f[i]);
+		buf_putc(out, f[i]);
 	}
 	(void)mark;
-	(void)buf_append(out, "\r\n", 2);
+	buf_append(out, "\r\n", 2);
 }
 
 /* RFC 6376 3.4.4: no WSP at line ends, runs of WSP one SP, no empty
@@ -86,18 +86,18 @@ dkim_canon_body(const char *b, size_t n, struct buf *out)
 			continue;
 		}
 		for (; empties > 0; empties--)
-			(void)buf_append(out, "\r\n", 2);
+			buf_append(out, "\r\n", 2);
 		for (space = 0; s < end; s++) {
 			if (wsp(b[s])) {
 				space = 1;
 				continue;
 			}
 			if (space)
-				(void)buf_putc(out, ' ');
+				buf_putc(out, ' ');
 			space = 0;
-			(void)buf_putc(out, b[s]);
+			buf_putc(out, b[s]);
 		}
-		(void)buf_append(out, "\r\n", 2);
+		buf_append(out, "\r\n", 2);
 	}
 }
 
@@ -228,7 +228,7 @@ sign_one(const struct dkim_key *k, struct field *f, size_t nf,
 		if (strcmp(signed_fields[i], "from") == 0)
 			count++;	/* oversigned */
 		for (; count > 0; count--) {
-			(void)buf_printf(&names, "%s%s", names.len ? ":" : "",
+			buf_printf(&names, "%s%s", names.len ? ":" : "",
 			    signed_fields[i]);
 			for (j = nf; j-- > 0;)
 				if (named(&f[j], signed_fields[i]) &&
@@ -239,7 +239,7 @@ sign_one(const struct dkim_key *k, struct field *f, size_t nf,
 				}
 		}
 	}
-	(void)buf_printf(&h, "DKIM-Signature: v=1; a=%s; c=relaxed/relaxed; "
+	buf_printf(&h, "DKIM-Signature: v=1; a=%s; c=relaxed/relaxed; "
 	    "d=%s; s=%s;\r\n\tt=%lld; h=%s;\r\n\tbh=%s;\r\n\tb=", k->ed25519 ?
 	    "ed25519-sha256" : "rsa-sha256", k->domain, k->selector,
 	    (long long)now, buf_cstr(&names), bh);
@@ -251,12 +251,12 @@ sign_one(const struct dkim_key *k, struct field *f, size_t nf,
 	/* folded every 72 characters: blanks in b= do not count */
 	for (i = 0; i < sig.len; i += 72) {
 		if (i > 0)
-			(void)buf_append(&h, "\r\n\t ", 4);
-		(void)buf_append(&h, sig.data + i, sig.len - i < 72 ?
+			buf_append(&h, "\r\n\t ", 4);
+		buf_append(&h, sig.data + i, sig.len - i < 72 ?
 		    sig.len - i : 72);
 	}
-	(void)buf_append(&h, "\r\n", 2);
-	(void)buf_append(out, h.data, h.len);
+	buf_append(&h, "\r\n", 2);
+	buf_append(out, h.data, h.len);
 	r = 0;
 out:
 	buf_free(&h);
@@ -308,7 +308,7 @@ dkim_sign(const struct dkim_key *keys, size_t n, const char *msg, size_t len,
 			continue;
 		if (sign_one(&keys[i], f, nf, buf_cstr(&bh), now, out) == -1) {
 			buf_reset(err);
-			(void)buf_printf(err, "DKIM signing with %s/%s failed",
+			buf_printf(err, "DKIM signing with %s/%s failed",
 			    keys[i].domain, keys[i].selector);
 			r = -1;
 		}
@@ -332,7 +332,7 @@ load_one(const char *path, const char *domain, const char *file,
 
 	if (fp == NULL) {
 		buf_reset(err);
-		(void)buf_printf(err, "%s: cannot open", path);
+		buf_printf(err, "%s: cannot open", path);
 		return -1;
 	}
 	pkey = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
@@ -342,7 +342,7 @@ load_one(const char *path, const char *domain, const char *file,
 	    n >= sizeof(k->selector)) {
 		EVP_PKEY_free(pkey);
 		buf_reset(err);
-		(void)buf_printf(err, "%s: not an RSA or Ed25519 private key",
+		buf_printf(err, "%s: not an RSA or Ed25519 private key",
 		    path);
 		return -1;
 	}
@@ -375,7 +375,7 @@ dkim_keys_load(const char *dir, struct dkim_key **out, size_t *np,
 		if (de->d_name[0] == '.')
 			continue;
 		buf_reset(&path);
-		(void)buf_printf(&path, "%s/%s", dir, de->d_name);
+		buf_printf(&path, "%s/%s", dir, de->d_name);
 		if ((fd = opendir(buf_cstr(&path))) == NULL)
 			continue;
 		while (r == 0 && (fe = readdir(fd)) != NULL) {
@@ -384,7 +384,7 @@ dkim_keys_load(const char *dir, struct dkim_key **out, size_t *np,
 			    strcmp(fe->d_name + l - 4, ".key") != 0)
 				continue;
 			buf_reset(&path);
-			(void)buf_printf(&path, "%s/%s/%s", dir, de->d_name,
+			buf_printf(&path, "%s/%s/%s", dir, de->d_name,
 			    fe->d_name);
 			k = xreallocarray(k, n + 1, sizeof(*k));
 			if (load_one(buf_cstr(&path), de->d_name, fe->d_name,
@@ -428,14 +428,14 @@ txt_of(EVP_PKEY *pkey, struct buf *txt)
 		/* RFC 8463 4: the raw 32-byte public key */
 		if (EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen) != 1)
 			return -1;
-		(void)buf_puts(txt, "v=DKIM1; k=ed25519; p=");
+		buf_puts(txt, "v=DKIM1; k=ed25519; p=");
 		base64_encode(txt, raw, rawlen);
 		return 0;
 	}
 	/* RFC 6376 3.6.1: SubjectPublicKeyInfo, DER, base64 */
 	if ((len = i2d_PUBKEY(pkey, &der)) <= 0)
 		return -1;
-	(void)buf_puts(txt, "v=DKIM1; k=rsa; p=");
+	buf_puts(txt, "v=DKIM1; k=rsa; p=");
 	base64_encode(txt, der, (size_t)len);
 	OPENSSL_free(der);
 	return 0;
@@ -463,10 +463,10 @@ dkim_keygen(int ed25519, struct buf *key_pem, struct buf *txt,
 	    1 || (n = BIO_get_mem_data(bio, &p)) <= 0 ||
 	    txt_of(pkey, txt) == -1) {
 		buf_reset(err);
-		(void)buf_puts(err, "cannot make a key");
+		buf_puts(err, "cannot make a key");
 	} else {
 		buf_reset(key_pem);
-		(void)buf_append(key_pem, p, (size_t)n);
+		buf_append(key_pem, p, (size_t)n);
 		r = 0;
 	}
 	BIO_free(bio);

@@ -124,7 +124,7 @@ mime_unfold(const char *s, size_t n, struct buf *out)
 	for (i = 0; i < n; i++) {
 		if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
 			continue;
-		if (buf_putc(out, s[i]) == -1)
+		if (buf_try_putc(out, s[i]) == -1)
 			return -1;
 	}
 	/* Trim: the leading blanks after the colon, and trailing ones. */
@@ -516,7 +516,7 @@ header_walk(const struct mime_msg *m, const struct mime_part *p,
 		n++;
 		if (!all)
 			break;
-		if (buf_putc(out, '\0') == -1)
+		if (buf_try_putc(out, '\0') == -1)
 			return n;
 	}
 	return n;

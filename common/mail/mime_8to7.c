@@ -35,7 +35,7 @@ mime_qp_encode(const char *p, size_t n, struct buf *out)
 	for (i = 0; i < n; i++) {
 		c = (unsigned char)p[i];
 		if (c == '\r' && i + 1 < n && p[i + 1] == '\n') {
-			(void)buf_append(out, "\r\n", 2);
+			buf_append(out, "\r\n", 2);
 			i++;
 			col = 0;
 			continue;
@@ -45,15 +45,15 @@ mime_qp_encode(const char *p, size_t n, struct buf *out)
 		    '\r'));
 		need = enc ? 3 : 1;
 		if (col + need > 75) {
-			(void)buf_append(out, "=\r\n", 3);
+			buf_append(out, "=\r\n", 3);
 			col = 0;
 		}
 		if (enc) {
-			(void)buf_putc(out, '=');
-			(void)buf_putc(out, hex[c >> 4]);
-			(void)buf_putc(out, hex[c & 15]);
+			buf_putc(out, '=');
+			buf_putc(out, hex[c >> 4]);
+			buf_putc(out, hex[c & 15]);
 		} else
-			(void)buf_putc(out, (char)c);
+			buf_putc(out, (char)c);
 		col += need;
 	}
 }
@@ -78,11 +78,11 @@ header_qp(const char *h, size_t n, struct buf *out)
 			skip = e - i > 26 && strncasecmp(h + i,
 			    "Content-Transfer-Encoding:", 26) == 0;
 		if (!skip)
-			(void)buf_append(out, h + i, e - i);
+			buf_append(out, h + i, e - i);
 		i = e;
 	}
-	(void)buf_puts(out, "Content-Transfer-Encoding: quoted-printable\r\n");
-	(void)buf_append(out, h + end, n - end);
+	buf_puts(out, "Content-Transfer-Encoding: quoted-printable\r\n");
+	buf_append(out, h + end, n - end);
 }
 
 struct walk {
@@ -108,7 +108,7 @@ leaves(struct walk *w, const struct mime_part *p)
 	    strcmp(p->encoding, "7bit") != 0 && strcmp(p->encoding, "8bit") !=
 	    0))
 		return;		/* 7-bit already, or base64/qp/binary */
-	(void)buf_append(w->out, d + w->cursor, p->header.off - w->cursor);
+	buf_append(w->out, d + w->cursor, p->header.off - w->cursor);
 	header_qp(d + p->header.off, p->header.len, w->out);
 	mime_qp_encode(d + p->body.off, p->body.len, w->out);
 	w->cursor = p->body.off + p->body.len;
@@ -126,7 +126,7 @@ mime_8to7(const char *data, size_t len, struct buf *out)
 	w.out = out;
 	leaves(&w, m->root);
 	if (w.changed)
-		(void)buf_append(out, data + w.cursor, len - w.cursor);
+		buf_append(out, data + w.cursor, len - w.cursor);
 	mime_free(&m);
 	return w.changed;
 }

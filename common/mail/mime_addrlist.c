@@ -58,7 +58,7 @@ a_cfws(struct alist *a)
 				a->i++;
 				break;
 			}
-			(void)buf_putc(&a->comment, c);
+			buf_putc(&a->comment, c);
 		}
 	}
 }
@@ -70,7 +70,7 @@ a_quoted(struct alist *a, struct buf *q)
 	for (a->i++; a->i < a->n && a->s[a->i] != '"'; a->i++) {
 		if (a->s[a->i] == '\\' && a->i + 1 < a->n)
 			a->i++;
-		(void)buf_putc(q, a->s[a->i]);
+		buf_putc(q, a->s[a->i]);
 	}
 	if (a->i < a->n)
 		a->i++;
@@ -82,9 +82,9 @@ static void
 a_word(struct alist *a, const char *w, size_t n)
 {
 	if (a->space && a->phrase.len > 0)
-		(void)buf_putc(&a->phrase, ' ');
-	(void)buf_append(&a->phrase, w, n);
-	(void)buf_append(&a->local, w, n);
+		buf_putc(&a->phrase, ' ');
+	buf_append(&a->phrase, w, n);
+	buf_append(&a->local, w, n);
 }
 
 /* Words up to one of the specials that decide what this is: ":" group,
@@ -149,12 +149,12 @@ a_domain(struct alist *a, struct buf *d)
 					a->i++;
 			if (a->i < a->n)
 				a->i++;
-			(void)buf_append(d, a->s + s, a->i - s);
+			buf_append(d, a->s + s, a->i - s);
 		} else if (c == '.' || !is_special(c)) {
 			for (s = a->i++; a->i < a->n &&
 			    !is_special((unsigned char)a->s[a->i]); a->i++)
 				;
-			(void)buf_append(d, a->s + s, a->i - s);
+			buf_append(d, a->s + s, a->i - s);
 		} else
 			a->i++;
 	}
@@ -203,7 +203,7 @@ a_angle(struct alist *a)
 	int c;
 
 	buf_init(&name, 0);
-	(void)buf_append(&name, a->phrase.data, a->phrase.len);
+	buf_append(&name, a->phrase.data, a->phrase.len);
 	buf_reset(&a->adl);
 	a->i++;
 	a_cfws(a);
@@ -211,12 +211,12 @@ a_angle(struct alist *a)
 		/* obs-route: "@a,@b:", blanks dropped. */
 		for (; a->i < e; a->i++)
 			if (a->s[a->i] != ' ' && a->s[a->i] != '\t')
-				(void)buf_putc(&a->adl, a->s[a->i]);
+				buf_putc(&a->adl, a->s[a->i]);
 		a->i++;
 	}
 	c = a_words(a, 0);
 	buf_reset(&a->mbox);
-	(void)buf_append(&a->mbox, a->local.data, a->local.len);
+	buf_append(&a->mbox, a->local.data, a->local.len);
 	buf_reset(&a->host);
 	if (c == '@') {
 		a->i++;
@@ -229,7 +229,7 @@ a_angle(struct alist *a)
 	/* "<>" is no address. */
 	if (a->mbox.len > 0 || a->host.len > 0) {
 		buf_reset(&a->phrase);
-		(void)buf_append(&a->phrase, name.data, name.len);
+		buf_append(&a->phrase, name.data, name.len);
 		a_emit(a, a_name(a, 1), a->adl.len > 0 ? &a->adl : NULL,
 		    &a->mbox, a->host.len > 0 ? &a->host : NULL);
 	}
@@ -257,7 +257,7 @@ a_one(struct alist *a, int in_group)
 	}
 	if (c == '@') {
 		buf_reset(&a->mbox);
-		(void)buf_append(&a->mbox, a->local.data, a->local.len);
+		buf_append(&a->mbox, a->local.data, a->local.len);
 		a->i++;
 		a_domain(a, &a->host);
 		a_cfws(a);

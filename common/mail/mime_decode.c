@@ -83,20 +83,20 @@ mime_decode_qp(const char *s, size_t n, struct buf *out)
 		if (s[i] == ' ' || s[i] == '\t') {
 			j = skip_blanks(s, n, i);
 			if (line_break(s, n, j) < 0 &&
-			    buf_append(out, s + i, j - i) == -1)
+			    buf_try_append(out, s + i, j - i) == -1)
 				return -1;
 			i = j;
 		} else if (s[i] != '=') {
-			if (buf_putc(out, s[i++]) == -1)
+			if (buf_try_putc(out, s[i++]) == -1)
 				return -1;
 		} else if ((c = hexpair(s, n, i)) >= 0) {
-			if (buf_putc(out, c) == -1)
+			if (buf_try_putc(out, c) == -1)
 				return -1;
 			i += 3;
 		} else if ((b = line_break(s, n, j = skip_blanks(s, n,
 		    i + 1))) >= 0)
 			i = j + (size_t)b;	/* a soft line break */
-		else if (buf_putc(out, s[i++]) == -1)
+		else if (buf_try_putc(out, s[i++]) == -1)
 			return -1;
 	}
 	return 0;
@@ -110,12 +110,12 @@ b64_flush(uint32_t acc, int k, struct buf *out)
 
 	if (k == 2) {
 		o[0] = (unsigned char)(acc >> 4);
-		return buf_append(out, o, 1);
+		return buf_try_append(out, o, 1);
 	}
 	if (k == 3) {
 		o[0] = (unsigned char)(acc >> 10);
 		o[1] = (unsigned char)(acc >> 2);
-		return buf_append(out, o, 2);
+		return buf_try_append(out, o, 2);
 	}
 	return 0;
 }
@@ -149,7 +149,7 @@ b64_decode(const char *s, size_t n, struct buf *out, int *junk)
 			o[0] = (unsigned char)(acc >> 16);
 			o[1] = (unsigned char)(acc >> 8);
 			o[2] = (unsigned char)acc;
-			if (buf_append(out, o, 3) == -1)
+			if (buf_try_append(out, o, 3) == -1)
 				return -1;
 			acc = 0;
 			k = 0;
@@ -191,7 +191,7 @@ uu_line(const char *s, size_t n, struct buf *out)
 		o[1] = (unsigned char)(acc >> 8);
 		o[2] = (unsigned char)acc;
 		take = want - got < 3 ? want - got : 3;
-		if (buf_append(out, o, take) == -1)
+		if (buf_try_append(out, o, take) == -1)
 			return -1;
 		got += take;
 	}
@@ -234,7 +234,7 @@ mime_decode_body(const struct mime_msg *m, const struct mime_part *p,
 	/* RFC 2045 6.2: the identity encodings. */
 	if (e == NULL || strcmp(e, "7bit") == 0 || strcmp(e, "8bit") == 0 ||
 	    strcmp(e, "binary") == 0)
-		return buf_append(out, s, n);
+		return buf_try_append(out, s, n);
 	if (strcmp(e, "quoted-printable") == 0)
 		return mime_decode_qp(s, n, out);
 	if (strcmp(e, "base64") == 0)
@@ -254,10 +254,10 @@ mime_pct_decode(const char *s, size_t n, struct buf *out)
 
 	for (i = 0; i < n; i++) {
 		if (s[i] == '%' && (c = hexpair(s, n, i)) >= 0) {
-			if (buf_putc(out, c) == -1)
+			if (buf_try_putc(out, c) == -1)
 				return -1;
 			i += 2;
-		} else if (buf_putc(out, s[i]) == -1)
+		} else if (buf_try_putc(out, s[i]) == -1)
 			return -1;
 	}
 	return 0;
@@ -279,7 +279,7 @@ put_cp(struct buf *out, uint32_t cp)
 
 	if ((l = utf8_encode(cp, u)) < 0)
 		l = utf8_encode(0xfffd, u);
-	return buf_append(out, u, (size_t)l);
+	return buf_try_append(out, u, (size_t)l);
 }
 
 static int
@@ -309,13 +309,13 @@ utf8_mend(const char *s, size_t n, int as1252, struct buf *out)
 	while (i < n) {
 		for (r = i; r < n && (unsigned char)s[r] < 0x80; r++)
 			;
-		if (r > i && buf_append(out, s + i, r - i) == -1)
+		if (r > i && buf_try_append(out, s + i, r - i) == -1)
 			return -1;
 		if ((i = r) >= n)
 			break;
 		if ((l = utf8_decode((const unsigned char *)s + i, n - i,
 		    &cp)) > 0) {
-			if (buf_append(out, s + i, (size_t)l) == -1)
+			if (buf_try_append(out, s + i, (size_t)l) == -1)
 				return -1;
 			i += (size_t)l;
 			continue;
@@ -448,7 +448,7 @@ ic_convert(iconv_t cd, const char *s, size_t n, struct buf *out)
 		op = tmp;
 		ol = sizeof(tmp);
 		r = iconv(cd, &in, &inleft, &op, &ol);
-		if (buf_append(out, tmp, (size_t)(op - tmp)) == -1)
+		if (buf_try_append(out, tmp, (size_t)(op - tmp)) == -1)
 			return -1;
 		if (r != (size_t)-1 || errno == E2BIG)
 			continue;
@@ -462,7 +462,7 @@ ic_convert(iconv_t cd, const char *s, size_t n, struct buf *out)
 	op = tmp;
 	ol = sizeof(tmp);
 	(void)iconv(cd, NULL, NULL, &op, &ol);
-	return buf_append(out, tmp, (size_t)(op - tmp));
+	return buf_try_append(out, tmp, (size_t)(op - tmp));
 }
 
 int
@@ -486,7 +486,7 @@ mime_to_utf8(const char *charset, const char *s, size_t n, struct buf *out)
 		break;
 	}
 	if (utf8_valid(s, n))
-		return buf_append(out, s, n);
+		return buf_try_append(out, s, n);
 	return from_1252(s, n, out);
 }
 
@@ -563,7 +563,7 @@ q_decode(struct sv t, struct buf *out)
 			i += 2;
 		else
 			c = (unsigned char)t.p[i];
-		if (buf_putc(out, c) == -1)
+		if (buf_try_putc(out, c) == -1)
 			return -1;
 	}
 	return 0;
@@ -634,7 +634,7 @@ decode_words(const char *s, size_t n, struct buf *out, struct buf *pend,
 		if (pend->len > 0 && !sv_caseeq(buf_sv(cs), w.charset) &&
 		    pend_flush(pend, cs, out) == -1)
 			return -1;
-		if (buf_set(cs, w.charset.p, w.charset.n) == -1)
+		if (buf_try_set(cs, w.charset.p, w.charset.n) == -1)
 			return -1;
 		junk = 0;
 		if ((w.enc == 'b' ? b64_decode(w.text.p, w.text.n, pend,

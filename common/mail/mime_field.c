@@ -91,7 +91,7 @@ quoted(const char *v, size_t n, size_t i, struct buf *out)
 	for (; i < n && v[i] != '"'; i++) {
 		if (v[i] == '\\' && i + 1 < n)
 			i++;
-		(void)buf_putc(out, v[i]);
+		buf_putc(out, v[i]);
 	}
 	return i < n ? i + 1 : n;
 }
@@ -120,7 +120,7 @@ value(const char *v, size_t n, size_t i, struct buf *out)
 			e--;
 		i = j;
 	}
-	(void)buf_append(out, v + s, e - s);
+	buf_append(out, v + s, e - s);
 	return i;
 }
 
@@ -217,12 +217,12 @@ pct_escape(const char *s, struct buf *out)
 
 	for (; *s != '\0'; s++) {
 		if (is_attr_char((unsigned char)*s)) {
-			(void)buf_putc(out, *s);
+			buf_putc(out, *s);
 			continue;
 		}
-		(void)buf_putc(out, '%');
-		(void)buf_putc(out, hex[(unsigned char)*s >> 4]);
-		(void)buf_putc(out, hex[(unsigned char)*s & 15]);
+		buf_putc(out, '%');
+		buf_putc(out, hex[(unsigned char)*s >> 4]);
+		buf_putc(out, hex[(unsigned char)*s & 15]);
 	}
 }
 
@@ -239,7 +239,7 @@ ext_decode(const char *w)
 	buf_init(&out, 0);
 	if ((q1 = strchr(w, '\'')) != NULL &&
 	    (q2 = strchr(q1 + 1, '\'')) != NULL) {
-		(void)buf_append(&cs, w, (size_t)(q1 - w));
+		buf_append(&cs, w, (size_t)(q1 - w));
 		text = q2 + 1;
 	}
 	(void)mime_pct_decode(text, strlen(text), &raw);
@@ -290,7 +290,7 @@ join_group(struct rawp *rp, size_t n, size_t first, struct mime_param *out)
 			idx[k++] = i;
 	for (i = 0; i < k; i++)
 		if (rp[idx[i]].section == -1) {
-			(void)buf_puts(&w, rp[idx[i]].val);
+			buf_puts(&w, rp[idx[i]].val);
 			for (j = 0; j < k; j++)
 				rp[idx[j]].used = 1;
 			param_set(out, rp[first].name, &w, 1);
@@ -316,11 +316,11 @@ join_group(struct rawp *rp, size_t n, size_t first, struct mime_param *out)
 		if (rp[idx[i]].section != next)
 			continue;
 		if (ext && next == rp[idx[0]].section && !rp[idx[i]].star)
-			(void)buf_puts(&w, "''");
+			buf_puts(&w, "''");
 		if (ext && !rp[idx[i]].star)
 			pct_escape(rp[idx[i]].val, &w);
 		else
-			(void)buf_puts(&w, rp[idx[i]].val);
+			buf_puts(&w, rp[idx[i]].val);
 		next++;
 	}
 	param_set(out, rp[first].name, &w, ext);
@@ -343,7 +343,7 @@ params_join(struct rawp *rp, size_t n, struct mime_param **out, size_t *nout)
 			continue;
 		if (rp[i].section == -1 && !rp[i].star) {
 			buf_init(&w, 0);
-			(void)buf_puts(&w, rp[i].val);
+			buf_puts(&w, rp[i].val);
 			param_set(&ps[k++], rp[i].name, &w, 0);
 			rp[i].used = 1;
 		} else

@@ -64,7 +64,7 @@ broken(struct enqc *c, struct buf *reply)
 	c->broken = 1;
 	if (reply != NULL) {
 		buf_reset(reply);
-		(void)buf_puts(reply, "451 4.3.0 queue unavailable");
+		buf_puts(reply, "451 4.3.0 queue unavailable");
 	}
 	return -1;
 }
@@ -80,7 +80,7 @@ read_reply(struct enqc *c, int *type, struct buf *payload)
 	for (;;) {
 		if ((used = queue_frame_take(&c->in, 0, type, &p)) > 0) {
 			buf_reset(payload);
-			(void)buf_append(payload, p.p, p.n);
+			buf_append(payload, p.p, p.n);
 			memmove(c->in.data, c->in.data + used, c->in.len -
 			    (size_t)used);
 			c->in.len -= (size_t)used;
@@ -123,7 +123,7 @@ enqc_begin(struct enqc *c, struct sv envelope, char id[QUEUE_ID_MAX],
 		r = 0;
 	} else if (type == QF_FAIL) {
 		buf_reset(reply);
-		(void)buf_append(reply, p.data, p.len);
+		buf_append(reply, p.data, p.len);
 		r = 1;
 	} else
 		r = broken(c, reply);
@@ -152,7 +152,7 @@ enqc_write(struct enqc *c, const void *p, size_t n)
 		return -1;
 	while (n > 0) {
 		take = CHUNK - c->out.len < n ? CHUNK - c->out.len : n;
-		(void)buf_append(&c->out, s, take);
+		buf_append(&c->out, s, take);
 		s += take;
 		n -= take;
 		if (c->out.len == CHUNK && flush_data(c) == -1)
@@ -185,7 +185,7 @@ enqc_commit(struct enqc *c, struct sv fields, struct buf *reply)
 		return broken(c, reply);
 	}
 	buf_reset(reply);
-	(void)buf_append(reply, p.data, p.len);
+	buf_append(reply, p.data, p.len);
 	r = type == QF_OK ? 0 : type == QF_FAIL ? 1 : broken(c, reply);
 	buf_free(&p);
 	return r;

@@ -43,10 +43,10 @@ queue_path(const char *kind, const char *id, struct buf *out)
 {
 	buf_reset(out);
 	if (strcmp(kind, "mess") == 0 || strcmp(kind, "info") == 0)
-		(void)buf_printf(out, "%s/%c/%s", kind, id[strlen(id) - 1],
+		buf_printf(out, "%s/%c/%s", kind, id[strlen(id) - 1],
 		    id);
 	else
-		(void)buf_printf(out, "%s/%s", kind, id);
+		buf_printf(out, "%s/%s", kind, id);
 }
 
 /* --- the envelope -------------------------------------------------------- */
@@ -365,13 +365,13 @@ queue_env_format(const struct queue_env *e, struct buf *out)
 	buf_reset(out);
 	buf_init(&line, QUEUE_ENV_MAX);
 	rec_encode(&e->head, &line);
-	(void)buf_append(out, line.data, line.len);
-	(void)buf_putc(out, '\n');
+	buf_append(out, line.data, line.len);
+	buf_putc(out, '\n');
 	for (i = 0; i < e->nrcpt; i++) {
 		buf_reset(&line);
 		rec_encode(&e->rcpts[i], &line);
-		(void)buf_append(out, line.data, line.len);
-		(void)buf_putc(out, '\n');
+		buf_append(out, line.data, line.len);
+		buf_putc(out, '\n');
 	}
 	buf_free(&line);
 }

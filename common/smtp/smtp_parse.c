@@ -148,11 +148,11 @@ xtext_decode(struct sv in, struct buf *out)
 			lo = hexval((unsigned char)in.p[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
-			if (buf_putc(out, (char)(hi << 4 | lo)) == -1)
+			if (buf_try_putc(out, (char)(hi << 4 | lo)) == -1)
 				return -1;
 			i += 2;
 		} else if (c >= 33 && c <= 126 && c != '=') {
-			if (buf_putc(out, (char)c) == -1)
+			if (buf_try_putc(out, (char)c) == -1)
 				return -1;
 		} else
 			return -1;

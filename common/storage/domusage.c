@@ -25,7 +25,7 @@ domusage_open(const char *dir, struct domusage **dp, struct buf *err)
 
 	*dp = NULL;
 	buf_init(&path, 4096);
-	(void)buf_printf(&path, "%s/.usage", dir);
+	buf_printf(&path, "%s/.usage", dir);
 	if (dict_env_open(buf_cstr(&path), 1, &d->env, err) != DICT_OK ||
 	    dict_open(d->env, "usage.db", 1, &d->db, err) != DICT_OK) {
 		buf_free(&path);
@@ -98,7 +98,7 @@ domusage_total(struct domusage *d, uint64_t *bytes, uint64_t *msgs,
 
 	if (r != DICT_OK) {
 		buf_reset(err);
-		(void)buf_puts(err, "domain usage: cannot read");
+		buf_puts(err, "domain usage: cannot read");
 		return -1;
 	}
 	return 0;
@@ -148,8 +148,8 @@ domusage_report(struct domusage *d, const char *user, uint64_t bytes,
 	rp.bytes = bytes;
 	rp.msgs = msgs;
 	buf_init(&rp.key, 1024);
-	(void)buf_putc(&rp.key, 'u');
-	(void)buf_puts(&rp.key, user);
+	buf_putc(&rp.key, 'u');
+	buf_puts(&rp.key, user);
 	r = dict_txn_run(d->env, report_txn, &rp, err);
 	buf_free(&rp.key);
 	return r == DICT_OK ? 0 : -1;

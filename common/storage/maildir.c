@@ -63,16 +63,16 @@ maildir_folder_dir(struct sv name, struct buf *dir, const char **err)
 			buf_reset(dir);
 			return -1;
 		}
-		(void)buf_putc(dir, '.');
+		buf_putc(dir, '.');
 		for (i = 0; i < level.n; i++) {
 			unsigned char c = (unsigned char)level.p[i];
 
 			if (needs_escape(c)) {
-				(void)buf_putc(dir, '%');
-				(void)buf_putc(dir, hex[c >> 4]);
-				(void)buf_putc(dir, hex[c & 15]);
+				buf_putc(dir, '%');
+				buf_putc(dir, hex[c >> 4]);
+				buf_putc(dir, hex[c & 15]);
 			} else
-				(void)buf_putc(dir, (char)c);
+				buf_putc(dir, (char)c);
 		}
 		if (rest.n == 0 && name.p[name.n - 1] == '/') {
 			*err = "folder name ends with \"/\"";
@@ -115,14 +115,14 @@ maildir_dir_folder(const char *e, struct buf *name)
 		if (e[i] == '.') {
 			if (i + 1 == n || e[i + 1] == '.')
 				return -1;	/* empty level */
-			(void)buf_putc(name, '/');
+			buf_putc(name, '/');
 		} else if (e[i] == '%' && i + 2 < n &&
 		    (h = unhex((unsigned char)e[i + 1])) >= 0 &&
 		    (l = unhex((unsigned char)e[i + 2])) >= 0) {
-			(void)buf_putc(name, (char)(h << 4 | l));
+			buf_putc(name, (char)(h << 4 | l));
 			i += 2;
 		} else
-			(void)buf_putc(name, e[i]);
+			buf_putc(name, e[i]);
 	}
 	if (name->len == 0 || !utf8_valid(name->data, name->len) ||
 	    sv_has_nul(buf_sv(name)))
@@ -146,7 +146,7 @@ maildir_flags_str(unsigned flags, struct buf *out)
 
 	for (i = 0; i < NELEM(letters); i++)
 		if (flags & letters[i].flag)
-			(void)buf_putc(out, letters[i].letter);
+			buf_putc(out, letters[i].letter);
 }
 
 unsigned
@@ -174,13 +174,13 @@ host_part(struct buf *out)
 	host[sizeof(host) - 1] = '\0';
 	for (i = 0; host[i] != '\0'; i++) {
 		if (host[i] == '/')
-			(void)buf_puts(out, "\\057");
+			buf_puts(out, "\\057");
 		else if (host[i] == ':')
-			(void)buf_puts(out, "\\072");
+			buf_puts(out, "\\072");
 		else if (host[i] == ',')
-			(void)buf_puts(out, "\\054");
+			buf_puts(out, "\\054");
 		else
-			(void)buf_putc(out, host[i]);
+			buf_putc(out, host[i]);
 	}
 }
 
@@ -193,11 +193,11 @@ maildir_unique(size_t size, struct buf *out)
 
 	gettimeofday(&tv, NULL);
 	rand_bytes(r, sizeof(r));
-	(void)buf_printf(out, "%lld.M%ldP%ldQ%luR%02x%02x%02x%02x.",
+	buf_printf(out, "%lld.M%ldP%ldQ%luR%02x%02x%02x%02x.",
 	    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
 	    ++counter, r[0], r[1], r[2], r[3]);
 	host_part(out);
-	(void)buf_printf(out, ",S=%zu", size);
+	buf_printf(out, ",S=%zu", size);
 }
 
 int
@@ -245,10 +245,10 @@ maildir_name_make(struct sv base, uint32_t uid, unsigned flags,
     struct buf *out)
 {
 	buf_reset(out);
-	(void)buf_append_sv(out, base);
+	buf_append_sv(out, base);
 	if (uid > 0)
-		(void)buf_printf(out, ",U=%u", uid);
-	(void)buf_puts(out, ":2,");
+		buf_printf(out, ",U=%u", uid);
+	buf_puts(out, ":2,");
 	maildir_flags_str(flags, out);
 }
 
@@ -281,7 +281,7 @@ maildir_tmp_create(int homefd, size_t size_hint, struct buf *path)
 
 	for (tries = 0; tries < 10; tries++) {
 		buf_reset(path);
-		(void)buf_puts(path, "tmp/");
+		buf_puts(path, "tmp/");
 		maildir_unique(size_hint, path);
 		fd = openat(homefd, buf_cstr(path), O_WRONLY | O_CREAT |
 		    O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);

@@ -30,7 +30,7 @@ static int
 seterr(struct buf *err, const char *what, const char *detail)
 {
 	buf_reset(err);
-	(void)buf_printf(err, "%s: %s", what, detail);
+	buf_printf(err, "%s: %s", what, detail);
 	return -1;
 }
 
@@ -40,8 +40,8 @@ cur_path(const struct mbox *mb, const char *name, struct buf *out)
 {
 	buf_reset(out);
 	if (mb->dir[0] != '\0')
-		(void)buf_printf(out, "%s/", mb->dir);
-	(void)buf_printf(out, "cur/%s", name);
+		buf_printf(out, "%s/", mb->dir);
+	buf_printf(out, "cur/%s", name);
 }
 
 int
@@ -67,7 +67,7 @@ st_find_file(struct mbox *mb, struct sv base, struct buf *out)
 		    !sv_eq(mn.base, base))
 			continue;
 		buf_reset(out);
-		(void)buf_puts(out, de->d_name);
+		buf_puts(out, de->d_name);
 		r = 0;
 	}
 	closedir(d);
@@ -266,8 +266,8 @@ mbox_keywords(struct mbox *mb, struct buf *names, size_t *count_out,
 	r = st_get_rec(mb->st, NULL, &k, &kw);
 	buf_reset(names);
 	for (i = 0; r == DICT_OK && i < kw.n; i++) {
-		(void)buf_append(names, kw.vals[i].data, kw.vals[i].len);
-		(void)buf_putc(names, '\0');
+		buf_append(names, kw.vals[i].data, kw.vals[i].len);
+		buf_putc(names, '\0');
 	}
 	*count_out = r == DICT_OK ? kw.n : 0;
 	rec_free(&kw);
@@ -329,7 +329,7 @@ walk_collect(struct sv k, struct sv v, void *arg)
 	uid = st_get32(k.p + 5);
 	if (uid > w->hi)
 		return 1;
-	if (buf_set(&w->val[w->n], v.p, v.n) == -1)
+	if (buf_try_set(&w->val[w->n], v.p, v.n) == -1)
 		return 1;		/* cannot be: records are bounded */
 	w->uid[w->n++] = uid;
 	if (w->n == WALK_BATCH) {
@@ -422,7 +422,7 @@ mbox_msg_open_name(struct mbox *mb, uint32_t uid, struct sv file,
 	    NULL) {
 		buf_init(&name, file.n + 1);
 		buf_init(&path, 1024);
-		(void)buf_append(&name, file.p, file.n);
+		buf_append(&name, file.p, file.n);
 		cur_path(mb, buf_cstr(&name), &path);
 		fd = openat(mb->st->homefd, buf_cstr(&path), O_RDONLY |
 		    O_CLOEXEC | O_NOFOLLOW);
@@ -570,8 +570,8 @@ store_tmp_copy(struct store_tmp *t, int fd, uint64_t len)
 void
 store_tmp_parsed(struct store_tmp *t, struct sv env, struct sv bs)
 {
-	(void)buf_set(&t->env, env.p, env.n);
-	(void)buf_set(&t->bs, bs.p, bs.n);
+	buf_set(&t->env, env.p, env.n);
+	buf_set(&t->bs, bs.p, bs.n);
 	t->parsed = 1;
 }
 
@@ -738,7 +738,7 @@ add_run(struct dict_txn *t, struct st_add *a)
 			r = DICT_ERROR;
 			goto out;
 		}
-		(void)buf_set(&a->linked, path.data, path.len);
+		buf_set(&a->linked, path.data, path.len);
 		a->done_fs = 1;
 		st_cur_stamp(mb, &f);
 		if ((r = st_put_rec(mb->st, t, &k, &f)) != DICT_OK)
@@ -810,7 +810,7 @@ st_add(struct st_add *a, struct buf *err)
 	buf_free(&a->linked);
 	if (r == STORE_OVERQUOTA) {
 		buf_reset(err);
-		(void)buf_puts(err, "quota exceeded");
+		buf_puts(err, "quota exceeded");
 	}
 	return r;
 }
@@ -831,8 +831,8 @@ mbox_append(struct mbox *mb, struct store_tmp *tmp, unsigned flags,
 	buf_init(&bs, 1024 * 1024);
 	maildir_unique(tmp->size, &base);
 	if (tmp->parsed) {
-		(void)buf_set(&env, tmp->env.data, tmp->env.len);
-		(void)buf_set(&bs, tmp->bs.data, tmp->bs.len);
+		buf_set(&env, tmp->env.data, tmp->env.len);
+		buf_set(&bs, tmp->bs.data, tmp->bs.len);
 	} else
 		parse_file(mb->st, mb->st->homefd, buf_cstr(&tmp->path), &env,
 		    &bs);

@@ -23,7 +23,7 @@ static int
 seterr(struct buf *err, const char *what, const char *detail)
 {
 	buf_reset(err);
-	(void)buf_printf(err, "%s: %s", what, detail);
+	buf_printf(err, "%s: %s", what, detail);
 	return -1;
 }
 

@@ -33,7 +33,7 @@ static int
 seterr(struct buf *err, const char *what, const char *detail)
 {
 	buf_reset(err);
-	(void)buf_printf(err, "%s: %s", what, detail);
+	buf_printf(err, "%s: %s", what, detail);
 	return -1;
 }
 
@@ -72,9 +72,9 @@ take_new(struct mbox *mb)
 		if (de->d_name[0] == '.')
 			continue;
 		buf_reset(&to);
-		(void)buf_puts(&to, de->d_name);
+		buf_puts(&to, de->d_name);
 		if (strstr(de->d_name, ":2,") == NULL)
-			(void)buf_puts(&to, ":2,");
+			buf_puts(&to, ":2,");
 		if (renameat(dirfd(d), de->d_name, cfd, buf_cstr(&to)) == 0)
 			moved++;
 	}

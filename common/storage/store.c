@@ -48,7 +48,7 @@ be32(struct buf *b, uint32_t v)
 	x[1] = (unsigned char)(v >> 16);
 	x[2] = (unsigned char)(v >> 8);
 	x[3] = (unsigned char)v;
-	(void)buf_append(b, x, 4);
+	buf_append(b, x, 4);
 }
 
 uint32_t
@@ -64,15 +64,15 @@ void
 st_key_folder(struct buf *k, const char *name)
 {
 	buf_reset(k);
-	(void)buf_putc(k, 'M');
-	(void)buf_puts(k, name);
+	buf_putc(k, 'M');
+	buf_puts(k, name);
 }
 
 void
 st_key_id(struct buf *k, char kind, uint32_t id)
 {
 	buf_reset(k);
-	(void)buf_putc(k, kind);
+	buf_putc(k, kind);
 	be32(k, id);
 }
 
@@ -87,7 +87,7 @@ void
 st_key_file(struct buf *k, uint32_t id, struct sv base)
 {
 	st_key_id(k, 'f', id);
-	(void)buf_append_sv(k, base);
+	buf_append_sv(k, base);
 }
 
 /* A record from the index: DICT_OK, DICT_NOTFOUND, or an error. */
@@ -257,7 +257,7 @@ static int
 seterr(struct buf *err, const char *what, const char *detail)
 {
 	buf_reset(err);
-	(void)buf_printf(err, "%s: %s", what, detail);
+	buf_printf(err, "%s: %s", what, detail);
 	return -1;
 }
 
@@ -292,7 +292,7 @@ mkfolder_txn(struct dict_txn *t, void *arg)
 		goto out;
 	}
 	buf_reset(&k);
-	(void)buf_putc(&k, 'G');
+	buf_putc(&k, 'G');
 	if ((r = st_get_rec(m->st, t, &k, &g)) != DICT_OK &&
 	    r != DICT_NOTFOUND)
 		goto out;
@@ -371,7 +371,7 @@ index_open(struct store *st, struct buf *err)
 	int r = -1;
 
 	buf_init(&path, 4096);
-	(void)buf_printf(&path, "%s/chapar-index", st->home);
+	buf_printf(&path, "%s/chapar-index", st->home);
 	if (mkdirat(st->homefd, "chapar-index", 0700) == -1 &&
 	    errno != EEXIST)
 		seterr(err, buf_cstr(&path), strerror(errno));
@@ -380,7 +380,7 @@ index_open(struct store *st, struct buf *err)
 	    DICT_OK)
 		r = 0;
 	if (r == 0) {
-		(void)buf_puts(&path, "/folders.lock");
+		buf_puts(&path, "/folders.lock");
 		if ((st->lockfd = open(buf_cstr(&path), O_RDWR | O_CREAT |
 		    O_CLOEXEC | O_NOFOLLOW, 0600)) == -1)
 			r = seterr(err, buf_cstr(&path), strerror(errno));
@@ -587,7 +587,7 @@ list_one(struct sv k, struct sv v, void *arg)
 
 	buf_init(&name, 1024);
 	rec_init(&r);
-	(void)buf_append(&name, k.p + 1, k.n - 1);
+	buf_append(&name, k.p + 1, k.n - 1);
 	if (rec_decode(v, &r) == -1) {
 		rec_free(&r);
 		buf_free(&name);
@@ -653,7 +653,7 @@ store_folder_create(struct store *st, const char *name, const char *special,
 	/* RFC 3501 6.3.3: the superior names are made too */
 	for (p = strchr(name, '/'); p != NULL; p = strchr(p + 1, '/')) {
 		buf_reset(&sup);
-		(void)buf_append(&sup, name, (size_t)(p - name));
+		buf_append(&sup, name, (size_t)(p - name));
 		if (maildir_folder_dir(buf_sv(&sup), &dir, &e) == -1 ||
 		    (dir.len > 0 && (r = st_folder_make(st, buf_cstr(&sup),
 		    buf_cstr(&dir), NULL, err)) != 0 && r != STORE_EXISTS)) {
@@ -683,8 +683,8 @@ sub_txn(struct dict_txn *t, void *arg)
 	int r;
 
 	buf_init(&k, 1024);
-	(void)buf_putc(&k, 'S');
-	(void)buf_puts(&k, s->name);
+	buf_putc(&k, 'S');
+	buf_puts(&k, s->name);
 	if (s->on)
 		r = dict_put(s->st->db, t, buf_sv(&k), SV_LIT(""), 0);
 	else if ((r = dict_del(s->st->db, t, buf_sv(&k))) == DICT_NOTFOUND)
@@ -739,7 +739,7 @@ find_special(struct sv k, struct sv v, void *arg)
 	if (rec_decode(v, &r) == 0 && (s = rec_get_str(&r, "special")) !=
 	    NULL && strcasecmp(s, f->use) == 0) {
 		buf_reset(f->name);
-		(void)buf_append(f->name, k.p + 1, k.n - 1);
+		buf_append(f->name, k.p + 1, k.n - 1);
 		f->found = 1;
 	}
 	rec_free(&r);
@@ -768,7 +768,7 @@ store_special(struct store *st, const char *use, struct buf *name,
 	if (f.found)
 		return 0;
 	buf_reset(name);
-	(void)buf_puts(name, specials[i].name);
+	buf_puts(name, specials[i].name);
 	r = store_folder_create(st, specials[i].name, specials[i].use, err);
 	return r == STORE_EXISTS ? 0 : r;
 }
@@ -786,7 +786,7 @@ st_usage_add(struct store *st, struct dict_txn *t, int64_t bytes,
 
 	buf_init(&k, 8);
 	rec_init(&q);
-	(void)buf_putc(&k, 'Q');
+	buf_putc(&k, 'Q');
 	if ((r = st_get_rec(st, t, &k, &q)) == DICT_NOTFOUND)
 		r = DICT_OK;
 	if (r == DICT_OK) {
@@ -814,7 +814,7 @@ st_over_quota(struct store *st, struct dict_txn *t, uint64_t bytes,
 		return 0;
 	buf_init(&k, 8);
 	rec_init(&q);
-	(void)buf_putc(&k, 'Q');
+	buf_putc(&k, 'Q');
 	if (st_get_rec(st, t, &k, &q) == DICT_OK) {
 		if (st->opts.quota_bytes > 0 && st_num(&q, "bytes") + bytes >
 		    st->opts.quota_bytes)
@@ -839,7 +839,7 @@ store_usage(struct store *st, uint64_t *bytes, uint64_t *msgs,
 
 	buf_init(&k, 8);
 	rec_init(&q);
-	(void)buf_putc(&k, 'Q');
+	buf_putc(&k, 'Q');
 	r = st_get_rec(st, NULL, &k, &q);
 	*bytes = st_num(&q, "bytes");
 	*msgs = st_num(&q, "msgs");
@@ -886,7 +886,7 @@ recalc_txn(struct dict_txn *t, void *arg)
 		return r;
 	buf_init(&k, 8);
 	rec_init(&q);
-	(void)buf_putc(&k, 'Q');
+	buf_putc(&k, 'Q');
 	if ((r = st_get_rec(st, t, &k, &q)) != DICT_OK && r != DICT_NOTFOUND)
 		goto out;
 	rec_set_u64(&q, "bytes", rc->bytes);
@@ -932,7 +932,7 @@ store_index_reset(const char *home, struct buf *err)
 	    -1)
 		return seterr(err, home, strerror(errno));
 	buf_reset(err);
-	(void)buf_puts(err, "reindex asked for");
+	buf_puts(err, "reindex asked for");
 	r = index_aside(&st, err);
 	close(st.homefd);
 	return r;
@@ -955,7 +955,7 @@ warn_txn(struct dict_txn *t, void *arg)
 
 	buf_init(&k, 8);
 	rec_init(&q);
-	(void)buf_putc(&k, 'Q');
+	buf_putc(&k, 'Q');
 	if ((r = st_get_rec(w->st, t, &k, &q)) == DICT_OK ||
 	    r == DICT_NOTFOUND) {
 		w->old = (unsigned)st_num(&q, "w");

@@ -26,7 +26,7 @@ static int
 seterr(struct buf *err, const char *what, const char *detail)
 {
 	buf_reset(err);
-	(void)buf_printf(err, "%s: %s", what, detail);
+	buf_printf(err, "%s: %s", what, detail);
 	return -1;
 }
 
@@ -55,7 +55,7 @@ st_discover(struct store *st, struct buf *err)
 		if (maildir_dir_folder(de->d_name, &name) == -1)
 			continue;
 		buf_reset(&path);
-		(void)buf_printf(&path, "%s/cur", de->d_name);
+		buf_printf(&path, "%s/cur", de->d_name);
 		if (fstatat(st->homefd, buf_cstr(&path), &sb,
 		    AT_SYMLINK_NOFOLLOW) == -1 || !S_ISDIR(sb.st_mode))
 			continue;
@@ -208,7 +208,7 @@ store_folder_delete(struct store *st, const char *name, struct buf *err)
 		r = seterr(err, name, "has child folders; delete them first");
 		goto out;
 	}
-	(void)buf_printf(&gone, "..deleted-%lld-%ld", (long long)now_sec(),
+	buf_printf(&gone, "..deleted-%lld-%ld", (long long)now_sec(),
 	    (long)getpid());
 	if (renameat(st->homefd, buf_cstr(&dir), st->homefd,
 	    buf_cstr(&gone)) == -1 && errno != ENOENT) {
@@ -316,8 +316,8 @@ store_folder_rename(struct store *st, const char *from, const char *to,
 	}
 	for (i = 0; i < x.from.n; i++) {
 		buf_reset(&name);
-		(void)buf_puts(&name, to);
-		(void)buf_append(&name, x.from.vals[i].data + n,
+		buf_puts(&name, to);
+		buf_append(&name, x.from.vals[i].data + n,
 		    x.from.vals[i].len - n);
 		rec_add(&x.to, "n", buf_sv(&name));
 		if (maildir_folder_dir(buf_sv(&name), &tdir, &e) == -1) {

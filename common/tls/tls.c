@@ -104,9 +104,9 @@ ossl_why(struct buf *err)
 		r = ERR_SYSTEM_ERROR(e) ? strerror(ERR_GET_REASON(e)) :
 		    ERR_reason_error_string(e);
 		if (r != NULL)
-			(void)buf_printf(err, ": %s", r);
+			buf_printf(err, ": %s", r);
 		else
-			(void)buf_printf(err, ": OpenSSL error %lx", e);
+			buf_printf(err, ": OpenSSL error %lx", e);
 	}
 	ERR_clear_error();
 }
@@ -119,7 +119,7 @@ ossl_fail(struct buf *err, const char *fmt, ...)
 
 	buf_reset(err);
 	va_start(ap, fmt);
-	(void)buf_vprintf(err, fmt, ap);
+	buf_vprintf(err, fmt, ap);
 	va_end(ap);
 	ossl_why(err);
 	return -1;
@@ -228,7 +228,7 @@ parse_min_version(const char *s, int *v, struct buf *err)
 		*v = TLS1_3_VERSION;
 	else {
 		buf_reset(err);
-		(void)buf_printf(err, "tls min_version %s: use TLSv1.2 or "
+		buf_printf(err, "tls min_version %s: use TLSv1.2 or "
 		    "TLSv1.3", log_esc_str(s));
 		return -1;
 	}
@@ -448,7 +448,7 @@ sni_index_cert(struct tls_server *srv, SSL_CTX *ctx, const char *path,
 	GENERAL_NAMES_free(gens);
 	if (added == 0) {
 		buf_reset(err);
-		(void)buf_printf(err, "%s: no DNS names in subjectAltName",
+		buf_printf(err, "%s: no DNS names in subjectAltName",
 		    path);
 		return -1;
 	}
@@ -706,7 +706,7 @@ tls_io_error(struct tls_conn *c, int ret, const char *op)
 		c->broken = 1;
 		buf_init(&why, 256);
 		if (ERR_peek_error() == 0 && errno != 0)
-			(void)buf_printf(&why, ": %s", strerror(errno));
+			buf_printf(&why, ": %s", strerror(errno));
 		ossl_why(&why);
 		log_info("tls: %s failed%s", op, buf_cstr(&why));
 		buf_free(&why);
@@ -803,14 +803,14 @@ hs_fail(SSL *ssl, int ret, int server, struct buf *err)
 	long v;
 
 	buf_reset(err);
-	(void)buf_puts(err, "TLS handshake failed");
+	buf_puts(err, "TLS handshake failed");
 	if (!server && (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) &&
 	    (v = SSL_get_verify_result(ssl)) != X509_V_OK) {
-		(void)buf_printf(err, ": certificate verification: %s",
+		buf_printf(err, ": certificate verification: %s",
 		    X509_verify_cert_error_string(v));
 		ERR_clear_error();
 	} else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
-		(void)buf_printf(err, ": %s", saved != 0 ? strerror(saved) :
+		buf_printf(err, ": %s", saved != 0 ? strerror(saved) :
 		    "connection closed by the peer");
 	else
 		ossl_why(err);
@@ -842,7 +842,7 @@ tls_handshake(struct io *io, SSL *ssl, int server, struct buf *err)
 		if ((w = hs_wait(io->fd, e == SSL_ERROR_WANT_READ ? POLLIN :
 		    POLLOUT, deadline)) != 0) {
 			buf_reset(err);
-			(void)buf_printf(err, "TLS handshake %s",
+			buf_printf(err, "TLS handshake %s",
 			    w == -1 ? "timed out" : strerror(errno));
 			ERR_clear_error();
 			return -1;
@@ -870,11 +870,11 @@ tls_start(SSL_CTX *ctx, struct io *io, struct buf *err)
 
 	buf_reset(err);
 	if (io_is_tls(io)) {
-		(void)buf_puts(err, "TLS is already active");
+		buf_puts(err, "TLS is already active");
 		return NULL;
 	}
 	if (io_flush(io) != IO_OK) {
-		(void)buf_puts(err, "cannot send before the TLS handshake");
+		buf_puts(err, "cannot send before the TLS handshake");
 		return NULL;
 	}
 	io_discard_input(io);
@@ -971,7 +971,7 @@ client_set_name(SSL *ssl, const char *name, struct buf *err)
 	}
 	if (xsnprintf(host, sizeof(host), "%s", name) == -1) {
 		buf_reset(err);
-		(void)buf_puts(err, "server name too long");
+		buf_puts(err, "server name too long");
 		return -1;
 	}
 	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
@@ -990,7 +990,7 @@ tls_connect(struct tls_client *cl, struct io *io, const char *servername,
 
 	if (verify && !nonempty(servername)) {
 		buf_reset(err);
-		(void)buf_puts(err, "TLS verification needs a server name");
+		buf_puts(err, "TLS verification needs a server name");
 		return -1;
 	}
 	if ((ssl = tls_start(cl->ctx, io, err)) == NULL)
@@ -1026,7 +1026,7 @@ tls_describe(const struct io *io, struct buf *out)
 	    (c = SSL_get_current_cipher(ssl)) == NULL)
 		return;
 	bits = SSL_CIPHER_get_bits(c, &alg);
-	(void)buf_printf(out, "%s with cipher %s (%d/%d bits)",
+	buf_printf(out, "%s with cipher %s (%d/%d bits)",
 	    SSL_get_version(ssl), SSL_CIPHER_get_name(c), bits, alg);
 }
 

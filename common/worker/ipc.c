@@ -39,7 +39,7 @@ ipc_send(int sock, int type, const struct rec *payload, int fd)
 	buf_init(&b, IPC_MAX);
 	hdr[0] = IPC_VERSION;
 	hdr[1] = (uint16_t)type;
-	(void)buf_append(&b, hdr, sizeof(hdr));
+	buf_append(&b, hdr, sizeof(hdr));
 	if (payload != NULL)
 		rec_encode(payload, &b);
 	iov.iov_base = b.data;

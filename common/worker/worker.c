@@ -78,7 +78,7 @@ worker_starttls(struct worker_conn *c, struct io *io, struct buf *err)
 	if (W.tls == NULL) {
 		if (W.files == NULL) {
 			buf_reset(err);
-			(void)buf_puts(err, "TLS is not set up for this "
+			buf_puts(err, "TLS is not set up for this "
 			    "service");
 			return -1;
 		}
@@ -152,7 +152,7 @@ set_limit(int res, uint64_t v, const char *what, struct buf *err)
 	rl.rlim_cur = rl.rlim_max = (rlim_t)v;
 	if (setrlimit(res, &rl) == -1) {
 		buf_reset(err);
-		(void)buf_printf(err, "setrlimit %s: %s", what,
+		buf_printf(err, "setrlimit %s: %s", what,
 		    strerror(errno));
 		return -1;
 	}
@@ -193,7 +193,7 @@ worker_drop_privileges(struct config *cf, const char *service,
 			return -1;
 	} else if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
 		buf_reset(err);
-		(void)buf_printf(err, "PR_SET_NO_NEW_PRIVS: %s",
+		buf_printf(err, "PR_SET_NO_NEW_PRIVS: %s",
 		    strerror(errno));
 		return -1;
 	}
@@ -796,7 +796,7 @@ worker_run(int argc, char **argv, const struct worker_service *svc)
 		user = config_str(W.cf, NULL, "mail_user");
 		root = config_str(W.cf, NULL, "mail_dir");
 	} else if (user[0] == '\0') {
-		(void)buf_printf(&dflt, "chapar-%s", W.service);
+		buf_printf(&dflt, "chapar-%s", W.service);
 		user = buf_cstr(&dflt);
 	}
 	W.chrooted = geteuid() == 0 && root[0] != '\0';

@@ -97,7 +97,7 @@ section_check(const struct mime_msg *m, struct buf *path)
 	size_t i, base = path->len;
 
 	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-		(void)buf_puts(path, sfx[i]);
+		buf_puts(path, sfx[i]);
 		if (mime_section(m, path->data, path->len, &r) == 0)
 			range_in(r, 0, m->len);
 		buf_truncate(path, base);
@@ -127,9 +127,9 @@ children_check(const struct mime_msg *m, const struct mime_part *p,
 			abort();
 		prev = c->whole.off + c->whole.len;
 		if (multi)
-			(void)buf_printf(path, "%s%zu", base ? "." : "", i + 1);
+			buf_printf(path, "%s%zu", base ? "." : "", i + 1);
 		else if (!mime_is_multipart(c))
-			(void)buf_puts(path, base ? ".1" : "1");
+			buf_puts(path, base ? ".1" : "1");
 		part_check(m, c, path, multi || !mime_is_multipart(c));
 		buf_truncate(path, base);
 	}
@@ -232,7 +232,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&path, 0);
 	nseen = 0;
 	if (!mime_is_multipart(m->root))
-		(void)buf_puts(&path, "1");
+		buf_puts(&path, "1");
 	part_check(m, m->root, &path, !mime_is_multipart(m->root));
 	buf_reset(&path);
 	if (nseen != m->nparts || m->nparts > MIME_MAX_PARTS)

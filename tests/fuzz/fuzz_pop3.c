@@ -52,18 +52,18 @@ reference(const char *p, size_t n, struct buf *out)
 		if (p[i] == '\r' || p[i] == '\n') {
 			if (p[i] == '\r' && i + 1 < n && p[i + 1] == '\n')
 				i++;
-			(void)buf_append(out, "\r\n", 2);
+			buf_append(out, "\r\n", 2);
 			bol = 1;
 			continue;
 		}
 		if (bol && p[i] == '.')
-			(void)buf_putc(out, '.');
-		(void)buf_putc(out, p[i]);
+			buf_putc(out, '.');
+		buf_putc(out, p[i]);
 		bol = 0;
 	}
 	if (!bol)
-		(void)buf_append(out, "\r\n", 2);
-	(void)buf_append(out, ".\r\n", 3);
+		buf_append(out, "\r\n", 2);
+	buf_append(out, ".\r\n", 3);
 }
 
 static void

@@ -42,7 +42,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_free(&t1);
 	buf_free(&t2);
 	buf_init(&b, size + 1);
-	(void)buf_append(&b, data, size);
+	buf_append(&b, data, size);
 	while ((n = queue_frame_take(&b, off, &type, &p)) > 0) {
 		if (p.p < b.data + off || p.p + p.n > b.data + b.len)
 			abort();

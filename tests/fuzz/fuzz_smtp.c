@@ -70,7 +70,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)smtp_reply_ok(in, '5');
 	/* the input as one grant "login:pattern", and as an address */
 	buf_reset(&b);
-	(void)buf_append(&b, data, size);
+	buf_append(&b, data, size);
 	{
 		const char *g[1] = { buf_cstr(&b) };
 

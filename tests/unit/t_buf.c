@@ -17,10 +17,10 @@ buf_grows_and_keeps_nul(void)
 	buf_init(&b, 0);
 	T_EQ_STR(buf_cstr(&b), "");
 	for (i = 0; i < 1000; i++)
-		T_ASSERT(buf_putc(&b, 'a' + i % 26) == 0);
+		T_ASSERT(buf_try_putc(&b, 'a' + i % 26) == 0);
 	T_EQ_INT(b.len, 1000);
 	T_EQ_INT(b.data[1000], 0);
-	T_ASSERT(buf_append(&b, "\0x", 2) == 0);
+	T_ASSERT(buf_try_append(&b, "\0x", 2) == 0);
 	T_EQ_INT(b.len, 1002);
 	T_ASSERT(sv_has_nul(buf_sv(&b)));
 	buf_free(&b);
@@ -33,15 +33,15 @@ buf_refuses_past_limit(void)
 	struct buf b;
 
 	buf_init(&b, 10);
-	T_ASSERT(buf_append(&b, "0123456789", 10) == 0);
-	T_ASSERT(buf_putc(&b, 'x') == -1);
+	T_ASSERT(buf_try_append(&b, "0123456789", 10) == 0);
+	T_ASSERT(buf_try_putc(&b, 'x') == -1);
 	T_EQ_INT(b.len, 10);
 	T_EQ_STR(buf_cstr(&b), "0123456789");
-	T_ASSERT(buf_printf(&b, "%d", 1) == -1);
+	T_ASSERT(buf_try_printf(&b, "%d", 1) == -1);
 	buf_reset(&b);
-	T_ASSERT(buf_printf(&b, "%s-%d", "ab", 42) == 0);
+	T_ASSERT(buf_try_printf(&b, "%s-%d", "ab", 42) == 0);
 	T_EQ_STR(buf_cstr(&b), "ab-42");
-	T_ASSERT(buf_append(&b, "x", SIZE_MAX) == -1);
+	T_ASSERT(buf_try_append(&b, "x", SIZE_MAX) == -1);
 	buf_consume(&b, 3);
 	T_EQ_STR(buf_cstr(&b), "42");
 	buf_free(&b);

@@ -505,11 +505,11 @@ nest(size_t levels, const char *inner)
 
 	buf_init(&b, 0);
 	for (i = 0; i < levels; i++)
-		(void)buf_printf(&b, "Content-Type: multipart/mixed; "
+		buf_printf(&b, "Content-Type: multipart/mixed; "
 		    "boundary=\"b%zu\"\r\n\r\n--b%zu\r\n", i, i);
-	(void)buf_puts(&b, inner);
+	buf_puts(&b, inner);
 	for (i = levels; i-- > 0;)
-		(void)buf_printf(&b, "\r\n--b%zu--", i);
+		buf_printf(&b, "\r\n--b%zu--", i);
 	return buf_detach(&b);
 }
 
@@ -548,7 +548,7 @@ mime_limits_depth_message(void)
 
 	buf_init(&b, 0);
 	for (i = 0; i < MIME_MAX_DEPTH + 3; i++)
-		(void)buf_puts(&b, "Content-Type: message/rfc822\r\n\r\n");
+		buf_puts(&b, "Content-Type: message/rfc822\r\n\r\n");
 	m = mime_parse(b.data, b.len);
 	for (p = m->root; p->nchildren > 0; p = p->children[0])
 		d++;
@@ -570,10 +570,10 @@ mime_limits_parts(void)
 	size_t i;
 
 	buf_init(&b, 0);
-	(void)buf_puts(&b, "Content-Type: multipart/mixed; boundary=p\r\n\r\n");
+	buf_puts(&b, "Content-Type: multipart/mixed; boundary=p\r\n\r\n");
 	for (i = 0; i < MIME_MAX_PARTS + 50; i++)
-		(void)buf_printf(&b, "--p\r\n\r\n%zu\r\n", i);
-	(void)buf_puts(&b, "--p--\r\n");
+		buf_printf(&b, "--p\r\n\r\n%zu\r\n", i);
+	buf_puts(&b, "--p--\r\n");
 	m = mime_parse(b.data, b.len);
 	T_EQ_INT(m->nparts, MIME_MAX_PARTS);
 	T_EQ_INT(m->root->nchildren, MIME_MAX_PARTS - 1);
@@ -596,8 +596,8 @@ mime_limits_header_and_boundary(void)
 	/* Fields past MIME_MAX_HEADER are not read; the block still ends
 	 * at its blank line. */
 	for (i = 0; i < MIME_MAX_HEADER / 64 + 1; i++)
-		(void)buf_printf(&b, "X-Filler: %053zu\r\n", i);
-	(void)buf_puts(&b, "Content-Type: image/gif\r\n\r\nbody");
+		buf_printf(&b, "X-Filler: %053zu\r\n", i);
+	buf_puts(&b, "Content-Type: image/gif\r\n\r\nbody");
 	m = mime_parse(b.data, b.len);
 	T_EQ_STR(m->root->type, "text");
 	T_ASSERT(m->root->broken);
@@ -606,10 +606,10 @@ mime_limits_header_and_boundary(void)
 	mime_free(&m);
 	/* A boundary longer than MIME_MAX_BOUNDARY is not looked for. */
 	buf_reset(&b);
-	(void)buf_puts(&b, "Content-Type: multipart/mixed; boundary=");
+	buf_puts(&b, "Content-Type: multipart/mixed; boundary=");
 	for (i = 0; i < MIME_MAX_BOUNDARY + 1; i++)
-		(void)buf_putc(&b, 'x');
-	(void)buf_puts(&b, "\r\n\r\n--x\r\n");
+		buf_putc(&b, 'x');
+	buf_puts(&b, "\r\n\r\n--x\r\n");
 	m = mime_parse(b.data, b.len);
 	T_EQ_INT(m->root->nchildren, 0);
 	T_ASSERT(m->root->broken);
@@ -629,15 +629,15 @@ mime_long_lines(void)
 
 	buf_init(&b, 0);
 	buf_init(&v, 0);
-	(void)buf_puts(&b, "Subject: ");
+	buf_puts(&b, "Subject: ");
 	for (i = 0; i < 100 * 1024; i++)
-		(void)buf_putc(&b, 'a' + (int)(i % 26));
-	(void)buf_puts(&b, "\r\nContent-Type: multipart/mixed; boundary=L\r\n"
+		buf_putc(&b, 'a' + (int)(i % 26));
+	buf_puts(&b, "\r\nContent-Type: multipart/mixed; boundary=L\r\n"
 	    "\r\n--L\r\nContent-Type: text/plain\r\n\r\n");
 	off = b.len;
 	for (i = 0; i < 1024 * 1024; i++)
-		(void)buf_putc(&b, 'z');
-	(void)buf_puts(&b, "\r\nend\r\n--L--\r\n");
+		buf_putc(&b, 'z');
+	buf_puts(&b, "\r\nend\r\n--L--\r\n");
 	m = mime_parse(b.data, b.len);
 	T_ASSERT(!m->root->broken);
 	T_EQ_INT(m->root->nchildren, 1);
@@ -668,7 +668,7 @@ mime_output_limit(void)
 
 	m = parse_str("Subject: a long enough subject\r\n\r\n");
 	buf_init(&b, 16);
-	(void)buf_puts(&b, "keep");
+	buf_puts(&b, "keep");
 	T_EQ_INT(mime_bodystructure(m, MIME_BS_EXTENDED, &b), -1);
 	T_EQ_INT(mime_envelope(m, NULL, &b), -1);
 	T_EQ_STR(buf_cstr(&b), "keep");

@@ -263,7 +263,7 @@ collect(void *arg, const struct buf *mbox, const struct buf *host)
 {
 	struct buf *b = arg;
 
-	(void)buf_printf(b, "%s@%s;", buf_cstr(mbox), buf_cstr(host));
+	buf_printf(b, "%s@%s;", buf_cstr(mbox), buf_cstr(host));
 }
 
 /* The mailbox walk that submission's From check uses. */

@@ -94,7 +94,7 @@ legacy_hash(const char *pw, const char *prefix, unsigned long cost,
 		return -1;
 	cd = xcalloc(1, sizeof(*cd));
 	if ((h = crypt_rn(pw, salt, cd, (int)sizeof(*cd))) != NULL)
-		r = buf_set(out, h, strlen(h));
+		r = buf_try_set(out, h, strlen(h));
 	free(cd);
 	return r;
 }
@@ -139,11 +139,11 @@ passwd_verify_unusable_hashes(void)
 	buf_init(&h, 0);
 	buf_init(&l, 0);
 	T_ASSERT(passwd_hash("pencil", 6, &h, &err) == 0);
-	T_ASSERT(buf_set(&l, h.data, h.len - 1) == 0);
+	T_ASSERT(buf_try_set(&l, h.data, h.len - 1) == 0);
 	T_EQ_INT(passwd_verify("pencil", 6, buf_cstr(&l)), -1);
 	/* Locked: "!" or "*" before a good hash never verifies. */
-	T_ASSERT(buf_set(&l, "!", 1) == 0);
-	T_ASSERT(buf_append(&l, h.data, h.len) == 0);
+	T_ASSERT(buf_try_set(&l, "!", 1) == 0);
+	T_ASSERT(buf_try_append(&l, h.data, h.len) == 0);
 	T_EQ_INT(passwd_verify("pencil", 6, buf_cstr(&l)), -1);
 	l.data[0] = '*';
 	T_EQ_INT(passwd_verify("pencil", 6, buf_cstr(&l)), -1);

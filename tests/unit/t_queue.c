@@ -195,16 +195,16 @@ queue_frames(void)
 	int type;
 
 	buf_init(&b, 1 << 22);
-	(void)buf_append(&b, "D\0\0\0\3abcK\0\0", 12);
+	buf_append(&b, "D\0\0\0\3abcK\0\0", 12);
 	T_EQ_INT(queue_frame_take(&b, 0, &type, &p), 8);
 	T_EQ_INT(type, 'D');
 	T_ASSERT(sv_eq_str(p, "abc"));
 	T_EQ_INT(queue_frame_take(&b, 8, &type, &p), 0);	/* partial */
 	buf_reset(&b);
-	(void)buf_append(&b, "X\0\0\0\0", 5);
+	buf_append(&b, "X\0\0\0\0", 5);
 	T_EQ_INT(queue_frame_take(&b, 0, &type, &p), -1);	/* unknown */
 	buf_reset(&b);
-	(void)buf_append(&b, "D\0\x20\0\1", 5);
+	buf_append(&b, "D\0\x20\0\1", 5);
 	T_EQ_INT(queue_frame_take(&b, 0, &type, &p), -1);	/* too long */
 	buf_free(&b);
 }

@@ -68,27 +68,27 @@ sasl_plain_bad(void)
 	/* RFC 4616 asks for at least 255 octets per field: take that,
 	 * refuse past our own limits. */
 	buf_init(&b, 0);
-	T_ASSERT(buf_putc(&b, 0) == 0);
+	T_ASSERT(buf_try_putc(&b, 0) == 0);
 	while (b.len < 1 + 255)
-		T_ASSERT(buf_putc(&b, 'u') == 0);
-	T_ASSERT(buf_putc(&b, 0) == 0);
+		T_ASSERT(buf_try_putc(&b, 'u') == 0);
+	T_ASSERT(buf_try_putc(&b, 0) == 0);
 	while (b.len < 2 + 255 + 255)
-		T_ASSERT(buf_putc(&b, 'p') == 0);
+		T_ASSERT(buf_try_putc(&b, 'p') == 0);
 	T_EQ_INT(plain(b.data, b.len, "", "", ""), -3);
 	buf_reset(&b);
-	T_ASSERT(buf_putc(&b, 0) == 0);
+	T_ASSERT(buf_try_putc(&b, 0) == 0);
 	while (b.len < 1 + SASL_PLAIN_IDMAX + 1)
-		T_ASSERT(buf_putc(&b, 'u') == 0);
-	T_ASSERT(buf_putc(&b, 0) == 0 && buf_putc(&b, 'p') == 0);
+		T_ASSERT(buf_try_putc(&b, 'u') == 0);
+	T_ASSERT(buf_try_putc(&b, 0) == 0 && buf_try_putc(&b, 'p') == 0);
 	T_EQ_INT(plain(b.data, b.len, "", "", ""), -1);
 	/* A passwd longer than any stored one parses (and will not verify);
 	 * past SASL_PLAIN_PWMAX it is refused. */
 	buf_reset(&b);
-	T_ASSERT(buf_append(&b, "\0u\0", 3) == 0);
+	T_ASSERT(buf_try_append(&b, "\0u\0", 3) == 0);
 	while (b.len < 3 + SASL_PLAIN_PWMAX)
-		T_ASSERT(buf_putc(&b, 'p') == 0);
+		T_ASSERT(buf_try_putc(&b, 'p') == 0);
 	T_EQ_INT(plain(b.data, b.len, "", "", ""), -3);
-	T_ASSERT(buf_putc(&b, 'p') == 0);
+	T_ASSERT(buf_try_putc(&b, 'p') == 0);
 	T_EQ_INT(plain(b.data, b.len, "", "", ""), -1);
 	buf_free(&b);
 }
@@ -285,12 +285,12 @@ sasl_scram_malformed_first(void)
 	scram_server_free(&e.s);
 	/* Overlong: SCRAM_MSG_MAX bytes pass, one more does not. */
 	buf_init(&big, 0);
-	T_ASSERT(buf_puts(&big, "n,,n=user,r=") == 0);
+	T_ASSERT(buf_try_puts(&big, "n,,n=user,r=") == 0);
 	while (big.len < SCRAM_MSG_MAX)
-		T_ASSERT(buf_putc(&big, 'x') == 0);
+		T_ASSERT(buf_try_putc(&big, 'x') == 0);
 	T_EQ_INT(ex_start(&e, buf_cstr(&big)), 0);
 	ex_end(&e);
-	T_ASSERT(buf_putc(&big, 'x') == 0);
+	T_ASSERT(buf_try_putc(&big, 'x') == 0);
 	T_EQ_INT(ex_start(&e, buf_cstr(&big)), -1);
 	ex_end(&e);
 	buf_free(&big);

@@ -160,9 +160,9 @@ note_env(const struct msg *m, void *arg)
 	struct buf *b = arg;
 
 	buf_reset(b);
-	(void)buf_append(b, m->envelope.p, m->envelope.n);
-	(void)buf_puts(b, " | ");
-	(void)buf_append(b, m->bodystructure.p, m->bodystructure.n);
+	buf_append(b, m->envelope.p, m->envelope.n);
+	buf_puts(b, " | ");
+	buf_append(b, m->bodystructure.p, m->bodystructure.n);
 	return 1;
 }
 

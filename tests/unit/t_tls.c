@@ -1144,10 +1144,10 @@ concat(const char *out, const char *a, const char *b, const char *extra)
 	buf_init(&all, 0);
 	buf_init(&part, 0);
 	if (file_read(a, TLS_FILE_MAX, &part) == 0 &&
-	    buf_append(&all, part.data, part.len) == 0 &&
+	    buf_try_append(&all, part.data, part.len) == 0 &&
 	    (b == NULL || (file_read(b, TLS_FILE_MAX, &part) == 0 &&
-	    buf_append(&all, part.data, part.len) == 0)) &&
-	    (extra == NULL || buf_puts(&all, extra) == 0))
+	    buf_try_append(&all, part.data, part.len) == 0)) &&
+	    (extra == NULL || buf_try_puts(&all, extra) == 0))
 		rc = file_write_atomic(out, all.data, all.len, 0600);
 	buf_free(&all);
 	buf_free(&part);
@@ -1423,7 +1423,7 @@ tls_files_load_errors(void)
 	n = TLS_FILE_MAX - big.len;
 	buf_reset(&big);
 	for (i = 0; i < n; i++)
-		T_ASSERT(buf_putc(&big, i % 64 == 63 || i == n - 1 ? '\n' :
+		T_ASSERT(buf_try_putc(&big, i % 64 == 63 || i == n - 1 ? '\n' :
 		    'x') == 0);
 	T_ASSERT(file_write_atomic(tp("max.crt"), big.data, big.len, 0600) ==
 	    0);
@@ -1431,7 +1431,7 @@ tls_files_load_errors(void)
 	    0);
 	T_ASSERT(file_read(tp("max.crt"), 2 * TLS_FILE_MAX, &big) == 0);
 	T_EQ_INT(big.len, TLS_FILE_MAX);
-	T_ASSERT(buf_putc(&big, '\n') == 0);
+	T_ASSERT(buf_try_putc(&big, '\n') == 0);
 	T_ASSERT(file_write_atomic(tp("over.crt"), big.data, big.len, 0600) ==
 	    0);
 	c = conf_def();

@@ -37,17 +37,38 @@ void buf_init(struct buf *, size_t max);
 void buf_free(struct buf *);
 void buf_reset(struct buf *);
 void buf_truncate(struct buf *, size_t len);
-int buf_reserve(struct buf *, size_t extra);
 
-int buf_append(struct buf *, const void *, size_t);
-int buf_puts(struct buf *, const char *);
-int buf_putc(struct buf *, int);
-int buf_printf(struct buf *, const char *, ...)
+#define BUF_WUR __attribute__((warn_unused_result))
+
+/*
+ * Two kinds of append.  Where the program chose the buffer's limit for
+ * what it writes (a reply, a log line, a field it has checked), going
+ * past it is a bug: the plain functions end the process with a panic
+ * instead of losing bytes.  Where the size comes from outside (a
+ * client's line, a message, a peer's reply), use the buf_try_ forms:
+ * they return -1 and leave the buffer unchanged at the limit, and the
+ * compiler insists that the caller looks (a dropped line is lost mail).
+ */
+void buf_append(struct buf *, const void *, size_t);
+void buf_puts(struct buf *, const char *);
+void buf_putc(struct buf *, int);
+void buf_printf(struct buf *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
-int buf_vprintf(struct buf *, const char *, va_list)
+void buf_vprintf(struct buf *, const char *, va_list)
     __attribute__((format(printf, 2, 0)));
-int buf_set(struct buf *, const void *, size_t);
-int buf_append_sv(struct buf *, struct sv);
+void buf_set(struct buf *, const void *, size_t);
+void buf_append_sv(struct buf *, struct sv);
+
+int buf_reserve(struct buf *, size_t extra) BUF_WUR;
+int buf_try_append(struct buf *, const void *, size_t) BUF_WUR;
+int buf_try_puts(struct buf *, const char *) BUF_WUR;
+int buf_try_putc(struct buf *, int) BUF_WUR;
+int buf_try_printf(struct buf *, const char *, ...)
+    __attribute__((format(printf, 2, 3))) BUF_WUR;
+int buf_try_vprintf(struct buf *, const char *, va_list)
+    __attribute__((format(printf, 2, 0))) BUF_WUR;
+int buf_try_set(struct buf *, const void *, size_t) BUF_WUR;
+int buf_try_append_sv(struct buf *, struct sv) BUF_WUR;
 
 /* Remove the first n bytes, moving the rest down. */
 void buf_consume(struct buf *, size_t n);
