@@ -51,4 +51,56 @@ int smtp_rfc3339_parse(struct sv, int64_t *);
 int smtp_grant_match(const char *const *grants, size_t n, const char *login,
     const char *address);
 
+/* --- smtp_data.c: the DATA codec ----------------------------------------- */
+
+/*
+ * Message data in: DATA's dot-stuffed lines up to CRLF "." CRLF (DOT),
+ * BDAT's raw chunks (RAW), or a local user's text, LF or CRLF lines
+ * (TEXT, sendmail(1)).  Out: CRLF lines, dots unstuffed, no NUL.  Feed
+ * any chunks; the result does not depend on how the input was cut.
+ */
+enum { SMTP_DATA_DOT, SMTP_DATA_RAW, SMTP_DATA_TEXT };
+#define SMTP_DATA_NORMALIZE 0x1	/* bare CR and LF become CRLF (DOT, RAW) */
+#define SMTP_DATA_DOT_ENDS 0x2	/* TEXT: a line "." ends (sendmail
+				 * without -i) */
+
+struct smtp_data {
+	int mode, flags;
+	int bol;		/* at a line start (private) */
+	int dot, cr;		/* a dot, a CR waiting (private) */
+	int done;		/* the end marker was found (or finished) */
+	uint64_t size;		/* bytes out */
+	uint64_t linelen;	/* of the current line (private) */
+	uint64_t longest;	/* the longest line out, without CRLF */
+	uint64_t bare_cr, bare_lf, nul;	/* what was found */
+};
+
+void smtp_data_init(struct smtp_data *, int mode, int flags);
+/* Decode up to n bytes of input, appending the message bytes to out
+ * (at most 2n + 2 bytes more: out's limit must allow that).  Returns the
+ * input consumed: all of it, or less when the end marker was found
+ * (done); what follows the marker belongs to the protocol. */
+size_t smtp_data_decode(struct smtp_data *, const char *in, size_t n,
+    struct buf *out);
+/* The input ended (BDAT LAST, end of file): a last line gets its CRLF
+ * (at most 4 bytes more).  Not needed after the end marker. */
+void smtp_data_finish(struct smtp_data *, struct buf *out);
+/* The reply that refuses the message under the policy, or NULL. */
+const char *smtp_data_error(const struct smtp_data *);
+
+/* Message data out: the stored message (CRLF lines) dot-stuffed for DATA
+ * (RFC 5321 4.5.2); a bare CR or LF, which the store never holds, still
+ * goes out as CRLF. */
+struct smtp_stuff {
+	int bol, cr;		/* private */
+	uint64_t linelen;	/* private */
+	uint64_t longest;	/* the longest line sent, without CRLF */
+};
+
+void smtp_stuff_init(struct smtp_stuff *);
+/* Append n bytes of the message, stuffed, to out (at most 2n + 2 more). */
+void smtp_stuff(struct smtp_stuff *, const char *, size_t, struct buf *out);
+/* A last CRLF if the message lacked it, then "." CRLF (5 bytes at most). */
+void smtp_stuff_end(struct smtp_stuff *, struct buf *out);
+
 #endif
