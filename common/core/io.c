@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chapar/io.h"
@@ -55,14 +56,40 @@ io_init(struct io *io, int fd, size_t maxline, int timeout_ms)
 
 	memset(io, 0, sizeof(*io));
 	io->fd = fd;
-	io->maxline = maxline;
 	io->timeout_ms = timeout_ms;
-	/* The buffer may hold one full line plus a chunk read after it. */
-	buf_init(&io->in, maxline + 2 * IO_CHUNK);
+	buf_init(&io->in, 0);
+	io_set_maxline(io, maxline);
 	buf_init(&io->out, 0);
 	io->tr = &fd_transport;
 	if ((fl = fcntl(fd, F_GETFL)) != -1)
 		(void)fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+void
+io_set_maxline(struct io *io, size_t maxline)
+{
+	io->maxline = maxline;
+	/* The buffer may hold one full line plus a chunk read after it;
+	 * what it holds now stays (a smaller limit applies from the next
+	 * compaction on). */
+	io->in.max = maxline + 2 * IO_CHUNK;
+	if (io->in.max < io->in.len)
+		io->in.max = io->in.len;
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+io_set_deadline(struct io *io, int ms)
+{
+	io->deadline = ms < 0 ? 0 : mono_ms() + (uint64_t)ms;
 }
 
 void
@@ -87,14 +114,23 @@ static int
 io_wait(struct io *io, int want)
 {
 	struct pollfd pfd;
-	int r;
+	uint64_t now;
+	int r, ms;
 
 	pfd.fd = io->fd;
 	pfd.events = want == IO_WANT_WRITE ? POLLOUT : POLLIN;
 	pfd.revents = 0;
-	do
-		r = poll(&pfd, 1, io->timeout_ms);
-	while (r < 0 && errno == EINTR);
+	do {
+		ms = io->timeout_ms;
+		if (io->deadline != 0) {
+			/* the whole line, or the whole message, by then */
+			if ((now = mono_ms()) >= io->deadline)
+				return IO_TIMEOUT;
+			if (ms < 0 || io->deadline - now < (uint64_t)ms)
+				ms = (int)(io->deadline - now);
+		}
+		r = poll(&pfd, 1, ms);
+	} while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return IO_ERROR;
 	if (r == 0)
@@ -179,7 +215,14 @@ io_getline(struct io *io, struct sv *line, int *crlf)
 			io->skipping = 1;
 			return IO_TOOLONG;
 		}
-		if ((r = io_fill(io)) != IO_OK)
+		if ((r = io_fill(io)) == IO_TOOLONG) {
+			/* no room left: what is there is too long; it goes,
+			 * so the next call makes progress */
+			io->in_pos = io->in.len;
+			io->skipping = 1;
+			return IO_TOOLONG;
+		}
+		if (r != IO_OK)
 			return r;
 	}
 }
@@ -195,6 +238,25 @@ io_discard_input(struct io *io)
 {
 	io->in_pos = io->in.len;
 	io_compact(io);
+}
+
+ssize_t
+io_peek(struct io *io, const char **p)
+{
+	int r;
+
+	if (io_buffered(io) == 0 && (r = io_fill(io)) != IO_OK)
+		return r;
+	*p = io->in.data + io->in_pos;
+	return (ssize_t)io_buffered(io);
+}
+
+void
+io_skip(struct io *io, size_t n)
+{
+	if (n > io_buffered(io))
+		n = io_buffered(io);
+	io->in_pos += n;
 }
 
 ssize_t

@@ -1,6 +1,7 @@
 /* Unit tests: line reader (CRLF, bare LF, over-long lines, NULs, timeouts,
  * one byte at a time) and the writer. */
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <string.h>
 #include <unistd.h>
@@ -97,6 +98,74 @@ io_overlong_line_is_error_then_recovers(void)
 	buf_free(&in);
 }
 
+/* A longer limit set later holds (the input buffer follows it), and a
+ * line past even that is consumed, not spun on. */
+static void
+io_raised_limit_holds(void)
+{
+	struct trickle t;
+	struct buf in;
+	struct io io;
+	struct sv l;
+	int crlf, i;
+
+	buf_init(&in, 0);
+	for (i = 0; i < 100000; i++)
+		buf_putc(&in, 'y');
+	buf_puts(&in, "\r\nNEXT\r\n");
+	t.p = in.data;
+	t.n = in.len;
+	t.off = 0;
+	io_init(&io, -1, 2048, 1000);
+	io_set_transport(&io, &trickle_tr, &t);
+	io_set_maxline(&io, 1024 * 1024);
+	T_EQ_INT(io_getline(&io, &l, &crlf), IO_OK);
+	T_EQ_INT(l.n, 100000);
+	T_EQ_INT(io_getline(&io, &l, &crlf), IO_OK);
+	T_ASSERT(sv_eq_str(l, "NEXT"));
+	io_free(&io, 0);
+	/* a buffer limit below the line limit (set by hand, as old code
+	 * did): too long, once, then on */
+	t.off = 0;
+	io_init(&io, -1, 2048, 1000);
+	io_set_transport(&io, &trickle_tr, &t);
+	io.maxline = 1024 * 1024;
+	T_EQ_INT(io_getline(&io, &l, &crlf), IO_TOOLONG);
+	T_EQ_INT(io_getline(&io, &l, &crlf), IO_OK);
+	T_ASSERT(sv_eq_str(l, "NEXT"));
+	io_free(&io, 0);
+	buf_free(&in);
+}
+
+/* A deadline ends a line that trickles in, however often bytes come. */
+static void
+io_deadline_ends_a_trickle(void)
+{
+	int sv[2], crlf, i;
+	struct io io;
+	struct sv l;
+	uint64_t t0;
+	pid_t pid;
+
+	T_ASSERT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	io_init(&io, sv[0], 100, 1000);
+	io_set_deadline(&io, 200);
+	t0 = now_ms();
+	if ((pid = fork()) == 0) {
+		for (i = 0; i < 20; i++) {
+			if (write(sv[1], "x", 1) != 1)
+				_exit(0);
+			usleep(50000);
+		}
+		_exit(0);
+	}
+	close(sv[1]);
+	T_EQ_INT(io_getline(&io, &l, &crlf), IO_TIMEOUT);
+	T_ASSERT(now_ms() - t0 < 800);
+	io_free(&io, 1);
+	(void)waitpid(pid, NULL, 0);
+}
+
 static void
 io_nul_bytes_are_kept(void)
 {
@@ -184,5 +253,7 @@ T_SUITE(suite_io)
 	t_run("io_nul_bytes_are_kept", io_nul_bytes_are_kept);
 	t_run("io_timeout_on_silent_peer", io_timeout_on_silent_peer);
 	t_run("io_read_after_lines", io_read_after_lines);
+	t_run("io_raised_limit_holds", io_raised_limit_holds);
+	t_run("io_deadline_ends_a_trickle", io_deadline_ends_a_trickle);
 	t_run("io_write_and_flush", io_write_and_flush);
 }

@@ -11,6 +11,7 @@
 #define CHAPAR_IO_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "chapar/buf.h"
@@ -47,6 +48,7 @@ struct io {
 	const struct io_transport *tr;
 	void *tr_ctx;
 	unsigned long long bytes_in, bytes_out;
+	uint64_t deadline;	/* monotonic ms; 0: none */
 };
 
 /* Takes over fd (made non-blocking); io_free closes it unless close_fd
@@ -54,6 +56,12 @@ struct io {
 void io_init(struct io *, int fd, size_t maxline, int timeout_ms);
 void io_free(struct io *, int close_fd);
 void io_set_transport(struct io *, const struct io_transport *, void *);
+/* A new line limit (SASL responses are longer than commands). */
+void io_set_maxline(struct io *, size_t);
+/* Every wait ends by ms from now (a whole command line, a whole
+ * message, however slowly its bytes trickle in); -1: no deadline, only
+ * the timeout of each wait. */
+void io_set_deadline(struct io *, int ms);
 
 /* Read one line.  *line points into the io's buffer, without the line end,
  * and stays valid until the next call.  *crlf is 1 for CRLF, 0 for a bare
@@ -62,6 +70,11 @@ int io_getline(struct io *, struct sv *line, int *crlf);
 /* Read up to n bytes (at least 1 unless EOF/error): returns the count, or
  * an IO_ error. */
 ssize_t io_read(struct io *, void *, size_t n);
+/* The input buffered, reading more when there is none: the count (> 0)
+ * with *p pointing at it, or an IO_ error (IO_EOF at the end).  Nothing
+ * is consumed: io_skip says how much was used. */
+ssize_t io_peek(struct io *, const char **p);
+void io_skip(struct io *, size_t n);
 /* Bytes already buffered (read but not returned). */
 size_t io_buffered(const struct io *);
 /* Discard buffered input (e.g. commands pipelined after STARTTLS). */
