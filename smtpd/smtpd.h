@@ -35,11 +35,13 @@ struct smtp {
 	uint64_t size_limit, max_rcpt, max_errors, max_commands, max_hops;
 	uint64_t max_header;
 	int auth_required, bare_nl_normalize;
+	int timeout_ms;		/* smtpd_timeout */
+	uint64_t min_rate;	/* smtpd_min_data_rate, bytes a second */
 	uint64_t future_max;	/* FUTURERELEASE (RFC 4865): 0, or seconds */
 	/* the transaction */
 	int mail;
 	struct buf sender;	/* "" for <> */
-	int smtputf8, body8bit, binary;
+	int smtputf8, body8bit;
 	struct buf env;		/* the envelope text (chapar-queue(5)) */
 	struct buf rcpt_lines;
 	uint64_t nrcpt;
@@ -49,12 +51,7 @@ struct smtp {
 	struct buf content_tags;	/* content stage: into the envelope */
 	struct buf quarantine;	/* the reason, or "" */
 	int quarantine_in_env;	/* already in the envelope sent */
-	struct buf head_copy;	/* BDAT: the header, for the From check */
-	/* BDAT in progress */
-	int bdat;
-	int bdat_failed;	/* the reply to give at LAST, or 0 */
-	char bdat_reply[256];
-	uint64_t bdat_size;
+	struct msgin *in;	/* the message of DATA or BDAT, while open */
 	char id[QUEUE_ID_MAX];
 };
 
@@ -63,9 +60,25 @@ void smtp_reply(struct smtp *, const char *fmt, ...)
 void smtp_reset(struct smtp *);
 void smtp_session(struct worker_conn *);
 
-/* smtp_data.c */
+/* smtpd_data.c */
+
+/* A message on its way in, from DATA or the first BDAT to the end. */
+struct msgin {
+	struct smtp_data codec;
+	struct buf head;	/* the header, gathered up to its blank line */
+	struct buf out;		/* decoded bytes not sent yet */
+	int head_done;
+	unsigned received;	/* Received fields in the header */
+	int msgid, date;	/* the header has them */
+	const char *why;	/* the reply that refuses it, or NULL */
+	int lost;		/* enqueue or a filter failed */
+	int closed;		/* committed or abandoned with enqueue */
+	uint64_t deadline;	/* ms: smtpd_timeout and the data rate */
+};
+
 void smtp_data(struct smtp *);
 void smtp_bdat(struct smtp *, struct sv args);
+void smtp_data_reset(struct smtp *);
 
 /* smtp_filter.c (chapar-filter(7)) */
 void smtp_filters_connect(struct config *, const char *svc, int wait_ms);

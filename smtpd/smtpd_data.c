@@ -4,11 +4,15 @@
  * 4.4, RFC 3848) on top and, on submission, Message-ID and Date when the
  * client left them out (RFC 6409 8).
  *
- * DATA ends only at CRLF "." CRLF.  A bare LF or a bare CR anywhere in
- * the data is refused (smtpd_bare_newline = reject: no message is ever
- * made of what another server could read as two, the "SMTP smuggling"
- * of 2023), or turned into CRLF (normalize).  The reply to a message is
- * 250 only after enqueue said it is on disk.
+ * DATA and BDAT share one path: the bytes go through the DATA codec
+ * (common/smtp/smtp_data.c: the end only at CRLF "." CRLF, a bare CR or
+ * LF refused or made CRLF as smtpd_bare_newline says, NUL refused, no
+ * line limit), the header is gathered up to its blank line and judged
+ * (hops, the From check of submission), and the message streams to
+ * enqueue and the content filters.  The reply is 250 only after enqueue
+ * said the message is on disk.  A transaction left open (BDAT without
+ * LAST, then RSET, EHLO, QUIT or a dropped connection) is abandoned with
+ * enqueue in smtp_reset, so it never blocks the next one.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,7 +30,7 @@
 #include "chapar/util.h"
 #include "smtpd.h"
 
-#define DATA_LINE_MAX (1024 * 1024)
+#define CHUNK_OUT (128 * 1024)	/* decoded bytes gathered before a write */
 
 /* Message bytes: to enqueue, and to the content filters on the way. */
 static int
@@ -153,13 +157,7 @@ finish(struct smtp *s, uint64_t size)
 
 /* --- the header ---------------------------------------------------------- */
 
-struct head {
-	struct buf text;	/* the header so far, CRLF lines */
-	int done, too_big;
-	unsigned received;
-	int msgid, date;
-};
-
+/* Is this line of a header the start of the named field? */
 static int
 field_is(struct sv line, const char *name)
 {
@@ -169,50 +167,47 @@ field_is(struct sv line, const char *name)
 	    strncasecmp(line.p, name, n) == 0;
 }
 
+/* What the header holds that smtpd cares about. */
 static void
-head_line(struct head *h, struct sv line, uint64_t max)
+head_scan(struct msgin *m)
 {
-	if (line.n == 0) {
-		h->done = 1;
-		return;
+	struct sv rest = buf_sv(&m->head), line;
+
+	while (rest.n > 0) {
+		(void)sv_split(&rest, '\n', &line);
+		if (field_is(line, "Received"))
+			m->received++;
+		else if (field_is(line, "Message-ID"))
+			m->msgid = 1;
+		else if (field_is(line, "Date"))
+			m->date = 1;
 	}
-	if (field_is(line, "Received"))
-		h->received++;
-	else if (field_is(line, "Message-ID"))
-		h->msgid = 1;
-	else if (field_is(line, "Date"))
-		h->date = 1;
-	if (h->text.len + line.n + 2 > max) {
-		h->too_big = 1;
-		return;
-	}
-	buf_append(&h->text, line.p, line.n);
-	buf_append(&h->text, "\r\n", 2);
 }
 
-/* The top of the message: Received, what submission adds, the header. */
+/* The top of the message: Received, what filters and submission add,
+ * the client's header. */
 static int
-write_head(struct smtp *s, struct head *h)
+write_head(struct smtp *s, struct msgin *m)
 {
 	struct buf top;
 	unsigned char r[12];
 	char date[64];
 	int ret;
 
-	buf_init(&top, h->text.len + s->tags.len + 4096);
+	buf_init(&top, m->head.len + s->tags.len + 4096);
 	received(s, &top);
 	buf_append(&top, s->tags.data, s->tags.len);
-	if (s->auth[0] != '\0' && !h->msgid) {
+	if (s->auth[0] != '\0' && !m->msgid) {
 		rand_bytes(r, sizeof(r));
 		buf_printf(&top, "Message-ID: <%s.%02x%02x%02x%02x%02x%02x"
 		    "%02x%02x@%s>\r\n", s->id, r[0], r[1], r[2], r[3], r[4],
 		    r[5], r[6], r[7], s->host);
 	}
-	if (s->auth[0] != '\0' && !h->date) {
+	if (s->auth[0] != '\0' && !m->date) {
 		date_rfc5322(date, sizeof(date));
 		buf_printf(&top, "Date: %s\r\n", date);
 	}
-	buf_append(&top, h->text.data, h->text.len);
+	buf_append(&top, m->head.data, m->head.len);
 	ret = data_out(top.data, top.len);
 	buf_free(&top);
 	return ret;
@@ -294,21 +289,196 @@ from_check(struct smtp *s, struct sv head)
 	return reply;
 }
 
-/* BDAT: the same on the header kept from the chunks. */
-static const char *
-bdat_from_check(struct smtp *s)
-{
-	const char *end;
-	size_t n = s->head_copy.len;
+/* --- the message on its way in ------------------------------------------ */
 
-	if (s->auth[0] == '\0' || !s->auth_required)
+/* The header is complete (its blank line, or the end of an all-header
+ * message): judge it, then send it. */
+static void
+head_done(struct smtp *s, struct msgin *m)
+{
+	m->head_done = 1;
+	head_scan(m);
+	if (m->received > s->max_hops)
+		m->why = "554 5.4.0 too many hops (mail loop?)";
+	else if ((m->why = from_check(s, buf_sv(&m->head))) != NULL)
+		;
+	else if (write_head(s, m) == -1)
+		m->lost = 1;
+}
+
+/*
+ * Decoded bytes in m->out: until the header's blank line they gather in
+ * m->head (at most max_header), then they stream out.  The blank line
+ * is the first CRLF CRLF, or a CRLF at the very start (no header).
+ */
+static void
+msg_push(struct smtp *s, struct msgin *m, int last)
+{
+	const char *p = m->out.data, *end;
+	size_t n = m->out.len, from, take;
+	struct buf tail;
+
+	if (m->why != NULL || m->lost) {
+		buf_reset(&m->out);
+		return;
+	}
+	if (!m->head_done && n > 0) {
+		from = m->head.len > 3 ? m->head.len - 3 : 0;
+		take = n;
+		if (m->head.len + take > s->max_header + 4)
+			take = s->max_header + 4 - m->head.len;
+		buf_append(&m->head, p, take);
+		if (m->head.len >= 2 && memcmp(m->head.data, "\r\n", 2) == 0)
+			end = m->head.data;	/* no header at all */
+		else
+			end = memmem(m->head.data + from, m->head.len - from,
+			    "\r\n\r\n", 4);
+		if (end == NULL && m->head.len >= s->max_header + 4) {
+			m->why = "552 5.3.4 message header too big";
+			buf_reset(&m->out);
+			return;
+		}
+		if (end == NULL && !last) {
+			buf_reset(&m->out);
+			return;
+		}
+		if (end != NULL) {
+			/* the header is up to its last CRLF; the rest (the
+			 * blank line, the body) moves to the front of out */
+			from = end == m->head.data ? 0 : (size_t)(end -
+			    m->head.data) + 2;
+			buf_init(&tail, 0);
+			buf_append(&tail, m->head.data + from, m->head.len -
+			    from);
+			buf_append(&tail, m->out.data + take, m->out.len -
+			    take);
+			buf_truncate(&m->head, from);
+			head_done(s, m);
+			if (m->why == NULL && !m->lost && data_out(tail.data,
+			    tail.len) == -1)
+				m->lost = 1;
+			buf_free(&tail);
+			buf_reset(&m->out);
+			return;
+		}
+		/* the end, and no blank line: all header */
+		head_done(s, m);
+		buf_reset(&m->out);
+		return;
+	}
+	if (m->head_done && (n >= CHUNK_OUT || (last && n > 0))) {
+		if (data_out(p, n) == -1)
+			m->lost = 1;
+		buf_reset(&m->out);
+	}
+}
+
+/* Feed bytes of the wire; the decoded ones go on when enough gathered.
+ * Returns the bytes consumed. */
+static size_t
+msg_feed(struct smtp *s, struct msgin *m, const char *p, size_t n)
+{
+	size_t used;
+
+	used = smtp_data_decode(&m->codec, p, n, &m->out);
+	if (s->size_limit > 0 && m->codec.size > s->size_limit &&
+	    m->why == NULL)
+		m->why = "552 5.3.4 message too big";
+	if (m->out.len >= CHUNK_OUT || !m->head_done || m->why != NULL)
+		msg_push(s, m, 0);
+	return used;
+}
+
+/* A new message, opened with enqueue; NULL with the reply given. */
+static struct msgin *
+msg_open(struct smtp *s, int mode)
+{
+	struct msgin *m;
+
+	if (begin(s) == -1)
 		return NULL;
-	end = memmem(s->head_copy.data, n, "\r\n\r\n", 4);
-	if (end != NULL)
-		n = (size_t)(end - s->head_copy.data) + 2;
-	else if (n >= s->max_header + 4)
-		return "552 5.3.4 message header too big";
-	return from_check(s, sv_make(s->head_copy.data, n));
+	m = xcalloc(1, sizeof(*m));
+	smtp_data_init(&m->codec, mode, s->bare_nl_normalize ?
+	    SMTP_DATA_NORMALIZE : 0);
+	buf_init(&m->head, s->max_header + 4);
+	/* the codec gives at most 2n + 2 for n bytes in (IO_CHUNK-sized
+	 * reads); a write empties it past CHUNK_OUT */
+	buf_init(&m->out, CHUNK_OUT + 4 * 65536);
+	s->in = m;
+	return m;
+}
+
+/* The message is over (or abandoned): the resources go. */
+static void
+msg_close(struct smtp *s)
+{
+	struct msgin *m = s->in;
+
+	if (m == NULL)
+		return;
+	if (!m->closed)
+		abort_message();
+	buf_free(&m->head);
+	buf_free(&m->out);
+	free(m);
+	s->in = NULL;
+}
+
+/* The end of the input: the verdict, then the commit or the refusal. */
+static void
+msg_end(struct smtp *s, struct msgin *m)
+{
+	const char *why;
+
+	smtp_data_finish(&m->codec, &m->out);
+	msg_push(s, m, 1);
+	if (!m->head_done && m->why == NULL && !m->lost)
+		head_done(s, m);
+	if (m->why == NULL && (why = smtp_data_error(&m->codec)) != NULL)
+		m->why = why;
+	if (m->lost) {
+		/* enqueue went away in the middle: this worker cannot reach
+		 * it again from its chroot, so it retires */
+		abort_message();
+		m->closed = 1;
+		worker_enqueue_lost();
+		log_warning("%s: not queued: enqueue is gone", s->id);
+		smtp_reply(s, "451 4.3.0 the queue is unavailable; try again "
+		    "later");
+		s->errors = (int)s->max_errors;
+		return;
+	}
+	if (m->why != NULL) {
+		abort_message();
+		m->closed = 1;
+		log_info("%s: reject: %s", s->id, m->why);
+		smtp_reply(s, "%s", m->why);
+		return;
+	}
+	m->closed = 1;
+	finish(s, m->codec.size);
+}
+
+/*
+ * The time a client has: smtpd_timeout, and 1/rate seconds more for
+ * each byte it sent (Postfix's smtpd_min_data_rate), so that a client
+ * trickling a byte every few seconds cannot hold a worker for hours.
+ */
+static void
+rate_start(struct smtp *s, struct msgin *m)
+{
+	m->deadline = now_ms() + (uint64_t)s->timeout_ms;
+	s->io->deadline = m->deadline;
+}
+
+static void
+rate_credit(struct smtp *s, struct msgin *m, size_t n)
+{
+	if (s->min_rate > 0)
+		m->deadline += (uint64_t)n * 1000 / s->min_rate;
+	else
+		m->deadline = now_ms() + (uint64_t)s->timeout_ms;
+	s->io->deadline = m->deadline;
 }
 
 /* --- DATA ---------------------------------------------------------------- */
@@ -316,13 +486,10 @@ bdat_from_check(struct smtp *s)
 void
 smtp_data(struct smtp *s)
 {
-	struct head h;
-	struct buf out;
-	struct sv line;
-	const char *why = NULL, *cr;
-	uint64_t size = 0;
-	size_t keep = s->io->maxline, i;
-	int r, crlf, prev_crlf = 1, lost = 0, wrote_head = 0;
+	struct msgin *m;
+	const char *p;
+	ssize_t n;
+	size_t used;
 
 	if (!s->mail) {
 		smtp_reply(s, "503 5.5.1 MAIL first");
@@ -332,129 +499,65 @@ smtp_data(struct smtp *s)
 		smtp_reply(s, "554 5.5.1 no valid recipients");
 		return;
 	}
-	if (s->binary) {
-		smtp_reply(s, "503 5.5.1 BINARYMIME needs BDAT");
+	if (s->in != NULL) {
+		smtp_reply(s, "503 5.5.1 BDAT and DATA do not mix");
 		return;
 	}
-	if (begin(s) == -1) {
+	if ((m = msg_open(s, SMTP_DATA_DOT)) == NULL) {
 		smtp_reset(s);
 		return;
 	}
 	smtp_reply(s, "354 2.0.0 end data with <CR><LF>.<CR><LF>");
 	if (io_flush(s->io) != IO_OK) {
-		abort_message();
 		smtp_reset(s);
+		s->errors = (int)s->max_errors;
 		return;
 	}
-	memset(&h, 0, sizeof(h));
-	buf_init(&h.text, s->max_header + 2);
-	buf_init(&out, 2 * 65536);
-	s->io->maxline = DATA_LINE_MAX;
-	for (;;) {
-		r = io_getline(s->io, &line, &crlf);
-		if (r == IO_TOOLONG) {
-			why = "554 5.6.0 a line of the message is longer than "
-			    "1 MB";
-			continue;
+	rate_start(s, m);
+	while (!m->codec.done) {
+		if ((n = io_peek(s->io, &p)) < 0) {
+			log_info("%s: connection %s in DATA", s->id,
+			    n == IO_TIMEOUT ? "too slow" : "lost");
+			if (n == IO_TIMEOUT)
+				smtp_reply(s, "421 4.4.2 %s timeout in DATA",
+				    s->host);
+			smtp_reset(s);	/* abandons the message */
+			s->errors = (int)s->max_errors;	/* the session ends */
+			return;
 		}
-		if (r != IO_OK) {
-			lost = 1;
-			break;
-		}
-		/* the end: CRLF "." CRLF, nothing else */
-		if (crlf && prev_crlf && line.n == 1 && line.p[0] == '.')
-			break;
-		/* a bare LF ended this line; a bare CR inside it */
-		if ((!crlf || memchr(line.p, '\r', line.n) != NULL) &&
-		    !s->bare_nl_normalize && why == NULL)
-			why = "550 5.6.0 bare CR or LF in the message (RFC 5321 "
-			    "2.3.8)";
-		if (prev_crlf && line.n > 0 && line.p[0] == '.') {
-			line.p++;	/* RFC 5321 4.5.2 */
-			line.n--;
-		}
-		prev_crlf = crlf;
-		size += line.n + 2;
-		if (s->size_limit > 0 && size > s->size_limit && why == NULL)
-			why = "552 5.3.4 message too big";
-		if (why != NULL || lost)
-			continue;	/* read to the end, store nothing */
-		if (!h.done) {
-			head_line(&h, line, s->max_header);
-			if (h.too_big)
-				why = "552 5.3.4 message header too big";
-			else if (h.done && h.received > s->max_hops)
-				why = "554 5.4.0 too many hops (mail loop?)";
-			else if (h.done && (why = from_check(s,
-			    buf_sv(&h.text))) != NULL)
-				;
-			else if (h.done) {
-				if (write_head(s, &h) == -1)
-					lost = 1;
-				wrote_head = 1;
-				buf_append(&out, "\r\n", 2);
-			}
-			continue;
-		}
-		/* normalize: a bare CR becomes a line end too */
-		while ((cr = memchr(line.p, '\r', line.n)) != NULL) {
-			i = (size_t)(cr - line.p);
-			buf_append(&out, line.p, i);
-			buf_append(&out, "\r\n", 2);
-			line.p += i + 1;
-			line.n -= i + 1;
-		}
-		buf_append(&out, line.p, line.n);
-		buf_append(&out, "\r\n", 2);
-		if (out.len >= 65536) {
-			if (data_out(out.data, out.len) == -1)
-				lost = 1;
-			buf_reset(&out);
-		}
+		used = msg_feed(s, m, p, (size_t)n);
+		io_skip(s->io, used);
+		rate_credit(s, m, used);
 	}
-	s->io->maxline = keep;
-	if (why == NULL && !lost && !wrote_head) {
-		/* a message that is all header */
-		if (h.received > s->max_hops)
-			why = "554 5.4.0 too many hops (mail loop?)";
-		else if ((why = from_check(s, buf_sv(&h.text))) != NULL)
-			;
-		else if (write_head(s, &h) == -1)
-			lost = 1;
-	}
-	if (why == NULL && !lost && out.len > 0 &&
-	    data_out(out.data, out.len) == -1)
-		lost = 1;
-	if (why != NULL || lost) {
-		abort_message();
-		if (why != NULL) {
-			log_info("%s: reject: %s", s->id, why);
-			smtp_reply(s, "%s", why);
-		}
-	} else
-		finish(s, size);
-	buf_free(&h.text);
-	buf_free(&out);
+	msg_end(s, m);
 	smtp_reset(s);
-	if (lost)
-		s->errors = (int)s->max_errors;	/* the session is over */
 }
 
 /* --- BDAT ---------------------------------------------------------------- */
 
-/* Read and throw away n bytes; -1 when the connection fails. */
+/* Read n bytes of a chunk; each goes to fn unless fn is NULL.  0, or -1
+ * when the connection failed. */
 static int
-skip_bytes(struct smtp *s, uint64_t n)
+chunk_bytes(struct smtp *s, struct msgin *m, uint64_t n)
 {
-	char buf[65536];
+	const char *p;
 	ssize_t got;
+	size_t take;
 
 	while (n > 0) {
-		got = io_read(s->io, buf, n < sizeof(buf) ? (size_t)n :
-		    sizeof(buf));
-		if (got <= 0)
+		if ((got = io_peek(s->io, &p)) < 0) {
+			if (got == IO_TIMEOUT)
+				smtp_reply(s, "421 4.4.2 %s timeout in BDAT",
+				    s->host);
 			return -1;
-		n -= (uint64_t)got;
+		}
+		take = (uint64_t)got < n ? (size_t)got : (size_t)n;
+		if (m != NULL && m->why == NULL && !m->lost)
+			(void)msg_feed(s, m, p, take);	/* RAW takes all */
+		io_skip(s->io, take);
+		n -= take;
+		if (m != NULL)
+			rate_credit(s, m, take);
 	}
 	return 0;
 }
@@ -464,10 +567,8 @@ void
 smtp_bdat(struct smtp *s, struct sv args)
 {
 	struct sv rest = args, num;
+	struct msgin *m;
 	uint64_t n;
-	char buf[65536];
-	const char *why;
-	ssize_t got;
 	int last = 0;
 
 	(void)sv_split(&rest, ' ', &num);	/* rest: after the size */
@@ -478,91 +579,61 @@ smtp_bdat(struct smtp *s, struct sv args)
 		s->errors = (int)s->max_errors;
 		return;
 	}
-	if (s->size_limit > 0 && n > 2 * s->size_limit + 65536) {
-		smtp_reply(s, "552 5.3.4 chunk too big");
-		s->errors = (int)s->max_errors;
-		return;
-	}
 	if (!s->mail || s->nrcpt == 0) {
-		if (skip_bytes(s, n) == 0)
+		/* RFC 3030 2: the chunk is read and thrown away */
+		s->io->deadline = now_ms() + (uint64_t)s->timeout_ms;
+		if (chunk_bytes(s, NULL, n) == 0)
 			smtp_reply(s, "503 5.5.1 %s", !s->mail ? "MAIL first" :
 			    "no valid recipients");
 		else
 			s->errors = (int)s->max_errors;
 		return;
 	}
-	if (!s->bdat && !s->bdat_failed) {
-		struct head h;
-
-		if (begin(s) == -1) {
-			s->bdat_failed = 1;
-			(void)xsnprintf(s->bdat_reply, sizeof(s->bdat_reply),
-			    "451 4.3.0 the queue is unavailable");
-		} else {
-			s->bdat = 1;
-			/* the Received field; the header is the client's */
-			memset(&h, 0, sizeof(h));
-			buf_init(&h.text, 16);
-			h.msgid = h.date = 1;
-			if (write_head(s, &h) == -1)
-				worker_enqueue_lost();
-			buf_free(&h.text);
-		}
-	}
-	s->bdat_size += n;
-	if (s->size_limit > 0 && s->bdat_size > s->size_limit &&
-	    !s->bdat_failed) {
-		s->bdat_failed = 1;
-		(void)xsnprintf(s->bdat_reply, sizeof(s->bdat_reply),
-		    "552 5.3.4 message too big");
-		if (s->bdat)
-			abort_message();
-		s->bdat = 0;
-	}
-	while (n > 0) {
-		got = io_read(s->io, buf, n < sizeof(buf) ? (size_t)n :
-		    sizeof(buf));
-		if (got <= 0) {
-			if (s->bdat)
-				abort_message();
-			s->errors = (int)s->max_errors;
+	if ((m = s->in) == NULL) {
+		if ((m = msg_open(s, SMTP_DATA_RAW)) == NULL) {
+			/* begin() replied; the bytes still go */
+			s->io->deadline = now_ms() + (uint64_t)s->timeout_ms;
+			if (chunk_bytes(s, NULL, n) == -1)
+				s->errors = (int)s->max_errors;
 			smtp_reset(s);
 			return;
 		}
-		n -= (uint64_t)got;
-		if (s->bdat && !s->bdat_failed && s->head_copy.len <
-		    s->max_header + 4)
-			/* the start, for the From check at the end */
-			buf_append(&s->head_copy, buf, (size_t)got >
-			    s->max_header + 4 - s->head_copy.len ?
-			    (size_t)(s->max_header + 4 - s->head_copy.len) :
-			    (size_t)got);
-		if (s->bdat && !s->bdat_failed && data_out(buf, (size_t)got) ==
-		    -1) {
-			worker_enqueue_lost();
-			s->bdat_failed = 1;
-			(void)xsnprintf(s->bdat_reply, sizeof(s->bdat_reply),
-			    "451 4.3.0 the queue is unavailable");
-		}
 	}
-	if (s->bdat_failed) {
-		smtp_reply(s, "%s", s->bdat_reply);
-		if (last)
-			smtp_reset(s);
+	if (m->codec.mode != SMTP_DATA_RAW) {
+		smtp_reply(s, "503 5.5.1 BDAT and DATA do not mix");
+		return;
+	}
+	/* a chunk bigger than the whole limit is not read into anything */
+	if (s->size_limit > 0 && n > s->size_limit - (m->codec.size <
+	    s->size_limit ? m->codec.size : s->size_limit) && m->why == NULL)
+		m->why = "552 5.3.4 message too big";
+	rate_start(s, m);
+	if (chunk_bytes(s, m, n) == -1) {
+		log_info("%s: connection lost in BDAT", s->id);
+		smtp_reset(s);
+		s->errors = (int)s->max_errors;
 		return;
 	}
 	if (!last) {
+		if (m->why != NULL || m->lost) {
+			/* RFC 3030 2: the client must send no more chunks;
+			 * the transaction is over */
+			smtp_reply(s, "%s", m->why != NULL ? m->why :
+			    "451 4.3.0 the queue is unavailable");
+			smtp_reset(s);
+			return;
+		}
 		smtp_reply(s, "250 2.0.0 %llu octets received",
-		    (unsigned long long)s->bdat_size);
+		    (unsigned long long)m->codec.size);
 		return;
 	}
-	if ((why = bdat_from_check(s)) != NULL) {
-		abort_message();
-		log_info("%s: reject: %s", s->id, why);
-		smtp_reply(s, "%s", why);
-		smtp_reset(s);
-		return;
-	}
-	finish(s, s->bdat_size);
+	msg_end(s, m);
 	smtp_reset(s);
+}
+
+/* smtp_reset: a message still open is abandoned (enqueue forgets it). */
+void
+smtp_data_reset(struct smtp *s)
+{
+	msg_close(s);
 }

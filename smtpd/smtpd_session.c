@@ -45,11 +45,10 @@ smtp_reply(struct smtp *s, const char *fmt, ...)
 void
 smtp_reset(struct smtp *s)
 {
+	smtp_data_reset(s);	/* an open BDAT message is abandoned */
 	s->mail = 0;
-	s->smtputf8 = s->body8bit = s->binary = 0;
+	s->smtputf8 = s->body8bit = 0;
 	s->nrcpt = 0;
-	s->bdat = s->bdat_failed = 0;
-	s->bdat_size = 0;
 	buf_reset(&s->sender);
 	buf_reset(&s->env);
 	buf_reset(&s->rcpt_lines);
@@ -57,7 +56,6 @@ smtp_reset(struct smtp *s)
 	buf_reset(&s->tags);
 	buf_reset(&s->content_tags);
 	buf_reset(&s->quarantine);
-	buf_reset(&s->head_copy);
 	s->quarantine_in_env = 0;
 	s->id[0] = '\0';
 }
@@ -68,7 +66,7 @@ static void
 cmd_helo(struct smtp *s, struct sv args, int esmtp)
 {
 	args = sv_trim(args);
-	if (args.n == 0 || args.n >= sizeof(s->helo) || sv_has_nul(args)) {
+	if (!smtp_helo_ok(args) || args.n >= sizeof(s->helo)) {
 		smtp_reply(s, "501 5.5.4 syntax: %s hostname", esmtp ? "EHLO" :
 		    "HELO");
 		return;
@@ -172,7 +170,7 @@ cmd_mail(struct smtp *s, struct sv args)
 	struct addr a;
 	const char *why, *ret = NULL;
 	uint64_t size = 0, hold = 0;
-	int null, r, flags, utf8, body8, binary;
+	int null, r, flags, utf8, body8;
 
 	if (s->helo[0] == '\0') {
 		smtp_reply(s, "503 5.5.1 say EHLO first");
@@ -192,17 +190,21 @@ cmd_mail(struct smtp *s, struct sv args)
 	}
 	buf_init(&envid, 256);
 	buf_init(&text, ADDR_PATH_MAX + 1);
-	s->smtputf8 = s->body8bit = s->binary = 0;
+	s->smtputf8 = s->body8bit = 0;
 	while ((r = smtp_param_next(&params, &key, &val)) == 1) {
 		if (sv_caseeq_str(key, "SIZE") && s->esmtp) {
 			if (parse_u64(val, UINT64_MAX, &size) == -1)
 				goto bad_param;
 		} else if (sv_caseeq_str(key, "BODY") && s->esmtp) {
+			/* RFC 3030 3: BINARYMIME is not offered (a binary
+			 * body could go on only to servers that take it) */
 			if (sv_caseeq_str(val, "8BITMIME"))
 				s->body8bit = 1;
-			else if (sv_caseeq_str(val, "BINARYMIME"))
-				s->binary = 1;
-			else if (!sv_caseeq_str(val, "7BIT"))
+			else if (sv_caseeq_str(val, "BINARYMIME")) {
+				smtp_reply(s, "555 5.5.4 BODY=BINARYMIME is not "
+				    "supported");
+				goto out;
+			} else if (!sv_caseeq_str(val, "7BIT"))
 				goto bad_param;
 		} else if (sv_caseeq_str(key, "SMTPUTF8") && s->esmtp &&
 		    val.n == 0) {
@@ -255,10 +257,6 @@ bad_param:
 		    key.n));
 		goto out;
 	}
-	if (s->binary && !s->esmtp) {
-		smtp_reply(s, "501 5.5.4 BINARYMIME needs ESMTP");
-		goto out;
-	}
 	if (s->size_limit > 0 && size > s->size_limit) {
 		smtp_reply(s, "552 5.3.4 message too big (the limit is %llu "
 		    "bytes)", (unsigned long long)s->size_limit);
@@ -280,7 +278,6 @@ bad_param:
 	addr_free(&a);
 	utf8 = s->smtputf8;
 	body8 = s->body8bit;
-	binary = s->binary;
 	/* submission: only the user's own addresses (or <>, for
 	 * notifications) */
 	if (s->auth[0] != '\0' && s->auth_required && !null &&
@@ -292,12 +289,11 @@ bad_param:
 	smtp_reset(s);
 	s->smtputf8 = utf8;
 	s->body8bit = body8;
-	s->binary = binary;
 	buf_append(&s->sender, text.data, text.len);
 	env_field(&s->env, "v", SV_LIT("1"));
 	env_field(&s->env, "sender", buf_sv(&text));
-	env_field(&s->env, "body", s->binary ? SV_LIT("BINARYMIME") :
-	    s->body8bit ? SV_LIT("8BITMIME") : SV_LIT("7BIT"));
+	env_field(&s->env, "body", s->body8bit ? SV_LIT("8BITMIME") :
+	    SV_LIT("7BIT"));
 	if (s->smtputf8)
 		env_field(&s->env, "smtputf8", SV_LIT("1"));
 	if (ret != NULL)
@@ -614,6 +610,8 @@ settings(struct smtp *s)
 	s->max_commands = config_num(s->cf, svc, "smtpd_max_commands");
 	s->max_hops = config_num(s->cf, svc, "smtpd_max_received");
 	s->max_header = config_num(s->cf, svc, "smtpd_max_header");
+	s->timeout_ms = (int)config_num(s->cf, svc, "smtpd_timeout") * 1000;
+	s->min_rate = config_num(s->cf, svc, "smtpd_min_data_rate");
 	s->auth_required = config_bool(s->cf, svc, "smtpd_auth_required");
 	/* RFC 4865 is for submission: with AUTH */
 	s->future_max = s->auth_required ? config_num(s->cf, svc,
@@ -651,9 +649,7 @@ smtp_session(struct worker_conn *c)
 	buf_init(&s.tags, 64 * 1024);
 	buf_init(&s.content_tags, 64 * 1024);
 	buf_init(&s.quarantine, 1024);
-	buf_init(&s.head_copy, s.max_header + 4);
-	io_init(&io, c->fd, SMTP_LINE_MAX, (int)config_num(s.cf, s.svc,
-	    "smtpd_timeout") * 1000);
+	io_init(&io, c->fd, SMTP_LINE_MAX, s.timeout_ms);
 	buf_init(&err, 1024);
 	if (c->implicit_tls) {
 		if (worker_starttls(c, &io, &err) == -1) {
@@ -673,6 +669,9 @@ smtp_session(struct worker_conn *c)
 	smtp_reply(&s, "220 %s ESMTP Chapar", s.host);
 	for (;;) {
 		/* RFC 2920: replies go out when no command is waiting */
+		/* the replies out and the whole next line in within
+		 * smtpd_timeout, however slowly its bytes come */
+		io_set_deadline(&io, s.timeout_ms);
 		if (io_buffered(&io) == 0 && io_flush(&io) != IO_OK)
 			break;
 		r = io_getline(&io, &line, &crlf);
@@ -718,6 +717,7 @@ smtp_session(struct worker_conn *c)
 	}
 out:
 	(void)io_flush(&io);
+	smtp_reset(&s);		/* a message left open is abandoned */
 	io_free(&io, 0);
 	buf_free(&s.sender);
 	buf_free(&s.env);
@@ -726,6 +726,5 @@ out:
 	buf_free(&s.tags);
 	buf_free(&s.content_tags);
 	buf_free(&s.quarantine);
-	buf_free(&s.head_copy);
 	buf_free(&err);
 }

@@ -150,7 +150,12 @@ const struct cfg_key cfg_keys[] = {
 	    "wait this long before the greeting; a client that talks "
 	    "meanwhile is refused", NULL },
 	{ "smtpd_timeout", CFG_DURATION, "5m", 1, 3600, CFG_SERVICE,
-	    "each wait for the client (RFC 5321 4.5.3.2)", NULL },
+	    "the time a client has for a whole command line, and for each "
+	    "wait during DATA and BDAT (RFC 5321 4.5.3.2)", NULL },
+	{ "smtpd_min_data_rate", CFG_INT, "500", 0, 1000000000, CFG_SERVICE,
+	    "bytes a second a client must keep up in DATA and BDAT: each "
+	    "byte received gives it 1/rate seconds more beyond "
+	    "smtpd_timeout (0: no minimum)", NULL },
 	{ "smtpd_futurerelease_max", CFG_DURATION, "7d", 0, 365 * DAY,
 	    CFG_SERVICE, "FUTURERELEASE (RFC 4865) on services with "
 	    "smtpd_auth_required: the longest hold; 0: not offered", NULL },

@@ -130,7 +130,10 @@ hexval(int c)
 	return -1;
 }
 
-/* xtext = *( xchar / hexchar ); hexchar = "+" 2(%x30-39 / %x41-46) */
+/* xtext = *( xchar / hexchar ); hexchar = "+" 2(%x30-39 / %x41-46).
+ * What it encodes must be printable US-ASCII or a space (RFC 3461 4.2,
+ * 4.4): a control character, CR and LF above all, would reach the
+ * envelope and every report made from it. */
 int
 xtext_decode(struct sv in, struct buf *out)
 {
@@ -146,7 +149,8 @@ xtext_decode(struct sv in, struct buf *out)
 				return -1;
 			hi = hexval((unsigned char)in.p[i + 1]);
 			lo = hexval((unsigned char)in.p[i + 2]);
-			if (hi < 0 || lo < 0)
+			if (hi < 0 || lo < 0 || (hi << 4 | lo) < 0x20 ||
+			    (hi << 4 | lo) > 0x7e)
 				return -1;
 			if (buf_try_putc(out, (char)(hi << 4 | lo)) == -1)
 				return -1;
@@ -158,6 +162,20 @@ xtext_decode(struct sv in, struct buf *out)
 			return -1;
 	}
 	return 0;
+}
+
+int
+smtp_helo_ok(struct sv name)
+{
+	size_t i;
+
+	if (name.n == 0 || name.n > 255)
+		return 0;
+	for (i = 0; i < name.n; i++)
+		if ((unsigned char)name.p[i] <= ' ' ||
+		    (unsigned char)name.p[i] == 0x7f)
+			return 0;
+	return 1;
 }
 
 int

@@ -379,19 +379,22 @@ def test_smtpd_starttls_discards_pipelined_commands():
 
 def test_smtpd_bdat_and_utf8():
     inst, port = smtp_instance()
-    body = b"Subject: chunks\r\n\r\n" + b"binary\x00\xffdata\r\n" * 100
+    body = b"Subject: chunks\r\n\r\n" + b"eight\xffbit data\r\n" * 100
     half = len(body) // 2
     out = raw(port, b"EHLO x\r\nBDAT 5\r\nxxxxxRSET\r\n"
               b"MAIL FROM:<a@b.example> BODY=BINARYMIME\r\n"
+              b"MAIL FROM:<a@b.example> BODY=8BITMIME\r\n"
               b"RCPT TO:<alice@example.org>\r\n" +
               b"BDAT %d\r\n" % half + body[:half] +
               b"BDAT %d LAST\r\n" % (len(body) - half) + body[half:] +
               b"QUIT\r\n")
+    # RFC 3030 3: BINARYMIME is not offered, so it is refused
     assert codes(out) == ["250 ENHAN", "503 5.5.1", "250 2.0.0",
-                          "250 2.1.0", "250 2.1.5", "250 2.0.0",
-                          "250 2.0.0", "221 2.0.0"], out
+                          "555 5.5.4", "250 2.1.0", "250 2.1.5",
+                          "250 2.0.0", "250 2.0.0", "221 2.0.0"], out
+    assert "250-BINARYMIME" not in out
     (env, msg), = queued(inst)
-    assert env[0]["body"] == "BINARYMIME" and msg.endswith(body)
+    assert env[0]["body"] == "8BITMIME" and msg.endswith(body)
     # UTF-8 addresses only with SMTPUTF8
     sender = "\u0639\u0644\u06cc@example.net".encode()
     out = raw(port, b"EHLO x\r\nMAIL FROM:<" + sender + b">\r\n"

@@ -70,6 +70,18 @@ smtp_xtext_and_not_smtp(void)
 	T_ASSERT(xtext_decode(SV_LIT("a+zz"), &b) == -1);
 	T_ASSERT(xtext_decode(SV_LIT("a=b"), &b) == -1);
 	T_ASSERT(xtext_decode(SV_LIT("a b"), &b) == -1);
+	/* what it encodes must be printable: no CR, LF, NUL or 8-bit */
+	T_ASSERT(xtext_decode(SV_LIT("a+0D+0Ab"), &b) == -1);
+	T_ASSERT(xtext_decode(SV_LIT("a+00"), &b) == -1);
+	T_ASSERT(xtext_decode(SV_LIT("a+09"), &b) == -1);
+	T_ASSERT(xtext_decode(SV_LIT("a+C3+A9"), &b) == -1);
+	T_ASSERT(xtext_decode(SV_LIT("a+20b+7E"), &b) == 0);
+	T_ASSERT(smtp_helo_ok(SV_LIT("mail.example.org")));
+	T_ASSERT(smtp_helo_ok(SV_LIT("[192.0.2.1]")));
+	T_ASSERT(!smtp_helo_ok(SV_LIT("a\tb")));
+	T_ASSERT(!smtp_helo_ok(SV_LIT("a b")));
+	T_ASSERT(!smtp_helo_ok(SV_LIT("a\x7f")));
+	T_ASSERT(!smtp_helo_ok(SV_LIT("")));
 	buf_free(&b);
 	T_ASSERT(smtp_not_smtp(SV_LIT("GET / HTTP/1.1")));
 	T_ASSERT(smtp_not_smtp(SV_LIT("User-Agent: curl")));

@@ -24,8 +24,13 @@ int smtp_path_args(struct sv args, const char *prefix, struct sv *path,
 /* The next "KEY[=VALUE]" of params (RFC 5321 4.1.2 esmtp-param): 1, or 0
  * at the end, -1 when malformed. */
 int smtp_param_next(struct sv *params, struct sv *key, struct sv *value);
-/* RFC 3461 4 xtext: "+XX" hex escapes; -1 if malformed. */
+/* RFC 3461 4 xtext: "+XX" hex escapes; -1 if malformed or if it
+ * encodes anything but printable US-ASCII and space. */
 int xtext_decode(struct sv, struct buf *out);
+/* The argument of HELO or EHLO (RFC 5321 4.1.1.1: a domain or an
+ * address literal): one word, no blanks or control characters (UTF-8
+ * is let through for SMTPUTF8 clients that send a U-label). */
+int smtp_helo_ok(struct sv name);
 /* The text of a non-SMTP client: an HTTP request line or a header field
  * ("Host: x") where a command should be. */
 int smtp_not_smtp(struct sv line);
