@@ -41,6 +41,7 @@ lmtp_conn(struct worker_conn *c)
 	cx.auth = worker_auth;
 	cx.auth_lost = worker_auth_lost;
 	cx.auth_master = worker_auth_master();
+	cx.quitting = worker_quitting;
 	lmtp_serve(&cx, c->fd, c->peer);
 }
 

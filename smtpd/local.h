@@ -32,6 +32,8 @@ struct dlv_ctx {
 	/* the connection is authd's master socket: a full mailbox is
 	 * reported (FULL), so that smtpd refuses at RCPT for a while */
 	int auth_master;
+	/* asked to finish (under chapard); NULL: never */
+	int (*quitting)(void);
 };
 
 /* One message being delivered: a copy in fd (CRLF lines), read from

@@ -1,5 +1,5 @@
 /*
- * lmtp.c: the LMTP server (RFC 2033) of local(8).
+ * local_lmtp.c: the LMTP server (RFC 2033) of local(8).
  *
  * LMTP is SMTP (RFC 5321) with LHLO for EHLO and, after DATA, one reply
  * per accepted recipient, in RCPT order (RFC 2033 4.2), so a client (an
@@ -8,7 +8,8 @@
  * file (memfd), then delivered to each.  Extensions: PIPELINING (RFC
  * 2920), ENHANCEDSTATUSCODES (RFC 2034), 8BITMIME (RFC 6152), SIZE (RFC
  * 1870), SMTPUTF8 (RFC 6531).  The clients are this machine's or the
- * site's own MTAs, but their input is parsed as strictly as any.
+ * site's own MTAs, but their input is parsed as strictly as any: the
+ * command syntax and the DATA codec are smtpd's (common/smtp).
  */
 #include <sys/mman.h>
 
@@ -22,15 +23,15 @@
 #include "chapar/addr.h"
 #include "chapar/io.h"
 #include "chapar/log.h"
+#include "chapar/smtp.h"
 #include "chapar/util.h"
 #include "local.h"
 
 #define CMD_MAX 4096		/* a command line (RFC 5321 4.5.3.1.4: 512,
 				 * and room for parameters) */
-#define DATA_LINE_MAX (1024 * 1024)	/* a line of the message */
 #define RCPT_MAX 1000
 #define ERRORS_MAX 20
-#define TIMEOUT_MS (5 * 60 * 1000)	/* RFC 5321 4.5.3.2.7 */
+#define TIMEOUT_MS (5 * 60 * 1000)	/* RFC 5321 4.5.3.2 */
 #define SPOOL_CHUNK (64 * 1024)
 
 struct lmtp {
@@ -46,22 +47,7 @@ struct lmtp {
 	uint64_t limit;		/* message_size_limit, 0: none */
 };
 
-static void
-reply(struct lmtp *l, const char *fmt, ...) __attribute__((format(printf, 2,
-    3)));
-
-static void
-reply(struct lmtp *l, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	(void)vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	(void)io_puts(&l->io, line);
-	(void)io_puts(&l->io, "\r\n");
-}
+#define reply(l, ...) smtp_replyf(&(l)->io, __VA_ARGS__)
 
 static void
 reset(struct lmtp *l)
@@ -72,121 +58,85 @@ reset(struct lmtp *l)
 	buf_reset(&l->rcpts);
 }
 
-/* "<path> params": the path ends at the '>' outside a quoted string. */
+/* The path of MAIL FROM: or RCPT TO: and its parameters, each checked
+ * by ok(); -1 with the reply given. */
 static int
-split_path(struct sv args, struct sv *path, struct sv *params)
+path_of(struct lmtp *l, struct sv args, const char *prefix,
+    int (*ok)(struct lmtp *, struct sv key, struct sv val), struct sv *path)
 {
-	size_t i;
-	int quoted = 0;
+	struct sv params, key, val;
+	const char *why;
+	int r;
 
-	if (args.n == 0 || args.p[0] != '<')
+	if (smtp_path_args(args, prefix, path, &params, &why) == -1) {
+		reply(l, "501 5.5.4 syntax: %s<address>: %s", prefix, why);
 		return -1;
-	for (i = 1; i < args.n; i++) {
-		if (quoted && args.p[i] == '\\' && i + 1 < args.n)
-			i++;
-		else if (args.p[i] == '"')
-			quoted = !quoted;
-		else if (!quoted && args.p[i] == '>')
-			break;
 	}
-	if (i == args.n)
+	while ((r = smtp_param_next(&params, &key, &val)) == 1)
+		if (!ok(l, key, val))
+			return -1;
+	if (r == -1) {
+		reply(l, "501 5.5.4 bad parameters");
 		return -1;
-	*path = sv_make(args.p, i + 1);
-	*params = sv_make(args.p + i + 1, args.n - i - 1);
-	if (params->n > 0 && params->p[0] != ' ')
-		return -1;
-	*params = sv_trim(*params);
+	}
 	return 0;
 }
 
-/* Next space-separated word of s. */
+/* MAIL's parameters: SIZE (RFC 1870), BODY=7BIT|8BITMIME (RFC 6152),
+ * SMTPUTF8 (RFC 6531), RET and ENVID (RFC 3461, not needed here), AUTH
+ * (RFC 4954). */
 static int
-next_word(struct sv *s, struct sv *w)
+mail_param(struct lmtp *l, struct sv key, struct sv val)
 {
-	size_t i = 0;
+	uint64_t size;
 
-	while (i < s->n && s->p[i] == ' ')
-		i++;
-	if (i == s->n)
-		return 0;
-	*w = sv_make(s->p + i, 0);
-	while (i < s->n && s->p[i] != ' ')
-		i++, w->n++;
-	s->p += i;
-	s->n -= i;
-	return 1;
+	if (sv_caseeq_str(key, "SIZE")) {
+		if (parse_u64(val, UINT64_MAX, &size) == -1) {
+			reply(l, "501 5.5.4 bad SIZE");
+			return 0;
+		}
+		if (l->limit > 0 && size > l->limit) {
+			reply(l, "552 5.3.4 message too big (limit %llu bytes)",
+			    (unsigned long long)l->limit);
+			return 0;
+		}
+		return 1;
+	}
+	if ((sv_caseeq_str(key, "BODY") && (sv_caseeq_str(val, "7BIT") ||
+	    sv_caseeq_str(val, "8BITMIME"))) || (sv_caseeq_str(key,
+	    "SMTPUTF8") && val.n == 0) || sv_caseeq_str(key, "RET") ||
+	    sv_caseeq_str(key, "ENVID") || sv_caseeq_str(key, "AUTH"))
+		return 1;
+	reply(l, "555 5.5.4 unsupported parameter %s", log_esc(key.p, key.n));
+	return 0;
+}
+
+/* RCPT's: NOTIFY and ORCPT (RFC 3461), accepted and not needed here. */
+static int
+rcpt_param(struct lmtp *l, struct sv key, struct sv val)
+{
+	(void)val;
+	if (sv_caseeq_str(key, "NOTIFY") || sv_caseeq_str(key, "ORCPT"))
+		return 1;
+	reply(l, "555 5.5.4 unsupported parameter %s", log_esc(key.p, key.n));
+	return 0;
 }
 
 static int
-prefix(struct sv s, const char *p)
-{
-	size_t n = strlen(p);
-
-	return s.n >= n && strncasecmp(s.p, p, n) == 0;
-}
-
-static int
-skip_prefix(struct sv *s, const char *p)
-{
-	size_t n = strlen(p);
-
-	if (!prefix(*s, p))
-		return 0;
-	s->p += n;
-	s->n -= n;
-	return 1;
-}
-
-/* MAIL FROM:<reverse-path> [SIZE=n] [BODY=7BIT|8BITMIME] [SMTPUTF8]
- * [RET=..] [ENVID=..] (DSN, RFC 3461: accepted, not needed here) */
-static void
 cmd_mail(struct lmtp *l, struct sv args)
 {
-	struct sv path, params, w;
+	struct sv path;
 	struct addr a;
 	const char *e;
-	uint64_t size;
 	int null;
 
-	if (!l->lhlo) {
-		reply(l, "503 5.5.1 LHLO first");
-		return;
-	}
-	if (l->mail) {
-		reply(l, "503 5.5.1 MAIL already given");
-		return;
-	}
-	if (!skip_prefix(&args, "FROM:") ||
-	    split_path(args, &path, &params) == -1) {
-		reply(l, "501 5.5.4 syntax: MAIL FROM:<address>");
-		return;
-	}
-	while (next_word(&params, &w)) {
-		if (prefix(w, "SIZE=")) {
-			if (parse_u64(sv_make(w.p + 5, w.n - 5), UINT64_MAX,
-			    &size) == -1) {
-				reply(l, "501 5.5.4 bad SIZE");
-				return;
-			}
-			if (l->limit > 0 && size > l->limit) {
-				reply(l, "552 5.3.4 message too big (limit "
-				    "%llu bytes)", (unsigned long long)l->limit);
-				return;
-			}
-		} else if (!(sv_eq_str(w, "BODY=7BIT") ||
-		    sv_eq_str(w, "BODY=8BITMIME") || sv_eq_str(w, "SMTPUTF8") ||
-		    prefix(w, "RET=") || prefix(w, "ENVID=") ||
-		    prefix(w, "AUTH="))) {
-			reply(l, "555 5.5.4 unsupported parameter %s",
-			    log_esc(w.p, w.n));
-			return;
-		}
-	}
+	if (path_of(l, args, "FROM:", mail_param, &path) == -1)
+		return 0;
 	addr_init(&a);
 	if (addr_parse_path(path, ADDR_UTF8, &a, &null, &e) == -1) {
 		reply(l, "501 5.1.7 bad sender address: %s", e);
 		addr_free(&a);
-		return;
+		return 0;
 	}
 	buf_reset(&l->sender);
 	if (!null)
@@ -194,44 +144,31 @@ cmd_mail(struct lmtp *l, struct sv args)
 	addr_free(&a);
 	l->mail = 1;
 	reply(l, "250 2.1.0 sender ok");
+	return 0;
 }
 
-/* RCPT TO:<forward-path> [NOTIFY=..] [ORCPT=..] */
-static void
+static int
 cmd_rcpt(struct lmtp *l, struct sv args)
 {
-	struct sv path, params, w;
 	struct dlv_result res;
+	struct sv path;
 	struct addr a;
 	struct buf text;
 	const char *e;
 	int null;
 
-	if (!l->mail) {
-		reply(l, "503 5.5.1 MAIL first");
-		return;
-	}
-	if (!skip_prefix(&args, "TO:") ||
-	    split_path(args, &path, &params) == -1) {
-		reply(l, "501 5.5.4 syntax: RCPT TO:<address>");
-		return;
-	}
-	while (next_word(&params, &w))
-		if (!prefix(w, "NOTIFY=") && !prefix(w, "ORCPT=")) {
-			reply(l, "555 5.5.4 unsupported parameter %s",
-			    log_esc(w.p, w.n));
-			return;
-		}
+	if (path_of(l, args, "TO:", rcpt_param, &path) == -1)
+		return 0;
 	if (l->nrcpt >= RCPT_MAX) {
 		reply(l, "452 4.5.3 too many recipients");
-		return;
+		return 0;
 	}
 	addr_init(&a);
 	if (addr_parse_path(path, ADDR_UTF8, &a, &null, &e) == -1 || null) {
 		reply(l, "501 5.1.3 bad recipient address: %s", null ?
 		    "empty" : e);
 		addr_free(&a);
-		return;
+		return 0;
 	}
 	buf_init(&text, ADDR_PATH_MAX + 1);
 	addr_format(&a, &text);
@@ -243,6 +180,7 @@ cmd_rcpt(struct lmtp *l, struct sv args)
 	}
 	reply(l, "%d %s %s", res.code, res.status, res.text);
 	buf_free(&text);
+	return 0;
 }
 
 /* Write the spool in chunks. */
@@ -258,60 +196,47 @@ spool_put(int fd, struct buf *b, int force)
 }
 
 /*
- * The message, up to "." alone on a line (RFC 5321 4.1.1.4): a leading
- * dot is removed (4.5.2), every line is stored with CRLF.  The end is
- * only CRLF "." CRLF: a "." after a bare LF is a line of the message, so
- * nothing smuggled ends it early.  Returns the size, or -1 when the
+ * The message, through the DATA codec (common/smtp/smtp_data.c): up to
+ * CRLF "." CRLF only, dots unstuffed.  A bare CR or LF becomes CRLF:
+ * the client is an MTA that has accepted the message already, and a
+ * refusal here would bounce it, while the store must hold CRLF lines; a
+ * NUL is refused, as by smtpd.  Returns the size, or -1 when the
  * connection failed; *why is set when the message cannot be taken.
  */
 static int64_t
 read_data(struct lmtp *l, int fd, const char **why)
 {
-	struct sv line;
+	struct smtp_data d;
 	struct buf out;
-	uint64_t size = 0;
-	int crlf, prev_crlf = 1, r;
-	size_t keep = l->io.maxline;
+	const char *p;
+	ssize_t n;
+	size_t used;
 
 	*why = NULL;
-	buf_init(&out, 2 * SPOOL_CHUNK);
-	l->io.maxline = DATA_LINE_MAX;
-	for (;;) {
-		r = io_getline(&l->io, &line, &crlf);
-		if (r == IO_TOOLONG) {
-			*why = "554 5.6.0 a line of the message is too long";
-			continue;
+	smtp_data_init(&d, SMTP_DATA_DOT, SMTP_DATA_NORMALIZE);
+	buf_init(&out, SPOOL_CHUNK + 2 * SMTP_DATA_FEED_MAX + 8);
+	while (!d.done) {
+		if ((n = io_peek(&l->io, &p)) < 0) {
+			buf_free(&out);
+			return -1;
 		}
-		if (r != IO_OK) {
-			size = (uint64_t)-1;
-			break;
-		}
-		if (crlf && prev_crlf && line.n == 1 && line.p[0] == '.')
-			break;
-		/* a line begins only after CRLF: only then is a dot
-		 * stuffed */
-		if (prev_crlf && line.n > 0 && line.p[0] == '.') {
-			line.p++;
-			line.n--;
-		}
-		prev_crlf = crlf;
-		size += line.n + 2;
-		if (l->limit > 0 && size > l->limit) {
+		if (n > SMTP_DATA_FEED_MAX)
+			n = SMTP_DATA_FEED_MAX;
+		used = smtp_data_decode(&d, p, (size_t)n, &out);
+		io_skip(&l->io, used);
+		if (l->limit > 0 && d.size > l->limit && *why == NULL)
 			*why = "552 5.3.4 message too big";
-			continue;
-		}
 		if (*why != NULL)
-			continue;
-		buf_append(&out, line.p, line.n);
-		buf_append(&out, "\r\n", 2);
-		if (spool_put(fd, &out, 0) == -1)
+			buf_reset(&out);	/* read to the end, keep none */
+		else if (spool_put(fd, &out, 0) == -1)
 			*why = "451 4.3.0 cannot store the message now";
 	}
+	if (*why == NULL)
+		*why = smtp_data_error(&d);
 	if (*why == NULL && spool_put(fd, &out, 1) == -1)
 		*why = "451 4.3.0 cannot store the message now";
-	l->io.maxline = keep;
 	buf_free(&out);
-	return size == (uint64_t)-1 ? -1 : (int64_t)size;
+	return (int64_t)d.size;
 }
 
 static int
@@ -324,10 +249,6 @@ cmd_data(struct lmtp *l)
 	int64_t size;
 	int fd;
 
-	if (!l->mail) {
-		reply(l, "503 5.5.1 MAIL first");
-		return 0;
-	}
 	if (l->nrcpt == 0) {
 		reply(l, "503 5.5.1 no valid recipients");
 		return 0;
@@ -366,12 +287,12 @@ cmd_data(struct lmtp *l)
 	return 0;
 }
 
-static void
+static int
 cmd_lhlo(struct lmtp *l, struct sv args)
 {
-	if (sv_trim(args).n == 0) {
+	if (!smtp_helo_ok(sv_trim(args))) {
 		reply(l, "501 5.5.4 syntax: LHLO hostname");
-		return;
+		return 0;
 	}
 	reset(l);
 	l->lhlo = 1;
@@ -384,44 +305,109 @@ cmd_lhlo(struct lmtp *l, struct sv args)
 		reply(l, "250 SIZE %llu", (unsigned long long)l->limit);
 	else
 		reply(l, "250 SIZE");
+	return 0;
 }
+
+static int
+cmd_rset(struct lmtp *l, struct sv args)
+{
+	(void)args;
+	reset(l);
+	reply(l, "250 2.0.0 ok");
+	return 0;
+}
+
+static int
+cmd_noop(struct lmtp *l, struct sv args)
+{
+	(void)args;
+	reply(l, "250 2.0.0 ok");
+	return 0;
+}
+
+static int
+cmd_quit(struct lmtp *l, struct sv args)
+{
+	(void)args;
+	reply(l, "221 2.0.0 bye");
+	return -1;
+}
+
+static int
+cmd_vrfy(struct lmtp *l, struct sv args)
+{
+	(void)args;
+	reply(l, "252 2.5.0 send some mail, I'll try my best");
+	return 0;
+}
+
+static int
+cmd_helo(struct lmtp *l, struct sv args)
+{
+	(void)args;
+	l->errors++;
+	reply(l, "500 5.5.1 this is LMTP: say LHLO");
+	return 0;
+}
+
+static int
+cmd_data_args(struct lmtp *l, struct sv args)
+{
+	(void)args;
+	return cmd_data(l);
+}
+
+/* The commands (RFC 2033 4): what each needs before it is allowed. */
+#define NEED_LHLO 0x1
+#define NEED_MAIL 0x2
+#define NO_MAIL 0x4		/* not inside a transaction */
+#define NO_ARGS 0x8
+static const struct {
+	const char *name;
+	unsigned flags;
+	int (*fn)(struct lmtp *, struct sv args);
+} cmds[] = {
+	{ "LHLO", 0, cmd_lhlo },
+	{ "MAIL", NEED_LHLO | NO_MAIL, cmd_mail },
+	{ "RCPT", NEED_MAIL, cmd_rcpt },
+	{ "DATA", NEED_MAIL | NO_ARGS, cmd_data_args },
+	{ "RSET", NO_ARGS, cmd_rset },
+	{ "NOOP", 0, cmd_noop },
+	{ "QUIT", NO_ARGS, cmd_quit },
+	{ "VRFY", 0, cmd_vrfy },
+	{ "HELO", 0, cmd_helo },
+	{ "EHLO", 0, cmd_helo },
+};
 
 /* One command; 0 to go on, -1 to end the session. */
 static int
 command(struct lmtp *l, struct sv line)
 {
-	struct sv verb = line, args = SV_LIT("");
-	const char *sp = memchr(line.p, ' ', line.n);
+	struct sv verb, args;
+	size_t i;
 
-	if (sp != NULL) {
-		verb = sv_make(line.p, (size_t)(sp - line.p));
-		args = sv_make(sp + 1, line.n - verb.n - 1);
-	}
-	if (sv_caseeq_str(verb, "LHLO"))
-		cmd_lhlo(l, args);
-	else if (sv_caseeq_str(verb, "MAIL"))
-		cmd_mail(l, args);
-	else if (sv_caseeq_str(verb, "RCPT"))
-		cmd_rcpt(l, args);
-	else if (sv_caseeq_str(verb, "DATA") && args.n == 0)
-		return cmd_data(l);
-	else if (sv_caseeq_str(verb, "RSET") && args.n == 0) {
-		reset(l);
-		reply(l, "250 2.0.0 ok");
-	} else if (sv_caseeq_str(verb, "NOOP"))
-		reply(l, "250 2.0.0 ok");
-	else if (sv_caseeq_str(verb, "QUIT") && args.n == 0) {
-		reply(l, "221 2.0.0 bye");
-		return -1;
-	} else if (sv_caseeq_str(verb, "VRFY"))
-		reply(l, "252 2.5.0 send some mail, I'll try my best");
-	else if (sv_caseeq_str(verb, "HELO") || sv_caseeq_str(verb, "EHLO")) {
+	if (smtp_split(line, &verb, &args) == -1) {
 		l->errors++;
-		reply(l, "500 5.5.1 this is LMTP: say LHLO");
-	} else {
+		reply(l, "500 5.5.2 syntax error");
+		return 0;
+	}
+	for (i = 0; i < NELEM(cmds); i++)
+		if (sv_caseeq_str(verb, cmds[i].name))
+			break;
+	if (i == NELEM(cmds)) {
 		l->errors++;
 		reply(l, "500 5.5.2 command not recognised");
-	}
+	} else if ((cmds[i].flags & NO_ARGS) && args.n > 0) {
+		l->errors++;
+		reply(l, "501 5.5.4 no parameters allowed");
+	} else if ((cmds[i].flags & NEED_LHLO) && !l->lhlo)
+		reply(l, "503 5.5.1 LHLO first");
+	else if ((cmds[i].flags & NEED_MAIL) && !l->mail)
+		reply(l, "503 5.5.1 MAIL first");
+	else if ((cmds[i].flags & NO_MAIL) && l->mail)
+		reply(l, "503 5.5.1 MAIL already given");
+	else
+		return cmds[i].fn(l, args);
 	return 0;
 }
 
@@ -445,6 +431,12 @@ lmtp_serve(struct dlv_ctx *cx, int fd, const char *peer)
 		/* RFC 2920: replies go out when no command is waiting */
 		if (io_buffered(&l.io) == 0 && io_flush(&l.io) != IO_OK)
 			break;
+		/* asked to stop: between transactions, the client is told
+		 * (RFC 5321 4.2.2, 421 for "shutting down") */
+		if (!l.mail && cx->quitting != NULL && cx->quitting()) {
+			reply(&l, "421 4.3.2 %s shutting down", l.host);
+			break;
+		}
 		r = io_getline(&l.io, &line, &crlf);
 		if (r == IO_TOOLONG) {
 			l.errors++;

@@ -380,6 +380,8 @@ msg_feed(struct smtp *s, struct msgin *m, const char *p, size_t n)
 {
 	size_t used;
 
+	if (n > SMTP_DATA_FEED_MAX)
+		n = SMTP_DATA_FEED_MAX;
 	used = smtp_data_decode(&m->codec, p, n, &m->out);
 	if (s->size_limit > 0 && m->codec.size > s->size_limit &&
 	    m->why == NULL)
@@ -401,9 +403,9 @@ msg_open(struct smtp *s, int mode)
 	smtp_data_init(&m->codec, mode, s->bare_nl_normalize ?
 	    SMTP_DATA_NORMALIZE : 0);
 	buf_init(&m->head, s->max_header + 4);
-	/* the codec gives at most 2n + 2 for n bytes in (IO_CHUNK-sized
-	 * reads); a write empties it past CHUNK_OUT */
-	buf_init(&m->out, CHUNK_OUT + 4 * 65536);
+	/* what waits is under CHUNK_OUT before a feed, and a feed adds at
+	 * most 2 * SMTP_DATA_FEED_MAX + 2 (and a finish 4) */
+	buf_init(&m->out, CHUNK_OUT + 2 * SMTP_DATA_FEED_MAX + 8);
 	s->in = m;
 	return m;
 }
@@ -535,8 +537,8 @@ smtp_data(struct smtp *s)
 
 /* --- BDAT ---------------------------------------------------------------- */
 
-/* Read n bytes of a chunk; each goes to fn unless fn is NULL.  0, or -1
- * when the connection failed. */
+/* Read n bytes of a chunk into m (NULL: thrown away).  0, or -1 when
+ * the connection failed. */
 static int
 chunk_bytes(struct smtp *s, struct msgin *m, uint64_t n)
 {
@@ -552,6 +554,8 @@ chunk_bytes(struct smtp *s, struct msgin *m, uint64_t n)
 			return -1;
 		}
 		take = (uint64_t)got < n ? (size_t)got : (size_t)n;
+		if (take > SMTP_DATA_FEED_MAX)
+			take = SMTP_DATA_FEED_MAX;
 		if (m != NULL && m->why == NULL && !m->lost)
 			(void)msg_feed(s, m, p, take);	/* RAW takes all */
 		io_skip(s->io, take);

@@ -30,15 +30,13 @@
 void
 smtp_reply(struct smtp *s, const char *fmt, ...)
 {
-	char line[1024];
 	va_list ap;
+	int c;
 
 	va_start(ap, fmt);
-	(void)vsnprintf(line, sizeof(line), fmt, ap);
+	c = smtp_vreplyf(s->io, fmt, ap);
 	va_end(ap);
-	(void)io_puts(s->io, line);
-	(void)io_puts(s->io, "\r\n");
-	if (line[0] == '4' || line[0] == '5')
+	if (c == '4' || c == '5')
 		s->errors++;
 }
 

@@ -170,7 +170,8 @@ def test_lmtp_protocol_errors_and_limits():
 
 def test_lmtp_dots_and_smuggling():
     inst, port = lmtp_instance()
-    # "\n.\n" and "\r.\r\n" are not the end; a leading dot is unstuffed
+    # "\n.\n" and "\r.\r\n" are not the end; a leading dot is unstuffed;
+    # bare line ends become CRLF (the client already accepted the mail)
     body = (b"Subject: dots\r\n\r\nline\n.\nnot the end\r\n..stuffed\r\n"
             b"\r.\r\nstill in\r\n")
     out = raw(port, b"LHLO x\r\nMAIL FROM:<a@b.example>\r\n"
@@ -181,7 +182,25 @@ def test_lmtp_dots_and_smuggling():
     assert len(msgs) == 1
     stored = msgs[0][1].split(b"\r\n", 2)[2]
     assert stored == (b"Subject: dots\r\n\r\nline\r\n.\r\nnot the end\r\n"
-                      b".stuffed\r\n\r.\r\nstill in\r\n"), stored
+                      b".stuffed\r\n\r\n.\r\nstill in\r\n"), stored
+    # a NUL is refused, per recipient (RFC 2033 4.2)
+    out = raw(port, b"LHLO x\r\nMAIL FROM:<a@b.example>\r\n"
+              b"RCPT TO:<alice@example.org>\r\nDATA\r\n"
+              b"Subject: nul\r\n\r\na\x00b\r\n.\r\nQUIT\r\n")
+    assert "554 5.6.0" in out, out
+    assert len(messages(inst, "alice@example.org")) == 1
+
+
+def test_lmtp_long_lines():
+    inst, port = lmtp_instance()
+    # a 900 kB line is taken (it used to leave the worker spinning)
+    body = b"Subject: long\r\n\r\n" + b"y" * (900 * 1024) + b"\r\n"
+    out = raw(port, b"LHLO x\r\nMAIL FROM:<a@b.example>\r\n"
+              b"RCPT TO:<alice@example.org>\r\nDATA\r\n" + body +
+              b".\r\nQUIT\r\n")
+    assert "221 2.0.0" in out and out.count("250 2.0.0") >= 1, out
+    msgs = messages(inst, "alice@example.org")
+    assert len(msgs) == 1 and (b"y" * (900 * 1024) + b"\r\n") in msgs[0][1]
 
 
 def lda(inst, *args, data=MSG):

@@ -7,10 +7,13 @@
 #ifndef CHAPAR_SMTP_H
 #define CHAPAR_SMTP_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "chapar/buf.h"
+
+struct io;
 
 /* --- smtp_parse.c: command lines ------------------------------------------ */
 
@@ -56,6 +59,16 @@ int smtp_rfc3339_parse(struct sv, int64_t *);
 int smtp_grant_match(const char *const *grants, size_t n, const char *login,
     const char *address);
 
+/* --- smtp_reply.c: replies ---------------------------------------------- */
+
+/* One reply line, "CODE X.Y.Z text" or "CODE-text", queued on io with
+ * its CRLF: cut to 512 octets, control bytes made blanks.  Returns the
+ * code's first digit ('2' ... '5'). */
+int smtp_replyf(struct io *, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int smtp_vreplyf(struct io *, const char *fmt, va_list)
+    __attribute__((format(printf, 2, 0)));
+
 /* --- smtp_data.c: the DATA codec ----------------------------------------- */
 
 /*
@@ -79,6 +92,10 @@ struct smtp_data {
 	uint64_t longest;	/* the longest line out, without CRLF */
 	uint64_t bare_cr, bare_lf, nul;	/* what was found */
 };
+
+/* Feed at most this much at once: the output then grows by at most
+ * 2 * SMTP_DATA_FEED_MAX + 2 bytes a call. */
+#define SMTP_DATA_FEED_MAX 65536
 
 void smtp_data_init(struct smtp_data *, int mode, int flags);
 /* Decode up to n bytes of input, appending the message bytes to out
