@@ -156,89 +156,99 @@ notify_norm(const char *v)
 
 /* --- the message --------------------------------------------------------- */
 
+/* What the message's first bytes say: where the header ends (the offset
+ * after its blank line), whether it is 8-bit.  Fed the decoded message,
+ * CRLF lines, in any pieces. */
+struct scan {
+	uint64_t pos, head_len;
+	int bol, eight;
+};
+
+static void
+scan(struct scan *sc, const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++, sc->pos++) {
+		if ((unsigned char)p[i] >= 0x80)
+			sc->eight = 1;
+		if (sc->head_len > 0 || p[i] == '\r')
+			continue;
+		if (p[i] == '\n') {
+			if (sc->bol)
+				sc->head_len = sc->pos + 1;
+			sc->bol = 1;
+		} else
+			sc->bol = 0;
+	}
+}
+
+/* Decoded bytes to the message file. */
+static void
+spool(int fd, struct buf *out, struct scan *sc, uint64_t *size)
+{
+	scan(sc, out->data, out->len);
+	if (write_all(fd, out->data, out->len) == -1)
+		die(EX_OSERR, "%s", strerror(errno));
+	*size += out->len;
+	buf_reset(out);
+}
+
+/* The end: the size checked, the codec's verdict (NUL), the header's
+ * length (all of it when there is no blank line). */
+static uint64_t
+read_end(struct smtp_data *d, struct scan *sc, uint64_t size, uint64_t limit,
+    uint64_t *head_len, int *eight)
+{
+	const char *why;
+
+	if (limit > 0 && size > limit)
+		die(EX_DATAERR, "5.3.4 the message is larger than %llu bytes",
+		    (unsigned long long)limit);
+	if ((why = smtp_data_error(d)) != NULL)
+		die(EX_DATAERR, "%s", why + 4);
+	*head_len = sc->head_len > 0 ? sc->head_len : size;
+	*eight = sc->eight;
+	return size;
+}
+
 /*
- * Standard input into fd: CRLF line ends (a bare LF or CR becomes CRLF),
- * a lone "." ends it unless -i.  Returns the size; *head_len is the
- * length of the header with its CRLF CRLF (0 if there is no body).
+ * Standard input into fd through the DATA codec (common/smtp/smtp_data.c,
+ * TEXT: LF or CRLF lines, a bare CR as a line end too, all stored as
+ * CRLF; a lone "." ends it unless -i; NUL refused).  No line is too long
+ * and nothing is dropped.  Returns the size; *head_len is the length of
+ * the header with its CRLF CRLF.
  */
 static uint64_t
 read_message(int fd, uint64_t limit, uint64_t *head_len, int *eight)
 {
-	char in[65536];
-	struct buf out, line;
+	char in[SMTP_DATA_FEED_MAX];
+	struct smtp_data d;
+	struct scan sc = { 0, 0, 1, 0 };
+	struct buf out;
 	uint64_t size = 0;
-	ssize_t n, i;
-	int in_head = 1, cr = 0;
+	ssize_t n;
 
-	buf_init(&out, 2 * sizeof(in));
-	buf_init(&line, 2 * 1024 * 1024);
-	*head_len = 0;
-	*eight = 0;
-	for (;;) {
+	smtp_data_init(&d, SMTP_DATA_TEXT, S.dots ? SMTP_DATA_DOT_ENDS : 0);
+	buf_init(&out, 2 * sizeof(in) + 8);
+	while (!d.done) {
 		n = read(STDIN_FILENO, in, sizeof(in));
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
 			die(EX_IOERR, "reading the message: %s",
 			    strerror(errno));
-		for (i = 0; i < n; i++) {
-			char c = in[i];
-
-			if (cr && c == '\n') {
-				cr = 0;
-				continue;	/* CRLF: the CR ended it */
-			}
-			cr = c == '\r';
-			if ((unsigned char)c >= 0x80)
-				*eight = 1;
-			if (c != '\r' && c != '\n') {
-				if (buf_try_putc(&line, c) == -1)
-					die(EX_DATAERR, "a line longer than "
-					    "2 MB");
-				continue;
-			}
-			/* a line ends */
-			if (S.dots && line.len == 1 && line.data[0] == '.')
-				goto done;
-			if (in_head && line.len == 0) {
-				in_head = 0;
-				*head_len = size + out.len + 2;
-			}
-			buf_append(&out, line.data, line.len);
-			buf_append(&out, "\r\n", 2);
-			buf_reset(&line);
-			if (out.len >= sizeof(in)) {
-				if (write_all(fd, out.data, out.len) == -1)
-					die(EX_OSERR, "%s", strerror(errno));
-				size += out.len;
-				buf_reset(&out);
-			}
-			if (limit > 0 && size + out.len > limit)
-				die(EX_DATAERR, "5.3.4 the message is larger "
-				    "than %llu bytes", (unsigned long long)
-				    limit);
-		}
 		if (n == 0)
 			break;
+		(void)smtp_data_decode(&d, in, (size_t)n, &out);
+		spool(fd, &out, &sc, &size);
+		if (limit > 0 && size > limit)
+			break;
 	}
-	/* the last line without its line end */
-	if (line.len > 0 && !(S.dots && line.len == 1 && line.data[0] ==
-	    '.')) {
-		buf_append(&out, line.data, line.len);
-		buf_append(&out, "\r\n", 2);
-	}
-done:
-	if (write_all(fd, out.data, out.len) == -1)
-		die(EX_OSERR, "%s", strerror(errno));
-	size += out.len;
+	smtp_data_finish(&d, &out);
+	spool(fd, &out, &sc, &size);
 	buf_free(&out);
-	buf_free(&line);
-	if (in_head)
-		*head_len = size;	/* all header */
-	if (limit > 0 && size > limit)
-		die(EX_DATAERR, "5.3.4 the message is larger than %llu bytes",
-		    (unsigned long long)limit);
-	return size;
+	return read_end(&d, &sc, size, limit, head_len, eight);
 }
 
 /* Is this header line (start of a field) the named field? */
@@ -613,86 +623,68 @@ out:
 static void
 bs_reply(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* One reply line, formatted as smtpd's are (smtp_reply_vformat). */
 static void
 bs_reply(const char *fmt, ...)
 {
-	char line[1024];
+	char line[SMTP_REPLY_MAX + 1];
 	va_list ap;
-	int n;
+	size_t n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	n = smtp_reply_vformat(line, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		n = 0;
-	if ((size_t)n > sizeof(line) - 3)
-		n = (int)sizeof(line) - 3;
-	line[n++] = '\r';
-	line[n++] = '\n';
-	if (write_all(STDOUT_FILENO, line, (size_t)n) == -1)
+	if (write_all(STDOUT_FILENO, line, n) == -1)
 		exit(EX_IOERR);
 }
 
 /*
- * The message after DATA (RFC 5321 4.1.1.4): lines up to ".", one
- * leading dot of each removed (4.5.2), into a new memory file.  -1 when
- * the input ends first; 1 when it was too big (the rest read and
- * dropped).
+ * The message after DATA (RFC 5321 4.1.1.4) through the DATA codec: DOT,
+ * lines up to CRLF "." CRLF, dots unstuffed, a bare LF or CR made CRLF
+ * (the caller is a local program), into a new memory file.  -1 when the
+ * input ends first; 1 when it was too big or held NUL (the rest read and
+ * dropped; *why says which).
  */
 static int
 bs_data(struct io *in, int *fdp, uint64_t *size, uint64_t *head_len,
-    int *eight)
+    int *eight, const char **why)
 {
 	uint64_t limit = config_num(S.cf, NULL, "message_size_limit");
+	struct smtp_data d;
+	struct scan sc = { 0, 0, 1, 0 };
 	struct buf out;
-	struct sv line;
-	int crlf, in_head = 1, big = 0, fd;
-	size_t i;
+	const char *p;
+	ssize_t n;
+	int fd;
 
 	if ((fd = memfd_create("sendmail", MFD_CLOEXEC)) == -1)
 		die(EX_OSERR, "memfd_create: %s", strerror(errno));
 	*fdp = fd;
-	*size = *head_len = 0;
-	*eight = 0;
-	buf_init(&out, 128 * 1024);
-	for (;;) {
-		if (io_getline(in, &line, &crlf) != IO_OK) {
+	*size = 0;
+	*why = NULL;
+	smtp_data_init(&d, SMTP_DATA_DOT, SMTP_DATA_NORMALIZE);
+	buf_init(&out, 2 * SMTP_DATA_FEED_MAX + 8);
+	while (!d.done) {
+		if ((n = io_peek(in, &p)) < 0) {
 			buf_free(&out);
 			return -1;
 		}
-		if (line.n == 1 && line.p[0] == '.')
-			break;
-		if (line.n > 0 && line.p[0] == '.') {
-			line.p++;
-			line.n--;
-		}
-		if (big)
-			continue;
-		for (i = 0; i < line.n; i++)
-			if ((unsigned char)line.p[i] >= 0x80)
-				*eight = 1;
-		if (in_head && line.n == 0) {
-			in_head = 0;
-			*head_len = *size + out.len + 2;
-		}
-		buf_append(&out, line.p, line.n);
-		buf_append(&out, "\r\n", 2);
-		if (limit > 0 && *size + out.len > limit)
-			big = 1;
-		if (out.len >= 64 * 1024) {
-			if (write_all(fd, out.data, out.len) == -1)
-				die(EX_OSERR, "%s", strerror(errno));
-			*size += out.len;
+		if (n > SMTP_DATA_FEED_MAX)
+			n = SMTP_DATA_FEED_MAX;
+		io_skip(in, smtp_data_decode(&d, p, (size_t)n, &out));
+		if (limit > 0 && *size + out.len > limit && *why == NULL)
+			*why = "552 5.3.4 the message is too big";
+		if (*why != NULL)
 			buf_reset(&out);
-		}
+		else
+			spool(fd, &out, &sc, size);
 	}
-	if (write_all(fd, out.data, out.len) == -1)
-		die(EX_OSERR, "%s", strerror(errno));
-	*size += out.len;
-	if (in_head)
-		*head_len = *size;
 	buf_free(&out);
-	return big;
+	if (*why == NULL)
+		*why = smtp_data_error(&d);
+	*head_len = sc.head_len > 0 ? sc.head_len : *size;
+	*eight = sc.eight;
+	return *why != NULL;
 }
 
 /* A path of MAIL or RCPT, checked: 0 with the address in *out (empty
@@ -756,6 +748,7 @@ bs_session(struct enqc *q)
 	struct sv line, verb, args;
 	struct buf sender, addr, reply;
 	char id[QUEUE_ID_MAX];
+	const char *why;
 	uint64_t size, head_len;
 	int crlf, have_mail = 0, eight, fd, r, errors = 0;
 
@@ -772,9 +765,12 @@ bs_session(struct enqc *q)
 			goto error;
 		}
 		if (sv_caseeq_str(verb, "EHLO")) {
-			bs_reply("250-%s\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n"
-			    "250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n"
-			    "250 SIZE %llu", S.host, (unsigned long long)
+			bs_reply("250-%s", S.host);
+			bs_reply("250-8BITMIME");
+			bs_reply("250-SMTPUTF8");
+			bs_reply("250-PIPELINING");
+			bs_reply("250-ENHANCEDSTATUSCODES");
+			bs_reply("250 SIZE %llu", (unsigned long long)
 			    config_num(S.cf, NULL, "message_size_limit"));
 		} else if (sv_caseeq_str(verb, "HELO")) {
 			bs_reply("250 %s", S.host);
@@ -809,17 +805,14 @@ bs_session(struct enqc *q)
 				    "RCPT" : "MAIL");
 				goto error;
 			}
-			bs_reply("354 end with <CRLF>.<CRLF>");
-			r = bs_data(&in, &fd, &size, &head_len, &eight);
+			bs_reply("354 2.0.0 end with <CRLF>.<CRLF>");
+			r = bs_data(&in, &fd, &size, &head_len, &eight, &why);
 			if (r == -1) {
 				close(fd);
 				break;
 			}
 			if (r == 1)
-				bs_reply("552 5.3.4 the message is larger than "
-				    "%llu bytes", (unsigned long long)
-				    config_num(S.cf, NULL,
-				    "message_size_limit"));
+				bs_reply("%s", why);
 			else if ((r = submit(q, fd, size, head_len, eight,
 			    buf_cstr(&sender), id, &reply)) == 0)
 				bs_reply("250 2.0.0 queued as %s", id);

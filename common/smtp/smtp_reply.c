@@ -13,25 +13,34 @@
 #include "chapar/io.h"
 #include "chapar/smtp.h"
 
-#define REPLY_MAX 512		/* with the CRLF */
-
-int
-smtp_vreplyf(struct io *io, const char *fmt, va_list ap)
+size_t
+smtp_reply_vformat(char line[SMTP_REPLY_MAX + 1], const char *fmt,
+    va_list ap)
 {
-	char line[REPLY_MAX + 1];
 	int n, i;
 
-	n = vsnprintf(line, REPLY_MAX - 1, fmt, ap);
+	n = vsnprintf(line, SMTP_REPLY_MAX - 1, fmt, ap);
 	if (n < 0)
 		n = 0;
-	if (n > REPLY_MAX - 2)
-		n = REPLY_MAX - 2;
+	if (n > SMTP_REPLY_MAX - 2)
+		n = SMTP_REPLY_MAX - 2;
 	for (i = 0; i < n; i++)
 		if ((unsigned char)line[i] < ' ' || line[i] == 0x7f)
 			line[i] = ' ';
 	line[n++] = '\r';
 	line[n++] = '\n';
-	(void)io_write(io, line, (size_t)n);
+	line[n] = '\0';
+	return (size_t)n;
+}
+
+int
+smtp_vreplyf(struct io *io, const char *fmt, va_list ap)
+{
+	char line[SMTP_REPLY_MAX + 1];
+	size_t n;
+
+	n = smtp_reply_vformat(line, fmt, ap);
+	(void)io_write(io, line, n);
 	return (unsigned char)line[0];
 }
 

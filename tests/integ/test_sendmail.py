@@ -126,6 +126,23 @@ def test_sendmail_errors():
     assert len(queued(inst)) == 1
 
 
+def test_sendmail_never_drops_long_lines():
+    chapartest.need_root()
+    inst = sm_instance()
+    # a 200 kB line used to be dropped, with exit 0
+    line = b"z" * (200 * 1024)
+    r = sendmail(inst, "alice@example.org",
+                 data=b"Subject: long\n\n" + line + b"\nafter\n")
+    assert r.returncode == 0, r
+    (env, msg), = queued(inst)
+    assert msg.endswith(b"Subject: long\r\n\r\n" + line +
+                        b"\r\nafter\r\n"), len(msg)
+    # a NUL refuses the message with EX_DATAERR; nothing is queued
+    r = sendmail(inst, "alice@example.org", data=b"Subject: nul\n\na\0b\n")
+    assert r.returncode == 65 and b"NUL" in r.stderr, r
+    assert len(queued(inst)) == 1
+
+
 def test_sendmail_setgid_for_users_and_mailq():
     chapartest.need_root()
     inst = sm_instance()
@@ -211,6 +228,15 @@ def test_sendmail_bs_speaks_smtp_on_stdin():
         assert s.docmd("RSET")[0] == 250
         assert s.docmd("VRFY alice")[0] == 252
         assert s.docmd("TURN")[0] == 502
+        # RFC 2034: every reply has an enhanced code, 354 too
+        s.docmd("MAIL FROM:<a@example.org>")
+        s.docmd("RCPT TO:<alice@example.org>")
+        code, text = s.docmd("DATA")
+        assert code == 354 and text.startswith(b"2.0.0 "), text
+        s.send(b"Subject: x\r\n\r\nnul\x00\r\n.\r\n")
+        code, text = s.getreply()
+        assert code == 554 and text.startswith(b"5.6.0"), text
+        assert s.docmd("RSET")[0] == 250
         s.sendmail("", ["carol@example.org"], b"Subject: two\r\n\r\nhi\r\n")
         assert s.quit()[0] == 221
         assert p.wait(10) == 0

@@ -68,6 +68,10 @@ int smtp_replyf(struct io *, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int smtp_vreplyf(struct io *, const char *fmt, va_list)
     __attribute__((format(printf, 2, 0)));
+/* The same line into line[], with its CRLF and a NUL; its length. */
+#define SMTP_REPLY_MAX 512
+size_t smtp_reply_vformat(char line[SMTP_REPLY_MAX + 1], const char *fmt,
+    va_list) __attribute__((format(printf, 2, 0)));
 
 /* --- smtp_data.c: the DATA codec ----------------------------------------- */
 
