@@ -48,6 +48,7 @@
 #include "chapar/net.h"
 #include "chapar/priv.h"
 #include "chapar/queue.h"
+#include "chapar/smtp.h"
 #include "chapar/util.h"
 
 #define LMTP_TIMEOUT_MS (10 * 60 * 1000)
@@ -265,43 +266,24 @@ header_tags(const struct queue_env *e, struct buf *out)
 		}
 }
 
-/* Bytes of the message, a dot added before each line that starts with
- * one (RFC 5321 4.5.2); *bol: at the start of a line. */
-static int
-stuffed(struct io *io, const char *p, size_t n, int *bol)
-{
-	size_t i, start = 0;
-
-	for (i = 0; i < n; i++) {
-		if (*bol && p[i] == '.') {
-			if (io_write(io, p + start, i - start) != IO_OK ||
-			    io_write(io, ".", 1) != IO_OK)
-				return -1;
-			start = i;
-		}
-		*bol = p[i] == '\n';
-	}
-	return io_write(io, p + start, n - start) == IO_OK ? 0 : -1;
-}
-
-/* The filters' fields, the message file, dot-stuffed, then "." (the
- * file is CRLF already). */
+/* The filters' fields, the message file, dot-stuffed by the DATA codec,
+ * then "." (RFC 5321 4.5.2). */
 static int
 lmtp_body(struct io *io, const struct buf *top, int fd)
 {
 	char buf[65536];
+	struct smtp_stuff st;
 	ssize_t n;
-	int bol = 1;
 
-	if (stuffed(io, top->data, top->len, &bol) == -1)
+	smtp_stuff_init(&st);
+	if (smtp_stuff_write(io, &st, top->data, top->len) == -1)
 		return -1;
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		if (stuffed(io, buf, (size_t)n, &bol) == -1)
+		if (smtp_stuff_write(io, &st, buf, (size_t)n) == -1)
 			return -1;
 	if (n == -1)
 		return -1;
-	return io_puts(io, bol ? ".\r\n" : "\r\n.\r\n") == IO_OK &&
-	    io_flush(io) == IO_OK ? 0 : -1;
+	return smtp_stuff_close(io, &st);
 }
 
 static void

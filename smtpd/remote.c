@@ -251,30 +251,19 @@ conv_close(struct conv *c, int quit)
 	free(c);
 }
 
-/* The signatures, the message dot-stuffed, then "." (it is CRLF
- * already; no signature line starts with a dot). */
+/* The signatures, then the message, dot-stuffed by the DATA codec (a
+ * stray bare CR or LF goes as CRLF), then "." (RFC 5321 4.5.2). */
 static int
 send_body(struct conv *c, const struct buf *sigs, const char *p,
     uint64_t n)
 {
-	uint64_t i, start = 0;
-	int bol = 1;
+	struct smtp_stuff st;
 
-	if (io_write(&c->io, sigs->data, sigs->len) != IO_OK)
+	smtp_stuff_init(&st);
+	if (smtp_stuff_write(&c->io, &st, sigs->data, sigs->len) == -1 ||
+	    smtp_stuff_write(&c->io, &st, p, (size_t)n) == -1)
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (bol && p[i] == '.') {
-			if (io_write(&c->io, p + start, i - start) != IO_OK ||
-			    io_write(&c->io, ".", 1) != IO_OK)
-				return -1;
-			start = i;
-		}
-		bol = p[i] == '\n';
-	}
-	if (io_write(&c->io, p + start, n - start) != IO_OK)
-		return -1;
-	return io_puts(&c->io, bol ? ".\r\n" : "\r\n.\r\n") == IO_OK &&
-	    io_flush(&c->io) == IO_OK ? 0 : -1;
+	return smtp_stuff_close(&c->io, &st);
 }
 
 static void
@@ -461,6 +450,47 @@ put_envelope_cmd(struct job *j, struct conv *c, const size_t *ask,
 }
 
 /*
+ * The message as this server can take it: 8-bit mail to a server
+ * without 8BITMIME as quoted-printable (RFC 6152 3), and lines longer
+ * than 998 octets (smtpd takes them) made to fit (RFC 5322 2.1.1), both
+ * DKIM-signed again in their new form.  *msg, *len and *sigs change
+ * when it had to; *eight is cleared when the result is 7-bit.
+ */
+static void
+fit(struct conv *c, struct buf *conv, struct buf *sigs2, const char **msg,
+    uint64_t *len, const struct buf **sigs, int *eight)
+{
+	struct buf err;
+	int flags = 0;
+
+	if (*eight && !c->caps.eightbit)
+		flags |= MIME_FIT_7BIT;
+	if (mime_longest_line(*msg, *len) > 998)
+		flags |= MIME_FIT_998;
+	if (flags == 0)
+		return;
+	/* quoted-printable is at most 3 bytes a byte, with soft breaks */
+	buf_free(conv);
+	buf_init(conv, (size_t)(*len * 4 + 65536));
+	if (!mime_fit(*msg, *len, flags, conv))
+		return;
+	*msg = conv->data;
+	*len = conv->len;
+	buf_init(&err, 1024);
+	if (R.nkeys > 0 && dkim_sign(R.keys, R.nkeys, *msg, *len, now_sec(),
+	    sigs2, &err) == -1)
+		buf_reset(sigs2);
+	buf_free(&err);
+	*sigs = sigs2;
+	if (flags & MIME_FIT_7BIT) {
+		*eight = 0;
+		log_info("%s: no 8BITMIME: sent as quoted-printable", c->relay);
+	}
+	if (flags & MIME_FIT_998)
+		log_info("%s: lines over 998 octets made to fit", c->relay);
+}
+
+/*
  * One transaction on a connection that is ready for it.  With
  * PIPELINING (RFC 2920 3.1) MAIL, the RCPTs and DATA go in groups of up
  * to PIPE_GROUP commands, the replies read after each group; without,
@@ -479,7 +509,7 @@ transaction(struct job *j, struct conv *c)
 	const char *envid = rec_get_str(&j->env.head, "envid");
 	int utf8 = rec_get_str(&j->env.head, "smtputf8") != NULL;
 	int code, eight = body != NULL && strcmp(body, "7BIT") != 0;
-	struct buf params, err, conv7, sigs7;
+	struct buf params, conv7, sigs7;
 	const struct buf *sigs = &j->sigs;
 	const char *msg = j->msg;
 	uint64_t msglen = j->size - j->sigs.len;
@@ -502,27 +532,9 @@ transaction(struct job *j, struct conv *c)
 		c->usable = 1;
 		return 1;
 	}
-	/* RFC 6152 3: 8-bit mail to a server without 8BITMIME goes as
-	 * quoted-printable, signed again in that form (quoted-printable is
-	 * at most 3 bytes a byte, with soft breaks) */
 	buf_init(&conv7, 0);
 	buf_init(&sigs7, 0);
-	if (eight && !c->caps.eightbit) {
-		buf_free(&conv7);
-		buf_init(&conv7, (size_t)(msglen * 4 + 65536));
-	}
-	if (eight && !c->caps.eightbit && mime_8to7(j->msg, msglen, &conv7)) {
-		msg = conv7.data;
-		msglen = conv7.len;
-		buf_init(&err, 1024);
-		if (R.nkeys > 0 && dkim_sign(R.keys, R.nkeys, msg, msglen,
-		    now_sec(), &sigs7, &err) == -1)
-			buf_reset(&sigs7);
-		buf_free(&err);
-		sigs = &sigs7;
-		eight = 0;
-		log_info("%s: no 8BITMIME: sent as quoted-printable", c->relay);
-	}
+	fit(c, &conv7, &sigs7, &msg, &msglen, &sigs, &eight);
 	buf_init(&params, 1024);
 	if (c->caps.size)
 		buf_printf(&params, " SIZE=%llu",

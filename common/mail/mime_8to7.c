@@ -1,8 +1,20 @@
 /*
- * mime_8to7.c: an 8-bit message made 7-bit for a server without
- * 8BITMIME (RFC 6152 3, RFC 2045 6.7): every leaf part whose body holds
- * 8-bit bytes is re-encoded quoted-printable and its
- * Content-Transfer-Encoding field says so; the rest is copied.
+ * mime_8to7.c: a message made fit for the next server.
+ *
+ *   7-bit, for a server without 8BITMIME (RFC 6152 3, RFC 2045 6.7):
+ *   every leaf part whose body holds 8-bit bytes is re-encoded
+ *   quoted-printable and its Content-Transfer-Encoding field says so.
+ *
+ *   Lines of at most 998 octets (RFC 5322 2.1.1, RFC 5321 4.5.3.1.6),
+ *   which smtpd accepts longer: a 7bit or 8bit leaf with a longer line
+ *   becomes quoted-printable (soft breaks keep the content exact), a
+ *   base64 one gets lines of 76; any line still too long -- a header
+ *   field, a preamble, a broken encoding -- is folded before a blank
+ *   within its first 998 octets (RFC 5322 2.2.3), or, without one, cut
+ *   with CRLF SP as Postfix does (the only case that changes a byte).
+ *
+ * The rest is copied.  Input is any message; the MIME tree bounds the
+ * recursion.
  */
 #include <string.h>
 #include <strings.h>
@@ -89,14 +101,64 @@ struct walk {
 	const struct mime_msg *m;
 	size_t cursor;
 	struct buf *out;
+	int flags;
 	int changed;
 };
+
+size_t
+mime_longest_line(const char *p, size_t n)
+{
+	const char *nl;
+	size_t best = 0, l;
+
+	while (n > 0) {
+		nl = memchr(p, '\n', n);
+		l = nl != NULL ? (size_t)(nl - p) : n;
+		if (l > 0 && p[l - 1] == '\r' && nl != NULL)
+			l--;
+		if (l > best)
+			best = l;
+		if (nl == NULL)
+			break;
+		n -= (size_t)(nl - p) + 1;
+		p = nl + 1;
+	}
+	return best;
+}
+
+/* base64 in lines of 76 (RFC 2045 6.8): the alphabet kept, the rest
+ * (old line ends, blanks) dropped. */
+static void
+base64_rewrap(const char *p, size_t n, struct buf *out)
+{
+	size_t i, col = 0;
+
+	for (i = 0; i < n; i++) {
+		if (p[i] == '\r' || p[i] == '\n' || p[i] == ' ' ||
+		    p[i] == '\t')
+			continue;
+		buf_putc(out, p[i]);
+		if (++col == 76) {
+			buf_append(out, "\r\n", 2);
+			col = 0;
+		}
+	}
+	if (col > 0)
+		buf_append(out, "\r\n", 2);
+}
+
+static int
+is_enc(const struct mime_part *p, const char *name)
+{
+	return p->encoding != NULL && strcmp(p->encoding, name) == 0;
+}
 
 static void
 leaves(struct walk *w, const struct mime_part *p)
 {
-	const char *d = w->m->data;
-	size_t i;
+	const char *d = w->m->data, *b = d + p->body.off;
+	size_t i, n = p->body.len;
+	int plain, qp = 0;
 
 	if (p->children != NULL && (mime_is_multipart(p) ||
 	    mime_is_message(p))) {
@@ -104,29 +166,111 @@ leaves(struct walk *w, const struct mime_part *p)
 			leaves(w, p->children[i]);
 		return;
 	}
-	if (!has_8bit(d + p->body.off, p->body.len) || (p->encoding != NULL &&
-	    strcmp(p->encoding, "7bit") != 0 && strcmp(p->encoding, "8bit") !=
-	    0))
-		return;		/* 7-bit already, or base64/qp/binary */
+	plain = p->encoding == NULL || is_enc(p, "7bit") || is_enc(p, "8bit");
+	if (plain && (w->flags & MIME_FIT_7BIT) && has_8bit(b, n))
+		qp = 1;
+	else if (plain && (w->flags & MIME_FIT_998) &&
+	    mime_longest_line(b, n) > 998)
+		qp = 1;
+	else if (is_enc(p, "base64") && (w->flags & MIME_FIT_998) &&
+	    mime_longest_line(b, n) > 998) {
+		buf_append(w->out, d + w->cursor, p->body.off - w->cursor);
+		base64_rewrap(b, n, w->out);
+		w->cursor = p->body.off + n;
+		w->changed = 1;
+		return;
+	}
+	if (!qp)
+		return;		/* fit already, or left as it is */
 	buf_append(w->out, d + w->cursor, p->header.off - w->cursor);
 	header_qp(d + p->header.off, p->header.len, w->out);
-	mime_qp_encode(d + p->body.off, p->body.len, w->out);
-	w->cursor = p->body.off + p->body.len;
+	mime_qp_encode(b, n, w->out);
+	w->cursor = p->body.off + n;
 	w->changed = 1;
+}
+
+/* A line longer than 998: folded before the last blank within 998
+ * (the blank starts the next line), else cut with CRLF SP. */
+static void
+fold_line(const char *p, size_t n, struct buf *out)
+{
+	size_t cut, max = 998;	/* octets the current output line may have */
+
+	while (n > max) {
+		for (cut = max; cut > 1 && p[cut] != ' ' && p[cut] != '\t';
+		    cut--)
+			;
+		if (cut > 1) {
+			buf_append(out, p, cut);
+			buf_append(out, "\r\n", 2);
+			max = 998;
+		} else {
+			cut = max;
+			buf_append(out, p, cut);
+			buf_append(out, "\r\n ", 3);
+			max = 997;	/* the SP is on the next line */
+		}
+		p += cut;
+		n -= cut;
+	}
+	buf_append(out, p, n);
+}
+
+/* Every line of in at most 998 octets, into out. */
+static void
+fold_all(const char *p, size_t n, struct buf *out)
+{
+	const char *nl;
+	size_t l;
+
+	while (n > 0) {
+		nl = memchr(p, '\n', n);
+		l = nl != NULL ? (size_t)(nl - p) + 1 : n;
+		if (l > 1000 || (nl == NULL && l > 998)) {
+			size_t body = l;
+
+			if (nl != NULL)
+				body -= l >= 2 && p[l - 2] == '\r' ? 2 : 1;
+			fold_line(p, body, out);
+			buf_append(out, p + body, l - body);
+		} else
+			buf_append(out, p, l);
+		p += l;
+		n -= l;
+	}
+}
+
+int
+mime_fit(const char *data, size_t len, int flags, struct buf *out)
+{
+	struct mime_msg *m = mime_parse(data, len);
+	struct buf tmp;
+	struct walk w;
+
+	memset(&w, 0, sizeof(w));
+	w.m = m;
+	w.flags = flags;
+	buf_init(&tmp, 0);
+	w.out = &tmp;
+	leaves(&w, m->root);
+	if (w.changed)
+		buf_append(&tmp, data + w.cursor, len - w.cursor);
+	mime_free(&m);
+	if (w.changed) {
+		data = tmp.data;
+		len = tmp.len;
+	}
+	if ((flags & MIME_FIT_998) && mime_longest_line(data, len) > 998) {
+		fold_all(data, len, out);
+		w.changed = 1;
+	} else if (w.changed)
+		buf_append(out, data, len);
+	buf_free(&tmp);
+	return w.changed;
 }
 
 int
 mime_8to7(const char *data, size_t len, struct buf *out)
 {
-	struct mime_msg *m = mime_parse(data, len);
-	struct walk w;
-
-	memset(&w, 0, sizeof(w));
-	w.m = m;
-	w.out = out;
-	leaves(&w, m->root);
-	if (w.changed)
-		buf_append(out, data + w.cursor, len - w.cursor);
-	mime_free(&m);
-	return w.changed;
+	return mime_fit(data, len, MIME_FIT_7BIT, out);
 }

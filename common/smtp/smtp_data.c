@@ -27,6 +27,7 @@
  */
 #include <string.h>
 
+#include "chapar/io.h"
 #include "chapar/smtp.h"
 
 enum { BOL_NONE, BOL_HARD, BOL_SOFT };
@@ -269,4 +270,39 @@ smtp_stuff_end(struct smtp_stuff *s, struct buf *out)
 	if (!s->bol)
 		stuff_eol(s, out);
 	buf_append(out, ".\r\n", 3);
+}
+
+int
+smtp_stuff_write(struct io *io, struct smtp_stuff *s, const char *p, size_t n)
+{
+	struct buf b;
+	size_t k;
+	int r = 0;
+
+	buf_init(&b, 2 * SMTP_DATA_FEED_MAX + 8);
+	while (n > 0 && r == 0) {
+		k = n < SMTP_DATA_FEED_MAX ? n : SMTP_DATA_FEED_MAX;
+		smtp_stuff(s, p, k, &b);
+		if (io_write(io, b.data, b.len) != IO_OK)
+			r = -1;
+		buf_reset(&b);
+		p += k;
+		n -= k;
+	}
+	buf_free(&b);
+	return r;
+}
+
+int
+smtp_stuff_close(struct io *io, struct smtp_stuff *s)
+{
+	struct buf b;
+	int r;
+
+	buf_init(&b, 16);
+	smtp_stuff_end(s, &b);
+	r = io_write(io, b.data, b.len) == IO_OK && io_flush(io) == IO_OK ?
+	    0 : -1;
+	buf_free(&b);
+	return r;
 }

@@ -262,6 +262,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		buf_init(&seven, 4 * size + 65536);
 		if (mime_8to7(d, size, &seven) == 1 && seven.len < size / 2)
 			abort();	/* parts only grow */
+		/* made to fit 998: no line of the result is longer */
+		buf_reset(&seven);
+		if (mime_fit(d, size, MIME_FIT_7BIT | MIME_FIT_998, &seven) ==
+		    1) {
+			size_t i, col = 0;
+
+			for (i = 0; i < seven.len; i++) {
+				if (seven.data[i] == '\n')
+					col = 0;
+				else if (seven.data[i] != '\r' && ++col > 998)
+					abort();
+			}
+		}
 		buf_free(&seven);
 	}
 	nwalked = 0;

@@ -267,6 +267,35 @@ def test_remote_converts_8bit_for_servers_without_8bitmime():
         dns.stop()
 
 
+def test_remote_makes_long_lines_fit():
+    """smtpd takes lines of any length; remote sends no line over 998
+    octets (RFC 5322 2.1.1): the body goes quoted-printable, a header
+    field is folded, and what the reader sees is unchanged."""
+    chapartest.need_root()
+    import email
+    import email.policy
+    inst, sink, dns, port = remote_instance()
+    try:
+        text = " ".join("word%d" % i for i in range(1500))
+        subject = " ".join("s%d" % i for i in range(400))
+        body = ("Subject: %s\r\nContent-Type: text/plain\r\n\r\n%s\r\n"
+                ".dot\r\n" % (subject, text)).encode()
+        assert sendmail(inst, "-f", "bob@example.org", "carol@example.net",
+                        data=body).returncode == 0
+        wait_for(lambda: len(sink.messages) == 1, 20, "the delivery")
+        m = sink.messages[0]
+        assert max(len(ln) for ln in m["data"].split(b"\r\n")) <= 998
+        got = email.message_from_bytes(m["data"], policy=email.policy.default)
+        assert got["Content-Transfer-Encoding"] == "quoted-printable"
+        assert got.get_content().replace("\r\n", "\n") == \
+            text + "\n.dot\n"
+        assert str(got["Subject"]) == subject
+        assert "lines over 998 octets made to fit" in log(inst)
+    finally:
+        sink.stop()
+        dns.stop()
+
+
 def test_qmgr_delay_notice_once():
     """NOTIFY=DELAY (or none): after delay_warning_time the sender hears,
     once, that the message is still being tried (RFC 3464 Action:

@@ -356,8 +356,84 @@ mime_8bit_to_7bit(void)
 	buf_free(&out);
 }
 
+/* Every line of b at most max octets (without CRLF). */
+static int
+lines_within(const struct buf *b, size_t max)
+{
+	size_t i, col = 0;
+
+	for (i = 0; i < b->len; i++) {
+		if (b->data[i] == '\n') {
+			col = 0;
+			continue;
+		}
+		if (b->data[i] != '\r' && ++col > max)
+			return 0;
+	}
+	return 1;
+}
+
+/* RFC 5322 2.1.1: lines of at most 998 on the way out */
+static void
+mime_fit_998(void)
+{
+	struct buf in, out, dec;
+	size_t i;
+
+	buf_init(&in, 0);
+	buf_init(&out, 0);
+	buf_init(&dec, 0);
+	/* a 7bit body line of 5000: quoted-printable, decoded the same */
+	buf_puts(&in, "Subject: x\r\n\r\n");
+	for (i = 0; i < 5000; i++)
+		buf_putc(&in, "abc "[i % 4]);
+	buf_puts(&in, "\r\n");
+	T_EQ_INT(mime_fit(in.data, in.len, MIME_FIT_998, &out), 1);
+	T_ASSERT(lines_within(&out, 998));
+	T_ASSERT(strstr(buf_cstr(&out), "quoted-printable\r\n\r\n") != NULL);
+	T_ASSERT(mime_decode_qp(strstr(out.data, "\r\n\r\n") + 4,
+	    out.len - (size_t)(strstr(out.data, "\r\n\r\n") + 4 - out.data),
+	    &dec) == 0);
+	T_EQ_INT(dec.len, 5002);
+	T_ASSERT(memcmp(dec.data, in.data + 14, 5002) == 0);
+	/* a base64 part in one line of 2000: lines of 76 */
+	buf_reset(&in);
+	buf_reset(&out);
+	buf_puts(&in, "Content-Type: application/octet-stream\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n");
+	for (i = 0; i < 2000; i++)
+		buf_putc(&in, 'Q');
+	buf_puts(&in, "\r\n");
+	T_EQ_INT(mime_fit(in.data, in.len, MIME_FIT_998, &out), 1);
+	T_ASSERT(lines_within(&out, 76));
+	/* a header field of 1500 with blanks: folded before one; without
+	 * blanks: cut with CRLF SP */
+	buf_reset(&in);
+	buf_reset(&out);
+	buf_puts(&in, "Subject:");
+	for (i = 0; i < 300; i++)
+		buf_puts(&in, " word");
+	buf_puts(&in, "\r\nX-Long: ");
+	for (i = 0; i < 3000; i++)
+		buf_putc(&in, 'x');
+	buf_puts(&in, "\r\n\r\nbody\r\n");
+	T_EQ_INT(mime_fit(in.data, in.len, MIME_FIT_998, &out), 1);
+	T_ASSERT(lines_within(&out, 998));
+	T_ASSERT(strstr(buf_cstr(&out), "\r\n\r\nbody\r\n") != NULL);
+	T_ASSERT(strstr(buf_cstr(&out), " word\r\n word") != NULL);
+	/* nothing long: nothing changes */
+	buf_reset(&out);
+	T_EQ_INT(mime_fit("Subject: x\r\n\r\nhi\r\n", 18, MIME_FIT_998,
+	    &out), 0);
+	T_EQ_INT(out.len, 0);
+	buf_free(&in);
+	buf_free(&out);
+	buf_free(&dec);
+}
+
 T_SUITE(suite_mime_dec)
 {
+	t_run("mime_fit_998", mime_fit_998);
 	t_run("mime_qp_rfc2045", mime_qp_rfc2045);
 	t_run("mime_base64_lenient", mime_base64_lenient);
 	t_run("mime_rfc2047_words", mime_rfc2047_words);

@@ -128,5 +128,9 @@ void smtp_stuff_init(struct smtp_stuff *);
 void smtp_stuff(struct smtp_stuff *, const char *, size_t, struct buf *out);
 /* A last CRLF if the message lacked it, then "." CRLF (5 bytes at most). */
 void smtp_stuff_end(struct smtp_stuff *, struct buf *out);
+/* The same onto a connection: the bytes stuffed and queued on io; the
+ * end written and flushed.  0, or -1 when the peer is gone. */
+int smtp_stuff_write(struct io *, struct smtp_stuff *, const char *, size_t);
+int smtp_stuff_close(struct io *, struct smtp_stuff *);
 
 #endif
