@@ -41,29 +41,9 @@ int pop3_number(struct sv arg, uint64_t limit, uint64_t *n);
 void pop3_uidl(uint32_t uid, uint32_t uidvalidity,
     char out[POP3_UIDL_LEN + 1]);
 
-/*
- * A message as POP3 sends it (RFC 1939 3): lines ended by CRLF whatever
- * the file has (a bare LF or a lone CR becomes CRLF), a dot added to
- * each line that starts with one.  With top >= 0, only the header, the
- * empty line and top lines of the body (TOP).
- */
-struct pop3_out {
-	int bol;		/* at the start of a line */
-	int cr;			/* a CR seen, its LF not yet */
-	int in_body;
-	int done;		/* TOP has all it wants */
-	int64_t top;		/* body lines still wanted; -1: all */
-	size_t line_len;	/* of the current line, for the empty one */
-	int err;		/* the output buffer was full: output lost */
-};
-
-void pop3_out_init(struct pop3_out *, int64_t top);
-/* Transform n bytes into out.  Returns how many of them were used (less
- * than n only when TOP is done). */
-size_t pop3_out_feed(struct pop3_out *, const char *p, size_t n,
-    struct buf *out);
-/* The end: CRLF if a line is open, then ".\r\n". */
-void pop3_out_end(struct pop3_out *, struct buf *out);
+/* A message goes out as RFC 1939 3 wants (CRLF lines, dots stuffed,
+ * TOP's line count) through the one stuffer of common/smtp:
+ * smtp_stuff_init, smtp_stuff_top, smtp_stuff, smtp_stuff_end. */
 
 /* --- pop3_login.c, pop3_session.c -------------------------------------- */
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "chapar/io.h"
+#include "chapar/smtp.h"
 #include "chapar/log.h"
 #include "chapar/store.h"
 #include "chapar/util.h"
@@ -181,11 +182,11 @@ list_cmd(struct sess *s, struct sv arg, int uidl)
 static int
 send_msg(struct sess *s, struct pmsg *m, int64_t top)
 {
-	struct pop3_out o;
+	struct smtp_stuff o;
 	struct buf out, err;
 	char chunk[65536];
 	ssize_t got;
-	size_t used, before;
+	size_t before;
 	uint64_t sent = 0;
 	int fd, r = 0;
 
@@ -203,7 +204,8 @@ send_msg(struct sess *s, struct pmsg *m, int64_t top)
 	else
 		reply(s, "+OK top of message follows");
 	buf_init(&out, 16);
-	pop3_out_init(&o, top);
+	smtp_stuff_init(&o);
+	smtp_stuff_top(&o, top);
 	while (!o.done && (got = read(fd, chunk, sizeof(chunk))) != 0) {
 		if (got == -1) {
 			if (errno == EINTR)
@@ -216,11 +218,9 @@ send_msg(struct sess *s, struct pmsg *m, int64_t top)
 		}
 		/* straight into the output buffer, sent when enough waits */
 		before = s->io->out.len;
-		used = pop3_out_feed(&o, chunk, (size_t)got, &s->io->out);
-		(void)used;
+		(void)smtp_stuff(&o, chunk, (size_t)got, &s->io->out);
 		sent += s->io->out.len - before;
-		if (o.err || (s->io->out.len >= 128 * 1024 &&
-		    io_flush(s->io) != IO_OK)) {
+		if (s->io->out.len >= 128 * 1024 && io_flush(s->io) != IO_OK) {
 			r = -1;
 			break;
 		}
@@ -228,7 +228,7 @@ send_msg(struct sess *s, struct pmsg *m, int64_t top)
 	close(fd);
 	if (r == 0) {
 		buf_reset(&out);
-		pop3_out_end(&o, &out);
+		smtp_stuff_end(&o, &out);
 		(void)io_write(s->io, out.data, out.len);
 		if (top < 0) {
 			s->retr++;

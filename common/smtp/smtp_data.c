@@ -23,7 +23,8 @@
  *   - Lines have no length limit here: a long line is counted (longest)
  *     and the sender (remote) makes it fit RFC 5322 2.1.1 on the way out.
  * Going out, smtp_stuff() adds the dots and the end marker and turns a
- * stray bare CR or LF into CRLF, so none is ever sent on.
+ * stray bare CR or LF into CRLF, so none is ever sent on; pop3d's RETR
+ * and TOP use it too.
  */
 #include <string.h>
 
@@ -205,70 +206,133 @@ smtp_data_error(const struct smtp_data *d)
 
 /* --- going out ---------------------------------------------------------- */
 
+/*
+ * Dot-stuffing (RFC 5321 4.5.2, RFC 1939 3) for remote's and qmgr's DATA
+ * and for pop3d's RETR and TOP, which is the same transparency.  Runs of
+ * clean CRLF lines are copied at once; a leading dot, a bare LF, a CR
+ * not before LF or a CR at the end of a piece take the slow way, byte by
+ * byte, where every stray line end is mended to CRLF.
+ */
 void
 smtp_stuff_init(struct smtp_stuff *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->bol = 1;
+	s->top = -1;
 }
 
+void
+smtp_stuff_top(struct smtp_stuff *s, int64_t lines)
+{
+	s->top = lines;
+}
+
+/* A line ends (CRLF written).  For TOP: the empty line starts the body,
+ * and each body line counts. */
 static void
 stuff_eol(struct smtp_stuff *s, struct buf *out)
 {
 	buf_append(out, "\r\n", 2);
-	if (s->linelen > s->longest)
-		s->longest = s->linelen;
-	s->linelen = 0;
+	if (!s->in_body) {
+		if (s->linelen == 0)
+			s->in_body = 1;
+	} else if (s->top > 0)
+		s->top--;
+	if (s->in_body && s->top == 0)
+		s->done = 1;
 	s->bol = 1;
+	s->linelen = 0;
 }
 
-void
-smtp_stuff(struct smtp_stuff *s, const char *p, size_t n, struct buf *out)
+/* Byte by byte, with every case: TOP's counting, CR and LF in any
+ * order, a CR at the end of a piece. */
+static size_t
+stuff_slow(struct smtp_stuff *s, const char *p, size_t n, struct buf *out)
 {
-	size_t i = 0, run;
-	char c;
+	size_t i, start;
 
-	while (i < n) {
-		c = p[i];
+	for (i = 0; i < n && !s->done; ) {
 		if (s->cr) {
+			/* CRLF, or a lone CR taken as a line end */
 			s->cr = 0;
-			stuff_eol(s, out);	/* CRLF, or a bare CR mended */
-			if (c == '\n') {
+			stuff_eol(s, out);
+			if (p[i] == '\n')
 				i++;
-				continue;
-			}
+			continue;
 		}
-		if (c == '\r') {
+		if (p[i] == '\r') {
 			s->cr = 1;
 			i++;
 			continue;
 		}
-		if (c == '\n') {
+		if (p[i] == '\n') {
 			stuff_eol(s, out);	/* a bare LF mended */
 			i++;
 			continue;
 		}
-		if (s->bol && c == '.')
-			buf_putc(out, '.');	/* RFC 5321 4.5.2 */
+		if (s->bol && p[i] == '.')
+			buf_putc(out, '.');
 		s->bol = 0;
-		for (run = 1; i + run < n && p[i + run] != '\r' &&
-		    p[i + run] != '\n'; run++)
+		/* the rest of this line, up to CR or LF, as it is */
+		for (start = i; i < n && p[i] != '\r' && p[i] != '\n'; i++)
 			;
-		buf_append(out, p + i, run);
-		s->linelen += run;
-		i += run;
+		buf_append(out, p + start, i - start);
+		s->linelen += i - start;
 	}
+	return i;
+}
+
+size_t
+smtp_stuff(struct smtp_stuff *s, const char *p, size_t n, struct buf *out)
+{
+	size_t i = 0, span = 0;
+	const char *nl;
+
+	if (s->top >= 0 || s->cr)
+		return stuff_slow(s, p, n, out);
+	while (i < n) {
+		if (s->bol && p[i] == '.') {
+			buf_append(out, p + span, i - span);
+			buf_putc(out, '.');
+			span = i;
+		}
+		if ((nl = memchr(p + i, '\n', n - i)) == NULL) {
+			if (memchr(p + i, '\r', n - i) != NULL)
+				break;	/* a CR: the slow way */
+			s->bol = 0;
+			i = n;
+			break;
+		}
+		if (memchr(p + i, '\r', (size_t)(nl - p) - i) == NULL) {
+			/* a bare LF: CRLF instead */
+			buf_append(out, p + span, (size_t)(nl - p) - span);
+			buf_append(out, "\r\n", 2);
+			i = span = (size_t)(nl - p) + 1;
+		} else if (nl > p + i && nl[-1] == '\r' && memchr(p + i, '\r',
+		    (size_t)(nl - p) - 1 - i) == NULL)
+			i = (size_t)(nl - p) + 1;	/* a clean line */
+		else
+			break;	/* a CR inside the line: the slow way */
+		s->bol = 1;
+	}
+	buf_append(out, p + span, i - span);
+	if (i < n) {
+		/* the line at i has had its dot, if any */
+		s->bol = 0;
+		return i + stuff_slow(s, p + i, n - i, out);
+	}
+	return n;
 }
 
 void
 smtp_stuff_end(struct smtp_stuff *s, struct buf *out)
 {
-	if (s->cr) {
+	if (s->cr && !s->done) {
 		s->cr = 0;
 		stuff_eol(s, out);
 	}
 	if (!s->bol)
-		stuff_eol(s, out);
+		buf_append(out, "\r\n", 2);
 	buf_append(out, ".\r\n", 3);
 }
 
@@ -282,7 +346,7 @@ smtp_stuff_write(struct io *io, struct smtp_stuff *s, const char *p, size_t n)
 	buf_init(&b, 2 * SMTP_DATA_FEED_MAX + 8);
 	while (n > 0 && r == 0) {
 		k = n < SMTP_DATA_FEED_MAX ? n : SMTP_DATA_FEED_MAX;
-		smtp_stuff(s, p, k, &b);
+		(void)smtp_stuff(s, p, k, &b);
 		if (io_write(io, b.data, b.len) != IO_OK)
 			r = -1;
 		buf_reset(&b);

@@ -1,7 +1,8 @@
 /*
  * fuzz_pop3: libFuzzer target for pop3d's parsing and output
- * (pop3d/pop3_parse.c): the command split, message numbers, and the
- * message as RETR and TOP send it.  The output must be CRLF-clean (no
+ * (pop3d/pop3_parse.c; the stuffer of common/smtp/smtp_data.c): the
+ * command split, message numbers, and the message as RETR and TOP send
+ * it.  The output must be CRLF-clean (no
  * bare CR or LF), its lines dot-stuffed, the same however the input is
  * cut into pieces, and end with ".\r\n".
  */
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chapar/smtp.h"
 #include "pop3.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -23,20 +25,21 @@ inside(struct sv in, struct sv v)
 static void
 render(const char *p, size_t n, int64_t top, size_t step, struct buf *out)
 {
-	struct pop3_out o;
+	struct smtp_stuff o;
 	size_t i, k, used;
 
 	buf_reset(out);
-	pop3_out_init(&o, top);
+	smtp_stuff_init(&o);
+	smtp_stuff_top(&o, top);
 	for (i = 0; i < n; i += k) {
 		k = n - i < step ? n - i : step;
-		used = pop3_out_feed(&o, p + i, k, out);
+		used = smtp_stuff(&o, p + i, k, out);
 		if (used > k || (used < k && !o.done))
 			abort();
 		if (o.done)
 			break;
 	}
-	pop3_out_end(&o, out);
+	smtp_stuff_end(&o, out);
 }
 
 /* What RETR must send, the plain way: every line end (CRLF, LF, or a

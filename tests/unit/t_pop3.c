@@ -2,6 +2,7 @@
  * (pop3d/pop3_parse.c). */
 #include <string.h>
 
+#include "chapar/smtp.h"
 #include "chapar/util.h"
 #include "../../pop3d/pop3.h"
 #include "harness.h"
@@ -67,16 +68,17 @@ pop3_uidls(void)
 static void
 out_all(const char *in, int64_t top, size_t step, struct buf *out)
 {
-	struct pop3_out o;
+	struct smtp_stuff o;
 	size_t n = strlen(in), i, k;
 
 	buf_reset(out);
-	pop3_out_init(&o, top);
+	smtp_stuff_init(&o);
+	smtp_stuff_top(&o, top);
 	for (i = 0; i < n; i += step) {
 		k = n - i < step ? n - i : step;
-		(void)pop3_out_feed(&o, in + i, k, out);
+		(void)smtp_stuff(&o, in + i, k, out);
 	}
-	pop3_out_end(&o, out);
+	smtp_stuff_end(&o, out);
 }
 
 static void

@@ -115,17 +115,24 @@ void smtp_data_finish(struct smtp_data *, struct buf *out);
 const char *smtp_data_error(const struct smtp_data *);
 
 /* Message data out: the stored message (CRLF lines) dot-stuffed for DATA
- * (RFC 5321 4.5.2); a bare CR or LF, which the store never holds, still
- * goes out as CRLF. */
+ * (RFC 5321 4.5.2) or POP3 (RFC 1939 3); a bare CR or LF, which the
+ * store never holds, still goes out as CRLF. */
 struct smtp_stuff {
 	int bol, cr;		/* private */
 	uint64_t linelen;	/* private */
-	uint64_t longest;	/* the longest line sent, without CRLF */
+	int64_t top;		/* TOP: body lines still to send; -1: all */
+	int in_body;		/* TOP: past the header */
+	int done;		/* TOP: enough sent */
 };
 
 void smtp_stuff_init(struct smtp_stuff *);
-/* Append n bytes of the message, stuffed, to out (at most 2n + 2 more). */
-void smtp_stuff(struct smtp_stuff *, const char *, size_t, struct buf *out);
+/* POP3 TOP (RFC 1939 7): the header, its blank line and this many lines
+ * of the body, then done. */
+void smtp_stuff_top(struct smtp_stuff *, int64_t lines);
+/* Append n bytes of the message, stuffed, to out (at most 2n + 2 more);
+ * the bytes taken (all, unless done). */
+size_t smtp_stuff(struct smtp_stuff *, const char *, size_t,
+    struct buf *out);
 /* A last CRLF if the message lacked it, then "." CRLF (5 bytes at most). */
 void smtp_stuff_end(struct smtp_stuff *, struct buf *out);
 /* The same onto a connection: the bytes stuffed and queued on io; the
