@@ -78,7 +78,7 @@ void workers_stop(void);
 extern volatile sig_atomic_t authd_quit;
 
 /* mech.c */
-int mech_lookup(const char *name);
+int mech_lookup(struct sv name);
 const char *mech_name(int);
 /* Both return MECH_DONE when the exchange is over (the session can go),
  * MECH_MORE when a CONT was sent and a response is awaited, MECH_PENDING

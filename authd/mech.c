@@ -12,7 +12,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "authd.h"
 #include "chapar/addr.h"
@@ -24,12 +23,12 @@
 static const char *const mechs[] = { "PLAIN", "LOGIN", "SCRAM-SHA-256" };
 
 int
-mech_lookup(const char *name)
+mech_lookup(struct sv name)
 {
 	size_t i;
 
 	for (i = 0; i < NELEM(mechs); i++)
-		if (strcasecmp(name, mechs[i]) == 0)
+		if (sv_caseeq_str(name, mechs[i]))
 			return (int)i;
 	return -1;
 }
@@ -276,8 +275,8 @@ check_password(struct conn *c, struct session *s, struct sv authzid,
 
 	buf_init(&err, 1024);
 	buf_init(&name, 1024);
-	buf_append_sv(&name, authcid);
-	if (sv_has_nul(authcid) || login_key(buf_cstr(&name), &s->user) == -1) {
+	if (buf_try_append_sv(&name, authcid) == -1 || sv_has_nul(authcid) ||
+	    login_key(buf_cstr(&name), &s->user) == -1) {
 		if (!penalty_refuse(c, s, NULL))
 			fail(c, s, NULL, "bad login name",
 			    "invalid credentials");
@@ -374,7 +373,7 @@ static int
 scram_first(struct conn *c, struct session *s, struct sv msg)
 {
 	struct scram_keys keys;
-	struct buf out, err;
+	struct buf out, err, enc;
 	struct rec u;
 	const char *e, *stored;
 	int found;
@@ -412,7 +411,8 @@ scram_first(struct conn *c, struct session *s, struct sv msg)
 	s->nokeys = found && !s->known;
 	if (!s->known)
 		fake_keys(buf_cstr(&s->user), &keys);
-	buf_init(&out, 4096);
+	/* The client's nonce (up to a whole message) is repeated in it. */
+	buf_init(&out, 2 * SCRAM_MSG_MAX);
 	if (scram_server_first(&s->scram, &keys, &out) == -1) {
 		tempfail(c, s, "SCRAM: cannot build server-first message");
 		explicit_bzero(&keys, sizeof(keys));
@@ -421,10 +421,12 @@ scram_first(struct conn *c, struct session *s, struct sv msg)
 		rec_free(&u);
 		return MECH_DONE;
 	}
-	buf_reset(&err);
-	base64_encode(&err, out.data, out.len);
-	conn_send(c, 0, "CONT", s->id, buf_cstr(&err), NULL);
+	/* base64 of at most 2 * SCRAM_MSG_MAX bytes fits */
+	buf_init(&enc, 4 * SCRAM_MSG_MAX);
+	base64_encode(&enc, out.data, out.len);
+	conn_send(c, 0, "CONT", s->id, buf_cstr(&enc), NULL);
 	explicit_bzero(&keys, sizeof(keys));
+	buf_free(&enc);
 	buf_free(&out);
 	buf_free(&err);
 	rec_free(&u);

@@ -85,8 +85,14 @@ find(const char *kind, const char *key, int create)
 	struct pen *p;
 	uint32_t h;
 
+	/* Keys are a client address (AUTH_RIP_MAX) or an account key (an
+	 * address): a longer one cannot come, and is not counted if it
+	 * does. */
 	buf_init(&k, 2048);
-	buf_printf(&k, "%s:%s", kind, key);
+	if (buf_try_printf(&k, "%s:%s", kind, key) == -1) {
+		buf_free(&k);
+		return NULL;
+	}
 	h = hash(buf_cstr(&k));
 	for (p = buckets[h]; p != NULL; p = p->next)
 		if (strcmp(p->key, buf_cstr(&k)) == 0)
@@ -139,7 +145,6 @@ penalty_count(const char *kind, const char *key)
 	if (key[0] == '\0')
 		return 0;
 	p = find(kind, key, 0);
-
 	if (p == NULL || expired(p, now_sec()))
 		return 0;
 	return p->count;
@@ -152,8 +157,8 @@ penalty_fail(const char *kind, const char *key)
 
 	if (key[0] == '\0')
 		return;
-	p = find(kind, key, 1);
-
+	if ((p = find(kind, key, 1)) == NULL)
+		return;
 	if (expired(p, now_sec())) {
 		p->count = 0;
 		p->first = now_sec();

@@ -191,7 +191,7 @@ req_auth(struct conn *c, struct sv *f, int nf)
 {
 	struct session *s;
 	struct rec r;
-	struct buf mech, resp;
+	struct buf resp;
 	const struct buf *b;
 	unsigned long id;
 	struct sv initial;
@@ -208,23 +208,31 @@ req_auth(struct conn *c, struct sv *f, int nf)
 		rec_free(&r);
 		return "AUTH: malformed fields";
 	}
-	buf_init(&mech, 64);
-	buf_append_sv(&mech, f[2]);
-	m = mech_lookup(buf_cstr(&mech));
-	buf_free(&mech);
+	/* Looked up in place: a name of any length is simply unknown. */
+	m = mech_lookup(f[2]);
 	s = xcalloc(1, sizeof(*s));
 	s->id = id;
 	s->mech = m;
 	s->started = now_ms();
-	buf_init(&s->service, 64);
-	buf_init(&s->rip, 128);
+	buf_init(&s->service, AUTH_SERVICE_MAX);
+	buf_init(&s->rip, AUTH_RIP_MAX);
 	buf_init(&s->login, 1024);
 	buf_init(&s->user, 1024);
 	scram_server_init(&s->scram);
+	/* Sized by the request: too long is malformed, not a reason to
+	 * abort. */
 	b = rec_get(&r, "service");
-	buf_set(&s->service, b ? b->data : "?", b ? b->len : 1);
+	if (buf_try_set(&s->service, b ? b->data : "?", b ? b->len : 1) == -1) {
+		rec_free(&r);
+		session_free(s);
+		return "AUTH: service field too long";
+	}
 	b = rec_get(&r, "rip");
-	buf_set(&s->rip, b ? b->data : "", b ? b->len : 0);
+	if (buf_try_set(&s->rip, b ? b->data : "", b ? b->len : 0) == -1) {
+		rec_free(&r);
+		session_free(s);
+		return "AUTH: rip field too long";
+	}
 	s->secured = rec_get_str(&r, "secured") != NULL &&
 	    strcmp(rec_get_str(&r, "secured"), "1") == 0;
 	s->handoff = rec_get_str(&r, "handoff") != NULL &&

@@ -39,10 +39,43 @@ static int
 seterr(struct buf *err, const char *what, const char *arg)
 {
 	buf_reset(err);
-	buf_puts(err, what);
-	if (arg != NULL)
-		buf_puts(err, arg);
+	if (buf_try_puts(err, what) == -1 ||
+	    (arg != NULL && buf_try_puts(err, arg) == -1))
+		buf_reset(err);	/* the caller's err is too small for it */
 	return -1;
+}
+
+/* The length of v after tab_escape. */
+static size_t
+escaped_len(struct sv v)
+{
+	size_t i, n = v.n;
+
+	for (i = 0; i < v.n; i++)
+		if (v.p[i] == '\\' || v.p[i] == '\t' || v.p[i] == '\n' ||
+		    v.p[i] == '\r' || v.p[i] == '\0')
+			n++;
+	return n;
+}
+
+/* Append v escaped, or -1 if it does not fit (tab_escape would exit). */
+static int
+try_escape(struct buf *out, struct sv v)
+{
+	if (escaped_len(v) > out->max - out->len)
+		return -1;
+	tab_escape(out, v);
+	return 0;
+}
+
+/* Append base64 of n bytes, or -1 if it does not fit. */
+static int
+try_base64(struct buf *out, const void *p, size_t n)
+{
+	if (n / 3 + 1 > (out->max - out->len) / 4)
+		return -1;
+	base64_encode(out, p, n);
+	return 0;
 }
 
 /* Read one line; split "VERB<TAB>field..." */
@@ -116,7 +149,8 @@ reply_parse(struct authc *c, unsigned long id, struct sv *f,
 		return -1;
 	if (nf < 2 || parse_u64(f[1], UINT64_MAX, &rid) == -1 || rid != id)
 		return seterr(err, "authd: ", "reply for another request");
-	buf_append_sv(&rep->verb, f[0]);
+	if (buf_try_append_sv(&rep->verb, f[0]) == -1)
+		return seterr(err, "authd: ", "malformed reply");
 	first = 2;
 	if (sv_eq_str(f[0], "CONT")) {
 		if (nf < 3 || base64_decode(&rep->data, f[2].p, f[2].n) == -1)
@@ -141,6 +175,9 @@ roundtrip(struct authc *c, const char *verb, struct buf *rest,
 	buf_reset(&rep->verb);
 	buf_reset(&rep->data);
 	rec_clear(&rep->fields);
+	/* authd closes the connection on a longer line: refuse it here */
+	if (strlen(verb) + 12 + rest->len > AUTH_LINE_MAX)
+		return seterr(err, "authd: ", "request too long");
 	(void)io_printf(&c->io, "%s\t%lu", verb, id);
 	if (rest->len > 0) {
 		(void)io_puts(&c->io, "\t");
@@ -163,23 +200,32 @@ authc_auth(struct authc *c, const char *mech, const char *service,
 	struct rec r;
 	int ret;
 
+	if (rip == NULL)
+		rip = "";
+	/* authd's limits; a longer field would end the connection */
+	if (strlen(mech) > AUTH_MECH_MAX || strchr(mech, '\t') != NULL ||
+	    strchr(mech, '\n') != NULL || strlen(service) > AUTH_SERVICE_MAX ||
+	    strlen(rip) > AUTH_RIP_MAX)
+		return seterr(err, "authd: ", "AUTH field too long");
 	buf_init(&rest, AUTH_LINE_MAX);
 	rec_init(&r);
 	rec_set_str(&r, "service", service);
-	rec_set_str(&r, "rip", rip ? rip : "");
+	rec_set_str(&r, "rip", rip);
 	if (flags & AUTHC_SECURED)
 		rec_set_str(&r, "secured", "1");
 	if (flags & AUTHC_HANDOFF)
 		rec_set_str(&r, "handoff", "1");
+	/* the fields checked above fit: rec_encode cannot overflow */
 	buf_puts(&rest, mech);
 	buf_putc(&rest, '\t');
 	rec_encode(&r, &rest);
-	if (initial != NULL) {
-		buf_puts(&rest, "\tresp=");
-		base64_encode(&rest, initial->p, initial->n);
-	}
-	ret = roundtrip(c, "AUTH", &rest, rep, err);
-	explicit_bzero(rest.data, rest.cap);
+	if (initial != NULL && (buf_try_puts(&rest, "\tresp=") == -1 ||
+	    try_base64(&rest, initial->p, initial->n) == -1))
+		ret = seterr(err, "authd: ", "initial response too long");
+	else
+		ret = roundtrip(c, "AUTH", &rest, rep, err);
+	if (rest.data != NULL)
+		explicit_bzero(rest.data, rest.cap);
 	buf_free(&rest);
 	rec_free(&r);
 	return ret;
@@ -195,8 +241,12 @@ authc_cont(struct authc *c, struct sv response, struct authc_reply *rep,
 	/* The CONT answers the exchange of the previous AUTH: same id. */
 	c->next_id--;
 	buf_init(&rest, AUTH_LINE_MAX);
-	base64_encode(&rest, response.p, response.n);
-	ret = roundtrip(c, "CONT", &rest, rep, err);
+	if (try_base64(&rest, response.p, response.n) == -1)
+		ret = seterr(err, "authd: ", "response too long");
+	else
+		ret = roundtrip(c, "CONT", &rest, rep, err);
+	if (rest.data != NULL)
+		explicit_bzero(rest.data, rest.cap);
 	buf_free(&rest);
 	return ret;
 }
@@ -209,8 +259,10 @@ lookup(struct authc *c, const char *verb, const char *name,
 	int ret;
 
 	buf_init(&rest, AUTH_LINE_MAX);
-	tab_escape(&rest, sv_from(name));
-	ret = roundtrip(c, verb, &rest, rep, err);
+	if (try_escape(&rest, sv_from(name)) == -1)
+		ret = seterr(err, "authd: ", "request too long");
+	else
+		ret = roundtrip(c, verb, &rest, rep, err);
 	buf_free(&rest);
 	return ret;
 }
@@ -239,9 +291,11 @@ authc_full(struct authc *c, const char *user, uint64_t seconds,
 
 	buf_init(&rest, AUTH_LINE_MAX);
 	authc_reply_init(&rep);
-	tab_escape(&rest, sv_from(user));
-	buf_printf(&rest, "\t%llu", (unsigned long long)seconds);
-	ret = roundtrip(c, "FULL", &rest, &rep, err);
+	if (try_escape(&rest, sv_from(user)) == -1 ||
+	    buf_try_printf(&rest, "\t%llu", (unsigned long long)seconds) == -1)
+		ret = seterr(err, "authd: ", "request too long");
+	else
+		ret = roundtrip(c, "FULL", &rest, &rep, err);
 	buf_free(&rest);
 	authc_reply_free(&rep);
 	return ret;

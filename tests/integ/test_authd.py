@@ -1,4 +1,5 @@
 """authd through its real socket protocol, and through "chapar auth"."""
+import base64
 import os
 import signal
 import socket
@@ -474,3 +475,46 @@ def test_full_mailboxes_only_from_the_master_socket():
         except EOFError:
             pass
     assert "FULL: only on the master socket" in inst.log("authd")
+
+
+def closed(client):
+    """True once authd has closed the client's connection."""
+    try:
+        return client.line() == []
+    except (EOFError, ConnectionResetError):
+        return True
+
+
+def test_oversized_auth_fields_close_only_that_connection():
+    """service, rip and the mechanism come from a worker that may be
+    compromised: too long, they end that connection (service, rip) or
+    fail as an unknown mechanism, never authd."""
+    inst, c = setup()
+    resp = "AGFsaWNlQGV4YW1wbGUub3JnAGNvcnJlY3QgaG9yc2U="
+    for field in ("service=" + "s" * 65, "rip=" + "1" * 129):
+        bad = AuthClient(inst.path("run", "auth.sock"))
+        bad.send("AUTH\t1\tPLAIN\t%s\tsecured=1\tresp=%s" % (field, resp))
+        assert closed(bad), field
+    # the longest allowed still work
+    r = c.auth("PLAIN", b"\0alice@example.org\0correct horse",
+               service="s" * 64, rip="1" * 128)
+    assert r[0] == "OK", r
+    r = c.auth("X" * 5000)
+    assert r[0] == "FAIL" and "unsupported" in r[2], r
+    assert c.plain("alice@example.org", "correct horse")[0] == "OK"
+    assert inst.procs["authd"].poll() is None
+    log = inst.log("authd")
+    assert "service field too long" in log and "rip field too long" in log
+
+
+def test_scram_long_client_nonce_is_answered():
+    """A client nonce of thousands of bytes makes a server-first message
+    whose base64 is longer than a small buffer: authd must answer it."""
+    inst, c = setup()
+    first = ("n,,n=alice@example.org,r=" + "x" * 3000).encode()
+    r = c.auth("SCRAM-SHA-256", first, secured=False)
+    assert r[0] == "CONT", r[:2]
+    sf = base64.b64decode(r[2]).decode()
+    assert sf.startswith("r=" + "x" * 3000), sf[:40]
+    assert c.plain("alice@example.org", "correct horse")[0] == "OK"
+    assert inst.procs["authd"].poll() is None

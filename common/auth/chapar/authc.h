@@ -14,6 +14,9 @@
 #define AUTH_PROTO_MINOR 0
 #define AUTH_LINE_MAX 16384		/* a request */
 #define AUTH_REPLY_MAX (1024 * 1024)	/* a reply (1000 alias destinations) */
+#define AUTH_MECH_MAX 64		/* AUTH: a longer name is unsupported */
+#define AUTH_SERVICE_MAX 64		/* AUTH service= */
+#define AUTH_RIP_MAX 128		/* AUTH rip= */
 
 struct authc;
 
