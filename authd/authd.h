@@ -14,7 +14,6 @@
 #include "chapar/userdb.h"
 
 #define AUTHD_MAX_SESSIONS 64		/* SASL exchanges per connection */
-#define AUTHD_SESSION_TIMEOUT 60000	/* ms */
 #define AUTHD_IN_MAX (4 * 16384)
 #define AUTHD_MAX_WORKERS 256
 
@@ -32,6 +31,7 @@ struct session {
 	struct buf login;	/* LOGIN mechanism: the user name */
 	struct buf user;	/* user key once known */
 	int pending;		/* a hash worker is checking its password */
+	int cancelled;		/* ... and the client gave up: drop the answer */
 	int known;		/* the user exists (SCRAM) */
 	int nokeys;		/* ... but has no usable SCRAM keys */
 	struct scram_server scram;
@@ -45,6 +45,7 @@ struct authd {
 	struct userdb *udb;
 	unsigned char secret[32];	/* per-run: fake SCRAM salts */
 	char *dummy_hash;		/* timing for unknown users */
+	uint64_t session_timeout;	/* ms an exchange waits for a CONT */
 	uint64_t conns;
 };
 

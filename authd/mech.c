@@ -224,7 +224,9 @@ is_disabled(const struct rec *u)
 
 /* A password check waiting for a hash worker.  The session stays on its
  * connection (marked pending); if the connection closes meanwhile, the
- * session goes with it and the answer is dropped. */
+ * session goes with it and the answer is dropped.  A CANCEL leaves it
+ * there, marked cancelled, so that its id is not taken again before the
+ * answer comes: then it goes without a reply. */
 struct pending {
 	struct conn *c;
 	unsigned long id;
@@ -243,7 +245,10 @@ password_checked(void *arg, int r)
 
 	if (conn_alive(p->c) && (s = conn_take_session(p->c, p->id)) != NULL) {
 		key = buf_cstr(&s->user);
-		if (r == WORKER_DIED)
+		if (s->cancelled)
+			log_debug("auth: exchange %lu was cancelled; its "
+			    "result is dropped", s->id);
+		else if (r == WORKER_DIED)
 			tempfail(p->c, s, "the hash worker checking it failed");
 		else if (r == WORKER_NONE)
 			tempfail(p->c, s, "no hash worker available");

@@ -298,6 +298,30 @@ req_cont(struct conn *c, struct sv *f, int nf)
 	return NULL;
 }
 
+/* CANCEL <id>: the client gave the exchange up (its own client
+ * cancelled it or went away).  No reply, ever.  An id with no exchange is
+ * not an error: the exchange may have ended (timed out) while the CANCEL
+ * was on its way, and the client skips that FAIL. */
+static const char *
+req_cancel(struct conn *c, struct sv *f, int nf)
+{
+	struct session *s;
+	unsigned long id;
+
+	if (nf != 2 || parse_id(f[1], &id) == -1)
+		return "CANCEL: expected an id";
+	if ((s = session_find(c, id, 0)) == NULL)
+		return NULL;
+	log_debug("auth: exchange %lu cancelled", id);
+	if (s->pending) {
+		/* the hash worker's answer is dropped when it comes */
+		s->cancelled = 1;
+		return NULL;
+	}
+	session_free(session_find(c, id, 1));
+	return NULL;
+}
+
 static void
 reply_dberror(struct conn *c, unsigned long id, const struct buf *err)
 {
@@ -581,6 +605,7 @@ static const struct {
 } requests[] = {
 	{ "AUTH", req_auth },
 	{ "CONT", req_cont },
+	{ "CANCEL", req_cancel },
 	{ "USER", req_user },
 	{ "RCPT", req_rcpt },
 	{ "REDEEM", req_redeem },
@@ -690,11 +715,12 @@ conn_timers(struct conn *c, uint64_t now)
 	}
 	for (sp = &c->sessions; (s = *sp) != NULL;) {
 		/* a pending check is answered by its worker, not timed out */
-		if (!s->pending && now - s->started > AUTHD_SESSION_TIMEOUT) {
+		if (!s->pending && now - s->started > authd.session_timeout) {
 			struct rec f;
 
 			*sp = s->next;
 			c->nsessions--;
+			log_debug("auth: exchange %lu timed out", s->id);
 			rec_init(&f);
 			rec_set_str(&f, "reason", "authentication timed out");
 			conn_send(c, 0, "FAIL", s->id, NULL, &f);
@@ -784,9 +810,9 @@ serve(int lfd, int mfd)
 				next = c->delayed->due;
 			for (se = c->sessions; se != NULL; se = se->next)
 				if (!se->pending && se->started +
-				    AUTHD_SESSION_TIMEOUT + 1 < next)
+				    authd.session_timeout + 1 < next)
 					next = se->started +
-					    AUTHD_SESSION_TIMEOUT + 1;
+					    authd.session_timeout + 1;
 			pfd[n].fd = c->fd;
 			pfd[n].events = POLLIN | (c->out.len ? POLLOUT : 0);
 			map[n++] = c;

@@ -2,11 +2,12 @@
 import base64
 import os
 import signal
+import smtplib
 import socket
 import subprocess
 import time
 
-from chapartest import AuthClient, Instance, need_root, wait_for
+from chapartest import AuthClient, Instance, free_port, need_root, wait_for
 
 
 def setup(conf_extra="", as_user=None):
@@ -518,3 +519,77 @@ def test_scram_long_client_nonce_is_answered():
     assert sf.startswith("r=" + "x" * 3000), sf[:40]
     assert c.plain("alice@example.org", "correct horse")[0] == "OK"
     assert inst.procs["authd"].poll() is None
+
+
+def test_cancelled_exchange_gets_no_late_reply():
+    """CANCEL ends an exchange waiting for a CONT with no reply, then or
+    when it would have timed out: the next request on the connection gets
+    its own answer, not the old exchange's FAIL."""
+    inst, c = setup("auth_session_timeout = 1s")
+    assert c.auth("LOGIN")[:2] == ["CONT", "1"]
+    c.send("CANCEL\t1")
+    c.send("CANCEL\t77")        # no such exchange (it ended): ignored
+    # a second exchange left open: its timeout FAIL comes after the one
+    # exchange 1 would have had, so waiting for it is waiting long enough
+    assert c.auth("LOGIN")[:2] == ["CONT", "2"]
+    r = c.line()
+    assert r[:2] == ["FAIL", "2"] and "timed out" in r[2], r
+    assert c.request("USER", "alice@example.org")[0] == "USER"
+    assert c.plain("alice@example.org", "correct horse")[0] == "OK"
+
+
+def test_cancel_drops_a_pending_password_check():
+    """A CANCEL that comes while a hash worker checks the password: the
+    answer is dropped, and the next login gets its own."""
+    inst, c = setup("auth_workers = 1")
+    resp = base64.b64encode(b"\0alice@example.org\0correct horse").decode()
+    # one write, so that the CANCEL is read before the check ends
+    c.send("AUTH\t1\tPLAIN\tservice=imap\trip=127.0.0.1\tsecured=1\t"
+           "resp=%s\nCANCEL\t1" % resp)
+    c.id = 1
+    # one worker takes jobs in order: an answer to 1 would come first
+    assert c.plain("alice@example.org", "correct horse")[0] == "OK"
+    assert c.request("USER", "alice@example.org")[0] == "USER"
+    assert inst.log("authd").count("result=ok") == 1
+
+
+def test_smtpd_auth_after_a_cancelled_exchange_on_the_same_worker():
+    """A client cancels AUTH LOGIN ("*") and quits; smtpd leaves the
+    exchange open on its authd connection.  The next client of that
+    worker must log in: right away, and after authd timed the old
+    exchange out and sent a FAIL for it (which the worker must skip, not
+    take for the answer to the new login)."""
+    port = free_port()
+    inst = Instance("queue_delivery = no\nauth_allow_plaintext = yes\n"
+                    "auth_session_timeout = 1s\n")
+    inst.ok("domain", "add", "example.org")
+    inst.add_user("alice@example.org", "alice pw")
+    inst.add_conf("[smtpd]\nlisten = 127.0.0.1:%d\nprefork = 1\n"
+                  "max_procs = 1\n[authd]\nlog_level = debug\n" % port)
+    inst.start_chapard()
+    wait_for(lambda: inst.service("smtpd") is not None and
+             inst.idle("smtpd") >= 1, 20, "smtpd worker")
+    resp = base64.b64encode(b"\0alice@example.org\0alice pw").decode()
+
+    def cancel_then_quit():
+        c = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        c.ehlo("x")
+        assert c.docmd("AUTH LOGIN")[0] == 334
+        assert c.docmd("*")[0] == 501
+        c.quit()
+
+    def login():
+        c = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        c.ehlo("x")
+        code, text = c.docmd("AUTH PLAIN " + resp)
+        c.quit()
+        return code, text
+
+    cancel_then_quit()
+    assert login()[0] == 235
+    cancel_then_quit()
+    wait_for(lambda: inst.log("chapard").count("timed out") >= 1, 20,
+             "authd to time the abandoned exchange out")
+    code, text = login()
+    assert code == 235, (code, text)
+    assert "reply for another request" not in inst.log("chapard")
