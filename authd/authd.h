@@ -97,11 +97,15 @@ int login_key(const char *name, struct buf *key);
 void token_issue(const struct rec *info, char out[33]);
 int token_redeem(struct sv id, struct rec *out);
 
-/* penalty.c: failed-login accounting per client address and account */
+/* penalty.c: the failed-login policy.  rip may be "" (no address), user
+ * NULL or "" (not known, or not valid). */
 void penalty_init(void);
-unsigned penalty_count(const char *kind, const char *key);
-void penalty_fail(const char *kind, const char *key);
-void penalty_clear(const char *kind, const char *key);
+/* 1 if a login from rip to user must be refused without a check. */
+int penalty_refused(const char *rip, const char *user);
+/* Count a failure; returns the higher of the address's and the account's
+ * counts, which decides the delay of the reply. */
+unsigned penalty_failed(const char *rip, const char *user);
+void penalty_succeeded(const char *rip, const char *user);
 size_t penalty_entries(void);
 
 #endif

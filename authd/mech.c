@@ -89,17 +89,14 @@ log_result(struct session *s, const char *user, const char *result,
 	    reason ? ", reason=" : "", reason ? reason : "");
 }
 
-/* Refuse at once when the address or the account has failed too often.
+/* Refuse at once when the failed-login policy says so (penalty.c).
  * Returns 1 (and replies) if refused. */
 static int
 penalty_refuse(struct conn *c, struct session *s, const char *user)
 {
-	uint64_t iplim = config_num(authd.cf, "authd", "auth_fail_ip_limit");
-	uint64_t ulim = config_num(authd.cf, "authd", "auth_fail_user_limit");
 	struct rec f;
 
-	if (penalty_count("ip", buf_cstr(&s->rip)) < iplim &&
-	    (ulim == 0 || user == NULL || penalty_count("user", user) < ulim))
+	if (!penalty_refused(buf_cstr(&s->rip), user))
 		return 0;
 	log_result(s, user ? user : "", "refused", "too many failures");
 	rec_init(&f);
@@ -116,17 +113,10 @@ fail(struct conn *c, struct session *s, const char *user, const char *reason,
 {
 	uint64_t after = config_num(authd.cf, "authd", "auth_fail_delay_after");
 	uint64_t delay = config_num(authd.cf, "authd", "auth_fail_delay");
-	unsigned n, nu = 0;
+	unsigned n;
 	struct rec f;
 
-	penalty_fail("ip", buf_cstr(&s->rip));
-	n = penalty_count("ip", buf_cstr(&s->rip));
-	if (user != NULL && user[0] != '\0') {
-		penalty_fail("user", user);
-		nu = penalty_count("user", user);
-	}
-	if (nu > n)
-		n = nu;
+	n = penalty_failed(buf_cstr(&s->rip), user);
 	log_result(s, user ? user : "", "fail", reason);
 	rec_init(&f);
 	rec_set_str(&f, "reason", public_reason);
@@ -141,7 +131,7 @@ succeed(struct conn *c, struct session *s, const char *user,
 	struct buf home, err;
 	struct rec f, set;
 
-	penalty_clear("user", user);
+	penalty_succeeded(buf_cstr(&s->rip), user);
 	buf_init(&home, 2048);
 	buf_init(&err, 1024);
 	rec_init(&f);

@@ -137,11 +137,51 @@ def test_failed_logins_are_slowed_then_refused_per_account():
     assert c.plain("alice@example.org", "bad", rip="192.0.2.9")[0] == "FAIL"
     assert time.time() - t0 >= 0.9, "third failure must be slowed"
     assert c.plain("alice@example.org", "bad", rip="192.0.2.10")[0] == "FAIL"
-    # the account is now locked for the window, even with the password
-    verb, f = c.plain("alice@example.org", "correct horse", rip="192.0.2.11")
+    # the account is now locked for the window against the addresses that
+    # guessed, even with the password (account_lock_spares_the_owner: not
+    # against the others)
+    for i in (0, 1, 9, 10):
+        verb, f = c.plain("alice@example.org", "correct horse",
+                          rip="192.0.2.%d" % i)
+        assert verb == "FAIL" and f.get("temp") == ["1"], (i, verb, f)
+        assert "too many" in f["reason"][0]
+    assert "result=refused" in inst.log("authd")
+
+
+def test_account_lock_spares_the_owner():
+    """Failures from one address lock the account against that address
+    only: the right password from a clean address, or from the owner's
+    usual address (even after a typo), still logs in; each other address
+    of an attack gets one guess."""
+    inst, c = setup("auth_fail_delay_after = 100\nauth_fail_user_limit = 4\n"
+                    "auth_fail_ip_limit = 100")
+    alice, pw = "alice@example.org", "correct horse"
+    assert c.plain(alice, pw, rip="127.0.0.4")[0] == "OK"     # usual address
+    for _ in range(4):
+        verb, f = c.plain(alice, "guess", rip="127.0.0.2")
+        assert verb == "FAIL" and "temp" not in f, f
+    verb, f = c.plain(alice, pw, rip="127.0.0.2")
     assert verb == "FAIL" and f.get("temp") == ["1"], (verb, f)
     assert "too many" in f["reason"][0]
-    assert "result=refused" in inst.log("authd")
+    verb, f = c.plain(alice, pw, rip="127.0.0.3")
+    assert verb == "OK", ("a clean address is refused", verb, f)
+    # the owner's login does not reopen the account to the attacker
+    assert c.plain(alice, pw, rip="127.0.0.2")[1].get("temp") == ["1"]
+    # another address of the attack: one guess, then refused
+    verb, f = c.plain(alice, "guess", rip="127.0.0.5")
+    assert verb == "FAIL" and "temp" not in f, f
+    assert c.plain(alice, pw, rip="127.0.0.5")[1].get("temp") == ["1"]
+    # a typo from the usual address does not lock the owner out
+    verb, f = c.plain(alice, "typo", rip="127.0.0.4")
+    assert verb == "FAIL" and "temp" not in f, f
+    assert c.plain(alice, pw, rip="127.0.0.4")[0] == "OK"
+    verb, f = c.scram(alice, pw)                # from 127.0.0.1: clean
+    assert verb == "OK", (verb, f)
+    # without an address there is nothing to tell the owner by
+    assert c.plain(alice, pw, rip="")[1].get("temp") == ["1"]
+    # other accounts are not affected from the attacker's address
+    inst.add_user("bob@example.org", "bob pw")
+    assert c.plain("bob@example.org", "bob pw", rip="127.0.0.2")[0] == "OK"
 
 
 def test_failed_logins_are_refused_per_address():
