@@ -14,7 +14,6 @@
 #include "chapar/userdb.h"
 
 #define AUTHD_MAX_SESSIONS 64		/* SASL exchanges per connection */
-#define AUTHD_SESSION_TIMEOUT 60000	/* ms */
 #define AUTHD_IN_MAX (4 * 16384)
 #define AUTHD_MAX_WORKERS 256
 
@@ -32,6 +31,7 @@ struct session {
 	struct buf login;	/* LOGIN mechanism: the user name */
 	struct buf user;	/* user key once known */
 	int pending;		/* a hash worker is checking its password */
+	int cancelled;		/* ... and the client gave up: drop the answer */
 	int known;		/* the user exists (SCRAM) */
 	int nokeys;		/* ... but has no usable SCRAM keys */
 	struct scram_server scram;
@@ -45,6 +45,7 @@ struct authd {
 	struct userdb *udb;
 	unsigned char secret[32];	/* per-run: fake SCRAM salts */
 	char *dummy_hash;		/* timing for unknown users */
+	uint64_t session_timeout;	/* ms an exchange waits for a CONT */
 	uint64_t conns;
 };
 
@@ -78,7 +79,7 @@ void workers_stop(void);
 extern volatile sig_atomic_t authd_quit;
 
 /* mech.c */
-int mech_lookup(const char *name);
+int mech_lookup(struct sv name);
 const char *mech_name(int);
 /* Both return MECH_DONE when the exchange is over (the session can go),
  * MECH_MORE when a CONT was sent and a response is awaited, MECH_PENDING
@@ -96,11 +97,15 @@ int login_key(const char *name, struct buf *key);
 void token_issue(const struct rec *info, char out[33]);
 int token_redeem(struct sv id, struct rec *out);
 
-/* penalty.c: failed-login accounting per client address and account */
+/* penalty.c: the failed-login policy.  rip may be "" (no address), user
+ * NULL or "" (not known, or not valid). */
 void penalty_init(void);
-unsigned penalty_count(const char *kind, const char *key);
-void penalty_fail(const char *kind, const char *key);
-void penalty_clear(const char *kind, const char *key);
+/* 1 if a login from rip to user must be refused without a check. */
+int penalty_refused(const char *rip, const char *user);
+/* Count a failure; returns the higher of the address's and the account's
+ * counts, which decides the delay of the reply. */
+unsigned penalty_failed(const char *rip, const char *user);
+void penalty_succeeded(const char *rip, const char *user);
 size_t penalty_entries(void);
 
 #endif

@@ -142,6 +142,8 @@ main(int argc, char **argv)
 	authd.dummy_hash = buf_detach(&dummy);
 	rand_bytes(authd.secret, sizeof(authd.secret));
 	penalty_init();
+	authd.session_timeout = 1000 *
+	    config_num(authd.cf, "authd", "auth_session_timeout");
 	nworkers = (int)config_num(authd.cf, NULL, "auth_workers");
 	if (nworkers == 0 && (nworkers = (int)sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		nworkers = 1;

@@ -12,7 +12,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "authd.h"
 #include "chapar/addr.h"
@@ -24,12 +23,12 @@
 static const char *const mechs[] = { "PLAIN", "LOGIN", "SCRAM-SHA-256" };
 
 int
-mech_lookup(const char *name)
+mech_lookup(struct sv name)
 {
 	size_t i;
 
 	for (i = 0; i < NELEM(mechs); i++)
-		if (strcasecmp(name, mechs[i]) == 0)
+		if (sv_caseeq_str(name, mechs[i]))
 			return (int)i;
 	return -1;
 }
@@ -90,17 +89,14 @@ log_result(struct session *s, const char *user, const char *result,
 	    reason ? ", reason=" : "", reason ? reason : "");
 }
 
-/* Refuse at once when the address or the account has failed too often.
+/* Refuse at once when the failed-login policy says so (penalty.c).
  * Returns 1 (and replies) if refused. */
 static int
 penalty_refuse(struct conn *c, struct session *s, const char *user)
 {
-	uint64_t iplim = config_num(authd.cf, "authd", "auth_fail_ip_limit");
-	uint64_t ulim = config_num(authd.cf, "authd", "auth_fail_user_limit");
 	struct rec f;
 
-	if (penalty_count("ip", buf_cstr(&s->rip)) < iplim &&
-	    (ulim == 0 || user == NULL || penalty_count("user", user) < ulim))
+	if (!penalty_refused(buf_cstr(&s->rip), user))
 		return 0;
 	log_result(s, user ? user : "", "refused", "too many failures");
 	rec_init(&f);
@@ -117,17 +113,10 @@ fail(struct conn *c, struct session *s, const char *user, const char *reason,
 {
 	uint64_t after = config_num(authd.cf, "authd", "auth_fail_delay_after");
 	uint64_t delay = config_num(authd.cf, "authd", "auth_fail_delay");
-	unsigned n, nu = 0;
+	unsigned n;
 	struct rec f;
 
-	penalty_fail("ip", buf_cstr(&s->rip));
-	n = penalty_count("ip", buf_cstr(&s->rip));
-	if (user != NULL && user[0] != '\0') {
-		penalty_fail("user", user);
-		nu = penalty_count("user", user);
-	}
-	if (nu > n)
-		n = nu;
+	n = penalty_failed(buf_cstr(&s->rip), user);
 	log_result(s, user ? user : "", "fail", reason);
 	rec_init(&f);
 	rec_set_str(&f, "reason", public_reason);
@@ -142,7 +131,7 @@ succeed(struct conn *c, struct session *s, const char *user,
 	struct buf home, err;
 	struct rec f, set;
 
-	penalty_clear("user", user);
+	penalty_succeeded(buf_cstr(&s->rip), user);
 	buf_init(&home, 2048);
 	buf_init(&err, 1024);
 	rec_init(&f);
@@ -225,7 +214,9 @@ is_disabled(const struct rec *u)
 
 /* A password check waiting for a hash worker.  The session stays on its
  * connection (marked pending); if the connection closes meanwhile, the
- * session goes with it and the answer is dropped. */
+ * session goes with it and the answer is dropped.  A CANCEL leaves it
+ * there, marked cancelled, so that its id is not taken again before the
+ * answer comes: then it goes without a reply. */
 struct pending {
 	struct conn *c;
 	unsigned long id;
@@ -244,7 +235,10 @@ password_checked(void *arg, int r)
 
 	if (conn_alive(p->c) && (s = conn_take_session(p->c, p->id)) != NULL) {
 		key = buf_cstr(&s->user);
-		if (r == WORKER_DIED)
+		if (s->cancelled)
+			log_debug("auth: exchange %lu was cancelled; its "
+			    "result is dropped", s->id);
+		else if (r == WORKER_DIED)
 			tempfail(p->c, s, "the hash worker checking it failed");
 		else if (r == WORKER_NONE)
 			tempfail(p->c, s, "no hash worker available");
@@ -276,8 +270,8 @@ check_password(struct conn *c, struct session *s, struct sv authzid,
 
 	buf_init(&err, 1024);
 	buf_init(&name, 1024);
-	buf_append_sv(&name, authcid);
-	if (sv_has_nul(authcid) || login_key(buf_cstr(&name), &s->user) == -1) {
+	if (buf_try_append_sv(&name, authcid) == -1 || sv_has_nul(authcid) ||
+	    login_key(buf_cstr(&name), &s->user) == -1) {
 		if (!penalty_refuse(c, s, NULL))
 			fail(c, s, NULL, "bad login name",
 			    "invalid credentials");
@@ -374,7 +368,7 @@ static int
 scram_first(struct conn *c, struct session *s, struct sv msg)
 {
 	struct scram_keys keys;
-	struct buf out, err;
+	struct buf out, err, enc;
 	struct rec u;
 	const char *e, *stored;
 	int found;
@@ -412,7 +406,8 @@ scram_first(struct conn *c, struct session *s, struct sv msg)
 	s->nokeys = found && !s->known;
 	if (!s->known)
 		fake_keys(buf_cstr(&s->user), &keys);
-	buf_init(&out, 4096);
+	/* The client's nonce (up to a whole message) is repeated in it. */
+	buf_init(&out, 2 * SCRAM_MSG_MAX);
 	if (scram_server_first(&s->scram, &keys, &out) == -1) {
 		tempfail(c, s, "SCRAM: cannot build server-first message");
 		explicit_bzero(&keys, sizeof(keys));
@@ -421,10 +416,12 @@ scram_first(struct conn *c, struct session *s, struct sv msg)
 		rec_free(&u);
 		return MECH_DONE;
 	}
-	buf_reset(&err);
-	base64_encode(&err, out.data, out.len);
-	conn_send(c, 0, "CONT", s->id, buf_cstr(&err), NULL);
+	/* base64 of at most 2 * SCRAM_MSG_MAX bytes fits */
+	buf_init(&enc, 4 * SCRAM_MSG_MAX);
+	base64_encode(&enc, out.data, out.len);
+	conn_send(c, 0, "CONT", s->id, buf_cstr(&enc), NULL);
 	explicit_bzero(&keys, sizeof(keys));
+	buf_free(&enc);
 	buf_free(&out);
 	buf_free(&err);
 	rec_free(&u);

@@ -191,7 +191,7 @@ req_auth(struct conn *c, struct sv *f, int nf)
 {
 	struct session *s;
 	struct rec r;
-	struct buf mech, resp;
+	struct buf resp;
 	const struct buf *b;
 	unsigned long id;
 	struct sv initial;
@@ -208,23 +208,31 @@ req_auth(struct conn *c, struct sv *f, int nf)
 		rec_free(&r);
 		return "AUTH: malformed fields";
 	}
-	buf_init(&mech, 64);
-	buf_append_sv(&mech, f[2]);
-	m = mech_lookup(buf_cstr(&mech));
-	buf_free(&mech);
+	/* Looked up in place: a name of any length is simply unknown. */
+	m = mech_lookup(f[2]);
 	s = xcalloc(1, sizeof(*s));
 	s->id = id;
 	s->mech = m;
 	s->started = now_ms();
-	buf_init(&s->service, 64);
-	buf_init(&s->rip, 128);
+	buf_init(&s->service, AUTH_SERVICE_MAX);
+	buf_init(&s->rip, AUTH_RIP_MAX);
 	buf_init(&s->login, 1024);
 	buf_init(&s->user, 1024);
 	scram_server_init(&s->scram);
+	/* Sized by the request: too long is malformed, not a reason to
+	 * abort. */
 	b = rec_get(&r, "service");
-	buf_set(&s->service, b ? b->data : "?", b ? b->len : 1);
+	if (buf_try_set(&s->service, b ? b->data : "?", b ? b->len : 1) == -1) {
+		rec_free(&r);
+		session_free(s);
+		return "AUTH: service field too long";
+	}
 	b = rec_get(&r, "rip");
-	buf_set(&s->rip, b ? b->data : "", b ? b->len : 0);
+	if (buf_try_set(&s->rip, b ? b->data : "", b ? b->len : 0) == -1) {
+		rec_free(&r);
+		session_free(s);
+		return "AUTH: rip field too long";
+	}
 	s->secured = rec_get_str(&r, "secured") != NULL &&
 	    strcmp(rec_get_str(&r, "secured"), "1") == 0;
 	s->handoff = rec_get_str(&r, "handoff") != NULL &&
@@ -287,6 +295,30 @@ req_cont(struct conn *c, struct sv *f, int nf)
 		explicit_bzero(resp.data, resp.cap);
 	buf_free(&resp);
 	session_keep(c, s, done);
+	return NULL;
+}
+
+/* CANCEL <id>: the client gave the exchange up (its own client
+ * cancelled it or went away).  No reply, ever.  An id with no exchange is
+ * not an error: the exchange may have ended (timed out) while the CANCEL
+ * was on its way, and the client skips that FAIL. */
+static const char *
+req_cancel(struct conn *c, struct sv *f, int nf)
+{
+	struct session *s;
+	unsigned long id;
+
+	if (nf != 2 || parse_id(f[1], &id) == -1)
+		return "CANCEL: expected an id";
+	if ((s = session_find(c, id, 0)) == NULL)
+		return NULL;
+	log_debug("auth: exchange %lu cancelled", id);
+	if (s->pending) {
+		/* the hash worker's answer is dropped when it comes */
+		s->cancelled = 1;
+		return NULL;
+	}
+	session_free(session_find(c, id, 1));
 	return NULL;
 }
 
@@ -573,6 +605,7 @@ static const struct {
 } requests[] = {
 	{ "AUTH", req_auth },
 	{ "CONT", req_cont },
+	{ "CANCEL", req_cancel },
 	{ "USER", req_user },
 	{ "RCPT", req_rcpt },
 	{ "REDEEM", req_redeem },
@@ -682,11 +715,12 @@ conn_timers(struct conn *c, uint64_t now)
 	}
 	for (sp = &c->sessions; (s = *sp) != NULL;) {
 		/* a pending check is answered by its worker, not timed out */
-		if (!s->pending && now - s->started > AUTHD_SESSION_TIMEOUT) {
+		if (!s->pending && now - s->started > authd.session_timeout) {
 			struct rec f;
 
 			*sp = s->next;
 			c->nsessions--;
+			log_debug("auth: exchange %lu timed out", s->id);
 			rec_init(&f);
 			rec_set_str(&f, "reason", "authentication timed out");
 			conn_send(c, 0, "FAIL", s->id, NULL, &f);
@@ -776,9 +810,9 @@ serve(int lfd, int mfd)
 				next = c->delayed->due;
 			for (se = c->sessions; se != NULL; se = se->next)
 				if (!se->pending && se->started +
-				    AUTHD_SESSION_TIMEOUT + 1 < next)
+				    authd.session_timeout + 1 < next)
 					next = se->started +
-					    AUTHD_SESSION_TIMEOUT + 1;
+					    authd.session_timeout + 1;
 			pfd[n].fd = c->fd;
 			pfd[n].events = POLLIN | (c->out.len ? POLLOUT : 0);
 			map[n++] = c;

@@ -8,6 +8,8 @@
  * the record contents, which are decoded strictly.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +24,29 @@ struct userdb {
 	struct dict_env *env;
 	struct dict *domains, *users, *aliases;
 };
+
+/* An error message in the caller's err, which the caller sized: names
+ * in it come from the caller or the database, so a message that does not
+ * fit is cut, never a reason to abort. */
+static void __attribute__((format(printf, 2, 3)))
+errf(struct buf *err, const char *fmt, ...)
+{
+	char cut[256];
+	va_list ap;
+	int r;
+
+	buf_reset(err);
+	va_start(ap, fmt);
+	r = buf_try_vprintf(err, fmt, ap);
+	va_end(ap);
+	if (r == 0)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(cut, sizeof(cut), fmt, ap);	/* cut on purpose */
+	va_end(ap);
+	if (buf_try_puts(err, cut) == -1)
+		buf_reset(err);		/* err cannot even hold that */
+}
 
 int
 userdb_open(const struct config *cf, int create, struct userdb **up,
@@ -39,9 +64,7 @@ userdb_open_dir(const char *dir, int create, struct userdb **up,
 
 	*up = NULL;
 	if (create && mkdir_p(dir, 0700) == -1) {
-		buf_reset(err);
-		buf_printf(err, "%s: cannot create: %s", dir,
-		    strerror(errno));
+		errf(err, "%s: cannot create: %s", dir, strerror(errno));
 		free(u);
 		return -1;
 	}
@@ -133,8 +156,7 @@ static int
 decode_into(struct buf *val, struct rec *out, struct buf *err)
 {
 	if (rec_decode(buf_sv(val), out) == -1) {
-		buf_reset(err);
-		buf_puts(err, "corrupt record in the user database");
+		errf(err, "corrupt record in the user database");
 		return DICT_ERROR;
 	}
 	return DICT_OK;
@@ -156,7 +178,7 @@ domain_in_use(struct op *o, struct dict_txn *t, int *inuse)
 	struct buf prefix;
 	int r;
 
-	buf_init(&prefix, KEY_MAX);
+	buf_init(&prefix, 0);	/* the caller's domain, of any length */
 	buf_append(&prefix, o->key.p, o->key.n);
 	buf_putc(&prefix, '\0');
 	*inuse = 0;
@@ -191,8 +213,7 @@ op_run(struct dict_txn *t, void *arg)
 		buf_append(&dom, o->key.p, (size_t)(nul - o->key.p));
 		r = dict_get(o->u->domains, t, buf_sv(&dom), &val);
 		if (r == DICT_NOTFOUND) {
-			buf_reset(o->err);
-			buf_printf(o->err, "no such domain: %s (add it "
+			errf(o->err, "no such domain: %s (add it "
 			    "with \"chapar domain add\")", buf_cstr(&dom));
 		}
 		buf_free(&dom);
@@ -221,8 +242,7 @@ op_run(struct dict_txn *t, void *arg)
 		if ((r = domain_in_use(o, t, &inuse)) != DICT_OK)
 			break;
 		if (inuse) {
-			buf_reset(o->err);
-			buf_printf(o->err, "domain %s still has users "
+			errf(o->err, "domain %s still has users "
 			    "or aliases; remove them first",
 			    log_esc(o->key.p, o->key.n));
 			r = DICT_EXISTS;
@@ -270,8 +290,7 @@ keyed(struct userdb *u, struct dict *d, int kind, const char *key,
 
 	buf_init(&k, KEY_MAX);
 	if (db_key(key, &k) == -1) {
-		buf_reset(err);
-		buf_printf(err, "not an address: %s", log_esc_str(key));
+		errf(err, "not an address: %s", log_esc_str(key));
 		buf_free(&k);
 		return DICT_ERROR;
 	}
@@ -343,8 +362,7 @@ userdb_user_update(struct userdb *u, const char *key, const struct rec *set,
 	buf_init(&k, KEY_MAX);
 	if (db_key(key, &k) == -1) {
 		buf_free(&k);
-		buf_reset(err);
-		buf_printf(err, "not an address: %s", log_esc_str(key));
+		errf(err, "not an address: %s", log_esc_str(key));
 		return DICT_ERROR;
 	}
 	rec_init(&tmp);
@@ -427,9 +445,10 @@ userdb_iter(struct userdb *u, const char *name, const char *domain,
 	it.arg = arg;
 	it.users_form = strcmp(name, "domains") != 0;
 	it.bad = 0;
-	buf_init(&it.key, KEY_MAX);
+	/* keys of any length the database holds; a domain of any length */
+	buf_init(&it.key, 0);
 	rec_init(&it.rec);
-	buf_init(&prefix, KEY_MAX);
+	buf_init(&prefix, 0);
 	if (domain != NULL) {
 		buf_puts(&prefix, domain);
 		if (it.users_form)
@@ -437,12 +456,11 @@ userdb_iter(struct userdb *u, const char *name, const char *domain,
 	}
 	r = dict_scan(table(u, name), NULL, buf_sv(&prefix), iter_one, &it);
 	if (it.bad) {
-		buf_reset(err);
-		buf_printf(err, "corrupt record in %s at %s", name,
+		errf(err, "corrupt record in %s at %s", name,
 		    log_esc_str(buf_cstr(&it.key)));
 		r = DICT_ERROR;
 	} else if (r == DICT_ERROR && err->len == 0)
-		buf_printf(err, "cannot read %s", name);
+		errf(err, "cannot read %s", name);
 	buf_free(&it.key);
 	buf_free(&prefix);
 	rec_free(&it.rec);

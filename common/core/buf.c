@@ -82,7 +82,8 @@ buf_reserve(struct buf *b, size_t extra)
 		memcpy(nd, b->data, b->len + 1);
 		explicit_bzero(b->data, b->cap);
 		free(b->data);
-	}
+	} else
+		nd[0] = '\0';	/* buf_cstr of a reserved, empty buf */
 	b->data = nd;
 	b->cap = ncap;
 	return 0;

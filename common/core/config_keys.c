@@ -282,6 +282,8 @@ const struct cfg_key cfg_keys[] = {
 	    "processes that check password hashes (0: one per CPU)", NULL },
 	{ "auth_max_clients", CFG_INT, "1000", 1, 100000, 0,
 	    "most connections authd serves at once", NULL },
+	{ "auth_session_timeout", CFG_DURATION, "60s", 1, 3600, 0,
+	    "how long authd waits for the next step of a SASL exchange", NULL },
 	{ "auth_fail_window", CFG_DURATION, "15m", 1, DAY, 0,
 	    "period over which failed logins are counted", NULL },
 	{ "auth_fail_delay_after", CFG_INT, "3", 0, 1000, 0,

@@ -1,11 +1,13 @@
 """authd through its real socket protocol, and through "chapar auth"."""
+import base64
 import os
 import signal
+import smtplib
 import socket
 import subprocess
 import time
 
-from chapartest import AuthClient, Instance, need_root, wait_for
+from chapartest import AuthClient, Instance, free_port, need_root, wait_for
 
 
 def setup(conf_extra="", as_user=None):
@@ -135,11 +137,51 @@ def test_failed_logins_are_slowed_then_refused_per_account():
     assert c.plain("alice@example.org", "bad", rip="192.0.2.9")[0] == "FAIL"
     assert time.time() - t0 >= 0.9, "third failure must be slowed"
     assert c.plain("alice@example.org", "bad", rip="192.0.2.10")[0] == "FAIL"
-    # the account is now locked for the window, even with the password
-    verb, f = c.plain("alice@example.org", "correct horse", rip="192.0.2.11")
+    # the account is now locked for the window against the addresses that
+    # guessed, even with the password (account_lock_spares_the_owner: not
+    # against the others)
+    for i in (0, 1, 9, 10):
+        verb, f = c.plain("alice@example.org", "correct horse",
+                          rip="192.0.2.%d" % i)
+        assert verb == "FAIL" and f.get("temp") == ["1"], (i, verb, f)
+        assert "too many" in f["reason"][0]
+    assert "result=refused" in inst.log("authd")
+
+
+def test_account_lock_spares_the_owner():
+    """Failures from one address lock the account against that address
+    only: the right password from a clean address, or from the owner's
+    usual address (even after a typo), still logs in; each other address
+    of an attack gets one guess."""
+    inst, c = setup("auth_fail_delay_after = 100\nauth_fail_user_limit = 4\n"
+                    "auth_fail_ip_limit = 100")
+    alice, pw = "alice@example.org", "correct horse"
+    assert c.plain(alice, pw, rip="127.0.0.4")[0] == "OK"     # usual address
+    for _ in range(4):
+        verb, f = c.plain(alice, "guess", rip="127.0.0.2")
+        assert verb == "FAIL" and "temp" not in f, f
+    verb, f = c.plain(alice, pw, rip="127.0.0.2")
     assert verb == "FAIL" and f.get("temp") == ["1"], (verb, f)
     assert "too many" in f["reason"][0]
-    assert "result=refused" in inst.log("authd")
+    verb, f = c.plain(alice, pw, rip="127.0.0.3")
+    assert verb == "OK", ("a clean address is refused", verb, f)
+    # the owner's login does not reopen the account to the attacker
+    assert c.plain(alice, pw, rip="127.0.0.2")[1].get("temp") == ["1"]
+    # another address of the attack: one guess, then refused
+    verb, f = c.plain(alice, "guess", rip="127.0.0.5")
+    assert verb == "FAIL" and "temp" not in f, f
+    assert c.plain(alice, pw, rip="127.0.0.5")[1].get("temp") == ["1"]
+    # a typo from the usual address does not lock the owner out
+    verb, f = c.plain(alice, "typo", rip="127.0.0.4")
+    assert verb == "FAIL" and "temp" not in f, f
+    assert c.plain(alice, pw, rip="127.0.0.4")[0] == "OK"
+    verb, f = c.scram(alice, pw)                # from 127.0.0.1: clean
+    assert verb == "OK", (verb, f)
+    # without an address there is nothing to tell the owner by
+    assert c.plain(alice, pw, rip="")[1].get("temp") == ["1"]
+    # other accounts are not affected from the attacker's address
+    inst.add_user("bob@example.org", "bob pw")
+    assert c.plain("bob@example.org", "bob pw", rip="127.0.0.2")[0] == "OK"
 
 
 def test_failed_logins_are_refused_per_address():
@@ -474,3 +516,120 @@ def test_full_mailboxes_only_from_the_master_socket():
         except EOFError:
             pass
     assert "FULL: only on the master socket" in inst.log("authd")
+
+
+def closed(client):
+    """True once authd has closed the client's connection."""
+    try:
+        return client.line() == []
+    except (EOFError, ConnectionResetError):
+        return True
+
+
+def test_oversized_auth_fields_close_only_that_connection():
+    """service, rip and the mechanism come from a worker that may be
+    compromised: too long, they end that connection (service, rip) or
+    fail as an unknown mechanism, never authd."""
+    inst, c = setup()
+    resp = "AGFsaWNlQGV4YW1wbGUub3JnAGNvcnJlY3QgaG9yc2U="
+    for field in ("service=" + "s" * 65, "rip=" + "1" * 129):
+        bad = AuthClient(inst.path("run", "auth.sock"))
+        bad.send("AUTH\t1\tPLAIN\t%s\tsecured=1\tresp=%s" % (field, resp))
+        assert closed(bad), field
+    # the longest allowed still work
+    r = c.auth("PLAIN", b"\0alice@example.org\0correct horse",
+               service="s" * 64, rip="1" * 128)
+    assert r[0] == "OK", r
+    r = c.auth("X" * 5000)
+    assert r[0] == "FAIL" and "unsupported" in r[2], r
+    assert c.plain("alice@example.org", "correct horse")[0] == "OK"
+    assert inst.procs["authd"].poll() is None
+    log = inst.log("authd")
+    assert "service field too long" in log and "rip field too long" in log
+
+
+def test_scram_long_client_nonce_is_answered():
+    """A client nonce of thousands of bytes makes a server-first message
+    whose base64 is longer than a small buffer: authd must answer it."""
+    inst, c = setup()
+    first = ("n,,n=alice@example.org,r=" + "x" * 3000).encode()
+    r = c.auth("SCRAM-SHA-256", first, secured=False)
+    assert r[0] == "CONT", r[:2]
+    sf = base64.b64decode(r[2]).decode()
+    assert sf.startswith("r=" + "x" * 3000), sf[:40]
+    assert c.plain("alice@example.org", "correct horse")[0] == "OK"
+    assert inst.procs["authd"].poll() is None
+
+
+def test_cancelled_exchange_gets_no_late_reply():
+    """CANCEL ends an exchange waiting for a CONT with no reply, then or
+    when it would have timed out: the next request on the connection gets
+    its own answer, not the old exchange's FAIL."""
+    inst, c = setup("auth_session_timeout = 1s")
+    assert c.auth("LOGIN")[:2] == ["CONT", "1"]
+    c.send("CANCEL\t1")
+    c.send("CANCEL\t77")        # no such exchange (it ended): ignored
+    # a second exchange left open: its timeout FAIL comes after the one
+    # exchange 1 would have had, so waiting for it is waiting long enough
+    assert c.auth("LOGIN")[:2] == ["CONT", "2"]
+    r = c.line()
+    assert r[:2] == ["FAIL", "2"] and "timed out" in r[2], r
+    assert c.request("USER", "alice@example.org")[0] == "USER"
+    assert c.plain("alice@example.org", "correct horse")[0] == "OK"
+
+
+def test_cancel_drops_a_pending_password_check():
+    """A CANCEL that comes while a hash worker checks the password: the
+    answer is dropped, and the next login gets its own."""
+    inst, c = setup("auth_workers = 1")
+    resp = base64.b64encode(b"\0alice@example.org\0correct horse").decode()
+    # one write, so that the CANCEL is read before the check ends
+    c.send("AUTH\t1\tPLAIN\tservice=imap\trip=127.0.0.1\tsecured=1\t"
+           "resp=%s\nCANCEL\t1" % resp)
+    c.id = 1
+    # one worker takes jobs in order: an answer to 1 would come first
+    assert c.plain("alice@example.org", "correct horse")[0] == "OK"
+    assert c.request("USER", "alice@example.org")[0] == "USER"
+    assert inst.log("authd").count("result=ok") == 1
+
+
+def test_smtpd_auth_after_a_cancelled_exchange_on_the_same_worker():
+    """A client cancels AUTH LOGIN ("*") and quits; smtpd leaves the
+    exchange open on its authd connection.  The next client of that
+    worker must log in: right away, and after authd timed the old
+    exchange out and sent a FAIL for it (which the worker must skip, not
+    take for the answer to the new login)."""
+    port = free_port()
+    inst = Instance("queue_delivery = no\nauth_allow_plaintext = yes\n"
+                    "auth_session_timeout = 1s\n")
+    inst.ok("domain", "add", "example.org")
+    inst.add_user("alice@example.org", "alice pw")
+    inst.add_conf("[smtpd]\nlisten = 127.0.0.1:%d\nprefork = 1\n"
+                  "max_procs = 1\n[authd]\nlog_level = debug\n" % port)
+    inst.start_chapard()
+    wait_for(lambda: inst.service("smtpd") is not None and
+             inst.idle("smtpd") >= 1, 20, "smtpd worker")
+    resp = base64.b64encode(b"\0alice@example.org\0alice pw").decode()
+
+    def cancel_then_quit():
+        c = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        c.ehlo("x")
+        assert c.docmd("AUTH LOGIN")[0] == 334
+        assert c.docmd("*")[0] == 501
+        c.quit()
+
+    def login():
+        c = smtplib.SMTP("127.0.0.1", port, timeout=30)
+        c.ehlo("x")
+        code, text = c.docmd("AUTH PLAIN " + resp)
+        c.quit()
+        return code, text
+
+    cancel_then_quit()
+    assert login()[0] == 235
+    cancel_then_quit()
+    wait_for(lambda: inst.log("chapard").count("timed out") >= 1, 20,
+             "authd to time the abandoned exchange out")
+    code, text = login()
+    assert code == 235, (code, text)
+    assert "reply for another request" not in inst.log("chapard")

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "chapar/buf.h"
+#include "chapar/rec.h"
 #include "chapar/utf8.h"
 #include "chapar/util.h"
 #include "harness.h"
@@ -25,6 +26,24 @@ buf_grows_and_keeps_nul(void)
 	T_ASSERT(sv_has_nul(buf_sv(&b)));
 	buf_free(&b);
 	T_ASSERT(b.data == NULL);
+}
+
+/* Room reserved in an empty buffer, then nothing appended (an empty
+ * field through tab_unescape): still a C string. */
+static void
+buf_reserve_keeps_nul(void)
+{
+	struct buf b;
+
+	buf_init(&b, 100);
+	T_ASSERT(buf_reserve(&b, 10) == 0);
+	T_ASSERT(b.data != NULL);
+	T_EQ_STR(buf_cstr(&b), "");
+	buf_free(&b);
+	buf_init(&b, 100);
+	T_ASSERT(tab_unescape(sv_make("", 0), &b) == 0);
+	T_EQ_STR(buf_cstr(&b), "");
+	buf_free(&b);
 }
 
 static void
@@ -141,6 +160,7 @@ ct_equal_works(void)
 T_SUITE(suite_buf)
 {
 	t_run("buf_grows_and_keeps_nul", buf_grows_and_keeps_nul);
+	t_run("buf_reserve_keeps_nul", buf_reserve_keeps_nul);
 	t_run("buf_refuses_past_limit", buf_refuses_past_limit);
 	t_run("sv_split_trim_case", sv_split_trim_case);
 	t_run("parse_u64_bounds", parse_u64_bounds);
