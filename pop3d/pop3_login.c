@@ -13,6 +13,7 @@
 #include "chapar/authc.h"
 #include "chapar/io.h"
 #include "chapar/log.h"
+#include "chapar/sasl.h"
 #include "chapar/tls.h"
 #include "chapar/util.h"
 #include "pop3.h"
@@ -136,19 +137,32 @@ hand_over(struct login *l, struct authc_reply *rep, const char *mech)
 	reply(l, "-ERR [SYS/TEMP] %s; try again later", why);
 }
 
-/* authd's answer to a login, for the client. */
+/* The outcome of a login, for the client. */
 static void
 auth_result(struct login *l, int r, struct authc_reply *rep, const char *mech)
 {
-	if (r == -1) {
+	switch (r) {
+	case SASL_OK:
+		hand_over(l, rep, mech);
+		break;
+	case SASL_UNAVAILABLE:
 		worker_auth_lost();
 		reply(l, "-ERR [SYS/TEMP] authentication is unavailable; try "
 		    "again later");
-	} else if (strcmp(buf_cstr(&rep->verb), "OK") == 0)
-		hand_over(l, rep, mech);
-	else if (rec_get_str(&rep->fields, "temp") != NULL)
+		break;
+	case SASL_TEMP:
 		reply(l, "-ERR [SYS/TEMP] temporary authentication failure");
-	else {
+		break;
+	case SASL_CANCEL:
+		reply(l, "-ERR authentication cancelled");
+		break;
+	case SASL_BAD:
+		reply(l, "-ERR [AUTH] the response is not base64");
+		break;
+	case SASL_GONE:
+		l->done = 1;
+		break;
+	default:
 		log_info("login failed: %s from %s", mech, l->c->peer);
 		reply(l, "-ERR [AUTH] authentication failed");
 	}
@@ -185,12 +199,23 @@ user(struct login *l, struct sv arg)
 	reply(l, "+OK send the password");
 }
 
-/* PASS password: a PLAIN exchange with authd. */
+/* RFC 5034 4: a challenge is "+ " and base64 */
+static int
+challenge(struct io *io, const char *b64)
+{
+	return io_printf(io, "+ %s\r\n", b64) == IO_OK ? 0 : -1;
+}
+
+static const struct sasl_proto pop3_sasl = { challenge, NULL,
+	POP3_SASL_LINE_MAX };
+
+/* PASS password: a PLAIN exchange with authd (its initial response, so
+ * no challenge ever goes to the client). */
 static void
 pass(struct login *l, struct sv arg)
 {
 	struct authc_reply rep;
-	struct buf msg, err;
+	struct buf msg, b64;
 	struct sv initial;
 	int r;
 
@@ -204,46 +229,20 @@ pass(struct login *l, struct sv arg)
 		return;
 	}
 	buf_init(&msg, 2048);
-	buf_init(&err, 1024);
+	buf_init(&b64, 4096);
 	authc_reply_init(&rep);
 	buf_putc(&msg, '\0');
 	buf_append(&msg, l->user.data, l->user.len);
 	buf_putc(&msg, '\0');
 	buf_append(&msg, arg.p, arg.n);
-	initial = buf_sv(&msg);
-	r = authc_auth(worker_auth(), "PLAIN", "pop3", l->c->peer,
-	    AUTHC_SECURED | AUTHC_HANDOFF, &initial, &rep, &err);
+	base64_encode(&b64, msg.data, msg.len);
+	initial = buf_sv(&b64);
+	r = sasl_exchange(l->io, &pop3_sasl, worker_auth(), "PLAIN", &initial,
+	    "pop3", l->c->peer, AUTHC_SECURED | AUTHC_HANDOFF, &rep);
 	auth_result(l, r, &rep, "USER/PASS");
 	buf_free(&msg);
-	buf_free(&err);
+	buf_free(&b64);
 	authc_reply_free(&rep);
-}
-
-/* The client's next SASL line: 0 decoded, 1 cancelled ("*"), -1 gone,
- * -2 not base64. */
-static int
-sasl_line(struct login *l, struct buf *out)
-{
-	struct sv line;
-	size_t keep = l->io->maxline;
-	int r, crlf;
-
-	l->io->maxline = POP3_SASL_LINE_MAX;
-	r = io_getline(l->io, &line, &crlf);
-	l->io->maxline = keep;
-	if (r != IO_OK)
-		return -1;
-	if (line.n == 1 && line.p[0] == '*')
-		return 1;
-	buf_reset(out);
-	return base64_decode(out, line.p, line.n) == 0 ? 0 : -2;
-}
-
-static int
-mech_ok(struct sv m)
-{
-	return sv_caseeq_str(m, "PLAIN") || sv_caseeq_str(m, "LOGIN") ||
-	    sv_caseeq_str(m, "SCRAM-SHA-256");
 }
 
 /* AUTH mechanism [initial-response] (RFC 5034 4); a bare AUTH lists the
@@ -252,9 +251,8 @@ static void
 auth(struct login *l, struct sv args)
 {
 	struct authc_reply rep;
-	struct buf err, msg, enc, mech;
-	struct sv init = args, m, initial;
-	size_t i;
+	struct sv init = args, m;
+	const char *mech;
 	int r;
 
 	if (args.n == 0) {
@@ -273,7 +271,7 @@ auth(struct login *l, struct sv args)
 		    "TLS (use STLS)");
 		return;
 	}
-	if (!mech_ok(m)) {
+	if ((mech = sasl_mech_name(m)) == NULL) {
 		reply(l, "-ERR unknown mechanism");
 		return;
 	}
@@ -282,79 +280,11 @@ auth(struct login *l, struct sv args)
 		return;
 	}
 	authc_reply_init(&rep);
-	buf_init(&err, 1024);
-	buf_init(&msg, POP3_SASL_LINE_MAX);
-	buf_init(&enc, 2 * POP3_SASL_LINE_MAX);
-	buf_init(&mech, 64);
-	buf_append(&mech, m.p, m.n);
-	for (i = 0; i < mech.len; i++)
-		if (mech.data[i] >= 'a' && mech.data[i] <= 'z')
-			mech.data[i] -= 32;
-	/* RFC 5034 4: "=" is an empty initial response */
-	if (init.n > 0 && !(init.n == 1 && init.p[0] == '=') &&
-	    base64_decode(&msg, init.p, init.n) == -1) {
-		reply(l, "-ERR [AUTH] the initial response is not base64");
-		goto out;
-	}
-	initial = buf_sv(&msg);
-	r = authc_auth(worker_auth(), buf_cstr(&mech), "pop3", l->c->peer,
-	    AUTHC_SECURED | AUTHC_HANDOFF, init.n > 0 ? &initial : NULL, &rep,
-	    &err);
-	while (r == 0 && strcmp(buf_cstr(&rep.verb), "CONT") == 0) {
-		buf_reset(&enc);
-		base64_encode(&enc, rep.data.data, rep.data.len);
-		(void)io_puts(l->io, "+ ");
-		(void)io_write(l->io, enc.data, enc.len);
-		(void)io_puts(l->io, "\r\n");
-		if (io_flush(l->io) != IO_OK)
-			goto out;
-		switch (sasl_line(l, &msg)) {
-		case 1:
-			reply(l, "-ERR authentication cancelled");
-			goto out;
-		case -1:
-			l->done = 1;
-			goto out;
-		case -2:
-			reply(l, "-ERR [AUTH] the response is not base64");
-			goto out;
-		}
-		r = authc_cont(worker_auth(), buf_sv(&msg), &rep, &err);
-	}
-	/* RFC 4422 5 (3d): the mechanism's last word (SCRAM's server
-	 * signature) goes as a challenge the client answers empty; POP3's
-	 * +OK carries no data */
-	if (r == 0 && strcmp(buf_cstr(&rep.verb), "OK") == 0 &&
-	    rec_get_str(&rep.fields, "final") != NULL) {
-		(void)io_printf(l->io, "+ %s\r\n", rec_get_str(&rep.fields,
-		    "final"));
-		if (io_flush(l->io) != IO_OK) {
-			l->done = 1;
-			goto out;
-		}
-		switch (sasl_line(l, &msg)) {
-		case 0:
-			if (msg.len == 0)
-				break;
-			/* FALLTHROUGH */
-		case -2:
-			reply(l, "-ERR [AUTH] expected an empty response");
-			goto out;
-		case 1:
-			reply(l, "-ERR authentication cancelled");
-			goto out;
-		case -1:
-			l->done = 1;
-			goto out;
-		}
-	}
-	auth_result(l, r, &rep, buf_cstr(&mech));
-out:
+	r = sasl_exchange(l->io, &pop3_sasl, worker_auth(), mech, init.n > 0 ?
+	    &init : NULL, "pop3", l->c->peer, AUTHC_SECURED | AUTHC_HANDOFF,
+	    &rep);
+	auth_result(l, r, &rep, mech);
 	authc_reply_free(&rep);
-	buf_free(&err);
-	buf_free(&msg);
-	buf_free(&enc);
-	buf_free(&mech);
 }
 
 /* One command; 0 when the session ends here. */
@@ -390,7 +320,7 @@ command(struct login *l, struct sv line)
 	    || sv_caseeq_str(verb, "RETR") || sv_caseeq_str(verb, "DELE") ||
 	    sv_caseeq_str(verb, "NOOP") || sv_caseeq_str(verb, "RSET") ||
 	    sv_caseeq_str(verb, "TOP") || sv_caseeq_str(verb, "UIDL")) {
-		reply(l, "-ERR not in the AUTHORIZATION state: log in first");
+		reply(l, "-ERR not in the TRANSACTION state: log in first");
 		return ++l->errors < POP3_ERRORS_MAX;
 	} else {
 		reply(l, "-ERR unknown command");

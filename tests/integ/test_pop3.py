@@ -307,6 +307,8 @@ def test_pop3_hostile_input():
     got = [f.readline() for _ in range(7)]
     assert all(g.startswith(b"-ERR") for g in got), got
     assert b"too long" in got[3], got
+    # RFC 1939 5: those are commands of the TRANSACTION state
+    assert b"not in the TRANSACTION state" in got[1], got
     # ten errors end the session
     for _ in range(5):
         f.write(b"WHAT\r\n")

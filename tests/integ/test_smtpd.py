@@ -330,8 +330,15 @@ def scram(c, user, password):
     code, text = c.docmd(base64.b64encode(
         (final_wo + ",p=" + base64.b64encode(proof).decode()).encode())
         .decode())
-    if code == 334:     # the server's signature; an empty reply ends it
-        code, text = c.docmd("")
+    assert code != 235, "235 without the server-final message (RFC 4954 4)"
+    if code != 334:
+        return code
+    # RFC 4954 4, RFC 5802 3: the server's signature comes as a last
+    # challenge, which the client checks and answers empty
+    skey = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    ssig = hmac.new(skey, authmsg, hashlib.sha256).digest()
+    assert base64.b64decode(text) == b"v=" + base64.b64encode(ssig), text
+    code, text = c.docmd("")
     return code
 
 

@@ -65,4 +65,49 @@ int scram_server_client_final(struct scram_server *, struct sv msg,
  * RFC 7677's example can be replayed byte for byte.  0 or -1. */
 int scram_server_set_nonce_for_test(struct scram_server *, struct sv);
 
+/* --- sasl_exchange.c: one exchange, any protocol ------------------------ */
+
+struct io;
+struct authc;
+struct authc_reply;
+
+/* PLAIN, LOGIN or SCRAM-SHA-256 in any case: its canonical name, or
+ * NULL for a mechanism we do not offer. */
+const char *sasl_mech_name(struct sv);
+
+/* What a response reader returns. */
+enum { SASL_R_OK, SASL_R_CANCEL, SASL_R_BAD, SASL_R_GONE };
+
+/* A protocol's framing of the exchange. */
+struct sasl_proto {
+	/* Queue a challenge (base64 text, maybe empty): SMTP "334 x", POP3
+	 * and IMAP "+ x".  0, or -1. */
+	int (*challenge)(struct io *, const char *b64);
+	/* Read the client's response into out, base64-decoded: SASL_R_*.
+	 * NULL: one line, "*" cancels (SMTP, POP3, IMAP). */
+	int (*response)(struct io *, struct buf *out);
+	size_t line_max;	/* longest response line (RFC 4954 4: 12288) */
+};
+
+/* The outcome of an exchange. */
+enum {
+	SASL_OK,		/* rep: OK with user= (token= with handoff) */
+	SASL_FAIL,		/* wrong credentials, or refused */
+	SASL_TEMP,		/* authd says: try later */
+	SASL_CANCEL,		/* the client sent "*" */
+	SASL_BAD,		/* the client sent what is not base64 */
+	SASL_GONE,		/* the client went away */
+	SASL_UNAVAILABLE	/* authd went away: the caller must
+				 * worker_auth_lost() */
+};
+
+/* Run the exchange of mech (a sasl_mech_name) with authd over a, for
+ * the client on io: initial is the client's initial response as it
+ * sent it (base64, "=" for empty; NULL for none), service, rip and flags
+ * as for authc_auth.  An exchange the client abandons is cancelled with
+ * authd.  Returns SASL_*; rep holds authd's last reply. */
+int sasl_exchange(struct io *, const struct sasl_proto *, struct authc *,
+    const char *mech, const struct sv *initial, const char *service,
+    const char *rip, int flags, struct authc_reply *rep);
+
 #endif
