@@ -13,7 +13,8 @@ set -u
 BUILD_PKGS="gcc make libc6-dev libdb5.3-dev db5.3-util libssl-dev
 libcrypt-dev libidn2-dev openssl libunbound-dev libevent-dev"
 TEST_PKGS="python3 mandoc procps socat ucspi-tcp postfix swaks
-libnet-ssleay-perl python3-dnslib python3-dkim python3-nacl curl fetchmail"
+libnet-ssleay-perl python3-dnslib python3-dkim python3-nacl curl fetchmail
+msmtp"
 FUZZ_PKGS="clang-14 libclang-rt-14-dev llvm-14"
 
 case "${1:-build}" in

@@ -4,6 +4,8 @@ past the bare CR/LF guard, bad envelope text accepted then failed."""
 import smtplib
 import socket
 
+import chapartest
+
 from test_smtpd import MSG, codes, queued, raw, smtp_instance
 
 
@@ -113,3 +115,27 @@ def test_smtpd_slow_client_is_cut_off():
             break
     s.close()
     assert got.startswith(b"421 4.4.2"), got
+
+
+def test_smtpd_scram_with_msmtp():
+    """GNU SASL's SCRAM-SHA-256 (msmtp) wants the server-final message
+    as a 334 (RFC 4954 4) before 235."""
+    import os
+    import shutil
+    import subprocess
+    if shutil.which("msmtp") is None:
+        raise chapartest.Skip("msmtp is not installed")
+    inst, port = smtp_instance()
+    rc = inst.path("msmtprc")
+    with open(rc, "w") as f:
+        f.write("account default\nhost 127.0.0.1\nport %d\n"
+                "tls on\ntls_starttls on\ntls_certcheck off\n"
+                "auth scram-sha-256\nuser alice@example.org\n"
+                "password alice pw\nfrom alice@example.org\n"
+                "domain client.example\n" % port)
+    os.chmod(rc, 0o600)
+    r = subprocess.run(["msmtp", "-C", rc, "someone@elsewhere.example"],
+                       input=MSG, capture_output=True, timeout=60)
+    assert r.returncode == 0, r
+    (env, msg), = queued(inst)
+    assert env[0]["auth"] == "alice@example.org"
