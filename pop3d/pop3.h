@@ -26,6 +26,23 @@
 
 /* --- pop3_parse.c: pure functions, unit-tested and fuzzed --------------- */
 
+/* The commands and the states they belong to (RFC 1939 4-6, RFC 2449,
+ * 2595, 5034, 6856); each side of the session has a handler per id. */
+enum pop3_cmd_id {
+	P_CAPA, P_STLS, P_USER, P_PASS, P_AUTH, P_APOP, P_UTF8, P_QUIT,
+	P_STAT, P_LIST, P_UIDL, P_RETR, P_TOP, P_DELE, P_RSET, P_NOOP,
+	P_NCMDS
+};
+#define POP3_AUTHORIZATION 0x1
+#define POP3_TRANSACTION 0x2
+struct pop3_cmd {
+	const char *name;
+	enum pop3_cmd_id id;
+	unsigned states;
+};
+/* The command of a verb, any case, or NULL. */
+const struct pop3_cmd *pop3_cmd_lookup(struct sv verb);
+
 /* "VERB" or "VERB args": the keyword is 3 or 4 letters (RFC 1939 3), a
  * single space before the arguments.  0, or -1. */
 int pop3_split(struct sv line, struct sv *verb, struct sv *args);

@@ -287,46 +287,96 @@ auth(struct login *l, struct sv args)
 	authc_reply_free(&rep);
 }
 
+static int
+c_capa(struct login *l, struct sv args)
+{
+	(void)args;
+	capa(l);
+	return 1;
+}
+
+static int
+c_stls(struct login *l, struct sv args)
+{
+	(void)args;
+	return stls(l);
+}
+
+static int
+c_user(struct login *l, struct sv args)
+{
+	user(l, args);
+	return 1;
+}
+
+static int
+c_pass(struct login *l, struct sv args)
+{
+	pass(l, args);
+	return !l->done;
+}
+
+static int
+c_auth(struct login *l, struct sv args)
+{
+	auth(l, args);
+	return !l->done;
+}
+
+static int
+c_apop(struct login *l, struct sv args)
+{
+	(void)args;
+	reply(l, "-ERR APOP is not supported");
+	return 1;
+}
+
+/* RFC 6856 2 */
+static int
+c_utf8(struct login *l, struct sv args)
+{
+	(void)args;
+	l->utf8 = 1;
+	reply(l, "+OK UTF8 enabled");
+	return 1;
+}
+
+static int
+c_quit(struct login *l, struct sv args)
+{
+	(void)args;
+	reply(l, "+OK bye");
+	return 0;
+}
+
+/* The AUTHORIZATION state's handlers (pop3_cmd_lookup has the states). */
+static int (*const handlers[P_NCMDS])(struct login *, struct sv) = {
+	[P_CAPA] = c_capa, [P_STLS] = c_stls, [P_USER] = c_user,
+	[P_PASS] = c_pass, [P_AUTH] = c_auth, [P_APOP] = c_apop,
+	[P_UTF8] = c_utf8, [P_QUIT] = c_quit,
+};
+
 /* One command; 0 when the session ends here. */
 static int
 command(struct login *l, struct sv line)
 {
+	const struct pop3_cmd *c;
 	struct sv verb, args;
 
 	if (pop3_split(line, &verb, &args) == -1) {
 		reply(l, "-ERR syntax error");
 		return ++l->errors < POP3_ERRORS_MAX;
 	}
-	if (sv_caseeq_str(verb, "CAPA"))
-		capa(l);
-	else if (sv_caseeq_str(verb, "STLS"))
-		return stls(l);
-	else if (sv_caseeq_str(verb, "USER"))
-		user(l, args);
-	else if (sv_caseeq_str(verb, "PASS"))
-		pass(l, args);
-	else if (sv_caseeq_str(verb, "AUTH"))
-		auth(l, args);
-	else if (sv_caseeq_str(verb, "UTF8")) {
-		/* RFC 6856 2 */
-		l->utf8 = 1;
-		reply(l, "+OK UTF8 enabled");
-	} else if (sv_caseeq_str(verb, "QUIT")) {
-		reply(l, "+OK bye");
-		return 0;
-	} else if (sv_caseeq_str(verb, "APOP")) {
-		reply(l, "-ERR APOP is not supported");
-	} else if (sv_caseeq_str(verb, "STAT") || sv_caseeq_str(verb, "LIST")
-	    || sv_caseeq_str(verb, "RETR") || sv_caseeq_str(verb, "DELE") ||
-	    sv_caseeq_str(verb, "NOOP") || sv_caseeq_str(verb, "RSET") ||
-	    sv_caseeq_str(verb, "TOP") || sv_caseeq_str(verb, "UIDL")) {
-		reply(l, "-ERR not in the TRANSACTION state: log in first");
-		return ++l->errors < POP3_ERRORS_MAX;
-	} else {
+	if ((c = pop3_cmd_lookup(verb)) == NULL) {
 		reply(l, "-ERR unknown command");
 		return ++l->errors < POP3_ERRORS_MAX;
 	}
-	return !l->done;
+	if (!(c->states & POP3_AUTHORIZATION)) {
+		reply(l, "-ERR %s belongs to the TRANSACTION state: log in "
+		    "first", c->name);
+		return ++l->errors < POP3_ERRORS_MAX;
+	}
+	return handlers[c->id](l, args);
 }
 
 void

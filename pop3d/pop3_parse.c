@@ -80,3 +80,32 @@ pop3_uidl(uint32_t uid, uint32_t uidvalidity, char out[POP3_UIDL_LEN + 1])
 	(void)snprintf(out, POP3_UIDL_LEN + 1, "%08X%08X", uid, uidvalidity);
 }
 
+static const struct pop3_cmd cmds[] = {
+	{ "CAPA", P_CAPA, POP3_AUTHORIZATION | POP3_TRANSACTION },
+	{ "STLS", P_STLS, POP3_AUTHORIZATION },
+	{ "USER", P_USER, POP3_AUTHORIZATION },
+	{ "PASS", P_PASS, POP3_AUTHORIZATION },
+	{ "AUTH", P_AUTH, POP3_AUTHORIZATION },
+	{ "APOP", P_APOP, POP3_AUTHORIZATION },
+	{ "UTF8", P_UTF8, POP3_AUTHORIZATION },
+	{ "QUIT", P_QUIT, POP3_AUTHORIZATION | POP3_TRANSACTION },
+	{ "STAT", P_STAT, POP3_TRANSACTION },
+	{ "LIST", P_LIST, POP3_TRANSACTION },
+	{ "UIDL", P_UIDL, POP3_TRANSACTION },
+	{ "RETR", P_RETR, POP3_TRANSACTION },
+	{ "TOP", P_TOP, POP3_TRANSACTION },
+	{ "DELE", P_DELE, POP3_TRANSACTION },
+	{ "RSET", P_RSET, POP3_TRANSACTION },
+	{ "NOOP", P_NOOP, POP3_TRANSACTION },
+};
+
+const struct pop3_cmd *
+pop3_cmd_lookup(struct sv verb)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(cmds); i++)
+		if (sv_caseeq_str(verb, cmds[i].name))
+			return &cmds[i];
+	return NULL;
+}

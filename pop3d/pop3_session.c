@@ -371,58 +371,119 @@ capa(struct sess *s)
 	reply(s, ".");
 }
 
-/* One command; 0 when the session ends. */
+static int
+c_stat(struct sess *s, struct sv args)
+{
+	(void)args;
+	stat_cmd(s);
+	return 1;
+}
+
+static int
+c_list(struct sess *s, struct sv args)
+{
+	list_cmd(s, args, 0);
+	return 1;
+}
+
+static int
+c_uidl(struct sess *s, struct sv args)
+{
+	list_cmd(s, args, 1);
+	return 1;
+}
+
+static int
+c_retr(struct sess *s, struct sv args)
+{
+	struct pmsg *m;
+
+	return (m = msg_arg(s, args, 0)) == NULL || send_msg(s, m, -1) == 0;
+}
+
+static int
+c_top(struct sess *s, struct sv args)
+{
+	return top_cmd(s, args) == 0;
+}
+
+static int
+c_dele(struct sess *s, struct sv args)
+{
+	struct pmsg *m;
+
+	if ((m = msg_arg(s, args, 0)) != NULL) {
+		m->deleted = 1;
+		reply(s, "+OK message %zu deleted", (size_t)(m - s->m) + 1);
+	}
+	return 1;
+}
+
+static int
+c_rset(struct sess *s, struct sv args)
+{
+	size_t i;
+
+	(void)args;
+	for (i = 0; i < s->n; i++)
+		s->m[i].deleted = 0;
+	reply(s, "+OK %zu messages", s->n);
+	return 1;
+}
+
+static int
+c_noop(struct sess *s, struct sv args)
+{
+	(void)args;
+	reply(s, "+OK");
+	return 1;
+}
+
+static int
+c_capa(struct sess *s, struct sv args)
+{
+	(void)args;
+	capa(s);
+	return 1;
+}
+
+static int
+c_quit(struct sess *s, struct sv args)
+{
+	(void)args;
+	quit_cmd(s);
+	return 0;
+}
+
+/* The TRANSACTION state's handlers (pop3_cmd_lookup has the states). */
+static int (*const handlers[P_NCMDS])(struct sess *, struct sv) = {
+	[P_STAT] = c_stat, [P_LIST] = c_list, [P_UIDL] = c_uidl,
+	[P_RETR] = c_retr, [P_TOP] = c_top, [P_DELE] = c_dele,
+	[P_RSET] = c_rset, [P_NOOP] = c_noop, [P_CAPA] = c_capa,
+	[P_QUIT] = c_quit,
+};
+
+/* One command; 0 when the session ends here. */
 static int
 command(struct sess *s, struct sv line)
 {
+	const struct pop3_cmd *c;
 	struct sv verb, args;
-	struct pmsg *m;
-	size_t i;
 
 	if (pop3_split(line, &verb, &args) == -1) {
 		reply(s, "-ERR syntax error");
 		return ++s->errors < POP3_ERRORS_MAX;
 	}
-	if (sv_caseeq_str(verb, "STAT"))
-		stat_cmd(s);
-	else if (sv_caseeq_str(verb, "LIST"))
-		list_cmd(s, args, 0);
-	else if (sv_caseeq_str(verb, "UIDL"))
-		list_cmd(s, args, 1);
-	else if (sv_caseeq_str(verb, "RETR")) {
-		if ((m = msg_arg(s, args, 0)) != NULL &&
-		    send_msg(s, m, -1) == -1)
-			return 0;
-	} else if (sv_caseeq_str(verb, "TOP")) {
-		if (top_cmd(s, args) == -1)
-			return 0;
-	} else if (sv_caseeq_str(verb, "DELE")) {
-		if ((m = msg_arg(s, args, 0)) != NULL) {
-			m->deleted = 1;
-			reply(s, "+OK message %zu deleted", (size_t)(m - s->m) +
-			    1);
-		}
-	} else if (sv_caseeq_str(verb, "RSET")) {
-		for (i = 0; i < s->n; i++)
-			s->m[i].deleted = 0;
-		reply(s, "+OK %zu messages", s->n);
-	} else if (sv_caseeq_str(verb, "NOOP"))
-		reply(s, "+OK");
-	else if (sv_caseeq_str(verb, "CAPA"))
-		capa(s);
-	else if (sv_caseeq_str(verb, "QUIT")) {
-		quit_cmd(s);
-		return 0;
-	} else if (sv_caseeq_str(verb, "USER") || sv_caseeq_str(verb, "PASS")
-	    || sv_caseeq_str(verb, "AUTH") || sv_caseeq_str(verb, "APOP") ||
-	    sv_caseeq_str(verb, "STLS") || sv_caseeq_str(verb, "UTF8")) {
-		reply(s, "-ERR not in the TRANSACTION state");
-		return ++s->errors < POP3_ERRORS_MAX;
-	} else {
+	if ((c = pop3_cmd_lookup(verb)) == NULL) {
 		reply(s, "-ERR unknown command");
 		return ++s->errors < POP3_ERRORS_MAX;
 	}
-	return 1;
+	if (!(c->states & POP3_TRANSACTION)) {
+		reply(s, "-ERR %s belongs to the AUTHORIZATION state",
+		    c->name);
+		return ++s->errors < POP3_ERRORS_MAX;
+	}
+	return handlers[c->id](s, args);
 }
 
 /* Is a whole command line already read (pipelined)? */

@@ -533,51 +533,146 @@ cmd_starttls(struct smtp *s, struct sv args)
 	return 0;
 }
 
+static int
+cmd_ehlo(struct smtp *s, struct sv args)
+{
+	cmd_helo(s, args, 1);
+	return 0;
+}
+
+static int
+cmd_helo0(struct smtp *s, struct sv args)
+{
+	cmd_helo(s, args, 0);
+	return 0;
+}
+
+static int
+cmd_mail0(struct smtp *s, struct sv args)
+{
+	cmd_mail(s, args);
+	return 0;
+}
+
+static int
+cmd_rcpt0(struct smtp *s, struct sv args)
+{
+	cmd_rcpt(s, args);
+	return 0;
+}
+
+static int
+cmd_data(struct smtp *s, struct sv args)
+{
+	(void)args;
+	smtp_data(s);
+	return 0;
+}
+
+static int
+cmd_bdat(struct smtp *s, struct sv args)
+{
+	smtp_bdat(s, args);
+	return 0;
+}
+
+static int
+cmd_rset(struct smtp *s, struct sv args)
+{
+	(void)args;
+	smtp_reset(s);
+	smtp_reply(s, "250 2.0.0 ok");
+	return 0;
+}
+
+static int
+cmd_noop(struct smtp *s, struct sv args)
+{
+	(void)args;
+	smtp_reply(s, "250 2.0.0 ok");
+	return 0;
+}
+
+static int
+cmd_quit(struct smtp *s, struct sv args)
+{
+	(void)args;
+	smtp_reply(s, "221 2.0.0 bye");
+	return -1;
+}
+
+/* RFC 5321 3.5.3: 252 without telling who exists */
+static int
+cmd_vrfy(struct smtp *s, struct sv args)
+{
+	(void)args;
+	smtp_reply(s, "252 2.5.0 cannot verify, but will try");
+	return 0;
+}
+
+static int
+cmd_help(struct smtp *s, struct sv args)
+{
+	(void)args;
+	smtp_reply(s, "214 2.0.0 see RFC 5321");
+	return 0;
+}
+
+static int
+cmd_auth(struct smtp *s, struct sv args)
+{
+	smtp_auth(s, args);
+	return 0;
+}
+
+#define NO_ARGS 0x1		/* 501 5.5.4 with parameters */
+
+/* The commands (RFC 5321 4.1, and the extensions'); each handler checks
+ * the state it needs. */
+static const struct {
+	const char *name;
+	unsigned flags;
+	int (*fn)(struct smtp *, struct sv args);
+} cmds[] = {
+	{ "EHLO", 0, cmd_ehlo },
+	{ "HELO", 0, cmd_helo0 },
+	{ "MAIL", 0, cmd_mail0 },
+	{ "RCPT", 0, cmd_rcpt0 },
+	{ "DATA", NO_ARGS, cmd_data },
+	{ "BDAT", 0, cmd_bdat },
+	{ "RSET", 0, cmd_rset },
+	{ "NOOP", 0, cmd_noop },
+	{ "QUIT", 0, cmd_quit },
+	{ "VRFY", 0, cmd_vrfy },
+	{ "EXPN", 0, cmd_vrfy },
+	{ "HELP", 0, cmd_help },
+	{ "STARTTLS", 0, cmd_starttls },
+	{ "AUTH", 0, cmd_auth },
+};
+
 /* 0 to go on, -1 to end the session */
 static int
 command(struct smtp *s, struct sv line)
 {
 	struct sv verb, args;
+	size_t i;
 
 	if (smtp_split(line, &verb, &args) == -1) {
 		smtp_reply(s, "500 5.5.2 syntax error");
 		return 0;
 	}
-	if (sv_caseeq_str(verb, "EHLO"))
-		cmd_helo(s, args, 1);
-	else if (sv_caseeq_str(verb, "HELO"))
-		cmd_helo(s, args, 0);
-	else if (sv_caseeq_str(verb, "MAIL"))
-		cmd_mail(s, args);
-	else if (sv_caseeq_str(verb, "RCPT"))
-		cmd_rcpt(s, args);
-	else if (sv_caseeq_str(verb, "DATA")) {
-		if (args.n > 0)
-			smtp_reply(s, "501 5.5.4 no parameters allowed");
-		else
-			smtp_data(s);
-	} else if (sv_caseeq_str(verb, "BDAT"))
-		smtp_bdat(s, args);
-	else if (sv_caseeq_str(verb, "RSET")) {
-		smtp_reset(s);
-		smtp_reply(s, "250 2.0.0 ok");
-	} else if (sv_caseeq_str(verb, "NOOP"))
-		smtp_reply(s, "250 2.0.0 ok");
-	else if (sv_caseeq_str(verb, "QUIT")) {
-		smtp_reply(s, "221 2.0.0 bye");
-		return -1;
-	} else if (sv_caseeq_str(verb, "VRFY") || sv_caseeq_str(verb, "EXPN"))
-		/* RFC 5321 3.5.3: 252 without telling who exists */
-		smtp_reply(s, "252 2.5.0 cannot verify, but will try");
-	else if (sv_caseeq_str(verb, "HELP"))
-		smtp_reply(s, "214 2.0.0 see RFC 5321");
-	else if (sv_caseeq_str(verb, "STARTTLS"))
-		return cmd_starttls(s, args);
-	else if (sv_caseeq_str(verb, "AUTH"))
-		smtp_auth(s, args);
-	else
+	for (i = 0; i < NELEM(cmds); i++)
+		if (sv_caseeq_str(verb, cmds[i].name))
+			break;
+	if (i == NELEM(cmds)) {
 		smtp_reply(s, "500 5.5.2 command not recognised");
-	return 0;
+		return 0;
+	}
+	if ((cmds[i].flags & NO_ARGS) && args.n > 0) {
+		smtp_reply(s, "501 5.5.4 no parameters allowed");
+		return 0;
+	}
+	return cmds[i].fn(s, args);
 }
 
 /* Did the client send before it was allowed to (before the greeting;

@@ -308,7 +308,7 @@ def test_pop3_hostile_input():
     assert all(g.startswith(b"-ERR") for g in got), got
     assert b"too long" in got[3], got
     # RFC 1939 5: those are commands of the TRANSACTION state
-    assert b"not in the TRANSACTION state" in got[1], got
+    assert b"STAT belongs to the TRANSACTION state" in got[1], got
     # ten errors end the session
     for _ in range(5):
         f.write(b"WHAT\r\n")
