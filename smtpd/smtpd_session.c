@@ -160,15 +160,93 @@ env_field(struct buf *env, const char *name, struct sv value)
 	tab_escape(env, value);
 }
 
+/* MAIL's parameters, as they are read. */
+struct mail_params {
+	uint64_t size, hold;
+	const char *ret;
+	struct buf envid;
+	int utf8, body8;
+};
+
+/* RFC 4865 4: HOLDFOR or HOLDUNTIL, one of them, within the limits.
+ * 1, 0 bad, -1 with the reply given. */
+static int
+hold_param(struct smtp *s, struct sv key, struct sv val,
+    struct mail_params *mp)
+{
+	uint64_t now = (uint64_t)time(NULL), n;
+	int64_t t;
+
+	if (mp->hold != 0)
+		return 0;
+	if (sv_caseeq_str(key, "HOLDFOR")) {
+		if (parse_u64(val, UINT64_MAX, &n) == -1)
+			return 0;
+		t = (int64_t)(now + n);
+	} else if (smtp_rfc3339_parse(val, &t) == -1)
+		return 0;
+	if (t > (int64_t)(now + s->future_max)) {
+		smtp_reply(s, "501 5.5.4 %s is beyond the %llu seconds this "
+		    "server holds mail", log_esc(key.p, key.n),
+		    (unsigned long long)s->future_max);
+		return -1;
+	}
+	mp->hold = t > (int64_t)now ? (uint64_t)t : 1;
+	return 1;
+}
+
+/* One parameter of MAIL (RFC 5321 4.1.2 esmtp-param, with the values
+ * of each extension's RFC).  1, 0 bad, -1 with the reply given. */
+static int
+mail_param(struct smtp *s, struct sv key, struct sv val,
+    struct mail_params *mp)
+{
+	if (!s->esmtp)
+		goto unsupported;	/* HELO: no extensions */
+	if (sv_caseeq_str(key, "SIZE"))
+		return parse_u64(val, UINT64_MAX, &mp->size) == 0;
+	if (sv_caseeq_str(key, "BODY")) {
+		/* RFC 3030 3: BINARYMIME is not offered (a binary body could
+		 * go on only to servers that take it) */
+		if (sv_caseeq_str(val, "BINARYMIME")) {
+			smtp_reply(s, "555 5.5.4 BODY=BINARYMIME is not "
+			    "supported");
+			return -1;
+		}
+		mp->body8 = sv_caseeq_str(val, "8BITMIME");
+		return mp->body8 || sv_caseeq_str(val, "7BIT");
+	}
+	if (sv_caseeq_str(key, "SMTPUTF8") && val.n == 0)
+		return mp->utf8 = 1;
+	if (sv_caseeq_str(key, "RET")) {
+		mp->ret = sv_caseeq_str(val, "FULL") ? "FULL" :
+		    sv_caseeq_str(val, "HDRS") ? "HDRS" : NULL;
+		return mp->ret != NULL;
+	}
+	if (sv_caseeq_str(key, "ENVID"))
+		return val.n <= 100 && xtext_decode(val, &mp->envid) == 0;
+	if ((sv_caseeq_str(key, "HOLDFOR") || sv_caseeq_str(key,
+	    "HOLDUNTIL")) && s->future_max > 0)
+		return hold_param(s, key, val, mp);
+	if (sv_caseeq_str(key, "AUTH"))
+		/* RFC 4954 5: the submitter; taken from our own
+		 * authentication, not the client's word */
+		return 1;
+unsupported:
+	smtp_reply(s, "555 5.5.4 unsupported parameter %s", log_esc(key.p,
+	    key.n));
+	return -1;
+}
+
 static void
 cmd_mail(struct smtp *s, struct sv args)
 {
 	struct sv path, params, key, val;
-	struct buf envid, text;
+	struct mail_params mp;
+	struct buf text;
 	struct addr a;
-	const char *why, *ret = NULL;
-	uint64_t size = 0, hold = 0;
-	int null, r, flags, utf8, body8;
+	const char *why;
+	int null, r, ok = 1, flags, utf8, body8;
 
 	if (s->helo[0] == '\0') {
 		smtp_reply(s, "503 5.5.1 say EHLO first");
@@ -186,76 +264,23 @@ cmd_mail(struct smtp *s, struct sv args)
 		smtp_reply(s, "501 5.5.4 MAIL FROM:<address>: %s", why);
 		return;
 	}
-	buf_init(&envid, 256);
+	memset(&mp, 0, sizeof(mp));
+	buf_init(&mp.envid, 256);
 	buf_init(&text, ADDR_PATH_MAX + 1);
 	s->smtputf8 = s->body8bit = 0;
-	while ((r = smtp_param_next(&params, &key, &val)) == 1) {
-		if (sv_caseeq_str(key, "SIZE") && s->esmtp) {
-			if (parse_u64(val, UINT64_MAX, &size) == -1)
-				goto bad_param;
-		} else if (sv_caseeq_str(key, "BODY") && s->esmtp) {
-			/* RFC 3030 3: BINARYMIME is not offered (a binary
-			 * body could go on only to servers that take it) */
-			if (sv_caseeq_str(val, "8BITMIME"))
-				s->body8bit = 1;
-			else if (sv_caseeq_str(val, "BINARYMIME")) {
-				smtp_reply(s, "555 5.5.4 BODY=BINARYMIME is not "
-				    "supported");
-				goto out;
-			} else if (!sv_caseeq_str(val, "7BIT"))
-				goto bad_param;
-		} else if (sv_caseeq_str(key, "SMTPUTF8") && s->esmtp &&
-		    val.n == 0) {
-			s->smtputf8 = 1;
-		} else if (sv_caseeq_str(key, "RET") && s->esmtp) {
-			if (sv_caseeq_str(val, "FULL"))
-				ret = "FULL";
-			else if (sv_caseeq_str(val, "HDRS"))
-				ret = "HDRS";
-			else
-				goto bad_param;
-		} else if (sv_caseeq_str(key, "ENVID") && s->esmtp) {
-			if (val.n > 100 || xtext_decode(val, &envid) == -1)
-				goto bad_param;
-		} else if ((sv_caseeq_str(key, "HOLDFOR") ||
-		    sv_caseeq_str(key, "HOLDUNTIL")) && s->esmtp &&
-		    s->future_max > 0) {
-			/* RFC 4865 4: one of them, within the limits */
-			uint64_t now = (uint64_t)time(NULL), n;
-			int64_t t;
-
-			if (hold != 0)
-				goto bad_param;
-			if (sv_caseeq_str(key, "HOLDFOR")) {
-				if (parse_u64(val, UINT64_MAX, &n) == -1)
-					goto bad_param;
-				t = (int64_t)(now + n);
-			} else if (smtp_rfc3339_parse(val, &t) == -1)
-				goto bad_param;
-			if (t > (int64_t)(now + s->future_max)) {
-				smtp_reply(s, "501 5.5.4 %s is beyond the %llu "
-				    "seconds this server holds mail",
-				    log_esc(key.p, key.n), (unsigned long long)
-				    s->future_max);
-				goto out;
-			}
-			hold = t > (int64_t)now ? (uint64_t)t : 1;
-		} else if (sv_caseeq_str(key, "AUTH") && s->esmtp) {
-			/* RFC 4954 5: the submitter; taken from our own
-			 * authentication, not the client's word */
-		} else {
-			smtp_reply(s, "555 5.5.4 unsupported parameter %s",
-			    log_esc(key.p, key.n));
-			goto out;
-		}
-	}
-	if (r == -1) {
-bad_param:
+	while ((r = smtp_param_next(&params, &key, &val)) == 1 &&
+	    (ok = mail_param(s, key, val, &mp)) == 1)
+		;
+	if (r == -1 || (r == 1 && ok == 0)) {
 		smtp_reply(s, "501 5.5.4 bad parameter %s", log_esc(key.p,
 		    key.n));
 		goto out;
 	}
-	if (s->size_limit > 0 && size > s->size_limit) {
+	if (r == 1)
+		goto out;	/* mail_param replied */
+	s->smtputf8 = mp.utf8;
+	s->body8bit = mp.body8;
+	if (s->size_limit > 0 && mp.size > s->size_limit) {
 		smtp_reply(s, "552 5.3.4 message too big (the limit is %llu "
 		    "bytes)", (unsigned long long)s->size_limit);
 		goto out;
@@ -294,15 +319,15 @@ bad_param:
 	    SV_LIT("7BIT"));
 	if (s->smtputf8)
 		env_field(&s->env, "smtputf8", SV_LIT("1"));
-	if (ret != NULL)
-		env_field(&s->env, "ret", sv_from(ret));
-	if (envid.len > 0)
-		env_field(&s->env, "envid", buf_sv(&envid));
-	if (hold > 1) {
+	if (mp.ret != NULL)
+		env_field(&s->env, "ret", sv_from(mp.ret));
+	if (mp.envid.len > 0)
+		env_field(&s->env, "envid", buf_sv(&mp.envid));
+	if (mp.hold > 1) {
 		char num[32];
 
 		(void)xsnprintf(num, sizeof(num), "%llu", (unsigned long long)
-		    hold);
+		    mp.hold);
 		env_field(&s->env, "hold", sv_from(num));
 	}
 	if (s->auth[0] != '\0')
@@ -311,10 +336,10 @@ bad_param:
 	env_field(&s->env, "helo", sv_from(s->helo));
 	s->mail = 1;
 	log_info("from=<%s>, size=%llu%s", log_esc_str(buf_cstr(&text)),
-	    (unsigned long long)size, s->auth[0] ? ", auth" : "");
+	    (unsigned long long)mp.size, s->auth[0] ? ", auth" : "");
 	smtp_reply(s, "250 2.1.0 sender ok");
 out:
-	buf_free(&envid);
+	buf_free(&mp.envid);
 	buf_free(&text);
 }
 

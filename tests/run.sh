@@ -68,6 +68,7 @@ if [ -z "$FILTER" ]; then
 	part "static checks" banned
 	part "man pages" manlint
 	part "library layers" sh tools/layers.sh
+	part "function length" sh tools/funclen.sh
 fi
 part "unit tests" "$BUILD/unit-tests" $FILTER
 part "integration tests" "$PY" tests/integ/run.py --build "$BUILD" $FILTER
