@@ -26,6 +26,7 @@
 
 #include "chapard.h"
 #include "chapar/log.h"
+#include "chapar/paths.h"
 #include "chapar/util.h"
 
 #define TICK_MS 1000
@@ -74,10 +75,14 @@ signals(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* With the paths make compiled in: what a packager checks. */
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: chapard [-dfh] [-c file]\n");
+	fprintf(stderr, "usage: chapard [-dfh] [-c file]\n"
+	    "default configuration: %s\n"
+	    "programs: %s (or chapard's own directory)\n",
+	    config_default_path(), CHAPAR_LIBEXECDIR);
 	exit(100);
 }
 

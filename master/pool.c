@@ -27,6 +27,7 @@
 #include "chapard.h"
 #include "chapar/ipc.h"
 #include "chapar/log.h"
+#include "chapar/paths.h"
 #include "chapar/priv.h"
 #include "chapar/tls.h"
 #include "chapar/util.h"
