@@ -244,34 +244,49 @@ bench:
 	@sh tests/bench/run.sh $(BUILD)
 
 # --- installing ---------------------------------------------------------
+# Where each program goes; INSTALL lists the same files and
+# tools/install-check.sh holds the two (and PROGS) to each other.  echod is
+# the test fixture and is never installed.
+SBIN_PROGS    = chapar chapard sendmail
+LIBEXEC_PROGS = authd enqueue qmgr remote smtpd local pop3d
+MANSECTS      = 1 5 7 8
+
+# Nothing here looks up the build host's users or groups: under DESTDIR
+# they may not be the target's.  sendmail's group and mode belong to the
+# machine it runs on (INSTALL, "Local programs"); only an install onto
+# this very machine (no DESTDIR) whose group chapar exists sets them.
 install: all
 	install -d -m 755 $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) \
-		$(DESTDIR)$(SYSCONFDIR)/chapar $(DESTDIR)$(MANDIR)/man1 \
-		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
-		$(DESTDIR)$(MANDIR)/man8
-	install -m 755 $(BUILD)/bin/chapar $(DESTDIR)$(SBINDIR)/chapar
-	install -m 755 $(BUILD)/bin/chapard $(DESTDIR)$(SBINDIR)/chapard
-	install -m 755 $(BUILD)/bin/authd $(DESTDIR)$(LIBEXECDIR)/authd
-	install -m 755 $(BUILD)/bin/local $(DESTDIR)$(LIBEXECDIR)/local
-	install -m 755 $(BUILD)/bin/enqueue $(DESTDIR)$(LIBEXECDIR)/enqueue
-	install -m 755 $(BUILD)/bin/qmgr $(DESTDIR)$(LIBEXECDIR)/qmgr
-	install -m 755 $(BUILD)/bin/remote $(DESTDIR)$(LIBEXECDIR)/remote
-	install -m 755 $(BUILD)/bin/smtpd $(DESTDIR)$(LIBEXECDIR)/smtpd
-	install -m 755 $(BUILD)/bin/pop3d $(DESTDIR)$(LIBEXECDIR)/pop3d
-	install -m 755 $(BUILD)/bin/sendmail $(DESTDIR)$(SBINDIR)/sendmail
+		$(DESTDIR)$(SYSCONFDIR)/chapar \
+		$(MANSECTS:%=$(DESTDIR)$(MANDIR)/man%)
+	install -m 755 $(SBIN_PROGS:%=$(BUILD)/bin/%) $(DESTDIR)$(SBINDIR)/
+	install -m 755 $(LIBEXEC_PROGS:%=$(BUILD)/bin/%) \
+		$(DESTDIR)$(LIBEXECDIR)/
 	ln -sf sendmail $(DESTDIR)$(SBINDIR)/mailq
-	@# set-group-id chapar, so that users reach enqueue's socket; the
-	@# group exists after "chapar init" or the first start of chapard
-	@if getent group chapar >/dev/null; then \
-		chgrp chapar $(DESTDIR)$(SBINDIR)/sendmail && \
-		chmod 2755 $(DESTDIR)$(SBINDIR)/sendmail; \
-	else echo "note: no group chapar yet; after chapar init run:" \
-		"chgrp chapar $(SBINDIR)/sendmail;" \
-		"chmod 2755 $(SBINDIR)/sendmail"; fi
-	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
-	install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
-	install -m 644 man/*.7 $(DESTDIR)$(MANDIR)/man7/
-	install -m 644 man/*.8 $(DESTDIR)$(MANDIR)/man8/
+	for n in $(MANSECTS); do \
+		install -m 644 man/*.$$n $(DESTDIR)$(MANDIR)/man$$n/ || exit 1; \
+	done
+	@if [ -z "$(DESTDIR)" ] && getent group chapar >/dev/null; then \
+		echo "chgrp chapar $(SBINDIR)/sendmail; chmod 2755" \
+		    "$(SBINDIR)/sendmail"; \
+		chgrp chapar $(SBINDIR)/sendmail && \
+		chmod 2755 $(SBINDIR)/sendmail; \
+	else \
+		echo; \
+		echo "Chapar is installed$(if $(DESTDIR), under $(DESTDIR))."; \
+		echo "On the machine it runs on, as root (a package's postinst):"; \
+		echo "  $(SBINDIR)/chapar init     # group chapar, accounts," \
+		    "$(SYSCONFDIR)/chapar/chapar.conf"; \
+		echo "  chgrp chapar $(SBINDIR)/sendmail"; \
+		echo "  chmod 2755 $(SBINDIR)/sendmail    # set-group-id:" \
+		    "users reach enqueue"; \
+		echo "(a Debian package: dpkg-statoverride --update --add" \
+		    "root chapar 2755 $(SBINDIR)/sendmail)"; \
+	fi
+
+# make print-VAR: a variable's value (tools/install-check.sh asks)
+print-%:
+	@echo '$($*)'
 
 clean:
 	rm -rf build
