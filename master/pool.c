@@ -1114,18 +1114,67 @@ service_wanted(struct service *s)
 		s->backoff_until = now_ms() + 1000;	/* no busy loop */
 }
 
-/* Stop: close the listeners, let every process finish. */
+/* Stop, first step: no new connections anywhere. */
 void
-services_quit_all(void)
+services_stop_begin(void)
+{
+	struct service *s;
+
+	for (s = M.services; s != NULL; s = s->next)
+		close_listeners(s);
+}
+
+static int
+has_procs(const char *daemon)
+{
+	const struct service *s;
+
+	for (s = M.services; s != NULL; s = s->next)
+		if (s->kind == SVC_DAEMON && strcmp(s->name, daemon) == 0 &&
+		    s->procs != NULL)
+			return 1;
+	return 0;
+}
+
+/* A pool of local(8), the LMTP agent qmgr delivers through. */
+static int
+is_local(const struct service *s)
+{
+	const char *slash = strrchr(s->program, '/');
+
+	return strcmp(slash != NULL ? slash + 1 : s->program, "local") == 0;
+}
+
+/*
+ * Stop, every turn of the loop until nothing is left: each process is
+ * told once, in an order that lets each finish without waiting for
+ * another.
+ *   1. qmgr (it closes its kept LMTP connections) and the pools that do
+ *      not deliver for it: smtpd, pop3d, ...;
+ *   2. once qmgr is gone: the local pools (their connections from qmgr
+ *      are closed by then) and remote, qmgr's SMTP client;
+ *   3. once every pool is gone: enqueue (smtpd writes to it until the
+ *      end of its sessions) and authd (which sessions and qmgr ask).
+ * A pool worker told to quit ends its session at the next point the
+ * protocol allows; shutdown_grace bounds it all (main.c).
+ */
+void
+services_stop_step(void)
 {
 	struct service *s;
 	struct proc *p;
+	int queue = has_procs("qmgr"), pools = 0;
 
+	for (s = M.services; s != NULL; s = s->next)
+		if (s->kind == SVC_POOL && s->procs != NULL)
+			pools = 1;
 	for (s = M.services; s != NULL; s = s->next) {
-		close_listeners(s);
+		if (s->kind == SVC_POOL ? queue && is_local(s) :
+		    strcmp(s->name, "qmgr") != 0 &&
+		    (queue || (pools && strcmp(s->name, "remote") != 0)))
+			continue;
 		for (p = s->procs; p != NULL; p = p->next)
-			if (s->kind == SVC_POOL)
-				proc_quit(p);
+			proc_quit(p);
 	}
 }
 

@@ -120,6 +120,10 @@ ipc_recv(int sock, int *type, struct rec *payload, int *fd, const char **why)
 	do
 		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	while (r == -1 && errno == EINTR);
+	/* A peer that exits with a message of ours unread resets the
+	 * connection: it is gone, as at end of file, not malformed. */
+	if (r == -1 && errno == ECONNRESET)
+		r = 0;
 	if (r <= 0) {
 		*why = r == 0 ? "end of file" : strerror(errno);
 		free(data);

@@ -785,3 +785,70 @@ def test_session_home_must_be_the_mail_users_own():
     assert e.f.readline() == b""
     wait_for(lambda: "not a private directory" in inst.log("chapard"), 10,
              "the second refusal")
+
+
+def test_stop_with_qmgr_and_local_ends_well_within_the_grace():
+    """qmgr keeps LMTP connections to local's workers: chapard stops qmgr
+    first, then local, then enqueue and authd, so that nobody waits out
+    shutdown_grace (defect 11: every such stop took 30 s and ended with
+    a worker killed)."""
+    need_root()
+    import smtplib
+    from test_local import messages
+    from test_qmgr import MSG, q_instance
+    inst, port = q_instance("shutdown_grace = 30s\n")
+    c = smtplib.SMTP("127.0.0.1", port)
+    assert c.sendmail("bob@example.net", ["alice@example.org"], MSG) == {}
+    c.quit()
+    wait_for(lambda: len(messages(inst, "alice@example.org")) == 1, 20,
+             "the delivery")
+    t0 = time.time()
+    r = inst.chapar("stop")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert inst.procs["chapard"].wait(30) == 0
+    took = time.time() - t0
+    log = inst.log("chapard")
+    assert took < 10, "chapar stop took %.1f s" % took
+    assert "killing it" not in log and "grace over" not in log, log
+    assert "died" not in log, log
+
+
+def test_local_ends_a_kept_lmtp_connection_when_told_to_quit():
+    """A client that keeps its LMTP connection open (Postfix's connection
+    cache, qmgr) is told 421 after its transaction once chapard has asked
+    the worker to quit, and chapar stop then ends at once, without
+    waiting out shutdown_grace or killing anyone."""
+    need_root()
+    from test_local import lmtp_instance
+    inst, port = lmtp_instance("shutdown_grace = 30s\n")
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    s.sendall(b"LHLO client.example\r\n")
+    while not f.readline().startswith(b"250 "):
+        pass
+    assert len(worker_pids(inst, "lmtp", state="busy")) == 1
+    t0 = time.time()
+    # "chapar stop" would wait for the end: the signal does the same
+    inst.procs["chapard"].send_signal(signal.SIGTERM)
+    wait_for(lambda: worker_pids(inst, "lmtp", state="quitting"), 10,
+             "the worker to be told to quit")
+    # the transaction under way still goes through, then the worker goes
+    s.sendall(b"MAIL FROM:<bob@example.net>\r\n"
+              b"RCPT TO:<alice@example.org>\r\nDATA\r\n")
+    assert f.readline().startswith(b"250 ")
+    assert f.readline().startswith(b"250 ")
+    assert f.readline().startswith(b"354 ")
+    s.sendall(b"Subject: kept\r\n\r\nhello\r\n.\r\n")
+    assert f.readline().startswith(b"250 ")
+    line = f.readline()
+    assert line.startswith(b"421 4.3.2 "), line
+    assert f.readline() == b""
+    s.close()
+    assert inst.procs["chapard"].wait(30) == 0
+    took = time.time() - t0
+    log = inst.log("chapard")
+    assert took < 10, "chapar stop took %.1f s" % took
+    assert "killing it" not in log and "grace over" not in log, log
+    from test_local import messages
+    assert len(messages(inst, "alice@example.org")) == 1

@@ -99,6 +99,26 @@ ipc_roundtrip_with_fd(void)
 	rec_free(&got);
 }
 
+/* A process that exits without reading what it was sent (a worker told
+ * to quit while it was already leaving) resets the socket: that is its
+ * end, not a malformed message that gets it killed. */
+static void
+ipc_peer_gone_with_unread_message_is_eof(void)
+{
+	struct rec got;
+	const char *why;
+	int sv[2], type, fd;
+
+	T_ASSERT(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+	rec_init(&got);
+	T_ASSERT(ipc_send(sv[0], IPC_QUIT, NULL, -1) == 0);
+	close(sv[1]);
+	T_EQ_INT(ipc_recv(sv[0], &type, &got, &fd, &why), 0);
+	T_EQ_INT(fd, -1);
+	close(sv[0]);
+	rec_free(&got);
+}
+
 static int
 open_fds(void)
 {
@@ -159,4 +179,6 @@ T_SUITE(suite_net)
 	t_run("ipc_roundtrip_with_fd", ipc_roundtrip_with_fd);
 	t_run("ipc_extra_descriptors_are_closed",
 	    ipc_extra_descriptors_are_closed);
+	t_run("ipc_peer_gone_with_unread_message_is_eof",
+	    ipc_peer_gone_with_unread_message_is_eof);
 }
