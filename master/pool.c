@@ -5,7 +5,8 @@
  * worker exits by itself after `max_use` connections.  A daemon service
  * (authd) is one long-running process.  A process that dies abnormally
  * is replaced; when a service keeps dying the replacements are delayed,
- * doubling from one second up to a minute, and logged.
+ * doubling from one second up to a minute for a daemon and 4 seconds for
+ * a pool, and logged.
  *
  * Every process is fork()ed and exec()ed (fresh address space), gets the
  * status socket at descriptor 3 and its listening sockets from 4 on, and
@@ -34,7 +35,11 @@
 #include "chapar/worker.h"
 
 #define BACKOFF_START_MS 1000
+/* A daemon that keeps dying is broken and waits up to a minute; a pool's
+ * workers may die because of what a client sent, and a minute without
+ * new workers would be a minute's outage a client can cause at will. */
 #define BACKOFF_MAX_MS 60000
+#define POOL_BACKOFF_MAX_MS 4000
 #define FAILURES_BEFORE_BACKOFF 3
 #define HEALTHY_MS 10000	/* a process that lived this long was fine */
 
@@ -832,6 +837,9 @@ service_reap(pid_t pid, int st)
 		else if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_BADTOKEN)
 			log_warning("service %s: a session's token was refused "
 			    "(authd restarted since the hand-over?)", s->name);
+		else if (abnormal && WIFSIGNALED(st))
+			log_error("service %s: session pid %ld died: %s",
+			    s->name, (long)pid, how);
 		else if (abnormal)
 			log_warning("service %s: session pid %ld died: %s",
 			    s->name, (long)pid, how);
@@ -839,18 +847,24 @@ service_reap(pid_t pid, int st)
 		return;
 	}
 	if (abnormal) {
+		uint64_t max = s->kind == SVC_POOL ? POOL_BACKOFF_MAX_MS :
+		    BACKOFF_MAX_MS;
+
 		s->crashes++;
 		s->failures++;
-		log_warning("service %s: pid %ld died: %s%s%s", s->name,
+		/* every one, at error level: it may be a client's doing */
+		log_error("service %s: pid %ld died: %s%s%s", s->name,
 		    (long)pid, how, p->state == P_BUSY ? " serving " : "",
 		    p->state == P_BUSY ? p->ip : "");
 		if (s->failures >= FAILURES_BEFORE_BACKOFF) {
+			if (s->backoff > max)
+				s->backoff = max;
 			s->backoff_until = now_ms() + s->backoff;
 			log_error("service %s: %u abnormal exits in a row; "
 			    "next start in %llu s", s->name, s->failures,
 			    (unsigned long long)(s->backoff / 1000));
-			if ((s->backoff *= 2) > BACKOFF_MAX_MS)
-				s->backoff = BACKOFF_MAX_MS;
+			if ((s->backoff *= 2) > max)
+				s->backoff = max;
 		}
 	} else {
 		log_debug("service %s: pid %ld exited: %s", s->name,

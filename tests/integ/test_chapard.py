@@ -1,5 +1,6 @@
 """chapard, the supervisor, with the echod fixture as its pool service."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -70,23 +71,33 @@ def test_crashed_worker_is_replaced_within_a_second():
 
 
 def test_crash_loop_backs_off_and_says_so():
+    """Every crash is an error line with the service and the exit status;
+    from the third in a row the pool pauses 1, 2, then at most 4 s (a
+    client that can crash workers must not buy a minute's outage)."""
     inst, port = chapard_instance(prefork=1)
-    for _ in range(4):
-        try:
-            e = Echo(port, timeout=5)
-            e.s.sendall(b"EXIT 7\r\n")
-            e.f.readline()
-            e.close()
-        except OSError:
-            pass
-        time.sleep(0.2)
-    wait_for(lambda: "abnormal exits in a row; next start in" in
-             inst.log("chapard"), 10, "the backoff log line")
+    for i in range(6):
+        wait_for(lambda: inst.idle("echo") >= 1, 10, "a worker to crash")
+        e = Echo(port, timeout=5)
+        e.s.sendall(b"EXIT 7\r\n")
+        e.f.readline()
+        e.close()
+        wait_for(lambda: inst.log("chapard").count("died: exit status 7")
+                 == i + 1, 10, "crash %d in the log" % (i + 1))
+    t0 = time.time()
+    log = inst.log("chapard")
+    assert log.count("error: service echo: pid ") == 6, log
+    delays = re.findall(r"error: service echo: (\d+) abnormal exits in a "
+                        r"row; next start in (\d+) s", log)
+    assert [(int(n), int(d)) for n, d in delays] == [
+        (3, 1), (4, 2), (5, 4), (6, 4)], delays
     st = inst.service("echo")
-    assert st["failures_in_a_row"] >= 3 and st["abnormal_exits"] >= 3
+    assert st["failures_in_a_row"] == 6 and st["abnormal_exits"] == 6
+    assert 0 < st["backoff_ms"] <= 4000, st
     assert "in a row" in inst.ok("status")
     # after the backoff the service comes back by itself
-    wait_for(lambda: inst.idle("echo") >= 1, 20, "recovery")
+    wait_for(lambda: inst.idle("echo") >= 1, 10, "recovery")
+    assert time.time() - t0 < 6, "the pool paused %.1f s" % (
+        time.time() - t0)
     e = Echo(port)
     assert e.cmd("ECHO ok") == "ECHO ok"
 
