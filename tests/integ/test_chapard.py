@@ -773,6 +773,26 @@ def test_a_compromised_worker_cannot_hurt_chapard():
     assert e.cmd("ECHO fine") == "ECHO fine"
 
 
+def test_largest_worker_reports_leave_chapard_and_its_status_well():
+    """The biggest messages a worker can send (a user name of quotes that
+    JSON doubles, a hand-over state of 16 kB) are cut or refused: chapard
+    stays up and both forms of chapar status still answer."""
+    inst, port = chapard_instance(prefork=1)
+    e = Echo(port)
+    e.s.sendall(b"EVIL big\r\n")
+    assert e.f.readline() == b"EVIL done\r\n"
+    wait_for(lambda: "state too long" in inst.log("chapard"), 10,
+             "the refused hand-over")
+    st = inst.status_json()
+    assert st is not None, "chapar status --json failed"
+    users = [w["user"] for s in st["services"] for w in s["workers"]]
+    assert any(u and set(u) == {'"'} for u in users), users
+    assert "user " in inst.ok("status")
+    assert e.cmd("ECHO still") == "ECHO still"
+    e.close()
+    assert "killing it" not in inst.log("chapard")
+
+
 def test_session_home_must_be_the_mail_users_own():
     """A link (or someone else's directory) where a user's mail directory
     should be is refused: the session does not start."""
