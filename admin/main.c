@@ -18,6 +18,7 @@
 #include "admin.h"
 #include "chapar/addr.h"
 #include "chapar/log.h"
+#include "chapar/paths.h"
 #include "chapar/passwd.h"
 #include "chapar/util.h"
 

@@ -96,7 +96,8 @@ extern struct chapard M;
 /* pool.c */
 int services_load(struct config *, struct buf *err);
 void services_maintain(void);
-void services_quit_all(void);
+void services_stop_begin(void);
+void services_stop_step(void);
 void service_reap(pid_t, int status);
 void proc_message(struct proc *);
 void proc_status_lost(struct proc *);

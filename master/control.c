@@ -11,6 +11,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,7 +44,7 @@ control_open(const char *path, struct buf *err)
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		buf_reset(err);
-		buf_printf(err, "%s: path too long", path);
+		buf_printf(err, "%.200s...: path too long", path);
 		return -1;
 	}
 	memcpy(sun.sun_path, path, strlen(path));
@@ -53,6 +55,7 @@ control_open(const char *path, struct buf *err)
 	    sizeof(sun)) == -1 || listen(lfd, 16) == -1) {
 		umask(old);
 		buf_reset(err);
+		/* shorter than sun_path */
 		buf_printf(err, "%s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -98,8 +101,48 @@ state_name(enum proc_state s)
 	return n[s];
 }
 
+/*
+ * The status answer grows with what workers report (the processes they
+ * make a pool start, the user names they send), so it is written with
+ * the buf_try_ forms: when it does not fit, the client gets one error
+ * line instead, and chapard goes on.
+ */
+struct out {
+	struct buf *b;
+	int full;
+};
+
+static void say(struct out *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static void
-status_text(struct buf *o)
+say(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->full)
+		return;
+	va_start(ap, fmt);
+	if (buf_try_vprintf(o->b, fmt, ap) == -1)
+		o->full = 1;
+	va_end(ap);
+}
+
+/* A JSON string, if its worst case (6 bytes a byte, and the quotes) fits:
+ * json_string itself may not fail. */
+static void
+say_json(struct out *o, const char *v)
+{
+	size_t n = strlen(v), room = o->b->max - o->b->len;
+
+	if (o->full || room < 2 || n > (room - 2) / 6)
+		o->full = 1;
+	else
+		json_string(o->b, sv_from(v));
+}
+
+static void
+status_text(struct out *o)
 {
 	const struct service *s;
 	const struct proc *p;
@@ -108,75 +151,73 @@ status_text(struct buf *o)
 	int i;
 
 	fmt_duration(up, sizeof(up), (uint64_t)(now - M.started));
-	buf_printf(o, "chapard pid %ld, up %s, %s, configuration %s\n",
+	say(o, "chapard pid %ld, up %s, %s, configuration %s\n",
 	    (long)getpid(), up, M.stopping ? "stopping" : "running",
 	    M.conf_path);
 	for (s = M.services; s != NULL; s = s->next) {
-		buf_printf(o, "\nservice %s (%s)%s\n", s->name,
+		say(o, "\nservice %s (%s)%s\n", s->name,
 		    s->kind == SVC_POOL ? "pool" : "daemon",
 		    s->gone ? " draining" : "");
-		buf_printf(o, "  program %s\n", s->program);
+		say(o, "  program %s\n", s->program);
 		for (i = 0; i < s->nls; i++)
-			buf_printf(o, "  listen %s%s\n",
-			    s->ls[i].addr.text, s->ls[i].tls ? " tls" : "");
+			say(o, "  listen %s%s\n", s->ls[i].addr.text,
+			    s->ls[i].tls ? " tls" : "");
 		if (s->kind == SVC_POOL)
-			buf_printf(o, "  processes %u (idle %u, prefork "
-			    "%u, max %u), served %lu, refused %lu\n",
-			    s->nprocs, service_idle(s), s->prefork,
-			    s->max_procs, s->served, s->refused);
-		buf_printf(o, "  abnormal exits %lu (%u in a row)",
-		    s->crashes, s->failures);
+			say(o, "  processes %u (idle %u, prefork %u, max %u), "
+			    "served %lu, refused %lu\n", s->nprocs,
+			    service_idle(s), s->prefork, s->max_procs,
+			    s->served, s->refused);
+		say(o, "  abnormal exits %lu (%u in a row)", s->crashes,
+		    s->failures);
 		if (s->backoff_until > now_ms())
-			buf_printf(o, ", backing off for %llu s",
+			say(o, ", backing off for %llu s",
 			    (unsigned long long)((s->backoff_until - now_ms()) /
 			    1000 + 1));
-		buf_putc(o, '\n');
+		say(o, "\n");
 		for (p = s->procs; p != NULL; p = p->next) {
-			buf_printf(o, "    pid %-7ld %-9s %4llds",
-			    (long)p->pid, state_name(p->state),
-			    (long long)(now - p->since));
+			say(o, "    pid %-7ld %-9s %4llds", (long)p->pid,
+			    state_name(p->state), (long long)(now - p->since));
 			if (p->ip[0] != '\0')
-				buf_printf(o, "  client %s", p->ip);
+				say(o, "  client %s", p->ip);
 			if (p->user[0] != '\0')
-				buf_printf(o, "  user %s",
-				    log_esc_str(p->user));
-			buf_printf(o, "  served %u\n", p->served);
+				say(o, "  user %s", log_esc_str(p->user));
+			say(o, "  served %u\n", p->served);
 		}
 	}
 }
 
 static void
-jfield(struct buf *o, const char *k, const char *v, int comma)
+jfield(struct out *o, const char *k, const char *v, int comma)
 {
-	json_string(o, sv_from(k));
-	buf_puts(o, ": ");
-	json_string(o, sv_from(v));
+	say_json(o, k);
+	say(o, ": ");
+	say_json(o, v);
 	if (comma)
-		buf_puts(o, ", ");
+		say(o, ", ");
 }
 
 static void
-status_json(struct buf *o)
+status_json(struct out *o)
 {
 	const struct service *s;
 	const struct proc *p;
 	int64_t now = now_sec();
 	int i;
 
-	buf_printf(o, "{\"pid\": %ld, \"uptime\": %lld, \"stopping\": "
-	    "%s, \"services\": [", (long)getpid(),
-	    (long long)(now - M.started), M.stopping ? "true" : "false");
+	say(o, "{\"pid\": %ld, \"uptime\": %lld, \"stopping\": %s, "
+	    "\"services\": [", (long)getpid(), (long long)(now - M.started),
+	    M.stopping ? "true" : "false");
 	for (s = M.services; s != NULL; s = s->next) {
-		buf_puts(o, s == M.services ? "\n {" : ",\n {");
+		say(o, "%s", s == M.services ? "\n {" : ",\n {");
 		jfield(o, "name", s->name, 1);
 		jfield(o, "kind", s->kind == SVC_POOL ? "pool" : "daemon", 1);
-		buf_puts(o, "\"listen\": [");
+		say(o, "\"listen\": [");
 		for (i = 0; i < s->nls; i++) {
 			if (i)
-				buf_puts(o, ", ");
-			json_string(o, sv_from(s->ls[i].addr.text));
+				say(o, ", ");
+			say_json(o, s->ls[i].addr.text);
 		}
-		buf_printf(o, "], \"processes\": %u, \"idle\": %u, "
+		say(o, "], \"processes\": %u, \"idle\": %u, "
 		    "\"prefork\": %u, \"max_procs\": %u, \"served\": %lu, "
 		    "\"refused\": %lu, \"abnormal_exits\": %lu, "
 		    "\"failures_in_a_row\": %u, \"backoff_ms\": %llu, "
@@ -185,17 +226,34 @@ status_json(struct buf *o)
 		    s->failures, (unsigned long long)(s->backoff_until >
 		    now_ms() ? s->backoff_until - now_ms() : 0));
 		for (p = s->procs; p != NULL; p = p->next) {
-			buf_printf(o, "%s{\"pid\": %ld, ", p == s->procs ?
-			    "" : ", ", (long)p->pid);
+			say(o, "%s{\"pid\": %ld, ", p == s->procs ? "" : ", ",
+			    (long)p->pid);
 			jfield(o, "state", state_name(p->state), 1);
 			jfield(o, "client", p->ip, 1);
 			jfield(o, "user", p->user, 1);
-			buf_printf(o, "\"seconds\": %lld, \"served\": "
-			    "%u}", (long long)(now - p->since), p->served);
+			say(o, "\"seconds\": %lld, \"served\": %u}",
+			    (long long)(now - p->since), p->served);
 		}
-		buf_puts(o, "]}");
+		say(o, "]}");
 	}
-	buf_puts(o, "\n]}\n");
+	say(o, "\n]}\n");
+}
+
+static void
+status(struct buf *b, int json)
+{
+	struct out o = { b, 0 };
+
+	if (json)
+		status_json(&o);
+	else
+		status_text(&o);
+	if (o.full) {
+		log_warning("status answer larger than %zu bytes; not sent",
+		    b->max);
+		buf_reset(b);
+		buf_puts(b, "error: the status is too large to send\n");
+	}
 }
 
 static void
@@ -204,9 +262,9 @@ command(struct ctl *c, struct sv line)
 	line = sv_trim(line);
 	c->answered = 1;
 	if (sv_caseeq_str(line, "STATUS"))
-		status_text(&c->out);
+		status(&c->out, 0);
 	else if (sv_caseeq_str(line, "STATUS JSON"))
-		status_json(&c->out);
+		status(&c->out, 1);
 	else if (sv_caseeq_str(line, "RELOAD")) {
 		chapard_reload();
 		buf_puts(&c->out, "reloading\n");

@@ -26,6 +26,7 @@
 
 #include "chapard.h"
 #include "chapar/log.h"
+#include "chapar/paths.h"
 #include "chapar/util.h"
 
 #define TICK_MS 1000
@@ -74,10 +75,14 @@ signals(void)
 	sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* With the paths make compiled in: what a packager checks. */
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: chapard [-dfh] [-c file]\n");
+	fprintf(stderr, "usage: chapard [-dfh] [-c file]\n"
+	    "default configuration: %s\n"
+	    "programs: %s (or chapard's own directory)\n",
+	    config_default_path(), CHAPAR_LIBEXECDIR);
 	exit(100);
 }
 
@@ -212,27 +217,7 @@ begin_stop(void)
 	    config_num(M.cf, NULL, "shutdown_grace");
 	log_info("stopping: no new connections; sessions have %llu s to end",
 	    (unsigned long long)config_num(M.cf, NULL, "shutdown_grace"));
-	services_quit_all();
-}
-
-/* Daemons (authd) stop once every pool process is gone: a session that
- * is finishing may still need them. */
-static void
-stop_daemons(void)
-{
-	struct service *s;
-	struct proc *p;
-
-	for (s = M.services; s != NULL; s = s->next)
-		if (s->kind == SVC_POOL && s->procs != NULL)
-			return;
-	for (s = M.services; s != NULL; s = s->next)
-		for (p = s->procs; p != NULL; p = p->next)
-			if (!p->quit_asked) {
-				p->quit_asked = 1;
-				p->state = P_QUITTING;
-				(void)kill(p->pid, SIGTERM);
-			}
+	services_stop_begin();
 }
 
 /* Room for one more poll entry per process: the arrays grow. */
@@ -281,7 +266,7 @@ loop(void)
 		if (got_term && !M.stopping)
 			begin_stop();
 		if (M.stopping) {
-			stop_daemons();
+			services_stop_step();
 			if (!anything_left()) {
 				free(pfd);
 				free(procs);

@@ -5,7 +5,8 @@
  * worker exits by itself after `max_use` connections.  A daemon service
  * (authd) is one long-running process.  A process that dies abnormally
  * is replaced; when a service keeps dying the replacements are delayed,
- * doubling from one second up to a minute, and logged.
+ * doubling from one second up to a minute for a daemon and 4 seconds for
+ * a pool, and logged.
  *
  * Every process is fork()ed and exec()ed (fresh address space), gets the
  * status socket at descriptor 3 and its listening sockets from 4 on, and
@@ -19,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +29,21 @@
 #include "chapard.h"
 #include "chapar/ipc.h"
 #include "chapar/log.h"
+#include "chapar/paths.h"
 #include "chapar/priv.h"
 #include "chapar/tls.h"
 #include "chapar/util.h"
 #include "chapar/worker.h"
 
 #define BACKOFF_START_MS 1000
+/* A daemon that keeps dying is broken and waits up to a minute; a pool's
+ * workers may die because of what a client sent, and a minute without
+ * new workers would be a minute's outage a client can cause at will. */
 #define BACKOFF_MAX_MS 60000
+#define POOL_BACKOFF_MAX_MS 4000
 #define FAILURES_BEFORE_BACKOFF 3
 #define HEALTHY_MS 10000	/* a process that lived this long was fine */
+#define ENV_MAX 16		/* variables in a child's environment */
 
 /* Programs come from chapard's own directory when they are there (a build
  * tree), else from the install's libexec directory. */
@@ -44,7 +52,9 @@ locate(const char *name)
 {
 	struct buf b;
 
-	buf_init(&b, 4096);
+	/* room for either path: a plain append cannot overflow */
+	buf_init(&b, sizeof(M.self_dir) + strlen(CHAPAR_LIBEXECDIR) +
+	    strlen(name) + 2);
 	buf_printf(&b, "%s/%s", M.self_dir, name);
 	if (access(buf_cstr(&b), X_OK) != 0) {
 		buf_reset(&b);
@@ -109,6 +119,30 @@ proc_by_fd(int fd)
 
 /* --- configuration ------------------------------------------------------- */
 
+/* An error message for the caller's buffer, whatever its limit: what does
+ * not fit is cut (a long value in chapar.conf must not end chapard at a
+ * reload). */
+static void seterr(struct buf *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+seterr(struct buf *err, const char *fmt, ...)
+{
+	char cut[512];
+	va_list ap, again;
+
+	buf_reset(err);
+	va_start(ap, fmt);
+	va_copy(again, ap);
+	if (buf_try_vprintf(err, fmt, ap) == -1) {
+		(void)vsnprintf(cut, sizeof(cut), fmt, again);
+		if (buf_try_puts(err, cut) == -1)
+			buf_reset(err);
+	}
+	va_end(again);
+	va_end(ap);
+}
+
 static void
 settings(struct service *s, struct config *cf)
 {
@@ -153,17 +187,14 @@ addresses(struct config *cf, const char *name, struct listener *out, int *n,
 		for (i = 0; i < cnt; i++) {
 			got = listen_addr_parse(sv_from(items[i]), a, &e);
 			if (got < 0) {
-				buf_reset(err);
-				buf_printf(err, "service %s: %s = %s: %s",
-				    name, keys[k], items[i], e);
+				seterr(err, "service %s: %s = %s: %s", name,
+				    keys[k], items[i], e);
 				return -1;
 			}
 			for (j = 0; j < got; j++) {
 				if (*n == MAX_LISTENERS) {
-					buf_reset(err);
-					buf_printf(err, "service %s: more "
-					    "than %d listeners", name,
-					    MAX_LISTENERS);
+					seterr(err, "service %s: more than %d "
+					    "listeners", name, MAX_LISTENERS);
 					return -1;
 				}
 				out[*n].addr = a[j];
@@ -288,11 +319,9 @@ tls_validate(struct config *cf, const struct service *s, struct buf *err)
 		return 0;
 	buf_init(&e, 4096);
 	r = tls_server_new(&tc, &ts, &e);
-	if (r == -1) {
-		buf_reset(err);
-		buf_printf(err, "service %s: TLS: %s", s->name,
-		    buf_cstr(&e));
-	} else
+	if (r == -1)
+		seterr(err, "service %s: TLS: %s", s->name, buf_cstr(&e));
+	else
 		tls_server_free(&ts);
 	buf_free(&e);
 	return r;
@@ -485,60 +514,70 @@ arrange_fds(int status, const struct service *s,
 	(void)close_range((unsigned)(3 + n), ~0U, 0);
 }
 
-static void
+/* One NAME=value for the environment; -1 when it does not fit. */
+static int
+env_add(struct buf *store, size_t *off, size_t *n, const char *name,
+    const char *val)
+{
+	if (*n == ENV_MAX)
+		return -1;
+	off[*n] = store->len;
+	if (buf_try_printf(store, "%s=%s%c", name, val, 0) == -1)
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+/* The environment of a new process, its strings in store.  -1 when what
+ * a worker sent for a session does not fit: the session does not start
+ * (a variable kept from chapard's own environment that does not fit is
+ * left out). */
+static int
 child_env(const struct service *s, const struct session_args *sa, char **env,
-    size_t max, struct buf *store)
+    struct buf *store)
 {
 	static const char *keep[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS",
 		"LSAN_OPTIONS", "TZ" };
-	size_t n = 0, i, off[16];
-	char tls[MAX_LISTENERS + 1];
+	size_t n = 0, i, off[ENV_MAX];
+	char tls[MAX_LISTENERS + 1], nls[16];
 	const char *v;
-	int j;
+	int j, r = 0;
 
 	for (j = 0; j < s->nls; j++)
 		tls[j] = s->ls[j].tls ? '1' : '0';
 	tls[s->nls] = '\0';
+	(void)xsnprintf(nls, sizeof(nls), "%d", s->nls);
 	buf_reset(store);
-	off[n++] = store->len;
-	buf_printf(store, "PATH=/usr/sbin:/usr/bin:/sbin:/bin%c", 0);
-	off[n++] = store->len;
-	buf_printf(store, "CHAPAR_LOG=%s%c", M.foreground ? "stderr" :
-	    "syslog", 0);
-	if (s->kind == SVC_POOL) {
-		off[n++] = store->len;
-		buf_printf(store, "CHAPAR_WORKER=1%c", 0);
-	}
+	r |= env_add(store, off, &n, "PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+	r |= env_add(store, off, &n, "CHAPAR_LOG", M.foreground ? "stderr" :
+	    "syslog");
+	if (s->kind == SVC_POOL)
+		r |= env_add(store, off, &n, "CHAPAR_WORKER", "1");
 	if (s->kind == SVC_POOL && sa == NULL) {
-		off[n++] = store->len;
-		buf_printf(store, "CHAPAR_LISTEN_FDS=%d%c", s->nls, 0);
-		off[n++] = store->len;
-		buf_printf(store, "CHAPAR_LISTEN_TLS=%s%c", tls, 0);
+		r |= env_add(store, off, &n, "CHAPAR_LISTEN_FDS", nls);
+		r |= env_add(store, off, &n, "CHAPAR_LISTEN_TLS", tls);
 	}
 	if (sa != NULL) {
-		off[n++] = store->len;
-		buf_printf(store, "CHAPAR_TOKEN=%s%c", sa->token, 0);
-		off[n++] = store->len;
-		buf_printf(store, "CHAPAR_STATE=%s%c", sa->state, 0);
-		off[n++] = store->len;
-		buf_printf(store, "CHAPAR_PEER=%s%c", sa->peer, 0);
-		off[n++] = store->len;
-		buf_printf(store, "CHAPAR_LOG_ID=%s%c", sa->log_id, 0);
+		r |= env_add(store, off, &n, "CHAPAR_TOKEN", sa->token);
+		r |= env_add(store, off, &n, "CHAPAR_STATE", sa->state);
+		r |= env_add(store, off, &n, "CHAPAR_PEER", sa->peer);
+		r |= env_add(store, off, &n, "CHAPAR_LOG_ID", sa->log_id);
 	}
 	for (i = 0; i < NELEM(keep); i++)
-		if ((v = getenv(keep[i])) != NULL) {
-			off[n++] = store->len;
-			buf_printf(store, "%s=%s%c", keep[i], v, 0);
-		}
-	for (i = 0; i < n && i + 1 < max; i++)
+		if ((v = getenv(keep[i])) != NULL &&
+		    env_add(store, off, &n, keep[i], v) == -1)
+			log_warning("%s is too long for a child's environment; "
+			    "left out", keep[i]);
+	for (i = 0; i < n; i++)
 		env[i] = store->data + off[i];
 	env[i] = NULL;
+	return r != 0 ? -1 : 0;
 }
 
 static struct proc *
 spawn_as(struct service *s, const struct session_args *sa)
 {
-	char *argv[8], *env[20];
+	char *argv[8], *env[ENV_MAX + 1];
 	struct buf store;
 	struct proc *p;
 	sigset_t all;
@@ -552,7 +591,16 @@ spawn_as(struct service *s, const struct session_args *sa)
 		return NULL;
 	}
 	buf_init(&store, 8192);
-	child_env(s, sa, env, NELEM(env), &store);
+	if (child_env(s, sa, env, &store) == -1) {
+		log_error("service %s: the environment of a new process does "
+		    "not fit", s->name);
+		buf_free(&store);
+		if (sv[0] >= 0) {
+			close(sv[0]);
+			close(sv[1]);
+		}
+		return NULL;
+	}
 	argv[0] = s->program;
 	argv[1] = "-c";
 	argv[2] = (char *)(uintptr_t)M.conf_path;
@@ -831,6 +879,9 @@ service_reap(pid_t pid, int st)
 		else if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_BADTOKEN)
 			log_warning("service %s: a session's token was refused "
 			    "(authd restarted since the hand-over?)", s->name);
+		else if (abnormal && WIFSIGNALED(st))
+			log_error("service %s: session pid %ld died: %s",
+			    s->name, (long)pid, how);
 		else if (abnormal)
 			log_warning("service %s: session pid %ld died: %s",
 			    s->name, (long)pid, how);
@@ -838,18 +889,24 @@ service_reap(pid_t pid, int st)
 		return;
 	}
 	if (abnormal) {
+		uint64_t max = s->kind == SVC_POOL ? POOL_BACKOFF_MAX_MS :
+		    BACKOFF_MAX_MS;
+
 		s->crashes++;
 		s->failures++;
-		log_warning("service %s: pid %ld died: %s%s%s", s->name,
+		/* every one, at error level: it may be a client's doing */
+		log_error("service %s: pid %ld died: %s%s%s", s->name,
 		    (long)pid, how, p->state == P_BUSY ? " serving " : "",
 		    p->state == P_BUSY ? p->ip : "");
 		if (s->failures >= FAILURES_BEFORE_BACKOFF) {
+			if (s->backoff > max)
+				s->backoff = max;
 			s->backoff_until = now_ms() + s->backoff;
 			log_error("service %s: %u abnormal exits in a row; "
 			    "next start in %llu s", s->name, s->failures,
 			    (unsigned long long)(s->backoff / 1000));
-			if ((s->backoff *= 2) > BACKOFF_MAX_MS)
-				s->backoff = BACKOFF_MAX_MS;
+			if ((s->backoff *= 2) > max)
+				s->backoff = max;
 		}
 	} else {
 		log_debug("service %s: pid %ld exited: %s", s->name,
@@ -1113,18 +1170,67 @@ service_wanted(struct service *s)
 		s->backoff_until = now_ms() + 1000;	/* no busy loop */
 }
 
-/* Stop: close the listeners, let every process finish. */
+/* Stop, first step: no new connections anywhere. */
 void
-services_quit_all(void)
+services_stop_begin(void)
+{
+	struct service *s;
+
+	for (s = M.services; s != NULL; s = s->next)
+		close_listeners(s);
+}
+
+static int
+has_procs(const char *daemon)
+{
+	const struct service *s;
+
+	for (s = M.services; s != NULL; s = s->next)
+		if (s->kind == SVC_DAEMON && strcmp(s->name, daemon) == 0 &&
+		    s->procs != NULL)
+			return 1;
+	return 0;
+}
+
+/* A pool of local(8), the LMTP agent qmgr delivers through. */
+static int
+is_local(const struct service *s)
+{
+	const char *slash = strrchr(s->program, '/');
+
+	return strcmp(slash != NULL ? slash + 1 : s->program, "local") == 0;
+}
+
+/*
+ * Stop, every turn of the loop until nothing is left: each process is
+ * told once, in an order that lets each finish without waiting for
+ * another.
+ *   1. qmgr (it closes its kept LMTP connections) and the pools that do
+ *      not deliver for it: smtpd, pop3d, ...;
+ *   2. once qmgr is gone: the local pools (their connections from qmgr
+ *      are closed by then) and remote, qmgr's SMTP client;
+ *   3. once every pool is gone: enqueue (smtpd writes to it until the
+ *      end of its sessions) and authd (which sessions and qmgr ask).
+ * A pool worker told to quit ends its session at the next point the
+ * protocol allows; shutdown_grace bounds it all (main.c).
+ */
+void
+services_stop_step(void)
 {
 	struct service *s;
 	struct proc *p;
+	int queue = has_procs("qmgr"), pools = 0;
 
+	for (s = M.services; s != NULL; s = s->next)
+		if (s->kind == SVC_POOL && s->procs != NULL)
+			pools = 1;
 	for (s = M.services; s != NULL; s = s->next) {
-		close_listeners(s);
+		if (s->kind == SVC_POOL ? queue && is_local(s) :
+		    strcmp(s->name, "qmgr") != 0 &&
+		    (queue || (pools && strcmp(s->name, "remote") != 0)))
+			continue;
 		for (p = s->procs; p != NULL; p = p->next)
-			if (s->kind == SVC_POOL)
-				proc_quit(p);
+			proc_quit(p);
 	}
 }
 

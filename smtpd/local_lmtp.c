@@ -25,6 +25,7 @@
 #include "chapar/log.h"
 #include "chapar/smtp.h"
 #include "chapar/util.h"
+#include "chapar/worker.h"
 #include "local.h"
 
 #define CMD_MAX 4096		/* a command line (RFC 5321 4.5.3.1.4: 512,
@@ -449,6 +450,13 @@ lmtp_serve(struct dlv_ctx *cx, int fd, const char *peer)
 			break;
 		if (l.errors >= ERRORS_MAX) {
 			reply(&l, "421 4.7.0 too many errors");
+			break;
+		}
+		/* chapard stops or reloads: between transactions, so that a
+		 * client's kept connection (qmgr's, Postfix's) does not hold
+		 * the old worker */
+		if (!l.mail && worker_quitting()) {
+			reply(&l, "421 4.3.2 %s shutting down", l.host);
 			break;
 		}
 	}

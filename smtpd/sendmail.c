@@ -31,6 +31,7 @@
 #include "chapar/enqc.h"
 #include "chapar/io.h"
 #include "chapar/log.h"
+#include "chapar/paths.h"
 #include "chapar/mime.h"
 #include "chapar/queue.h"
 #include "chapar/util.h"

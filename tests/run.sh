@@ -61,6 +61,17 @@ manlint() {	# mandoc -Tlint on every page: no warnings
 			f=$((f + 1))
 		fi
 	done
+	# every program's page says what it runs as, touches and talks to
+	for m in man/*.[18]; do
+		[ -e "$m" ] || continue
+		if grep -q '^\.Sh SECURITY$' "$m"; then
+			echo "ok - security_section_$(basename "$m")"
+			p=$((p + 1))
+		else
+			echo "FAIL - security_section_$(basename "$m")"
+			f=$((f + 1))
+		fi
+	done
 	echo "$p passed, $f failed"
 }
 

@@ -21,6 +21,7 @@
 
 #include "chapar/config.h"
 #include "chapar/log.h"
+#include "chapar/paths.h"
 #include "chapar/util.h"
 
 #define CFG_MAX_FILE (1024 * 1024)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "chapar/config.h"
+#include "chapar/paths.h"
 
 #define KB 1024ULL
 #define MB (1024ULL * KB)

@@ -120,6 +120,16 @@ ipc_recv(int sock, int *type, struct rec *payload, int *fd, const char **why)
 	do
 		r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 	while (r == -1 && errno == EINTR);
+	/* An empty datagram reads as the end, but may carry descriptors
+	 * (fuzz_ipc found them left open). */
+	if (r == 0 && take_fds(&msg, fd) > 0 && *fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	/* A peer that exits with a message of ours unread resets the
+	 * connection: it is gone, as at end of file, not malformed. */
+	if (r == -1 && errno == ECONNRESET)
+		r = 0;
 	if (r <= 0) {
 		*why = r == 0 ? "end of file" : strerror(errno);
 		free(data);

@@ -118,9 +118,35 @@ worker_auth_master(void)
 	return W.auth != NULL && W.auth_master;
 }
 
+static void control(int type, struct rec *r);
+
+/* Also while a connection is served: a QUIT that chapard sent meanwhile
+ * is read here, without waiting (nothing else comes unasked during a
+ * connection); a status socket closed or broken means chapard is gone,
+ * and the session ends too. */
 int
 worker_quitting(void)
 {
+	struct pollfd pfd;
+	struct rec r;
+	const char *why;
+	int type, fd, ret;
+
+	while (!W.quitting && W.status >= 0) {
+		pfd.fd = W.status;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 0) != 1)
+			break;
+		rec_init(&r);
+		ret = ipc_recv(W.status, &type, &r, &fd, &why);
+		if (fd >= 0)
+			close(fd);
+		if (ret == 1)
+			control(type, &r);
+		else
+			W.quitting = 1;
+		rec_free(&r);
+	}
 	return W.quitting;
 }
 

@@ -1,5 +1,6 @@
 """chapard, the supervisor, with the echod fixture as its pool service."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -70,23 +71,33 @@ def test_crashed_worker_is_replaced_within_a_second():
 
 
 def test_crash_loop_backs_off_and_says_so():
+    """Every crash is an error line with the service and the exit status;
+    from the third in a row the pool pauses 1, 2, then at most 4 s (a
+    client that can crash workers must not buy a minute's outage)."""
     inst, port = chapard_instance(prefork=1)
-    for _ in range(4):
-        try:
-            e = Echo(port, timeout=5)
-            e.s.sendall(b"EXIT 7\r\n")
-            e.f.readline()
-            e.close()
-        except OSError:
-            pass
-        time.sleep(0.2)
-    wait_for(lambda: "abnormal exits in a row; next start in" in
-             inst.log("chapard"), 10, "the backoff log line")
+    for i in range(6):
+        wait_for(lambda: inst.idle("echo") >= 1, 10, "a worker to crash")
+        e = Echo(port, timeout=5)
+        e.s.sendall(b"EXIT 7\r\n")
+        e.f.readline()
+        e.close()
+        wait_for(lambda: inst.log("chapard").count("died: exit status 7")
+                 == i + 1, 10, "crash %d in the log" % (i + 1))
+    t0 = time.time()
+    log = inst.log("chapard")
+    assert log.count("error: service echo: pid ") == 6, log
+    delays = re.findall(r"error: service echo: (\d+) abnormal exits in a "
+                        r"row; next start in (\d+) s", log)
+    assert [(int(n), int(d)) for n, d in delays] == [
+        (3, 1), (4, 2), (5, 4), (6, 4)], delays
     st = inst.service("echo")
-    assert st["failures_in_a_row"] >= 3 and st["abnormal_exits"] >= 3
+    assert st["failures_in_a_row"] == 6 and st["abnormal_exits"] == 6
+    assert 0 < st["backoff_ms"] <= 4000, st
     assert "in a row" in inst.ok("status")
     # after the backoff the service comes back by itself
-    wait_for(lambda: inst.idle("echo") >= 1, 20, "recovery")
+    wait_for(lambda: inst.idle("echo") >= 1, 10, "recovery")
+    assert time.time() - t0 < 6, "the pool paused %.1f s" % (
+        time.time() - t0)
     e = Echo(port)
     assert e.cmd("ECHO ok") == "ECHO ok"
 
@@ -762,6 +773,26 @@ def test_a_compromised_worker_cannot_hurt_chapard():
     assert e.cmd("ECHO fine") == "ECHO fine"
 
 
+def test_largest_worker_reports_leave_chapard_and_its_status_well():
+    """The biggest messages a worker can send (a user name of quotes that
+    JSON doubles, a hand-over state of 16 kB) are cut or refused: chapard
+    stays up and both forms of chapar status still answer."""
+    inst, port = chapard_instance(prefork=1)
+    e = Echo(port)
+    e.s.sendall(b"EVIL big\r\n")
+    assert e.f.readline() == b"EVIL done\r\n"
+    wait_for(lambda: "state too long" in inst.log("chapard"), 10,
+             "the refused hand-over")
+    st = inst.status_json()
+    assert st is not None, "chapar status --json failed"
+    users = [w["user"] for s in st["services"] for w in s["workers"]]
+    assert any(u and set(u) == {'"'} for u in users), users
+    assert "user " in inst.ok("status")
+    assert e.cmd("ECHO still") == "ECHO still"
+    e.close()
+    assert "killing it" not in inst.log("chapard")
+
+
 def test_session_home_must_be_the_mail_users_own():
     """A link (or someone else's directory) where a user's mail directory
     should be is refused: the session does not start."""
@@ -785,3 +816,70 @@ def test_session_home_must_be_the_mail_users_own():
     assert e.f.readline() == b""
     wait_for(lambda: "not a private directory" in inst.log("chapard"), 10,
              "the second refusal")
+
+
+def test_stop_with_qmgr_and_local_ends_well_within_the_grace():
+    """qmgr keeps LMTP connections to local's workers: chapard stops qmgr
+    first, then local, then enqueue and authd, so that nobody waits out
+    shutdown_grace (defect 11: every such stop took 30 s and ended with
+    a worker killed)."""
+    need_root()
+    import smtplib
+    from test_local import messages
+    from test_qmgr import MSG, q_instance
+    inst, port = q_instance("shutdown_grace = 30s\n")
+    c = smtplib.SMTP("127.0.0.1", port)
+    assert c.sendmail("bob@example.net", ["alice@example.org"], MSG) == {}
+    c.quit()
+    wait_for(lambda: len(messages(inst, "alice@example.org")) == 1, 20,
+             "the delivery")
+    t0 = time.time()
+    r = inst.chapar("stop")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert inst.procs["chapard"].wait(30) == 0
+    took = time.time() - t0
+    log = inst.log("chapard")
+    assert took < 10, "chapar stop took %.1f s" % took
+    assert "killing it" not in log and "grace over" not in log, log
+    assert "died" not in log, log
+
+
+def test_local_ends_a_kept_lmtp_connection_when_told_to_quit():
+    """A client that keeps its LMTP connection open (Postfix's connection
+    cache, qmgr) is told 421 after its transaction once chapard has asked
+    the worker to quit, and chapar stop then ends at once, without
+    waiting out shutdown_grace or killing anyone."""
+    need_root()
+    from test_local import lmtp_instance
+    inst, port = lmtp_instance("shutdown_grace = 30s\n")
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    s.sendall(b"LHLO client.example\r\n")
+    while not f.readline().startswith(b"250 "):
+        pass
+    assert len(worker_pids(inst, "lmtp", state="busy")) == 1
+    t0 = time.time()
+    # "chapar stop" would wait for the end: the signal does the same
+    inst.procs["chapard"].send_signal(signal.SIGTERM)
+    wait_for(lambda: worker_pids(inst, "lmtp", state="quitting"), 10,
+             "the worker to be told to quit")
+    # the transaction under way still goes through, then the worker goes
+    s.sendall(b"MAIL FROM:<bob@example.net>\r\n"
+              b"RCPT TO:<alice@example.org>\r\nDATA\r\n")
+    assert f.readline().startswith(b"250 ")
+    assert f.readline().startswith(b"250 ")
+    assert f.readline().startswith(b"354 ")
+    s.sendall(b"Subject: kept\r\n\r\nhello\r\n.\r\n")
+    assert f.readline().startswith(b"250 ")
+    line = f.readline()
+    assert line.startswith(b"421 4.3.2 "), line
+    assert f.readline() == b""
+    s.close()
+    assert inst.procs["chapard"].wait(30) == 0
+    took = time.time() - t0
+    log = inst.log("chapard")
+    assert took < 10, "chapar stop took %.1f s" % took
+    assert "killing it" not in log and "grace over" not in log, log
+    from test_local import messages
+    assert len(messages(inst, "alice@example.org")) == 1

@@ -3,6 +3,7 @@ with AUTH PLAIN and LOGIN, implicit TLS, and refusals by exit code."""
 import shutil
 import subprocess
 
+import chapartest
 from test_smtpd import queued, smtp_instance
 
 
@@ -14,16 +15,14 @@ def swaks(port, *args):
     return r.returncode, r.stdout + r.stderr
 
 
-def have_swaks():
+def need_swaks():
     if shutil.which("swaks") is None:
-        print("skip - swaks not installed (apt-get install swaks)")
-        return False
-    return True
+        raise chapartest.Skip("swaks is not installed (apt-get install "
+                              "swaks)")
 
 
 def test_swaks_mx_plain_and_pipelined():
-    if not have_swaks():
-        return
+    need_swaks()
     inst, port = smtp_instance()
     rc, out = swaks(port, "--from", "bob@example.net", "--to",
                     "alice@example.org", "--header", "Subject: swaks 1")
@@ -44,8 +43,7 @@ def test_swaks_mx_plain_and_pipelined():
 
 
 def test_swaks_starttls_auth_and_implicit_tls():
-    if not have_swaks():
-        return
+    need_swaks()
     inst, port = smtp_instance(section="submission",
                                extra="smtpd_auth_required = yes\n")
     for mech in ("PLAIN", "LOGIN"):

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "chapar/config.h"
+#include "chapar/paths.h"
 #include "chapar/util.h"
 #include "harness.h"
 

@@ -99,6 +99,26 @@ ipc_roundtrip_with_fd(void)
 	rec_free(&got);
 }
 
+/* A process that exits without reading what it was sent (a worker told
+ * to quit while it was already leaving) resets the socket: that is its
+ * end, not a malformed message that gets it killed. */
+static void
+ipc_peer_gone_with_unread_message_is_eof(void)
+{
+	struct rec got;
+	const char *why;
+	int sv[2], type, fd;
+
+	T_ASSERT(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+	rec_init(&got);
+	T_ASSERT(ipc_send(sv[0], IPC_QUIT, NULL, -1) == 0);
+	close(sv[1]);
+	T_EQ_INT(ipc_recv(sv[0], &type, &got, &fd, &why), 0);
+	T_EQ_INT(fd, -1);
+	close(sv[0]);
+	rec_free(&got);
+}
+
 static int
 open_fds(void)
 {
@@ -108,6 +128,45 @@ open_fds(void)
 		if (fcntl(fd, F_GETFD) != -1)
 			n++;
 	return n;
+}
+
+/* An empty datagram reads as the end of the socket; a descriptor sent
+ * with it is closed, not left open in the receiver (chapard). */
+static void
+ipc_empty_datagram_with_a_descriptor_leaks_nothing(void)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr msg;
+	struct iovec iov;
+	struct rec got;
+	const char *why;
+	int sv[2], type, fd, before;
+
+	T_ASSERT(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+	rec_init(&got);
+	before = open_fds();
+	memset(&msg, 0, sizeof(msg));
+	memset(&cm, 0, sizeof(cm));
+	iov.iov_base = &type;
+	iov.iov_len = 0;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	cm.h.cmsg_level = SOL_SOCKET;
+	cm.h.cmsg_type = SCM_RIGHTS;
+	cm.h.cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(&cm.h), &sv[0], sizeof(int));
+	T_ASSERT(sendmsg(sv[0], &msg, 0) == 0);
+	T_EQ_INT(ipc_recv(sv[1], &type, &got, &fd, &why), 0);
+	T_EQ_INT(fd, -1);
+	T_EQ_INT(open_fds(), before);
+	close(sv[0]);
+	close(sv[1]);
+	rec_free(&got);
 }
 
 static void
@@ -159,4 +218,8 @@ T_SUITE(suite_net)
 	t_run("ipc_roundtrip_with_fd", ipc_roundtrip_with_fd);
 	t_run("ipc_extra_descriptors_are_closed",
 	    ipc_extra_descriptors_are_closed);
+	t_run("ipc_peer_gone_with_unread_message_is_eof",
+	    ipc_peer_gone_with_unread_message_is_eof);
+	t_run("ipc_empty_datagram_with_a_descriptor_leaks_nothing",
+	    ipc_empty_datagram_with_a_descriptor_leaks_nothing);
 }
