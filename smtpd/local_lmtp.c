@@ -25,7 +25,6 @@
 #include "chapar/log.h"
 #include "chapar/smtp.h"
 #include "chapar/util.h"
-#include "chapar/worker.h"
 #include "local.h"
 
 #define CMD_MAX 4096		/* a command line (RFC 5321 4.5.3.1.4: 512,
@@ -432,8 +431,9 @@ lmtp_serve(struct dlv_ctx *cx, int fd, const char *peer)
 		/* RFC 2920: replies go out when no command is waiting */
 		if (io_buffered(&l.io) == 0 && io_flush(&l.io) != IO_OK)
 			break;
-		/* asked to stop: between transactions, the client is told
-		 * (RFC 5321 4.2.2, 421 for "shutting down") */
+		/* chapard stops or reloads: between transactions the client
+		 * is told (RFC 5321 4.2.2), so that a kept connection
+		 * (qmgr's, Postfix's) does not hold the old worker */
 		if (!l.mail && cx->quitting != NULL && cx->quitting()) {
 			reply(&l, "421 4.3.2 %s shutting down", l.host);
 			break;
@@ -450,13 +450,6 @@ lmtp_serve(struct dlv_ctx *cx, int fd, const char *peer)
 			break;
 		if (l.errors >= ERRORS_MAX) {
 			reply(&l, "421 4.7.0 too many errors");
-			break;
-		}
-		/* chapard stops or reloads: between transactions, so that a
-		 * client's kept connection (qmgr's, Postfix's) does not hold
-		 * the old worker */
-		if (!l.mail && worker_quitting()) {
-			reply(&l, "421 4.3.2 %s shutting down", l.host);
 			break;
 		}
 	}
