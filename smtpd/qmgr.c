@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chapar/addr.h"
 #include "chapar/authc.h"
 #include "chapar/config.h"
 #include "chapar/daemon.h"
@@ -1207,6 +1208,56 @@ double_bounce_to(struct buf *out)
 		buf_printf(out, "%s@%s", pm, G.host);
 }
 
+/* The report so far goes to its file once it is big; a recipient's part
+ * of it is bounded by the envelope's checks (chapar-queue(5): reply= 4
+ * kB, orcpt= 1 kB, ...).  0, or -1. */
+#define REPORT_SPILL (64 * 1024)
+
+static int
+spill(int fd, struct buf *m)
+{
+	if (m->len < REPORT_SPILL)
+		return 0;
+	if (write_all(fd, m->data, m->len) == -1)
+		return -1;
+	buf_reset(m);
+	return 0;
+}
+
+/* The original after the report: all of it, or (hdrs) its header with
+ * the CRLF of its last field, streamed from its file.  0, or -1. */
+static int
+copy_original(int out, const char *path, int hdrs)
+{
+	char b[65536];
+	uint64_t want = UINT64_MAX, pos = 0;
+	ssize_t n = 0, i;
+	int fd, st = 0, r = -1;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	/* RFC 3462 (text/rfc822-headers): up to the empty line */
+	while (hdrs && want == UINT64_MAX && (n = read(fd, b, sizeof(b))) > 0)
+		for (i = 0; i < n && want == UINT64_MAX; i++, pos++) {
+			st = b[i] == "\r\n\r\n"[st] ? st + 1 : b[i] == '\r';
+			if (st == 4)
+				want = pos - 1;
+		}
+	if (lseek(fd, 0, SEEK_SET) == -1)
+		goto out;
+	while (want > 0 && (n = read(fd, b, sizeof(b))) > 0) {
+		if ((uint64_t)n > want)
+			n = (ssize_t)want;
+		if (write_all(out, b, (size_t)n) == -1)
+			goto out;
+		want -= (uint64_t)n;
+	}
+	r = n == -1 ? -1 : 0;
+out:
+	close(fd);
+	return r;
+}
+
 /*
  * The report of the failed recipients (or, delayed, of those still
  * waiting; or of those delivered who asked to hear of it), to the
@@ -1247,7 +1298,10 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 			    "postmaster: dropped", id);
 		return 0;	/* no one to say it to */
 	}
-	buf_init(&to, 256);
+	/* the postmaster key (any length) at the host name, or the sender
+	 * (a path, as the envelope's checks make sure) */
+	buf_init(&to, strlen(config_str(G.cf, NULL, "postmaster")) +
+	    sizeof(G.host) + ADDR_PATH_MAX + 2);
 	if (dbl)
 		double_bounce_to(&to);
 	else
@@ -1256,10 +1310,14 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 	(void)gettimeofday(&tv, NULL);
 	queue_id_make((uint64_t)tv.tv_sec, (uint32_t)tv.tv_usec, ++serial |
 	    (uint64_t)1 << 40, bid);
-	buf_init(&m, 64 * 1024);
+	buf_init(&m, 2 * REPORT_SPILL + 2 * to.len);
 	buf_init(&path, 256);
-	buf_init(&env, 4096);
+	buf_init(&env, 256 + 2 * to.len);
 	buf_init(&tmp, 256);
+	queue_path("tmp", bid, &tmp);
+	if ((fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0600)) == -1)
+		goto out;
 	date_rfc5322(date, sizeof(date));
 	(void)xsnprintf(boundary, sizeof(boundary), "%s/%s", bid, G.host);
 	buf_printf(&m, "Received: by %s (Chapar qmgr)\r\n\tid %s;\r\n"
@@ -1284,11 +1342,14 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 	    "do not report further)" : dbl ? "(a delivery report with no "
 	    "sender) could not be delivered" : "could not be delivered to "
 	    "one or more recipients");
-	for (i = 0; i < e->nrcpt; i++)
-		if (reported(&e->head, &e->rcpts[i], kind))
-			buf_printf(&m, "<%s>: %s\r\n",
-			    rec_get_str(&e->rcpts[i], "rcpt"),
-			    rec_get_str(&e->rcpts[i], "reply"));
+	for (i = 0; i < e->nrcpt; i++) {
+		if (!reported(&e->head, &e->rcpts[i], kind))
+			continue;
+		buf_printf(&m, "<%s>: %s\r\n", rec_get_str(&e->rcpts[i],
+		    "rcpt"), rec_get_str(&e->rcpts[i], "reply"));
+		if (spill(fd, &m) == -1)
+			goto out;
+	}
 	/* RFC 3464 2.2: per-message fields, then per recipient */
 	dsn_date(arrived, date, sizeof(date));
 	/* RFC 6533 6: an SMTPUTF8 message's report is "global" */
@@ -1304,6 +1365,8 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 
 		if (!reported(&e->head, r, kind))
 			continue;
+		if (spill(fd, &m) == -1)
+			goto out;
 		buf_puts(&m, "\r\n");
 		if (orcpt != NULL)
 			buf_printf(&m, "Original-Recipient: %s\r\n",
@@ -1323,32 +1386,9 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 	    "message/rfc822");
 	/* the original (or its header) follows from its file */
 	queue_path("mess", id, &path);
-	queue_path("tmp", bid, &tmp);
-	if ((fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_EXCL |
-	    O_CLOEXEC, 0600)) == -1 || write_all(fd, m.data, m.len) == -1)
+	if (write_all(fd, m.data, m.len) == -1 ||
+	    copy_original(fd, buf_cstr(&path), hdrs) == -1)
 		goto out;
-	{
-		struct buf orig;
-
-		buf_init(&orig, 64 * 1024);
-		if (file_read(buf_cstr(&path), (size_t)config_num(G.cf, NULL,
-		    "message_size_limit") + 1024 * 1024, &orig) == -1)
-			goto out_orig;
-		if (hdrs) {
-			const char *end = memmem(orig.data, orig.len,
-			    "\r\n\r\n", 4);
-
-			if (end != NULL)
-				buf_truncate(&orig, (size_t)(end - orig.data) +
-				    2);
-		}
-		ok = write_all(fd, orig.data, orig.len);
-out_orig:
-		buf_free(&orig);
-		if (ok == -1)
-			goto out;
-		ok = -1;
-	}
 	buf_reset(&m);
 	buf_printf(&m, "\r\n--%s--\r\n", boundary);
 	if (write_all(fd, m.data, m.len) == -1 || fsync(fd) == -1)
