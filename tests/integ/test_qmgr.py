@@ -351,3 +351,27 @@ def test_qmgr_bounce_of_many_recipients():
     assert sorted(g["Final-Recipient"] for g in groups[1:]) == sorted(
         "rfc822; " + a for a in bad)
     wait_for(lambda: queue_files(inst) == [], 10, "an empty queue")
+
+
+def test_qmgr_puts_big_filter_tags_on_top():
+    """Header fields a content filter added (header= in the envelope)
+    go on top of the message at delivery, however many."""
+    chapartest.need_root()
+    import tempfile
+    from test_smtpd_filter import Filter
+    d = tempfile.mkdtemp(prefix="chapar-q-")
+    os.chmod(d, 0o755)
+    tags = [("header", "X-Scan-%d: %s" % (i, "v" * 980)) for i in range(8)]
+    f = Filter(os.path.join(d, "content"),
+               lambda req, msg: [("action", "tag")] + tags)
+    inst, port = q_instance("smtpd_content_filters = %s\n" % f.path)
+    c = smtplib.SMTP("127.0.0.1", port)
+    assert c.sendmail("bob@example.net", ["alice@example.org"], MSG) == {}
+    c.quit()
+    wait_for(lambda: len(messages(inst, "alice@example.org")) == 1, 20,
+             "the delivery")
+    body = messages(inst, "alice@example.org")[0][1]
+    for _, h in tags:
+        assert ("\r\n%s\r\n" % h).encode() in body
+    assert body.index(b"X-Scan-7") < body.index(b"From: Bob")
+    wait_for(lambda: queue_files(inst) == [], 10, "an empty queue")
