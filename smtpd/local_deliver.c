@@ -116,8 +116,12 @@ dlv_msg_init(struct dlv_msg *m, int fd, uint64_t size, const char *sender)
 	m->fd = fd;
 	m->size = size;
 	m->sender = sender;
-	buf_init(&m->delivered_to, 64 * 1024);
-	buf_init(&m->done, 64 * 1024);
+	/* each value kept (and its NUL) is shorter than the field it came
+	 * from, and only HEAD_SCAN_MAX bytes of header are scanned */
+	buf_init(&m->delivered_to, HEAD_SCAN_MAX);
+	/* a user per recipient (LMTP takes 1000) and then some; an alias
+	 * may lead to more: see deliver_user */
+	buf_init(&m->done, 1024 * 1024);
 	buf_init(&m->env, 1024 * 1024);
 	buf_init(&m->bs, 1024 * 1024);
 	head = xmalloc(HEAD_SCAN_MAX);
@@ -341,7 +345,7 @@ domain_full(struct user *u, uint64_t size, struct domusage **dup,
 	*dup = NULL;
 	if (u->domain_quota == 0)
 		return 0;
-	buf_init(&dir, 4096);
+	buf_init(&dir, u->domlen + 1);
 	buf_append(&dir, u->path.data, u->domlen);
 	*dup = domusage_get(buf_cstr(&dir), err);
 	buf_free(&dir);
@@ -360,7 +364,8 @@ user_lookup(struct dlv_ctx *cx, const char *key, struct user *u,
 	int fd, r = -1;
 
 	authc_reply_init(&rep);
-	buf_init(&err, 1024);
+	/* home_open's reasons hold an escaped name (log_esc: 1.6 kB) */
+	buf_init(&err, 4096);
 	u->key = key;
 	if (ask(cx, 0, key, &rep) == -1)
 		result(res, 451, "4.3.0", "user database unavailable");
@@ -440,7 +445,8 @@ store_copy(struct store *st, struct mbox *mb, const struct dlv_msg *m,
 
 	if (store_tmp_open(st, &t, err) == -1)
 		return -1;
-	buf_init(&head, 4096);
+	/* the sender is the LDA's -f argument: any length */
+	buf_init(&head, strlen(m->sender) + strlen(key) + 64);
 	buf_printf(&head, "Return-Path: <%s>\r\nDelivered-To: %s\r\n",
 	    m->sender, key);
 	if (store_tmp_write(t, head.data, head.len) == -1 ||
@@ -490,7 +496,9 @@ deliver_user(struct dlv_ctx *cx, struct dlv_msg *m, const char *key,
 		return;			/* two addresses, one mailbox */
 	}
 	buf_init(&err, 1024);
-	buf_init(&u.path, 1024);
+	/* mail_root, "/", and home_open's DOMAIN and USER (under 1024
+	 * bytes each) */
+	buf_init(&u.path, strlen(cx->mail_root) + 2 * 1024 + 2);
 	if (user_lookup(cx, key, &u, res) == -1)
 		goto out;
 	memset(&o, 0, sizeof(o));
@@ -539,8 +547,11 @@ deliver_user(struct dlv_ctx *cx, struct dlv_msg *m, const char *key,
 		result(res, 451, "4.3.0", "mailbox unavailable");
 	} else {
 		result(res, 250, "2.0.0", "<%s>: delivered", log_esc_str(key));
-		buf_puts(&m->done, key);
-		buf_putc(&m->done, '\0');
+		/* with its NUL; a list too long to grow only costs a second
+		 * copy if another address leads to this user again */
+		if (buf_try_append(&m->done, key, strlen(key) + 1) == -1)
+			log_warning("to=<%s>: too many users to remember for "
+			    "this message", log_esc_str(key));
 		log_info("to=<%s>, orig_to=<%s>, folder=%s, uid=%u, size=%llu, "
 		    "status=sent", log_esc_str(key), log_esc_str(orig),
 		    log_esc_str(plan.folder), uid,
@@ -619,9 +630,10 @@ quota_warn(struct dlv_ctx *cx, struct store *st, struct user *u)
 	level = lb > lm ? lb : lm;
 	if (store_warn_level(st, level, &old, &err) == -1 || level <= old)
 		goto out;
-	buf_init(&text, 4096);
-	buf_init(&from, 256);
+	buf_init(&from, strlen(config_str(cx->cf, NULL, "postmaster")) +
+	    strlen(config_str(cx->cf, NULL, "hostname")) + 256 + 2);
 	notice_from(cx, &from);
+	buf_init(&text, 4096 + from.len + strlen(u->key));
 	date_rfc5322(date, sizeof(date));
 	buf_printf(&text,
 	    "From: Mail System <%s>\r\n"

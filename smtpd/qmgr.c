@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chapar/addr.h"
 #include "chapar/authc.h"
 #include "chapar/config.h"
 #include "chapar/daemon.h"
@@ -57,6 +58,26 @@
 #define MSGS_MAX 100000		/* messages held in memory at once */
 
 #define ACTIVE_MAX 20000		/* messages in the middle of a run */
+
+/*
+ * What a run keeps of a server's reply, in the envelope and the report:
+ * RFC 5321 4.5.3.1.5's longest reply line.  Short, so that what runs
+ * add to each recipient (reply= escaped, state=, dsn=, flags: some 1.2
+ * kB) keeps an envelope that came in one frame (QUEUE_FRAME_MAX) well
+ * inside QUEUE_ENV_MAX.
+ */
+#define REPLY_KEEP 512
+/* An envelope as text: what was read (QUEUE_ENV_MAX at most) and what
+ * runs add to it since -- to each recipient reply= (escaped, twice
+ * REPLY_KEEP) and short fields, to the first line a few numbers. */
+#define ENV_TEXT_MAX (QUEUE_ENV_MAX + QUEUE_RCPT_MAX * \
+	(2 * REPLY_KEEP + 256) + 4096)
+/* Recipients of one remote job: its envelope (a recipient's line is
+ * some 4 kB at most) and remote's answer (some 6 kB a recipient) must
+ * each go in one frame (QUEUE_FRAME_MAX). */
+#define RJOB_RCPT_MAX 100
+/* A line from the LMTP agent (a reply) */
+#define LMTP_LINE_MAX 4096
 
 /* A message the queue manager holds: its id and when to try it; while a
  * run over it is in progress, its envelope and jobs out. */
@@ -127,10 +148,15 @@ env_save(const char *id, const struct queue_env *e)
 	int r;
 
 	buf_init(&p, 256);
-	buf_init(&text, QUEUE_ENV_MAX + 4096);
+	buf_init(&text, ENV_TEXT_MAX);
 	info_path(id, &p);
 	queue_env_format(e, &text);
-	r = file_write_atomic(buf_cstr(&p), text.data, text.len, 0600);
+	/* what could not be read again is not written (the old one stays) */
+	if (text.len > QUEUE_ENV_MAX) {
+		errno = EFBIG;
+		r = -1;
+	} else
+		r = file_write_atomic(buf_cstr(&p), text.data, text.len, 0600);
 	if (r == -1)
 		log_error("%s: saving the envelope: %s", id, strerror(errno));
 	buf_free(&p);
@@ -146,22 +172,44 @@ rcpt_state(const struct rec *r)
 	return s != NULL ? s : "";
 }
 
+/*
+ * A recipient's reply= (code and text, or the text alone), as the
+ * envelope takes it (chapar-queue(5): text without control characters):
+ * what a server said may be long or hold anything.  At most REPLY_KEEP
+ * bytes, cut before an unfinished UTF-8 character.
+ */
+static void
+set_reply(struct rec *r, int code, const char *text)
+{
+	char v[REPLY_KEEP + 1];
+	size_t n, i;
+
+	if (code > 0)
+		(void)xsnprintf(v, sizeof(v), "%d %s", code, text);
+	else
+		(void)xsnprintf(v, sizeof(v), "%s", text);
+	n = strlen(v);
+	if (n == REPLY_KEEP) {
+		while (n > 0 && ((unsigned char)v[n - 1] & 0xc0) == 0x80)
+			n--;
+		if (n > 0 && (unsigned char)v[n - 1] >= 0xc0)
+			n--;
+		v[n] = '\0';
+	}
+	for (i = 0; i < n; i++)
+		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+			v[i] = '?';
+	rec_set_str(r, "reply", v);
+}
+
 static void
 rcpt_set(struct rec *r, const char *state, int code, const char *dsn,
     const char *text)
 {
-	struct buf reply;
-
-	buf_init(&reply, 1024);
-	if (code > 0)
-		buf_printf(&reply, "%d %s", code, text);
-	else
-		buf_puts(&reply, text);
 	if (state != NULL)
 		rec_set_str(r, "state", state);
-	rec_set(r, "reply", buf_sv(&reply));
+	set_reply(r, code, text);
 	rec_set_str(r, "dsn", dsn);
-	buf_free(&reply);
 }
 
 /* --- where a recipient goes ---------------------------------------------- */
@@ -251,7 +299,9 @@ lmtp_reply(struct io *io, struct buf *text)
 }
 
 /* The header fields a content filter added (header= in the envelope,
- * chapar-filter(7)), each a line, to go on top of the message. */
+ * chapar-filter(7)), each a line, to go on top of the message.  out
+ * takes QUEUE_ENV_MAX: each line is shorter than its field in the
+ * envelope's first line as read. */
 static void
 header_tags(const struct queue_env *e, struct buf *out)
 {
@@ -393,7 +443,7 @@ apply_remote(const char *id, struct queue_env *e, size_t *grp, size_t n,
 		rest = buf_sv(answer);
 	for (i = 0; i < n; i++) {
 		struct rec *rc = &e->rcpts[grp[i]];
-		const char *relay = "none", *st;
+		const char *relay = "none", *st, *dsn;
 
 		rec_init(&r);
 		if (answer == NULL || rest.n == 0 ||
@@ -405,11 +455,15 @@ apply_remote(const char *id, struct queue_env *e, size_t *grp, size_t n,
 		} else {
 			st = code < 300 ? "sent" : code >= 500 ? "failed" :
 			    NULL;
+			/* RFC 3463 2: digits and dots, as remote gives it */
+			dsn = rec_get_str(&r, "dsn");
+			if (dsn == NULL || dsn[0] == '\0' || strlen(dsn) > 15 ||
+			    strspn(dsn, "0123456789.") != strlen(dsn))
+				dsn = "4.0.0";
 			if (st != NULL)
 				rec_set_str(rc, "state", st);
-			rec_set_str(rc, "reply", rec_get_str(&r, "reply"));
-			rec_set_str(rc, "dsn", rec_get_str(&r, "dsn") ?
-			    rec_get_str(&r, "dsn") : "4.0.0");
+			set_reply(rc, 0, rec_get_str(&r, "reply"));
+			rec_set_str(rc, "dsn", dsn);
 			if (rec_get_str(&r, "relay") != NULL)
 				relay = rec_get_str(&r, "relay");
 			/* the peer takes NOTIFY on (RFC 3461 4.1) */
@@ -472,7 +526,8 @@ slot_get(const char *dest, int fresh)
 	Q.s = xreallocarray(Q.s, Q.ns + 1, sizeof(*Q.s));
 	memset(&Q.s[Q.ns], 0, sizeof(*Q.s));
 	Q.s[Q.ns].fd = fd;
-	buf_init(&Q.s[Q.ns].in, 64 * 1024);
+	/* remote's answer is one frame; room for a read past it */
+	buf_init(&Q.s[Q.ns].in, QUEUE_FRAME_MAX + 128 * 1024);
 	return &Q.s[Q.ns++];
 }
 
@@ -482,7 +537,7 @@ static int
 job_send(struct slot *s, struct rjob *j)
 {
 	const struct queue_env *e = j->m->e;
-	struct buf text, path;
+	struct buf text, path, tags;
 	struct queue_env job;
 	char chunk[65536];
 	ssize_t got;
@@ -495,8 +550,10 @@ job_send(struct slot *s, struct rjob *j)
 	for (i = 0; i < j->n; i++)
 		job.rcpts[i] = e->rcpts[j->grp[i]];
 	job.nrcpt = j->n;
-	buf_init(&text, QUEUE_ENV_MAX);
+	/* a part of the envelope: its first line, some recipients */
+	buf_init(&text, ENV_TEXT_MAX);
 	buf_init(&path, 256);
+	buf_init(&tags, QUEUE_ENV_MAX);
 	queue_env_format(&job, &text);
 	free(job.rcpts);
 	queue_path("mess", j->m->id, &path);
@@ -504,9 +561,9 @@ job_send(struct slot *s, struct rjob *j)
 	    queue_frame_write(s->fd, QF_ENVELOPE, text.data, text.len) == -1)
 		goto out;
 	/* the filters' fields on top (chapar-filter(7)) */
-	header_tags(e, &path);
-	if (path.len > 0 && queue_frame_write(s->fd, QF_DATA, path.data,
-	    path.len) == -1)
+	header_tags(e, &tags);
+	if (tags.len > 0 && queue_frame_write(s->fd, QF_DATA, tags.data,
+	    tags.len) == -1)
 		goto out;
 	while ((got = read(fd, chunk, sizeof(chunk))) > 0)
 		if (queue_frame_write(s->fd, QF_DATA, chunk, (size_t)got) ==
@@ -519,6 +576,7 @@ out:
 		close(fd);
 	buf_free(&text);
 	buf_free(&path);
+	buf_free(&tags);
 	return r;
 }
 
@@ -698,7 +756,8 @@ queue_remote(struct msg *m, size_t *idx, size_t n)
 		j->m = m;
 		j->grp = xcalloc(n, sizeof(*j->grp));
 		j->grp[j->n++] = idx[i];
-		for (k = i + 1; k < n && at != NULL; k++) {
+		for (k = i + 1; k < n && at != NULL && j->n < RJOB_RCPT_MAX;
+		    k++) {
 			at2 = strrchr(rec_get_str(&e->rcpts[idx[k]], "rcpt"),
 			    '@');
 			if (!done[k] && at2 != NULL && strcasecmp(at, at2) ==
@@ -769,14 +828,14 @@ lslot_open(struct buf *err)
 	/* a short wait for the greeting: an agent whose workers are all
 	 * taken (max_procs below local_process_limit) must not stall the
 	 * queue manager for long */
-	io_init(&ls->io, fd, 4096, LMTP_GREET_MS);
-	buf_init(&text, 1024);
+	io_init(&ls->io, fd, LMTP_LINE_MAX, LMTP_GREET_MS);
+	buf_init(&text, LMTP_LINE_MAX);
 	if (lmtp_reply(&ls->io, &text) != 220 ||
 	    io_printf(&ls->io, "LHLO %s\r\n", G.host) != IO_OK ||
 	    io_flush(&ls->io) != IO_OK || lmtp_reply(&ls->io, &text) != 250) {
 		buf_reset(err);
-		buf_printf(err, "the LMTP agent did not greet: %s",
-		    text.len ? buf_cstr(&text) : "connection lost");
+		buf_printf(err, "the LMTP agent did not greet: %.*s",
+		    REPLY_KEEP, text.len ? buf_cstr(&text) : "connection lost");
 		io_free(&ls->io, 1);
 		buf_free(&text);
 		return NULL;
@@ -881,9 +940,9 @@ local_envelope(struct lslot *ls, struct ljob *j)
 	int code, mfd = -1, mail_ok;
 	char st[16];
 
-	buf_init(&text, 1024);
+	buf_init(&text, LMTP_LINE_MAX);
 	buf_init(&path, 256);
-	buf_init(&tags, 4096);
+	buf_init(&tags, QUEUE_ENV_MAX);
 	if ((code = lmtp_reply(&ls->io, &text)) == -1) {
 		r = ls->used ? L_STALE : L_BROKEN;
 		goto out;
@@ -957,7 +1016,7 @@ local_finish(struct lslot *ls, struct ljob *j)
 	int code, r = 0;
 	char st[16];
 
-	buf_init(&text, 1024);
+	buf_init(&text, LMTP_LINE_MAX);
 	for (i = 0; i < j->n; i++) {
 		if (!j->acc[i])
 			continue;
@@ -1189,6 +1248,56 @@ double_bounce_to(struct buf *out)
 		buf_printf(out, "%s@%s", pm, G.host);
 }
 
+/* The report so far goes to its file once it is big; a recipient's part
+ * of it is bounded by the envelope's checks (chapar-queue(5): reply= 4
+ * kB, orcpt= 1 kB, ...).  0, or -1. */
+#define REPORT_SPILL (64 * 1024)
+
+static int
+spill(int fd, struct buf *m)
+{
+	if (m->len < REPORT_SPILL)
+		return 0;
+	if (write_all(fd, m->data, m->len) == -1)
+		return -1;
+	buf_reset(m);
+	return 0;
+}
+
+/* The original after the report: all of it, or (hdrs) its header with
+ * the CRLF of its last field, streamed from its file.  0, or -1. */
+static int
+copy_original(int out, const char *path, int hdrs)
+{
+	char b[65536];
+	uint64_t want = UINT64_MAX, pos = 0;
+	ssize_t n = 0, i;
+	int fd, st = 0, r = -1;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	/* RFC 3462 (text/rfc822-headers): up to the empty line */
+	while (hdrs && want == UINT64_MAX && (n = read(fd, b, sizeof(b))) > 0)
+		for (i = 0; i < n && want == UINT64_MAX; i++, pos++) {
+			st = b[i] == "\r\n\r\n"[st] ? st + 1 : b[i] == '\r';
+			if (st == 4)
+				want = pos - 1;
+		}
+	if (lseek(fd, 0, SEEK_SET) == -1)
+		goto out;
+	while (want > 0 && (n = read(fd, b, sizeof(b))) > 0) {
+		if ((uint64_t)n > want)
+			n = (ssize_t)want;
+		if (write_all(out, b, (size_t)n) == -1)
+			goto out;
+		want -= (uint64_t)n;
+	}
+	r = n == -1 ? -1 : 0;
+out:
+	close(fd);
+	return r;
+}
+
 /*
  * The report of the failed recipients (or, delayed, of those still
  * waiting; or of those delivered who asked to hear of it), to the
@@ -1229,7 +1338,10 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 			    "postmaster: dropped", id);
 		return 0;	/* no one to say it to */
 	}
-	buf_init(&to, 256);
+	/* the postmaster key (any length) at the host name, or the sender
+	 * (a path, as the envelope's checks make sure) */
+	buf_init(&to, strlen(config_str(G.cf, NULL, "postmaster")) +
+	    sizeof(G.host) + ADDR_PATH_MAX + 2);
 	if (dbl)
 		double_bounce_to(&to);
 	else
@@ -1238,10 +1350,14 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 	(void)gettimeofday(&tv, NULL);
 	queue_id_make((uint64_t)tv.tv_sec, (uint32_t)tv.tv_usec, ++serial |
 	    (uint64_t)1 << 40, bid);
-	buf_init(&m, 64 * 1024);
+	buf_init(&m, 2 * REPORT_SPILL + 2 * to.len);
 	buf_init(&path, 256);
-	buf_init(&env, 4096);
+	buf_init(&env, 256 + 2 * to.len);
 	buf_init(&tmp, 256);
+	queue_path("tmp", bid, &tmp);
+	if ((fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_EXCL |
+	    O_CLOEXEC, 0600)) == -1)
+		goto out;
 	date_rfc5322(date, sizeof(date));
 	(void)xsnprintf(boundary, sizeof(boundary), "%s/%s", bid, G.host);
 	buf_printf(&m, "Received: by %s (Chapar qmgr)\r\n\tid %s;\r\n"
@@ -1266,11 +1382,14 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 	    "do not report further)" : dbl ? "(a delivery report with no "
 	    "sender) could not be delivered" : "could not be delivered to "
 	    "one or more recipients");
-	for (i = 0; i < e->nrcpt; i++)
-		if (reported(&e->head, &e->rcpts[i], kind))
-			buf_printf(&m, "<%s>: %s\r\n",
-			    rec_get_str(&e->rcpts[i], "rcpt"),
-			    rec_get_str(&e->rcpts[i], "reply"));
+	for (i = 0; i < e->nrcpt; i++) {
+		if (!reported(&e->head, &e->rcpts[i], kind))
+			continue;
+		buf_printf(&m, "<%s>: %s\r\n", rec_get_str(&e->rcpts[i],
+		    "rcpt"), rec_get_str(&e->rcpts[i], "reply"));
+		if (spill(fd, &m) == -1)
+			goto out;
+	}
 	/* RFC 3464 2.2: per-message fields, then per recipient */
 	dsn_date(arrived, date, sizeof(date));
 	/* RFC 6533 6: an SMTPUTF8 message's report is "global" */
@@ -1286,6 +1405,8 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 
 		if (!reported(&e->head, r, kind))
 			continue;
+		if (spill(fd, &m) == -1)
+			goto out;
 		buf_puts(&m, "\r\n");
 		if (orcpt != NULL)
 			buf_printf(&m, "Original-Recipient: %s\r\n",
@@ -1305,32 +1426,9 @@ bounce(const char *id, const struct queue_env *e, enum dsn_kind kind)
 	    "message/rfc822");
 	/* the original (or its header) follows from its file */
 	queue_path("mess", id, &path);
-	queue_path("tmp", bid, &tmp);
-	if ((fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_EXCL |
-	    O_CLOEXEC, 0600)) == -1 || write_all(fd, m.data, m.len) == -1)
+	if (write_all(fd, m.data, m.len) == -1 ||
+	    copy_original(fd, buf_cstr(&path), hdrs) == -1)
 		goto out;
-	{
-		struct buf orig;
-
-		buf_init(&orig, 64 * 1024);
-		if (file_read(buf_cstr(&path), (size_t)config_num(G.cf, NULL,
-		    "message_size_limit") + 1024 * 1024, &orig) == -1)
-			goto out_orig;
-		if (hdrs) {
-			const char *end = memmem(orig.data, orig.len,
-			    "\r\n\r\n", 4);
-
-			if (end != NULL)
-				buf_truncate(&orig, (size_t)(end - orig.data) +
-				    2);
-		}
-		ok = write_all(fd, orig.data, orig.len);
-out_orig:
-		buf_free(&orig);
-		if (ok == -1)
-			goto out;
-		ok = -1;
-	}
 	buf_reset(&m);
 	buf_printf(&m, "\r\n--%s--\r\n", boundary);
 	if (write_all(fd, m.data, m.len) == -1 || fsync(fd) == -1)
@@ -1403,8 +1501,8 @@ expire(const char *id, struct queue_env *e)
 			continue;
 		last = rec_get_str(r, "reply");
 		buf_reset(&text);
-		buf_printf(&text, "delivery time expired%s%s",
-		    last ? ": " : "", last ? last : "");
+		buf_printf(&text, "delivery time expired%s%.*s",
+		    last ? ": " : "", REPLY_KEEP, last ? last : "");
 		rcpt_set(r, "failed", 0, "4.4.7", buf_cstr(&text));
 		log_result(id, e, r, "none", "expired, returned to sender");
 	}

@@ -56,6 +56,11 @@
 #include "chapar/smtp.h"
 
 #define HOSTS_MAX 16
+/* A server's reply, its lines joined (reply_caps) */
+#define TEXT_MAX 2048
+/* What we say of a recipient: a code and a reply, or why no host took
+ * the job -- some words, a relay (320) and a reply (TEXT_MAX) */
+#define ANSWER_MAX (TEXT_MAX + 512)
 
 static struct {
 	struct config *cf;
@@ -133,12 +138,14 @@ static struct {
 	uint64_t opened;	/* seconds */
 } K;
 
-/* A reply: its code, the text of its lines joined with blanks (2 kB at
- * most); with caps, the lines after the first are EHLO keywords. */
+/* A reply: its code, the text of its lines joined with blanks (TEXT_MAX
+ * at most, the rest dropped); with caps, the lines after the first are
+ * EHLO keywords. */
 static int
 reply_caps(struct conv *c, struct smtp_caps *caps)
 {
 	struct sv line, text;
+	size_t room;
 	int crlf, code, first = -1, more, n = 0;
 
 	buf_reset(&c->text);
@@ -150,11 +157,10 @@ reply_caps(struct conv *c, struct smtp_caps *caps)
 		first = code;
 		if (caps != NULL && n++ > 0)
 			smtp_caps_line(text, caps);
-		if (c->text.len > 0 && c->text.len < 2048)
+		if (c->text.len > 0 && c->text.len < TEXT_MAX)
 			buf_putc(&c->text, ' ');
-		if (c->text.len < 2048)
-			buf_append(&c->text, text.p, text.n < 1024 ?
-			    text.n : 1024);
+		room = TEXT_MAX - c->text.len;
+		buf_append(&c->text, text.p, text.n < room ? text.n : room);
 	} while (more);
 	return code;
 }
@@ -293,7 +299,7 @@ job_fail_said(struct job *j, struct conv *c, int code)
 {
 	struct buf t;
 
-	buf_init(&t, 2048);
+	buf_init(&t, ANSWER_MAX);
 	buf_printf(&t, "4.4.1 no mail server of the domain took the "
 	    "message (last: %s said %d %s)", c->relay, code,
 	    buf_cstr(&c->text));
@@ -535,7 +541,8 @@ transaction(struct job *j, struct conv *c)
 	buf_init(&conv7, 0);
 	buf_init(&sigs7, 0);
 	fit(c, &conv7, &sigs7, &msg, &msglen, &sigs, &eight);
-	buf_init(&params, 1024);
+	/* ENVID is 1 kB at most (the envelope's checks), 3 kB encoded */
+	buf_init(&params, 4096);
 	if (c->caps.size)
 		buf_printf(&params, " SIZE=%llu",
 		    (unsigned long long)(msglen + sigs->len));
@@ -545,8 +552,11 @@ transaction(struct job *j, struct conv *c)
 		buf_puts(&params, " SMTPUTF8");
 	if (c->caps.dsn && ret != NULL)
 		buf_printf(&params, " RET=%s", ret);
-	if (c->caps.dsn && envid != NULL)
-		buf_printf(&params, " ENVID=%s", envid);
+	if (c->caps.dsn && envid != NULL) {
+		/* RFC 3461 4.4: the envelope keeps it decoded */
+		buf_puts(&params, " ENVID=");
+		xtext_encode(sv_from(envid), &params);
+	}
 	(void)xsnprintf(mail, sizeof(mail), "MAIL FROM:<%s>%s",
 	    rec_get_str(&j->env.head, "sender"), buf_cstr(&params));
 	buf_free(&params);
@@ -730,7 +740,7 @@ try_address(struct job *j, const char *key, const char *name,
 	c = xcalloc(1, sizeof(*c));
 	(void)xsnprintf(c->relay, sizeof(c->relay), "%s[%s]:%d", name, addr,
 	    port);
-	buf_init(&c->text, 4096);
+	buf_init(&c->text, TEXT_MAX + 1);
 	io_init(&c->io, fd, 4096, (int)config_num(R.cf, NULL,
 	    "remote_command_timeout") * 1000);
 	K.opened = (uint64_t)now_sec();
@@ -874,7 +884,9 @@ deliver(struct job *j)
 		free(mx);
 		return;
 	}
-	buf_init(&addrs, 4096);
+	/* a host's addresses as text: a DNS message (64 kB) of A and one of
+	 * AAAA records, each record no shorter than a third of its text */
+	buf_init(&addrs, 4 * 65536);
 	for (i = 0; i < n && i < HOSTS_MAX && !settled; i++) {
 		if (is_addr_literal(mx[i].host)) {
 			/* a configured [address] needs no look-up */
@@ -930,8 +942,10 @@ relay_secret(const char *path)
 	if (user.n == 0 || line.n == 0)
 		log_fatal("relayhost_auth_file %s: expected \"USER PASSWORD\" "
 		    "on the first line", path);
-	buf_append(&R.relay_user, user.p, user.n);
-	buf_append(&R.relay_pass, line.p, line.n);
+	if (buf_try_append(&R.relay_user, user.p, user.n) == -1 ||
+	    buf_try_append(&R.relay_pass, line.p, line.n) == -1)
+		log_fatal("relayhost_auth_file %s: the user and the password "
+		    "are 256 bytes at most", path);
 	buf_free(&text);
 }
 
@@ -941,11 +955,16 @@ relay_secret(const char *path)
 static void
 job_answer(int fd, struct job *j)
 {
-	struct buf out;
+	struct buf out, line;
 	struct rec r;
 	size_t i;
 
-	buf_init(&out, 64 * 1024);
+	/* one frame; a line is some 6 kB at most (a reply and a relay,
+	 * escaped), and the queue manager sends 100 recipients a job.  A
+	 * line that does not fit is left out: the queue manager tries its
+	 * recipient again. */
+	buf_init(&out, QUEUE_FRAME_MAX);
+	buf_init(&line, 4 * ANSWER_MAX);
 	for (i = 0; i < j->n; i++) {
 		rec_init(&r);
 		rec_set_u64(&r, "code", (uint64_t)(j->rc[i].code > 0 ?
@@ -959,13 +978,20 @@ job_answer(int fd, struct job *j)
 		    "none");
 		if (j->rc[i].peer_dsn)
 			rec_set_str(&r, "peer_dsn", "1");
-		rec_encode(&r, &out);
-		buf_putc(&out, '\n');
+		buf_reset(&line);
+		rec_encode(&r, &line);
+		buf_putc(&line, '\n');
 		rec_free(&r);
+		if (buf_try_append(&out, line.data, line.len) == -1) {
+			log_error("the answer for %zu recipients is too long: "
+			    "%zu left out", j->n, j->n - i);
+			break;
+		}
 	}
 	if (queue_frame_write(fd, QF_OK, out.data, out.len) == -1)
 		log_warning("the queue manager went away before the answer");
 	buf_free(&out);
+	buf_free(&line);
 }
 
 /* One job: its envelope already parsed, its message in mfd. */
@@ -979,7 +1005,7 @@ job_run(int fd, struct job *j, int mfd)
 	j->rc = xcalloc(j->n ? j->n : 1, sizeof(*j->rc));
 	for (i = 0; i < j->n; i++) {
 		j->rc[i].r = &j->env.rcpts[i];
-		buf_init(&j->rc[i].reply, 1024);
+		buf_init(&j->rc[i].reply, ANSWER_MAX + 16);
 	}
 	at = j->n > 0 ? strrchr(rec_get_str(j->rc[0].r, "rcpt"), '@') :
 	    NULL;
@@ -987,7 +1013,7 @@ job_run(int fd, struct job *j, int mfd)
 	j->msg = j->size > 0 ? mmap(NULL, j->size, PROT_READ, MAP_PRIVATE,
 	    mfd, 0) : NULL;
 	buf_init(&j->sigs, 4096);
-	buf_init(&j->fail, 1024);
+	buf_init(&j->fail, ANSWER_MAX);
 	j->fail_code = 0;
 	if (j->msg == MAP_FAILED || j->domain[0] == '\0')
 		settle(j, 451, "4.3.0", "4.3.0 the job could not be read",

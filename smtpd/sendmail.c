@@ -38,6 +38,8 @@
 #include "chapar/smtp.h"
 
 #define HEADER_MAX (1024 * 1024)
+#define NOTIFY_MAX 63		/* -N, as smtpd takes NOTIFY */
+#define ENVID_MAX 100		/* -V (RFC 3461 4.4) */
 
 static const char *prog = "sendmail";
 
@@ -132,10 +134,13 @@ trusted_config(const char *path)
 static const char *
 notify_norm(const char *v)
 {
-	char *up = xstrdup(v), *p;
+	char *up, *p;
 	struct sv rest, w;
 	int never = 0, other = 0, ok = 1;
 
+	if (strlen(v) > NOTIFY_MAX)
+		return NULL;
+	up = xstrdup(v);
 	for (p = up; *p != '\0'; p++)
 		*p = (char)toupper((unsigned char)*p);
 	rest = sv_from(up);
@@ -264,13 +269,15 @@ field_is(struct sv line, const char *name)
 
 /* --- recipients ---------------------------------------------------------- */
 
-/* One recipient address, "local" getting our host name. */
-static void
+/* One recipient address, "local" getting our host name.  0, or -1 when
+ * the envelope has no room for it (with -bs, a 452 for it). */
+static int
 add_rcpt(const char *text)
 {
 	struct addr a;
 	struct buf full, line;
 	const char *why, *p;
+	int r;
 
 	buf_init(&full, strlen(text) + sizeof(S.host) + 2);
 	buf_init(&line, 2048);
@@ -286,18 +293,32 @@ add_rcpt(const char *text)
 	for (p = buf_cstr(&full); *p != '\0'; p++)
 		if ((unsigned char)*p >= 0x80)
 			S.utf8 = 1;
-	if (++S.nrcpt > QUEUE_RCPT_MAX)
+	if (S.nrcpt + 1 > QUEUE_RCPT_MAX)
 		die(EX_DATAERR, "more than %d recipients", QUEUE_RCPT_MAX);
+	/* rcpt= (a path, escaped: 512), notify= (NOTIFY_MAX) */
 	buf_puts(&line, "rcpt=");
 	tab_escape(&line, buf_sv(&full));
 	if (S.notify != NULL) {
 		buf_puts(&line, "\tnotify=");
 		tab_escape(&line, sv_from(S.notify));
 	}
-	buf_append(&S.rcpts, line.data, line.len);
-	buf_putc(&S.rcpts, '\n');
+	buf_putc(&line, '\n');
+	r = buf_try_append(&S.rcpts, line.data, line.len);
+	if (r == 0)
+		S.nrcpt++;
 	buf_free(&full);
 	buf_free(&line);
+	return r;
+}
+
+/* The same, in the command's arguments or header: the whole message is
+ * refused when its recipients do not fit in one envelope. */
+static void
+add_rcpt_or_die(const char *text)
+{
+	if (add_rcpt(text) == -1)
+		die(EX_DATAERR, "too many recipients: their envelope is "
+		    "larger than %zu bytes", S.rcpts.max);
 }
 
 static void
@@ -308,7 +329,7 @@ rcpt_cb(void *arg, const struct buf *mbox, const struct buf *host)
 	(void)arg;
 	buf_init(&a, mbox->len + host->len + 2);
 	buf_printf(&a, "%s@%s", buf_cstr(mbox), buf_cstr(host));
-	add_rcpt(buf_cstr(&a));
+	add_rcpt_or_die(buf_cstr(&a));
 	buf_free(&a);
 }
 
@@ -331,7 +352,7 @@ add_list(const char *s, size_t n)
 
 			memcpy(t, item.p, item.n);
 			t[item.n] = '\0';
-			add_rcpt(t);
+			add_rcpt_or_die(t);
 			free(t);
 		}
 	}
@@ -454,16 +475,15 @@ static void
 default_sender(struct buf *out, struct buf *name)
 {
 	struct passwd *pw = getpwuid(getuid());
-	char *comma;
 
 	if (pw == NULL)
 		die(EX_NOUSER, "no passwd entry for uid %ld", (long)getuid());
 	buf_printf(out, "%s@%s", pw->pw_name, S.host);
-	if (pw->pw_gecos != NULL) {
-		buf_puts(name, pw->pw_gecos);
-		if ((comma = strchr(buf_cstr(name), ',')) != NULL)
-			buf_truncate(name, (size_t)(comma - name->data));
-	}
+	/* the full name, the first field of the GECOS (the user's to set:
+	 * left out when it is longer than name takes) */
+	if (pw->pw_gecos != NULL && buf_try_append(name, pw->pw_gecos,
+	    strcspn(pw->pw_gecos, ",")) == -1)
+		buf_reset(name);
 }
 
 /* A display name fit for a From field: a quoted string (RFC 5322 3.2.4). */
@@ -513,10 +533,14 @@ submit(struct enqc *q, int fd, uint64_t size, uint64_t head_len, int eight,
 		return -1;
 	}
 	buf_init(&kept, head_len + 3);
-	buf_init(&sender, 1024);
-	buf_init(&name, 256);
+	/* -f is the user's: any length (a path is checked below) */
+	buf_init(&sender, 1024 + (sender_arg != NULL ? strlen(sender_arg) :
+	    0));
+	buf_init(&name, 256 + (S.fullname != NULL ? strlen(S.fullname) : 0));
 	buf_init(&env, QUEUE_ENV_MAX);
-	buf_init(&top, 4096);
+	/* Received, From with the name quoted (twice its length at most),
+	 * Date, Message-ID */
+	buf_init(&top, 4096 + 2 * name.max);
 	scan_header(sv_make(msg, head_len), &kept, &from, &hdate, &msgid);
 	if (S.nrcpt == 0) {
 		buf_printf(reply, "554 5.5.1 no recipients%s",
@@ -542,8 +566,8 @@ submit(struct enqc *q, int fd, uint64_t size, uint64_t head_len, int eight,
 		if (strchr(buf_cstr(&sender), '@') == NULL)
 			buf_printf(&sender, "@%s", S.host);
 		if (addr_parse(buf_sv(&sender), ADDR_UTF8, &a, &why) == -1) {
-			buf_printf(reply, "553 5.1.7 sender <%s>: %s",
-			    buf_cstr(&sender), why);
+			buf_printf(reply, "553 5.1.7 sender <%.*s>: %s",
+			    ADDR_PATH_MAX, buf_cstr(&sender), why);
 			addr_free(&a);
 			rc = 1;
 			goto out;
@@ -754,8 +778,10 @@ bs_session(struct enqc *q)
 	int crlf, have_mail = 0, eight, fd, r, errors = 0;
 
 	io_init(&in, STDIN_FILENO, 2048, 5 * 60 * 1000);
-	buf_init(&sender, 1024);
-	buf_init(&addr, 1024);
+	/* a path of a line (2048) and "@" our host name, before it is
+	 * checked (bs_path) */
+	buf_init(&sender, 2048 + sizeof(S.host) + 2);
+	buf_init(&addr, 2048 + sizeof(S.host) + 2);
 	buf_init(&reply, 1024);
 	bs_reply("220 %s ESMTP Chapar (sendmail -bs)", S.host);
 	for (;;) {
@@ -794,11 +820,11 @@ bs_session(struct enqc *q)
 			}
 			if (bs_path(args, "TO:", 0, &addr) == -1)
 				goto error;
-			if (S.nrcpt >= QUEUE_RCPT_MAX) {
+			if (S.nrcpt >= QUEUE_RCPT_MAX ||
+			    add_rcpt(buf_cstr(&addr)) == -1) {
 				bs_reply("452 4.5.3 too many recipients");
 				continue;
 			}
-			add_rcpt(buf_cstr(&addr));
 			bs_reply("250 2.1.5 ok");
 		} else if (sv_caseeq_str(verb, "DATA")) {
 			if (!have_mail || S.nrcpt == 0) {
@@ -900,6 +926,8 @@ main(int argc, char **argv)
 	}
 	if (S.notify != NULL && (S.notify = notify_norm(S.notify)) == NULL)
 		die(EX_USAGE, "-N: NEVER, or a list of SUCCESS, FAILURE, DELAY");
+	if (S.envid != NULL && strlen(S.envid) > ENVID_MAX)
+		die(EX_USAGE, "-V: %d characters at most", ENVID_MAX);
 	if (S.ret != NULL) {
 		if (strcasecmp(S.ret, "full") != 0 && strcasecmp(S.ret,
 		    "hdrs") != 0)
@@ -927,7 +955,9 @@ main(int argc, char **argv)
 	drop_group();
 
 	config_hostname(S.cf, S.host, sizeof(S.host));
-	buf_init(&S.rcpts, 64 * 1024);
+	/* the envelope goes to enqueue in one frame, its first line (the
+	 * sender, -V, ...) in less than 8 kB */
+	buf_init(&S.rcpts, QUEUE_FRAME_MAX - 8192);
 	buf_init(&reply, 1024);
 	if (bs) {
 		S.extract = 0;

@@ -127,7 +127,10 @@ finish(struct smtp *s, uint64_t size)
 	char verdict[512];
 	int r;
 
-	buf_init(&fields, 64 * 1024);
+	/* the content filters' fields as rec text: "header=" and a TAB for
+	 * each CRLF line ("A:" at the least) and its value escaped (at most
+	 * twice as long), and the quarantine reason */
+	buf_init(&fields, 3 * s->content_tags.max + 4096);
 	if (smtp_filter_data_end(s, &fields, verdict, sizeof(verdict)) != 0) {
 		enqc_abort(q);
 		log_info("%s: reject: from=<%s>: %s", s->id,

@@ -195,6 +195,44 @@ request_send(struct filter *f, const struct rec *r)
 }
 
 /*
+ * A tag verdict: its header fields, each checked, onto the transaction's
+ * (a policy filter's add up over the RCPTs).  All of them or none: when
+ * they do not fit, 1 with the reply -- at RCPT the recipient waits for
+ * another transaction (RFC 5321 4.5.3.1.10), at the end of the data the
+ * message waits (451) -- and nothing is dropped unsaid.
+ */
+static int
+tag(struct filter *f, const struct rec *v, struct buf *tags, int content,
+    char *reply, size_t len)
+{
+	size_t i, keep = tags->len;
+	const char *h;
+
+	for (i = 0; i < v->n; i++) {
+		h = buf_cstr(&v->vals[i]);
+		if (strcmp(v->names[i], "header") != 0)
+			continue;
+		if (!queue_header_ok(h)) {
+			log_warning("filter %s: bad header field ignored",
+			    f->path);
+			continue;
+		}
+		if (buf_try_puts(tags, h) == -1 ||
+		    buf_try_append(tags, "\r\n", 2) == -1) {
+			buf_truncate(tags, keep);
+			log_warning("filter %s: its header fields pass the "
+			    "limit of %zu bytes", f->path, tags->max);
+			(void)xsnprintf(reply, len, "%s", content ?
+			    "451 4.3.0 too many header fields from filters; "
+			    "try again later" : "452 4.5.3 too many recipients "
+			    "for the filters' header fields");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
  * Act on a verdict.  0: go on (accept, tag, quarantine; the last two
  * leave their mark on the transaction); 1: stop with reply set.
  */
@@ -235,22 +273,8 @@ apply(struct smtp *s, struct filter *f, const struct rec *v, int content,
 			    0x20 || reason[i] == 0x7f ? '?' : reason[i]);
 		return 0;
 	}
-	if (strcmp(action, "tag") == 0) {
-		for (i = 0; i < v->n; i++) {
-			const char *h = buf_cstr(&v->vals[i]);
-
-			if (strcmp(v->names[i], "header") != 0)
-				continue;
-			if (!queue_header_ok(h)) {
-				log_warning("filter %s: bad header field "
-				    "ignored", f->path);
-				continue;
-			}
-			buf_puts(tags, h);
-			buf_append(tags, "\r\n", 2);
-		}
-		return 0;
-	}
+	if (strcmp(action, "tag") == 0)
+		return tag(f, v, tags, content, reply, len);
 	filter_down(f, "unknown action");
 	return -1;
 }

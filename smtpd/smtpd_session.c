@@ -120,6 +120,10 @@ smtp_owns(struct smtp *s, const char *address)
 
 	if (strcasecmp(address, s->auth) == 0)
 		return 1;
+	/* longer than a path (RFC 5321 4.5.3.1.3), as a From field's may
+	 * be: nobody's, and too long to ask authd about */
+	if (strlen(address) > ADDR_PATH_MAX)
+		return 0;
 	n = config_list(s->cf, s->svc, "smtpd_sender_grants", &grants);
 	if (smtp_grant_match(grants, n, s->auth, address))
 		return 1;
@@ -431,7 +435,9 @@ cmd_rcpt(struct smtp *s, struct sv args)
 		smtp_reply(s, "503 5.5.1 MAIL first");
 		return;
 	}
-	if (s->nrcpt >= s->max_rcpt) {
+	/* the queue takes QUEUE_RCPT_MAX, each line under 2 kB (see below):
+	 * then rcpt_lines holds them all */
+	if (s->nrcpt >= s->max_rcpt || s->nrcpt >= QUEUE_RCPT_MAX) {
 		smtp_reply(s, "452 4.5.3 too many recipients");
 		return;
 	}
@@ -492,7 +498,16 @@ cmd_rcpt(struct smtp *s, struct sv args)
 		addr_free(&a);
 		goto out;
 	}
-	/* RFC 5321 4.5.1: <Postmaster> of this host */
+	/* RFC 5321 4.5.1: <Postmaster> of this host (a host name so long
+	 * that the address would not fit in a path is a mistake of the
+	 * configuration) */
+	if (a.domain.len == 0 && strlen("<postmaster@>") + strlen(s->host) >
+	    ADDR_PATH_MAX) {
+		log_error("hostname is too long for <postmaster@%s>", s->host);
+		smtp_reply(s, "451 4.3.5 the postmaster address is unusable");
+		addr_free(&a);
+		goto out;
+	}
 	if (a.domain.len == 0)
 		buf_set(&a.domain, s->host, strlen(s->host));
 	addr_format(&a, &text);
@@ -505,6 +520,8 @@ cmd_rcpt(struct smtp *s, struct sv args)
 		smtp_reply(s, "%s", reply);
 		goto out;
 	}
+	/* rcpt= (escaped: 2 * 256), notify= (63), orcpt= (2 * 500): under
+	 * 2 kB, as QUEUE_ENV_MAX counts a recipient */
 	env_field(&line, "rcpt", buf_sv(&text));
 	if (notify[0])
 		env_field(&line, "notify", sv_from(notify));

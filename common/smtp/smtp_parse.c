@@ -164,6 +164,25 @@ xtext_decode(struct sv in, struct buf *out)
 	return 0;
 }
 
+void
+xtext_encode(struct sv in, struct buf *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i;
+	unsigned char c;
+
+	for (i = 0; i < in.n; i++) {
+		c = (unsigned char)in.p[i];
+		if (c >= 33 && c <= 126 && c != '+' && c != '=')
+			buf_putc(out, (char)c);
+		else {
+			buf_putc(out, '+');
+			buf_putc(out, hex[c >> 4]);
+			buf_putc(out, hex[c & 15]);
+		}
+	}
+}
+
 int
 smtp_helo_ok(struct sv name)
 {

@@ -4,6 +4,8 @@ replies chosen by the recipient's local part:
     refuse*   550 5.1.1 at RCPT
     later*    451 4.2.0 at RCPT the first time, then 250
     busy*     452 4.2.1 at RCPT, always
+    long*     550 5.7.1 at RCPT, three lines of 1000 characters each
+    ctl*      as later*, the 451's text with a TAB and a control byte
 and, for the whole server, caps (EHLO keywords), a reply to DATA, a
 delay before that reply (slow), and drop_in_data (close the connection
 in the middle of the message).  connections, active and max_active count
@@ -61,12 +63,21 @@ class _Handler(socketserver.StreamRequestHandler):
                 local = addr.split("@")[0]
                 if local.startswith("refuse"):
                     self.send("550 5.1.1 <%s>: no such user" % addr)
+                elif local.startswith("long"):
+                    for k in range(3):
+                        self.send("550%s5.7.1 <%s> %d %s" % (
+                            "-" if k < 2 else " ", addr, k,
+                            "\\" * 500 + "L" * 500))
                 elif local.startswith("busy"):
                     self.send("452 4.2.1 <%s>: busy, try later" % addr)
                 elif local.startswith("later") and \
                         sink.seen.get(addr, 0) == 0:
                     sink.seen[addr] = 1
                     self.send("451 4.2.0 <%s>: try again" % addr)
+                elif local.startswith("ctl") and \
+                        sink.seen.get(addr, 0) == 0:
+                    sink.seen[addr] = 1
+                    self.send("451 4.2.0 <%s>:\ttry\x01 again" % addr)
                 else:
                     rcpts.append(addr)
                     self.send("250 2.1.5 ok")

@@ -378,3 +378,22 @@ def test_domain_quota():
     assert lda(inst, "-d", "bob@example.org", data=msg).returncode == 0
     r = inst.chapar("domain", "quota", "nowhere.example", "1G")
     assert r.returncode == 1
+
+
+def test_lda_many_delivered_to_fields():
+    """The Delivered-To values of a header are kept for loop detection:
+    a header may hold many (up to what is scanned), and the agent must
+    neither crash on them nor miss one."""
+    inst = Instance()
+    inst.ok("domain", "add", "example.org")
+    inst.add_user("alice@example.org")
+    inst.start_authd()
+    head = b"".join(b"Delivered-To: <list%03d-%s@example.net>\r\n" %
+                    (i, b"x" * 900) for i in range(120))
+    r = lda(inst, "-d", "alice@example.org", data=head + MSG)
+    assert r.returncode == 0, r
+    assert len(messages(inst, "alice@example.org")) == 1
+    # the last of them still counts: a loop is a loop
+    r = lda(inst, "-d", "alice@example.org",
+            data=head + b"Delivered-To: alice@example.org\r\n" + MSG)
+    assert r.returncode == 69 and b"5.4.6" in r.stderr, r

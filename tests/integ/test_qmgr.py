@@ -316,3 +316,62 @@ def test_qmgr_reports_smtputf8_mail_as_global():
     assert ("Final-Recipient: utf-8; %s\r\n" % who).encode() in raw
     assert "Subject: \u0633\u0644\u0627\u0645".encode() in raw
     wait_for(lambda: queue_files(inst) == [], 10, "an empty queue")
+
+
+def test_qmgr_bounce_of_a_big_message():
+    """The report carries the original whole (RET=FULL), however big;
+    and a message whose report cannot be made stays in the queue."""
+    chapartest.need_root()
+    inst, port = q_instance()
+    body = b"".join(b"line %05d of a long message\r\n" % i
+                    for i in range(8000))
+    r = sendmail(inst, "-f", "bob@example.org", "nobody@example.org",
+                 data=MSG + body)
+    assert r.returncode == 0, r
+    wait_for(lambda: len(messages(inst, "bob@example.org")) == 1, 20,
+             "the report")
+    raw = messages(inst, "bob@example.org")[0][1]
+    assert body in raw
+    wait_for(lambda: queue_files(inst) == [], 10, "an empty queue")
+    assert "writing the report" not in log(inst)
+
+
+def test_qmgr_bounce_of_many_recipients():
+    """A report of hundreds of failed recipients, long replies and all."""
+    chapartest.need_root()
+    inst, port = q_instance()
+    bad = ["nobody%03d-%s@example.org" % (i, "x" * 40) for i in range(400)]
+    r = sendmail(inst, "-f", "bob@example.org", "-N", "failure", *bad)
+    assert r.returncode == 0, r
+    wait_for(lambda: len(messages(inst, "bob@example.org")) == 1, 30,
+             "the report")
+    report = email.message_from_bytes(
+        messages(inst, "bob@example.org")[0][1], policy=email.policy.default)
+    groups = report.get_payload()[1].get_payload()
+    assert sorted(g["Final-Recipient"] for g in groups[1:]) == sorted(
+        "rfc822; " + a for a in bad)
+    wait_for(lambda: queue_files(inst) == [], 10, "an empty queue")
+
+
+def test_qmgr_puts_big_filter_tags_on_top():
+    """Header fields a content filter added (header= in the envelope)
+    go on top of the message at delivery, however many."""
+    chapartest.need_root()
+    import tempfile
+    from test_smtpd_filter import Filter
+    d = tempfile.mkdtemp(prefix="chapar-q-")
+    os.chmod(d, 0o755)
+    tags = [("header", "X-Scan-%d: %s" % (i, "v" * 980)) for i in range(8)]
+    f = Filter(os.path.join(d, "content"),
+               lambda req, msg: [("action", "tag")] + tags)
+    inst, port = q_instance("smtpd_content_filters = %s\n" % f.path)
+    c = smtplib.SMTP("127.0.0.1", port)
+    assert c.sendmail("bob@example.net", ["alice@example.org"], MSG) == {}
+    c.quit()
+    wait_for(lambda: len(messages(inst, "alice@example.org")) == 1, 20,
+             "the delivery")
+    body = messages(inst, "alice@example.org")[0][1]
+    for _, h in tags:
+        assert ("\r\n%s\r\n" % h).encode() in body
+    assert body.index(b"X-Scan-7") < body.index(b"From: Bob")
+    wait_for(lambda: queue_files(inst) == [], 10, "an empty queue")

@@ -38,7 +38,7 @@ def test_remote_delivers_through_the_second_mx():
     inst, sink, dns, port = remote_instance()
     try:
         r = sendmail(inst, "-f", "bob@example.org", "-N", "success,failure",
-                     "carol@example.net", "dave@example.net")
+                     "-V", "id+1=x", "carol@example.net", "dave@example.net")
         assert r.returncode == 0, r
         wait_for(lambda: len(sink.messages) == 1, 20, "the delivery")
         m = sink.messages[0]
@@ -46,6 +46,8 @@ def test_remote_delivers_through_the_second_mx():
         assert sorted(m["rcpts"]) == ["carol@example.net",
                                       "dave@example.net"]
         assert "SIZE=" in m["params"]
+        # RFC 3461 4.4: ENVID goes xtext-encoded
+        assert "ENVID=id+2B1+3Dx" in m["params"], m["params"]
         assert b"\r\nSubject: through the queue\r\n" in m["data"]
         assert b"\r\n.dot at the start\r\n" in m["data"]
         assert any(c.startswith("RCPT TO:<carol@example.net> NOTIFY=")
@@ -326,6 +328,36 @@ def test_qmgr_delay_notice_once():
         assert "sender delay notification" in log(inst)
         # still in the queue, still tried
         assert inst.ok("queue", "list").count("deferred") == 1
+    finally:
+        sink.stop()
+        dns.stop()
+
+
+def test_remote_long_replies_and_many_recipients():
+    """What servers say goes into the envelope and the report, within
+    bounds: long multi-line replies, replies with control bytes, and the
+    answers for hundreds of recipients of one domain."""
+    chapartest.need_root()
+    inst, sink, dns, port = remote_instance()
+    try:
+        many = ["ok%03d-%s@example.net" % (i, "x" * 40) for i in range(500)]
+        r = sendmail(inst, "-f", "bob@example.org", "long@example.net",
+                     "ctl@example.net", *many)
+        assert r.returncode == 0, r
+        wait_for(lambda: len(messages(inst, "bob@example.org")) == 1, 40,
+                 "the report")
+        wait_for(lambda: queue_files(inst) == [], 20, "an empty queue")
+        got = [a for m in sink.messages for a in m["rcpts"]]
+        assert sorted(got) == sorted(many + ["ctl@example.net"])
+        report = email.message_from_bytes(
+            messages(inst, "bob@example.org")[0][1],
+            policy=email.policy.default)
+        groups = report.get_payload()[1].get_payload()[1:]
+        assert [g["Final-Recipient"] for g in groups] == [
+            "rfc822; long@example.net"]
+        assert groups[0]["Status"] == "5.7.1"
+        assert "<long@example.net> 0 " in groups[0]["Diagnostic-Code"]
+        assert "buffer overflow" not in log(inst)
     finally:
         sink.stop()
         dns.stop()

@@ -255,3 +255,48 @@ def test_sendmail_bs_speaks_smtp_on_stdin():
     assert msg1.endswith(b"Subject: one\r\n\r\n.leading dot\r\nbody\r\n"), \
         msg1
     assert env2[0]["sender"] == "" and msg2.endswith(b"\r\n\r\nhi\r\n")
+
+
+def test_sendmail_many_recipients_and_long_arguments():
+    """Arguments and header fields come from the user: many recipients
+    fill one envelope (up to what one frame to enqueue carries), and
+    over-long options are refused, never a crash."""
+    chapartest.need_root()
+    inst = sm_instance()
+    rcpts = ["user%04d@example.net" % i for i in range(3000)]
+    r = sendmail(inst, "-t", "-i", "-f", "bob@example.org", data=(
+        "From: bob@example.org\nTo: %s\nSubject: many\n\nhi\n" %
+        ",\n ".join(rcpts)).encode())
+    assert r.returncode == 0, r
+    env, _ = queued(inst)[0]
+    assert [e["rcpt"] for e in env[1:]] == rcpts
+    # more than one envelope can carry (but a header can): refused as a
+    # whole
+    dom = ".".join(["d" * 60] * 3) + ".example"
+    many = ["%s%04d@%s" % ("u" * 56, i, dom) for i in range(3800)]
+    r = sendmail(inst, "-t", "-i", "-f", "bob@example.org", "-N",
+                 "success,failure,delay", data=(
+        "To: %s\nSubject: too many\n\nhi\n" % ",\n ".join(many))
+        .encode())
+    assert r.returncode == 65 and b"recipients" in r.stderr, r
+    # options beyond what the protocols allow
+    r = sendmail(inst, "-N", ",".join(["success"] * 1000),
+                 "alice@example.org", data=b"hi\n")
+    assert r.returncode == 64, r
+    r = sendmail(inst, "-V", "e" * 5000, "alice@example.org",
+                 data=b"hi\n")
+    assert r.returncode == 64, r
+    r = sendmail(inst, "-f", "s" * 5000 + "@example.org",
+                 "alice@example.org", data=b"hi\n")
+    assert r.returncode == 65 and b"5.1.7" in r.stderr, r
+    r = sendmail(inst, "-F", "N" * 5000, "-f", "bob@example.org",
+                 "alice@example.org", data=b"hi\n")
+    assert r.returncode == 0, r
+    # and in an SMTP conversation on standard input
+    r = sendmail(inst, "-bs", data=(
+        "EHLO x\r\nMAIL FROM:<%s@example.org>\r\n"
+        "MAIL FROM:<bob@example.org>\r\nRCPT TO:<%s@example.org>\r\n"
+        "QUIT\r\n" % ("a" * 1900, "b" * 1900)).encode())
+    assert r.returncode == 0, r
+    codes = [ln[:3] for ln in r.stdout.decode().split("\r\n") if ln]
+    assert codes[-4:] == ["553", "250", "553", "221"], r.stdout

@@ -320,3 +320,30 @@ def test_submission_header_from_must_be_the_users():
     c.rset()
     assert c.mail("carol@example.org")[0] == 553
     c.quit()
+
+
+def test_smtpd_policy_filter_tags_past_the_limit():
+    """Each RCPT may bring header fields from a policy filter; when they
+    no longer fit, the recipient waits for another transaction (452
+    4.5.3) instead of the session dying, and what was taken is kept."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="chapar-filter-")
+    os.chmod(d, 0o755)
+    big = Filter(os.path.join(d, "policy"), lambda req, _m: [
+        ("action", "tag"),
+        ("header", "X-Policy-Note: %s %s" % (req["rcpt"], "n" * 900))])
+    inst, port = smtp_instance(extra="smtpd_policy_filters = %s\n" %
+                               big.path)
+    c = smtplib.SMTP("127.0.0.1", port)
+    c.ehlo("x")
+    assert c.mail("bob@example.net")[0] == 250
+    codes = []
+    while codes.count(452) < 3 and len(codes) < 100:
+        codes.append(c.rcpt("r%03d@elsewhere.example" % len(codes))[0])
+    taken = codes.count(250)
+    assert taken > 0 and codes == [250] * taken + [452] * 3, codes
+    assert c.data(MSG)[0] == 250
+    c.quit()
+    (env, msg), = queued(inst)
+    assert len(env) == 1 + taken
+    assert msg.count(b"\r\nX-Policy-Note: ") == taken

@@ -76,6 +76,9 @@ smtp_xtext_and_not_smtp(void)
 	T_ASSERT(xtext_decode(SV_LIT("a+09"), &b) == -1);
 	T_ASSERT(xtext_decode(SV_LIT("a+C3+A9"), &b) == -1);
 	T_ASSERT(xtext_decode(SV_LIT("a+20b+7E"), &b) == 0);
+	buf_reset(&b);
+	xtext_encode(SV_LIT("id+1=x y"), &b);
+	T_EQ_STR(buf_cstr(&b), "id+2B1+3Dx+20y");
 	T_ASSERT(smtp_helo_ok(SV_LIT("mail.example.org")));
 	T_ASSERT(smtp_helo_ok(SV_LIT("[192.0.2.1]")));
 	T_ASSERT(!smtp_helo_ok(SV_LIT("a\tb")));

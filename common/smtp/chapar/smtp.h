@@ -30,6 +30,9 @@ int smtp_param_next(struct sv *params, struct sv *key, struct sv *value);
 /* RFC 3461 4 xtext: "+XX" hex escapes; -1 if malformed or if it
  * encodes anything but printable US-ASCII and space. */
 int xtext_decode(struct sv, struct buf *out);
+/* The other way (RFC 3461 4): "+", "=", blanks and what is not
+ * printable ASCII as "+XX"; at most 3 bytes a byte appended to out. */
+void xtext_encode(struct sv, struct buf *out);
 /* The argument of HELO or EHLO (RFC 5321 4.1.1.1: a domain or an
  * address literal): one word, no blanks or control characters (UTF-8
  * is let through for SMTPUTF8 clients that send a U-label). */
