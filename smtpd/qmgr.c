@@ -274,28 +274,11 @@ lmtp_connect(struct buf *err)
 	return fd;
 }
 
-/* One reply, multi-line folded: its code, and its last line's text. */
+/* One reply (smtp_client_reply): its code, its text. */
 static int
 lmtp_reply(struct io *io, struct buf *text)
 {
-	struct sv line;
-	int crlf, code;
-
-	for (;;) {
-		if (io_getline(io, &line, &crlf) != IO_OK || line.n < 3)
-			return -1;
-		code = (line.p[0] - '0') * 100 + (line.p[1] - '0') * 10 +
-		    (line.p[2] - '0');
-		if (code < 200 || code > 599)
-			return -1;
-		buf_reset(text);
-		if (line.n > 4)
-			buf_append(text, line.p + 4, line.n - 4);
-		if (line.n == 3 || line.p[3] == ' ')
-			return code;
-		if (line.p[3] != '-')
-			return -1;
-	}
+	return smtp_client_reply(io, text, text->max, NULL);
 }
 
 /* The header fields a content filter added (header= in the envelope,
@@ -816,9 +799,10 @@ static struct {
 static struct lslot *
 lslot_open(struct buf *err)
 {
+	struct smtp_caps caps;
 	struct buf text;
 	struct lslot *ls;
-	int fd;
+	int fd, esmtp;
 
 	if ((fd = lmtp_connect(err)) == -1)
 		return NULL;
@@ -830,9 +814,8 @@ lslot_open(struct buf *err)
 	 * queue manager for long */
 	io_init(&ls->io, fd, LMTP_LINE_MAX, LMTP_GREET_MS);
 	buf_init(&text, LMTP_LINE_MAX);
-	if (lmtp_reply(&ls->io, &text) != 220 ||
-	    io_printf(&ls->io, "LHLO %s\r\n", G.host) != IO_OK ||
-	    io_flush(&ls->io) != IO_OK || lmtp_reply(&ls->io, &text) != 250) {
+	if (lmtp_reply(&ls->io, &text) != 220 || smtp_client_hello(&ls->io, 1,
+	    G.host, &text, text.max, &caps, &esmtp) != 250) {
 		buf_reset(err);
 		buf_printf(err, "the LMTP agent did not greet: %.*s",
 		    REPLY_KEEP, text.len ? buf_cstr(&text) : "connection lost");
@@ -911,15 +894,17 @@ local_send(struct lslot *ls, struct ljob *j)
 	const char *body = rec_get_str(&e->head, "body");
 	size_t i;
 
-	(void)io_printf(&ls->io, "MAIL FROM:<%s>%s%s\r\n",
+	if (smtp_client_put(&ls->io, "MAIL FROM:<%s>%s%s",
 	    rec_get_str(&e->head, "sender"), body != NULL && strcmp(body,
 	    "7BIT") != 0 ? " BODY=8BITMIME" : "",
-	    rec_get_str(&e->head, "smtputf8") ? " SMTPUTF8" : "");
+	    rec_get_str(&e->head, "smtputf8") ? " SMTPUTF8" : "") == -1)
+		return -1;
 	for (i = 0; i < j->n; i++)
-		(void)io_printf(&ls->io, "RCPT TO:<%s>\r\n",
-		    rec_get_str(&e->rcpts[j->idx[i]], "rcpt"));
-	(void)io_puts(&ls->io, "DATA\r\n");
-	return io_flush(&ls->io) == IO_OK ? 0 : -1;
+		if (smtp_client_put(&ls->io, "RCPT TO:<%s>",
+		    rec_get_str(&e->rcpts[j->idx[i]], "rcpt")) == -1)
+			return -1;
+	return smtp_client_put(&ls->io, "DATA") == 0 &&
+	    io_flush(&ls->io) == IO_OK ? 0 : -1;
 }
 
 /*

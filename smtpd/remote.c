@@ -138,56 +138,14 @@ static struct {
 	uint64_t opened;	/* seconds */
 } K;
 
-/* A reply: its code, the text of its lines joined with blanks (TEXT_MAX
- * at most, the rest dropped); with caps, the lines after the first are
- * EHLO keywords. */
-static int
-reply_caps(struct conv *c, struct smtp_caps *caps)
-{
-	struct sv line, text;
-	size_t room;
-	int crlf, code, first = -1, more, n = 0;
-
-	buf_reset(&c->text);
-	do {
-		if (io_getline(&c->io, &line, &crlf) != IO_OK ||
-		    smtp_reply_line(line, &code, &more, &text) == -1 ||
-		    (first != -1 && code != first))
-			return -1;
-		first = code;
-		if (caps != NULL && n++ > 0)
-			smtp_caps_line(text, caps);
-		if (c->text.len > 0 && c->text.len < TEXT_MAX)
-			buf_putc(&c->text, ' ');
-		room = TEXT_MAX - c->text.len;
-		buf_append(&c->text, text.p, text.n < room ? text.n : room);
-	} while (more);
-	return code;
-}
-
+/* A reply (smtp_client_reply): its code, its text in c->text. */
 static int
 reply(struct conv *c)
 {
-	return reply_caps(c, NULL);
+	return smtp_client_reply(&c->io, &c->text, TEXT_MAX, NULL);
 }
 
 /* Queue a command line (not sent until a flush). */
-static int
-vput(struct conv *c, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
-
-static int
-vput(struct conv *c, const char *fmt, va_list ap)
-{
-	char line[2048];
-	int n;
-
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	if (n < 0 || (size_t)n >= sizeof(line) - 2)
-		return -1;
-	return io_printf(&c->io, "%s\r\n", line) == IO_OK ? 0 : -1;
-}
-
 static int
 put(struct conv *c, const char *fmt, ...) __attribute__((format(printf, 2,
     3)));
@@ -199,7 +157,7 @@ put(struct conv *c, const char *fmt, ...)
 	int r;
 
 	va_start(ap, fmt);
-	r = vput(c, fmt, ap);
+	r = smtp_client_vput(&c->io, fmt, ap);
 	va_end(ap);
 	return r;
 }
@@ -216,7 +174,7 @@ cmd(struct conv *c, const char *fmt, ...)
 	int r;
 
 	va_start(ap, fmt);
-	r = vput(c, fmt, ap);
+	r = smtp_client_vput(&c->io, fmt, ap);
 	va_end(ap);
 	if (r == -1 || io_flush(&c->io) != IO_OK)
 		return -1;
@@ -226,19 +184,8 @@ cmd(struct conv *c, const char *fmt, ...)
 static int
 hello(struct conv *c)
 {
-	int code;
-
-	memset(&c->caps, 0, sizeof(c->caps));
-	if (io_printf(&c->io, "EHLO %s\r\n", R.host) != IO_OK ||
-	    io_flush(&c->io) != IO_OK)
-		return -1;
-	code = reply_caps(c, &c->caps);
-	c->esmtp = code == 250;
-	if (code >= 500 && code < 600) {
-		memset(&c->caps, 0, sizeof(c->caps));
-		code = cmd(c, "HELO %s", R.host);
-	}
-	return code;
+	return smtp_client_hello(&c->io, 0, R.host, &c->text, TEXT_MAX,
+	    &c->caps, &c->esmtp);
 }
 
 /* The end of a connection: QUIT when it is in a state to take it (a

@@ -76,6 +76,27 @@ int smtp_vreplyf(struct io *, const char *fmt, va_list)
 size_t smtp_reply_vformat(char line[SMTP_REPLY_MAX + 1], const char *fmt,
     va_list) __attribute__((format(printf, 2, 0)));
 
+/* --- smtp_client.c: the client side (remote, qmgr's LMTP) ---------------- */
+
+#define SMTP_CLIENT_LINE_MAX 2048	/* a command line we send */
+
+/* One reply: its code, the text of its lines joined with blanks (at
+ * most max bytes kept), with caps the lines after the first read as EHLO
+ * keywords.  -1 when it is malformed or the connection failed. */
+int smtp_client_reply(struct io *, struct buf *text, size_t max,
+    struct smtp_caps *caps);
+/* A command line queued with its CRLF (sent at the next flush).  0, or
+ * -1 when it is too long or holds a CR or LF. */
+int smtp_client_put(struct io *, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int smtp_client_vput(struct io *, const char *fmt, va_list)
+    __attribute__((format(printf, 2, 0)));
+/* EHLO (LHLO when lmtp) with name; a 5xx to EHLO is followed by HELO.
+ * The last reply's code; caps what was offered, *esmtp whether EHLO
+ * (or LHLO) was taken. */
+int smtp_client_hello(struct io *, int lmtp, const char *name,
+    struct buf *text, size_t max, struct smtp_caps *caps, int *esmtp);
+
 /* --- smtp_data.c: the DATA codec ----------------------------------------- */
 
 /*
