@@ -229,8 +229,16 @@ $(FUZZ_BUILD)/fuzz_pop3: tests/fuzz/fuzz_pop3.c \
 		$(FUZZ_BUILD)/pop3d/pop3_parse.o $(FUZZ_BUILD)/libchapar.a
 	$(say) "  FUZZLD  $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Ipop3d -fsanitize=fuzzer -o $@ $^ $(LIBS)
+# fuzz_authd drives authd's request handling (hash workers stubbed in the
+# target; main.c and worker.c stay out)
+FUZZ_AUTHD_OBJ = $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(filter-out \
+	authd/main.c authd/worker.c,$(authd_SRC)))
+$(FUZZ_BUILD)/fuzz_authd: tests/fuzz/fuzz_authd.c $(FUZZ_AUTHD_OBJ) \
+		$(FUZZ_BUILD)/libchapar.a
+	$(say) "  FUZZLD  $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -Iauthd -fsanitize=fuzzer -o $@ $^ $(LIBS)
 -include $(FUZZ_LIBOBJ:.o=.d) $(FUZZ_BUILD)/smtpd/local_lmtp.d \
-	$(FUZZ_BUILD)/pop3d/pop3_parse.d
+	$(FUZZ_BUILD)/pop3d/pop3_parse.d $(FUZZ_AUTHD_OBJ:.o=.d)
 
 fuzz-build: $(FUZZ_BINS)
 fuzz:

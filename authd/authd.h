@@ -56,6 +56,16 @@ extern struct authd authd;
 void conn_send(struct conn *, uint64_t delay_ms, const char *verb,
     unsigned long id, const char *positional, const struct rec *fields);
 void serve(int listen_fd, int master_fd);
+/* The pieces of serve's loop for one connection (tests/fuzz/fuzz_authd.c
+ * drives them without a loop): a new connection on a non-blocking fd,
+ * bytes read from it, a write of queued replies, the timers at now (ms),
+ * closing it; conns_reap frees closed connections no job refers to. */
+struct conn *conn_open(int fd, int master);
+void conn_input(struct conn *, const char *, size_t);
+void conn_write(struct conn *);
+void conn_tick(struct conn *, uint64_t now);
+void conn_shut(struct conn *);
+void conns_reap(void);
 /* A connection referenced by a pending job stays allocated (though maybe
  * closed) until the last conn_unref. */
 void conn_ref(struct conn *);

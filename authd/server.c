@@ -633,28 +633,19 @@ request(struct conn *c, struct sv line)
 	return "unknown request";
 }
 
-static void
-conn_read(struct conn *c)
+/* Bytes that came from the client: handle every whole request line. */
+void
+conn_input(struct conn *c, const char *data, size_t n)
 {
-	char tmp[8192];
 	const char *nl, *why;
-	ssize_t n;
 	size_t off;
 
-	n = read(c->fd, tmp, sizeof(tmp));
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	if (c->dead)
 		return;
-	if (n <= 0) {
-		conn_close(c, NULL);
-		return;
-	}
-	if (buf_try_append(&c->in, tmp, (size_t)n) == -1) {
-		explicit_bzero(tmp, sizeof(tmp));
+	if (buf_try_append(&c->in, data, n) == -1) {
 		conn_close(c, "request line too long");
 		return;
 	}
-	/* Requests carry passwords: leave no copies behind. */
-	explicit_bzero(tmp, sizeof(tmp));
 	off = 0;
 	while (!c->dead && !c->doomed && (nl = memchr(c->in.data + off,
 	    '\n', c->in.len - off)) != NULL) {
@@ -682,11 +673,29 @@ conn_read(struct conn *c)
 }
 
 static void
+conn_read(struct conn *c)
+{
+	char tmp[8192];
+	ssize_t n;
+
+	n = read(c->fd, tmp, sizeof(tmp));
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c, NULL);
+		return;
+	}
+	conn_input(c, tmp, (size_t)n);
+	/* Requests carry passwords: leave no copies behind. */
+	explicit_bzero(tmp, sizeof(tmp));
+}
+
+void
 conn_write(struct conn *c)
 {
 	ssize_t n;
 
-	if (c->out.len == 0)
+	if (c->dead || c->out.len == 0)
 		return;
 	n = write(c->fd, c->out.data, c->out.len);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -698,13 +707,16 @@ conn_write(struct conn *c)
 	buf_consume(&c->out, (size_t)n);
 }
 
-/* Move due delayed replies to the output; drop stale SASL exchanges. */
-static void
-conn_timers(struct conn *c, uint64_t now)
+/* Move due delayed replies to the output; drop stale SASL exchanges;
+ * close the connection if a reply could not be queued. */
+void
+conn_tick(struct conn *c, uint64_t now)
 {
 	struct session **sp, *s;
 	struct delayed *d;
 
+	if (c->dead)
+		return;
 	while ((d = c->delayed) != NULL && d->due <= now) {
 		c->delayed = d->next;
 		c->ndelayed--;
@@ -729,12 +741,38 @@ conn_timers(struct conn *c, uint64_t now)
 		} else
 			sp = &s->next;
 	}
+	if (c->doomed)
+		conn_close(c, "client does not read its replies");
+}
+
+/* A new connection on fd (non-blocking), from the master socket or not. */
+struct conn *
+conn_open(int fd, int master)
+{
+	struct conn *c;
+
+	c = xcalloc(1, sizeof(*c));
+	c->fd = fd;
+	c->master = master;
+	buf_init(&c->in, AUTHD_IN_MAX);
+	buf_init(&c->out, 4 * AUTH_REPLY_MAX);
+	c->next = conns;
+	conns = c;
+	nconns++;
+	authd.conns++;
+	return c;
+}
+
+void
+conn_shut(struct conn *c)
+{
+	if (!c->dead)
+		conn_close(c, NULL);
 }
 
 static void
 accept_one(int lfd, int master)
 {
-	struct conn *c;
 	int fd;
 
 	fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -745,19 +783,12 @@ accept_one(int lfd, int master)
 		close(fd);
 		return;
 	}
-	c = xcalloc(1, sizeof(*c));
-	c->fd = fd;
-	c->master = master;
-	buf_init(&c->in, AUTHD_IN_MAX);
-	buf_init(&c->out, 4 * AUTH_REPLY_MAX);
-	c->next = conns;
-	conns = c;
-	nconns++;
-	authd.conns++;
+	(void)conn_open(fd, master);
 }
 
-static void
-reap(void)
+/* Free the closed connections that no pending job refers to. */
+void
+conns_reap(void)
 {
 	struct conn **cp, *c;
 
@@ -800,12 +831,9 @@ serve(int lfd, int mfd)
 		for (c = conns; c != NULL; c = c->next) {
 			if (c->dead)
 				continue;
-			conn_timers(c, now);
-			if (c->doomed) {
-				conn_close(c, "client does not read its "
-				    "replies");
+			conn_tick(c, now);
+			if (c->dead)
 				continue;
-			}
 			if (c->delayed != NULL && c->delayed->due < next)
 				next = c->delayed->due;
 			for (se = c->sessions; se != NULL; se = se->next)
@@ -852,7 +880,7 @@ serve(int lfd, int mfd)
 			accept_one(lfd, 0);
 		if (pfd[nw + 1].revents & POLLIN)
 			accept_one(mfd, 1);
-		reap();
+		conns_reap();
 	}
 	free(pfd);
 	free(map);
@@ -860,5 +888,5 @@ serve(int lfd, int mfd)
 		if (!c->dead)
 			conn_close(c, NULL);
 	workers_stop();		/* answers pending jobs: drops their refs */
-	reap();
+	conns_reap();
 }
