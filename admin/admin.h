@@ -76,6 +76,20 @@ struct store *user_store(struct config *, const char *arg, struct buf *key,
 void as_mail(void);
 void as_root(void);
 
+/* table.c: text for a terminal (control characters, the bidirectional
+ * overrides, bytes that are not UTF-8 and the backslash as \\xHH); esc()
+ * returns one of a few rotating buffers, for printf. */
+void esc_append(struct buf *, struct sv);
+const char *esc(const char *);
+/* The same with the backslash kept, for messages (die). */
+void esc_message(struct buf *, struct sv);
+/* Text from a less trusted process to fd, with what could drive a
+ * terminal (C0 controls but TAB, LF and CR; DEL; C1) escaped; text_pass
+ * does a piece of a stream (*c2 carries state, 0 at first; at its end a
+ * held 0xC2 is the caller's to write). */
+void text_out(int fd, const void *, size_t);
+void text_pass(int fd, const unsigned char *, size_t, int *c2);
+
 /* cert.c */
 int make_self_signed(const char *cert, const char *key, const char *host,
     struct buf *err);

@@ -151,8 +151,15 @@ check_txt(struct dns *d, const char *name, const char *want, int prefix)
 		(void)sv_split(&rest, '\n', &line);
 		if (prefix ? line.n >= n && strncasecmp(line.p, want, n) == 0 :
 		    sv_eq_str(line, want)) {
-			printf(";   in DNS now: yes%s%.*s\n", prefix ? ": " : "",
-			    prefix ? (int)line.n : 0, line.p);
+			struct buf e;
+
+			/* DNS's text, escaped for the terminal */
+			buf_init(&e, 4 * line.n + 1);
+			if (prefix)
+				esc_append(&e, line);
+			printf(";   in DNS now: yes%s%s\n", prefix ? ": " : "",
+			    buf_cstr(&e));
+			buf_free(&e);
 			buf_free(&have);
 			return;
 		}

@@ -198,16 +198,16 @@ cmd_mailbox(int argc, char **argv)
 		r = store_folder_create(st, argv[3], argc == 5 ? argv[4] :
 		    NULL, &err);
 		fail_store(r, argv[3], &err);
-		printf("created %s for %s\n", argv[3], buf_cstr(&key));
+		printf("created %s for %s\n", esc(argv[3]), esc(buf_cstr(&key)));
 	} else if (strcmp(sub, "delete") == 0) {
 		fail_store(store_folder_delete(st, argv[3], &err), argv[3],
 		    &err);
-		printf("deleted %s of %s\n", argv[3], buf_cstr(&key));
+		printf("deleted %s of %s\n", esc(argv[3]), esc(buf_cstr(&key)));
 	} else {
 		fail_store(store_folder_rename(st, argv[3], argv[4], &err),
 		    argv[3], &err);
-		printf("renamed %s to %s for %s\n", argv[3], argv[4],
-		    buf_cstr(&key));
+		printf("renamed %s to %s for %s\n", esc(argv[3]),
+		    esc(argv[4]), esc(buf_cstr(&key)));
 	}
 	store_close(&st);
 	as_root();
@@ -245,7 +245,7 @@ resync_one(struct store *st, const char *name)
 	fail_store(mbox_open(st, name, &mb, &err), name, &err);
 	if (mbox_resync(mb, &err) == -1 || mbox_status(mb, &ms, &err) == -1)
 		die(EX_FAIL, "%s: %s", name, buf_cstr(&err));
-	printf("%s: %u messages, uidvalidity %u, uidnext %u\n", name,
+	printf("%s: %u messages, uidvalidity %u, uidnext %u\n", esc(name),
 	    ms.messages, ms.uidvalidity, ms.uidnext);
 	mbox_close(&mb);
 	buf_free(&err);

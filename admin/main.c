@@ -64,17 +64,23 @@ usage(void)
 void
 die(int code, const char *fmt, ...)
 {
+	struct buf msg, out;
 	va_list ap;
 
 	/* Leave with our own ids (a sanitizer build checks leaks at exit). */
 	if (getuid() == 0 && geteuid() != 0 &&
 	    (seteuid(0) == -1 || setegid(0) == -1))
 		fputs("chapar: cannot get root back\n", stderr);
-	fputs("chapar: ", stderr);
+	buf_init(&msg, 8192);
+	buf_init(&out, 4 * 8192 + 64);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	/* a message that does not fit is left out: it is ending anyway */
+	if (buf_try_vprintf(&msg, fmt, ap) == -1)
+		buf_puts(&msg, "(a message too long to show)");
 	va_end(ap);
-	fputc('\n', stderr);
+	/* one line, whatever the names in it hold */
+	esc_message(&out, buf_sv(&msg));
+	fprintf(stderr, "chapar: %s\n", buf_cstr(&out));
 	exit(code);
 }
 

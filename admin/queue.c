@@ -163,16 +163,16 @@ queue_show(const char *id)
 	if (i == n || load(&en[i], &e) == -1) {
 		free(en);
 		queue_env_free(&e);
-		die(EX_FAIL, "%s: no such message in the queue", id);
+		die(EX_FAIL, "%s: no such message in the queue", esc(id));
 	}
 	when(&e.head, "time", arrival, sizeof(arrival));
 	when(&e.head, "next", next, sizeof(next));
 	if (!opt.json)
 		printf("id: %s\nstate: %s\nsender: <%s>\narrival: %s\n"
 		    "next try: %s\nsize: %s\n\n", id, state_of(&e.head,
-		    en[i].where), rec_get_str(&e.head, "sender"), arrival,
-		    next, rec_get_str(&e.head, "size") ?
-		    rec_get_str(&e.head, "size") : "0");
+		    en[i].where), esc(rec_get_str(&e.head, "sender")),
+		    arrival, next, rec_get_str(&e.head, "size") ?
+		    esc(rec_get_str(&e.head, "size")) : "0");
 	t = table_new(4, hdr);
 	for (k = 0; k < e.nrcpt; k++) {
 		const char *cells[4];

@@ -246,3 +246,42 @@ def test_tls_check_reports_on_configured_certificates():
     inst.add_conf("tls_key_file = %s" % other)
     r = inst.chapar("tls", "check")
     assert r.returncode == 1 and "does not match" in r.stdout, r.stdout
+
+
+def _queue(inst):
+    """An empty queue, as enqueue(8) makes it."""
+    import pwd
+    owner = pwd.getpwnam("chapar-queue") if os.geteuid() == 0 else None
+    for d in ("", "todo", "tmp", "info", "mess"):
+        os.makedirs(inst.path("queue", d), exist_ok=True)
+        if owner:
+            os.chown(inst.path("queue", d), owner.pw_uid, owner.pw_gid)
+            os.chmod(inst.path("queue", d), 0o700)
+    return owner
+
+
+def test_queue_listing_escapes_what_peers_wrote():
+    """An envelope's sender and the replies of remote servers are text
+    from outside: UTF-8 passes the queue's checks, so C1 controls (CSI)
+    and bidirectional overrides could reach the admin's terminal."""
+    inst = Instance()
+    owner = _queue(inst)
+    qid = "18F3A2C00F4A11B2C4"
+    env = inst.path("queue", "todo", qid)
+    with open(env, "w", encoding="utf-8") as f:
+        f.write("v=1\tsender=a\u202eb@example.org\tsmtputf8=1\tsize=5\t"
+                "time=1700000000\n"
+                "rcpt=bob@example.net\treply=550 \u009b2Jgone\u202e\n")
+    if owner:
+        os.chown(env, owner.pw_uid, owner.pw_gid)
+    out = inst.ok("queue", "list")
+    assert qid in out, out
+    assert "\u202e" not in out and "\\xe2\\x80\\xae" in out, out
+    out = inst.ok("queue", "show", qid)
+    for bad in ("\u009b", "\u202e", "\x1b"):
+        assert bad not in out, out
+    assert "550 \\xc2\\x9b2Jgone" in out, out
+    js = json.loads(inst.ok("--json", "queue", "list"))
+    assert js[0]["sender"] == "a\u202eb@example.org"
+    raw = inst.ok("--json", "queue", "show", qid)
+    assert "\u009b" not in raw and "\\u009b" in raw, raw

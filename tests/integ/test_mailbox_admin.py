@@ -167,3 +167,29 @@ def test_reindex_and_quota():
     assert json.loads(out)[0]["messages"] == "3"
     r = inst.chapar("quota", "show")
     assert r.returncode == 2
+
+
+def test_folder_names_with_control_characters_are_escaped():
+    """A folder name may hold any character (the store writes controls as
+    %XX); printed for a person, none may reach the terminal raw."""
+    inst = instance()
+    name = "Evil\x1b]0;owned\x07\x1b[2J\u009b31m\u202eX"
+    inst.ok("mailbox", "create", "alice@example.org", name)
+    out = inst.ok("mailbox", "list", "alice@example.org")
+    for bad in ("\x1b", "\x07", "\u009b", "\u202e"):
+        assert bad not in out, repr(out)
+    assert "Evil\\x1b]0;owned\\x07\\x1b[2J\\xc2\\x9b31m\\xe2\\x80\\xaeX" in \
+        out, out
+    raw = inst.ok("--json", "mailbox", "list", "alice@example.org")
+    assert "\u009b" not in raw and "\\u009b" in raw and "\\u001b" in raw
+    assert name in folders(inst)
+    for args in (("reindex", "alice@example.org"),
+                 ("mailbox", "rename", "alice@example.org", name, name + "2"),
+                 ("mailbox", "delete", "alice@example.org", name + "2"),
+                 ("mailbox", "delete", "alice@example.org", name + "2")):
+        r = inst.chapar(*args)
+        for bad in ("\x1b", "\x07", "\u009b", "\u202e"):
+            assert bad not in r.stdout + r.stderr, (args, r)
+    # a backslash is escaped too, so the escapes cannot be forged
+    inst.ok("mailbox", "create", "alice@example.org", "a\\x1b")
+    assert "a\\x5cx1b" in inst.ok("mailbox", "list", "alice@example.org")
