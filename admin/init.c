@@ -147,12 +147,21 @@ certificate(struct config *cf)
 	printf("created a self-signed certificate for %s in %s\n", host, cert);
 }
 
+/* In a child of db_run. */
+static int
+create_db(void *arg)
+{
+	struct userdb *u = open_userdb(arg, 1);
+
+	close_userdb(&u);
+	return EX_OK;
+}
+
 int
 cmd_init(int argc, char **argv)
 {
 	char abs[PATH_MAX];
 	struct config *cf;
-	struct userdb *u;
 	struct buf conf;
 
 	if (argc > 2)
@@ -191,8 +200,8 @@ cmd_init(int argc, char **argv)
 	}
 	if (geteuid() == 0)
 		accounts(cf);
-	u = open_userdb(cf, 1);
-	close_userdb(&u);
+	/* the databases, made by their owner (child.c) */
+	(void)db_run(cf, create_db, cf, NULL, NULL);
 	certificate(cf);
 	printf("instance ready: %s\n"
 	    "next: chapar -c %s domain add example.org\n",

@@ -3,6 +3,8 @@ import json
 import os
 import stat
 
+import chapartest
+from adminhelp import assert_dropped_to, held_child
 from chapartest import Instance
 
 
@@ -130,8 +132,10 @@ def test_user_lifecycle():
     inst.ok("user", "disable", "alice@example.org")
     assert "disabled" in inst.ok("user", "show", "alice@example.org")
     inst.ok("user", "enable", "alice@example.org")
-    # soft delete keeps mail, restore brings the account back
-    os.makedirs(inst.path("mail", "example.org", "alice", "cur"))
+    # soft delete keeps mail, restore brings the account back (the store
+    # made as delivery makes it: the mail user's)
+    inst.ok("mailbox", "list", "alice@example.org")
+    assert os.path.isdir(inst.path("mail", "example.org", "alice", "cur"))
     inst.ok("user", "del", "alice@example.org")
     assert "alice" not in inst.ok("user", "list")
     assert "deleted" in inst.ok("user", "list", "--all")
@@ -248,6 +252,23 @@ def test_tls_check_reports_on_configured_certificates():
     assert r.returncode == 1 and "does not match" in r.stdout, r.stdout
 
 
+def test_database_work_runs_in_a_child_that_gave_up_root():
+    """The user database is authd's to write: chapar opens it only in a
+    child that is db_dir's owner for good (real, effective, saved and file
+    system ids; setuid(0) impossible) and chrooted into db_dir, so a
+    DB_CONFIG authd planted there is read with authd's rights only."""
+    chapartest.need_root()
+    inst = Instance()
+    inst.ok("domain", "add", "example.org")
+    st = os.stat(inst.path("db"))
+    assert st.st_uid != 0
+    ids, root, r = held_child(inst, inst.path("db", "DB_CONFIG"),
+                              "domain", "list", owner=st.st_uid)
+    assert r.returncode == 0 and "example.org" in r.stdout, r
+    assert_dropped_to(ids, st.st_uid, st.st_gid)
+    assert root == inst.path("db"), root
+
+
 def _queue(inst):
     """An empty queue, as enqueue(8) makes it."""
     import pwd
@@ -258,6 +279,27 @@ def _queue(inst):
             os.chown(inst.path("queue", d), owner.pw_uid, owner.pw_gid)
             os.chmod(inst.path("queue", d), 0o700)
     return owner
+
+
+def test_queue_work_runs_in_a_child_that_gave_up_root():
+    chapartest.need_root()
+    inst = Instance()
+    owner = _queue(inst)
+    ids, root, r = held_child(inst, inst.path("queue", "todo",
+                                              "18F3A2C00F4A11B2C3"),
+                              "queue", "list", owner=owner.pw_uid)
+    assert r.returncode == 0, r
+    assert_dropped_to(ids, owner.pw_uid, owner.pw_gid)
+    assert root == inst.path("queue"), root
+    # a link queue_user planted as qmgr's FIFO is not written through
+    victim = inst.path("victim")
+    with open(victim, "w") as f:
+        f.write("root's file\n")
+    os.symlink(victim, inst.path("queue", "wake"))
+    r = inst.chapar("queue", "flush")
+    assert r.returncode != 0, r
+    with open(victim) as f:
+        assert f.read() == "root's file\n"
 
 
 def test_queue_listing_escapes_what_peers_wrote():
