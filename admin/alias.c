@@ -19,13 +19,14 @@ alias_row(const char *key, const struct rec *r, void *arg)
 	size_t i;
 
 	buf_init(&dests, 0);
+	/* a record of the database: its size is not ours to choose */
 	for (i = 0; i < r->n; i++)
-		if (strcmp(r->names[i], "dest") == 0) {
-			if (dests.len)
-				buf_puts(&dests, ", ");
-			buf_append(&dests, r->vals[i].data,
-			    r->vals[i].len);
-		}
+		if (strcmp(r->names[i], "dest") == 0 &&
+		    ((dests.len && buf_try_puts(&dests, ", ") == -1) ||
+		    buf_try_append(&dests, r->vals[i].data,
+		    r->vals[i].len) == -1))
+			die(EX_FAIL, "alias %s: too many destinations to show",
+			    key);
 	cells[0] = key;
 	cells[1] = buf_cstr(&dests);
 	table_row(arg, cells);
@@ -45,8 +46,9 @@ dest_key(const char *d, struct buf *key)
 	addr_init(&a);
 	if (addr_parse(sv_from(d), ADDR_UTF8, &a, &err) == 0)
 		addr_key(&a, key);
-	else
-		buf_puts(key, d);
+	else if (buf_try_puts(key, d) == -1)
+		die(EX_FAIL, "a destination of %zu bytes (at most %zu)",
+		    strlen(d), key->max);
 	addr_free(&a);
 }
 
@@ -116,7 +118,9 @@ alias_edit(struct config *cf, const char *key, int add, int argc,
 			dest_arg(argv[i], &d);
 		else	/* removal also takes destinations that no longer
 			 * parse, as written */
-			buf_set(&d, argv[i], strlen(argv[i]));
+			if (buf_try_set(&d, argv[i], strlen(argv[i])) == -1)
+				die(EX_USAGE, "a destination of %zu bytes (at "
+				    "most %zu)", strlen(argv[i]), d.max);
 		j = find_dest(&r, buf_cstr(&d));
 		if (add && j < 0)
 			rec_add(&r, "dest", buf_sv(&d));

@@ -40,8 +40,9 @@ cmd_auth(int argc, char **argv)
 		die(EX_TEMP, "%s", buf_cstr(&err));
 	if (strcmp(argv[1], "test") == 0) {
 		buf_init(&pw, 4096);
-		buf_init(&msg, 8192);
 		read_password(0, &pw);
+		/* sized for what goes in: the name is the admin's input */
+		buf_init(&msg, strlen(argv[2]) + pw.len + 2);
 		/* RFC 4616: NUL authcid NUL passwd */
 		buf_putc(&msg, '\0');
 		buf_puts(&msg, argv[2]);

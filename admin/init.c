@@ -82,7 +82,7 @@ parent_of(const char *path)
 	const char *slash = strrchr(path, '/');
 	struct buf b;
 
-	buf_init(&b, PATH_MAX);
+	buf_init(&b, strlen(path) + 2);
 	if (slash == NULL || slash == path)
 		buf_puts(&b, "/");
 	else
@@ -166,7 +166,7 @@ cmd_init(int argc, char **argv)
 
 	if (argc > 2)
 		usage();
-	buf_init(&conf, PATH_MAX);
+	buf_init(&conf, PATH_MAX + 16);
 	if (argc == 2) {
 		if (mkdir_p(argv[1], 0755) == -1 ||
 		    realpath(argv[1], abs) == NULL)
@@ -192,7 +192,7 @@ cmd_init(int argc, char **argv)
 		/* pre-login workers chroot here by default: empty, root's */
 		struct buf empty;
 
-		buf_init(&empty, PATH_MAX);
+		buf_init(&empty, strlen(config_str(cf, NULL, "run_dir")) + 8);
 		buf_printf(&empty, "%s/empty",
 		    config_str(cf, NULL, "run_dir"));
 		make_dir(buf_cstr(&empty), 0555);

@@ -23,6 +23,7 @@
 #include "chapar/dict.h"
 #include "chapar/domusage.h"
 #include "chapar/home.h"
+#include "chapar/ipc.h"
 #include "chapar/log.h"
 #include "chapar/priv.h"
 #include "chapar/store.h"
@@ -54,8 +55,8 @@ user_home(const char *key, const char *h, struct buf *home)
 	buf_reset(home);
 	if (h == NULL || h[0] == '/' || strstr(h, "..") != NULL)
 		userdb_home(key, home);
-	else
-		buf_puts(home, h);
+	else if (buf_try_puts(home, h) == -1)
+		die(EX_FAIL, "%s: unusable home (%zu bytes)", key, strlen(h));
 }
 
 /* The user's directory, reached and made as delivery would. */
@@ -636,7 +637,8 @@ quota_domain(struct config *cf, const char *verb, const char *arg)
 		die(EX_FAIL, "no such domain: %s", j.dom);
 	/* each user's store, in a child of its own chrooted into it */
 	for (i = 0; i < j.n; i++) {
-		buf_init(&mu.key, 1024);
+		/* a key from the database came in one message */
+		buf_init(&mu.key, IPC_MAX);
 		buf_init(&mu.home, 4096);
 		buf_puts(&mu.key, j.u[i].key);
 		user_home(j.u[i].key, j.u[i].home, &mu.home);

@@ -29,6 +29,11 @@
 
 #define LINE_MAX_LEN (1024 * 1024)	/* longer lines pass in pieces */
 #define CHUNK (64 * 1024)
+/* The buffers a message passes through are flushed once they hold CHUNK
+ * bytes; before that, one more line (up to LINE_MAX_LEN, its end and an
+ * mboxrd '>') or an mbox message's first lines can go in. */
+#define MW_MAX (CHUNK + LINE_MAX_LEN + 2)
+#define EX_MAX (CHUNK + LINE_MAX_LEN + 2048)
 
 /* --- progress ------------------------------------------------------------ */
 
@@ -299,7 +304,7 @@ import_mbox(int fd, struct store *st, struct mbox *mb, struct tally *tl)
 
 	memset(&w, 0, sizeof(w));
 	w.st = st;
-	buf_init(&w.out, 2 * CHUNK);
+	buf_init(&w.out, MW_MAX);
 	rd_init(&r, fd);
 	while (rd_line(&r, &l, &whole)) {
 		struct sv bare = l;
@@ -372,7 +377,7 @@ import_file(int fd, struct store *st, struct mbox *mb, unsigned flags,
 
 	memset(&w, 0, sizeof(w));
 	w.st = st;
-	buf_init(&w.out, 2 * CHUNK);
+	buf_init(&w.out, MW_MAX);
 	mw_begin(&w);
 	w.flags = flags;
 	if (fstat(fd, &sb) == 0)
@@ -485,11 +490,18 @@ walk_next(void *arg, const struct rec *req, struct rec *rep, int *fd)
 			continue;
 		}
 		buf_reset(&w->name);
-		if (strcasecmp(w->target, "INBOX") == 0)
-			buf_puts(&w->name, buf_cstr(&fname));
-		else
-			buf_printf(&w->name, "%s/%s", w->target,
-			    buf_cstr(&fname));
+		/* the target is the admin's, the rest a directory's name:
+		 * a name too long is the store's to refuse */
+		if (strcasecmp(w->target, "INBOX") == 0 ?
+		    buf_try_puts(&w->name, buf_cstr(&fname)) == -1 :
+		    buf_try_printf(&w->name, "%s/%s", w->target,
+		    buf_cstr(&fname)) == -1) {
+			log_warning("%s: folder name too long",
+			    log_esc_str(de->d_name));
+			buf_free(&fname);
+			close(d);
+			continue;
+		}
 		buf_free(&fname);
 		w->folder = d;
 		w->part = 0;
@@ -608,7 +620,9 @@ cmd_import(int argc, char **argv)
 		w.top = w.folder = fd;
 		w.target = im.target;
 		buf_init(&w.name, 4096);
-		buf_puts(&w.name, im.target);
+		if (buf_try_puts(&w.name, im.target) == -1)
+			die(EX_USAGE, "%s: folder name too long",
+			    log_esc_str(im.target));
 		c.serve = walk_next;
 		c.sarg = &w;
 	} else {
@@ -902,7 +916,7 @@ export_work(void *arg)
 	memset(&names, 0, sizeof(names));
 	x.tl = &j->tl;
 	x.mbox = j->out >= 0;
-	buf_init(&x.w, 2 * CHUNK);
+	buf_init(&x.w, EX_MAX);
 	if (x.mbox) {
 		x.out = j->out;
 		ex_folder(st, j->only ? j->only : "INBOX", &x);

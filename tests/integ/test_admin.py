@@ -327,3 +327,17 @@ def test_queue_listing_escapes_what_peers_wrote():
     assert js[0]["sender"] == "a\u202eb@example.org"
     raw = inst.ok("--json", "queue", "show", qid)
     assert "\u009b" not in raw and "\\u009b" in raw, raw
+
+
+def test_overlong_arguments_are_refused_not_fatal():
+    """Sizes the admin types are checked, never a reason to abort."""
+    inst = Instance()
+    inst.ok("domain", "add", "example.org")
+    inst.ok("alias", "add", "info@example.org", "bob@example.org")
+    r = inst.chapar("alias", "del", "info@example.org", "x" * 5000)
+    assert r.returncode == 2 and "at most" in r.stderr, r
+    inst.add_user("alice@example.org")
+    os.mkdir(inst.path("md"))
+    r = inst.chapar("import", "alice@example.org", inst.path("md"),
+                    "F" * 5000)
+    assert r.returncode == 2 and "too long" in r.stderr, r

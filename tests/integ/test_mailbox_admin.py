@@ -284,6 +284,28 @@ def test_folder_names_with_control_characters_are_escaped():
     assert "a\\x5cx1b" in inst.ok("mailbox", "list", "alice@example.org")
 
 
+def test_long_lines_import_and_export_whole():
+    """A line longer than the copy buffers (a base64 blob without line
+    breaks, 300 kB) goes in and out unchanged; so does one longer than a
+    line buffer (1.5 MB), which passes in pieces."""
+    inst = instance()
+    big = b"x" * 300000
+    huge = b"y" * 1500000
+    src = inst.path("long.mbox")
+    with open(src, "wb") as f:
+        f.write(b"From a@example.net Thu Nov 26 10:00:00 2026\n"
+                b"Subject: long\n\n" + big + b"\n" + huge + b"\nend\n\n")
+    assert "imported 1 messages" in inst.ok("import", "alice@example.org",
+                                            src)
+    (name, body), = cur(inst)
+    assert body == b"Subject: long\r\n\r\n" + big + b"\r\n" + huge + \
+        b"\r\nend\r\n"
+    dst = inst.path("out.mbox")
+    inst.ok("export", "alice@example.org", dst)
+    with open(dst, "rb") as f:
+        assert b"\n" + big + b"\n" + huge + b"\nend\n" in f.read()
+
+
 def test_warnings_with_planted_text_reach_the_terminal_escaped():
     """A DB_CONFIG a session of the user left in the store makes Berkeley
     DB complain, quoting the planted text: the child's words reach the
