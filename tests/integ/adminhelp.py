@@ -36,8 +36,8 @@ def held_child(inst, fifo, *args, owner=None):
     """Run "chapar ARGS" with a FIFO planted at fifo, where the command's
     child will open it: the child blocks reading it, and is looked at in
     /proc meanwhile.  Returns (ids, root, result): ids maps "Uid", "Gid"
-    (lists: real, effective, saved, filesystem), "Groups" and "NoNewPrivs"
-    to the child's; root is where its root directory is; result is the
+    (lists: real, effective, saved, filesystem), "Groups", "NoNewPrivs",
+    "CapPrm" and "CapEff" to the child's; root is where its root directory is; result is the
     finished command's CompletedProcess."""
     os.mkfifo(fifo, 0o644)
     if owner is not None:
@@ -73,6 +73,8 @@ def held_child(inst, fifo, *args, owner=None):
                 k, _, v = line.partition(":")
                 if k in ("Uid", "Gid", "Groups", "NoNewPrivs"):
                     ids[k] = [int(x) for x in v.split()]
+                elif k in ("CapPrm", "CapEff"):
+                    ids[k] = int(v, 16)
         root = os.readlink("/proc/%d/root" % child)
     finally:
         if wfd is not None:
@@ -88,3 +90,5 @@ def assert_dropped_to(ids, uid, gid):
     assert ids["Gid"] == [gid] * 4, ids
     assert ids["Groups"] == [gid], ids
     assert ids["NoNewPrivs"] == [1], ids
+    # nothing left to get root back with
+    assert ids["CapPrm"] == 0 and ids["CapEff"] == 0, ids
