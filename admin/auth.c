@@ -14,9 +14,10 @@ print_fields(const struct authc_reply *r)
 {
 	size_t i;
 
+	/* authd's words: the user database's text, escaped */
 	for (i = 0; i < r->fields.n; i++)
-		printf("  %s: %s\n", r->fields.names[i],
-		    buf_cstr(&r->fields.vals[i]));
+		printf("  %s: %s\n", esc(r->fields.names[i]),
+		    esc(buf_cstr(&r->fields.vals[i])));
 }
 
 int
@@ -39,8 +40,9 @@ cmd_auth(int argc, char **argv)
 		die(EX_TEMP, "%s", buf_cstr(&err));
 	if (strcmp(argv[1], "test") == 0) {
 		buf_init(&pw, 4096);
-		buf_init(&msg, 8192);
 		read_password(0, &pw);
+		/* sized for what goes in: the name is the admin's input */
+		buf_init(&msg, strlen(argv[2]) + pw.len + 2);
 		/* RFC 4616: NUL authcid NUL passwd */
 		buf_putc(&msg, '\0');
 		buf_puts(&msg, argv[2]);
@@ -63,7 +65,7 @@ cmd_auth(int argc, char **argv)
 		usage();
 	if (r == -1)
 		die(EX_TEMP, "%s", buf_cstr(&err));
-	printf("%s: %s\n", argv[2], buf_cstr(&rep.verb));
+	printf("%s: %s\n", esc(argv[2]), esc(buf_cstr(&rep.verb)));
 	print_fields(&rep);
 	if (strcmp(buf_cstr(&rep.verb), "FAIL") == 0)
 		ret = rec_get(&rep.fields, "temp") ? EX_TEMP : EX_FAIL;

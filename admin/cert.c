@@ -75,7 +75,7 @@ build(X509 *x, EVP_PKEY *k, const char *host, struct buf *err)
 	    (const unsigned char *)host, -1, -1, 0) ||
 	    !X509_set_issuer_name(x, name))
 		return ssl_fail(err, "certificate name");
-	buf_init(&san, 1024);
+	buf_init(&san, strlen(host) + 64);
 	buf_printf(&san, "DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1",
 	    host);
 	r = add_ext(x, NID_subject_alt_name, buf_cstr(&san));
@@ -100,7 +100,9 @@ create(const char *path, mode_t mode, struct buf *err)
 	    mode);
 	if (fd == -1 || (fp = fdopen(fd, "w")) == NULL) {
 		buf_reset(err);
-		buf_printf(err, "%s: %s", path, strerror(errno));
+		/* a path of the configuration: any length */
+		if (buf_try_printf(err, "%s: %s", path, strerror(errno)) == -1)
+			buf_puts(err, strerror(errno));
 		if (fd != -1)
 			close(fd);
 		return NULL;

@@ -77,7 +77,9 @@ cmd_ctl(int argc, char **argv)
 	buf_init(&out, 64 * 1024 * 1024);
 	if (strcmp(argv[0], "status") == 0) {
 		ask(cf, opt.json ? "STATUS JSON" : "STATUS", &out);
-		fwrite(out.data, 1, out.len, stdout);
+		/* it names the users clients logged in as */
+		fflush(stdout);
+		text_out(1, out.data, out.len);
 	} else if (strcmp(argv[0], "reload") == 0) {
 		ask(cf, "RELOAD", &out);
 		printf("chapard: %s", buf_cstr(&out));

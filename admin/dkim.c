@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,7 @@ write_key(const char *dir, const char *selector, const struct buf *pem)
 	struct buf path;
 	int fd;
 
-	buf_init(&path, 4096);
+	buf_init(&path, strlen(dir) + strlen(selector) + 8);
 	buf_printf(&path, "%s/%s.key", dir, selector);
 	if ((fd = open(buf_cstr(&path), O_WRONLY | O_CREAT | O_EXCL |
 	    O_CLOEXEC | O_NOFOLLOW, 0600)) == -1)
@@ -64,7 +65,9 @@ keygen(const struct config *cf, const char *domain, const char *sel)
 	if (strspn(sel, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
 	    strlen(sel) || strlen(sel) > 40 || sel[0] == '-')
 		die(EX_USAGE, "%s: a selector is letters, digits and '-'", sel);
-	buf_init(&dir, 4096);
+	/* dkim_dir is the configuration's (any length), the domain valid */
+	buf_init(&dir, strlen(config_str(cf, NULL, "dkim_dir")) +
+	    strlen(domain) + 2);
 	buf_init(&pem, 8192);
 	buf_init(&txt, 1024);
 	buf_init(&err, 1024);
@@ -135,9 +138,10 @@ rotate(const struct config *cf, const char *domain, const char *sel)
 	size_t l;
 	DIR *d;
 
-	buf_init(&dir, 4096);
-	buf_init(&from, 4096);
-	buf_init(&to, 4096);
+	buf_init(&dir, strlen(config_str(cf, NULL, "dkim_dir")) +
+	    strlen(domain) + 2);
+	buf_init(&from, dir.max + 2 + NAME_MAX);
+	buf_init(&to, from.max + 4);
 	buf_printf(&dir, "%s/%s", config_str(cf, NULL, "dkim_dir"),
 	    domain);
 	if ((d = opendir(buf_cstr(&dir))) != NULL) {

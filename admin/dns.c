@@ -123,9 +123,13 @@ txt_records(struct dns *d, const char *name, struct buf *out)
 
 	buf_reset(out);
 	buf_init(&text, 4096);
+	/* what DNS answers is not ours to size: records that do not fit
+	 * are left out (the comparison then says MISSING) */
 	if ((s = dns_query(d, name, DNS_TXT, &a)) == DNS_OK)
 		for (i = 0; i < a.n; i++)
-			if (dns_txt_parse(a.rdata[i], a.rlen[i], &text) == 0) {
+			if (dns_txt_parse(a.rdata[i], a.rlen[i], &text) == 0 &&
+			    memchr(text.data, '\n', text.len) == NULL &&
+			    buf_reserve(out, text.len + 1) == 0) {
 				buf_append(out, text.data, text.len);
 				buf_putc(out, '\n');
 			}
@@ -144,15 +148,22 @@ check_txt(struct dns *d, const char *name, const char *want, int prefix)
 	struct sv rest, line;
 	size_t n = strlen(want);
 
-	buf_init(&have, 4096);
+	buf_init(&have, 64 * 1024);
 	s = txt_records(d, name, &have);
 	rest = buf_sv(&have);
 	while (s == DNS_OK && rest.n > 0) {
 		(void)sv_split(&rest, '\n', &line);
 		if (prefix ? line.n >= n && strncasecmp(line.p, want, n) == 0 :
 		    sv_eq_str(line, want)) {
-			printf(";   in DNS now: yes%s%.*s\n", prefix ? ": " : "",
-			    prefix ? (int)line.n : 0, line.p);
+			struct buf e;
+
+			/* DNS's text, escaped for the terminal */
+			buf_init(&e, 4 * line.n + 1);
+			if (prefix)
+				esc_append(&e, line);
+			printf(";   in DNS now: yes%s%s\n", prefix ? ": " : "",
+			    buf_cstr(&e));
+			buf_free(&e);
 			buf_free(&have);
 			return;
 		}

@@ -82,7 +82,7 @@ parent_of(const char *path)
 	const char *slash = strrchr(path, '/');
 	struct buf b;
 
-	buf_init(&b, PATH_MAX);
+	buf_init(&b, strlen(path) + 2);
 	if (slash == NULL || slash == path)
 		buf_puts(&b, "/");
 	else
@@ -147,17 +147,26 @@ certificate(struct config *cf)
 	printf("created a self-signed certificate for %s in %s\n", host, cert);
 }
 
+/* In a child of db_run. */
+static int
+create_db(void *arg)
+{
+	struct userdb *u = open_userdb(arg, 1);
+
+	close_userdb(&u);
+	return EX_OK;
+}
+
 int
 cmd_init(int argc, char **argv)
 {
 	char abs[PATH_MAX];
 	struct config *cf;
-	struct userdb *u;
 	struct buf conf;
 
 	if (argc > 2)
 		usage();
-	buf_init(&conf, PATH_MAX);
+	buf_init(&conf, PATH_MAX + 16);
 	if (argc == 2) {
 		if (mkdir_p(argv[1], 0755) == -1 ||
 		    realpath(argv[1], abs) == NULL)
@@ -183,7 +192,7 @@ cmd_init(int argc, char **argv)
 		/* pre-login workers chroot here by default: empty, root's */
 		struct buf empty;
 
-		buf_init(&empty, PATH_MAX);
+		buf_init(&empty, strlen(config_str(cf, NULL, "run_dir")) + 8);
 		buf_printf(&empty, "%s/empty",
 		    config_str(cf, NULL, "run_dir"));
 		make_dir(buf_cstr(&empty), 0555);
@@ -191,8 +200,8 @@ cmd_init(int argc, char **argv)
 	}
 	if (geteuid() == 0)
 		accounts(cf);
-	u = open_userdb(cf, 1);
-	close_userdb(&u);
+	/* the databases, made by their owner (child.c) */
+	(void)db_run(cf, create_db, cf, NULL, NULL);
 	certificate(cf);
 	printf("instance ready: %s\n"
 	    "next: chapar -c %s domain add example.org\n",

@@ -2,123 +2,132 @@
  * mailbox.c: chapar mailbox, reindex and quota -- a user's store seen
  * from the admin command.
  *
- * The store belongs to mail_user: run by root, chapar works in it with
- * mail_user's effective ids (as_mail) and takes root's back only to open
- * the admin's own files (import and export sources and targets).
+ * The store belongs to mail_user and every session of the user writes
+ * it, so it is opened only by a child process (child.c) that runs as
+ * mail_user, chrooted (when chapar runs as root) into the user's
+ * directory, which the parent reached with home_open (no link followed
+ * at any level) and passes as a descriptor.  A link planted in the store
+ * leads nowhere outside it.
  */
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <ftw.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "admin.h"
 #include "chapar/dict.h"
 #include "chapar/domusage.h"
 #include "chapar/home.h"
+#include "chapar/ipc.h"
 #include "chapar/log.h"
 #include "chapar/priv.h"
 #include "chapar/store.h"
 #include "chapar/util.h"
 
-static uid_t mail_uid;
-static gid_t mail_gid;
-static int switching;		/* root, working as mail_user */
-
-void
-as_mail(void)
-{
-	if (switching && (setegid(mail_gid) == -1 || seteuid(mail_uid) == -1))
-		die(EX_FAIL, "cannot become the mail user: %s",
-		    strerror(errno));
-}
-
-void
-as_root(void)
-{
-	if (switching && (seteuid(0) == -1 || setegid(0) == -1))
-		die(EX_FAIL, "cannot get root back: %s", strerror(errno));
-}
-
 /* The mail user's ids (the process's own when not root). */
-static void
-mail_ids(struct config *cf)
+void
+mail_ids(struct config *cf, uid_t *uid, gid_t *gid)
 {
 	struct buf err;
 
-	if (geteuid() != 0 || switching) {
-		if (!switching) {
-			mail_uid = geteuid();
-			mail_gid = getegid();
-		}
+	if (geteuid() != 0) {
+		*uid = geteuid();
+		*gid = getegid();
 		return;
 	}
 	buf_init(&err, 1024);
-	if (priv_lookup(config_str(cf, NULL, "mail_user"), &mail_uid,
-	    &mail_gid, &err) == -1)
+	if (priv_lookup(config_str(cf, NULL, "mail_user"), uid, gid, &err) ==
+	    -1)
 		die(EX_FAIL, "%s", buf_cstr(&err));
 	buf_free(&err);
-	switching = 1;
 }
 
-/*
- * The store of the user named by arg: looked up in the user database,
- * its directory made if missing.  Leaves the process working as the mail
- * user.
- */
-struct store *
-user_store(struct config *cf, const char *arg, struct buf *key,
-    uint64_t *quota)
+/* The home a record names, or the one its key gives when it names none
+ * that can be under mail_dir (home_open checks the rest). */
+void
+user_home(const char *key, const char *h, struct buf *home)
 {
-	struct userdb *u;
-	struct store_opts o;
-	struct store *st;
-	struct buf err, home, path;
-	struct rec r;
-	const char *h;
-	int ret, fd;
+	buf_reset(home);
+	if (h == NULL || h[0] == '/' || strstr(h, "..") != NULL)
+		userdb_home(key, home);
+	else if (buf_try_puts(home, h) == -1)
+		die(EX_FAIL, "%s: unusable home (%zu bytes)", key, strlen(h));
+}
+
+/* The user's directory, reached and made as delivery would. */
+static void
+muser_dir(struct config *cf, struct muser *mu)
+{
+	struct buf err;
+	uid_t uid;
+	gid_t gid;
 
 	buf_init(&err, 4096);
-	buf_init(&home, 1024);
-	buf_init(&path, 4096);
-	rec_init(&r);
-	arg_key(arg, 0, key);
-	u = open_userdb(cf, 0);
-	ret = userdb_user_get(u, buf_cstr(key), &r, &err);
-	close_userdb(&u);
-	if (ret == DICT_NOTFOUND)
-		die(EX_FAIL, "no such user: %s", buf_cstr(key));
-	if (ret != DICT_OK)
-		die(EX_TEMP, "user database: %s", buf_cstr(&err));
-	h = rec_get_str(&r, "home");
-	if (h == NULL || h[0] == '/' || strstr(h, "..") != NULL) {
-		userdb_home(buf_cstr(key), &home);
-		h = buf_cstr(&home);
-	}
-	memset(&o, 0, sizeof(o));
-	if (rec_get_u64(&r, "quota", &o.quota_bytes) == -1)
-		o.quota_bytes = 0;
-	o.quota_messages = config_num(cf, NULL, "quota_messages");
-	if (quota != NULL)
-		*quota = o.quota_bytes;
-	mail_ids(cf);
-	fd = home_open(config_str(cf, NULL, "mail_dir"), h, mail_uid,
-	    mail_gid, &err);
-	if (fd == -1)
-		die(EX_FAIL, "mail directory of %s: %s", buf_cstr(key),
+	mail_ids(cf, &uid, &gid);
+	mu->hfd = home_open(config_str(cf, NULL, "mail_dir"),
+	    buf_cstr(&mu->home), uid, gid, &err);
+	if (mu->hfd == -1)
+		die(EX_FAIL, "mail directory of %s: %s", buf_cstr(&mu->key),
 		    buf_cstr(&err));
-	close(fd);
-	buf_printf(&path, "%s/%s", config_str(cf, NULL, "mail_dir"), h);
-	as_mail();
-	if (store_open(buf_cstr(&path), &o, &st, &err) == -1)
-		die(EX_FAIL, "store of %s: %s", buf_cstr(key), buf_cstr(&err));
-	rec_free(&r);
 	buf_free(&err);
-	buf_free(&home);
-	buf_free(&path);
+}
+
+void
+muser_open(struct config *cf, const char *arg, struct muser *mu)
+{
+	struct rec r;
+
+	buf_init(&mu->key, 1024);
+	buf_init(&mu->home, 4096);
+	mu->hfd = -1;
+	rec_init(&r);
+	arg_key(arg, 0, &mu->key);
+	user_get(cf, buf_cstr(&mu->key), &r);
+	user_home(buf_cstr(&mu->key), rec_get_str(&r, "home"), &mu->home);
+	if (rec_get_u64(&r, "quota", &mu->quota) == -1)
+		mu->quota = 0;
+	muser_dir(cf, mu);
+	rec_free(&r);
+}
+
+void
+muser_close(struct muser *mu)
+{
+	if (mu->hfd >= 0)
+		close(mu->hfd);
+	mu->hfd = -1;
+	buf_free(&mu->key);
+	buf_free(&mu->home);
+}
+
+int
+mail_run(struct config *cf, const struct muser *mu, struct child *c)
+{
+	c->whom = AS_MAIL;
+	c->dirfd = mu->hfd;
+	return child_run(cf, c);
+}
+
+struct store *
+store_here(struct config *cf, const struct muser *mu)
+{
+	struct store_opts o;
+	struct store *st;
+	struct buf err;
+
+	buf_init(&err, 4096);
+	memset(&o, 0, sizeof(o));
+	o.quota_bytes = mu->quota;
+	o.quota_messages = config_num(cf, NULL, "quota_messages");
+	if (store_open(".", &o, &st, &err) == -1)
+		die(EX_FAIL, "store of %s: %s", buf_cstr(&mu->key),
+		    buf_cstr(&err));
+	buf_free(&err);
 	return st;
 }
 
@@ -158,27 +167,28 @@ static const char *const special_uses[] = {
 	"\\Drafts", "\\Sent", "\\Junk", "\\Trash", "\\Archive", NULL
 };
 
-int
-cmd_mailbox(int argc, char **argv)
+struct job {
+	struct config *cf;
+	const struct muser *mu;
+	int argc;
+	char **argv;
+};
+
+/* In the child: list, create, delete, rename. */
+static int
+mailbox_work(void *arg)
 {
 	static const char *const hdr[] = { "folder", "messages", "unseen",
 		"bytes", "special", "subscribed" };
-	const char *sub = argc > 1 ? argv[1] : "";
-	struct config *cf;
+	struct job *j = arg;
+	const char *sub = j->argv[1], *key = buf_cstr(&j->mu->key);
+	char **argv = j->argv;
 	struct store *st;
 	struct table *t;
-	struct buf key, err;
-	int r = 0, i;
+	struct buf err;
 
-	if (!(strcmp(sub, "list") == 0 && argc == 3) &&
-	    !(strcmp(sub, "create") == 0 && (argc == 4 || argc == 5)) &&
-	    !(strcmp(sub, "delete") == 0 && argc == 4) &&
-	    !(strcmp(sub, "rename") == 0 && argc == 5))
-		usage();
-	cf = load_config();
-	buf_init(&key, 1024);
 	buf_init(&err, 4096);
-	st = user_store(cf, argv[2], &key, NULL);
+	st = store_here(j->cf, j->mu);
 	if (strcmp(sub, "list") == 0) {
 		t = table_new(6, hdr);
 		if (store_folders(st, list_row, t, &err) == -1)
@@ -186,35 +196,59 @@ cmd_mailbox(int argc, char **argv)
 		table_print(t, opt.json);
 		table_free(&t);
 	} else if (strcmp(sub, "create") == 0) {
-		if (argc == 5) {
-			for (i = 0; special_uses[i] != NULL &&
-			    strcasecmp(special_uses[i], argv[4]) != 0; i++)
-				;
-			if (special_uses[i] == NULL)
-				die(EX_USAGE, "%s: not a special use (\\Drafts, "
-				    "\\Sent, \\Junk, \\Trash or \\Archive)",
-				    log_esc_str(argv[4]));
-		}
-		r = store_folder_create(st, argv[3], argc == 5 ? argv[4] :
-		    NULL, &err);
-		fail_store(r, argv[3], &err);
-		printf("created %s for %s\n", argv[3], buf_cstr(&key));
+		fail_store(store_folder_create(st, argv[3], j->argc == 5 ?
+		    argv[4] : NULL, &err), argv[3], &err);
+		printf("created %s for %s\n", esc(argv[3]), esc(key));
 	} else if (strcmp(sub, "delete") == 0) {
 		fail_store(store_folder_delete(st, argv[3], &err), argv[3],
 		    &err);
-		printf("deleted %s of %s\n", argv[3], buf_cstr(&key));
+		printf("deleted %s of %s\n", esc(argv[3]), esc(key));
 	} else {
 		fail_store(store_folder_rename(st, argv[3], argv[4], &err),
 		    argv[3], &err);
-		printf("renamed %s to %s for %s\n", argv[3], argv[4],
-		    buf_cstr(&key));
+		printf("renamed %s to %s for %s\n", esc(argv[3]),
+		    esc(argv[4]), esc(key));
 	}
 	store_close(&st);
-	as_root();
-	config_free(&cf);
-	buf_free(&key);
 	buf_free(&err);
-	return r == 0 ? EX_OK : EX_FAIL;
+	return EX_OK;
+}
+
+int
+cmd_mailbox(int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : "";
+	struct child c;
+	struct muser mu;
+	struct job j;
+	int i;
+
+	if (!(strcmp(sub, "list") == 0 && argc == 3) &&
+	    !(strcmp(sub, "create") == 0 && (argc == 4 || argc == 5)) &&
+	    !(strcmp(sub, "delete") == 0 && argc == 4) &&
+	    !(strcmp(sub, "rename") == 0 && argc == 5))
+		usage();
+	if (strcmp(sub, "create") == 0 && argc == 5) {
+		for (i = 0; special_uses[i] != NULL &&
+		    strcasecmp(special_uses[i], argv[4]) != 0; i++)
+			;
+		if (special_uses[i] == NULL)
+			die(EX_USAGE, "%s: not a special use (\\Drafts, "
+			    "\\Sent, \\Junk, \\Trash or \\Archive)",
+			    log_esc_str(argv[4]));
+	}
+	j.cf = load_config();
+	muser_open(j.cf, argv[2], &mu);
+	j.mu = &mu;
+	j.argc = argc;
+	j.argv = argv;
+	memset(&c, 0, sizeof(c));
+	c.fn = mailbox_work;
+	c.arg = &j;
+	(void)mail_run(j.cf, &mu, &c);
+	muser_close(&mu);
+	config_free(&j.cf);
+	return EX_OK;
 }
 
 /* --- reindex ------------------------------------------------------------- */
@@ -245,42 +279,33 @@ resync_one(struct store *st, const char *name)
 	fail_store(mbox_open(st, name, &mb, &err), name, &err);
 	if (mbox_resync(mb, &err) == -1 || mbox_status(mb, &ms, &err) == -1)
 		die(EX_FAIL, "%s: %s", name, buf_cstr(&err));
-	printf("%s: %u messages, uidvalidity %u, uidnext %u\n", name,
+	printf("%s: %u messages, uidvalidity %u, uidnext %u\n", esc(name),
 	    ms.messages, ms.uidvalidity, ms.uidnext);
 	mbox_close(&mb);
 	buf_free(&err);
 }
 
-/* chapar reindex USER [FOLDER] [--force]: bring the index in line with
- * the maildir; --force builds it anew. */
-int
-cmd_reindex(int argc, char **argv)
+static int
+reindex_work(void *arg)
 {
-	struct config *cf;
+	struct job *j = arg;
 	struct store *st;
 	struct names nm;
-	struct buf key, err, path;
+	struct buf err;
 	size_t i;
 
-	if (argc != 2 && argc != 3)
-		usage();
-	cf = load_config();
-	buf_init(&key, 1024);
 	buf_init(&err, 4096);
-	buf_init(&path, 4096);
-	st = user_store(cf, argv[1], &key, NULL);
+	st = store_here(j->cf, j->mu);
 	if (opt.force) {
 		/* the index goes aside; store_open builds a new one */
-		buf_puts(&path, store_home(st));
 		store_close(&st);
-		if (store_index_reset(buf_cstr(&path), &err) == -1)
+		if (store_index_reset(".", &err) == -1)
 			die(EX_FAIL, "%s", buf_cstr(&err));
-		if (store_open(buf_cstr(&path), NULL, &st, &err) == -1)
-			die(EX_FAIL, "%s", buf_cstr(&err));
+		st = store_here(j->cf, j->mu);
 	}
 	memset(&nm, 0, sizeof(nm));
-	if (argc == 3)
-		resync_one(st, argv[2]);
+	if (j->argc == 3)
+		resync_one(st, j->argv[2]);
 	else {
 		if (store_folders(st, add_name, &nm, &err) == -1)
 			die(EX_FAIL, "%s", buf_cstr(&err));
@@ -293,11 +318,32 @@ cmd_reindex(int argc, char **argv)
 	if (store_usage_recalc(st, &err) == -1)
 		die(EX_FAIL, "%s", buf_cstr(&err));
 	store_close(&st);
-	as_root();
-	config_free(&cf);
-	buf_free(&key);
 	buf_free(&err);
-	buf_free(&path);
+	return EX_OK;
+}
+
+/* chapar reindex USER [FOLDER] [--force]: bring the index in line with
+ * the maildir; --force builds it anew. */
+int
+cmd_reindex(int argc, char **argv)
+{
+	struct child c;
+	struct muser mu;
+	struct job j;
+
+	if (argc != 2 && argc != 3)
+		usage();
+	j.cf = load_config();
+	muser_open(j.cf, argv[1], &mu);
+	j.mu = &mu;
+	j.argc = argc;
+	j.argv = argv;
+	memset(&c, 0, sizeof(c));
+	c.fn = reindex_work;
+	c.arg = &j;
+	(void)mail_run(j.cf, &mu, &c);
+	muser_close(&mu);
+	config_free(&j.cf);
 	return EX_OK;
 }
 
@@ -313,30 +359,254 @@ pct(char *out, size_t len, uint64_t used, uint64_t limit)
 		    100 / limit));
 }
 
-/* --- a domain's quota ---------------------------------------------------- */
-
-struct keys {
-	char **v;
-	size_t n;
+/* In the child: the usage (counted again first with recalc); tells it
+ * (op=usage, bytes=, messages=) with print 0, or prints the user's row. */
+struct usage_job {
+	struct config *cf;
+	const struct muser *mu;
+	int recalc, print;
 };
 
 static int
-add_key(const char *key, const struct rec *r, void *arg)
+usage_work(void *arg)
 {
-	struct keys *k = arg;
+	static const char *const hdr[] = { "user", "bytes", "bytes_limit",
+		"bytes_used", "messages", "messages_limit", "messages_used" };
+	struct usage_job *j = arg;
+	const char *cells[7];
+	char c[6][32];
+	struct store *st;
+	struct table *t;
+	struct buf err;
+	struct rec r;
+	uint64_t bytes, msgs, qm;
 
-	(void)r;
-	k->v = xreallocarray(k->v, k->n + 1, sizeof(char *));
-	k->v[k->n++] = xstrdup(key);
+	buf_init(&err, 4096);
+	st = store_here(j->cf, j->mu);
+	if (j->recalc && store_usage_recalc(st, &err) == -1)
+		die(EX_FAIL, "%s", buf_cstr(&err));
+	if (store_usage(st, &bytes, &msgs, &err) == -1)
+		die(EX_FAIL, "%s", buf_cstr(&err));
+	store_close(&st);
+	buf_free(&err);
+	if (!j->print) {
+		rec_init(&r);
+		rec_set_str(&r, "op", "usage");
+		rec_set_u64(&r, "bytes", bytes);
+		rec_set_u64(&r, "messages", msgs);
+		child_tell(&r);
+		rec_free(&r);
+		return EX_OK;
+	}
+	qm = config_num(j->cf, NULL, "quota_messages");
+	(void)xsnprintf(c[0], 32, "%llu", (unsigned long long)bytes);
+	(void)xsnprintf(c[1], 32, "%llu", (unsigned long long)j->mu->quota);
+	pct(c[2], 32, bytes, j->mu->quota);
+	(void)xsnprintf(c[3], 32, "%llu", (unsigned long long)msgs);
+	(void)xsnprintf(c[4], 32, "%llu", (unsigned long long)qm);
+	pct(c[5], 32, msgs, qm);
+	cells[0] = buf_cstr(&j->mu->key);
+	cells[1] = c[0];
+	cells[2] = c[1];
+	cells[3] = c[2];
+	cells[4] = c[3];
+	cells[5] = c[4];
+	cells[6] = c[5];
+	t = table_new(7, hdr);
+	table_row(t, cells);
+	table_print(t, opt.json);
+	table_free(&t);
+	return EX_OK;
+}
+
+/* --- a domain's quota ---------------------------------------------------- */
+
+struct dom_user {
+	char *key, *home;
+	uint64_t quota, bytes, msgs;
+};
+
+struct dom_job {
+	struct config *cf;
+	const char *dom;
+	int recalc;
+	uint64_t quota;		/* the domain's */
+	int got_domain;
+	struct dom_user *u;
+	size_t n;
+	uint64_t bytes, msgs;	/* the total */
+	int got_total;
+};
+
+/* In a child as db_dir's owner: the domain's quota, and with recalc its
+ * users (op=user, key=, home=, quota=). */
+static int
+tell_user(const char *key, const struct rec *r, void *arg)
+{
+	struct rec t;
+
+	(void)arg;
+	rec_init(&t);
+	rec_set_str(&t, "op", "user");
+	rec_set_str(&t, "key", key);
+	if (rec_get_str(r, "home") != NULL)
+		rec_set_str(&t, "home", rec_get_str(r, "home"));
+	if (rec_get_str(r, "quota") != NULL)
+		rec_set_str(&t, "quota", rec_get_str(r, "quota"));
+	child_tell(&t);
+	rec_free(&t);
 	return 0;
 }
 
 static int
-rm_one(const char *path, const struct stat *sb, int flag, struct FTW *f)
+dom_db_work(void *arg)
 {
-	(void)sb;
-	(void)f;
-	return flag == FTW_DP ? rmdir(path) : unlink(path);
+	struct dom_job *j = arg;
+	struct userdb *u;
+	struct buf err;
+	struct rec r, t;
+	uint64_t q = 0;
+	int ret;
+
+	buf_init(&err, 1024);
+	rec_init(&r);
+	rec_init(&t);
+	u = open_userdb(j->cf, 0);
+	ret = userdb_domain_get(u, j->dom, &r, &err);
+	if (ret == DICT_OK) {
+		(void)rec_get_u64(&r, "quota", &q);
+		rec_set_str(&t, "op", "domain");
+		rec_set_u64(&t, "quota", q);
+		child_tell(&t);
+		if (j->recalc)
+			ret = userdb_iter(u, "users", j->dom, tell_user, NULL,
+			    &err);
+	}
+	close_userdb(&u);
+	if (ret == DICT_NOTFOUND)
+		die(EX_FAIL, "no such domain: %s", j->dom);
+	if (ret != DICT_OK)
+		die(EX_TEMP, "user database: %s", buf_cstr(&err));
+	rec_free(&r);
+	rec_free(&t);
+	buf_free(&err);
+	return EX_OK;
+}
+
+static int
+dom_db_serve(void *arg, const struct rec *req, struct rec *rep, int *fd)
+{
+	struct dom_job *j = arg;
+	struct dom_user *du;
+	const char *key = rec_get_str(req, "key");
+
+	(void)rep;
+	(void)fd;
+	if (strcmp(child_op(req), "domain") == 0 && !j->got_domain &&
+	    rec_get_u64(req, "quota", &j->quota) == 0) {
+		j->got_domain = 1;
+		return 0;
+	}
+	if (strcmp(child_op(req), "user") != 0 || !j->recalc || key == NULL)
+		return -1;
+	j->u = xreallocarray(j->u, j->n + 1, sizeof(*j->u));
+	du = &j->u[j->n++];
+	memset(du, 0, sizeof(*du));
+	du->key = xstrdup(key);
+	du->home = rec_get_str(req, "home") ? xstrdup(rec_get_str(req,
+	    "home")) : NULL;
+	if (rec_get_u64(req, "quota", &du->quota) == -1)
+		du->quota = 0;
+	return 0;
+}
+
+static int
+usage_serve(void *arg, const struct rec *req, struct rec *rep, int *fd)
+{
+	struct dom_user *du = arg;
+
+	(void)rep;
+	(void)fd;
+	if (strcmp(child_op(req), "usage") != 0 ||
+	    rec_get_u64(req, "bytes", &du->bytes) == -1 ||
+	    rec_get_u64(req, "messages", &du->msgs) == -1)
+		return -1;
+	return 0;
+}
+
+/* In a child as mail_user in mail_dir/DOMAIN: with recalc, the usage
+ * database made anew from what the users' stores said; the total. */
+static int
+dom_usage_work(void *arg)
+{
+	struct dom_job *j = arg;
+	struct domusage *du;
+	struct buf err, home;
+	struct rec r;
+	size_t i;
+
+	buf_init(&err, 1024);
+	buf_init(&home, 4096);
+	if (j->recalc && store_rm_tree_at(AT_FDCWD, ".usage") == -1 &&
+	    errno != ENOENT)
+		die(EX_FAIL, ".usage: %s", strerror(errno));
+	if (domusage_open(".", &du, &err) == -1)
+		die(EX_FAIL, "%s", buf_cstr(&err));
+	for (i = 0; j->recalc && i < j->n; i++) {
+		/* the user's directory as userdb_home names it */
+		userdb_home(j->u[i].key, &home);
+		if (domusage_report(du, strchr(buf_cstr(&home), '/') + 1,
+		    j->u[i].bytes, j->u[i].msgs, &err) == -1)
+			die(EX_FAIL, "%s", buf_cstr(&err));
+	}
+	if (domusage_total(du, &j->bytes, &j->msgs, &err) == -1)
+		die(EX_FAIL, "%s", buf_cstr(&err));
+	domusage_close(&du);
+	rec_init(&r);
+	rec_set_str(&r, "op", "total");
+	rec_set_u64(&r, "bytes", j->bytes);
+	rec_set_u64(&r, "messages", j->msgs);
+	child_tell(&r);
+	rec_free(&r);
+	buf_free(&err);
+	buf_free(&home);
+	return EX_OK;
+}
+
+static int
+total_serve(void *arg, const struct rec *req, struct rec *rep, int *fd)
+{
+	struct dom_job *j = arg;
+
+	(void)rep;
+	(void)fd;
+	if (strcmp(child_op(req), "total") != 0 || j->got_total ||
+	    rec_get_u64(req, "bytes", &j->bytes) == -1 ||
+	    rec_get_u64(req, "messages", &j->msgs) == -1)
+		return -1;
+	j->got_total = 1;
+	return 0;
+}
+
+/* mail_dir/DOMAIN, made if missing, as home_open makes it. */
+static int
+domain_dir(struct config *cf, const char *dom)
+{
+	struct buf name, err;
+	uid_t uid;
+	gid_t gid;
+	int fd;
+
+	buf_init(&name, 1024);
+	buf_init(&err, 1024);
+	userdb_home(dom, &name);
+	mail_ids(cf, &uid, &gid);
+	if ((fd = home_open_dir(config_str(cf, NULL, "mail_dir"),
+	    buf_cstr(&name), uid, gid, &err)) == -1)
+		die(EX_FAIL, "mail directory of %s: %s", dom, buf_cstr(&err));
+	buf_free(&name);
+	buf_free(&err);
+	return fd;
 }
 
 /* chapar quota show|recalc @DOMAIN: the usage domusage.h keeps; recalc
@@ -348,78 +618,59 @@ quota_domain(struct config *cf, const char *verb, const char *arg)
 		"bytes_used", "messages" };
 	const char *cells[5];
 	char c[4][32];
-	struct userdb *u;
-	struct domusage *du;
-	struct store *st;
-	struct keys k;
+	struct dom_job j;
+	struct usage_job uj;
+	struct child ch;
+	struct muser mu;
 	struct table *t;
-	struct buf dom, err, dir, key;
-	struct rec r;
-	uint64_t q = 0, bytes, msgs;
+	struct buf dom;
 	size_t i;
-	int ret;
 
 	buf_init(&dom, 1024);
-	buf_init(&err, 1024);
-	buf_init(&dir, 4096);
-	buf_init(&key, 1024);
-	rec_init(&r);
-	memset(&k, 0, sizeof(k));
 	arg_domain(arg, &dom);
-	u = open_userdb(cf, 0);
-	ret = userdb_domain_get(u, buf_cstr(&dom), &r, &err);
-	if (ret == DICT_OK && strcmp(verb, "recalc") == 0)
-		ret = userdb_iter(u, "users", buf_cstr(&dom), add_key, &k,
-		    &err);
-	close_userdb(&u);
-	if (ret == DICT_NOTFOUND)
-		die(EX_FAIL, "no such domain: %s", buf_cstr(&dom));
-	if (ret != DICT_OK)
-		die(EX_TEMP, "user database: %s", buf_cstr(&err));
-	(void)rec_get_u64(&r, "quota", &q);
-	/* the domain's directory, as userdb_home names it */
-	userdb_home(buf_cstr(&dom), &key);
-	buf_printf(&dir, "%s/%s", config_str(cf, NULL, "mail_dir"),
-	    buf_cstr(&key));
-	mail_ids(cf);
-	if (strcmp(verb, "recalc") == 0) {
-		as_mail();
-		buf_puts(&dir, "/.usage");
-		if (nftw(buf_cstr(&dir), rm_one, 16, FTW_DEPTH | FTW_PHYS) ==
-		    -1 && errno != ENOENT)
-			die(EX_FAIL, "%s: %s", buf_cstr(&dir), strerror(errno));
-		dir.len -= 7;
-		dir.data[dir.len] = '\0';
-		as_root();
-		for (i = 0; i < k.n; i++) {
-			st = user_store(cf, k.v[i], &key, NULL);
-			if (store_usage(st, &bytes, &msgs, &err) == -1)
-				die(EX_FAIL, "%s: %s", k.v[i], buf_cstr(&err));
-			store_close(&st);
-			userdb_home(k.v[i], &key);
-			if (domusage_open(buf_cstr(&dir), &du, &err) == -1 ||
-			    domusage_report(du, strchr(buf_cstr(&key), '/') +
-			    1, bytes, msgs, &err) == -1)
-				die(EX_FAIL, "%s", buf_cstr(&err));
-			domusage_close(&du);
-			as_root();
-			free(k.v[i]);
-		}
-		free(k.v);
+	memset(&j, 0, sizeof(j));
+	j.cf = cf;
+	j.dom = buf_cstr(&dom);
+	j.recalc = strcmp(verb, "recalc") == 0;
+	(void)db_run(cf, dom_db_work, &j, dom_db_serve, &j);
+	if (!j.got_domain)
+		die(EX_FAIL, "no such domain: %s", j.dom);
+	/* each user's store, in a child of its own chrooted into it */
+	for (i = 0; i < j.n; i++) {
+		/* a key from the database came in one message */
+		buf_init(&mu.key, IPC_MAX);
+		buf_init(&mu.home, 4096);
+		buf_puts(&mu.key, j.u[i].key);
+		user_home(j.u[i].key, j.u[i].home, &mu.home);
+		mu.quota = j.u[i].quota;
+		muser_dir(cf, &mu);
+		memset(&uj, 0, sizeof(uj));
+		uj.cf = cf;
+		uj.mu = &mu;
+		memset(&ch, 0, sizeof(ch));
+		ch.fn = usage_work;
+		ch.arg = &uj;
+		ch.serve = usage_serve;
+		ch.sarg = &j.u[i];
+		(void)mail_run(cf, &mu, &ch);
+		muser_close(&mu);
 	}
-	as_mail();
-	if (mkdir(buf_cstr(&dir), 0700) == -1 && errno != EEXIST)
-		die(EX_FAIL, "%s: %s", buf_cstr(&dir), strerror(errno));
-	if (domusage_open(buf_cstr(&dir), &du, &err) == -1 ||
-	    domusage_total(du, &bytes, &msgs, &err) == -1)
-		die(EX_FAIL, "%s", buf_cstr(&err));
-	domusage_close(&du);
-	as_root();
-	(void)xsnprintf(c[0], 32, "%llu", (unsigned long long)bytes);
-	(void)xsnprintf(c[1], 32, "%llu", (unsigned long long)q);
-	pct(c[2], 32, bytes, q);
-	(void)xsnprintf(c[3], 32, "%llu", (unsigned long long)msgs);
-	cells[0] = buf_cstr(&dom);
+	memset(&ch, 0, sizeof(ch));
+	ch.whom = AS_MAIL;
+	ch.dirfd = domain_dir(cf, j.dom);
+	ch.fn = dom_usage_work;
+	ch.arg = &j;
+	ch.serve = total_serve;
+	ch.sarg = &j;
+	(void)child_run(cf, &ch);
+	close(ch.dirfd);
+	if (!j.got_total)
+		die(EX_FAIL, "%s: no usage came back", j.dom);
+	(void)xsnprintf(c[0], 32, "%llu", (unsigned long long)j.bytes);
+	(void)xsnprintf(c[1], 32, "%llu", (unsigned long long)j.quota);
+	pct(c[2], 32, j.bytes, j.quota);
+	(void)xsnprintf(c[3], 32, "%llu", (unsigned long long)j.msgs);
+	cells[0] = j.dom;
 	cells[1] = c[0];
 	cells[2] = c[1];
 	cells[3] = c[2];
@@ -428,26 +679,22 @@ quota_domain(struct config *cf, const char *verb, const char *arg)
 	table_row(t, cells);
 	table_print(t, opt.json);
 	table_free(&t);
-	rec_free(&r);
+	for (i = 0; i < j.n; i++) {
+		free(j.u[i].key);
+		free(j.u[i].home);
+	}
+	free(j.u);
 	buf_free(&dom);
-	buf_free(&err);
-	buf_free(&dir);
-	buf_free(&key);
 	return EX_OK;
 }
 
 int
 cmd_quota(int argc, char **argv)
 {
-	static const char *const hdr[] = { "user", "bytes", "bytes_limit",
-		"bytes_used", "messages", "messages_limit", "messages_used" };
-	const char *cells[7];
-	char c[6][32];
+	struct usage_job uj;
 	struct config *cf;
-	struct store *st;
-	struct table *t;
-	struct buf key, err;
-	uint64_t bytes, msgs, quota, qm;
+	struct child c;
+	struct muser mu;
 	int r;
 
 	if (argc != 3 || (strcmp(argv[1], "show") != 0 &&
@@ -459,36 +706,17 @@ cmd_quota(int argc, char **argv)
 		config_free(&cf);
 		return r;
 	}
-	buf_init(&key, 1024);
-	buf_init(&err, 4096);
-	st = user_store(cf, argv[2], &key, &quota);
-	if (strcmp(argv[1], "recalc") == 0 &&
-	    store_usage_recalc(st, &err) == -1)
-		die(EX_FAIL, "%s", buf_cstr(&err));
-	if (store_usage(st, &bytes, &msgs, &err) == -1)
-		die(EX_FAIL, "%s", buf_cstr(&err));
-	qm = config_num(cf, NULL, "quota_messages");
-	(void)xsnprintf(c[0], 32, "%llu", (unsigned long long)bytes);
-	(void)xsnprintf(c[1], 32, "%llu", (unsigned long long)quota);
-	pct(c[2], 32, bytes, quota);
-	(void)xsnprintf(c[3], 32, "%llu", (unsigned long long)msgs);
-	(void)xsnprintf(c[4], 32, "%llu", (unsigned long long)qm);
-	pct(c[5], 32, msgs, qm);
-	cells[0] = buf_cstr(&key);
-	cells[1] = c[0];
-	cells[2] = c[1];
-	cells[3] = c[2];
-	cells[4] = c[3];
-	cells[5] = c[4];
-	cells[6] = c[5];
-	t = table_new(7, hdr);
-	table_row(t, cells);
-	table_print(t, opt.json);
-	table_free(&t);
-	store_close(&st);
-	as_root();
+	muser_open(cf, argv[2], &mu);
+	memset(&uj, 0, sizeof(uj));
+	uj.cf = cf;
+	uj.mu = &mu;
+	uj.recalc = strcmp(argv[1], "recalc") == 0;
+	uj.print = 1;
+	memset(&c, 0, sizeof(c));
+	c.fn = usage_work;
+	c.arg = &uj;
+	(void)mail_run(cf, &mu, &c);
+	muser_close(&mu);
 	config_free(&cf);
-	buf_free(&key);
-	buf_free(&err);
 	return EX_OK;
 }

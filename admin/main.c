@@ -1,8 +1,9 @@
 /*
  * chapar: the admin command.  Runs as root or as the instance's owner;
- * never talks to the network except authd's local socket.  Database work
- * is done with the effective ids of the owner of db_dir, so files that
- * root creates stay readable by authd.
+ * never talks to the network except authd's local socket and DNS.  The
+ * user database, mail stores and the queue are opened only by a child
+ * process that has given up root (child.c): as the owner of db_dir, as
+ * mail_user, as queue_user.
  */
 #include <sys/stat.h>
 
@@ -65,17 +66,20 @@ usage(void)
 void
 die(int code, const char *fmt, ...)
 {
+	struct buf msg, out;
 	va_list ap;
 
-	/* Leave with our own ids (a sanitizer build checks leaks at exit). */
-	if (getuid() == 0 && geteuid() != 0 &&
-	    (seteuid(0) == -1 || setegid(0) == -1))
-		fputs("chapar: cannot get root back\n", stderr);
-	fputs("chapar: ", stderr);
+	child_abandon();
+	buf_init(&msg, 8192);
+	buf_init(&out, 4 * 8192 + 64);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	/* a message that does not fit is left out: it is ending anyway */
+	if (buf_try_vprintf(&msg, fmt, ap) == -1)
+		buf_puts(&msg, "(a message too long to show)");
 	va_end(ap);
-	fputc('\n', stderr);
+	/* one line, whatever the names in it hold */
+	esc_message(&out, buf_sv(&msg));
+	fprintf(stderr, "chapar: %s\n", buf_cstr(&out));
 	exit(code);
 }
 
@@ -93,10 +97,10 @@ load_config(void)
 }
 
 /*
- * Database files belong to the owner of db_dir (the auth user on a real
- * install).  Root switches its effective ids to that owner while the
- * database is open; signals that would kill us in the middle of a
- * transaction are held until it is closed.
+ * In a child of db_run, as the owner of db_dir (the auth user on a real
+ * install) and, when run by root, chrooted into it.  Signals that would
+ * end the process in the middle of a transaction are held until the
+ * database is closed (the parent passes the admin's ^C on).
  */
 static sigset_t saved_mask;
 
@@ -105,9 +109,9 @@ open_userdb(struct config *cf, int create)
 {
 	const char *dir = config_str(cf, NULL, "db_dir");
 	struct userdb *u;
-	struct stat st;
 	struct buf err;
 	sigset_t block;
+	int r;
 
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
@@ -115,16 +119,12 @@ open_userdb(struct config *cf, int create)
 	sigaddset(&block, SIGHUP);
 	sigaddset(&block, SIGQUIT);
 	sigprocmask(SIG_BLOCK, &block, &saved_mask);
-	if (geteuid() == 0 && stat(dir, &st) == 0 && st.st_uid != 0) {
-		if (setegid(st.st_gid) == -1 || seteuid(st.st_uid) == -1)
-			die(EX_FAIL, "cannot become the owner of %s: %s", dir,
-			    strerror(errno));
-	}
 	buf_init(&err, 4096);
-	if (userdb_open(cf, create, &u, &err) == -1)
-		die(EX_TEMP, "user database: %s%s", buf_cstr(&err),
-		    geteuid() != getuid() ? " (working as the owner of db_dir: "
-		    "every directory above it must be searchable by that user)" :
+	/* inside the chroot the environment is at "/", as for authd */
+	r = child_jailed() ? userdb_open_dir("/", create, &u, &err) :
+	    userdb_open(cf, create, &u, &err);
+	if (r == -1)
+		die(EX_TEMP, "user database %s: %s%s", dir, buf_cstr(&err),
 		    create ? "" : " (did you run \"chapar init\"?)");
 	buf_free(&err);
 	return u;
@@ -134,11 +134,6 @@ void
 close_userdb(struct userdb **u)
 {
 	userdb_close(u);
-	if (getuid() == 0 && geteuid() != 0) {
-		if (seteuid(0) == -1 || setegid(0) == -1)
-			die(EX_FAIL, "cannot get root back: %s",
-			    strerror(errno));
-	}
 	sigprocmask(SIG_SETMASK, &saved_mask, NULL);
 }
 

@@ -1,8 +1,9 @@
 /*
- * queue.c: "chapar queue" -- list and show read the queue directly (as
- * root); hold, release, delete and flush are asked of qmgr(8) through
- * its FIFO, so that only the queue manager ever changes an envelope it
- * holds.
+ * queue.c: "chapar queue" -- list and show read the queue directly; hold,
+ * release, delete and flush are asked of qmgr(8) through its FIFO, so
+ * that only the queue manager ever changes an envelope it holds.  All of
+ * it runs in a child as queue_user, chrooted (as root) into queue_dir
+ * (child.c): the queue is that user's to write.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 
 #include "admin.h"
 #include "chapar/config.h"
+#include "chapar/log.h"
 #include "chapar/queue.h"
 #include "chapar/util.h"
 
@@ -163,16 +165,16 @@ queue_show(const char *id)
 	if (i == n || load(&en[i], &e) == -1) {
 		free(en);
 		queue_env_free(&e);
-		die(EX_FAIL, "%s: no such message in the queue", id);
+		die(EX_FAIL, "%s: no such message in the queue", esc(id));
 	}
 	when(&e.head, "time", arrival, sizeof(arrival));
 	when(&e.head, "next", next, sizeof(next));
 	if (!opt.json)
 		printf("id: %s\nstate: %s\nsender: <%s>\narrival: %s\n"
 		    "next try: %s\nsize: %s\n\n", id, state_of(&e.head,
-		    en[i].where), rec_get_str(&e.head, "sender"), arrival,
-		    next, rec_get_str(&e.head, "size") ?
-		    rec_get_str(&e.head, "size") : "0");
+		    en[i].where), esc(rec_get_str(&e.head, "sender")),
+		    arrival, next, rec_get_str(&e.head, "size") ?
+		    esc(rec_get_str(&e.head, "size")) : "0");
 	t = table_new(4, hdr);
 	for (k = 0; k < e.nrcpt; k++) {
 		const char *cells[4];
@@ -211,38 +213,59 @@ tell_qmgr(const char *line)
 	return EX_OK;
 }
 
+struct qjob {
+	int argc;
+	char **argv;
+};
+
+/* In a child as queue_user, in queue_dir. */
+static int
+queue_work(void *arg)
+{
+	struct qjob *j = arg;
+	const char *verb = j->argv[1];
+	struct buf line;
+	int rc;
+
+	buf_init(&line, 256);
+	if (strcmp(verb, "list") == 0)
+		rc = queue_list();
+	else if (strcmp(verb, "show") == 0)
+		rc = queue_show(j->argv[2]);
+	else if (strcmp(verb, "flush") == 0)
+		rc = tell_qmgr("flush\n");
+	else {
+		/* verb and id checked: they fit */
+		buf_printf(&line, "%s %s\n", verb, j->argv[2]);
+		rc = tell_qmgr(buf_cstr(&line));
+	}
+	buf_free(&line);
+	return rc;
+}
+
 int
 cmd_queue(int argc, char **argv)
 {
 	struct config *cf;
-	struct buf line;
+	struct qjob j;
 	const char *verb;
-	int rc;
 
 	if (argc < 2)
 		usage();
 	verb = argv[1];
-	cf = load_config();
-	if (chdir(config_str(cf, NULL, "queue_dir")) == -1)
-		die(EX_FAIL, "%s: %s", config_str(cf, NULL, "queue_dir"),
-		    strerror(errno));
-	buf_init(&line, 256);
-	if (strcmp(verb, "list") == 0 && argc == 2)
-		rc = queue_list();
-	else if (strcmp(verb, "show") == 0 && argc == 3)
-		rc = queue_show(argv[2]);
-	else if (strcmp(verb, "flush") == 0 && argc == 2)
-		rc = tell_qmgr("flush\n");
-	else if ((strcmp(verb, "hold") == 0 || strcmp(verb, "release") == 0 ||
+	if (!((strcmp(verb, "list") == 0 && argc == 2) ||
+	    (strcmp(verb, "show") == 0 && argc == 3) ||
+	    (strcmp(verb, "flush") == 0 && argc == 2) ||
+	    ((strcmp(verb, "hold") == 0 || strcmp(verb, "release") == 0 ||
 	    strcmp(verb, "delete") == 0 || strcmp(verb, "requeue") == 0) &&
-	    argc == 3) {
-		if (!queue_id_ok(argv[2]))
-			die(EX_USAGE, "%s: not a queue id", argv[2]);
-		buf_printf(&line, "%s %s\n", verb, argv[2]);
-		rc = tell_qmgr(buf_cstr(&line));
-	} else
+	    argc == 3)))
 		usage();
-	buf_free(&line);
+	if (argc == 3 && strcmp(verb, "show") != 0 && !queue_id_ok(argv[2]))
+		die(EX_USAGE, "%s: not a queue id", log_esc_str(argv[2]));
+	cf = load_config();
+	j.argc = argc;
+	j.argv = argv;
+	(void)queue_run(cf, queue_work, &j);
 	config_free(&cf);
-	return rc;
+	return EX_OK;
 }

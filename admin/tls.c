@@ -4,6 +4,7 @@
  * checked for key match, dates and chain.
  */
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,9 +47,11 @@ check_sni_dir(const char *dir)
 		worst = -1;
 		return;
 	}
-	buf_init(&cert, 4096);
-	buf_init(&key, 4096);
-	buf_init(&label, 4096);
+	/* the directory is the configuration's (any length), an entry at
+	 * most NAME_MAX */
+	buf_init(&cert, strlen(dir) + NAME_MAX + 2);
+	buf_init(&key, strlen(dir) + NAME_MAX + 2);
+	buf_init(&label, NAME_MAX + 8);
 	while ((de = readdir(d)) != NULL) {
 		n = strlen(de->d_name);
 		if (n <= 4 || strcmp(de->d_name + n - 4, ".crt") != 0)
@@ -90,7 +93,7 @@ cmd_tls(int argc, char **argv)
 		if (strcmp(c, gcert) != 0 || strcmp(k, gkey) != 0) {
 			struct buf label;
 
-			buf_init(&label, 256);
+			buf_init(&label, strlen(names[i]) + 16);
 			buf_printf(&label, "service %s", names[i]);
 			check_pair(buf_cstr(&label), c, k);
 			buf_free(&label);

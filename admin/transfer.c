@@ -5,8 +5,9 @@
  * Both stream: a message goes through a 64 kB buffer line by line, so a
  * 2 GB mbox imports in the same memory as a small one.  Lines are stored
  * with CRLF (the store's form) and exported with LF (mbox) or as they are
- * (maildir).  The admin's files are opened as root (as_root), the store
- * used as the mail user (as_mail).
+ * (maildir).  The store is worked on by a child as mail_user, chrooted
+ * into the user's directory (child.c); the admin's files are opened by
+ * the parent, root, and passed to it as descriptors.
  */
 #include <sys/stat.h>
 
@@ -28,6 +29,11 @@
 
 #define LINE_MAX_LEN (1024 * 1024)	/* longer lines pass in pieces */
 #define CHUNK (64 * 1024)
+/* The buffers a message passes through are flushed once they hold CHUNK
+ * bytes; before that, one more line (up to LINE_MAX_LEN, its end and an
+ * mboxrd '>') or an mbox message's first lines can go in. */
+#define MW_MAX (CHUNK + LINE_MAX_LEN + 2)
+#define EX_MAX (CHUNK + LINE_MAX_LEN + 2048)
 
 /* --- progress ------------------------------------------------------------ */
 
@@ -298,7 +304,7 @@ import_mbox(int fd, struct store *st, struct mbox *mb, struct tally *tl)
 
 	memset(&w, 0, sizeof(w));
 	w.st = st;
-	buf_init(&w.out, 2 * CHUNK);
+	buf_init(&w.out, MW_MAX);
 	rd_init(&r, fd);
 	while (rd_line(&r, &l, &whole)) {
 		struct sv bare = l;
@@ -371,7 +377,7 @@ import_file(int fd, struct store *st, struct mbox *mb, unsigned flags,
 
 	memset(&w, 0, sizeof(w));
 	w.st = st;
-	buf_init(&w.out, 2 * CHUNK);
+	buf_init(&w.out, MW_MAX);
 	mw_begin(&w);
 	w.flags = flags;
 	if (fstat(fd, &sb) == 0)
@@ -384,142 +390,257 @@ import_file(int fd, struct store *st, struct mbox *mb, unsigned flags,
 	buf_free(&w.out);
 }
 
-/* --- maildir ------------------------------------------------------------- */
+/* --- maildir: the parent walks the source ------------------------------ */
 
-static void
-import_maildir_dir(int dfd, const char *sub, struct store *st,
-    struct mbox *mb, struct tally *tl)
+/*
+ * A source directory is the admin's, or a user's (an old Maildir): the
+ * parent, root, walks it without following a link and passes each file
+ * to the child as a descriptor, for the child may not be able to open it.
+ * The child asks "next" and gets a folder to fill (op=folder, name=), a
+ * message file (op=file, sub=new|cur, name=, with its descriptor) or the
+ * end (op=end).  DIR with cur/ and new/ goes into the target folder,
+ * DIR/.A.B (Maildir++) into target/A/B.
+ */
+struct walk {
+	int top;		/* the source directory */
+	const char *target;
+	DIR *subs;		/* top's entries, for the .A.B folders */
+	int folder;		/* the folder being walked (top or a .A.B) */
+	int part;		/* 0 announce it, 1 new/, 2 cur/, 3 done */
+	DIR *files;		/* the entries of its new/ or cur/ */
+	struct buf name;	/* its name in the store */
+};
+
+static int
+walk_next(void *arg, const struct rec *req, struct rec *rep, int *fd)
 {
-	struct maildir_name mn;
+	struct walk *w = arg;
 	struct dirent *de;
-	DIR *d;
-	int fd, sfd;
+	struct buf fname;
+	struct stat sb;
+	int d;
 
-	as_root();
-	sfd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	as_mail();
-	if (sfd == -1)
-		return;
-	if ((d = fdopendir(sfd)) == NULL)
-		die(EX_FAIL, "%s: %s", sub, strerror(errno));
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		as_root();
-		fd = openat(sfd, de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		as_mail();
-		if (fd == -1) {
-			log_warning("%s/%s: %s", sub, de->d_name,
-			    strerror(errno));
-			continue;
+	if (strcmp(child_op(req), "next") != 0)
+		return -1;
+	for (;;) {
+		if (w->files != NULL) {
+			if ((de = readdir(w->files)) == NULL) {
+				closedir(w->files);
+				w->files = NULL;
+				w->part++;
+				continue;
+			}
+			if (de->d_name[0] == '.')
+				continue;
+			*fd = openat(dirfd(w->files), de->d_name, O_RDONLY |
+			    O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+			if (*fd == -1 || fstat(*fd, &sb) == -1 ||
+			    !S_ISREG(sb.st_mode)) {
+				log_warning("%s/%s: %s", w->part == 1 ? "new" :
+				    "cur", log_esc_str(de->d_name), *fd == -1 ?
+				    strerror(errno) : "not a file");
+				if (*fd >= 0)
+					close(*fd);
+				*fd = -1;
+				continue;
+			}
+			rec_set_str(rep, "op", "file");
+			rec_set_str(rep, "sub", w->part == 1 ? "new" : "cur");
+			rec_set_str(rep, "name", de->d_name);
+			return 1;
 		}
-		if (maildir_name_parse(de->d_name, &mn) == -1)
-			mn.flags = 0;
-		import_file(fd, st, mb, strcmp(sub, "cur") == 0 ? mn.flags : 0,
-		    tl);
-		close(fd);
-	}
-	closedir(d);
-}
-
-static void
-import_maildir_one(int dfd, struct store *st, const char *name,
-    struct tally *tl)
-{
-	struct mbox *mb = folder(st, name);
-
-	import_maildir_dir(dfd, "new", st, mb, tl);
-	import_maildir_dir(dfd, "cur", st, mb, tl);
-	mbox_close(&mb);
-}
-
-/* DIR with cur/ and new/ into target; DIR/.A.B (Maildir++) into
- * target/A/B. */
-static void
-import_maildir(int dfd, struct store *st, const char *target,
-    struct tally *tl)
-{
-	struct dirent *de;
-	struct buf name, full;
-	DIR *d;
-	int sub;
-
-	import_maildir_one(dfd, st, target, tl);
-	if ((d = fdopendir(dup(dfd))) == NULL)
-		die(EX_FAIL, "%s", strerror(errno));
-	buf_init(&name, 1024);
-	buf_init(&full, 2048);
-	while ((de = readdir(d)) != NULL) {
+		if (w->folder >= 0) {
+			if (w->part == 0) {
+				w->part = 1;
+				rec_set_str(rep, "op", "folder");
+				rec_set_str(rep, "name", buf_cstr(&w->name));
+				return 1;
+			}
+			if (w->part < 3) {
+				d = openat(w->folder, w->part == 1 ? "new" :
+				    "cur", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+				    O_CLOEXEC);
+				if (d == -1 || (w->files = fdopendir(d)) ==
+				    NULL) {
+					if (d >= 0)
+						close(d);
+					w->part++;
+				}
+				continue;
+			}
+			if (w->folder != w->top)
+				close(w->folder);
+			w->folder = -1;
+		}
+		/* the next .A.B of the source */
+		if (w->subs == NULL && ((d = dup(w->top)) == -1 ||
+		    (w->subs = fdopendir(d)) == NULL))
+			die(EX_FAIL, "reading the source: %s", strerror(errno));
+		if ((de = readdir(w->subs)) == NULL) {
+			rec_set_str(rep, "op", "end");
+			return 1;
+		}
+		buf_init(&fname, 1024);
 		if (de->d_name[0] != '.' || strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0 ||
-		    maildir_dir_folder(de->d_name, &name) == -1)
+		    maildir_dir_folder(de->d_name, &fname) == -1 ||
+		    (d = openat(w->top, de->d_name, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC | O_NOFOLLOW)) == -1) {
+			buf_free(&fname);
 			continue;
-		as_root();
-		sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC | O_NOFOLLOW);
-		as_mail();
-		if (sub == -1)
+		}
+		buf_reset(&w->name);
+		/* the target is the admin's, the rest a directory's name:
+		 * a name too long is the store's to refuse */
+		if (strcasecmp(w->target, "INBOX") == 0 ?
+		    buf_try_puts(&w->name, buf_cstr(&fname)) == -1 :
+		    buf_try_printf(&w->name, "%s/%s", w->target,
+		    buf_cstr(&fname)) == -1) {
+			log_warning("%s: folder name too long",
+			    log_esc_str(de->d_name));
+			buf_free(&fname);
+			close(d);
 			continue;
-		buf_reset(&full);
-		if (strcasecmp(target, "INBOX") == 0)
-			buf_puts(&full, buf_cstr(&name));
-		else
-			buf_printf(&full, "%s/%s", target,
-			    buf_cstr(&name));
-		import_maildir_one(sub, st, buf_cstr(&full), tl);
-		close(sub);
+		}
+		buf_free(&fname);
+		w->folder = d;
+		w->part = 0;
 	}
-	closedir(d);
-	buf_free(&name);
-	buf_free(&full);
+}
+
+struct importer {
+	struct config *cf;
+	const struct muser *mu;
+	const char *target;
+	int src;		/* a file's descriptor, or -1: ask for files */
+	struct tally tl;
+};
+
+/* In the child: what the parent walks. */
+static void
+import_walked(struct store *st, struct tally *tl)
+{
+	struct maildir_name mn;
+	struct mbox *mb = NULL;
+	struct rec req, rep;
+	const char *op, *name;
+	int fd;
+
+	rec_init(&req);
+	rec_init(&rep);
+	rec_set_str(&req, "op", "next");
+	for (;;) {
+		fd = child_ask(&req, &rep);
+		op = child_op(&rep);
+		name = rec_get_str(&rep, "name");
+		if (strcmp(op, "end") == 0 && fd == -1)
+			break;
+		if (strcmp(op, "folder") == 0 && name != NULL && fd == -1) {
+			if (mb != NULL)
+				mbox_close(&mb);
+			mb = folder(st, name);
+			continue;
+		}
+		if (strcmp(op, "file") != 0 || mb == NULL || fd == -1 ||
+		    name == NULL || rec_get_str(&rep, "sub") == NULL)
+			die(EX_FAIL, "the parent process sent what it should "
+			    "not");
+		if (strcmp(rec_get_str(&rep, "sub"), "cur") != 0 ||
+		    maildir_name_parse(name, &mn) == -1)
+			mn.flags = 0;
+		import_file(fd, st, mb, mn.flags, tl);
+		close(fd);
+	}
+	if (mb != NULL)
+		mbox_close(&mb);
+	rec_free(&req);
+	rec_free(&rep);
+}
+
+static int
+import_work(void *arg)
+{
+	struct importer *im = arg;
+	struct store *st;
+	struct mbox *mb;
+	char head[5];
+
+	st = store_here(im->cf, im->mu);
+	if (im->src < 0)
+		import_walked(st, &im->tl);
+	else {
+		mb = folder(st, im->target);
+		if (pread(im->src, head, 5, 0) == 5 &&
+		    memcmp(head, "From ", 5) == 0)
+			import_mbox(im->src, st, mb, &im->tl);
+		else
+			import_file(im->src, st, mb, 0, &im->tl);
+		mbox_close(&mb);
+	}
+	progress(&im->tl, 1);
+	printf("imported %llu messages (%llu bytes) for %s\n",
+	    (unsigned long long)im->tl.msgs,
+	    (unsigned long long)im->tl.bytes, esc(buf_cstr(&im->mu->key)));
+	store_close(&st);
+	return EX_OK;
 }
 
 /* chapar import USER FILE|DIR [FOLDER] */
 int
 cmd_import(int argc, char **argv)
 {
-	const char *target = argc == 4 ? argv[3] : "INBOX";
-	struct tally tl;
+	struct importer im;
 	struct config *cf;
-	struct store *st;
-	struct mbox *mb;
-	struct buf key;
+	struct child c;
+	struct muser mu;
+	struct walk w;
 	struct stat sb;
-	char head[5];
 	int fd;
 
 	if (argc != 3 && argc != 4)
 		usage();
 	cf = load_config();
-	buf_init(&key, 1024);
-	st = user_store(cf, argv[1], &key, NULL);
-	as_root();
-	fd = open(argv[2], O_RDONLY | O_CLOEXEC);
-	as_mail();
-	if (fd == -1 || fstat(fd, &sb) == -1)
+	muser_open(cf, argv[1], &mu);
+	/* the admin's file, opened as the admin */
+	if ((fd = open(argv[2], O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &sb) == -1)
 		die(EX_FAIL, "%s: %s", argv[2], strerror(errno));
-	memset(&tl, 0, sizeof(tl));
-	tl.tty = isatty(2);
-	tl.verb = "imported";
-	if (S_ISDIR(sb.st_mode))
-		import_maildir(fd, st, target, &tl);
-	else {
-		mb = folder(st, target);
-		if (pread(fd, head, 5, 0) == 5 && memcmp(head, "From ", 5) == 0)
-			import_mbox(fd, st, mb, &tl);
-		else
-			import_file(fd, st, mb, 0, &tl);
-		mbox_close(&mb);
+	memset(&im, 0, sizeof(im));
+	im.cf = cf;
+	im.mu = &mu;
+	im.target = argc == 4 ? argv[3] : "INBOX";
+	im.tl.tty = isatty(2);
+	im.tl.verb = "imported";
+	memset(&c, 0, sizeof(c));
+	c.fn = import_work;
+	c.arg = &im;
+	memset(&w, 0, sizeof(w));
+	if (S_ISDIR(sb.st_mode)) {
+		im.src = -1;
+		w.top = w.folder = fd;
+		w.target = im.target;
+		buf_init(&w.name, 4096);
+		if (buf_try_puts(&w.name, im.target) == -1)
+			die(EX_USAGE, "%s: folder name too long",
+			    log_esc_str(im.target));
+		c.serve = walk_next;
+		c.sarg = &w;
+	} else {
+		im.src = fd;
+		w.folder = -1;
+		c.keep[c.nkeep++] = fd;
 	}
+	(void)mail_run(cf, &mu, &c);
+	if (w.files != NULL)
+		closedir(w.files);
+	if (w.subs != NULL)
+		closedir(w.subs);
+	if (w.folder >= 0 && w.folder != fd)
+		close(w.folder);
+	buf_free(&w.name);
 	close(fd);
-	progress(&tl, 1);
-	printf("imported %llu messages (%llu bytes) for %s\n",
-	    (unsigned long long)tl.msgs, (unsigned long long)tl.bytes,
-	    buf_cstr(&key));
-	store_close(&st);
-	as_root();
+	muser_close(&mu);
 	config_free(&cf);
-	buf_free(&key);
 	return EX_OK;
 }
 
@@ -605,28 +726,32 @@ ex_mbox_msg(struct exporter *x, const struct msg *m, int fd)
 	rd_free(&r);
 }
 
+/* A message file in the target's folder, made by the parent (root) in
+ * the admin's directory; the child writes it. */
 static void
 ex_maildir_msg(struct exporter *x, const struct msg *m, int fd)
 {
-	struct buf name;
+	struct rec req, rep;
 	char blk[CHUNK];
 	ssize_t n;
 	int out;
 
-	buf_init(&name, 1024);
-	buf_append(&name, m->file.p, m->file.n);
-	as_root();
-	out = openat(x->out, buf_cstr(&name), O_WRONLY | O_CREAT | O_EXCL |
-	    O_CLOEXEC | O_NOFOLLOW, 0600);
-	as_mail();
-	if (out == -1)
-		die(EX_FAIL, "%s: %s", buf_cstr(&name), strerror(errno));
+	(void)x;
+	rec_init(&req);
+	rec_init(&rep);
+	rec_set_str(&req, "op", "file");
+	rec_set(&req, "name", m->file);
+	if ((out = child_ask(&req, &rep)) == -1)
+		die(EX_FAIL, "%.*s: no file came back", (int)m->file.n,
+		    m->file.p);
 	while ((n = read(fd, blk, sizeof(blk))) > 0)
 		if (write_all(out, blk, (size_t)n) == -1)
 			die(EX_FAIL, "writing: %s", strerror(errno));
 	if (n == -1 || close(out) == -1)
-		die(EX_FAIL, "%s: %s", buf_cstr(&name), strerror(errno));
-	buf_free(&name);
+		die(EX_FAIL, "%.*s: %s", (int)m->file.n, m->file.p,
+		    strerror(errno));
+	rec_free(&req);
+	rec_free(&rep);
 }
 
 static int
@@ -666,34 +791,6 @@ ex_folder(struct store *st, const char *name, struct exporter *x)
 	buf_free(&err);
 }
 
-/* DIR/SUB (".A.B" or "") with cur/ new/ tmp/, made as root; cur/ open */
-static int
-ex_maildir_dirs(const char *top, const char *sub)
-{
-	static const char *const parts[] = { "", "cur", "new", "tmp" };
-	struct buf p;
-	size_t i;
-	int fd;
-
-	buf_init(&p, 4096);
-	as_root();
-	for (i = 0; i < NELEM(parts); i++) {
-		buf_reset(&p);
-		buf_printf(&p, "%s%s%s%s%s", top, sub[0] ? "/" : "", sub,
-		    parts[i][0] ? "/" : "", parts[i]);
-		if (mkdir(buf_cstr(&p), 0700) == -1 && errno != EEXIST)
-			die(EX_FAIL, "%s: %s", buf_cstr(&p), strerror(errno));
-	}
-	buf_reset(&p);
-	buf_printf(&p, "%s%s%s/cur", top, sub[0] ? "/" : "", sub);
-	fd = open(buf_cstr(&p), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	as_mail();
-	if (fd == -1)
-		die(EX_FAIL, "%s: %s", buf_cstr(&p), strerror(errno));
-	buf_free(&p);
-	return fd;
-}
-
 struct fl {
 	char **v;
 	size_t n;
@@ -719,78 +816,192 @@ is_mbox_target(const char *t)
 	    (stat(t, &sb) == 0 && S_ISREG(sb.st_mode));
 }
 
-/* chapar export USER [FOLDER] DIR|FILE.mbox */
-int
-cmd_export(int argc, char **argv)
-{
-	const char *target = argv[argc - 1], *only = argc == 4 ? argv[2] :
-	    NULL;
-	struct exporter x;
-	struct tally tl;
-	struct config *cf;
-	struct store *st;
-	struct buf key, err, dir;
-	struct fl names;
-	size_t i;
-	int mbox;
+/*
+ * The parent's side of a maildir export: the target directory is the
+ * admin's, so root makes what goes in it -- the folder's directories
+ * (op=folder, sub="" or ".A.B") and each message file (op=file, name=,
+ * its descriptor the reply) -- and checks that every name is one that
+ * stays inside.
+ */
+struct target {
+	const char *path;
+	int top;		/* the target directory */
+	int cur;		/* cur/ of the folder being written */
+	struct buf sub;
+};
 
-	if (argc != 3 && argc != 4)
-		usage();
-	mbox = is_mbox_target(target);
-	cf = load_config();
-	buf_init(&key, 1024);
+static int
+target_serve(void *arg, const struct rec *req, struct rec *rep, int *fd)
+{
+	struct target *t = arg;
+	const struct buf *v = rec_get(req, strcmp(child_op(req), "folder") ==
+	    0 ? "sub" : "name");
+	const char *n = v != NULL ? buf_cstr(v) : NULL;
+	struct buf name;
+	int sfd, ok;
+
+	(void)rep;
+	if (n == NULL || strlen(n) != v->len || strchr(n, '/') != NULL ||
+	    strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || v->len > 1024)
+		return -1;
+	if (strcmp(child_op(req), "folder") == 0) {
+		/* "" or a Maildir++ folder's directory */
+		buf_init(&name, 4096);
+		ok = n[0] == '\0' || maildir_dir_folder(n, &name) == 0;
+		buf_free(&name);
+		if (!ok)
+			return -1;
+		if (t->cur >= 0)
+			close(t->cur);
+		buf_reset(&t->sub);
+		buf_puts(&t->sub, n);
+		if (maildir_make(t->top, n) == -1 || (sfd = openat(t->top,
+		    n[0] ? n : ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC)) == -1)
+			die(EX_FAIL, "%s/%s: %s", t->path, esc(n),
+			    strerror(errno));
+		t->cur = openat(sfd, "cur", O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		close(sfd);
+		if (t->cur == -1)
+			die(EX_FAIL, "%s/%s/cur: %s", t->path, esc(n),
+			    strerror(errno));
+		return 0;
+	}
+	if (strcmp(child_op(req), "file") != 0 || t->cur < 0 || n[0] == '.')
+		return -1;
+	if ((*fd = openat(t->cur, n, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1)
+		die(EX_FAIL, "%s/%s%scur/%s: %s", t->path, esc(buf_cstr(&t->sub)),
+		    t->sub.len ? "/" : "", esc(n), strerror(errno));
+	return 1;
+}
+
+struct export_job {
+	struct config *cf;
+	const struct muser *mu;
+	const char *only, *target;
+	int out;		/* mbox: the file */
+	struct tally tl;
+};
+
+static void
+tell_folder(const char *sub)
+{
+	struct rec r;
+
+	rec_init(&r);
+	rec_set_str(&r, "op", "folder");
+	rec_set_str(&r, "sub", sub);
+	child_tell(&r);
+	rec_free(&r);
+}
+
+/* In the child. */
+static int
+export_work(void *arg)
+{
+	struct export_job *j = arg;
+	struct exporter x;
+	struct store *st;
+	struct buf err, dir;
+	struct fl names;
+	const char *e;
+	size_t i;
+
 	buf_init(&err, 1024);
-	buf_init(&dir, 1024);
-	st = user_store(cf, argv[1], &key, NULL);
+	buf_init(&dir, 4096);
+	st = store_here(j->cf, j->mu);
 	memset(&x, 0, sizeof(x));
-	memset(&tl, 0, sizeof(tl));
 	memset(&names, 0, sizeof(names));
-	tl.tty = isatty(2);
-	tl.verb = "exported";
-	x.tl = &tl;
-	x.mbox = mbox;
-	buf_init(&x.w, 2 * CHUNK);
-	if (mbox) {
-		as_root();
-		x.out = open(target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
-		    O_NOFOLLOW, 0600);
-		as_mail();
-		if (x.out == -1)
-			die(EX_FAIL, "%s: %s", target, strerror(errno));
-		ex_folder(st, only ? only : "INBOX", &x);
+	x.tl = &j->tl;
+	x.mbox = j->out >= 0;
+	buf_init(&x.w, EX_MAX);
+	if (x.mbox) {
+		x.out = j->out;
+		ex_folder(st, j->only ? j->only : "INBOX", &x);
 		ex_flush(&x);
-		if (fsync(x.out) == -1 || close(x.out) == -1)
-			die(EX_FAIL, "%s: %s", target, strerror(errno));
-	} else if (only != NULL) {
-		x.out = ex_maildir_dirs(target, "");
-		ex_folder(st, only, &x);
-		close(x.out);
+		if (fsync(x.out) == -1)
+			die(EX_FAIL, "%s: %s", j->target, strerror(errno));
+	} else if (j->only != NULL) {
+		tell_folder("");
+		ex_folder(st, j->only, &x);
 	} else {
 		if (store_folders(st, ex_names, &names, &err) == -1)
 			die(EX_FAIL, "%s", buf_cstr(&err));
 		for (i = 0; i < names.n; i++) {
-			const char *e;
-
 			if (maildir_folder_dir(sv_from(names.v[i]), &dir, &e) ==
 			    -1)
 				die(EX_FAIL, "%s: %s", names.v[i], e);
-			x.out = ex_maildir_dirs(target, buf_cstr(&dir));
+			tell_folder(buf_cstr(&dir));
 			ex_folder(st, names.v[i], &x);
-			close(x.out);
 			free(names.v[i]);
 		}
 		free(names.v);
 	}
-	progress(&tl, 1);
+	progress(&j->tl, 1);
 	printf("exported %llu messages (%llu bytes) of %s to %s\n",
-	    (unsigned long long)tl.msgs, (unsigned long long)tl.bytes,
-	    buf_cstr(&key), target);
+	    (unsigned long long)j->tl.msgs, (unsigned long long)j->tl.bytes,
+	    esc(buf_cstr(&j->mu->key)), esc(j->target));
 	buf_free(&x.w);
 	store_close(&st);
-	as_root();
-	config_free(&cf);
-	buf_free(&key);
 	buf_free(&err);
 	buf_free(&dir);
+	return EX_OK;
+}
+
+/* chapar export USER [FOLDER] DIR|FILE.mbox */
+int
+cmd_export(int argc, char **argv)
+{
+	struct export_job j;
+	struct target t;
+	struct config *cf;
+	struct child c;
+	struct muser mu;
+
+	if (argc != 3 && argc != 4)
+		usage();
+	cf = load_config();
+	muser_open(cf, argv[1], &mu);
+	memset(&j, 0, sizeof(j));
+	j.cf = cf;
+	j.mu = &mu;
+	j.target = argv[argc - 1];
+	j.only = argc == 4 ? argv[2] : NULL;
+	j.out = -1;
+	j.tl.tty = isatty(2);
+	j.tl.verb = "exported";
+	memset(&c, 0, sizeof(c));
+	c.fn = export_work;
+	c.arg = &j;
+	memset(&t, 0, sizeof(t));
+	t.top = t.cur = -1;
+	buf_init(&t.sub, 4096);
+	/* the admin's file or directory, made as the admin */
+	if (is_mbox_target(j.target)) {
+		if ((j.out = open(j.target, O_WRONLY | O_CREAT | O_APPEND |
+		    O_CLOEXEC | O_NOFOLLOW, 0600)) == -1)
+			die(EX_FAIL, "%s: %s", j.target, strerror(errno));
+		c.keep[c.nkeep++] = j.out;
+	} else {
+		if ((mkdir(j.target, 0700) == -1 && errno != EEXIST) ||
+		    (t.top = open(j.target, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) == -1)
+			die(EX_FAIL, "%s: %s", j.target, strerror(errno));
+		t.path = j.target;
+		c.serve = target_serve;
+		c.sarg = &t;
+	}
+	(void)mail_run(cf, &mu, &c);
+	if (j.out >= 0 && close(j.out) == -1)
+		die(EX_FAIL, "%s: %s", j.target, strerror(errno));
+	if (t.cur >= 0)
+		close(t.cur);
+	if (t.top >= 0)
+		close(t.top);
+	buf_free(&t.sub);
+	muser_close(&mu);
+	config_free(&cf);
 	return EX_OK;
 }

@@ -1,10 +1,15 @@
 /*
  * users.c: "chapar domain", "chapar user" and "chapar alias".
+ *
+ * The database is opened only in children of db_run (child.c), as the
+ * owner of db_dir; the parent reads passwords (it has the terminal) and
+ * starts a child as mail_user to remove a purged user's mail.
  */
 #include <sys/stat.h>
 
 #include <errno.h>
-#include <ftw.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +19,14 @@
 #include "admin.h"
 #include "chapar/addr.h"
 #include "chapar/dict.h"
+#include "chapar/home.h"
 #include "chapar/log.h"
 #include "chapar/passwd.h"
+#include "chapar/store.h"
 #include "chapar/util.h"
 
 /* Map a userdb result to a message and an exit code. */
-static int
+int
 check(int r, const struct buf *err, const char *what, const char *name)
 {
 	switch (r) {
@@ -89,12 +96,11 @@ static uint64_t quota_arg(const char *);
 
 /* chapar domain quota DOMAIN SIZE */
 static void
-domain_quota(struct config *cf, const char *dom, const char *size)
+domain_quota(struct config *cf, const char *dom, uint64_t q, const char *size)
 {
 	struct userdb *u;
 	struct buf err;
 	struct rec r;
-	uint64_t q = quota_arg(size);
 	int ret;
 
 	buf_init(&err, 1024);
@@ -109,59 +115,85 @@ domain_quota(struct config *cf, const char *dom, const char *size)
 	if (ret == DICT_NOTFOUND && err.len == 0)
 		buf_printf(&err, "no such domain: %s", dom);
 	check(ret, &err, "domain", dom);
-	printf("quota of domain %s set to %s\n", dom, size);
+	printf("quota of domain %s set to %s\n", dom, esc(size));
 	rec_free(&r);
 	buf_free(&err);
 }
 
-int
-cmd_domain(int argc, char **argv)
+struct dom_args {
+	struct config *cf;
+	const char *verb, *dom, *size;
+	uint64_t quota;
+};
+
+/* In a child of db_run. */
+static int
+domain_work(void *arg)
 {
 	static const char *const hdr[] = { "DOMAIN", "CREATED", "QUOTA" };
-	struct config *cf;
+	struct dom_args *a = arg;
 	struct userdb *u;
-	struct buf dom, err;
 	struct table *t;
+	struct buf err;
 	int r;
 
-	if (argc < 2)
-		usage();
-	buf_init(&dom, 1024);
 	buf_init(&err, 1024);
-	cf = load_config();
-	if (strcmp(argv[1], "list") == 0 && argc == 2) {
+	if (strcmp(a->verb, "list") == 0) {
 		t = table_new(3, hdr);
-		u = open_userdb(cf, 0);
+		u = open_userdb(a->cf, 0);
 		r = userdb_iter(u, "domains", NULL, domain_row, t, &err);
 		close_userdb(&u);
 		check(r, &err, "", "");
 		table_print(t, opt.json);
 		table_free(&t);
-	} else if (strcmp(argv[1], "add") == 0 && argc == 3) {
-		arg_domain(argv[2], &dom);
-		u = open_userdb(cf, 0);
-		r = userdb_domain_add(u, buf_cstr(&dom), &err);
+	} else if (strcmp(a->verb, "add") == 0) {
+		u = open_userdb(a->cf, 0);
+		r = userdb_domain_add(u, a->dom, &err);
 		close_userdb(&u);
-		check(r, &err, "domain", buf_cstr(&dom));
-		printf("added domain %s\n", buf_cstr(&dom));
-	} else if (strcmp(argv[1], "quota") == 0 && argc == 4) {
-		arg_domain(argv[2], &dom);
-		domain_quota(cf, buf_cstr(&dom), argv[3]);
-	} else if (strcmp(argv[1], "del") == 0 && argc == 3) {
-		arg_domain(argv[2], &dom);
-		u = open_userdb(cf, 0);
-		r = userdb_domain_del(u, buf_cstr(&dom), &err);
+		check(r, &err, "domain", a->dom);
+		printf("added domain %s\n", a->dom);
+	} else if (strcmp(a->verb, "quota") == 0)
+		domain_quota(a->cf, a->dom, a->quota, a->size);
+	else {
+		u = open_userdb(a->cf, 0);
+		r = userdb_domain_del(u, a->dom, &err);
 		close_userdb(&u);
 		if (r == DICT_NOTFOUND && err.len == 0)
-			buf_printf(&err, "no such domain: %s",
-			    buf_cstr(&dom));
-		check(r, &err, "domain", buf_cstr(&dom));
-		printf("deleted domain %s\n", buf_cstr(&dom));
+			buf_printf(&err, "no such domain: %s", a->dom);
+		check(r, &err, "domain", a->dom);
+		printf("deleted domain %s\n", a->dom);
+	}
+	buf_free(&err);
+	return EX_OK;
+}
+
+int
+cmd_domain(int argc, char **argv)
+{
+	struct dom_args a;
+	struct buf dom;
+
+	if (argc < 2)
+		usage();
+	buf_init(&dom, 1024);
+	memset(&a, 0, sizeof(a));
+	a.verb = argv[1];
+	if (strcmp(argv[1], "list") == 0 && argc == 2)
+		;
+	else if ((strcmp(argv[1], "add") == 0 || strcmp(argv[1], "del") ==
+	    0) && argc == 3)
+		arg_domain(argv[2], &dom);
+	else if (strcmp(argv[1], "quota") == 0 && argc == 4) {
+		arg_domain(argv[2], &dom);
+		a.quota = quota_arg(argv[3]);
+		a.size = argv[3];
 	} else
 		usage();
-	config_free(&cf);
+	a.dom = buf_cstr(&dom);
+	a.cf = load_config();
+	(void)db_run(a.cf, domain_work, &a, NULL, NULL);
+	config_free(&a.cf);
 	buf_free(&dom);
-	buf_free(&err);
 	return EX_OK;
 }
 
@@ -204,76 +236,9 @@ quota_arg(const char *s)
 	return q;
 }
 
-static int
-user_add(struct config *cf, const char *key)
-{
-	struct userdb *u;
-	struct buf err, home;
-	struct rec r;
-	int ret;
-
-	buf_init(&err, 1024);
-	buf_init(&home, 1024);
-	rec_init(&r);
-	/* Say what is wrong before asking for a password. */
-	if (opt.quota != NULL)
-		(void)quota_arg(opt.quota);
-	u = open_userdb(cf, 0);
-	ret = userdb_domain_get(u, strrchr(key, '@') + 1, &r, &err);
-	if (ret == DICT_OK) {
-		ret = userdb_user_get(u, key, &r, &err);
-		if (ret == DICT_OK)
-			ret = DICT_EXISTS;
-		else if (ret == DICT_NOTFOUND)
-			ret = DICT_OK;
-	}
-	close_userdb(&u);
-	if (ret == DICT_NOTFOUND)
-		die(EX_FAIL, "no such domain: %s (add it with \"chapar domain "
-		    "add\")", strrchr(key, '@') + 1);
-	check(ret, &err, "user", key);
-	rec_clear(&r);
-	set_password(&r, cf);
-	rec_set_u64(&r, "quota", opt.quota ? quota_arg(opt.quota) :
-	    config_num(cf, NULL, "default_quota"));
-	rec_set_str(&r, "state", USER_ACTIVE);
-	if (opt.name != NULL)
-		rec_set_str(&r, "name", opt.name);
-	rec_set_u64(&r, "created", (uint64_t)now_sec());
-	userdb_home(key, &home);
-	rec_set_str(&r, "home", buf_cstr(&home));
-	u = open_userdb(cf, 0);
-	ret = userdb_user_put(u, key, &r, DICT_NEW, &err);
-	close_userdb(&u);
-	check(ret, &err, "user", key);
-	printf("added user %s\n", key);
-	rec_free(&r);
-	buf_free(&err);
-	buf_free(&home);
-	return EX_OK;
-}
-
-/* Change fields of one user atomically, for passwd/del/restore/quota/...
- * The record holds the fields to set. */
+/* In a child of db_run: one user's record / a change to it. */
 static void
-user_change(struct config *cf, const char *key, const struct rec *set)
-{
-	struct userdb *u;
-	struct buf err;
-	int r;
-
-	buf_init(&err, 1024);
-	u = open_userdb(cf, 0);
-	r = userdb_user_update(u, key, set, &err);
-	close_userdb(&u);
-	if (r == DICT_NOTFOUND)
-		die(EX_FAIL, "no such user: %s", key);
-	check(r, &err, "user", key);
-	buf_free(&err);
-}
-
-static void
-user_get(struct config *cf, const char *key, struct rec *r)
+user_get_db(struct config *cf, const char *key, struct rec *r)
 {
 	struct userdb *u;
 	struct buf err;
@@ -289,6 +254,25 @@ user_get(struct config *cf, const char *key, struct rec *r)
 	buf_free(&err);
 }
 
+/* Change fields of one user atomically, for passwd/del/restore/quota/...
+ * The record holds the fields to set. */
+static void
+user_change_db(struct config *cf, const char *key, const struct rec *set)
+{
+	struct userdb *u;
+	struct buf err;
+	int r;
+
+	buf_init(&err, 1024);
+	u = open_userdb(cf, 0);
+	r = userdb_user_update(u, key, set, &err);
+	close_userdb(&u);
+	if (r == DICT_NOTFOUND)
+		die(EX_FAIL, "no such user: %s", key);
+	check(r, &err, "user", key);
+	buf_free(&err);
+}
+
 static const char *
 state_of(const struct rec *r)
 {
@@ -297,77 +281,319 @@ state_of(const struct rec *r)
 	return s != NULL ? s : USER_ACTIVE;
 }
 
+/* What the parent learns of a user: never the password's hash or keys. */
+static const char *const told[] = { "home", "quota", "state", "deleted",
+	NULL };
+
+struct uargs {
+	struct config *cf;
+	const char *key;
+	struct rec *r;		/* user_get: what came back */
+	const struct rec *set;	/* user_add, user_passwd: to store */
+	int argc;
+	char **argv;
+};
+
+static int
+get_work(void *arg)
+{
+	struct uargs *a = arg;
+	struct rec r, t;
+	size_t i;
+
+	rec_init(&r);
+	rec_init(&t);
+	user_get_db(a->cf, a->key, &r);
+	rec_set_str(&t, "op", "user");
+	for (i = 0; told[i] != NULL; i++)
+		if (rec_get(&r, told[i]) != NULL)
+			rec_set(&t, told[i], buf_sv(rec_get(&r, told[i])));
+	child_tell(&t);
+	rec_free(&r);
+	rec_free(&t);
+	return EX_OK;
+}
+
+static int
+get_serve(void *arg, const struct rec *req, struct rec *rep, int *fd)
+{
+	struct uargs *a = arg;
+	size_t i;
+
+	(void)rep;
+	(void)fd;
+	if (strcmp(child_op(req), "user") != 0 || rec_get(a->r, "op") != NULL)
+		return -1;
+	rec_set_str(a->r, "op", "user");
+	for (i = 0; told[i] != NULL; i++)
+		if (rec_get(req, told[i]) != NULL)
+			rec_set(a->r, told[i], buf_sv(rec_get(req, told[i])));
+	return 0;
+}
+
+void
+user_get(struct config *cf, const char *key, struct rec *r)
+{
+	struct uargs a;
+
+	memset(&a, 0, sizeof(a));
+	a.cf = cf;
+	a.key = key;
+	a.r = r;
+	rec_clear(r);
+	(void)db_run(cf, get_work, &a, get_serve, &a);
+	if (rec_get(r, "op") == NULL)
+		die(EX_FAIL, "%s: the user database said nothing", key);
+	rec_del(r, "op");
+}
+
+static int
+add_check_work(void *arg)
+{
+	struct uargs *a = arg;
+	struct userdb *u;
+	struct buf err;
+	struct rec r;
+	int ret;
+
+	buf_init(&err, 1024);
+	rec_init(&r);
+	u = open_userdb(a->cf, 0);
+	ret = userdb_domain_get(u, strrchr(a->key, '@') + 1, &r, &err);
+	if (ret == DICT_OK) {
+		ret = userdb_user_get(u, a->key, &r, &err);
+		if (ret == DICT_OK)
+			ret = DICT_EXISTS;
+		else if (ret == DICT_NOTFOUND)
+			ret = DICT_OK;
+	}
+	close_userdb(&u);
+	if (ret == DICT_NOTFOUND)
+		die(EX_FAIL, "no such domain: %s (add it with \"chapar domain "
+		    "add\")", strrchr(a->key, '@') + 1);
+	check(ret, &err, "user", a->key);
+	rec_free(&r);
+	buf_free(&err);
+	return EX_OK;
+}
+
+static int
+add_put_work(void *arg)
+{
+	struct uargs *a = arg;
+	struct userdb *u;
+	struct buf err;
+	int ret;
+
+	buf_init(&err, 1024);
+	u = open_userdb(a->cf, 0);
+	ret = userdb_user_put(u, a->key, a->set, DICT_NEW, &err);
+	close_userdb(&u);
+	check(ret, &err, "user", a->key);
+	printf("added user %s\n", a->key);
+	buf_free(&err);
+	return EX_OK;
+}
+
+static int
+user_add(struct config *cf, const char *key)
+{
+	struct uargs a;
+	struct buf home;
+	struct rec r;
+
+	buf_init(&home, 1024);
+	rec_init(&r);
+	memset(&a, 0, sizeof(a));
+	a.cf = cf;
+	a.key = key;
+	a.set = &r;
+	/* Say what is wrong before asking for a password. */
+	if (opt.quota != NULL)
+		(void)quota_arg(opt.quota);
+	(void)db_run(cf, add_check_work, &a, NULL, NULL);
+	set_password(&r, cf);
+	rec_set_u64(&r, "quota", opt.quota ? quota_arg(opt.quota) :
+	    config_num(cf, NULL, "default_quota"));
+	rec_set_str(&r, "state", USER_ACTIVE);
+	if (opt.name != NULL)
+		rec_set_str(&r, "name", opt.name);
+	rec_set_u64(&r, "created", (uint64_t)now_sec());
+	userdb_home(key, &home);
+	rec_set_str(&r, "home", buf_cstr(&home));
+	(void)db_run(cf, add_put_work, &a, NULL, NULL);
+	rec_free(&r);
+	buf_free(&home);
+	return EX_OK;
+}
+
+static int
+change_work(void *arg)
+{
+	struct uargs *a = arg;
+
+	user_change_db(a->cf, a->key, a->set);
+	return EX_OK;
+}
+
 static void
 user_passwd(struct config *cf, const char *key)
 {
+	struct uargs a;
 	struct rec r, tmp;
 
 	rec_init(&r);
 	rec_init(&tmp);
 	user_get(cf, key, &tmp);	/* fail before asking for a password */
 	set_password(&r, cf);
-	user_change(cf, key, &r);
+	memset(&a, 0, sizeof(a));
+	a.cf = cf;
+	a.key = key;
+	a.set = &r;
+	(void)db_run(cf, change_work, &a, NULL, NULL);
 	printf("changed the password of %s\n", key);
 	rec_free(&r);
 	rec_free(&tmp);
 }
 
+/* --- purge --------------------------------------------------------------- */
+
+/* In a child as mail_user in mail_dir/DOMAIN: the user's directory
+ * goes, a link in it removed and never followed. */
 static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+rm_work(void *arg)
 {
-	(void)st;
-	(void)f;
-	if (flag == FTW_DP || flag == FTW_D)
-		return rmdir(path) == -1 && errno != ENOENT ? -1 : 0;
-	return unlink(path) == -1 && errno != ENOENT ? -1 : 0;
+	const char *user = arg;
+
+	if (store_rm_tree_at(AT_FDCWD, user) == -1 && errno != ENOENT)
+		die(EX_FAIL, "removing %s: %s", user, strerror(errno));
+	return EX_OK;
+}
+
+static int
+del_work(void *arg)
+{
+	struct uargs *a = arg;
+	struct userdb *u;
+	struct buf err;
+	int ret;
+
+	buf_init(&err, 1024);
+	u = open_userdb(a->cf, 0);
+	ret = userdb_user_del(u, a->key, &err);
+	close_userdb(&u);
+	check(ret, &err, "user", a->key);
+	buf_free(&err);
+	return EX_OK;
 }
 
 /* Remove the user's mail, then the record. */
 static void
 user_purge_one(struct config *cf, const char *key, const struct rec *r)
 {
-	struct userdb *u;
-	struct buf path, err, home;
-	const char *h = rec_get_str(r, "home");
-	int ret;
+	struct child c;
+	struct uargs a;
+	struct buf home, dom, err;
+	const char *slash, *user;
+	uid_t uid;
+	gid_t gid;
 
-	buf_init(&path, 4096);
+	buf_init(&home, 4096);
+	buf_init(&dom, 4096);
 	buf_init(&err, 1024);
-	buf_init(&home, 1024);
-	if (h == NULL || h[0] == '/' || strstr(h, "..") != NULL) {
-		userdb_home(key, &home);
-		h = buf_cstr(&home);
-	}
-	buf_printf(&path, "%s/%s", config_str(cf, NULL, "mail_dir"), h);
-	if (nftw(buf_cstr(&path), rm_one, 32, FTW_DEPTH | FTW_PHYS) == -1 &&
-	    errno != ENOENT)
-		die(EX_FAIL, "removing %s: %s", buf_cstr(&path),
-		    strerror(errno));
-	u = open_userdb(cf, 0);
-	ret = userdb_user_del(u, key, &err);
-	close_userdb(&u);
-	check(ret, &err, "user", key);
-	printf("purged %s (mail in %s removed)\n", key, buf_cstr(&path));
-	buf_free(&path);
-	buf_free(&err);
+	user_home(key, rec_get_str(r, "home"), &home);
+	/* DOMAIN/USER, each one name (home_open_dir checks DOMAIN) */
+	if ((slash = strchr(buf_cstr(&home), '/')) == NULL ||
+	    strchr(slash + 1, '/') != NULL || slash[1] == '\0' ||
+	    strcmp(slash + 1, ".") == 0 || strcmp(slash + 1, "..") == 0)
+		die(EX_FAIL, "%s: unusable home \"%s\"", key,
+		    buf_cstr(&home));
+	user = slash + 1;
+	buf_append(&dom, buf_cstr(&home), (size_t)(slash -
+	    buf_cstr(&home)));
+	mail_ids(cf, &uid, &gid);
+	memset(&c, 0, sizeof(c));
+	c.whom = AS_MAIL;
+	if ((c.dirfd = home_open_dir(config_str(cf, NULL, "mail_dir"),
+	    buf_cstr(&dom), uid, gid, &err)) == -1)
+		die(EX_FAIL, "mail directory of %s: %s", key, buf_cstr(&err));
+	c.fn = rm_work;
+	c.arg = (void *)(uintptr_t)user;
+	(void)child_run(cf, &c);
+	close(c.dirfd);
+	memset(&a, 0, sizeof(a));
+	a.cf = cf;
+	a.key = key;
+	(void)db_run(cf, del_work, &a, NULL, NULL);
+	printf("purged %s (mail in %s/%s removed)\n", key,
+	    config_str(cf, NULL, "mail_dir"), esc(buf_cstr(&home)));
 	buf_free(&home);
+	buf_free(&dom);
+	buf_free(&err);
 }
 
 struct expired {
+	struct config *cf;
 	uint64_t grace;
-	struct rec keys;	/* key=... of users to purge */
+	char **keys;		/* the parent's: users to purge */
+	char **homes;
+	size_t n;
 };
 
 static int
 collect_expired(const char *key, const struct rec *r, void *arg)
 {
 	struct expired *e = arg;
+	struct rec t;
 	uint64_t when;
 
 	if (strcmp(state_of(r), USER_DELETED) == 0 &&
 	    rec_get_u64(r, "deleted", &when) == 0 &&
-	    when + e->grace <= (uint64_t)now_sec())
-		rec_add(&e->keys, "key", sv_from(key));
+	    when + e->grace <= (uint64_t)now_sec()) {
+		rec_init(&t);
+		rec_set_str(&t, "op", "user");
+		rec_set_str(&t, "key", key);
+		if (rec_get_str(r, "home") != NULL)
+			rec_set_str(&t, "home", rec_get_str(r, "home"));
+		child_tell(&t);
+		rec_free(&t);
+	}
+	return 0;
+}
+
+static int
+expired_work(void *arg)
+{
+	struct expired *e = arg;
+	struct userdb *u;
+	struct buf err;
+	int ret;
+
+	buf_init(&err, 1024);
+	u = open_userdb(e->cf, 0);
+	ret = userdb_iter(u, "users", NULL, collect_expired, e, &err);
+	close_userdb(&u);
+	check(ret, &err, "", "");
+	buf_free(&err);
+	return EX_OK;
+}
+
+static int
+expired_serve(void *arg, const struct rec *req, struct rec *rep, int *fd)
+{
+	struct expired *e = arg;
+	const char *key = rec_get_str(req, "key");
+
+	(void)rep;
+	(void)fd;
+	if (strcmp(child_op(req), "user") != 0 || key == NULL ||
+	    strchr(key, '@') == NULL)
+		return -1;
+	e->keys = xreallocarray(e->keys, e->n + 1, sizeof(char *));
+	e->homes = xreallocarray(e->homes, e->n + 1, sizeof(char *));
+	e->keys[e->n] = xstrdup(key);
+	e->homes[e->n++] = rec_get_str(req, "home") ?
+	    xstrdup(rec_get_str(req, "home")) : NULL;
 	return 0;
 }
 
@@ -375,11 +601,8 @@ static void
 user_purge(struct config *cf, const char *key)
 {
 	struct expired e;
-	struct userdb *u;
-	struct buf err;
 	struct rec r;
 	size_t i;
-	int ret;
 
 	rec_init(&r);
 	if (key != NULL) {
@@ -391,23 +614,25 @@ user_purge(struct config *cf, const char *key)
 		rec_free(&r);
 		return;
 	}
-	buf_init(&err, 1024);
+	memset(&e, 0, sizeof(e));
+	e.cf = cf;
 	e.grace = config_num(cf, NULL, "user_delete_grace");
-	rec_init(&e.keys);
-	u = open_userdb(cf, 0);
-	ret = userdb_iter(u, "users", NULL, collect_expired, &e, &err);
-	close_userdb(&u);
-	check(ret, &err, "", "");
-	for (i = 0; i < e.keys.n; i++) {
-		user_get(cf, buf_cstr(&e.keys.vals[i]), &r);
-		user_purge_one(cf, buf_cstr(&e.keys.vals[i]), &r);
+	(void)db_run(cf, expired_work, &e, expired_serve, &e);
+	for (i = 0; i < e.n; i++) {
+		rec_clear(&r);
+		if (e.homes[i] != NULL)
+			rec_set_str(&r, "home", e.homes[i]);
+		user_purge_one(cf, e.keys[i], &r);
+		free(e.keys[i]);
+		free(e.homes[i]);
 	}
-	printf("%zu expired user%s purged\n", e.keys.n,
-	    e.keys.n == 1 ? "" : "s");
-	rec_free(&e.keys);
+	printf("%zu expired user%s purged\n", e.n, e.n == 1 ? "" : "s");
+	free(e.keys);
+	free(e.homes);
 	rec_free(&r);
-	buf_free(&err);
 }
+
+/* --- listing and the rest, in a child of db_run -------------------------- */
 
 static const char *const user_hdr[] = { "ADDRESS", "STATE", "QUOTA", "NAME",
 	"CREATED", "LAST-LOGIN", "HOME" };
@@ -446,22 +671,17 @@ user_list(struct config *cf, const char *domain)
 {
 	struct userdb *u;
 	struct table *t;
-	struct buf dom, err;
+	struct buf err;
 	int r;
 
-	buf_init(&dom, 1024);
 	buf_init(&err, 1024);
-	if (domain != NULL)
-		arg_domain(domain, &dom);
 	t = table_new(7, user_hdr);
 	u = open_userdb(cf, 0);
-	r = userdb_iter(u, "users", domain ? buf_cstr(&dom) : NULL, user_row,
-	    t, &err);
+	r = userdb_iter(u, "users", domain, user_row, t, &err);
 	close_userdb(&u);
 	check(r, &err, "", "");
 	table_print(t, opt.json);
 	table_free(&t);
-	buf_free(&dom);
 	buf_free(&err);
 }
 
@@ -475,7 +695,7 @@ user_show(struct config *cf, const char *key)
 	size_t i;
 
 	rec_init(&r);
-	user_get(cf, key, &r);
+	user_get_db(cf, key, &r);
 	user_cells(key, &r, bufs, cells);
 	if (opt.json) {
 		t = table_new(7, user_hdr);
@@ -485,7 +705,7 @@ user_show(struct config *cf, const char *key)
 	} else {
 		for (i = 0; i < 7; i++)
 			printf("%-12s %s\n", user_hdr[i], cells[i] ?
-			    cells[i] : "");
+			    esc(cells[i]) : "");
 		printf("%-12s %s\n", "PASSWORD", rec_get(&r, "hash") ?
 		    "set" : "none");
 		printf("%-12s %s\n", "SCRAM", rec_get(&r, "scram") ?
@@ -494,266 +714,111 @@ user_show(struct config *cf, const char *key)
 	rec_free(&r);
 }
 
+static int
+user_work(void *arg)
+{
+	struct uargs *a = arg;
+	struct config *cf = a->cf;
+	const char *sub = a->argv[1], *key = a->key;
+	struct rec r, set;
+	char q[32];
+
+	rec_init(&r);
+	rec_init(&set);
+	if (strcmp(sub, "list") == 0)
+		user_list(cf, key);
+	else if (strcmp(sub, "show") == 0)
+		user_show(cf, key);
+	else if (strcmp(sub, "quota") == 0) {
+		rec_set_u64(&set, "quota", quota_arg(a->argv[3]));
+		user_change_db(cf, key, &set);
+		printf("quota of %s set to %s\n", key, esc(a->argv[3]));
+	} else if (strcmp(sub, "del") == 0) {
+		user_get_db(cf, key, &r);
+		if (strcmp(state_of(&r), USER_DELETED) == 0)
+			die(EX_FAIL, "%s is already deleted", key);
+		rec_set_u64(&set, "deleted", (uint64_t)now_sec());
+		rec_set_str(&set, "state", USER_DELETED);
+		user_change_db(cf, key, &set);
+		fmt_duration(q, sizeof(q),
+		    config_num(cf, NULL, "user_delete_grace"));
+		printf("deleted %s; its mail is kept for %s (chapar user "
+		    "restore brings it back)\n", key, q);
+	} else if (strcmp(sub, "restore") == 0) {
+		user_get_db(cf, key, &r);
+		if (strcmp(state_of(&r), USER_DELETED) != 0)
+			die(EX_FAIL, "%s is not deleted", key);
+		rec_set_str(&set, "state", USER_ACTIVE);
+		rec_set_str(&set, "deleted", "0");
+		user_change_db(cf, key, &set);
+		printf("restored %s\n", key);
+	} else {
+		user_get_db(cf, key, &r);
+		if (strcmp(state_of(&r), USER_DELETED) == 0)
+			die(EX_FAIL, "%s is deleted; restore it first", key);
+		rec_set_str(&set, "state", sub[0] == 'd' ? USER_DISABLED :
+		    USER_ACTIVE);
+		user_change_db(cf, key, &set);
+		printf("%sd %s\n", sub, key);
+	}
+	rec_free(&r);
+	rec_free(&set);
+	return EX_OK;
+}
+
 int
 cmd_user(int argc, char **argv)
 {
+	struct uargs a;
 	struct config *cf;
 	struct buf key;
-	struct rec r, set;
-	char q[32];
 	const char *sub;
 
 	if (argc < 2)
 		usage();
 	sub = argv[1];
 	buf_init(&key, 1024);
-	rec_init(&r);
-	rec_init(&set);
-	cf = load_config();
+	memset(&a, 0, sizeof(a));
+	a.argc = argc;
+	a.argv = argv;
 	if (strcmp(sub, "list") == 0 && argc <= 3) {
-		user_list(cf, argc == 3 ? argv[2] : NULL);
+		if (argc == 3)
+			arg_domain(argv[2], &key);
+		a.key = argc == 3 ? buf_cstr(&key) : NULL;
+		a.cf = cf = load_config();
+		(void)db_run(cf, user_work, &a, NULL, NULL);
 		goto out;
 	}
 	if (strcmp(sub, "purge") == 0 && argc == 2 && opt.expired) {
+		cf = load_config();
 		user_purge(cf, NULL);
 		goto out;
 	}
 	if (argc < 3)
 		usage();
-	arg_key(argv[2], 0, &key);
-	if (strcmp(sub, "add") == 0 && argc == 3)
-		user_add(cf, buf_cstr(&key));
-	else if (strcmp(sub, "passwd") == 0 && argc == 3)
-		user_passwd(cf, buf_cstr(&key));
-	else if (strcmp(sub, "show") == 0 && argc == 3)
-		user_show(cf, buf_cstr(&key));
-	else if (strcmp(sub, "purge") == 0 && argc == 3)
-		user_purge(cf, buf_cstr(&key));
-	else if (strcmp(sub, "quota") == 0 && argc == 4) {
-		rec_set_u64(&set, "quota", quota_arg(argv[3]));
-		user_change(cf, buf_cstr(&key), &set);
-		printf("quota of %s set to %s\n", buf_cstr(&key), argv[3]);
-	} else if (strcmp(sub, "del") == 0 && argc == 3) {
-		user_get(cf, buf_cstr(&key), &r);
-		if (strcmp(state_of(&r), USER_DELETED) == 0)
-			die(EX_FAIL, "%s is already deleted", buf_cstr(&key));
-		rec_set_u64(&set, "deleted", (uint64_t)now_sec());
-		rec_set_str(&set, "state", USER_DELETED);
-		user_change(cf, buf_cstr(&key), &set);
-		fmt_duration(q, sizeof(q),
-		    config_num(cf, NULL, "user_delete_grace"));
-		printf("deleted %s; its mail is kept for %s (chapar user "
-		    "restore brings it back)\n", buf_cstr(&key), q);
-	} else if (strcmp(sub, "restore") == 0 && argc == 3) {
-		user_get(cf, buf_cstr(&key), &r);
-		if (strcmp(state_of(&r), USER_DELETED) != 0)
-			die(EX_FAIL, "%s is not deleted", buf_cstr(&key));
-		rec_set_str(&set, "state", USER_ACTIVE);
-		rec_set_str(&set, "deleted", "0");
-		user_change(cf, buf_cstr(&key), &set);
-		printf("restored %s\n", buf_cstr(&key));
-	} else if ((strcmp(sub, "disable") == 0 ||
-	    strcmp(sub, "enable") == 0) && argc == 3) {
-		user_get(cf, buf_cstr(&key), &r);
-		if (strcmp(state_of(&r), USER_DELETED) == 0)
-			die(EX_FAIL, "%s is deleted; restore it first",
-			    buf_cstr(&key));
-		rec_set_str(&set, "state", sub[0] == 'd' ? USER_DISABLED :
-		    USER_ACTIVE);
-		user_change(cf, buf_cstr(&key), &set);
-		printf("%sd %s\n", sub, buf_cstr(&key));
-	} else
+	if (!((argc == 3 && (strcmp(sub, "add") == 0 ||
+	    strcmp(sub, "passwd") == 0 || strcmp(sub, "show") == 0 ||
+	    strcmp(sub, "purge") == 0 || strcmp(sub, "del") == 0 ||
+	    strcmp(sub, "restore") == 0 || strcmp(sub, "disable") == 0 ||
+	    strcmp(sub, "enable") == 0)) ||
+	    (argc == 4 && strcmp(sub, "quota") == 0)))
 		usage();
+	arg_key(argv[2], 0, &key);
+	if (strcmp(sub, "quota") == 0)
+		(void)quota_arg(argv[3]);
+	cf = load_config();
+	a.cf = cf;
+	a.key = buf_cstr(&key);
+	if (strcmp(sub, "add") == 0)
+		user_add(cf, a.key);
+	else if (strcmp(sub, "passwd") == 0)
+		user_passwd(cf, a.key);
+	else if (strcmp(sub, "purge") == 0)
+		user_purge(cf, a.key);
+	else
+		(void)db_run(cf, user_work, &a, NULL, NULL);
 out:
 	config_free(&cf);
 	buf_free(&key);
-	rec_free(&r);
-	rec_free(&set);
-	return EX_OK;
-}
-
-/* --- aliases ------------------------------------------------------------- */
-
-static int
-alias_row(const char *key, const struct rec *r, void *arg)
-{
-	struct buf dests;
-	const char *cells[2];
-	size_t i;
-
-	buf_init(&dests, 0);
-	for (i = 0; i < r->n; i++)
-		if (strcmp(r->names[i], "dest") == 0) {
-			if (dests.len)
-				buf_puts(&dests, ", ");
-			buf_append(&dests, r->vals[i].data,
-			    r->vals[i].len);
-		}
-	cells[0] = key;
-	cells[1] = buf_cstr(&dests);
-	table_row(arg, cells);
-	buf_free(&dests);
-	return 0;
-}
-
-/* The look-up key of a destination; one that no longer parses (stored by
- * an older version) is its own key, so that it can still be removed. */
-static void
-dest_key(const char *d, struct buf *key)
-{
-	struct addr a;
-	const char *err;
-
-	buf_reset(key);
-	addr_init(&a);
-	if (addr_parse(sv_from(d), ADDR_UTF8, &a, &err) == 0)
-		addr_key(&a, key);
-	else
-		buf_puts(key, d);
-	addr_free(&a);
-}
-
-/* Index of the destination with the same look-up key as d, or -1.
- * (Bob@Example.org and bob@example.org are one destination.) */
-static int
-find_dest(const struct rec *r, const char *d)
-{
-	struct buf want, have;
-	size_t i;
-	int found = -1;
-
-	buf_init(&want, 1024);
-	buf_init(&have, 1024);
-	dest_key(d, &want);
-	for (i = 0; i < r->n && found < 0; i++) {
-		if (strcmp(r->names[i], "dest") != 0)
-			continue;
-		dest_key(buf_cstr(&r->vals[i]), &have);
-		if (sv_eq(buf_sv(&want), buf_sv(&have)))
-			found = (int)i;
-	}
-	buf_free(&want);
-	buf_free(&have);
-	return found;
-}
-
-/* A destination as stored: canonical form (domain folded, A-labels), the
- * local part as written. */
-static void
-dest_arg(const char *arg, struct buf *out)
-{
-	struct addr a;
-	const char *err;
-
-	addr_init(&a);
-	if (addr_parse(sv_from(arg), ADDR_UTF8, &a, &err) == -1)
-		die(EX_USAGE, "%s: not a valid address: %s", log_esc_str(arg),
-		    err);
-	buf_reset(out);
-	addr_format(&a, out);
-	addr_free(&a);
-}
-
-static void
-alias_edit(struct config *cf, const char *key, int add, int argc,
-    char **argv)
-{
-	struct userdb *u;
-	struct buf err, d;
-	struct rec r;
-	int i, ret;
-
-	buf_init(&err, 1024);
-	buf_init(&d, 1024);
-	rec_init(&r);
-	u = open_userdb(cf, 0);
-	ret = userdb_alias_get(u, key, &r, &err);
-	if (ret != DICT_OK && ret != DICT_NOTFOUND)
-		check(ret, &err, "alias", key);
-	if (!add && ret == DICT_NOTFOUND)
-		die(EX_FAIL, "no such alias: %s", key);
-	for (i = 0; i < argc; i++) {
-		int j;
-
-		if (add)
-			dest_arg(argv[i], &d);
-		else	/* removal also takes destinations that no longer
-			 * parse, as written */
-			buf_set(&d, argv[i], strlen(argv[i]));
-		j = find_dest(&r, buf_cstr(&d));
-		if (add && j < 0)
-			rec_add(&r, "dest", buf_sv(&d));
-		else if (!add) {
-			if (j < 0)
-				die(EX_FAIL, "%s is not a destination of %s",
-				    log_esc_str(buf_cstr(&d)), key);
-			buf_set(&r.vals[j], "", 0);
-		}
-	}
-	if (!add) {
-		/* drop emptied destinations */
-		struct rec keep;
-		size_t j;
-
-		rec_init(&keep);
-		for (j = 0; j < r.n; j++)
-			if (r.vals[j].len > 0)
-				rec_add(&keep, r.names[j], buf_sv(&r.vals[j]));
-		rec_free(&r);
-		r = keep;
-	}
-	if (add && r.n > USERDB_ALIAS_MAX)
-		die(EX_FAIL, "%s would have %zu destinations; at most %d are "
-		    "allowed", key, r.n, USERDB_ALIAS_MAX);
-	if (!add && (argc == 0 || rec_get(&r, "dest") == NULL))
-		ret = userdb_alias_del(u, key, &err);
-	else
-		ret = userdb_alias_put(u, key, &r, &err);
-	close_userdb(&u);
-	check(ret, &err, "alias", key);
-	printf("%s alias %s\n", add ? "updated" : argc == 0 ||
-	    rec_get(&r, "dest") == NULL ? "deleted" : "updated", key);
-	rec_free(&r);
-	buf_free(&err);
-	buf_free(&d);
-}
-
-int
-cmd_alias(int argc, char **argv)
-{
-	static const char *const hdr[] = { "ALIAS", "DESTINATIONS" };
-	struct config *cf;
-	struct userdb *u;
-	struct table *t;
-	struct buf key, err;
-	int r;
-
-	if (argc < 2)
-		usage();
-	buf_init(&key, 1024);
-	buf_init(&err, 1024);
-	cf = load_config();
-	if (strcmp(argv[1], "list") == 0 && argc <= 3) {
-		if (argc == 3)
-			arg_domain(argv[2], &key);
-		t = table_new(2, hdr);
-		u = open_userdb(cf, 0);
-		r = userdb_iter(u, "aliases", argc == 3 ? buf_cstr(&key) :
-		    NULL, alias_row, t, &err);
-		close_userdb(&u);
-		check(r, &err, "", "");
-		table_print(t, opt.json);
-		table_free(&t);
-	} else if (strcmp(argv[1], "add") == 0 && argc >= 4) {
-		arg_key(argv[2], 1, &key);
-		alias_edit(cf, buf_cstr(&key), 1, argc - 3, argv + 3);
-	} else if (strcmp(argv[1], "del") == 0 && argc >= 3) {
-		arg_key(argv[2], 1, &key);
-		alias_edit(cf, buf_cstr(&key), 0, argc - 3, argv + 3);
-	} else
-		usage();
-	config_free(&cf);
-	buf_free(&key);
-	buf_free(&err);
 	return EX_OK;
 }

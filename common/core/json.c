@@ -18,14 +18,21 @@ json_string(struct buf *b, struct sv v)
 		if (p[i] == '"' || p[i] == '\\') {
 			r = buf_try_putc(b, '\\') | buf_try_putc(b, (char)p[i]);
 			i++;
-		} else if (p[i] < 0x20) {
+		} else if (p[i] < 0x20 || p[i] == 0x7f) {
 			r = buf_try_puts(b, "\\u00") | buf_try_putc(b, hex[p[i] >> 4]) |
 			    buf_try_putc(b, hex[p[i] & 15]);
 			i++;
 		} else if (p[i] < 0x80) {
 			r = buf_try_putc(b, (char)p[i]);
 			i++;
-		} else if ((l = utf8_decode(p + i, v.n - i, &cp)) > 0) {
+		} else if ((l = utf8_decode(p + i, v.n - i, &cp)) > 0 &&
+		    cp < 0xa0) {
+			/* C1 controls, escaped like C0: a terminal may obey
+			 * them */
+			r = buf_try_puts(b, "\\u00") | buf_try_putc(b, hex[cp >> 4]) |
+			    buf_try_putc(b, hex[cp & 15]);
+			i += (size_t)l;
+		} else if (l > 0) {
 			r = buf_try_append(b, p + i, (size_t)l);
 			i += (size_t)l;
 		} else {

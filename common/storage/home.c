@@ -125,3 +125,26 @@ home_open(const char *mail_dir, const char *home, uid_t uid, gid_t gid,
 	return u;
 }
 
+
+int
+home_open_dir(const char *mail_dir, const char *name, uid_t uid, gid_t gid,
+    struct buf *err)
+{
+	int top, d;
+
+	if (name[0] == '\0' || strchr(name, '/') != NULL ||
+	    strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+		buf_reset(err);
+		buf_printf(err, "unusable directory name \"%s\"",
+		    log_esc_str(name));
+		return -1;
+	}
+	if ((top = open(mail_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		buf_reset(err);
+		buf_printf(err, "%s: %s", mail_dir, strerror(errno));
+		return -1;
+	}
+	d = step_into(top, name, uid, gid, err);
+	close(top);
+	return d;
+}

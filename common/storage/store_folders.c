@@ -98,6 +98,12 @@ st_rm_tree_at(int dfd, const char *name)
 	return unlinkat(dfd, name, AT_REMOVEDIR);
 }
 
+int
+store_rm_tree_at(int dfd, const char *name)
+{
+	return st_rm_tree_at(dfd, name);
+}
+
 struct del {
 	struct store *st;
 	const char *name;

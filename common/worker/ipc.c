@@ -15,7 +15,7 @@
 
 static const char *const names[] = { "?", "HELLO", "CONN", "CONN_OK",
 	"CONN_LIMIT", "USER", "DONE", "QUIT", "TICKETS", "HANDOFF",
-	"HANDOFF_RESULT" };
+	"HANDOFF_RESULT", "ADMIN" };
 
 const char *
 ipc_type_name(int t)

@@ -3,6 +3,8 @@ import json
 import os
 import stat
 
+import chapartest
+from adminhelp import assert_dropped_to, held_child
 from chapartest import Instance
 
 
@@ -130,8 +132,10 @@ def test_user_lifecycle():
     inst.ok("user", "disable", "alice@example.org")
     assert "disabled" in inst.ok("user", "show", "alice@example.org")
     inst.ok("user", "enable", "alice@example.org")
-    # soft delete keeps mail, restore brings the account back
-    os.makedirs(inst.path("mail", "example.org", "alice", "cur"))
+    # soft delete keeps mail, restore brings the account back (the store
+    # made as delivery makes it: the mail user's)
+    inst.ok("mailbox", "list", "alice@example.org")
+    assert os.path.isdir(inst.path("mail", "example.org", "alice", "cur"))
     inst.ok("user", "del", "alice@example.org")
     assert "alice" not in inst.ok("user", "list")
     assert "deleted" in inst.ok("user", "list", "--all")
@@ -246,3 +250,94 @@ def test_tls_check_reports_on_configured_certificates():
     inst.add_conf("tls_key_file = %s" % other)
     r = inst.chapar("tls", "check")
     assert r.returncode == 1 and "does not match" in r.stdout, r.stdout
+
+
+def test_database_work_runs_in_a_child_that_gave_up_root():
+    """The user database is authd's to write: chapar opens it only in a
+    child that is db_dir's owner for good (real, effective, saved and file
+    system ids; setuid(0) impossible) and chrooted into db_dir, so a
+    DB_CONFIG authd planted there is read with authd's rights only."""
+    chapartest.need_root()
+    inst = Instance()
+    inst.ok("domain", "add", "example.org")
+    st = os.stat(inst.path("db"))
+    assert st.st_uid != 0
+    ids, root, r = held_child(inst, inst.path("db", "DB_CONFIG"),
+                              "domain", "list", owner=st.st_uid)
+    assert r.returncode == 0 and "example.org" in r.stdout, r
+    assert_dropped_to(ids, st.st_uid, st.st_gid)
+    assert root == inst.path("db"), root
+
+
+def _queue(inst):
+    """An empty queue, as enqueue(8) makes it."""
+    import pwd
+    owner = pwd.getpwnam("chapar-queue") if os.geteuid() == 0 else None
+    for d in ("", "todo", "tmp", "info", "mess"):
+        os.makedirs(inst.path("queue", d), exist_ok=True)
+        if owner:
+            os.chown(inst.path("queue", d), owner.pw_uid, owner.pw_gid)
+            os.chmod(inst.path("queue", d), 0o700)
+    return owner
+
+
+def test_queue_work_runs_in_a_child_that_gave_up_root():
+    chapartest.need_root()
+    inst = Instance()
+    owner = _queue(inst)
+    ids, root, r = held_child(inst, inst.path("queue", "todo",
+                                              "18F3A2C00F4A11B2C3"),
+                              "queue", "list", owner=owner.pw_uid)
+    assert r.returncode == 0, r
+    assert_dropped_to(ids, owner.pw_uid, owner.pw_gid)
+    assert root == inst.path("queue"), root
+    # a link queue_user planted as qmgr's FIFO is not written through
+    victim = inst.path("victim")
+    with open(victim, "w") as f:
+        f.write("root's file\n")
+    os.symlink(victim, inst.path("queue", "wake"))
+    r = inst.chapar("queue", "flush")
+    assert r.returncode != 0, r
+    with open(victim) as f:
+        assert f.read() == "root's file\n"
+
+
+def test_queue_listing_escapes_what_peers_wrote():
+    """An envelope's sender and the replies of remote servers are text
+    from outside: UTF-8 passes the queue's checks, so C1 controls (CSI)
+    and bidirectional overrides could reach the admin's terminal."""
+    inst = Instance()
+    owner = _queue(inst)
+    qid = "18F3A2C00F4A11B2C4"
+    env = inst.path("queue", "todo", qid)
+    with open(env, "w", encoding="utf-8") as f:
+        f.write("v=1\tsender=a\u202eb@example.org\tsmtputf8=1\tsize=5\t"
+                "time=1700000000\n"
+                "rcpt=bob@example.net\treply=550 \u009b2Jgone\u202e\n")
+    if owner:
+        os.chown(env, owner.pw_uid, owner.pw_gid)
+    out = inst.ok("queue", "list")
+    assert qid in out, out
+    assert "\u202e" not in out and "\\xe2\\x80\\xae" in out, out
+    out = inst.ok("queue", "show", qid)
+    for bad in ("\u009b", "\u202e", "\x1b"):
+        assert bad not in out, out
+    assert "550 \\xc2\\x9b2Jgone" in out, out
+    js = json.loads(inst.ok("--json", "queue", "list"))
+    assert js[0]["sender"] == "a\u202eb@example.org"
+    raw = inst.ok("--json", "queue", "show", qid)
+    assert "\u009b" not in raw and "\\u009b" in raw, raw
+
+
+def test_overlong_arguments_are_refused_not_fatal():
+    """Sizes the admin types are checked, never a reason to abort."""
+    inst = Instance()
+    inst.ok("domain", "add", "example.org")
+    inst.ok("alias", "add", "info@example.org", "bob@example.org")
+    r = inst.chapar("alias", "del", "info@example.org", "x" * 5000)
+    assert r.returncode == 2 and "at most" in r.stderr, r
+    inst.add_user("alice@example.org")
+    os.mkdir(inst.path("md"))
+    r = inst.chapar("import", "alice@example.org", inst.path("md"),
+                    "F" * 5000)
+    assert r.returncode == 2 and "too long" in r.stderr, r

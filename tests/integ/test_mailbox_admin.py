@@ -2,8 +2,10 @@
 import json
 import os
 import shutil
+import subprocess
 
 import chapartest
+from adminhelp import assert_dropped_to, held_child
 from chapartest import Instance
 
 MBOX = (b"From bob@example.net Thu Nov 26 10:00:00 2026\n"
@@ -167,3 +169,157 @@ def test_reindex_and_quota():
     assert json.loads(out)[0]["messages"] == "3"
     r = inst.chapar("quota", "show")
     assert r.returncode == 2
+
+
+def test_store_work_runs_in_a_child_that_gave_up_root():
+    """A store is written by delivery and by every session of its user:
+    chapar opens it only in a child that is mail_user for good and
+    chrooted into the user's directory, reached without following links
+    and passed as a descriptor."""
+    chapartest.need_root()
+    import pwd
+    inst = instance()
+    inst.ok("mailbox", "list", "alice@example.org")
+    mail = pwd.getpwnam("chapar-mail")
+    home = inst.path("mail", "example.org", "alice")
+    for args in (("mailbox", "list", "alice@example.org"),
+                 ("quota", "recalc", "alice@example.org"),
+                 ("export", "alice@example.org", inst.path("x.mbox"))):
+        ids, root, r = held_child(inst, os.path.join(
+            home, "chapar-index", "DB_CONFIG"), *args, owner=mail.pw_uid)
+        assert r.returncode == 0, r
+        assert_dropped_to(ids, mail.pw_uid, mail.pw_gid)
+        assert root == home, root
+
+
+def test_links_planted_in_a_store_are_not_followed():
+    """A session of alice's (mail_user, chrooted into her directory) can
+    leave links in her store that point into bob's: what chapar does for
+    alice never reaches bob's mail, nor a home that is a link."""
+    chapartest.need_root()
+    inst = instance()
+    inst.add_user("bob@example.org")
+    inst.ok("mailbox", "create", "bob@example.org", "Secret")
+    eml = inst.path("one.eml")
+    with open(eml, "wb") as f:
+        f.write(b"Subject: bob's secret\n\nbody\n")
+    inst.ok("import", "bob@example.org", eml, "Secret")
+    inst.ok("mailbox", "list", "alice@example.org")
+    alice = inst.path("mail", "example.org", "alice")
+    bob = inst.path("mail", "example.org", "bob")
+    secret = os.path.join(bob, ".Secret")
+
+    def bobs():
+        d = os.path.join(secret, "cur")
+        return sorted((n, open(os.path.join(d, n), "rb").read())
+                      for n in os.listdir(d))
+    before = bobs()
+    assert len(before) == 1
+    os.symlink(secret, os.path.join(alice, ".Evil"))
+    os.symlink("../bob/.Secret", os.path.join(alice, ".Evil2"))
+    for f in folders(inst).values():
+        assert f["messages"] == "0", f
+    for name in ("Evil", "Evil2"):
+        dst = inst.path(name + ".mbox")
+        inst.chapar("export", "alice@example.org", name, dst)
+        assert not os.path.exists(dst) or b"secret" not in open(
+            dst, "rb").read()
+        inst.chapar("import", "alice@example.org", eml, name)
+        inst.chapar("reindex", "alice@example.org", name)
+    dst = inst.path("all")
+    inst.ok("export", "alice@example.org", dst)
+    for d, _, files in os.walk(dst):
+        for n in files:
+            with open(os.path.join(d, n), "rb") as f:
+                assert b"secret" not in f.read(), n
+    inst.ok("reindex", "alice@example.org")
+    assert bobs() == before
+    # a home that is a link, to another user's or out of mail_dir
+    inst.add_user("carol@example.org")
+    carol = inst.path("mail", "example.org", "carol")
+    for target in (bob, "/etc"):
+        if os.path.lexists(carol):
+            os.unlink(carol)
+        os.symlink(target, carol)
+        for args in (("mailbox", "create", "carol@example.org", "X"),
+                     ("import", "carol@example.org", eml),
+                     ("quota", "show", "carol@example.org")):
+            r = inst.chapar(*args)
+            assert r.returncode == 1 and "mail directory" in r.stderr, r
+    assert not os.path.exists(os.path.join(bob, ".X"))
+    assert not os.path.exists("/etc/cur")
+    assert bobs() == before
+    # purge removes the link, never what it points to
+    inst.ok("user", "del", "carol@example.org")
+    inst.ok("user", "purge", "carol@example.org")
+    assert not os.path.lexists(carol) and os.path.isdir(bob)
+    inst.ok("user", "del", "alice@example.org")
+    inst.ok("user", "purge", "alice@example.org")
+    assert bobs() == before
+
+
+def test_folder_names_with_control_characters_are_escaped():
+    """A folder name may hold any character (the store writes controls as
+    %XX); printed for a person, none may reach the terminal raw."""
+    inst = instance()
+    name = "Evil\x1b]0;owned\x07\x1b[2J\u009b31m\u202eX"
+    inst.ok("mailbox", "create", "alice@example.org", name)
+    out = inst.ok("mailbox", "list", "alice@example.org")
+    for bad in ("\x1b", "\x07", "\u009b", "\u202e"):
+        assert bad not in out, repr(out)
+    assert "Evil\\x1b]0;owned\\x07\\x1b[2J\\xc2\\x9b31m\\xe2\\x80\\xaeX" in \
+        out, out
+    raw = inst.ok("--json", "mailbox", "list", "alice@example.org")
+    assert "\u009b" not in raw and "\\u009b" in raw and "\\u001b" in raw
+    assert name in folders(inst)
+    for args in (("reindex", "alice@example.org"),
+                 ("mailbox", "rename", "alice@example.org", name, name + "2"),
+                 ("mailbox", "delete", "alice@example.org", name + "2"),
+                 ("mailbox", "delete", "alice@example.org", name + "2")):
+        r = inst.chapar(*args)
+        for bad in ("\x1b", "\x07", "\u009b", "\u202e"):
+            assert bad not in r.stdout + r.stderr, (args, r)
+    # a backslash is escaped too, so the escapes cannot be forged
+    inst.ok("mailbox", "create", "alice@example.org", "a\\x1b")
+    assert "a\\x5cx1b" in inst.ok("mailbox", "list", "alice@example.org")
+
+
+def test_long_lines_import_and_export_whole():
+    """A line longer than the copy buffers (a base64 blob without line
+    breaks, 300 kB) goes in and out unchanged; so does one longer than a
+    line buffer (1.5 MB), which passes in pieces."""
+    inst = instance()
+    big = b"x" * 300000
+    huge = b"y" * 1500000
+    src = inst.path("long.mbox")
+    with open(src, "wb") as f:
+        f.write(b"From a@example.net Thu Nov 26 10:00:00 2026\n"
+                b"Subject: long\n\n" + big + b"\n" + huge + b"\nend\n\n")
+    assert "imported 1 messages" in inst.ok("import", "alice@example.org",
+                                            src)
+    (name, body), = cur(inst)
+    assert body == b"Subject: long\r\n\r\n" + big + b"\r\n" + huge + \
+        b"\r\nend\r\n"
+    dst = inst.path("out.mbox")
+    inst.ok("export", "alice@example.org", dst)
+    with open(dst, "rb") as f:
+        assert b"\n" + big + b"\n" + huge + b"\nend\n" in f.read()
+
+
+def test_warnings_with_planted_text_reach_the_terminal_escaped():
+    """A DB_CONFIG a session of the user left in the store makes Berkeley
+    DB complain, quoting the planted text: the child's words reach the
+    admin's terminal with the controls escaped."""
+    inst = instance()
+    inst.ok("mailbox", "list", "alice@example.org")
+    with open(inst.path("mail", "example.org", "alice", "chapar-index",
+                        "DB_CONFIG"), "wb") as f:
+        f.write(b"bogus\x1b]0;owned\x07\x1b[2J\xc2\x9b31m x\n")
+    r = subprocess.run([os.path.join(chapartest.BUILD, "bin", "chapar"),
+                        "-c", inst.conf, "mailbox", "list",
+                        "alice@example.org"], capture_output=True)
+    assert r.returncode == 0, r
+    assert b"bogus" in r.stderr, r
+    for bad in (b"\x1b", b"\x07", b"\xc2\x9b"):
+        assert bad not in r.stdout + r.stderr, r
+    assert b"bogus\\x1b]0;owned\\x07\\x1b[2J\\xc2\\x9b31m" in r.stderr, r

@@ -78,6 +78,11 @@ json_string_escapes(void)
 	buf_init(&b, 0);
 	json_string(&b, sv_make("a\"b\\c\n\x01\xd8\xb3\xff", 10));
 	T_EQ_STR(buf_cstr(&b), "\"a\\\"b\\\\c\\u000a\\u0001\xd8\xb3\\ufffd\"");
+	/* DEL and the C1 controls (U+009B is CSI) as escapes too; U+00A0
+	 * and above as they are */
+	buf_reset(&b);
+	json_string(&b, sv_make("\x7f\xc2\x9b\xc2\x80\xc2\xa0", 7));
+	T_EQ_STR(buf_cstr(&b), "\"\\u007f\\u009b\\u0080\xc2\xa0\"");
 	buf_free(&b);
 }
 

@@ -16,5 +16,9 @@
  * of it, or -1 with a reason in err. */
 int home_open(const char *mail_dir, const char *home, uid_t uid, gid_t gid,
     struct buf *err);
+/* The same for one level, mail_dir/NAME (a domain's directory): NAME one
+ * component, neither "." nor "..". */
+int home_open_dir(const char *mail_dir, const char *name, uid_t uid,
+    gid_t gid, struct buf *err);
 
 #endif

@@ -68,6 +68,9 @@ void store_set_quota(struct store *, uint64_t bytes, uint64_t messages);
  * subscriptions and MODSEQ history are lost.  No process may have the
  * store open. */
 int store_index_reset(const char *home, struct buf *err);
+/* Remove dfd/name and all below it; a link is removed, never followed.
+ * 0, or -1 with errno. */
+int store_rm_tree_at(int dfd, const char *name);
 
 /* --- folders ------------------------------------------------------------- */
 

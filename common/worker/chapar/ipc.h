@@ -17,7 +17,7 @@
 #define IPC_VERSION 1
 #define IPC_MAX 16384
 
-/* Worker <-> chapard */
+/* Worker <-> chapard (and the admin command with its child) */
 enum ipc_type {
 	IPC_HELLO = 1,		/* w->m: pid=, service= : ready to serve */
 	IPC_CONN,		/* w->m: ip=, listener= : may I serve it? */
@@ -30,6 +30,8 @@ enum ipc_type {
 	IPC_HANDOFF,		/* w->m: token=, + fd: start the post-login
 				 * process for this connection */
 	IPC_HANDOFF_RESULT,	/* m->w: ok=1 or reason= */
+	IPC_ADMIN,		/* chapar(8) and its unprivileged child, both
+				 * ways: op= ... (admin/child.c) */
 	IPC_TYPE_MAX
 };
 
