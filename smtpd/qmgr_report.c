@@ -25,6 +25,7 @@
 #include "chapar/addr.h"
 #include "chapar/authc.h"
 #include "chapar/config.h"
+#include "chapar/enqc.h"
 #include "chapar/io.h"
 #include "chapar/log.h"
 #include "chapar/net.h"
@@ -112,30 +113,40 @@ double_bounce_to(struct buf *out)
  * kB, orcpt= 1 kB, ...).  0, or -1. */
 #define REPORT_SPILL (64 * 1024)
 
-static int
-spill(int fd, struct buf *m)
+/* A report on its way to enqueue: its text gathers in m and goes out
+ * every REPORT_SPILL bytes. */
+struct rpt {
+	struct enqc *q;
+	struct buf m;
+	char id[QUEUE_ID_MAX];
+	int failed;
+};
+
+static void
+rpt_flush(struct rpt *r, int force)
 {
-	if (m->len < REPORT_SPILL)
-		return 0;
-	if (write_all(fd, m->data, m->len) == -1)
-		return -1;
-	buf_reset(m);
-	return 0;
+	if (r->failed || (!force && r->m.len < REPORT_SPILL))
+		return;
+	if (enqc_write(r->q, r->m.data, r->m.len) != 0)
+		r->failed = 1;
+	buf_reset(&r->m);
 }
 
-/* The original after the report: all of it, or (hdrs) its header with
- * the CRLF of its last field, streamed from its file.  0, or -1. */
+/*
+ * The original (or, hdrs, its header: RFC 3462 text/rfc822-headers, up
+ * to the empty line) streamed from its file into the report.  0, or -1.
+ */
 static int
-copy_original(int out, const char *path, int hdrs)
+rpt_original(struct rpt *r, const char *path, int hdrs)
 {
 	char b[65536];
 	uint64_t want = UINT64_MAX, pos = 0;
 	ssize_t n = 0, i;
-	int fd, st = 0, r = -1;
+	int fd, st = 0, ret = -1;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	rpt_flush(r, 1);
+	if (r->failed || (fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
-	/* RFC 3462 (text/rfc822-headers): up to the empty line */
 	while (hdrs && want == UINT64_MAX && (n = read(fd, b, sizeof(b))) > 0)
 		for (i = 0; i < n && want == UINT64_MAX; i++, pos++) {
 			st = b[i] == "\r\n\r\n"[st] ? st + 1 : b[i] == '\r';
@@ -147,92 +158,74 @@ copy_original(int out, const char *path, int hdrs)
 	while (want > 0 && (n = read(fd, b, sizeof(b))) > 0) {
 		if ((uint64_t)n > want)
 			n = (ssize_t)want;
-		if (write_all(out, b, (size_t)n) == -1)
+		if (enqc_write(r->q, b, (size_t)n) != 0) {
+			r->failed = 1;
 			goto out;
+		}
 		want -= (uint64_t)n;
 	}
-	r = n == -1 ? -1 : 0;
+	ret = n == -1 ? -1 : 0;
 out:
 	close(fd);
-	return r;
+	return ret;
 }
 
-/*
- * The report of the failed recipients (or, delayed, of those still
- * waiting; or of those delivered who asked to hear of it), to the
- * sender, into the queue as a new message from <> (the queue's own,
- * written the way enqueue writes: tmp/, fsync, mess/, todo/).  A
- * failed report goes to the postmaster, marked so that its own failure
- * is only logged: reports never loop.  0, or -1 and it is tried again
- * on the next run.
- */
-int
-report(const char *id, const struct queue_env *e, enum dsn_kind kind)
+/* The report opened with enqueue: from <>, to one recipient who is told
+ * of nothing (RFC 3461 6.2), a report of reports marked double.  0, or
+ * -1 with why logged. */
+static int
+rpt_open(struct rpt *r, const char *id, const struct queue_env *e,
+    const struct buf *to, int dbl)
 {
-	const char *sender = rec_get_str(&e->head, "sender");
-	const char *ret = rec_get_str(&e->head, "ret");
-	const char *envid = rec_get_str(&e->head, "envid");
-	struct buf m, path, env, tmp, to;
-	char bid[QUEUE_ID_MAX], date[64], boundary[128];
-	struct timeval tv;
-	uint64_t arrived = 0;
-	size_t i, nfailed = 0;
-	int fd = -1, ok = -1, delayed = kind == DSN_DELAYED;
-	int dbl = sender == NULL || sender[0] == '\0';
-	int global = rec_get_str(&e->head, "smtputf8") != NULL;
-	/* a delay or success notice carries the header only */
-	int hdrs = kind != DSN_FAILED || (ret != NULL && strcmp(ret, "HDRS")
-	    == 0);
-	static uint64_t serial;
+	struct buf env, err;
+	int ret;
 
-	for (i = 0; i < e->nrcpt; i++)
-		if (reported(&e->head, &e->rcpts[i], kind))
-			nfailed++;
-	if (nfailed == 0)
-		return 0;	/* nothing to say */
-	if (dbl && (kind != DSN_FAILED || rec_get_str(&e->head, "double") !=
-	    NULL)) {
-		if (kind == DSN_FAILED)
-			log_warning("%s: undeliverable report to the "
-			    "postmaster: dropped", id);
-		return 0;	/* no one to say it to */
+	buf_init(&err, 1024);
+	if (enqc_connect(config_str(G.cf, NULL, "enqueue_socket"), 60000,
+	    &r->q, &err) == -1) {
+		log_warning("%s: no report now: %s", id, buf_cstr(&err));
+		buf_free(&err);
+		return -1;
 	}
-	/* the postmaster key (any length) at the host name, or the sender
-	 * (a path, as the envelope's checks make sure) */
-	buf_init(&to, strlen(config_str(G.cf, NULL, "postmaster")) +
-	    sizeof(G.host) + ADDR_PATH_MAX + 2);
-	if (dbl)
-		double_bounce_to(&to);
-	else
-		buf_puts(&to, sender);
-	(void)rec_get_u64(&e->head, "time", &arrived);
-	(void)gettimeofday(&tv, NULL);
-	queue_id_make((uint64_t)tv.tv_sec, (uint32_t)tv.tv_usec, ++serial |
-	    (uint64_t)1 << 40, bid);
-	buf_init(&m, 2 * REPORT_SPILL + 2 * to.len);
-	buf_init(&path, 256);
-	buf_init(&env, 256 + 2 * to.len);
-	buf_init(&tmp, 256);
-	queue_path("tmp", bid, &tmp);
-	if ((fd = open(buf_cstr(&tmp), O_WRONLY | O_CREAT | O_EXCL |
-	    O_CLOEXEC, 0600)) == -1)
-		goto out;
+	buf_init(&env, 256 + 2 * to->len);
+	buf_printf(&env, "v=1\tsender=\tbody=8BITMIME\tprotocol=local%s%s"
+	    "\nrcpt=", rec_get_str(&e->head, "smtputf8") ? "\tsmtputf8=1" :
+	    "", dbl ? "\tdouble=1" : "");
+	tab_escape(&env, buf_sv(to));
+	buf_puts(&env, "\tnotify=NEVER\n");
+	if ((ret = enqc_begin(r->q, buf_sv(&env), r->id, &err)) != 0) {
+		log_warning("%s: no report now: %s", id, buf_cstr(&err));
+		enqc_close(&r->q);
+	}
+	buf_free(&env);
+	buf_free(&err);
+	return ret == 0 ? 0 : -1;
+}
+
+/* The header and the part for people (RFC 3464 2, RFC 3462). */
+static void
+rpt_text(struct rpt *r, const struct queue_env *e, enum dsn_kind kind,
+    const struct buf *to, int dbl, const char *boundary)
+{
+	int delayed = kind == DSN_DELAYED;
+	char date[64];
+	size_t i;
+
 	date_rfc5322(date, sizeof(date));
-	(void)xsnprintf(boundary, sizeof(boundary), "%s/%s", bid, G.host);
-	buf_printf(&m, "Received: by %s (Chapar qmgr)\r\n\tid %s;\r\n"
-	    "\t%s\r\n", G.host, bid, date);
-	buf_printf(&m, "From: Mail Delivery System <MAILER-DAEMON@%s>"
+	buf_printf(&r->m, "Received: by %s (Chapar qmgr)\r\n\tid %s;\r\n"
+	    "\t%s\r\n", G.host, r->id, date);
+	buf_printf(&r->m, "From: Mail Delivery System <MAILER-DAEMON@%s>"
 	    "\r\nTo: <%s>\r\nSubject: %s\r\n"
 	    "Date: %s\r\nMessage-ID: <%s@%s>\r\nAuto-Submitted: auto-replied"
 	    "\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; "
 	    "report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n"
 	    "This is a MIME-encapsulated message.\r\n\r\n", G.host,
-	    buf_cstr(&to), dbl ? "Undeliverable delivery report" : delayed ?
+	    buf_cstr(to), dbl ? "Undeliverable delivery report" : delayed ?
 	    "Delayed Mail (still being retried)" : kind == DSN_SUCCESS ?
 	    "Successful Mail Delivery Report" :
-	    "Undelivered Mail Returned to Sender", date, bid, G.host,
+	    "Undelivered Mail Returned to Sender", date, r->id, G.host,
 	    boundary);
-	buf_printf(&m, "--%s\r\nContent-Type: text/plain; charset="
+	buf_printf(&r->m, "--%s\r\nContent-Type: text/plain; charset="
 	    "utf-8\r\n\r\nThis is the mail system at %s.\r\n\r\nYour message "
 	    "%s.\r\n\r\n", boundary, G.host, delayed ? "has not been "
 	    "delivered to these recipients yet; it is still being tried, and "
@@ -244,85 +237,149 @@ report(const char *id, const struct queue_env *e, enum dsn_kind kind)
 	for (i = 0; i < e->nrcpt; i++) {
 		if (!reported(&e->head, &e->rcpts[i], kind))
 			continue;
-		buf_printf(&m, "<%s>: %s\r\n", rec_get_str(&e->rcpts[i],
+		buf_printf(&r->m, "<%s>: %s\r\n", rec_get_str(&e->rcpts[i],
 		    "rcpt"), rec_get_str(&e->rcpts[i], "reply"));
-		if (spill(fd, &m) == -1)
-			goto out;
+		rpt_flush(r, 0);
 	}
-	/* RFC 3464 2.2: per-message fields, then per recipient */
+}
+
+/* The machine-readable part: RFC 3464 2.2 per-message fields, then per
+ * recipient; RFC 6533 6: an SMTPUTF8 message's report is "global". */
+static void
+rpt_status(struct rpt *r, const char *id, const struct queue_env *e,
+    enum dsn_kind kind, int global, const char *boundary)
+{
+	const char *envid = rec_get_str(&e->head, "envid");
+	uint64_t arrived = 0;
+	char date[64];
+	size_t i;
+
+	(void)rec_get_u64(&e->head, "time", &arrived);
 	dsn_date(arrived, date, sizeof(date));
-	/* RFC 6533 6: an SMTPUTF8 message's report is "global" */
-	buf_printf(&m, "\r\n--%s\r\nContent-Type: message/%s\r\n\r\n",
+	buf_printf(&r->m, "\r\n--%s\r\nContent-Type: message/%s\r\n\r\n",
 	    boundary, global ? "global-delivery-status" : "delivery-status");
 	if (envid != NULL)
-		buf_printf(&m, "Original-Envelope-Id: %s\r\n", envid);
-	buf_printf(&m, "Reporting-MTA: dns; %s\r\nX-Chapar-Queue-ID: "
+		buf_printf(&r->m, "Original-Envelope-Id: %s\r\n", envid);
+	buf_printf(&r->m, "Reporting-MTA: dns; %s\r\nX-Chapar-Queue-ID: "
 	    "%s\r\nArrival-Date: %s\r\n", G.host, id, date);
 	for (i = 0; i < e->nrcpt; i++) {
-		const struct rec *r = &e->rcpts[i];
-		const char *orcpt = rec_get_str(r, "orcpt");
+		const struct rec *rc = &e->rcpts[i];
+		const char *orcpt = rec_get_str(rc, "orcpt");
 
-		if (!reported(&e->head, r, kind))
+		if (!reported(&e->head, rc, kind))
 			continue;
-		if (spill(fd, &m) == -1)
-			goto out;
-		buf_puts(&m, "\r\n");
+		rpt_flush(r, 0);
+		buf_puts(&r->m, "\r\n");
 		if (orcpt != NULL)
-			buf_printf(&m, "Original-Recipient: %s\r\n",
+			buf_printf(&r->m, "Original-Recipient: %s\r\n",
 			    orcpt);
-		buf_printf(&m, "Final-Recipient: %s; %s\r\n"
+		buf_printf(&r->m, "Final-Recipient: %s; %s\r\n"
 		    "Action: %s\r\nStatus: %s\r\nDiagnostic-Code: smtp; "
-		    "%s\r\n", global && !is_ascii(rec_get_str(r, "rcpt")) ?
-		    "utf-8" : "rfc822", rec_get_str(r, "rcpt"),
-		    dsn_action(r, kind),
-		    rec_get_str(r, "dsn") ? rec_get_str(r, "dsn") :
-		    "4.0.0", rec_get_str(r, "reply") ? rec_get_str(r, "reply") :
-		    "not tried yet");
+		    "%s\r\n", global && !is_ascii(rec_get_str(rc, "rcpt")) ?
+		    "utf-8" : "rfc822", rec_get_str(rc, "rcpt"),
+		    dsn_action(rc, kind),
+		    rec_get_str(rc, "dsn") ? rec_get_str(rc, "dsn") :
+		    "4.0.0", rec_get_str(rc, "reply") ? rec_get_str(rc,
+		    "reply") : "not tried yet");
 	}
-	buf_printf(&m, "\r\n--%s\r\nContent-Type: %s\r\n\r\n",
+}
+
+/*
+ * Does the whole original fit in a report that enqueue takes
+ * (message_size_limit, and 64 kB over it)?  When not, the report carries
+ * its header only, as it would with RET=HDRS.
+ */
+static int
+original_fits(const struct queue_env *e, size_t nrcpt)
+{
+	uint64_t limit = config_num(G.cf, NULL, "message_size_limit"), size;
+
+	if (limit == 0 || rec_get_u64(&e->head, "size", &size) == -1)
+		return 1;
+	return size + 16384 + (uint64_t)nrcpt * 2048 <= limit;
+}
+
+/*
+ * The report of the failed recipients (or, delayed, of those still
+ * waiting; or of those delivered who asked to hear of it), to the
+ * sender, as a new message from <>: through enqueue, the queue's only
+ * writer, as any other message, the original streamed from its file.
+ * A failed report goes to the postmaster, marked so that its own
+ * failure is only logged: reports never loop.  0, or -1 and it is tried
+ * again on the next run.
+ */
+int
+report(const char *id, const struct queue_env *e, enum dsn_kind kind)
+{
+	const char *sender = rec_get_str(&e->head, "sender");
+	const char *ret = rec_get_str(&e->head, "ret");
+	struct buf path, to, reply;
+	struct rpt r;
+	char boundary[128];
+	size_t i, nreported = 0;
+	int dbl = sender == NULL || sender[0] == '\0';
+	int global = rec_get_str(&e->head, "smtputf8") != NULL;
+	int hdrs, ok = -1;
+
+	for (i = 0; i < e->nrcpt; i++)
+		if (reported(&e->head, &e->rcpts[i], kind))
+			nreported++;
+	if (nreported == 0)
+		return 0;	/* nothing to say */
+	if (dbl && (kind != DSN_FAILED || rec_get_str(&e->head, "double") !=
+	    NULL)) {
+		if (kind == DSN_FAILED)
+			log_warning("%s: undeliverable report to the "
+			    "postmaster: dropped", id);
+		return 0;	/* no one to say it to */
+	}
+	/* a delay or success notice carries the header only */
+	hdrs = kind != DSN_FAILED || (ret != NULL && strcmp(ret, "HDRS") ==
+	    0) || !original_fits(e, nreported);
+	/* the postmaster key (any length) at the host name, or the sender
+	 * (a path, as the envelope's checks make sure) */
+	buf_init(&to, strlen(config_str(G.cf, NULL, "postmaster")) +
+	    sizeof(G.host) + ADDR_PATH_MAX + 2);
+	if (dbl)
+		double_bounce_to(&to);
+	else
+		buf_puts(&to, sender);
+	memset(&r, 0, sizeof(r));
+	if (rpt_open(&r, id, e, &to, dbl) == -1) {
+		buf_free(&to);
+		return -1;
+	}
+	buf_init(&r.m, 2 * REPORT_SPILL + 2 * to.len);
+	buf_init(&path, 256);
+	buf_init(&reply, 1024);
+	(void)xsnprintf(boundary, sizeof(boundary), "%s/%s", r.id, G.host);
+	rpt_text(&r, e, kind, &to, dbl, boundary);
+	rpt_status(&r, id, e, kind, global, boundary);
+	buf_printf(&r.m, "\r\n--%s\r\nContent-Type: %s\r\n\r\n",
 	    boundary, hdrs ? (global ? "message/global-headers" :
 	    "text/rfc822-headers") : global ? "message/global" :
 	    "message/rfc822");
-	/* the original (or its header) follows from its file */
 	queue_path("mess", id, &path);
-	if (write_all(fd, m.data, m.len) == -1 ||
-	    copy_original(fd, buf_cstr(&path), hdrs) == -1)
-		goto out;
-	buf_reset(&m);
-	buf_printf(&m, "\r\n--%s--\r\n", boundary);
-	if (write_all(fd, m.data, m.len) == -1 || fsync(fd) == -1)
-		goto out;
-	/* its envelope: from <>, to the sender, nothing to notify */
-	buf_printf(&env, "v=1\tsender=\tbody=8BITMIME\tprotocol=local\t"
-	    "size=%llu\ttime=%lld%s%s\nrcpt=", (unsigned long long)lseek(fd,
-	    0, SEEK_END), (long long)now_sec(), rec_get_str(&e->head,
-	    "smtputf8") ? "\tsmtputf8=1" : "", dbl ? "\tdouble=1" : "");
-	tab_escape(&env, buf_sv(&to));
-	buf_puts(&env, "\tnotify=NEVER\n");
-	queue_path("mess", bid, &path);
-	if (rename(buf_cstr(&tmp), buf_cstr(&path)) == -1 ||
-	    fsync_parent(buf_cstr(&path)) == -1)
-		goto out;
-	queue_path("todo", bid, &path);
-	if (file_write_atomic(buf_cstr(&path), env.data, env.len, 0600) == -1)
-		goto out;
-	log_info("%s: %s %s notification: %s", id, dbl ? "postmaster" :
-	    "sender", delayed ? "delay" : kind == DSN_SUCCESS ? "success" :
-	    "non-delivery", bid);
-	G.rescan = 1;
-	ok = 0;
-out:
-	if (ok == -1) {
-		log_error("%s: writing the report: %s", id, strerror(errno));
-		(void)unlink(buf_cstr(&tmp));
+	if (rpt_original(&r, buf_cstr(&path), hdrs) == 0) {
+		buf_printf(&r.m, "\r\n--%s--\r\n", boundary);
+		rpt_flush(&r, 1);
+	} else
+		r.failed = 1;
+	if (!r.failed && enqc_commit(r.q, SV_LIT(""), &reply) == 0) {
+		log_info("%s: %s %s notification: %s", id, dbl ? "postmaster" :
+		    "sender", kind == DSN_DELAYED ? "delay" : kind ==
+		    DSN_SUCCESS ? "success" : "non-delivery", r.id);
+		ok = 0;
+	} else {
+		log_error("%s: the report was not queued: %s", id, reply.len ?
+		    buf_cstr(&reply) : "enqueue failed or the original is "
+		    "unreadable");
+		enqc_abort(r.q);
 	}
-	if (fd != -1)
-		close(fd);
-	buf_free(&m);
+	enqc_close(&r.q);
+	buf_free(&r.m);
 	buf_free(&path);
-	buf_free(&env);
-	buf_free(&tmp);
+	buf_free(&reply);
 	buf_free(&to);
 	return ok;
 }
-

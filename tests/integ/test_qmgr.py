@@ -114,6 +114,12 @@ def test_qmgr_bounces_with_an_rfc3464_report():
     # the report came from <>, so nothing can bounce back to us
     assert messages(inst, "bob@example.org")[0][1].startswith(
         b"Return-Path: <>\r\n")
+    # and it went through enqueue, the queue's only writer
+    import re
+    rid = re.search(r"sender non-delivery notification: (\w+)",
+                    log(inst)).group(1)
+    assert re.search(r"enqueue\[\d+\]: %s: from=<>, size=\d+, nrcpt=1 "
+                     r"\(queued\)" % rid, log(inst)), log(inst)
     wait_for(lambda: queue_files(inst) == [], 10, "an empty queue")
     # the null sender gets no report: the postmaster does (and that
     # one, undeliverable here, is dropped); NOTIFY=NEVER gets none
