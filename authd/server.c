@@ -19,6 +19,7 @@
 
 #include "authd.h"
 #include "chapar/authc.h"
+#include "chapar/daemon.h"
 #include "chapar/dict.h"
 #include "chapar/log.h"
 #include "chapar/util.h"
@@ -849,11 +850,14 @@ serve(int lfd, int mfd)
 		if (workers_deadline() < next)
 			next = workers_deadline();
 		timeout = next > now ? (int)(next - now) : 0;
-		/* a SIGTERM between the loop's test and poll() is seen within
-		 * a second */
-		if (timeout > 1000)
-			timeout = 1000;
-		r = poll(pfd, n, timeout);
+		/* a SIGTERM wakes the poll through the self-pipe */
+		pfd[n].fd = daemon_signal_fd();
+		pfd[n].events = POLLIN;
+		r = poll(pfd, n + 1, timeout);
+		if (r > 0 && (pfd[n].revents & POLLIN)) {
+			daemon_signal_drain();
+			r--;
+		}
 		if (r < 0 && errno != EINTR)
 			log_fatal("poll: %s", strerror(errno));
 		if (r <= 0)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "chapard.h"
+#include "chapar/daemon.h"
 #include "chapar/log.h"
 #include "chapar/paths.h"
 #include "chapar/util.h"
@@ -33,46 +34,20 @@
 #define KILL_AFTER_TERM_MS 3000
 
 struct chapard M;
-static int sigpipe_fds[2] = { -1, -1 };
 static volatile sig_atomic_t got_hup, got_term, got_chld;
 static int pid_fd = -1;
 static void pidfile_write(void);
 
-static void
-on_signal(int sig)
-{
-	int saved = errno;
-	char c = (char)sig;
-
-	if (sig == SIGHUP)
-		got_hup = 1;
-	else if (sig == SIGCHLD)
-		got_chld = 1;
-	else
-		got_term = 1;
-	/* Wake the poll; a full pipe already will. */
-	if (write(sigpipe_fds[1], &c, 1) == -1)
-		errno = saved;
-	errno = saved;
-}
-
+/* SIGHUP reloads, TERM and INT stop, CHLD reaps: through the one
+ * self-pipe of daemon.c, which wakes the loop's poll. */
 static void
 signals(void)
 {
-	struct sigaction sa;
+	const struct daemon_sig sigs[] = { { SIGHUP, &got_hup },
+		{ SIGTERM, &got_term }, { SIGINT, &got_term },
+		{ SIGCHLD, &got_chld } };
 
-	if (pipe2(sigpipe_fds, O_NONBLOCK | O_CLOEXEC) == -1)
-		log_fatal("pipe: %s", strerror(errno));
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
+	daemon_signal_pipe(sigs, NELEM(sigs));
 }
 
 /* With the paths make compiled in: what a packager checks. */
@@ -251,7 +226,6 @@ loop(void)
 	struct proc *p;
 	size_t n, nctl, i, nstatus, nwait, nhealth, base, cap = 0;
 	uint64_t next_tick = 0, now;
-	char drain[64];
 
 	for (;;) {
 		now = now_ms();
@@ -282,7 +256,7 @@ loop(void)
 			next_tick = now + TICK_MS;
 		}
 		grow(&pfd, &procs, &cap, count_procs() + NELEM(owners) + 64);
-		pfd[0].fd = sigpipe_fds[0];
+		pfd[0].fd = daemon_signal_fd();
 		pfd[0].events = POLLIN;
 		n = 1;
 		nctl = control_pollfds(pfd + n, 32);
@@ -304,8 +278,7 @@ loop(void)
 		    0)) == -1 && errno != EINTR)
 			log_fatal("poll: %s", strerror(errno));
 		if (pfd[0].revents & POLLIN)
-			while (read(sigpipe_fds[0], drain, sizeof(drain)) > 0)
-				;
+			daemon_signal_drain();
 		control_handle(pfd + 1, nctl);
 		for (i = 0; i < nwait; i++)
 			if (pfd[1 + nctl + i].revents & POLLIN)

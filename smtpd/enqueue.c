@@ -712,7 +712,7 @@ accept_clients(int lfd)
 static void
 serve(int lfd)
 {
-	static struct pollfd pfd[CLIENTS_MAX + 2];
+	static struct pollfd pfd[CLIENTS_MAX + 3];
 	struct client *commits;
 	size_t i, n;
 
@@ -727,13 +727,16 @@ serve(int lfd)
 			/* a client waiting for its commit sends nothing */
 			pfd[i + 2].events = waiting(Q.c[i]) ? 0 : POLLIN;
 		}
-		/* a second at most: a SIGTERM that comes between the test of
-		 * Q.quit and poll() is not missed for long */
-		if (poll(pfd, n + 2, 1000) == -1) {
+		/* a SIGTERM wakes the poll through the self-pipe */
+		pfd[n + 2].fd = daemon_signal_fd();
+		pfd[n + 2].events = POLLIN;
+		if (poll(pfd, n + 3, -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			log_fatal("poll: %s", strerror(errno));
 		}
+		if (pfd[n + 2].revents & POLLIN)
+			daemon_signal_drain();
 		if (pfd[1].revents & POLLIN)
 			flush_done();
 		commits = NULL;

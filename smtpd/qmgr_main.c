@@ -673,11 +673,11 @@ serve(void)
 				soonest = G.m[i]->next;
 		now = (uint64_t)now_sec();
 		ms = soonest > now ? (int)(soonest - now) * 1000 : 0;
-		if (ms > 1000 || (ms == 0 && G.active >= ACTIVE_MAX))
-			ms = 1000;	/* and a SIGTERM is not missed for long */
+		if (ms == 0 && G.active >= ACTIVE_MAX)
+			ms = 1000;	/* full: what runs must end first */
 		if (remote_paused() && ms > 100)
 			ms = 100;	/* a paused destination's next start */
-		need = 1 + remote_pollfds(NULL, 0) + local_pollfds(NULL, 0);
+		need = 2 + remote_pollfds(NULL, 0) + local_pollfds(NULL, 0);
 		if (cap < need) {
 			cap = need + 16;
 			pfd = xreallocarray(pfd, cap, sizeof(*pfd));
@@ -687,8 +687,13 @@ serve(void)
 		np = 1 + remote_pollfds(pfd + 1, cap - 1);
 		nremote = np;
 		np += local_pollfds(pfd + np, cap - np);
-		if (poll(pfd, np, ms) <= 0)
+		/* a SIGTERM wakes the poll through the self-pipe */
+		pfd[np].fd = daemon_signal_fd();
+		pfd[np].events = POLLIN;
+		if (poll(pfd, np + 1, ms) <= 0)
 			continue;
+		if (pfd[np].revents & POLLIN)
+			daemon_signal_drain();
 		/* the answers first (they may move the tables' entries, so
 		 * by descriptor) */
 		for (i = np; i-- > 1; )

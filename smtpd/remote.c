@@ -1095,6 +1095,7 @@ spawn(int lfd, int fd)
 	}
 	close(lfd);
 	(void)signal(SIGTERM, SIG_DFL);
+	(void)signal(SIGCHLD, SIG_DFL);
 	(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() == 1)
 		_exit(0);	/* the parent is already gone */
@@ -1113,6 +1114,13 @@ main(int argc, char **argv)
 	int lfd, fd;
 
 	R.cf = daemon_init("remote", argc, argv, &R.quit);
+	{
+		/* a process of ours ended: reaped at once */
+		static volatile sig_atomic_t chld;
+		const struct daemon_sig s = { SIGCHLD, &chld };
+
+		daemon_signal_pipe(&s, 1);
+	}
 	buf_init(&err, 4096);
 	config_hostname(R.cf, R.host, sizeof(R.host));
 	/* what the chroot will hide: resolv.conf, the CA certificates */
@@ -1162,12 +1170,17 @@ main(int argc, char **argv)
 	log_info("ready: socket=%s, uid=%ld, %zu DKIM keys", sock,
 	    (long)geteuid(), R.nkeys);
 	while (!R.quit) {
-		struct pollfd p = { .fd = lfd, .events = POLLIN };
+		struct pollfd p[2] = { { .fd = lfd, .events = POLLIN },
+			{ .fd = daemon_signal_fd(), .events = POLLIN } };
 
 		while (waitpid(-1, NULL, WNOHANG) > 0)
 			;	/* the processes whose connection ended */
-		/* a second at most, so a SIGTERM is not missed for long */
-		if (poll(&p, 1, 1000) != 1)
+		/* SIGTERM and SIGCHLD wake the poll through the self-pipe */
+		if (poll(p, 2, -1) < 1)
+			continue;
+		if (p[1].revents & POLLIN)
+			daemon_signal_drain();
+		if (!(p[0].revents & POLLIN))
 			continue;
 		if ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) == -1) {
 			if (errno == EINTR || errno == ECONNABORTED)
