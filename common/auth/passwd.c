@@ -73,7 +73,7 @@ cd_free(struct crypt_data **cd)
 }
 
 int
-passwd_hash(const char *pw, size_t pwlen, struct buf *out, const char **err)
+passwd_hash(const char *pw, size_t pwlen, struct buf *out, const char **error_r)
 {
 	char salt[CRYPT_GENSALT_OUTPUT_SIZE], *s;
 	struct crypt_data *cd;
@@ -81,23 +81,23 @@ passwd_hash(const char *pw, size_t pwlen, struct buf *out, const char **err)
 	int r = -1;
 
 	if ((s = pw_cstr(pw, pwlen)) == NULL) {
-		*err = pwlen == 0 ? "empty password" :
+		*error_r = pwlen == 0 ? "empty password" :
 		    "password too long or holds a NUL";
 		return -1;
 	}
 	/* NULL random bytes: libxcrypt draws the salt itself; count 0 is
 	 * yescrypt's default cost. */
 	if (crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)) == NULL) {
-		*err = "crypt_gensalt failed";
+		*error_r = "crypt_gensalt failed";
 		pw_free(&s);
 		return -1;
 	}
 	cd = cd_new();
 	h = crypt_rn(s, salt, cd, (int)sizeof(*cd));
 	if (h == NULL || h[0] == '*')
-		*err = "crypt failed";
+		*error_r = "crypt failed";
 	else if (buf_try_puts(out, h) == -1)
-		*err = "hash does not fit";
+		*error_r = "hash does not fit";
 	else
 		r = 0;
 	cd_free(&cd);

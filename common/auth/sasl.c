@@ -39,31 +39,31 @@ enum {
  * authcid and passwd are 1*SAFE (any UTF-8 character but NUL). */
 int
 sasl_plain_parse(struct sv msg, struct sv *authzid, struct sv *authcid,
-    struct sv *passwd, const char **err)
+    struct sv *passwd, const char **error_r)
 {
 	struct sv rest = msg, z, c;
 
 	if (sv_split(&rest, '\0', &z) != 1 || sv_split(&rest, '\0', &c) != 1) {
-		*err = "PLAIN: expected two NULs";
+		*error_r = "PLAIN: expected two NULs";
 		return -1;
 	}
 	if (rest.n > 0 && memchr(rest.p, '\0', rest.n) != NULL) {
-		*err = "PLAIN: more than two NULs";
+		*error_r = "PLAIN: more than two NULs";
 		return -1;
 	}
 	if (c.n == 0 || rest.n == 0) {
-		*err = "PLAIN: empty authcid or passwd";
+		*error_r = "PLAIN: empty authcid or passwd";
 		return -1;
 	}
 	if (z.n > SASL_PLAIN_IDMAX || c.n > SASL_PLAIN_IDMAX ||
 	    rest.n > SASL_PLAIN_PWMAX) {
-		*err = "PLAIN: field too long";
+		*error_r = "PLAIN: field too long";
 		return -1;
 	}
 	/* The identities get looked up and logged: hold them to UTF-8.  The
 	 * password is only hashed, and old clients send 8-bit ones. */
 	if (!utf8_valid(z.p, z.n) || !utf8_valid(c.p, c.n)) {
-		*err = "PLAIN: identity is not UTF-8";
+		*error_r = "PLAIN: identity is not UTF-8";
 		return -1;
 	}
 	*authzid = z;
@@ -293,34 +293,34 @@ gs2_header_parse(struct scram_server *s, struct sv msg, const char **err)
  */
 int
 scram_server_client_first(struct scram_server *s, struct sv msg,
-    const char **err)
+    const char **error_r)
 {
 	struct attrs a;
 	struct sv bare, val;
 	int n, name;
 
 	if (s->state != S_START)
-		return fail(s, err, "SCRAM: step out of order");
+		return fail(s, error_r, "SCRAM: step out of order");
 	if (!msg_ok(msg))
-		return fail(s, err, "SCRAM: bad client-first-message");
-	if ((n = gs2_header_parse(s, msg, err)) == -1)
+		return fail(s, error_r, "SCRAM: bad client-first-message");
+	if ((n = gs2_header_parse(s, msg, error_r)) == -1)
 		return -1;
 	bare = sv_make(msg.p + n, msg.n - (size_t)n);
 	attrs_init(&a, bare);
 	if (attr_take(&a, &name, &val) == -1)
-		return fail(s, err, "SCRAM: malformed client-first-message");
+		return fail(s, error_r, "SCRAM: malformed client-first-message");
 	if (name == 'm')
-		return fail(s, err, "SCRAM: mandatory extension not supported");
+		return fail(s, error_r, "SCRAM: mandatory extension not supported");
 	if (name != 'n' || saslname_decode(val, &s->authcid) == -1)
-		return fail(s, err, "SCRAM: bad or missing username");
+		return fail(s, error_r, "SCRAM: bad or missing username");
 	if (attr_take(&a, &name, &val) == -1 || name != 'r' || !nonce_ok(val))
-		return fail(s, err, "SCRAM: bad or missing nonce");
+		return fail(s, error_r, "SCRAM: bad or missing nonce");
 	if (buf_try_append_sv(&s->nonce, val) == -1)
-		return fail(s, err, "SCRAM: nonce too long");
-	if (attrs_skip_extensions(&a, err) == -1)
-		return fail(s, err, *err);
+		return fail(s, error_r, "SCRAM: nonce too long");
+	if (attrs_skip_extensions(&a, error_r) == -1)
+		return fail(s, error_r, *error_r);
 	if (buf_try_append_sv(&s->client_first_bare, bare) == -1)
-		return fail(s, err, "SCRAM: message too long");
+		return fail(s, error_r, "SCRAM: message too long");
 	s->state = S_FIRST;
 	return 0;
 }
@@ -443,7 +443,7 @@ cbind_ok(struct scram_server *s, struct sv c)
  */
 int
 scram_server_client_final(struct scram_server *s, struct sv msg,
-    struct buf *out, const char **err)
+    struct buf *out, const char **error_r)
 {
 	unsigned char proof[SCRAM_KEYLEN];
 	struct sv without, p, val;
@@ -453,18 +453,18 @@ scram_server_client_final(struct scram_server *s, struct sv msg,
 	int name, r;
 
 	if (s->state != S_SENT)
-		return fail(s, err, "SCRAM: step out of order");
+		return fail(s, error_r, "SCRAM: step out of order");
 	s->state = S_DONE;
 	if (!msg_ok(msg))
-		return fail(s, err, "SCRAM: bad client-final-message");
+		return fail(s, error_r, "SCRAM: bad client-final-message");
 	/* The proof comes last, and base64 holds no ','. */
 	if ((q = memrchr(msg.p, ',', msg.n)) == NULL)
-		return fail(s, err, "SCRAM: malformed client-final-message");
+		return fail(s, error_r, "SCRAM: malformed client-final-message");
 	without = sv_make(msg.p, (size_t)(q - msg.p));
 	p = sv_make(q + 1, msg.n - without.n - 1);
 	if (p.n != 2 + (SCRAM_KEYLEN + 2) / 3 * 4 || p.p[0] != 'p' ||
 	    p.p[1] != '=')
-		return fail(s, err, "SCRAM: bad or missing proof");
+		return fail(s, error_r, "SCRAM: bad or missing proof");
 	buf_init(&pb, SCRAM_KEYLEN);
 	r = base64_decode(&pb, p.p + 2, p.n - 2);
 	if (r == 0 && pb.len == SCRAM_KEYLEN)
@@ -473,21 +473,21 @@ scram_server_client_final(struct scram_server *s, struct sv msg,
 		r = -1;
 	buf_free(&pb);
 	if (r == -1)
-		return fail(s, err, "SCRAM: bad proof");
+		return fail(s, error_r, "SCRAM: bad proof");
 	attrs_init(&a, without);
 	if (attr_take(&a, &name, &val) == -1 || name != 'c')
-		return fail(s, err, "SCRAM: missing channel binding");
+		return fail(s, error_r, "SCRAM: missing channel binding");
 	if (!cbind_ok(s, val))
-		return fail(s, err, "SCRAM: channel binding mismatch");
+		return fail(s, error_r, "SCRAM: channel binding mismatch");
 	if (attr_take(&a, &name, &val) == -1 || name != 'r')
-		return fail(s, err, "SCRAM: missing nonce");
+		return fail(s, error_r, "SCRAM: missing nonce");
 	if (!sv_eq(val, buf_sv(&s->nonce)))
-		return fail(s, err, "SCRAM: nonce mismatch");
-	if (attrs_skip_extensions(&a, err) == -1)
-		return fail(s, err, *err);
+		return fail(s, error_r, "SCRAM: nonce mismatch");
+	if (attrs_skip_extensions(&a, error_r) == -1)
+		return fail(s, error_r, *error_r);
 	r = scram_check_proof(s, without, proof, out);
 	explicit_bzero(proof, sizeof(proof));
 	if (r == -1)
-		return fail(s, err, "SCRAM: internal error");
+		return fail(s, error_r, "SCRAM: internal error");
 	return r;
 }

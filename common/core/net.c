@@ -88,7 +88,7 @@ unix_addr(struct sv v, struct listen_addr out[2], const char **err)
 }
 
 int
-listen_addr_parse(struct sv v, struct listen_addr out[2], const char **err)
+listen_addr_parse(struct sv v, struct listen_addr out[2], const char **error_r)
 {
 	char host[INET6_ADDRSTRLEN];
 	const char *colon;
@@ -97,16 +97,16 @@ listen_addr_parse(struct sv v, struct listen_addr out[2], const char **err)
 
 	v = sv_trim(v);
 	if (v.n > 0 && v.p[0] == '/')
-		return unix_addr(v, out, err);
+		return unix_addr(v, out, error_r);
 	colon = v.n > 0 ? memrchr(v.p, ':', v.n) : NULL;
 	if (colon == NULL) {
-		*err = "expected host:port, [ipv6]:port or *:port";
+		*error_r = "expected host:port, [ipv6]:port or *:port";
 		return -1;
 	}
 	h = sv_make(v.p, (size_t)(colon - v.p));
 	p = sv_make(colon + 1, v.n - h.n - 1);
 	if (parse_port(p, &port) == -1) {
-		*err = "bad port (expected 1 to 65535)";
+		*error_r = "bad port (expected 1 to 65535)";
 		return -1;
 	}
 	if (sv_eq_str(h, "*")) {
@@ -132,7 +132,7 @@ listen_addr_parse(struct sv v, struct listen_addr out[2], const char **err)
 	if (fill(&out[0], AF_INET, host, port) == 0)
 		return 1;
 bad:
-	*err = "bad address (expected an IPv4 address, [IPv6] or *; host "
+	*error_r = "bad address (expected an IPv4 address, [IPv6] or *; host "
 	    "names are not resolved)";
 	return -1;
 }

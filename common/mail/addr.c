@@ -259,11 +259,11 @@ domain_norm(struct sv d, int flags, struct buf *out, int *utf8,
 
 int
 addr_domain_normalize(struct sv d, int flags, struct buf *out,
-    const char **err)
+    const char **error_r)
 {
 	int utf8;
 
-	return domain_norm(d, flags, out, &utf8, err);
+	return domain_norm(d, flags, out, &utf8, error_r);
 }
 
 /*
@@ -573,13 +573,13 @@ check_input(struct sv s, size_t extra, const char **err)
 }
 
 int
-addr_parse(struct sv s, int flags, struct addr *a, const char **err)
+addr_parse(struct sv s, int flags, struct addr *a, const char **error_r)
 {
 	addr_reset(a);
 	/* A bare mailbox must fit in a path with its "<" and ">". */
-	if (check_input(s, 2, err) == -1 ||
+	if (check_input(s, 2, error_r) == -1 ||
 	    parse_mailbox((const unsigned char *)s.p, s.n, flags,
-	    (flags & ADDR_ALLOW_NODOMAIN) != 0, a, err) == -1) {
+	    (flags & ADDR_ALLOW_NODOMAIN) != 0, a, error_r) == -1) {
 		addr_reset(a);
 		return -1;
 	}
@@ -624,7 +624,7 @@ skip_route(const unsigned char *p, size_t n, int flags, size_t *used,
 
 int
 addr_parse_path(struct sv s, int flags, struct addr *a, int *is_null,
-    const char **err)
+    const char **error_r)
 {
 	const unsigned char *p = (const unsigned char *)s.p;
 	size_t n = s.n, used = 0;
@@ -632,10 +632,10 @@ addr_parse_path(struct sv s, int flags, struct addr *a, int *is_null,
 
 	addr_reset(a);
 	*is_null = 0;
-	if (check_input(s, 0, err) == -1)
+	if (check_input(s, 0, error_r) == -1)
 		return -1;
 	if (n < 2 || p[0] != '<' || p[n - 1] != '>') {
-		*err = "address not in angle brackets";
+		*error_r = "address not in angle brackets";
 		return -1;
 	}
 	p++;
@@ -646,11 +646,11 @@ addr_parse_path(struct sv s, int flags, struct addr *a, int *is_null,
 		return 0;
 	}
 	if (p[0] == '@') {
-		if (skip_route(p, n, flags, &used, err) == -1)
+		if (skip_route(p, n, flags, &used, error_r) == -1)
 			return -1;
 		nodomain = 0;
 	}
-	if (parse_mailbox(p + used, n - used, flags, nodomain, a, err) == -1) {
+	if (parse_mailbox(p + used, n - used, flags, nodomain, a, error_r) == -1) {
 		addr_reset(a);
 		return -1;
 	}

@@ -220,30 +220,30 @@ check_rcpt(const struct rec *r, int flags)
 }
 
 int
-queue_env_amend(struct queue_env *e, struct sv text, const char **why)
+queue_env_amend(struct queue_env *e, struct sv text, const char **error_r)
 {
 	struct rec add;
 	size_t i, n0 = e->head.n;
 	int flags;
 
 	rec_init(&add);
-	*why = NULL;
+	*error_r = NULL;
 	if (rec_decode(text, &add) == -1)
-		*why = "malformed envelope fields";
-	for (i = 0; i < add.n && *why == NULL; i++) {
+		*error_r = "malformed envelope fields";
+	for (i = 0; i < add.n && *error_r == NULL; i++) {
 		if (strcmp(add.names[i], "quarantine") != 0 &&
 		    strcmp(add.names[i], "header") != 0)
-			*why = "only quarantine= and header= may be added";
+			*error_r = "only quarantine= and header= may be added";
 		else
 			rec_add(&e->head, add.names[i], buf_sv(&add.vals[i]));
 	}
-	if (*why == NULL)
-		*why = check_head(&e->head, &flags);
-	if (*why != NULL)
+	if (*error_r == NULL)
+		*error_r = check_head(&e->head, &flags);
+	if (*error_r != NULL)
 		while (e->head.n > n0)
 			rec_pop(&e->head);
 	rec_free(&add);
-	return *why == NULL ? 0 : -1;
+	return *error_r == NULL ? 0 : -1;
 }
 
 void
@@ -259,7 +259,7 @@ queue_reply_status(int code, const char *text, char out[16])
 }
 
 int
-queue_entry_check(const char *id, const char **why)
+queue_entry_check(const char *id, const char **error_r)
 {
 	struct queue_env e;
 	struct buf path, text;
@@ -268,7 +268,7 @@ queue_entry_check(const char *id, const char **why)
 	int r = -1;
 
 	if (!queue_id_ok(id)) {
-		*why = "not a queue id";
+		*error_r = "not a queue id";
 		return -1;
 	}
 	buf_init(&path, 256);
@@ -276,17 +276,17 @@ queue_entry_check(const char *id, const char **why)
 	queue_env_init(&e);
 	queue_path("todo", id, &path);
 	if (file_read(buf_cstr(&path), QUEUE_ENV_MAX, &text) == -1)
-		*why = "envelope unreadable";
-	else if (queue_env_parse(buf_sv(&text), &e, why) == -1)
+		*error_r = "envelope unreadable";
+	else if (queue_env_parse(buf_sv(&text), &e, error_r) == -1)
 		;
 	else if (rec_get_u64(&e.head, "size", &size) == -1)
-		*why = "envelope without size=";
+		*error_r = "envelope without size=";
 	else {
 		queue_path("mess", id, &path);
 		if (stat(buf_cstr(&path), &st) == -1)
-			*why = "message file missing";
+			*error_r = "message file missing";
 		else if ((uint64_t)st.st_size != size)
-			*why = "message file shorter or longer than size=";
+			*error_r = "message file shorter or longer than size=";
 		else
 			r = 0;
 	}
@@ -297,7 +297,7 @@ queue_entry_check(const char *id, const char **why)
 }
 
 int
-queue_env_parse(struct sv text, struct queue_env *e, const char **why)
+queue_env_parse(struct sv text, struct queue_env *e, const char **error_r)
 {
 	struct sv line;
 	const char *nl;
@@ -306,15 +306,15 @@ queue_env_parse(struct sv text, struct queue_env *e, const char **why)
 
 	queue_env_free(e);
 	queue_env_init(e);
-	*why = NULL;
+	*error_r = NULL;
 	if (text.n > QUEUE_ENV_MAX || sv_has_nul(text)) {
-		*why = "envelope too long or with NUL bytes";
+		*error_r = "envelope too long or with NUL bytes";
 		return -1;
 	}
 	while (text.n > 0) {
 		nl = memchr(text.p, '\n', text.n);
 		if (nl == NULL) {
-			*why = "envelope line without its end";
+			*error_r = "envelope line without its end";
 			return -1;
 		}
 		line = sv_make(text.p, (size_t)(nl - text.p));
@@ -322,16 +322,16 @@ queue_env_parse(struct sv text, struct queue_env *e, const char **why)
 		text.n -= line.n + 1;
 		if (first) {
 			if (rec_decode(line, &e->head) == -1 ||
-			    (*why = check_head(&e->head, &flags)) != NULL) {
-				if (*why == NULL)
-					*why = "malformed envelope line";
+			    (*error_r = check_head(&e->head, &flags)) != NULL) {
+				if (*error_r == NULL)
+					*error_r = "malformed envelope line";
 				return -1;
 			}
 			first = 0;
 			continue;
 		}
 		if (e->nrcpt == QUEUE_RCPT_MAX) {
-			*why = "too many recipients";
+			*error_r = "too many recipients";
 			return -1;
 		}
 		if (e->nrcpt == cap) {
@@ -342,15 +342,15 @@ queue_env_parse(struct sv text, struct queue_env *e, const char **why)
 		rec_init(&e->rcpts[e->nrcpt]);
 		e->nrcpt++;
 		if (rec_decode(line, &e->rcpts[e->nrcpt - 1]) == -1 ||
-		    (*why = check_rcpt(&e->rcpts[e->nrcpt - 1], flags)) !=
+		    (*error_r = check_rcpt(&e->rcpts[e->nrcpt - 1], flags)) !=
 		    NULL) {
-			if (*why == NULL)
-				*why = "malformed recipient line";
+			if (*error_r == NULL)
+				*error_r = "malformed recipient line";
 			return -1;
 		}
 	}
 	if (first || e->nrcpt == 0) {
-		*why = "envelope without recipients";
+		*error_r = "envelope without recipients";
 		return -1;
 	}
 	return 0;

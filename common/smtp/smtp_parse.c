@@ -38,13 +38,13 @@ smtp_split(struct sv line, struct sv *verb, struct sv *args)
 
 int
 smtp_path_args(struct sv args, const char *prefix, struct sv *path,
-    struct sv *params, const char **why)
+    struct sv *params, const char **error_r)
 {
 	size_t n = strlen(prefix), i;
 	int quoted = 0;
 
 	if (args.n < n || strncasecmp(args.p, prefix, n) != 0) {
-		*why = "syntax";
+		*error_r = "syntax";
 		return -1;
 	}
 	args.p += n;
@@ -54,7 +54,7 @@ smtp_path_args(struct sv args, const char *prefix, struct sv *path,
 		args.n--;
 	}
 	if (args.n == 0 || args.p[0] != '<') {
-		*why = "the address must be in angle brackets";
+		*error_r = "the address must be in angle brackets";
 		return -1;
 	}
 	/* the path ends at the '>' outside a quoted string */
@@ -67,13 +67,13 @@ smtp_path_args(struct sv args, const char *prefix, struct sv *path,
 			break;
 	}
 	if (i == args.n) {
-		*why = "no closing angle bracket";
+		*error_r = "no closing angle bracket";
 		return -1;
 	}
 	*path = sv_make(args.p, i + 1);
 	*params = sv_make(args.p + i + 1, args.n - i - 1);
 	if (params->n > 0 && params->p[0] != ' ') {
-		*why = "syntax after the address";
+		*error_r = "syntax after the address";
 		return -1;
 	}
 	return 0;

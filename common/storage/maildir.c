@@ -35,31 +35,31 @@ needs_escape(unsigned char c)
 }
 
 int
-maildir_folder_dir(struct sv name, struct buf *dir, const char **err)
+maildir_folder_dir(struct sv name, struct buf *dir, const char **error_r)
 {
 	struct sv rest = name, level;
 	size_t i;
 
 	buf_reset(dir);
 	if (name.n == 0) {
-		*err = "empty folder name";
+		*error_r = "empty folder name";
 		return -1;
 	}
 	if (maildir_is_inbox(name))
 		return 0;
 	if (name.n > MAILDIR_NAME_MAX) {
-		*err = "folder name too long";
+		*error_r = "folder name too long";
 		return -1;
 	}
 	if (sv_has_nul(name) || !utf8_valid(name.p, name.n)) {
-		*err = "folder name is not valid UTF-8";
+		*error_r = "folder name is not valid UTF-8";
 		return -1;
 	}
 	while (rest.n > 0 || dir->len == 0) {
 		(void)sv_split(&rest, '/', &level);
 		if (level.n == 0 || sv_eq_str(level, ".") ||
 		    sv_eq_str(level, "..")) {
-			*err = "empty, \".\" or \"..\" level in folder name";
+			*error_r = "empty, \".\" or \"..\" level in folder name";
 			buf_reset(dir);
 			return -1;
 		}
@@ -75,7 +75,7 @@ maildir_folder_dir(struct sv name, struct buf *dir, const char **err)
 				buf_putc(dir, (char)c);
 		}
 		if (rest.n == 0 && name.p[name.n - 1] == '/') {
-			*err = "folder name ends with \"/\"";
+			*error_r = "folder name ends with \"/\"";
 			buf_reset(dir);
 			return -1;
 		}
@@ -83,7 +83,7 @@ maildir_folder_dir(struct sv name, struct buf *dir, const char **err)
 	/* One directory entry: NAME_MAX is 255 on every file system we
 	 * care about. */
 	if (dir->len > 255) {
-		*err = "folder name too long once escaped";
+		*error_r = "folder name too long once escaped";
 		buf_reset(dir);
 		return -1;
 	}

@@ -91,7 +91,7 @@ take_fds(struct msghdr *msg, int *fd)
 }
 
 int
-ipc_recv(int sock, int *type, struct rec *payload, int *fd, const char **why)
+ipc_recv(int sock, int *type, struct rec *payload, int *fd, const char **error_r)
 {
 	/* room for more than one descriptor, so that extra ones are seen
 	 * (and closed) rather than left behind by a truncated control
@@ -108,7 +108,7 @@ ipc_recv(int sock, int *type, struct rec *payload, int *fd, const char **why)
 	int nfds;
 
 	*fd = -1;
-	*why = "malformed message";
+	*error_r = "malformed message";
 	data = xmalloc(IPC_MAX + 1);
 	iov.iov_base = data;
 	iov.iov_len = IPC_MAX + 1;
@@ -131,13 +131,13 @@ ipc_recv(int sock, int *type, struct rec *payload, int *fd, const char **why)
 	if (r == -1 && errno == ECONNRESET)
 		r = 0;
 	if (r <= 0) {
-		*why = r == 0 ? "end of file" : strerror(errno);
+		*error_r = r == 0 ? "end of file" : strerror(errno);
 		free(data);
 		return r == 0 ? 0 : -1;
 	}
 	nfds = take_fds(&msg, fd);
 	if (nfds > 1) {
-		*why = "more than one descriptor";
+		*error_r = "more than one descriptor";
 		goto bad;
 	}
 	if ((msg.msg_flags & MSG_TRUNC) || r > IPC_MAX ||
@@ -145,7 +145,7 @@ ipc_recv(int sock, int *type, struct rec *payload, int *fd, const char **why)
 		goto bad;
 	memcpy(hdr, data, sizeof(hdr));
 	if (hdr[0] != IPC_VERSION) {
-		*why = "wrong protocol version";
+		*error_r = "wrong protocol version";
 		goto bad;
 	}
 	if (hdr[1] == 0 || hdr[1] >= IPC_TYPE_MAX)

@@ -537,17 +537,17 @@ proxy(struct io *io, int pair)
 
 int
 worker_handoff(struct worker_conn *c, struct io *io, const char *token,
-    const char *state, const char **why)
+    const char *state, const char **error_r)
 {
 	int pair[2] = { -1, -1 }, proxied, passfd;
 	struct rec r;
 
 	if (W.status < 0 || W.svc->post_login == NULL) {
-		*why = "no post-login process in this mode";
+		*error_r = "no post-login process in this mode";
 		return -1;
 	}
 	if (io_flush(io) != IO_OK) {
-		*why = "client gone";
+		*error_r = "client gone";
 		return -1;
 	}
 	/* TLS state cannot move to another process, and bytes already read
@@ -555,7 +555,7 @@ worker_handoff(struct worker_conn *c, struct io *io, const char *token,
 	proxied = io_is_tls(io) || io_buffered(io) > 0;
 	if (proxied && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
 	    pair) == -1) {
-		*why = "socketpair failed";
+		*error_r = "socketpair failed";
 		return -1;
 	}
 	passfd = proxied ? pair[1] : c->fd;
@@ -568,7 +568,7 @@ worker_handoff(struct worker_conn *c, struct io *io, const char *token,
 	rec_free(&r);
 	if (proxied)
 		close(pair[1]);
-	if (handoff_result(why) == -1) {
+	if (handoff_result(error_r) == -1) {
 		if (proxied)
 			close(pair[0]);
 		return -1;

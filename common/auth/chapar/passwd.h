@@ -27,7 +27,7 @@
 /* Hash a password; the hash ("$y$...") is appended to out.  An empty
  * password is refused.  0, or -1 with *err. */
 int passwd_hash(const char *pw, size_t pwlen, struct buf *out,
-    const char **err);
+    const char **error_r);
 /* 1 if pw matches hash, 0 if not (an empty, overlong or NUL-holding
  * password never matches), -1 if the hash is unusable: NULL, empty,
  * locked ("!..." or "*..."), or refused by crypt (unknown scheme,

@@ -22,7 +22,7 @@
  * must be valid UTF-8; passwd is left as bytes (it is only ever compared
  * with a hash).  0, or -1 with *err. */
 int sasl_plain_parse(struct sv msg, struct sv *authzid, struct sv *authcid,
-    struct sv *passwd, const char **err);
+    struct sv *passwd, const char **error_r);
 
 /* Longest SCRAM client message accepted, in bytes. */
 #define SCRAM_MSG_MAX 4096
@@ -45,7 +45,7 @@ void scram_server_free(struct scram_server *);
  * binding is not offered (no -PLUS yet): a "p=" header is refused, "y"
  * and "n" are accepted.  0 or -1 with *err. */
 int scram_server_client_first(struct scram_server *, struct sv msg,
-    const char **err);
+    const char **error_r);
 /* Step 2: with the user's stored keys, build server-first-message into
  * out (appended; random server nonce).  For an unknown user the caller
  * passes keys derived from a fixed secret so that the exchange looks the
@@ -58,7 +58,7 @@ int scram_server_first(struct scram_server *, const struct scram_keys *,
  * or channel binding do not match, or the call is out of order.  The
  * exchange is over after this step whatever it returns. */
 int scram_server_client_final(struct scram_server *, struct sv msg,
-    struct buf *out, const char **err);
+    struct buf *out, const char **error_r);
 
 /* For tests and fuzzers only: between steps 1 and 2, fix the server
  * nonce (printable, no ',') instead of drawing a random one, so that

@@ -24,7 +24,7 @@ struct listen_addr {
 /* Parse one listen address; "*:port" yields two (0.0.0.0 and ::), so out
  * must have room for 2; an absolute path is a UNIX-domain socket (its
  * text "unix:PATH").  Returns the count (1 or 2), or -1 with *err. */
-int listen_addr_parse(struct sv, struct listen_addr out[2], const char **err);
+int listen_addr_parse(struct sv, struct listen_addr out[2], const char **error_r);
 /* socket, SO_REUSEADDR, IPV6_V6ONLY for "::", bind, listen(backlog),
  * non-blocking, close-on-exec.  A UNIX-domain socket replaces a stale
  * socket file of the same name (never another kind of file) and gets

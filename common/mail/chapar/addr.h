@@ -52,21 +52,21 @@ void addr_free(struct addr *);
  * "[tag:content]" is checked for syntax only and kept as given.
  * Relay hacks (user%ext@local, ext!user@local, "user@ext"@local) parse
  * as what they literally are and are never interpreted. */
-int addr_parse(struct sv, int flags, struct addr *, const char **err);
+int addr_parse(struct sv, int flags, struct addr *, const char **error_r);
 
 /* Parse an SMTP path "<...>" (a source route "@a,@b:" is accepted and
  * ignored as RFC 5321 4.1.2 and Appendix C say: "<@local:user@ext>" is
  * the mailbox user@ext).  "<>" sets *is_null to 1 and leaves the address
  * empty.  No surrounding spaces are allowed. */
 int addr_parse_path(struct sv, int flags, struct addr *, int *is_null,
-    const char **err);
+    const char **error_r);
 
 /* Normalise a domain name (not an address literal): validate (LDH labels
  * of 1-63 octets, or U-labels with ADDR_UTF8; no trailing dot), fold case,
  * IDN to A-labels.  *out is replaced.  Returns 0 or -1 with *err (and *out
  * empty). */
 int addr_domain_normalize(struct sv, int flags, struct buf *out,
-    const char **err);
+    const char **error_r);
 
 /* The address in canonical text form, local part re-quoted when it is not
  * a Dot-string: local@domain (just the local part when the domain is

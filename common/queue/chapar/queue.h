@@ -62,16 +62,16 @@ struct queue_env {
 void queue_env_init(struct queue_env *);
 void queue_env_free(struct queue_env *);
 /* Parse and check the text form; -1 with a reason in *why. */
-int queue_env_parse(struct sv text, struct queue_env *, const char **why);
+int queue_env_parse(struct sv text, struct queue_env *, const char **error_r);
 void queue_env_format(const struct queue_env *, struct buf *out);
 /* Add the fields of a rec line to the first line: only quarantine= and
  * header=, checked; -1 with *why and the envelope unchanged. */
-int queue_env_amend(struct queue_env *, struct sv text, const char **why);
+int queue_env_amend(struct queue_env *, struct sv text, const char **error_r);
 /* Is the committed entry ID whole (paths relative to queue_dir): its
  * envelope in todo/ valid and its message as long as size= says?  A
  * crash between enqueue's renames and its flush can leave one that is
  * not, which no client was told was queued.  0, or -1 with *why. */
-int queue_entry_check(const char *id, const char **why);
+int queue_entry_check(const char *id, const char **error_r);
 /* The enhanced status code at the start of a reply's text ("2.1.5 ok"
  * for 250: "2.1.5"), or the class's default ("2.0.0"). */
 void queue_reply_status(int code, const char *text, char out[16]);

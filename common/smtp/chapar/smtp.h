@@ -23,7 +23,7 @@ int smtp_split(struct sv line, struct sv *verb, struct sv *args);
  * the colon are allowed, as clients send them): the path with its
  * angle brackets and the parameter text.  0, or -1 with *why. */
 int smtp_path_args(struct sv args, const char *prefix, struct sv *path,
-    struct sv *params, const char **why);
+    struct sv *params, const char **error_r);
 /* The next "KEY[=VALUE]" of params (RFC 5321 4.1.2 esmtp-param): 1, or 0
  * at the end, -1 when malformed. */
 int smtp_param_next(struct sv *params, struct sv *key, struct sv *value);

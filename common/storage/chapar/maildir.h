@@ -41,7 +41,7 @@
 
 /* Folder name (IMAP form) -> directory name relative to HOME ("" for
  * INBOX, ".A.B%2Ec" for "A/B.c").  0, or -1 with *err. */
-int maildir_folder_dir(struct sv name, struct buf *dir, const char **err);
+int maildir_folder_dir(struct sv name, struct buf *dir, const char **error_r);
 /* Directory entry name (".A.B%2Ec") -> folder name ("A/B.c"); -1 if the
  * entry is not a Maildir++ folder. */
 int maildir_dir_folder(const char *entry, struct buf *name);

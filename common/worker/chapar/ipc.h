@@ -45,6 +45,6 @@ int ipc_send(int sock, int type, const struct rec *payload, int fd_to_pass);
  * descriptors; the caller owns it), 0 at EOF, -1 on error or a malformed
  * message, more than one descriptor included (with *why). */
 int ipc_recv(int sock, int *type, struct rec *payload, int *fd,
-    const char **why);
+    const char **error_r);
 
 #endif

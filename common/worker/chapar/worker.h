@@ -109,7 +109,7 @@ void worker_retire(const char *why);
  */
 struct io;
 int worker_handoff(struct worker_conn *, struct io *, const char *token,
-    const char *state, const char **why);
+    const char *state, const char **error_r);
 
 /* Start TLS on a connection with the service's certificates (loaded by
  * worker_run before privileges were dropped): for implicit-TLS listeners
