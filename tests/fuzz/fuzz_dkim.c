@@ -1,6 +1,6 @@
 /*
  * fuzz_dkim: libFuzzer target for DKIM signing's reading of a message
- * (common/dkim.c): the header's fields and folds, the From domain, the
+ * (common/mail/dkim.c): the header's fields and folds, the From domain, the
  * relaxed canonicalizations.  An Ed25519 key signs whatever comes.
  */
 #include <stdint.h>

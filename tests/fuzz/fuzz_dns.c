@@ -1,6 +1,6 @@
 /*
  * fuzz_dns: libFuzzer target for the parsers of DNS record data
- * (common/dns.c): names, MX, TXT.  Every name must come out as a string
+ * (common/dns/dns.c): names, MX, TXT.  Every name must come out as a string
  * of at most 253 characters without blanks, and no read may leave the
  * input.
  */

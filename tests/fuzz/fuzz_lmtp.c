@@ -1,10 +1,10 @@
 /*
  * fuzz_lmtp: libFuzzer target for the LMTP server's command and DATA
- * parsing (smtpd/lmtp.c).  The input is a client's whole side of a
+ * parsing (smtpd/local_lmtp.c).  The input is a client's whole side of a
  * session, written into a socketpair; lmtp_serve reads it while a thread
  * drains the replies.  Delivery is stubbed here (recipients starting
  * with "x" are refused), so the fuzzer reaches DATA.  The stubs check
- * what lmtp.c hands over: a recipient that parsed as an address, a
+ * what local_lmtp.c hands over: a recipient that parsed as an address, a
  * message that is whole CRLF lines within the size limit.
  */
 #include <sys/socket.h>
@@ -49,7 +49,7 @@ static void
 set(struct dlv_result *r, const char *address)
 {
 	if (address[0] == '\0' || strchr(address, '@') == NULL)
-		abort();	/* lmtp.c passes only parsed addresses */
+		abort();	/* local_lmtp.c passes only parsed addresses */
 	r->code = address[0] == 'x' ? 550 : 250;
 	memcpy(r->status, address[0] == 'x' ? "5.1.1" : "2.0.0", 6);
 	memcpy(r->text, "ok", 3);

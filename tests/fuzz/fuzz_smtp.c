@@ -1,6 +1,6 @@
 /*
  * fuzz_smtp: libFuzzer target for smtpd's command-line syntax
- * (smtpd/smtp_parse.c): the split into verb and arguments, the path and
+ * (common/smtp/smtp_parse.c): the split into verb and arguments, the path and
  * its parameters, xtext, a filter's reply, sender grants, and what
  * remote(8) reads from servers: reply lines and EHLO keywords.  Every view
  * must stay inside the input.

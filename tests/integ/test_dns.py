@@ -1,4 +1,4 @@
-"""The resolver (common/dns.c, libunbound) against a DNS server of the
+"""The resolver (common/dns/dns.c, libunbound) against a DNS server of the
 test's own on loopback, through "chapar dns lookup"."""
 import re
 

@@ -1,4 +1,4 @@
-/* Unit tests: DNS record data (common/dns.c), as hostile bytes. */
+/* Unit tests: DNS record data (common/dns/dns.c), as hostile bytes. */
 #include <string.h>
 
 #include "chapar/dns.h"

@@ -1,4 +1,4 @@
-/* Unit tests: SMTP command-line syntax (smtpd/smtp_parse.c). */
+/* Unit tests: SMTP command-line syntax (common/smtp/smtp_parse.c). */
 #include <string.h>
 
 #include "chapar/smtp.h"
