@@ -25,52 +25,42 @@ struct entry {
 	const char *where;	/* "todo" (new) or "info" (taken) */
 };
 
-/* Every message's id and where its envelope is. */
+struct entries {
+	struct entry *e;
+	size_t n;
+};
+
+static int
+entry_one(void *arg, const char *where, const char *id)
+{
+	struct entries *es = arg;
+
+	es->e = xreallocarray(es->e, es->n + 1, sizeof(*es->e));
+	(void)xsnprintf(es->e[es->n].id, sizeof(es->e[es->n].id), "%s", id);
+	es->e[es->n++].where = where;
+	return 0;
+}
+
+/* Every message's id and where its envelope is (queue_walk). */
 static size_t
 entries(struct entry **out)
 {
-	struct entry *e = NULL;
-	struct dirent *de;
-	char dir[16];
-	size_t n = 0;
-	int h;
-	DIR *d;
+	struct entries es = { NULL, 0 };
 
-	for (h = -1; h < 16; h++) {
-		if (h == -1)
-			(void)xsnprintf(dir, sizeof(dir), "todo");
-		else
-			(void)xsnprintf(dir, sizeof(dir), "info/%X", h);
-		if ((d = opendir(dir)) == NULL)
-			continue;
-		while ((de = readdir(d)) != NULL) {
-			if (!queue_id_ok(de->d_name))
-				continue;
-			e = xreallocarray(e, n + 1, sizeof(*e));
-			(void)xsnprintf(e[n].id, sizeof(e[n].id), "%s",
-			    de->d_name);
-			e[n++].where = h == -1 ? "todo" : "info";
-		}
-		closedir(d);
-	}
-	*out = e;
-	return n;
+	(void)queue_walk(QUEUE_WALK_TODO | QUEUE_WALK_INFO, entry_one, &es);
+	*out = es.e;
+	return es.n;
 }
 
 static int
 load(const struct entry *en, struct queue_env *e)
 {
-	struct buf path, text;
-	const char *why;
+	struct buf err;
 	int r;
 
-	buf_init(&path, 256);
-	buf_init(&text, QUEUE_ENV_MAX + 1);
-	queue_path(en->where, en->id, &path);
-	r = file_read(buf_cstr(&path), QUEUE_ENV_MAX, &text) == 0 &&
-	    queue_env_parse(buf_sv(&text), e, &why) == 0 ? 0 : -1;
-	buf_free(&path);
-	buf_free(&text);
+	buf_init(&err, 1024);
+	r = queue_env_load(en->where, en->id, e, &err);
+	buf_free(&err);
 	return r;
 }
 

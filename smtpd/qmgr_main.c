@@ -70,27 +70,15 @@ info_path(const char *id, struct buf *p)
 static int
 env_load(const char *id, struct queue_env *e)
 {
-	struct buf p, text;
-	const char *why;
-	int r = -1;
+	struct buf err;
+	int r;
 
-	buf_init(&p, 256);
-	buf_init(&text, QUEUE_ENV_MAX + 1);
-	info_path(id, &p);
-	if (file_read(buf_cstr(&p), QUEUE_ENV_MAX, &text) == -1) {
-		if (errno != ENOENT)
-			log_error("%s: %s: %s", id, buf_cstr(&p),
-			    strerror(errno));
-	}
-	else if (queue_env_parse(buf_sv(&text), e, &why) == -1)
-		log_error("%s: envelope: %s", id, why);
-	else
-		r = 0;
-	buf_free(&p);
-	buf_free(&text);
+	buf_init(&err, 1024);
+	if ((r = queue_env_load("info", id, e, &err)) == -1 && errno != ENOENT)
+		log_error("%s: %s", id, buf_cstr(&err));
+	buf_free(&err);
 	return r;
 }
-
 /* The envelope with its recipients' states, in place of the old one
  * (write, fsync, rename). */
 int
@@ -466,69 +454,61 @@ sweep(void)
 }
 
 /* What a previous qmgr left in info/: taken up again. */
+static int
+held_one(void *arg, const char *where, const char *id)
+{
+	struct queue_env e;
+	uint64_t next = 0;
+
+	(void)arg;
+	(void)where;
+	queue_env_init(&e);
+	if (env_load(id, &e) == 0)
+		(void)rec_get_u64(&e.head, "next", &next);
+	queue_env_free(&e);
+	hold(id, next);
+	return 0;
+}
+
 static void
 load_info(void)
 {
-	struct dirent *de;
-	struct queue_env e;
-	char dir[16];
-	uint64_t next;
-	int h;
-	DIR *d;
+	(void)queue_walk(QUEUE_WALK_INFO, held_one, NULL);
+}
+/* A new message: todo/ID becomes info/H/ID, the queue manager's.  1
+ * stops the walk (the table is full). */
+static int
+take_one(void *arg, const char *where, const char *id)
+{
+	struct buf from, to;
+	const char *why;
 
-	for (h = 0; h < 16; h++) {
-		(void)xsnprintf(dir, sizeof(dir), "info/%X", h);
-		if ((d = opendir(dir)) == NULL)
-			continue;
-		while ((de = readdir(d)) != NULL) {
-			if (!queue_id_ok(de->d_name))
-				continue;
-			queue_env_init(&e);
-			next = 0;
-			if (env_load(de->d_name, &e) == 0)
-				(void)rec_get_u64(&e.head, "next", &next);
-			queue_env_free(&e);
-			hold(de->d_name, next);
-		}
-		closedir(d);
-	}
+	(void)arg;
+	(void)where;
+	if (G.n >= MSGS_MAX)
+		return 1;
+	/* enqueue flushes before it tells anyone; an entry that is not
+	 * whole yet is one it has not finished */
+	if (queue_entry_check(id, &why) == -1)
+		return 0;
+	buf_init(&from, 256);
+	buf_init(&to, 256);
+	queue_path("todo", id, &from);
+	info_path(id, &to);
+	if (rename(buf_cstr(&from), buf_cstr(&to)) == -1)
+		log_error("%s: %s", id, strerror(errno));
+	else
+		hold(id, 0);
+	buf_free(&from);
+	buf_free(&to);
+	return 0;
 }
 
-/* New messages: todo/ID becomes info/H/ID, the queue manager's. */
 static void
 scan_todo(void)
 {
-	struct dirent *de;
-	struct buf from, to;
-	const char *why;
-	DIR *d;
-
-	if ((d = opendir("todo")) == NULL) {
-		log_error("todo: %s", strerror(errno));
-		return;
-	}
-	buf_init(&from, 256);
-	buf_init(&to, 256);
-	while ((de = readdir(d)) != NULL && G.n < MSGS_MAX) {
-		if (!queue_id_ok(de->d_name))
-			continue;
-		/* enqueue flushes before it tells anyone; an entry that is
-		 * not whole yet is one it has not finished */
-		if (queue_entry_check(de->d_name, &why) == -1)
-			continue;
-		queue_path("todo", de->d_name, &from);
-		info_path(de->d_name, &to);
-		if (rename(buf_cstr(&from), buf_cstr(&to)) == -1) {
-			log_error("%s: %s", de->d_name, strerror(errno));
-			continue;
-		}
-		hold(de->d_name, 0);
-	}
-	closedir(d);
-	buf_free(&from);
-	buf_free(&to);
+	(void)queue_walk(QUEUE_WALK_TODO, take_one, NULL);
 }
-
 /*
  * The admin's commands (chapar queue), lines in the wake FIFO beside
  * enqueue's "w": flush, hold ID, release ID, delete ID, requeue ID.

@@ -409,63 +409,60 @@ scan_header(struct sv head, struct buf *kept, int *from, int *date,
 
 /* --- mailq --------------------------------------------------------------- */
 
+/* One message of the queue, as mailq shows it. */
+static int
+mailq_one(void *arg, const char *where, const char *id)
+{
+	unsigned *n = arg;
+	struct queue_env e;
+	struct buf err;
+	uint64_t size, t;
+	char when[64];
+	time_t tt;
+	size_t i;
+
+	buf_init(&err, 1024);
+	queue_env_init(&e);
+	if (queue_env_load(where, id, &e, &err) == 0) {
+		if ((*n)++ == 0)
+			printf("%-20s %8s %-24s %s\n", "Queue ID", "Size",
+			    "Arrival", "Sender/Recipient");
+		if (rec_get_u64(&e.head, "size", &size) == -1)
+			size = 0;
+		if (rec_get_u64(&e.head, "time", &t) == -1)
+			t = 0;
+		tt = (time_t)t;
+		(void)strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S",
+		    gmtime(&tt));
+		printf("%-20s %8llu %-24s %s\n", id, (unsigned long long)size,
+		    when, rec_get_str(&e.head, "sender")[0] ?
+		    log_esc_str(rec_get_str(&e.head, "sender")) : "<>");
+		for (i = 0; i < e.nrcpt; i++)
+			printf("%55s %s\n", "", log_esc_str(rec_get_str(
+			    &e.rcpts[i], "rcpt")));
+	}
+	queue_env_free(&e);
+	buf_free(&err);
+	return 0;
+}
+
+/* mailq (-bp): every message of the queue, new (todo/) or taken by the
+ * queue manager (info/), through the one queue walk. */
 static int
 mailq(void)
 {
 	const char *qdir = config_str(S.cf, NULL, "queue_dir");
-	struct dirent *de;
-	struct buf path, text;
-	struct queue_env e;
-	const char *why;
-	uint64_t size, t;
 	unsigned n = 0;
-	size_t i;
-	DIR *d;
 
-	if (chdir(qdir) == -1 || (d = opendir("todo")) == NULL)
+	if (chdir(qdir) == -1 || access("todo", R_OK | X_OK) == -1)
 		die(errno == EACCES ? EX_NOPERM : EX_OSERR, "%s: %s%s", qdir,
 		    strerror(errno), errno == EACCES ? " (the queue is "
 		    "readable by root)" : "");
-	buf_init(&path, 256);
-	buf_init(&text, QUEUE_ENV_MAX + 1);
-	while ((de = readdir(d)) != NULL) {
-		if (!queue_id_ok(de->d_name))
-			continue;
-		queue_path("todo", de->d_name, &path);
-		queue_env_init(&e);
-		if (file_read(buf_cstr(&path), QUEUE_ENV_MAX, &text) == 0 &&
-		    queue_env_parse(buf_sv(&text), &e, &why) == 0) {
-			char when[64];
-			time_t tt;
-
-			if (n++ == 0)
-				printf("%-20s %8s %-24s %s\n", "Queue ID", "Size",
-				    "Arrival", "Sender/Recipient");
-			if (rec_get_u64(&e.head, "size", &size) == -1)
-				size = 0;
-			if (rec_get_u64(&e.head, "time", &t) == -1)
-				t = 0;
-			tt = (time_t)t;
-			(void)strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S",
-			    gmtime(&tt));
-			printf("%-20s %8llu %-24s %s\n", de->d_name,
-			    (unsigned long long)size, when,
-			    rec_get_str(&e.head, "sender")[0] ?
-			    rec_get_str(&e.head, "sender") : "<>");
-			for (i = 0; i < e.nrcpt; i++)
-				printf("%55s %s\n", "",
-				    rec_get_str(&e.rcpts[i], "rcpt"));
-		}
-		queue_env_free(&e);
-	}
-	closedir(d);
-	buf_free(&path);
-	buf_free(&text);
+	(void)queue_walk(QUEUE_WALK_TODO | QUEUE_WALK_INFO, mailq_one, &n);
 	if (n == 0)
 		printf("Mail queue is empty\n");
 	else
-		printf("-- %u message%s waiting for the queue manager\n", n,
-		    n == 1 ? "" : "s");
+		printf("-- %u message%s in the queue\n", n, n == 1 ? "" : "s");
 	return EX_OK;
 }
 

@@ -5,6 +5,7 @@
  */
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,61 @@ queue_path(const char *kind, const char *id, struct buf *out)
 		    id);
 	else
 		buf_printf(out, "%s/%s", kind, id);
+}
+
+/* --- walking the queue -------------------------------------------------- */
+
+int
+queue_walk(int which, queue_walk_fn *fn, void *arg)
+{
+	struct dirent *de;
+	char dir[16];
+	int h, r = 0;
+	DIR *d;
+
+	for (h = -1; h < 16 && r == 0; h++) {
+		if (h == -1 && !(which & QUEUE_WALK_TODO))
+			continue;
+		if (h >= 0 && !(which & QUEUE_WALK_INFO))
+			break;
+		if (h == -1)
+			(void)xsnprintf(dir, sizeof(dir), "todo");
+		else
+			(void)xsnprintf(dir, sizeof(dir), "info/%X", h);
+		if ((d = opendir(dir)) == NULL)
+			continue;
+		while (r == 0 && (de = readdir(d)) != NULL)
+			if (queue_id_ok(de->d_name))
+				r = fn(arg, h == -1 ? "todo" : "info",
+				    de->d_name);
+		closedir(d);
+	}
+	return r;
+}
+
+int
+queue_env_load(const char *where, const char *id, struct queue_env *e,
+    struct buf *err)
+{
+	struct buf p, text;
+	const char *why;
+	int r = -1;
+
+	buf_init(&p, 256);
+	buf_init(&text, QUEUE_ENV_MAX + 1);
+	queue_path(where, id, &p);
+	buf_reset(err);
+	if (file_read(buf_cstr(&p), QUEUE_ENV_MAX, &text) == -1)
+		buf_printf(err, "%s: %s", buf_cstr(&p),
+		    strerror(errno));
+	else if (queue_env_parse(buf_sv(&text), e, &why) == -1)
+		buf_printf(err, "%s: envelope: %s", buf_cstr(&p),
+		    why);
+	else
+		r = 0;
+	buf_free(&p);
+	buf_free(&text);
+	return r;
 }
 
 /* --- the envelope -------------------------------------------------------- */

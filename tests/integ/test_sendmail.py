@@ -186,7 +186,7 @@ def test_sendmail_setgid_for_users_and_mailq():
                         inst.path("chapar.conf")], capture_output=True,
                        timeout=30)
     assert r.returncode == 0 and b"alice@example.org" in r.stdout and \
-        b"1 message waiting" in r.stdout, r
+        b"1 message in the queue" in r.stdout, r
     r = sendmail(inst, "-bp", prog=prog, user="nobody")
     assert r.returncode == 77, r
     shutil.rmtree(d)

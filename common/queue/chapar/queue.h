@@ -32,6 +32,22 @@ int queue_id_ok(const char *id);
 /* "mess/7/ID", "todo/ID", "tmp/ID" ...: the relative path of a file. */
 void queue_path(const char *kind, const char *id, struct buf *out);
 
+struct queue_env;
+
+/* The one walk of the queue's messages (qmgr, chapar queue, mailq), in
+ * the queue directory: fn gets each id whose envelope is in todo/ (new)
+ * or info/H/ (the queue manager's), and where ("todo" or "info"); a
+ * non-zero return stops the walk and is returned. */
+#define QUEUE_WALK_TODO 0x1
+#define QUEUE_WALK_INFO 0x2
+typedef int queue_walk_fn(void *arg, const char *where, const char *id);
+int queue_walk(int which, queue_walk_fn *, void *arg);
+/* Read and parse the envelope of id in where ("todo", "info").  0, or -1
+ * with why in err (256 bytes or more; errno still that of a failed
+ * read). */
+int queue_env_load(const char *where, const char *id, struct queue_env *,
+    struct buf *err);
+
 /*
  * The envelope.  The first line's fields:
  *	v=1 (format), sender= (empty for <>), body=7BIT|8BITMIME|BINARYMIME,
