@@ -257,16 +257,6 @@ read_message(int fd, uint64_t limit, uint64_t *head_len, int *eight)
 	return read_end(&d, &sc, size, limit, head_len, eight);
 }
 
-/* Is this header line (start of a field) the named field? */
-static int
-field_is(struct sv line, const char *name)
-{
-	size_t n = strlen(name);
-
-	return line.n > n && line.p[n] == ':' &&
-	    strncasecmp(line.p, name, n) == 0;
-}
-
 /* --- recipients ---------------------------------------------------------- */
 
 /* One recipient address, "local" getting our host name.  0, or -1 when
@@ -384,12 +374,12 @@ scan_header(struct sv head, struct buf *kept, int *from, int *date,
 			if (take)
 				add_list(value.data, value.len);
 			buf_reset(&value);
-			take = S.extract && (field_is(line, "To") ||
-			    field_is(line, "Cc") || field_is(line, "Bcc"));
-			drop = S.extract && field_is(line, "Bcc");
-			*from |= field_is(line, "From");
-			*date |= field_is(line, "Date");
-			*msgid |= field_is(line, "Message-ID");
+			take = S.extract && (mime_field_match(line, "To") ||
+			    mime_field_match(line, "Cc") || mime_field_match(line, "Bcc"));
+			drop = S.extract && mime_field_match(line, "Bcc");
+			*from |= mime_field_match(line, "From") > 0;
+			*date |= mime_field_match(line, "Date") > 0;
+			*msgid |= mime_field_match(line, "Message-ID") > 0;
 			if (take) {
 				const char *colon = memchr(line.p, ':',
 				    line.n);

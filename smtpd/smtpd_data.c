@@ -160,16 +160,6 @@ finish(struct smtp *s, uint64_t size)
 
 /* --- the header ---------------------------------------------------------- */
 
-/* Is this line of a header the start of the named field? */
-static int
-field_is(struct sv line, const char *name)
-{
-	size_t n = strlen(name);
-
-	return line.n > n && line.p[n] == ':' &&
-	    strncasecmp(line.p, name, n) == 0;
-}
-
 /* What the header holds that smtpd cares about. */
 static void
 head_scan(struct msgin *m)
@@ -178,11 +168,11 @@ head_scan(struct msgin *m)
 
 	while (rest.n > 0) {
 		(void)sv_split(&rest, '\n', &line);
-		if (field_is(line, "Received"))
+		if (mime_field_match(line, "Received"))
 			m->received++;
-		else if (field_is(line, "Message-ID"))
+		else if (mime_field_match(line, "Message-ID"))
 			m->msgid = 1;
-		else if (field_is(line, "Date"))
+		else if (mime_field_match(line, "Date"))
 			m->date = 1;
 	}
 }
@@ -254,7 +244,7 @@ from_check(struct smtp *s, struct sv head)
 	struct from_walk w;
 	struct buf value;
 	struct sv rest = head, line;
-	size_t nfrom = 0, total = 0;
+	size_t nfrom = 0, total = 0, v;
 	int in_from = 0;
 
 	if (s->auth[0] == '\0' || !s->auth_required)
@@ -269,10 +259,10 @@ from_check(struct smtp *s, struct sv head)
 				buf_append(&value, line.p, line.n);
 			continue;
 		}
-		in_from = line.n >= 5 && strncasecmp(line.p, "From:", 5) == 0;
-		if (in_from) {
+		v = mime_field_match(line, "From");
+		if ((in_from = v > 0)) {
 			nfrom++;
-			buf_append(&value, line.p + 5, line.n - 5);
+			buf_append(&value, line.p + v, line.n - v);
 			buf_putc(&value, ',');
 		}
 	}

@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "chapar/mime.h"
 #include "chapar/util.h"
@@ -452,4 +453,19 @@ mime_lang_next(const char *v, size_t n, size_t *ip, struct sv *tag)
 	*tag = sv_make(v + s, i - s);
 	*ip = i;
 	return 1;
+}
+
+size_t
+mime_field_match(struct sv line, const char *name)
+{
+	size_t n = strlen(name), i;
+
+	if (line.n <= n || strncasecmp(line.p, name, n) != 0)
+		return 0;
+	/* RFC 5322 4.5: obs-optional allows blanks before the colon, and
+	 * readers take "From :" for a From field */
+	for (i = n; i < line.n && (line.p[i] == ' ' || line.p[i] == '\t');
+	    i++)
+		;
+	return i < line.n && line.p[i] == ':' ? i + 1 : 0;
 }

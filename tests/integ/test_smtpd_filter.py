@@ -299,6 +299,9 @@ def test_submission_header_from_must_be_the_users():
     assert code == 550, text                                  # folded
     code, text = send(b"From: alice@example.org\r\nfrom: x@y.example\r\n")
     assert (code, text) == (550, b"5.7.1 more than one From field")
+    # RFC 5322 4.5: "From :" is a From field too (readers show it)
+    code, text = send(b"From : Bob <bob@example.org>\r\n")
+    assert code == 550, text
     code, text = send(b"From: undisclosed:;\r\n")
     assert (code, text) == (550, b"5.7.1 the From field must hold "
                             b"mailboxes")

@@ -133,6 +133,9 @@ int mime_8to7(const char *, size_t, struct buf *out);
 #define MIME_FIT_7BIT 0x1
 #define MIME_FIT_998 0x2
 int mime_fit(const char *, size_t, int flags, struct buf *out);
+/* Does a header line start the named field ("Name:" or, RFC 5322 4.5,
+ * "Name :")?  The offset of its value (after the colon), or 0. */
+size_t mime_field_match(struct sv line, const char *name);
 /* The length of the longest line, without its line end. */
 size_t mime_longest_line(const char *, size_t);
 void mime_qp_encode(const char *, size_t, struct buf *out);
