@@ -367,3 +367,47 @@ class AuthClient:
             assert base64.b64decode(f["final"][0]).decode() == \
                 "v=" + base64.b64encode(ssig).decode(), "bad server signature"
         return r[0], f
+
+
+def postfix_start(inst, port, main_extra, owned=("data",)):
+    """A private Postfix instance for interop tests: its own config,
+    queue and log under inst's directory, smtpd on 127.0.0.1:port, the
+    base main.cf plus main_extra ({pf} is its directory).  The
+    directories in owned are made and given to the postfix user.
+    Returns the directory (postfix -c DIR)."""
+    import pwd
+    pf = inst.path("postfix")
+    for d in ("", "queue") + tuple(owned):
+        os.makedirs(os.path.join(pf, d), exist_ok=True)
+    pw = pwd.getpwnam("postfix")
+    for d in owned:
+        os.chown(os.path.join(pf, d), pw.pw_uid, pw.pw_gid)
+    with open("/etc/postfix/master.cf") as f:
+        master = f.read()
+    master = master.replace("\nsmtp      inet", "\n127.0.0.1:%d inet" %
+                            port, 1)
+    with open(os.path.join(pf, "master.cf"), "w") as f:
+        f.write(master)
+    with open(os.path.join(pf, "main.cf"), "w") as f:
+        f.write(("compatibility_level = 3.6\n"
+                 "queue_directory = {pf}/queue\n"
+                 "data_directory = {pf}/data\n"
+                 "maillog_file = {pf}/maillog\n"
+                 "maillog_file_prefixes = {pf}\n"
+                 "inet_interfaces = loopback-only\n"
+                 "inet_protocols = ipv4\n"
+                 "myhostname = postfix.test\n"
+                 "mydestination =\n").format(pf=pf) +
+                main_extra.replace("{pf}", pf))
+    r = subprocess.run(["postfix", "-c", pf, "start"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r
+    return pf
+
+
+def postfix_log(pf):
+    try:
+        with open(os.path.join(pf, "maillog")) as f:
+            return f.read()
+    except OSError:
+        return ""

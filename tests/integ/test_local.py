@@ -295,35 +295,11 @@ def test_postfix_delivers_through_lmtp():
         raise chapartest.Skip("postfix is not installed")
     inst, lport = lmtp_instance()
     sport = free_port()
-    pf = inst.path("postfix")
-    for d in ("", "queue", "data"):
-        os.makedirs(os.path.join(pf, d), exist_ok=True)
-    import pwd
-    pw = pwd.getpwnam("postfix")
-    os.chown(os.path.join(pf, "data"), pw.pw_uid, pw.pw_gid)
-    with open("/etc/postfix/master.cf") as f:
-        master = f.read()
-    master = master.replace("\nsmtp      inet", "\n127.0.0.1:%d inet" %
-                            sport, 1)
-    with open(os.path.join(pf, "master.cf"), "w") as f:
-        f.write(master)
-    with open(os.path.join(pf, "main.cf"), "w") as f:
-        f.write("""compatibility_level = 3.6
-queue_directory = {pf}/queue
-data_directory = {pf}/data
-maillog_file = {pf}/maillog
-maillog_file_prefixes = {pf}
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-myhostname = postfix.test
-mydestination =
-relayhost =
+    pf = chapartest.postfix_start(inst, sport, """relayhost =
 smtputf8_enable = no
 virtual_mailbox_domains = example.org
-virtual_transport = lmtp:inet:127.0.0.1:{lport}
-""".format(pf=pf, lport=lport))
-    r = postfix(inst, "start")
-    assert r.returncode == 0, r
+virtual_transport = lmtp:inet:127.0.0.1:%d
+""" % lport)
     try:
         c = smtplib.SMTP("127.0.0.1", sport, timeout=30)
         refused = c.sendmail("bob@example.net", ["alice@example.org",
@@ -338,9 +314,8 @@ virtual_transport = lmtp:inet:127.0.0.1:{lport}
         assert b"Received: from " in body and body.endswith(b"Hello Alice.\r\n")
 
         def logged():
-            with open(os.path.join(pf, "maillog")) as f:
-                log = f.read()
-            return log.count("status=sent (250 2.0.0") == 2
+            return chapartest.postfix_log(pf).count(
+                "status=sent (250 2.0.0") == 2
         wait_for(logged, 10, "Postfix to log both deliveries")
     finally:
         postfix(inst, "stop")

@@ -22,54 +22,24 @@ MSG = (b"From: Bob <bob@example.org>\r\nTo: carol@example.net\r\n"
 
 
 def start_postfix(inst, sport, chapar_port):
-    pf = inst.path("postfix")
-    for d in ("", "queue", "data", "vmail"):
-        os.makedirs(os.path.join(pf, d), exist_ok=True)
     pw = pwd.getpwnam("postfix")
-    for d in ("data", "vmail"):
-        os.chown(os.path.join(pf, d), pw.pw_uid, pw.pw_gid)
-    with open("/etc/postfix/master.cf") as f:
-        master = f.read()
-    master = master.replace("\nsmtp      inet", "\n127.0.0.1:%d inet" %
-                            sport, 1)
-    with open(os.path.join(pf, "master.cf"), "w") as f:
-        f.write(master)
-    with open(os.path.join(pf, "main.cf"), "w") as f:
-        f.write("""compatibility_level = 3.6
-queue_directory = {pf}/queue
-data_directory = {pf}/data
-maillog_file = {pf}/maillog
-maillog_file_prefixes = {pf}
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-myhostname = postfix.test
-mydestination =
-mynetworks = 127.0.0.0/8
+    return chapartest.postfix_start(inst, sport, """mynetworks = 127.0.0.0/8
 smtputf8_enable = yes
 virtual_mailbox_domains = example.net
 virtual_mailbox_base = {pf}/vmail
 virtual_mailbox_maps = static:carol/
-virtual_uid_maps = static:{uid}
-virtual_gid_maps = static:{gid}
+virtual_uid_maps = static:%d
+virtual_gid_maps = static:%d
 smtpd_tls_security_level = may
-smtpd_tls_cert_file = {cert}
-smtpd_tls_key_file = {key}
+smtpd_tls_cert_file = %s
+smtpd_tls_key_file = %s
 smtp_tls_security_level = may
-transport_maps = inline:{{example.org=smtp:[127.0.0.1]:{cport}}}
-""".format(pf=pf, uid=pw.pw_uid, gid=pw.pw_gid, cport=chapar_port,
-           cert=inst.path("tls", "cert.pem"), key=inst.path("tls", "key.pem")))
-    r = subprocess.run(["postfix", "-c", pf, "start"], capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 0, r
-    return pf
+transport_maps = inline:{example.org=smtp:[127.0.0.1]:%d}
+""" % (pw.pw_uid, pw.pw_gid, inst.path("tls", "cert.pem"),
+       inst.path("tls", "key.pem"), chapar_port), owned=("data", "vmail"))
 
 
-def postfix_log(pf):
-    try:
-        with open(os.path.join(pf, "maillog")) as f:
-            return f.read()
-    except OSError:
-        return ""
+postfix_log = chapartest.postfix_log
 
 
 def test_remote_chapar_and_postfix_both_ways():

@@ -11,7 +11,8 @@ import tempfile
 import chapartest
 from chapartest import Instance
 
-from test_enqueue import files
+from test_enqueue import files  # noqa: F401
+from test_smtpd import queued
 
 
 def sm_instance():
@@ -40,18 +41,6 @@ def sendmail(inst, *args, data=b"", prog=None, user=None):
                str(pw.pw_gid), "--clear-groups"] + cmd
     return subprocess.run(cmd, input=data, capture_output=True,
                           timeout=30, env=env)
-
-
-def queued(inst):
-    out = []
-    for env in files(inst, "todo"):
-        qid = os.path.basename(env)
-        with open(env, "rb") as f:
-            lines = f.read().decode().split("\n")[:-1]
-        with open(inst.path("queue", "mess", qid[-1], qid), "rb") as f:
-            out.append(([dict(x.split("=", 1) for x in ln.split("\t"))
-                         for ln in lines], f.read()))
-    return out
 
 
 def test_sendmail_arguments_dots_and_header():
