@@ -11,7 +11,6 @@ import tempfile
 import chapartest
 from chapartest import Instance
 
-from test_enqueue import files  # noqa: F401
 from test_smtpd import queued
 
 
