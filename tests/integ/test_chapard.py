@@ -151,7 +151,7 @@ def test_stop_drains_in_flight_session():
     inst, port = chapard_instance(prefork=1, conf_extra="shutdown_grace = 20s")
     e = Echo(port)
     e.s.sendall(b"SLEEP 2\r\n")
-    time.sleep(0.3)
+    wait_for(lambda: worker_pids(inst, state="busy"), 10, "a busy worker")
     t0 = time.time()
     inst.procs["chapard"].send_signal(signal.SIGTERM)
     wait_for(lambda: "stopping" in inst.log("chapard"), 5, "stop")
@@ -172,7 +172,7 @@ def test_stop_ends_hanging_sessions_after_grace():
     inst, port = chapard_instance(prefork=1, conf_extra="shutdown_grace = 1s")
     e = Echo(port)
     e.s.sendall(b"HANG\r\n")
-    time.sleep(0.3)
+    wait_for(lambda: worker_pids(inst, state="busy"), 10, "a busy worker")
     t0 = time.time()
     r = inst.chapar("stop")
     assert r.returncode == 0 and "stopped" in r.stdout, r.stdout + r.stderr
@@ -188,7 +188,9 @@ def test_per_address_connection_limit():
     assert c.f.readline() == b""
     a.cmd("QUIT")
     a.close()
-    time.sleep(0.3)
+    # the address's count drops when the worker is done with it
+    wait_for(lambda: len(worker_pids(inst, state="busy")) <= 1, 10,
+             "the first session to end")
     d = Echo(port)
     assert d.greeting.startswith("+OK"), d.greeting
     b.close()
@@ -605,7 +607,7 @@ def test_tls_handshake_failure_leaves_the_worker_usable():
     assert e.f.readline() == b"+OK begin TLS\r\n"
     e.s.sendall(b"this is not a ClientHello\r\n" * 10)
     e.close()
-    time.sleep(0.3)
+    wait_for(lambda: worker_pids(inst, state="idle"), 10, "an idle worker")
     e = Echo(port)
     assert e.cmd("ECHO fine") == "ECHO fine"
 
