@@ -485,7 +485,7 @@ transaction(struct job *j, struct conv *c)
 	uint64_t msglen = j->size - j->sigs.len;
 	size_t i, k, sent, got, ncmd, group, accepted = 0, nask = 0;
 	size_t *ask = NULL;
-	int mail_code = 0, data_code = 0, r = 1, done = 0;
+	int mail_code = 0, data_code = 0, r = 1, done = 0, seven = 0;
 	char mail[2048];
 
 	c->usable = 0;
@@ -511,7 +511,13 @@ transaction(struct job *j, struct conv *c)
 		buf_free(&conv7);
 		buf_init(&conv7, (size_t)(msglen * 4 + 65536));
 	}
-	if (eight && !c->caps.eightbit && mime_8to7(j->msg, msglen, &conv7)) {
+	/* -1: its 7-bit form passes conv7's limit (many small parts);
+	 * it goes as it is, like a message with binary parts */
+	if (eight && !c->caps.eightbit && (seven = mime_8to7(j->msg, msglen,
+	    &conv7)) == -1)
+		log_warning("%s: no 8BITMIME, and the message is too large to "
+		    "make 7-bit: sent as it is", c->relay);
+	if (seven == 1) {
 		msg = conv7.data;
 		msglen = conv7.len;
 		buf_init(&err, 1024);

@@ -24,10 +24,11 @@ has_8bit(const char *p, size_t n)
 /* RFC 2045 6.7: lines of at most 76 characters with soft breaks, "=",
  * 8-bit bytes and controls (not TAB) as =XX, blanks before a line end
  * encoded; CRLF stays a line end. */
-void
+int
 mime_qp_encode(const char *p, size_t n, struct buf *out)
 {
 	static const char hex[] = "0123456789ABCDEF";
+	char x[3] = { '=', 0, 0 };
 	size_t i, col = 0, need;
 	unsigned char c;
 	int enc;
@@ -35,7 +36,8 @@ mime_qp_encode(const char *p, size_t n, struct buf *out)
 	for (i = 0; i < n; i++) {
 		c = (unsigned char)p[i];
 		if (c == '\r' && i + 1 < n && p[i + 1] == '\n') {
-			buf_append(out, "\r\n", 2);
+			if (buf_try_append(out, "\r\n", 2) == -1)
+				return -1;
 			i++;
 			col = 0;
 			continue;
@@ -45,22 +47,25 @@ mime_qp_encode(const char *p, size_t n, struct buf *out)
 		    '\r'));
 		need = enc ? 3 : 1;
 		if (col + need > 75) {
-			buf_append(out, "=\r\n", 3);
+			if (buf_try_append(out, "=\r\n", 3) == -1)
+				return -1;
 			col = 0;
 		}
 		if (enc) {
-			buf_putc(out, '=');
-			buf_putc(out, hex[c >> 4]);
-			buf_putc(out, hex[c & 15]);
-		} else
-			buf_putc(out, (char)c);
+			x[1] = hex[c >> 4];
+			x[2] = hex[c & 15];
+			if (buf_try_append(out, x, 3) == -1)
+				return -1;
+		} else if (buf_try_putc(out, (char)c) == -1)
+			return -1;
 		col += need;
 	}
+	return 0;
 }
 
 /* The header without its Content-Transfer-Encoding field(s), with one
  * saying quoted-printable before the blank line. */
-static void
+static int
 header_qp(const char *h, size_t n, struct buf *out)
 {
 	size_t i = 0, e, end = n;
@@ -77,12 +82,14 @@ header_qp(const char *h, size_t n, struct buf *out)
 		if (h[i] != ' ' && h[i] != '\t')
 			skip = e - i > 26 && strncasecmp(h + i,
 			    "Content-Transfer-Encoding:", 26) == 0;
-		if (!skip)
-			buf_append(out, h + i, e - i);
+		if (!skip && buf_try_append(out, h + i, e - i) == -1)
+			return -1;
 		i = e;
 	}
-	buf_puts(out, "Content-Transfer-Encoding: quoted-printable\r\n");
-	buf_append(out, h + end, n - end);
+	if (buf_try_puts(out, "Content-Transfer-Encoding: "
+	    "quoted-printable\r\n") == -1)
+		return -1;
+	return buf_try_append(out, h + end, n - end);
 }
 
 struct walk {
@@ -90,6 +97,7 @@ struct walk {
 	size_t cursor;
 	struct buf *out;
 	int changed;
+	int full;		/* out reached its limit */
 };
 
 static void
@@ -98,6 +106,8 @@ leaves(struct walk *w, const struct mime_part *p)
 	const char *d = w->m->data;
 	size_t i;
 
+	if (w->full)
+		return;
 	if (p->children != NULL && (mime_is_multipart(p) ||
 	    mime_is_message(p))) {
 		for (i = 0; i < p->nchildren; i++)
@@ -108,9 +118,10 @@ leaves(struct walk *w, const struct mime_part *p)
 	    strcmp(p->encoding, "7bit") != 0 && strcmp(p->encoding, "8bit") !=
 	    0))
 		return;		/* 7-bit already, or base64/qp/binary */
-	buf_append(w->out, d + w->cursor, p->header.off - w->cursor);
-	header_qp(d + p->header.off, p->header.len, w->out);
-	mime_qp_encode(d + p->body.off, p->body.len, w->out);
+	if (buf_try_append(w->out, d + w->cursor, p->header.off - w->cursor) ==
+	    -1 || header_qp(d + p->header.off, p->header.len, w->out) == -1 ||
+	    mime_qp_encode(d + p->body.off, p->body.len, w->out) == -1)
+		w->full = 1;
 	w->cursor = p->body.off + p->body.len;
 	w->changed = 1;
 }
@@ -125,8 +136,9 @@ mime_8to7(const char *data, size_t len, struct buf *out)
 	w.m = m;
 	w.out = out;
 	leaves(&w, m->root);
-	if (w.changed)
-		buf_append(out, data + w.cursor, len - w.cursor);
+	if (w.changed && !w.full &&
+	    buf_try_append(out, data + w.cursor, len - w.cursor) == -1)
+		w.full = 1;
 	mime_free(&m);
-	return w.changed;
+	return w.full ? -1 : w.changed;
 }
