@@ -660,6 +660,34 @@ mime_long_lines(void)
 	buf_free(&v);
 }
 
+/* RFC 2231 sections, one plain and one extended: the plain one is
+ * %-escaped when joined, three bytes a byte, and a 400 KB value ended the
+ * process at join_group's 1 MB limit. */
+static void
+mime_rfc2231_escaped_join(void)
+{
+	struct mime_msg *m;
+	const struct mime_param *p;
+	struct buf b;
+	size_t i;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "Content-Type: text/plain; n*0=");
+	for (i = 0; i < 400 * 1024; i++)
+		buf_putc(&b, '%');
+	buf_puts(&b, "; n*1*=x\r\n\r\n");
+	m = mime_parse(b.data, b.len);
+	T_EQ_INT(m->root->nparams, 1);
+	p = &m->root->params[0];
+	T_EQ_STR(p->name, "n");
+	T_ASSERT(p->extended);
+	T_EQ_INT(strlen(p->wire), 2 + 3 * 400 * 1024 + 1);
+	T_ASSERT(strncmp(p->wire, "''%25%25", 8) == 0);
+	T_EQ_INT(strlen(p->value), 400 * 1024 + 1);
+	mime_free(&m);
+	buf_free(&b);
+}
+
 static void
 mime_output_limit(void)
 {
@@ -698,4 +726,5 @@ T_SUITE(suite_mime)
 	    mime_limits_header_and_boundary);
 	t_run("mime_long_lines", mime_long_lines);
 	t_run("mime_output_limit", mime_output_limit);
+	t_run("mime_rfc2231_escaped_join", mime_rfc2231_escaped_join);
 }
