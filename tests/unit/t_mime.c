@@ -692,7 +692,8 @@ static void
 mime_output_limit(void)
 {
 	struct mime_msg *m;
-	struct buf b;
+	struct buf b, msg;
+	size_t i;
 
 	m = parse_str("Subject: a long enough subject\r\n\r\n");
 	buf_init(&b, 16);
@@ -702,6 +703,27 @@ mime_output_limit(void)
 	T_EQ_STR(buf_cstr(&b), "keep");
 	mime_free(&m);
 	buf_free(&b);
+	/* A header of 100,000 addresses makes an ENVELOPE of some 5 MB,
+	 * From three times: it stops at the room out has, not after
+	 * building all of it. */
+	buf_init(&msg, 0);
+	buf_puts(&msg, "From: ");
+	for (i = 0; i < 100000; i++)
+		buf_puts(&msg, "a,");
+	buf_puts(&msg, "\r\n\r\n");
+	m = mime_parse(msg.data, msg.len);
+	buf_init(&b, 64 * 1024);
+	buf_puts(&b, "keep");
+	T_EQ_INT(mime_envelope(m, NULL, &b), -1);
+	T_EQ_INT(mime_bodystructure(m, MIME_BS_EXTENDED, &b), 0);
+	T_ASSERT(strncmp(buf_cstr(&b), "keep(\"TEXT\"", 11) == 0);
+	buf_free(&b);
+	buf_init(&b, 0);
+	T_EQ_INT(mime_envelope(m, NULL, &b), 0);
+	T_EQ_INT(b.len, 3 * (100000 * 17 + 2) + 32);
+	mime_free(&m);
+	buf_free(&b);
+	buf_free(&msg);
 }
 
 T_SUITE(suite_mime)
