@@ -128,9 +128,12 @@ env_save(const char *id, const struct queue_env *e)
 	buf_init(&p, 256);
 	buf_init(&text, QUEUE_ENV_MAX + 4096);
 	info_path(id, &p);
-	queue_env_format(e, &text);
-	r = file_write_atomic(buf_cstr(&p), text.data, text.len, 0600);
-	if (r == -1)
+	/* -1: the replies made it too long to read back; the one on
+	 * disk stays */
+	if ((r = queue_env_format(e, &text)) == -1)
+		log_error("%s: saving the envelope: too long", id);
+	else if ((r = file_write_atomic(buf_cstr(&p), text.data, text.len,
+	    0600)) == -1)
 		log_error("%s: saving the envelope: %s", id, strerror(errno));
 	buf_free(&p);
 	buf_free(&text);
@@ -505,7 +508,7 @@ job_send(struct slot *s, struct rjob *j)
 	char chunk[65536];
 	ssize_t got;
 	size_t i;
-	int fd, r = -1;
+	int fd = -1, r = -1, fmt;
 
 	queue_env_init(&job);
 	job.head = e->head;	/* borrowed, not freed here */
@@ -515,10 +518,12 @@ job_send(struct slot *s, struct rjob *j)
 	job.nrcpt = j->n;
 	buf_init(&text, QUEUE_ENV_MAX);
 	buf_init(&path, 256);
-	queue_env_format(&job, &text);
+	/* -1: replies of earlier tries made the job too long */
+	fmt = queue_env_format(&job, &text);
 	free(job.rcpts);
 	queue_path("mess", j->m->id, &path);
-	if ((fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC)) == -1 ||
+	if (fmt == -1 ||
+	    (fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC)) == -1 ||
 	    queue_frame_write(s->fd, QF_ENVELOPE, text.data, text.len) == -1)
 		goto out;
 	/* the filters' fields on top (chapar-filter(7)) */
