@@ -575,8 +575,15 @@ store_tmp_copy(struct store_tmp *t, int fd, uint64_t len)
 void
 store_tmp_parsed(struct store_tmp *t, struct sv env, struct sv bs)
 {
-	buf_set(&t->env, env.p, env.n);
-	buf_set(&t->bs, bs.p, bs.n);
+	/* views larger than the store caches are not taken: it parses
+	 * the file itself at append, and caches what fits */
+	if (buf_try_set(&t->env, env.p, env.n) == -1 ||
+	    buf_try_set(&t->bs, bs.p, bs.n) == -1) {
+		buf_reset(&t->env);
+		buf_reset(&t->bs);
+		t->parsed = 0;
+		return;
+	}
 	t->parsed = 1;
 }
 
