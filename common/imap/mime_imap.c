@@ -82,7 +82,7 @@ imap_upper(struct buf *b, const char *s)
 struct env_alist {
 	struct buf *out;
 	size_t count;
-	int full;		/* out reached its limit: the rest is skipped */
+	int full;		/* out is full: the rest is skipped */
 };
 
 /* One address structure: ( name adl mailbox host ), RFC 3501 7.4.2. */
