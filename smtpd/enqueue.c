@@ -354,8 +354,9 @@ write_envelope(struct client *c)
 	buf_puts(&envtmp, ".env");
 	set_num(&c->env.head, "size", c->size);
 	set_num(&c->env.head, "time", (uint64_t)now_sec());
-	queue_env_format(&c->env, &text);
-	if ((c->envfd = open(buf_cstr(&envtmp), O_WRONLY | O_CREAT | O_EXCL |
+	/* -1: the filters' fields made it too long to read back */
+	if (queue_env_format(&c->env, &text) == 0 &&
+	    (c->envfd = open(buf_cstr(&envtmp), O_WRONLY | O_CREAT | O_EXCL |
 	    O_CLOEXEC | O_NOFOLLOW, 0600)) != -1 &&
 	    write_all(c->envfd, text.data, text.len) == 0)
 		r = 0;

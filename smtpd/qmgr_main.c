@@ -90,9 +90,8 @@ env_save(const char *id, const struct queue_env *e)
 	buf_init(&p, 256);
 	buf_init(&text, ENV_TEXT_MAX);
 	info_path(id, &p);
-	queue_env_format(e, &text);
 	/* what could not be read again is not written (the old one stays) */
-	if (text.len > QUEUE_ENV_MAX) {
+	if (queue_env_format(e, &text) == -1) {
 		errno = EFBIG;
 		r = -1;
 	} else

@@ -223,7 +223,7 @@ job_send(struct slot *s, struct rjob *j)
 	char chunk[65536];
 	ssize_t got;
 	size_t i;
-	int fd, r = -1;
+	int fd = -1, r = -1, fmt;
 
 	queue_env_init(&job);
 	job.head = e->head;	/* borrowed, not freed here */
@@ -235,10 +235,12 @@ job_send(struct slot *s, struct rjob *j)
 	buf_init(&text, ENV_TEXT_MAX);
 	buf_init(&path, 256);
 	buf_init(&tags, QUEUE_ENV_MAX);
-	queue_env_format(&job, &text);
+	/* -1: replies of earlier tries made the job too long */
+	fmt = queue_env_format(&job, &text);
 	free(job.rcpts);
 	queue_path("mess", j->m->id, &path);
-	if ((fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC)) == -1 ||
+	if (fmt == -1 || (fd = open(buf_cstr(&path), O_RDONLY | O_CLOEXEC)) ==
+	    -1 ||
 	    queue_frame_write(s->fd, QF_ENVELOPE, text.data, text.len) == -1)
 		goto out;
 	/* the filters' fields on top (chapar-filter(7)) */

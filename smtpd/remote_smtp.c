@@ -320,7 +320,7 @@ fit(struct conv *c, struct buf *conv, struct buf *sigs2, const char **msg,
     uint64_t *len, const struct buf **sigs, int *eight)
 {
 	struct buf err;
-	int flags = 0;
+	int flags = 0, r;
 
 	if (*eight && !c->caps.eightbit)
 		flags |= MIME_FIT_7BIT;
@@ -331,7 +331,12 @@ fit(struct conv *c, struct buf *conv, struct buf *sigs2, const char **msg,
 	/* quoted-printable is at most 3 bytes a byte, with soft breaks */
 	buf_free(conv);
 	buf_init(conv, (size_t)(*len * 4 + 65536));
-	if (!mime_fit(*msg, *len, flags, conv))
+	if ((r = mime_fit(*msg, *len, flags, conv)) == -1)
+		/* many small parts: its new form passes conv's limit; it goes
+		 * as it is, like a message with binary parts */
+		log_warning("%s: too large to make 7-bit or fit 998 octets: "
+		    "sent as it is", c->relay);
+	if (r != 1)
 		return;
 	*msg = conv->data;
 	*len = conv->len;

@@ -225,6 +225,49 @@ buf_printf(struct buf *b, const char *fmt, ...)
 }
 
 void
+buf_cut_vprintf(struct buf *b, const char *fmt, va_list ap)
+{
+	va_list ap2;
+	size_t room, start = b->len, p;
+	int n;
+
+	va_copy(ap2, ap);
+	n = buf_try_vprintf(b, fmt, ap2);
+	va_end(ap2);
+	if (n == 0)
+		return;
+	room = b->max - b->len;
+	if (room == 0 || buf_reserve(b, room) == -1)
+		return;
+	n = vsnprintf(b->data + b->len, room + 1, fmt, ap);
+	if (n < 0) {
+		b->data[b->len] = '\0';
+		return;
+	}
+	b->len += (size_t)n < room ? (size_t)n : room;
+	if ((size_t)n <= room || room < 3)
+		return;
+	/* "..." over the last bytes, and over the whole of a UTF-8
+	 * sequence it would cut in two */
+	p = b->len - 3;
+	while (p > start && ((unsigned char)b->data[p] & 0xc0) == 0x80)
+		p--;
+	memcpy(b->data + p, "...", 3);
+	b->len = p + 3;
+	b->data[b->len] = '\0';
+}
+
+void
+buf_cut_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_cut_vprintf(b, fmt, ap);
+	va_end(ap);
+}
+
+void
 buf_consume(struct buf *b, size_t n)
 {
 	if (n >= b->len) {

@@ -280,13 +280,14 @@ perr(struct parser *p, int line, const char *fmt, ...)
 {
 	va_list ap;
 
+	/* the file's name and what it said, cut to the caller's err */
 	buf_reset(p->err);
 	if (line > 0)
-		buf_printf(p->err, "%s:%d: ", p->name, line);
+		buf_cut_printf(p->err, "%s:%d: ", p->name, line);
 	else
-		buf_printf(p->err, "%s: ", p->name);
+		buf_cut_printf(p->err, "%s: ", p->name);
 	va_start(ap, fmt);
-	buf_vprintf(p->err, fmt, ap);
+	buf_cut_vprintf(p->err, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -463,7 +464,9 @@ expand(struct parser *p, struct cfg_section *s, const char *in, int line,
 			continue;
 		}
 		if (i + 1 < n && in[i + 1] == '$') {
-			buf_putc(out, '$');
+			/* out may be full of a variable's value already */
+			if (buf_try_putc(out, '$') == -1)
+				return perr(p, line, "value too long");
 			i++;
 			continue;
 		}
@@ -638,7 +641,7 @@ type_all(struct parser *p)
 			    "of your own needs \"program = /path\"; the "
 			    "built-in ones are:", s->name);
 			for (i = 0; cfg_services[i] != NULL; i++)
-				buf_printf(p->err, " %s",
+				buf_cut_printf(p->err, " %s",
 				    cfg_services[i]);
 			return -1;
 		}
@@ -653,7 +656,9 @@ dir_of(const char *path)
 	const char *slash = strrchr(path, '/');
 	struct buf b;
 
-	buf_init(&b, PATH_MAX);
+	/* the working directory and the path of the command line: as
+	 * long as they are */
+	buf_init(&b, 0);
 	if (slash == NULL || path[0] != '/') {
 		if (getcwd(cwd, sizeof(cwd)) == NULL)
 			buf_puts(&b, ".");
@@ -710,14 +715,14 @@ config_load(const char *path, struct config **cp, struct buf *err)
 	buf_init(&text, CFG_MAX_FILE + 1);
 	if (file_read(path, CFG_MAX_FILE, &text) == -1) {
 		buf_reset(err);
-		buf_printf(err, "%s: cannot read: %s", path,
+		buf_cut_printf(err, "%s: cannot read: %s", path,
 		    errno == EFBIG ? "larger than 1 MB" : strerror(errno));
 		buf_free(&text);
 		return -1;
 	}
 	if (stat(path, &st) == 0 && (st.st_mode & S_IWOTH)) {
 		buf_reset(err);
-		buf_printf(err, "%s: refusing a file that anyone may "
+		buf_cut_printf(err, "%s: refusing a file that anyone may "
 		    "write (chmod o-w %s)", path, path);
 		buf_free(&text);
 		return -1;

@@ -178,7 +178,7 @@ listen_bind(const struct listen_addr *a, int backlog, struct buf *err)
 	return fd;
 fail:
 	buf_reset(err);
-	buf_printf(err, "%s: %s", a->text, strerror(errno));
+	buf_cut_printf(err, "%s: %s", a->text, strerror(errno));
 	if (fd != -1)
 		close(fd);
 	return -1;
@@ -196,7 +196,7 @@ unix_connect(const char *path, const char *who, struct buf *err)
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		buf_reset(err);
-		buf_printf(err, "%s at %s: socket path too long", who,
+		buf_cut_printf(err, "%s at %s: socket path too long", who,
 		    path);
 		return -1;
 	}
@@ -204,7 +204,7 @@ unix_connect(const char *path, const char *who, struct buf *err)
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		buf_reset(err);
-		buf_printf(err, "cannot connect to %s at %s: %s", who,
+		buf_cut_printf(err, "cannot connect to %s at %s: %s", who,
 		    path, strerror(errno));
 		if (fd != -1)
 			(void)close(fd);
@@ -225,13 +225,13 @@ unix_listen(const char *path, const char *who, struct buf *err)
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		buf_printf(err, "%s: socket path too long", path);
+		buf_cut_printf(err, "%s: socket path too long", path);
 		return -1;
 	}
 	memcpy(sun.sun_path, path, strlen(path));
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
-			buf_printf(err, "%s exists and is not a socket",
+			buf_cut_printf(err, "%s exists and is not a socket",
 			    path);
 			return -1;
 		}
@@ -241,12 +241,12 @@ unix_listen(const char *path, const char *who, struct buf *err)
 		if (probe != -1)
 			close(probe);
 		if (live) {
-			buf_printf(err, "%s: another %s is running",
+			buf_cut_printf(err, "%s: another %s is running",
 			    path, who);
 			return -1;
 		}
 		if (unlink(path) == -1) {
-			buf_printf(err, "unlink %s: %s", path,
+			buf_cut_printf(err, "unlink %s: %s", path,
 			    strerror(errno));
 			return -1;
 		}
@@ -259,7 +259,7 @@ unix_listen(const char *path, const char *who, struct buf *err)
 	old = umask(077);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
 	    listen(fd, SOMAXCONN) == -1) {
-		buf_printf(err, "%s: %s", path, strerror(errno));
+		buf_cut_printf(err, "%s: %s", path, strerror(errno));
 		umask(old);
 		close(fd);
 		return -1;
@@ -392,8 +392,9 @@ config_check_services(const struct config *cf, struct buf *err)
 				    a, &e) >= 0 : netmask_parse(sv_from(
 				    items[j]), &m) == 0)
 					continue;
+				/* an item may be as long as a value (64 KB) */
 				buf_reset(err);
-				buf_printf(err, "%s: [%s] %s = %s: %s",
+				buf_cut_printf(err, "%s: [%s] %s = %s: %s",
 				    config_file(cf), names[i], keys[k],
 				    items[j], e);
 				return -1;

@@ -20,7 +20,7 @@ static int
 fail(struct buf *err, const char *what)
 {
 	buf_reset(err);
-	buf_printf(err, "%s: %s", what, strerror(errno));
+	buf_cut_printf(err, "%s: %s", what, strerror(errno));
 	return -1;
 }
 
@@ -32,7 +32,7 @@ priv_lookup(const char *user, uid_t *uid, gid_t *gid, struct buf *err)
 	errno = 0;
 	if ((pw = getpwnam(user)) == NULL) {
 		buf_reset(err);
-		buf_printf(err, "no such user: %s", user);
+		buf_cut_printf(err, "no such user: %s", user);
 		return -1;
 	}
 	*uid = pw->pw_uid;
@@ -105,7 +105,7 @@ priv_ensure_group(const char *group, struct buf *err)
 	argv[2] = (char *)(uintptr_t)group;
 	if (run_command(argv) != 0 || getgrnam(group) == NULL) {
 		buf_reset(err);
-		buf_printf(err, "could not create group %s with "
+		buf_cut_printf(err, "could not create group %s with "
 		    "groupadd", group);
 		return -1;
 	}
@@ -127,7 +127,7 @@ priv_ensure_user(const char *user, const char *group, struct buf *err)
 	argv[9] = (char *)(uintptr_t)user;
 	if (run_command(argv) != 0 || getpwnam(user) == NULL) {
 		buf_reset(err);
-		buf_printf(err, "could not create user %s with useradd",
+		buf_cut_printf(err, "could not create user %s with useradd",
 		    user);
 		return -1;
 	}
@@ -169,6 +169,7 @@ priv_ensure_accounts(const struct config *cf, struct buf *err)
 		    strcmp(names[i], "lmtp") == 0)
 			continue;
 		u = config_str(cf, names[i], "service_user");
+		/* a section's name is 1 to 64 characters (config.c) */
 		buf_reset(&b);
 		buf_printf(&b, "chapar-%s", names[i]);
 		r = priv_ensure_user(u[0] ? u : buf_cstr(&b), CHAPAR_GROUP,
@@ -177,7 +178,7 @@ priv_ensure_accounts(const struct config *cf, struct buf *err)
 		if (r == 0 && dir[0] != '\0' && stat(dir, &st) == -1 &&
 		    (mkdir_p(dir, 0755) == -1 || chmod(dir, 0555) == -1)) {
 			buf_reset(err);
-			buf_printf(err, "%s: %s", dir, strerror(errno));
+			buf_cut_printf(err, "%s: %s", dir, strerror(errno));
 			r = -1;
 		}
 	}

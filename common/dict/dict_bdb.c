@@ -136,19 +136,21 @@ set_err(struct dict_env *e, struct buf *err, const char *fmt, ...)
 	struct buf b;
 	va_list ap;
 
+	/* a directory under a user's home, keys, BDB's words: cut to
+	 * what the message and the caller's err have room for */
 	buf_init(&b, 1024);
 	if (e != NULL)
-		buf_printf(&b, "dict %s: ", e->dir);
+		buf_cut_printf(&b, "dict %s: ", e->dir);
 	va_start(ap, fmt);
-	buf_vprintf(&b, fmt, ap);
+	buf_cut_vprintf(&b, fmt, ap);
 	va_end(ap);
 	if (e != NULL && e->lasterr[0] != '\0') {
-		buf_printf(&b, " (%s)", e->lasterr);
+		buf_cut_printf(&b, " (%s)", e->lasterr);
 		e->lasterr[0] = '\0';
 	}
 	if (err != NULL) {
 		buf_reset(err);
-		buf_append_sv(err, buf_sv(&b));
+		buf_cut_printf(err, "%s", buf_cstr(&b));
 	} else
 		log_error("%s", buf_cstr(&b));
 	buf_free(&b);

@@ -38,7 +38,7 @@ static struct dns *
 open_fail(struct dns *d, struct buf *err, const char *what, int r)
 {
 	buf_reset(err);
-	buf_printf(err, "resolver: %s: %s", what, ub_strerror(r));
+	buf_cut_printf(err, "resolver: %s: %s", what, ub_strerror(r));
 	ub_ctx_delete(d->ub);
 	free(d);
 	return NULL;
@@ -322,7 +322,9 @@ addrs_of(struct dns *d, const char *host, int type, struct buf *out)
 			s = DNS_BADDATA;
 			break;
 		}
-		buf_printf(out, "%s\n", text);
+		/* the answer's owner chose how many: those that fit */
+		if (buf_try_printf(out, "%s\n", text) == -1)
+			break;
 	}
 	dns_answer_free(&a);
 	return s;

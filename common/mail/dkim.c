@@ -31,21 +31,22 @@ wsp(char c)
 
 /* RFC 6376 3.4.2: lower-case name, unfolded, runs of WSP one SP, none
  * at the end or around the colon. */
-void
+int
 dkim_canon_header(const char *f, size_t n, struct buf *out)
 {
-	size_t i = 0, mark;
+	size_t i = 0;
 	int space = 0;
 
 	while (i < n && f[i] != ':') {
-		if (!wsp(f[i]))
-			buf_putc(out, (char)tolower((unsigned char)f[i]));
+		if (!wsp(f[i]) && buf_try_putc(out,
+		    (char)tolower((unsigned char)f[i])) == -1)
+			return -1;
 		i++;
 	}
-	buf_putc(out, ':');
+	if (buf_try_putc(out, ':') == -1)
+		return -1;
 	for (i++; i < n && (wsp(f[i]) || f[i] == '\r' || f[i] == '\n'); i++)
 		;
-	mark = out->len;
 	for (; i < n; i++) {
 		if (f[i] == '\r' || f[i] == '\n')
 			continue;	/* unfold */
@@ -53,18 +54,17 @@ dkim_canon_header(const char *f, size_t n, struct buf *out)
 			space = 1;
 			continue;
 		}
-		if (space)
-			buf_putc(out, ' ');
+		if ((space && buf_try_putc(out, ' ') == -1) ||
+		    buf_try_putc(out, f[i]) == -1)
+			return -1;
 		space = 0;
-		buf_putc(out, f[i]);
 	}
-	(void)mark;
-	buf_append(out, "\r\n", 2);
+	return buf_try_append(out, "\r\n", 2);
 }
 
 /* RFC 6376 3.4.4: no WSP at line ends, runs of WSP one SP, no empty
  * lines at the end; a non-empty body ends with CRLF. */
-void
+int
 dkim_canon_body(const char *b, size_t n, struct buf *out)
 {
 	size_t i = 0, empties = 0, end;
@@ -86,19 +86,22 @@ dkim_canon_body(const char *b, size_t n, struct buf *out)
 			continue;
 		}
 		for (; empties > 0; empties--)
-			buf_append(out, "\r\n", 2);
+			if (buf_try_append(out, "\r\n", 2) == -1)
+				return -1;
 		for (space = 0; s < end; s++) {
 			if (wsp(b[s])) {
 				space = 1;
 				continue;
 			}
-			if (space)
-				buf_putc(out, ' ');
+			if ((space && buf_try_putc(out, ' ') == -1) ||
+			    buf_try_putc(out, b[s]) == -1)
+				return -1;
 			space = 0;
-			buf_putc(out, b[s]);
 		}
-		buf_append(out, "\r\n", 2);
+		if (buf_try_append(out, "\r\n", 2) == -1)
+			return -1;
 	}
+	return 0;
 }
 
 /* --- the header's fields ------------------------------------------------- */
@@ -206,7 +209,9 @@ sign_data(const struct dkim_key *k, const struct buf *data, struct buf *b64)
 	return 0;
 }
 
-/* One DKIM-Signature field for key k. */
+/* One DKIM-Signature field for key k; -1 also when the fields to sign
+ * do not fit the limits below (a header with hundreds of To fields):
+ * the message then goes unsigned rather than the process down. */
 static int
 sign_one(const struct dkim_key *k, struct field *f, size_t nf,
     const char *bh, int64_t now, struct buf *out)
@@ -228,23 +233,29 @@ sign_one(const struct dkim_key *k, struct field *f, size_t nf,
 		if (strcmp(signed_fields[i], "from") == 0)
 			count++;	/* oversigned */
 		for (; count > 0; count--) {
-			buf_printf(&names, "%s%s", names.len ? ":" : "",
-			    signed_fields[i]);
+			if (buf_try_printf(&names, "%s%s", names.len ? ":" :
+			    "", signed_fields[i]) == -1)
+				goto out;
 			for (j = nf; j-- > 0;)
 				if (named(&f[j], signed_fields[i]) &&
 				    !f[j].used) {
 					f[j].used = 1;
-					dkim_canon_header(f[j].p, f[j].n, &data);
+					if (dkim_canon_header(f[j].p, f[j].n,
+					    &data) == -1)
+						goto out;
 					break;
 				}
 		}
 	}
+	/* h holds at most names, a domain and a selector (dkim.h) and
+	 * bh: far below its limit */
 	buf_printf(&h, "DKIM-Signature: v=1; a=%s; c=relaxed/relaxed; "
 	    "d=%s; s=%s;\r\n\tt=%lld; h=%s;\r\n\tbh=%s;\r\n\tb=", k->ed25519 ?
 	    "ed25519-sha256" : "rsa-sha256", k->domain, k->selector,
 	    (long long)now, buf_cstr(&names), bh);
 	/* the field itself, b= empty, without its CRLF (RFC 6376 3.7) */
-	dkim_canon_header(h.data, h.len, &data);
+	if (dkim_canon_header(h.data, h.len, &data) == -1)
+		goto out;
 	data.len -= 2;
 	if (sign_data(k, &data, &sig) == -1)
 		goto out;
@@ -256,7 +267,8 @@ sign_one(const struct dkim_key *k, struct field *f, size_t nf,
 		    sig.len - i : 72);
 	}
 	buf_append(&h, "\r\n", 2);
-	buf_append(out, h.data, h.len);
+	if (buf_try_append(out, h.data, h.len) == -1)
+		goto out;
 	r = 0;
 out:
 	buf_free(&h);
@@ -295,10 +307,14 @@ dkim_sign(const struct dkim_key *keys, size_t n, const char *msg, size_t len,
 		free(f);
 		return 0;	/* no one From domain to sign for */
 	}
-	buf_init(&body, len - bodyoff + 16);
+	/* a line ending in a bare LF gets CRLF: at most twice the body,
+	 * and one CRLF added at the end */
+	buf_init(&body, 2 * (len - bodyoff) + 16);
 	buf_init(&bh, 64);
-	dkim_canon_body(msg + bodyoff, len - bodyoff, &body);
-	if (sha256(body.data, body.len, hash) == -1) {
+	if (dkim_canon_body(msg + bodyoff, len - bodyoff, &body) == -1 ||
+	    sha256(body.data, body.len, hash) == -1) {
+		buf_reset(err);
+		buf_puts(err, "DKIM: cannot hash the body");
 		r = -1;
 		goto out;
 	}
@@ -308,7 +324,7 @@ dkim_sign(const struct dkim_key *keys, size_t n, const char *msg, size_t len,
 			continue;
 		if (sign_one(&keys[i], f, nf, buf_cstr(&bh), now, out) == -1) {
 			buf_reset(err);
-			buf_printf(err, "DKIM signing with %s/%s failed",
+			buf_cut_printf(err, "DKIM signing with %s/%s failed",
 			    keys[i].domain, keys[i].selector);
 			r = -1;
 		}
@@ -332,7 +348,7 @@ load_one(const char *path, const char *domain, const char *file,
 
 	if (fp == NULL) {
 		buf_reset(err);
-		buf_printf(err, "%s: cannot open", path);
+		buf_cut_printf(err, "%s: cannot open", path);
 		return -1;
 	}
 	pkey = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
@@ -342,7 +358,7 @@ load_one(const char *path, const char *domain, const char *file,
 	    n >= sizeof(k->selector)) {
 		EVP_PKEY_free(pkey);
 		buf_reset(err);
-		buf_printf(err, "%s: not an RSA or Ed25519 private key",
+		buf_cut_printf(err, "%s: not an RSA or Ed25519 private key",
 		    path);
 		return -1;
 	}
@@ -353,6 +369,14 @@ load_one(const char *path, const char *domain, const char *file,
 	k->ed25519 = EVP_PKEY_get_id(pkey) == EVP_PKEY_ED25519;
 	k->pkey = pkey;
 	return 0;
+}
+
+static int
+too_long(struct buf *err, const char *dir)
+{
+	buf_reset(err);
+	buf_cut_printf(err, "%s: path too long", dir);
+	return -1;
 }
 
 int
@@ -375,7 +399,10 @@ dkim_keys_load(const char *dir, struct dkim_key **out, size_t *np,
 		if (de->d_name[0] == '.')
 			continue;
 		buf_reset(&path);
-		buf_printf(&path, "%s/%s", dir, de->d_name);
+		if (buf_try_printf(&path, "%s/%s", dir, de->d_name) == -1) {
+			r = too_long(err, dir);
+			break;
+		}
 		if ((fd = opendir(buf_cstr(&path))) == NULL)
 			continue;
 		while (r == 0 && (fe = readdir(fd)) != NULL) {
@@ -384,8 +411,11 @@ dkim_keys_load(const char *dir, struct dkim_key **out, size_t *np,
 			    strcmp(fe->d_name + l - 4, ".key") != 0)
 				continue;
 			buf_reset(&path);
-			buf_printf(&path, "%s/%s/%s", dir, de->d_name,
-			    fe->d_name);
+			if (buf_try_printf(&path, "%s/%s/%s", dir, de->d_name,
+			    fe->d_name) == -1) {
+				r = too_long(err, dir);
+				break;
+			}
 			k = xreallocarray(k, n + 1, sizeof(*k));
 			if (load_one(buf_cstr(&path), de->d_name, fe->d_name,
 			    &k[n], err) == -1)
@@ -416,29 +446,41 @@ dkim_keys_free(struct dkim_key **kp, size_t *np)
 	*np = 0;
 }
 
+/* "v=DKIM1; k=...; p=" and the key in base64, or -1 when that does not
+ * fit txt (a large RSA key in a small buffer). */
+static int
+txt_put(struct buf *txt, const char *head, const unsigned char *key,
+    size_t n)
+{
+	size_t room = txt->max - txt->len, h = strlen(head);
+
+	if (h > room || n > room || (n + 2) / 3 * 4 > room - h ||
+	    buf_try_puts(txt, head) == -1)
+		return -1;
+	base64_encode(txt, key, n);
+	return 0;
+}
+
 static int
 txt_of(EVP_PKEY *pkey, struct buf *txt)
 {
 	unsigned char raw[64], *der = NULL;
 	size_t rawlen = sizeof(raw);
-	int len;
+	int len, r;
 
 	buf_reset(txt);
 	if (EVP_PKEY_get_id(pkey) == EVP_PKEY_ED25519) {
 		/* RFC 8463 4: the raw 32-byte public key */
 		if (EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen) != 1)
 			return -1;
-		buf_puts(txt, "v=DKIM1; k=ed25519; p=");
-		base64_encode(txt, raw, rawlen);
-		return 0;
+		return txt_put(txt, "v=DKIM1; k=ed25519; p=", raw, rawlen);
 	}
 	/* RFC 6376 3.6.1: SubjectPublicKeyInfo, DER, base64 */
 	if ((len = i2d_PUBKEY(pkey, &der)) <= 0)
 		return -1;
-	buf_puts(txt, "v=DKIM1; k=rsa; p=");
-	base64_encode(txt, der, (size_t)len);
+	r = txt_put(txt, "v=DKIM1; k=rsa; p=", der, (size_t)len);
 	OPENSSL_free(der);
-	return 0;
+	return r;
 }
 
 int
@@ -458,17 +500,16 @@ dkim_keygen(int ed25519, struct buf *key_pem, struct buf *txt,
 	long n;
 	int r = -1;
 
+	buf_reset(key_pem);
 	if (pkey == NULL || (bio = BIO_new(BIO_s_mem())) == NULL ||
 	    PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL) !=
 	    1 || (n = BIO_get_mem_data(bio, &p)) <= 0 ||
-	    txt_of(pkey, txt) == -1) {
+	    txt_of(pkey, txt) == -1 ||
+	    buf_try_append(key_pem, p, (size_t)n) == -1) {
 		buf_reset(err);
 		buf_puts(err, "cannot make a key");
-	} else {
-		buf_reset(key_pem);
-		buf_append(key_pem, p, (size_t)n);
+	} else
 		r = 0;
-	}
 	BIO_free(bio);
 	EVP_PKEY_free(pkey);
 	return r;

@@ -36,10 +36,11 @@ has_8bit(const char *p, size_t n)
 /* RFC 2045 6.7: lines of at most 76 characters with soft breaks, "=",
  * 8-bit bytes and controls (not TAB) as =XX, blanks before a line end
  * encoded; CRLF stays a line end. */
-void
+int
 mime_qp_encode(const char *p, size_t n, struct buf *out)
 {
 	static const char hex[] = "0123456789ABCDEF";
+	char x[3] = { '=', 0, 0 };
 	size_t i, col = 0, need;
 	unsigned char c;
 	int enc;
@@ -47,7 +48,8 @@ mime_qp_encode(const char *p, size_t n, struct buf *out)
 	for (i = 0; i < n; i++) {
 		c = (unsigned char)p[i];
 		if (c == '\r' && i + 1 < n && p[i + 1] == '\n') {
-			buf_append(out, "\r\n", 2);
+			if (buf_try_append(out, "\r\n", 2) == -1)
+				return -1;
 			i++;
 			col = 0;
 			continue;
@@ -57,22 +59,25 @@ mime_qp_encode(const char *p, size_t n, struct buf *out)
 		    '\r'));
 		need = enc ? 3 : 1;
 		if (col + need > 75) {
-			buf_append(out, "=\r\n", 3);
+			if (buf_try_append(out, "=\r\n", 3) == -1)
+				return -1;
 			col = 0;
 		}
 		if (enc) {
-			buf_putc(out, '=');
-			buf_putc(out, hex[c >> 4]);
-			buf_putc(out, hex[c & 15]);
-		} else
-			buf_putc(out, (char)c);
+			x[1] = hex[c >> 4];
+			x[2] = hex[c & 15];
+			if (buf_try_append(out, x, 3) == -1)
+				return -1;
+		} else if (buf_try_putc(out, (char)c) == -1)
+			return -1;
 		col += need;
 	}
+	return 0;
 }
 
 /* The header without its Content-Transfer-Encoding field(s), with one
  * saying quoted-printable before the blank line. */
-static void
+static int
 header_qp(const char *h, size_t n, struct buf *out)
 {
 	size_t i = 0, e, end = n;
@@ -89,12 +94,14 @@ header_qp(const char *h, size_t n, struct buf *out)
 		if (h[i] != ' ' && h[i] != '\t')
 			skip = e - i > 26 && strncasecmp(h + i,
 			    "Content-Transfer-Encoding:", 26) == 0;
-		if (!skip)
-			buf_append(out, h + i, e - i);
+		if (!skip && buf_try_append(out, h + i, e - i) == -1)
+			return -1;
 		i = e;
 	}
-	buf_puts(out, "Content-Transfer-Encoding: quoted-printable\r\n");
-	buf_append(out, h + end, n - end);
+	if (buf_try_puts(out, "Content-Transfer-Encoding: "
+	    "quoted-printable\r\n") == -1)
+		return -1;
+	return buf_try_append(out, h + end, n - end);
 }
 
 struct walk {
@@ -103,6 +110,7 @@ struct walk {
 	struct buf *out;
 	int flags;
 	int changed;
+	int full;		/* out reached its limit */
 };
 
 size_t
@@ -127,8 +135,8 @@ mime_longest_line(const char *p, size_t n)
 }
 
 /* base64 in lines of 76 (RFC 2045 6.8): the alphabet kept, the rest
- * (old line ends, blanks) dropped. */
-static void
+ * (old line ends, blanks) dropped.  0, or -1 at out's limit. */
+static int
 base64_rewrap(const char *p, size_t n, struct buf *out)
 {
 	size_t i, col = 0;
@@ -137,14 +145,15 @@ base64_rewrap(const char *p, size_t n, struct buf *out)
 		if (p[i] == '\r' || p[i] == '\n' || p[i] == ' ' ||
 		    p[i] == '\t')
 			continue;
-		buf_putc(out, p[i]);
+		if (buf_try_putc(out, p[i]) == -1)
+			return -1;
 		if (++col == 76) {
-			buf_append(out, "\r\n", 2);
+			if (buf_try_append(out, "\r\n", 2) == -1)
+				return -1;
 			col = 0;
 		}
 	}
-	if (col > 0)
-		buf_append(out, "\r\n", 2);
+	return col > 0 ? buf_try_append(out, "\r\n", 2) : 0;
 }
 
 static int
@@ -160,6 +169,8 @@ leaves(struct walk *w, const struct mime_part *p)
 	size_t i, n = p->body.len;
 	int plain, qp = 0;
 
+	if (w->full)
+		return;
 	if (p->children != NULL && (mime_is_multipart(p) ||
 	    mime_is_message(p))) {
 		for (i = 0; i < p->nchildren; i++)
@@ -174,24 +185,27 @@ leaves(struct walk *w, const struct mime_part *p)
 		qp = 1;
 	else if (is_enc(p, "base64") && (w->flags & MIME_FIT_998) &&
 	    mime_longest_line(b, n) > 998) {
-		buf_append(w->out, d + w->cursor, p->body.off - w->cursor);
-		base64_rewrap(b, n, w->out);
+		if (buf_try_append(w->out, d + w->cursor, p->body.off -
+		    w->cursor) == -1 || base64_rewrap(b, n, w->out) == -1)
+			w->full = 1;
 		w->cursor = p->body.off + n;
 		w->changed = 1;
 		return;
 	}
 	if (!qp)
 		return;		/* fit already, or left as it is */
-	buf_append(w->out, d + w->cursor, p->header.off - w->cursor);
-	header_qp(d + p->header.off, p->header.len, w->out);
-	mime_qp_encode(b, n, w->out);
+	if (buf_try_append(w->out, d + w->cursor, p->header.off - w->cursor) ==
+	    -1 || header_qp(d + p->header.off, p->header.len, w->out) == -1 ||
+	    mime_qp_encode(b, n, w->out) == -1)
+		w->full = 1;
 	w->cursor = p->body.off + n;
 	w->changed = 1;
 }
 
 /* A line longer than 998: folded before the last blank within 998
- * (the blank starts the next line), else cut with CRLF SP. */
-static void
+ * (the blank starts the next line), else cut with CRLF SP.  0, or -1 at
+ * out's limit. */
+static int
 fold_line(const char *p, size_t n, struct buf *out)
 {
 	size_t cut, max = 998;	/* octets the current output line may have */
@@ -201,43 +215,46 @@ fold_line(const char *p, size_t n, struct buf *out)
 		    cut--)
 			;
 		if (cut > 1) {
-			buf_append(out, p, cut);
-			buf_append(out, "\r\n", 2);
+			if (buf_try_append(out, p, cut) == -1 ||
+			    buf_try_append(out, "\r\n", 2) == -1)
+				return -1;
 			max = 998;
 		} else {
 			cut = max;
-			buf_append(out, p, cut);
-			buf_append(out, "\r\n ", 3);
+			if (buf_try_append(out, p, cut) == -1 ||
+			    buf_try_append(out, "\r\n ", 3) == -1)
+				return -1;
 			max = 997;	/* the SP is on the next line */
 		}
 		p += cut;
 		n -= cut;
 	}
-	buf_append(out, p, n);
+	return buf_try_append(out, p, n);
 }
 
-/* Every line of in at most 998 octets, into out. */
-static void
+/* Every line of in at most 998 octets, into out.  0, or -1. */
+static int
 fold_all(const char *p, size_t n, struct buf *out)
 {
 	const char *nl;
-	size_t l;
+	size_t l, body;
 
 	while (n > 0) {
 		nl = memchr(p, '\n', n);
 		l = nl != NULL ? (size_t)(nl - p) + 1 : n;
 		if (l > 1000 || (nl == NULL && l > 998)) {
-			size_t body = l;
-
+			body = l;
 			if (nl != NULL)
 				body -= l >= 2 && p[l - 2] == '\r' ? 2 : 1;
-			fold_line(p, body, out);
-			buf_append(out, p + body, l - body);
-		} else
-			buf_append(out, p, l);
+			if (fold_line(p, body, out) == -1 ||
+			    buf_try_append(out, p + body, l - body) == -1)
+				return -1;
+		} else if (buf_try_append(out, p, l) == -1)
+			return -1;
 		p += l;
 		n -= l;
 	}
+	return 0;
 }
 
 int
@@ -246,27 +263,33 @@ mime_fit(const char *data, size_t len, int flags, struct buf *out)
 	struct mime_msg *m = mime_parse(data, len);
 	struct buf tmp;
 	struct walk w;
+	int r = 0;
 
 	memset(&w, 0, sizeof(w));
 	w.m = m;
 	w.flags = flags;
-	buf_init(&tmp, 0);
+	buf_init(&tmp, out->max);	/* the result's limit is out's */
 	w.out = &tmp;
 	leaves(&w, m->root);
-	if (w.changed)
-		buf_append(&tmp, data + w.cursor, len - w.cursor);
+	if (w.changed && !w.full && buf_try_append(&tmp, data + w.cursor,
+	    len - w.cursor) == -1)
+		w.full = 1;
 	mime_free(&m);
+	if (w.full) {
+		buf_free(&tmp);
+		return -1;
+	}
 	if (w.changed) {
 		data = tmp.data;
 		len = tmp.len;
+		r = 1;
 	}
-	if ((flags & MIME_FIT_998) && mime_longest_line(data, len) > 998) {
-		fold_all(data, len, out);
-		w.changed = 1;
-	} else if (w.changed)
-		buf_append(out, data, len);
+	if ((flags & MIME_FIT_998) && mime_longest_line(data, len) > 998)
+		r = fold_all(data, len, out) == -1 ? -1 : 1;
+	else if (r == 1 && buf_try_append(out, data, len) == -1)
+		r = -1;
 	buf_free(&tmp);
-	return w.changed;
+	return r;
 }
 
 int

@@ -110,7 +110,7 @@ a_words(struct alist *a, int stop_at_colon)
 		    (c == ':' && stop_at_colon))
 			return c;
 		if (c == '"') {
-			buf_init(&q, 0);
+			buf_init(&q, a->n + 1);
 			a_quoted(a, &q);
 			a_word(a, q.data != NULL ? q.data : "", q.len);
 			buf_free(&q);
@@ -202,7 +202,7 @@ a_angle(struct alist *a)
 	size_t e;
 	int c;
 
-	buf_init(&name, 0);
+	buf_init(&name, a->n + 1);
 	buf_append(&name, a->phrase.data, a->phrase.len);
 	buf_reset(&a->adl);
 	a->i++;
@@ -284,12 +284,15 @@ addr_walk(struct alist *ap, const char *s, size_t n)
 
 	a.s = s;
 	a.n = n;
-	buf_init(&a.phrase, 0);
-	buf_init(&a.local, 0);
-	buf_init(&a.comment, 0);
-	buf_init(&a.adl, 0);
-	buf_init(&a.mbox, 0);
-	buf_init(&a.host, 0);
+	/* Each holds bytes of the field, each at most once (a space in the
+	 * phrase stands for blanks or a comment): never more than n, which
+	 * may pass the default limit (DKIM reads a From field of any size). */
+	buf_init(&a.phrase, n + 1);
+	buf_init(&a.local, n + 1);
+	buf_init(&a.comment, n + 1);
+	buf_init(&a.adl, n + 1);
+	buf_init(&a.mbox, n + 1);
+	buf_init(&a.host, n + 1);
 	while (a.i < a.n) {
 		before = a.i;
 		if (a.s[a.i] == ',' || (a.s[a.i] == ';' && !in_group)) {

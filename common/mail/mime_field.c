@@ -285,7 +285,10 @@ join_group(struct rawp *rp, size_t n, size_t first, struct mime_param *out)
 	struct buf w;
 	int ext = 0, next;
 
-	buf_init(&w, MIME_MAX_HEADER);
+	/* The values come from one field, so they hold at most
+	 * MIME_MAX_HEADER bytes (field_value); pct_escape makes a byte
+	 * three, and "''" starts an extended value. */
+	buf_init(&w, 3 * MIME_MAX_HEADER + 2);
 	for (i = first; i < n; i++)
 		if (same_group(&rp[first], &rp[i]))
 			idx[k++] = i;

@@ -69,7 +69,8 @@ broken(struct enqc *c, struct buf *reply)
 	return -1;
 }
 
-/* Wait for one reply frame. */
+/* Wait for one reply frame; -1 also when it does not fit payload (a
+ * reply line is short: enqueue is not itself then). */
 static int
 read_reply(struct enqc *c, int *type, struct buf *payload)
 {
@@ -79,8 +80,8 @@ read_reply(struct enqc *c, int *type, struct buf *payload)
 
 	for (;;) {
 		if ((used = queue_frame_take(&c->in, 0, type, &p)) > 0) {
-			buf_reset(payload);
-			buf_append(payload, p.p, p.n);
+			if (buf_try_set(payload, p.p, p.n) == -1)
+				return -1;
 			memmove(c->in.data, c->in.data + used, c->in.len -
 			    (size_t)used);
 			c->in.len -= (size_t)used;
@@ -121,11 +122,10 @@ enqc_begin(struct enqc *c, struct sv envelope, char id[QUEUE_ID_MAX],
 	    queue_id_ok(buf_cstr(&p))) {
 		memcpy(id, p.data, p.len + 1);
 		r = 0;
-	} else if (type == QF_FAIL) {
-		buf_reset(reply);
-		buf_append(reply, p.data, p.len);
+	} else if (type == QF_FAIL && buf_try_set(reply, p.data, p.len) ==
+	    0)
 		r = 1;
-	} else
+	else
 		r = broken(c, reply);
 	buf_free(&p);
 	return r;
@@ -184,9 +184,11 @@ enqc_commit(struct enqc *c, struct sv fields, struct buf *reply)
 		buf_free(&p);
 		return broken(c, reply);
 	}
-	buf_reset(reply);
-	buf_append(reply, p.data, p.len);
-	r = type == QF_OK ? 0 : type == QF_FAIL ? 1 : broken(c, reply);
+	if (buf_try_set(reply, p.data, p.len) == -1)
+		r = broken(c, reply);
+	else
+		r = type == QF_OK ? 0 : type == QF_FAIL ? 1 :
+		    broken(c, reply);
 	buf_free(&p);
 	return r;
 }

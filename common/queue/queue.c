@@ -412,24 +412,30 @@ queue_env_parse(struct sv text, struct queue_env *e, const char **error_r)
 	return 0;
 }
 
-void
+int
 queue_env_format(const struct queue_env *e, struct buf *out)
 {
 	struct buf line;
-	size_t i;
+	size_t i, lim = out->max < QUEUE_ENV_MAX ? out->max : QUEUE_ENV_MAX;
+	int r = 0;
 
+	/* Replies (the other servers'), filters' fields and recipients
+	 * grow an envelope after it was first parsed: one longer than
+	 * queue_env_parse takes would never be read back. */
 	buf_reset(out);
 	buf_init(&line, QUEUE_ENV_MAX);
-	rec_encode(&e->head, &line);
-	buf_append(out, line.data, line.len);
-	buf_putc(out, '\n');
-	for (i = 0; i < e->nrcpt; i++) {
+	for (i = 0; i <= e->nrcpt && r == 0; i++) {
 		buf_reset(&line);
-		rec_encode(&e->rcpts[i], &line);
-		buf_append(out, line.data, line.len);
-		buf_putc(out, '\n');
+		rec_encode(i == 0 ? &e->head : &e->rcpts[i - 1], &line);
+		if (line.len >= lim - out->len ||
+		    buf_try_append(out, line.data, line.len) == -1 ||
+		    buf_try_putc(out, '\n') == -1)
+			r = -1;
 	}
 	buf_free(&line);
+	if (r == -1)
+		buf_reset(out);
+	return r;
 }
 
 /* --- frames -------------------------------------------------------------- */

@@ -25,7 +25,13 @@ domusage_open(const char *dir, struct domusage **dp, struct buf *err)
 
 	*dp = NULL;
 	buf_init(&path, 4096);
-	buf_printf(&path, "%s/.usage", dir);
+	if (buf_try_printf(&path, "%s/.usage", dir) == -1) {
+		buf_reset(err);
+		buf_cut_printf(err, "%s: path too long", dir);
+		buf_free(&path);
+		domusage_close(&d);
+		return -1;
+	}
 	if (dict_env_open(buf_cstr(&path), 1, &d->env, err) != DICT_OK ||
 	    dict_open(d->env, "usage.db", 1, &d->db, err) != DICT_OK) {
 		buf_free(&path);
@@ -149,7 +155,12 @@ domusage_report(struct domusage *d, const char *user, uint64_t bytes,
 	rp.msgs = msgs;
 	buf_init(&rp.key, 1024);
 	buf_putc(&rp.key, 'u');
-	buf_puts(&rp.key, user);
+	if (buf_try_puts(&rp.key, user) == -1) {
+		buf_reset(err);
+		buf_puts(err, "domain usage: user name too long");
+		buf_free(&rp.key);
+		return -1;
+	}
 	r = dict_txn_run(d->env, report_txn, &rp, err);
 	buf_free(&rp.key);
 	return r == DICT_OK ? 0 : -1;

@@ -77,8 +77,8 @@ step_into(int dfd, const char *name, uid_t uid, gid_t gid, struct buf *err)
 	    geteuid()) || (st.st_mode & 077) != 0) {
 		close(fd);
 		buf_reset(err);
-		buf_printf(err, "%s: not a private directory of the mail "
-		    "user", log_esc_str(name));
+		buf_cut_printf(err, "%s: not a private directory of the "
+		    "mail user", log_esc_str(name));
 		return -1;
 	}
 	return fd;
@@ -94,7 +94,7 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	buf_reset(err);
-	buf_printf(err, "%s: %s", log_esc_str(name), strerror(saved));
+	buf_cut_printf(err, "%s: %s", log_esc_str(name), strerror(saved));
 	return -1;
 }
 
@@ -107,13 +107,13 @@ home_open(const char *mail_dir, const char *home, uid_t uid, gid_t gid,
 
 	if (split_home(home, dom, user, sizeof(dom)) == -1) {
 		buf_reset(err);
-		buf_printf(err, "unusable home \"%s\"",
+		buf_cut_printf(err, "unusable home \"%s\"",
 		    log_esc_str(home ? home : ""));
 		return -1;
 	}
 	if ((top = open(mail_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		buf_reset(err);
-		buf_printf(err, "%s: %s", mail_dir, strerror(errno));
+		buf_cut_printf(err, "%s: %s", mail_dir, strerror(errno));
 		return -1;
 	}
 	d = step_into(top, dom, uid, gid, err);

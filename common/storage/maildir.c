@@ -38,6 +38,7 @@ int
 maildir_folder_dir(struct sv name, struct buf *dir, const char **error_r)
 {
 	struct sv rest = name, level;
+	char x[3] = { '%', 0, 0 };
 	size_t i;
 
 	buf_reset(dir);
@@ -63,16 +64,18 @@ maildir_folder_dir(struct sv name, struct buf *dir, const char **error_r)
 			buf_reset(dir);
 			return -1;
 		}
-		buf_putc(dir, '.');
+		/* a level escaped is up to three times the name: the
+		 * caller's dir may be too small for it (checked below) */
+		if (buf_try_putc(dir, '.') == -1)
+			goto long_name;
 		for (i = 0; i < level.n; i++) {
 			unsigned char c = (unsigned char)level.p[i];
 
-			if (needs_escape(c)) {
-				buf_putc(dir, '%');
-				buf_putc(dir, hex[c >> 4]);
-				buf_putc(dir, hex[c & 15]);
-			} else
-				buf_putc(dir, (char)c);
+			x[1] = hex[c >> 4];
+			x[2] = hex[c & 15];
+			if (needs_escape(c) ? buf_try_append(dir, x, 3) == -1 :
+			    buf_try_putc(dir, (char)c) == -1)
+				goto long_name;
 		}
 		if (rest.n == 0 && name.p[name.n - 1] == '/') {
 			*error_r = "folder name ends with \"/\"";
@@ -82,12 +85,13 @@ maildir_folder_dir(struct sv name, struct buf *dir, const char **error_r)
 	}
 	/* One directory entry: NAME_MAX is 255 on every file system we
 	 * care about. */
-	if (dir->len > 255) {
-		*error_r = "folder name too long once escaped";
-		buf_reset(dir);
-		return -1;
-	}
+	if (dir->len > 255)
+		goto long_name;
 	return 0;
+long_name:
+	*error_r = "folder name too long once escaped";
+	buf_reset(dir);
+	return -1;
 }
 
 static int
@@ -107,6 +111,7 @@ maildir_dir_folder(const char *e, struct buf *name)
 {
 	size_t i, n = strlen(e);
 	int h, l;
+	char c;
 
 	buf_reset(name);
 	if (n < 2 || e[0] != '.' || strcmp(e, "..") == 0)
@@ -115,14 +120,18 @@ maildir_dir_folder(const char *e, struct buf *name)
 		if (e[i] == '.') {
 			if (i + 1 == n || e[i + 1] == '.')
 				return -1;	/* empty level */
-			buf_putc(name, '/');
+			c = '/';
 		} else if (e[i] == '%' && i + 2 < n &&
 		    (h = unhex((unsigned char)e[i + 1])) >= 0 &&
 		    (l = unhex((unsigned char)e[i + 2])) >= 0) {
-			buf_putc(name, (char)(h << 4 | l));
+			c = (char)(h << 4 | l);
 			i += 2;
 		} else
-			buf_putc(name, e[i]);
+			c = e[i];
+		/* an entry of the disk, which anyone with the mail
+		 * user's rights may have named */
+		if (buf_try_putc(name, c) == -1)
+			return -1;
 	}
 	if (name->len == 0 || !utf8_valid(name->data, name->len) ||
 	    sv_has_nul(buf_sv(name)))

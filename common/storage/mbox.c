@@ -30,7 +30,7 @@ static int
 seterr(struct buf *err, const char *what, const char *detail)
 {
 	buf_reset(err);
-	buf_printf(err, "%s: %s", what, detail);
+	buf_cut_printf(err, "%s: %s", what, detail);	/* a folder name */
 	return -1;
 }
 
@@ -258,20 +258,25 @@ mbox_keywords(struct mbox *mb, struct buf *names, size_t *count_out,
 	struct buf k;
 	struct rec kw;
 	size_t i;
-	int r;
+	int r, full = 0;
 
 	buf_init(&k, 16);
 	rec_init(&kw);
 	st_key_id(&k, 'k', mb->id);
 	r = st_get_rec(mb->st, NULL, &k, &kw);
 	buf_reset(names);
-	for (i = 0; r == DICT_OK && i < kw.n; i++) {
-		buf_append(names, kw.vals[i].data, kw.vals[i].len);
-		buf_putc(names, '\0');
-	}
-	*count_out = r == DICT_OK ? kw.n : 0;
+	/* the names are the clients': as many and as long as they like */
+	for (i = 0; r == DICT_OK && !full && i < kw.n; i++)
+		if (buf_try_append(names, kw.vals[i].data, kw.vals[i].len) ==
+		    -1 || buf_try_putc(names, '\0') == -1)
+			full = 1;
+	*count_out = r == DICT_OK && !full ? kw.n : 0;
 	rec_free(&kw);
 	buf_free(&k);
+	if (full) {
+		buf_reset(names);
+		return seterr(err, mb->name, "keyword names too long");
+	}
 	if (r != DICT_OK && r != DICT_NOTFOUND)
 		return seterr(err, mb->name, "cannot read the index");
 	return 0;
@@ -570,8 +575,15 @@ store_tmp_copy(struct store_tmp *t, int fd, uint64_t len)
 void
 store_tmp_parsed(struct store_tmp *t, struct sv env, struct sv bs)
 {
-	buf_set(&t->env, env.p, env.n);
-	buf_set(&t->bs, bs.p, bs.n);
+	/* views larger than the store caches are not taken: it parses
+	 * the file itself at append, and caches what fits */
+	if (buf_try_set(&t->env, env.p, env.n) == -1 ||
+	    buf_try_set(&t->bs, bs.p, bs.n) == -1) {
+		buf_reset(&t->env);
+		buf_reset(&t->bs);
+		t->parsed = 0;
+		return;
+	}
 	t->parsed = 1;
 }
 
@@ -884,7 +896,9 @@ mbox_copy(struct mbox *src, uint32_t uid, struct mbox *dst, int move,
 	buf_init(&k, 16);
 	buf_init(&base, 512);
 	buf_init(&path, 1024);
-	buf_init(&kwnames, 4096);
+	/* the keyword table is one record of the index, at most 16 MB
+	 * (st_get_rec): any of them fits */
+	buf_init(&kwnames, 0);
 	rec_init(&r);
 	if (move && (lock = st_lock(src->st, src->id, 0)) == -1) {
 		ret = seterr(err, src->name, "cannot lock the folder");
@@ -902,8 +916,13 @@ again:
 	}
 	msg_from_rec(uid, &r, &base, &m);
 	cur_path(src, buf_cstr(&base), &path);
-	/* keywords travel by name: each folder has its own table */
-	if (m.keywords != 0 && mbox_keywords(src, &kwnames, &nkw, err) == 0) {
+	/* keywords travel by name: each folder has its own table; a copy
+	 * without them would lose them silently */
+	if (m.keywords != 0 && mbox_keywords(src, &kwnames, &nkw, err) == -1) {
+		ret = -1;
+		goto out;
+	}
+	if (m.keywords != 0) {
 		names = xcalloc(nkw + 1, sizeof(*names));
 		for (i = 0, p = kwnames.data; i < nkw; i++, p += strlen(p) + 1)
 			names[i] = (m.keywords >> i) & 1 ? p : "";

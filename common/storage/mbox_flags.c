@@ -23,7 +23,7 @@ static int
 seterr(struct buf *err, const char *what, const char *detail)
 {
 	buf_reset(err);
-	buf_printf(err, "%s: %s", what, detail);
+	buf_cut_printf(err, "%s: %s", what, detail);	/* a folder name */
 	return -1;
 }
 

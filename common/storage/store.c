@@ -257,7 +257,7 @@ static int
 seterr(struct buf *err, const char *what, const char *detail)
 {
 	buf_reset(err);
-	buf_printf(err, "%s: %s", what, detail);
+	buf_cut_printf(err, "%s: %s", what, detail);	/* a folder name */
 	return -1;
 }
 
@@ -371,20 +371,20 @@ index_open(struct store *st, struct buf *err)
 	int r = -1;
 
 	buf_init(&path, 4096);
-	buf_printf(&path, "%s/chapar-index", st->home);
-	if (mkdirat(st->homefd, "chapar-index", 0700) == -1 &&
+	if (buf_try_printf(&path, "%s/chapar-index", st->home) == -1)
+		seterr(err, st->home, "path too long");
+	else if (mkdirat(st->homefd, "chapar-index", 0700) == -1 &&
 	    errno != EEXIST)
 		seterr(err, buf_cstr(&path), strerror(errno));
 	else if (dict_env_open(buf_cstr(&path), 1, &st->env, err) ==
 	    DICT_OK && dict_open(st->env, "index.db", 1, &st->db, err) ==
 	    DICT_OK)
 		r = 0;
-	if (r == 0) {
-		buf_puts(&path, "/folders.lock");
-		if ((st->lockfd = open(buf_cstr(&path), O_RDWR | O_CREAT |
-		    O_CLOEXEC | O_NOFOLLOW, 0600)) == -1)
-			r = seterr(err, buf_cstr(&path), strerror(errno));
-	}
+	if (r == 0 && buf_try_puts(&path, "/folders.lock") == -1)
+		r = seterr(err, st->home, "path too long");
+	else if (r == 0 && (st->lockfd = open(buf_cstr(&path), O_RDWR |
+	    O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) == -1)
+		r = seterr(err, buf_cstr(&path), strerror(errno));
 	buf_free(&path);
 	if (r == -1) {
 		dict_close(&st->db);
@@ -585,7 +585,7 @@ list_one(struct sv k, struct sv v, void *arg)
 	struct rec r;
 	int ret;
 
-	buf_init(&name, 1024);
+	buf_init(&name, k.n);	/* the key without its "M" */
 	rec_init(&r);
 	buf_append(&name, k.p + 1, k.n - 1);
 	if (rec_decode(v, &r) == -1) {

@@ -104,14 +104,15 @@ ossl_why(struct buf *err)
 		r = ERR_SYSTEM_ERROR(e) ? strerror(ERR_GET_REASON(e)) :
 		    ERR_reason_error_string(e);
 		if (r != NULL)
-			buf_printf(err, ": %s", r);
+			buf_cut_printf(err, ": %s", r);
 		else
-			buf_printf(err, ": OpenSSL error %lx", e);
+			buf_cut_printf(err, ": OpenSSL error %lx", e);
 	}
 	ERR_clear_error();
 }
 
-/* Set err to the message and OpenSSL's reason; returns -1. */
+/* Set err to the message and OpenSSL's reason, cut to err (paths and
+ * names of the configuration, a peer's name); returns -1. */
 static int __attribute__((format(printf, 2, 3)))
 ossl_fail(struct buf *err, const char *fmt, ...)
 {
@@ -119,7 +120,7 @@ ossl_fail(struct buf *err, const char *fmt, ...)
 
 	buf_reset(err);
 	va_start(ap, fmt);
-	buf_vprintf(err, fmt, ap);
+	buf_cut_vprintf(err, fmt, ap);
 	va_end(ap);
 	ossl_why(err);
 	return -1;
@@ -228,7 +229,7 @@ parse_min_version(const char *s, int *v, struct buf *err)
 		*v = TLS1_3_VERSION;
 	else {
 		buf_reset(err);
-		buf_printf(err, "tls min_version %s: use TLSv1.2 or "
+		buf_cut_printf(err, "tls min_version %s: use TLSv1.2 or "
 		    "TLSv1.3", log_esc_str(s));
 		return -1;
 	}
@@ -448,7 +449,7 @@ sni_index_cert(struct tls_server *srv, SSL_CTX *ctx, const char *path,
 	GENERAL_NAMES_free(gens);
 	if (added == 0) {
 		buf_reset(err);
-		buf_printf(err, "%s: no DNS names in subjectAltName",
+		buf_cut_printf(err, "%s: no DNS names in subjectAltName",
 		    path);
 		return -1;
 	}
@@ -706,7 +707,7 @@ tls_io_error(struct tls_conn *c, int ret, const char *op)
 		c->broken = 1;
 		buf_init(&why, 256);
 		if (ERR_peek_error() == 0 && errno != 0)
-			buf_printf(&why, ": %s", strerror(errno));
+			buf_cut_printf(&why, ": %s", strerror(errno));
 		ossl_why(&why);
 		log_info("tls: %s failed%s", op, buf_cstr(&why));
 		buf_free(&why);
@@ -806,11 +807,11 @@ hs_fail(SSL *ssl, int ret, int server, struct buf *err)
 	buf_puts(err, "TLS handshake failed");
 	if (!server && (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) &&
 	    (v = SSL_get_verify_result(ssl)) != X509_V_OK) {
-		buf_printf(err, ": certificate verification: %s",
+		buf_cut_printf(err, ": certificate verification: %s",
 		    X509_verify_cert_error_string(v));
 		ERR_clear_error();
 	} else if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
-		buf_printf(err, ": %s", saved != 0 ? strerror(saved) :
+		buf_cut_printf(err, ": %s", saved != 0 ? strerror(saved) :
 		    "connection closed by the peer");
 	else
 		ossl_why(err);

@@ -38,11 +38,13 @@ finding(struct check *ck, int level, const char *fmt, ...)
 	static const char *const prefix[] = { "info", "warning", "error" };
 	va_list ap;
 
-	buf_printf(ck->rep, "%s: ", prefix[level]);
+	/* a report line quotes the certificate: cut, never a panic; the
+	 * line end stays when there is room for it */
+	buf_cut_printf(ck->rep, "%s: ", prefix[level]);
 	va_start(ap, fmt);
-	buf_vprintf(ck->rep, fmt, ap);
+	buf_cut_vprintf(ck->rep, fmt, ap);
 	va_end(ap);
-	buf_putc(ck->rep, '\n');
+	buf_cut_printf(ck->rep, "\n");
 	if (level == F_ERROR)
 		ck->worst = -1;
 	else if (level == F_WARNING && ck->worst == 0)
@@ -88,13 +90,13 @@ read_chain(BIO *b, const char *path, X509 **leaf, STACK_OF(X509) **rest,
 	*rest = sk_X509_new_null();
 	buf_reset(why);
 	if (b == NULL) {
-		buf_printf(why, "%s: cannot read: %s", path,
+		buf_cut_printf(why, "%s: cannot read: %s", path,
 		    ossl_reason());
 		return -1;
 	}
 	if ((*leaf = PEM_read_bio_X509_AUX(b, NULL, no_passphrase,
 	    NULL)) == NULL) {
-		buf_printf(why, "%s: no certificate: %s", path,
+		buf_cut_printf(why, "%s: no certificate: %s", path,
 		    ossl_reason());
 		BIO_free(b);
 		return -1;
@@ -109,7 +111,7 @@ read_chain(BIO *b, const char *path, X509 **leaf, STACK_OF(X509) **rest,
 		ERR_clear_error();
 		return 0;
 	}
-	buf_printf(why, "%s: bad certificate after the first: %s", path,
+	buf_cut_printf(why, "%s: bad certificate after the first: %s", path,
 	    ossl_reason());
 	return -1;
 }
@@ -222,9 +224,13 @@ check_names(struct check *ck, X509 *x)
 		g = sk_GENERAL_NAME_value(gens, i);
 		if (g->type != GEN_DNS)
 			continue;
-		buf_printf(&names, "%s%s", names.len > 0 ? " " : "",
+		/* a certificate may hold thousands of names */
+		if (buf_try_printf(&names, "%s%s", names.len > 0 ? " " : "",
 		    log_esc(ASN1_STRING_get0_data(g->d.dNSName),
-		    (size_t)ASN1_STRING_length(g->d.dNSName)));
+		    (size_t)ASN1_STRING_length(g->d.dNSName))) == -1) {
+			buf_cut_printf(&names, " ...");
+			break;
+		}
 	}
 	GENERAL_NAMES_free(gens);
 	if (names.len > 0)
@@ -277,10 +283,10 @@ ocsp_parse(const struct tls_blob *b, struct buf *err)
 	if (p == NULL ||
 	    (resp = d2i_OCSP_RESPONSE(NULL, &p, (long)b->len)) == NULL ||
 	    p != b->data + b->len)
-		buf_printf(err, "%s: not a DER OCSP response", path);
+		buf_cut_printf(err, "%s: not a DER OCSP response", path);
 	else if ((st = OCSP_response_status(resp)) !=
 	    OCSP_RESPONSE_STATUS_SUCCESSFUL)
-		buf_printf(err, "%s: OCSP response status: %s", path,
+		buf_cut_printf(err, "%s: OCSP response status: %s", path,
 		    OCSP_response_status_str(st));
 	else
 		return resp;
@@ -319,20 +325,20 @@ ocsp_match(OCSP_RESPONSE *resp, X509 *leaf, STACK_OF(X509) *rest,
 	int status, reason, rc = -1;
 
 	if ((issuer = find_issuer(leaf, rest)) == NULL)
-		buf_printf(err, "%s: cannot match the OCSP response: "
+		buf_cut_printf(err, "%s: cannot match the OCSP response: "
 		    "the certificate file lacks the issuer", path);
 	else if ((bs = OCSP_response_get1_basic(resp)) == NULL ||
 	    (id = OCSP_cert_to_id(NULL, leaf, issuer)) == NULL)
-		buf_printf(err, "%s: not a basic OCSP response", path);
+		buf_cut_printf(err, "%s: not a basic OCSP response", path);
 	else if (OCSP_resp_find_status(bs, id, &status, &reason, NULL,
 	    &thisupd, &nextupd) != 1)
-		buf_printf(err, "%s: the OCSP response is not for the "
+		buf_cut_printf(err, "%s: the OCSP response is not for the "
 		    "certificate", path);
 	else if (status == V_OCSP_CERTSTATUS_REVOKED)
-		buf_printf(err, "%s: the OCSP response says the "
+		buf_cut_printf(err, "%s: the OCSP response says the "
 		    "certificate is revoked", path);
 	else if (OCSP_check_validity(thisupd, nextupd, 300, -1) != 1) {
-		buf_printf(err, "%s: the OCSP response is out of date",
+		buf_cut_printf(err, "%s: the OCSP response is out of date",
 		    path);
 		rc = 0;
 	} else
@@ -359,7 +365,7 @@ tls_ocsp_check(const struct tls_blob *ocsp, const struct tls_blob *cert,
 	    (resp = ocsp_parse(ocsp, err)) != NULL &&
 	    (rc = ocsp_match(resp, leaf, rest, ocsp->path, err)) == 1 &&
 	    buf_try_set(der, ocsp->data, ocsp->len) == -1) {
-		buf_printf(err, "%s: too large", ocsp->path);
+		buf_cut_printf(err, "%s: too large", ocsp->path);
 		rc = -1;
 	}
 	if (rc != 1)

@@ -89,7 +89,7 @@ blob_read(struct tls_blob *b, const char *path, const char *what,
 	if (e == 0 && why == NULL)
 		return 0;
 	buf_reset(err);
-	buf_printf(err, "%s: %s: %s", path, what,
+	buf_cut_printf(err, "%s: %s: %s", path, what,
 	    why != NULL ? why : strerror(e));
 	tls_blob_free(b);
 	return -1;
@@ -145,7 +145,7 @@ sni_read(struct tls_files *f, const char *dir, struct buf *err)
 
 	if ((n = scandir(dir, &ents, sni_filter, alphasort)) < 0) {
 		buf_reset(err);
-		buf_printf(err, "%s: cannot read: %s", dir,
+		buf_cut_printf(err, "%s: cannot read: %s", dir,
 		    strerror(errno));
 		return -1;
 	}
@@ -153,7 +153,7 @@ sni_read(struct tls_files *f, const char *dir, struct buf *err)
 	buf_init(&key, PATH_MAX);
 	if (n > SNI_FILES_MAX) {
 		buf_reset(err);
-		buf_printf(err, "%s: more than %d certificates", dir,
+		buf_cut_printf(err, "%s: more than %d certificates", dir,
 		    SNI_FILES_MAX);
 		rc = -1;
 	} else if (n > 0)
@@ -166,7 +166,7 @@ sni_read(struct tls_files *f, const char *dir, struct buf *err)
 		    ents[i]->d_name) == -1 || buf_try_printf(&key, "%s/%.*s.key",
 		    dir, (int)len, ents[i]->d_name) == -1)) {
 			buf_reset(err);
-			buf_printf(err, "%s: path too long", dir);
+			buf_cut_printf(err, "%s: path too long", dir);
 			rc = -1;
 		}
 		/* Counted first: tls_files_free() frees a half-read pair. */

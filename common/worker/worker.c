@@ -822,7 +822,9 @@ worker_run(int argc, char **argv, const struct worker_service *svc)
 		user = config_str(W.cf, NULL, "mail_user");
 		root = config_str(W.cf, NULL, "mail_dir");
 	} else if (user[0] == '\0') {
-		buf_printf(&dflt, "chapar-%s", W.service);
+		/* -s names the service: any length on a command line */
+		if (buf_try_printf(&dflt, "chapar-%s", W.service) == -1)
+			log_fatal("service name too long");
 		user = buf_cstr(&dflt);
 	}
 	W.chrooted = geteuid() == 0 && root[0] != '\0';

@@ -29,10 +29,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&t2, QUEUE_ENV_MAX * 2);
 	if (queue_env_parse(sv_make((const char *)data, size), &e, &why) ==
 	    0) {
-		queue_env_format(&e, &t1);
+		/* what parsed formats to no more than it was */
+		if (queue_env_format(&e, &t1) == -1 || t1.len > size)
+			abort();
 		if (queue_env_parse(buf_sv(&t1), &e2, &why) != 0)
 			abort();
-		queue_env_format(&e2, &t2);
+		if (queue_env_format(&e2, &t2) == -1)
+			abort();
 		if (!sv_eq(buf_sv(&t1), buf_sv(&t2)))
 			abort();
 	} else if (why == NULL)

@@ -18,6 +18,11 @@ ZONE = {
     "mx1.example.net": {"A": ["127.0.0.2"]},
     "mx2.example.net": {"A": ["127.0.0.1"]},
     "nullmx.example": {"MX": ["0 ."]},
+    # 400 addresses (nothing listens there): more than remote's 4 KB
+    # list of them holds
+    "many.example": {"MX": ["10 mxmany.example."]},
+    "mxmany.example": {"A": ["127.0.%d.%d" % (i // 200, i % 200 + 2)
+                             for i in range(400)]},
 }
 
 
@@ -239,6 +244,29 @@ def test_remote_survives_hostile_servers():
         wait_for(lambda: len(sink.messages) == 1, 20, "a good delivery")
     finally:
         lst.close()
+        sink.stop()
+        dns.stop()
+
+
+def test_remote_host_with_hundreds_of_addresses():
+    """A host's A records came from the domain's DNS, as many as it
+    likes: remote once ended with a panic when they passed its list's
+    limit.  It tries those that fit and defers."""
+    chapartest.need_root()
+    inst, sink, dns, port = remote_instance()
+    try:
+        assert sendmail(inst, "-f", "bob@example.org",
+                        "x@many.example").returncode == 0
+        wait_for(lambda: "<x@many.example>" in log(inst) and
+                 "status=deferred" in log(inst), 30, "the attempt")
+        text = log(inst)
+        assert "panic" not in text, text[-3000:]
+        assert "mxmany.example[127.0.0.2]:%d: cannot connect" % port in text
+        # and remote still works
+        assert sendmail(inst, "-f", "bob@example.org",
+                        "carol@example.net").returncode == 0
+        wait_for(lambda: len(sink.messages) == 1, 20, "a good delivery")
+    finally:
         sink.stop()
         dns.stop()
 

@@ -66,6 +66,31 @@ buf_refuses_past_limit(void)
 	buf_free(&b);
 }
 
+/* Messages quoting input are cut at the limit, never a panic, and never
+ * in the middle of a UTF-8 sequence. */
+static void
+buf_cut_keeps_what_fits(void)
+{
+	struct buf b;
+
+	buf_init(&b, 10);
+	buf_cut_printf(&b, "%s", "abc");
+	T_EQ_STR(buf_cstr(&b), "abc");
+	buf_cut_printf(&b, ": %s", "a long path that does not fit");
+	T_EQ_INT(b.len, 10);
+	T_EQ_STR(buf_cstr(&b), "abc: a ...");
+	buf_cut_printf(&b, "%s", "more");
+	T_EQ_STR(buf_cstr(&b), "abc: a ...");
+	buf_reset(&b);
+	/* "\xd9\x85" is one letter: the dots take all of it or none */
+	buf_cut_printf(&b, "%s", "abcdef\xd9\x85\xd9\x85z");
+	T_EQ_STR(buf_cstr(&b), "abcdef...");
+	buf_reset(&b);
+	buf_cut_printf(&b, "%s", "abcde\xd9\x85\xd9\x85xyz");
+	T_EQ_STR(buf_cstr(&b), "abcde\xd9\x85...");
+	buf_free(&b);
+}
+
 static void
 sv_split_trim_case(void)
 {
@@ -162,6 +187,7 @@ T_SUITE(suite_buf)
 	t_run("buf_grows_and_keeps_nul", buf_grows_and_keeps_nul);
 	t_run("buf_reserve_keeps_nul", buf_reserve_keeps_nul);
 	t_run("buf_refuses_past_limit", buf_refuses_past_limit);
+	t_run("buf_cut_keeps_what_fits", buf_cut_keeps_what_fits);
 	t_run("sv_split_trim_case", sv_split_trim_case);
 	t_run("parse_u64_bounds", parse_u64_bounds);
 	t_run("base64_rfc4648_vectors", base64_rfc4648_vectors);

@@ -144,6 +144,42 @@ config_refuses_nul(void)
 	buf_free(&err);
 }
 
+/* A value at the 64 KB limit and "$$" after it ended the parser with a
+ * panic; an error quoting a long file name and value must fit the
+ * caller's err, cut. */
+static void
+config_long_values(void)
+{
+	struct config *c;
+	struct buf text, err, name;
+	size_t i;
+
+	buf_init(&text, 0);
+	buf_init(&err, 1024);
+	buf_init(&name, 0);
+	buf_puts(&text, "hostname = ");
+	for (i = 0; i < 65000; i++)
+		buf_putc(&text, 'a');
+	buf_puts(&text, "\ntls_ciphers = ${hostname}");
+	for (i = 0; i < 536; i++)
+		buf_putc(&text, 'b');
+	buf_puts(&text, "$$\n");
+	T_EQ_INT(config_parse("x.conf", text.data, text.len, &c, &err), -1);
+	T_ASSERT(strstr(buf_cstr(&err), "value too long") != NULL);
+	/* "unknown service" lists the services after the message */
+	buf_puts(&name, "/");
+	for (i = 0; i < 2000; i++)
+		buf_puts(&name, "d/");
+	buf_puts(&name, "x.conf");
+	T_EQ_INT(config_parse(buf_cstr(&name), "[myown]\n", 8, &c, &err), -1);
+	T_EQ_INT(err.len, 1024);
+	T_ASSERT(strncmp(buf_cstr(&err), "/d/d/", 5) == 0);
+	T_ASSERT(strcmp(buf_cstr(&err) + 1021, "...") == 0);
+	buf_free(&text);
+	buf_free(&err);
+	buf_free(&name);
+}
+
 static void
 config_bools_and_sizes(void)
 {
@@ -198,6 +234,7 @@ T_SUITE(suite_config)
 	t_run("config_errors_name_line_and_form",
 	    config_errors_name_line_and_form);
 	t_run("config_refuses_nul", config_refuses_nul);
+	t_run("config_long_values", config_long_values);
 	t_run("config_bools_and_sizes", config_bools_and_sizes);
 	t_run("config_load_reads_files", config_load_reads_files);
 }

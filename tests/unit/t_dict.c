@@ -556,6 +556,21 @@ reopen_keeps_data(void)
 	T_EQ_INT(st.st_mode & 0077, 0);
 	T_EQ_INT(dict_env_open(tdir("no/such/dir"), 0, &e, &err), -1);
 	T_ASSERT(e == NULL && err.len > 0);
+	/* a long directory (a user's home) in the message: cut, where it
+	 * once passed the message's 1 KB and ended the process */
+	{
+		struct buf longdir;
+		int i;
+
+		buf_init(&longdir, 0);
+		buf_puts(&longdir, tdir("no/such/dir"));
+		for (i = 0; i < 300; i++)
+			buf_puts(&longdir, "/sub");
+		T_EQ_INT(dict_env_open(buf_cstr(&longdir), 0, &e, &err), -1);
+		T_ASSERT(e == NULL && err.len > 0);
+		T_ASSERT(strcmp(buf_cstr(&err) + err.len - 3, "...") == 0);
+		buf_free(&longdir);
+	}
 	buf_free(&v);
 	buf_free(&err);
 }

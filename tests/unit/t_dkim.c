@@ -15,18 +15,57 @@ dkim_canon_example(void)
 	struct buf out;
 
 	buf_init(&out, 1024);
-	dkim_canon_header(h1, sizeof(h1) - 1, &out);
-	dkim_canon_header(h2, sizeof(h2) - 1, &out);
+	T_EQ_INT(dkim_canon_header(h1, sizeof(h1) - 1, &out), 0);
+	T_EQ_INT(dkim_canon_header(h2, sizeof(h2) - 1, &out), 0);
 	T_EQ_STR(buf_cstr(&out), "a:X\r\nb:Y Z\r\n");
 	buf_reset(&out);
-	dkim_canon_body(body, sizeof(body) - 1, &out);
+	T_EQ_INT(dkim_canon_body(body, sizeof(body) - 1, &out), 0);
 	T_EQ_STR(buf_cstr(&out), " C\r\nD E\r\n");
 	buf_reset(&out);
-	dkim_canon_body("\r\n\r\n", 4, &out);	/* empty stays empty */
+	/* empty stays empty */
+	T_EQ_INT(dkim_canon_body("\r\n\r\n", 4, &out), 0);
 	T_EQ_INT((int)out.len, 0);
-	dkim_canon_body("no line end", 11, &out);
+	T_EQ_INT(dkim_canon_body("no line end", 11, &out), 0);
 	T_EQ_STR(buf_cstr(&out), "no line end\r\n");
 	buf_free(&out);
+	/* a full buffer is an error, not a panic */
+	buf_init(&out, 4);
+	T_EQ_INT(dkim_canon_header(h2, sizeof(h2) - 1, &out), -1);
+	buf_reset(&out);
+	T_EQ_INT(dkim_canon_body(body, sizeof(body) - 1, &out), -1);
+	buf_free(&out);
+}
+
+/* Found by fuzz_dkim: a body of bare-LF lines grows by a CR a line in
+ * its canonical form, past the room dkim_sign gave it (a panic in
+ * remote); and a header with many To fields passes the h= list's
+ * limit.  Neither may end the process. */
+static void
+dkim_sign_limits(struct dkim_key *keys, size_t n)
+{
+	struct buf msg, out, err;
+	int i;
+
+	buf_init(&msg, 0);
+	buf_init(&out, 0);
+	buf_init(&err, 1024);
+	buf_puts(&msg, "From: bob@example.org\n\n");
+	for (i = 0; i < 40; i++)
+		buf_puts(&msg, "a\n");
+	T_EQ_INT(dkim_sign(keys, n, msg.data, msg.len, 0, &out, &err), 0);
+	T_ASSERT(strstr(buf_cstr(&out), "DKIM-Signature: ") != NULL);
+	buf_reset(&msg);
+	buf_reset(&out);
+	buf_puts(&msg, "From: bob@example.org\r\n");
+	for (i = 0; i < 400; i++)
+		buf_puts(&msg, "To: x@example.net\r\n");
+	buf_puts(&msg, "\r\nbody\r\n");
+	T_EQ_INT(dkim_sign(keys, n, msg.data, msg.len, 0, &out, &err), -1);
+	T_ASSERT(strstr(buf_cstr(&err), "DKIM signing with example.org/") !=
+	    NULL);
+	buf_free(&msg);
+	buf_free(&out);
+	buf_free(&err);
 }
 
 static void
@@ -80,6 +119,7 @@ dkim_sign_shape(void)
 		T_EQ_INT(dkim_sign(keys, n, other, sizeof(other) - 1, 0, &out,
 		    &err), 0);
 		T_EQ_INT((int)out.len, 0);
+		dkim_sign_limits(keys, n);
 		dkim_keys_free(&keys, &n);
 	}
 	buf_free(&pem);

@@ -660,11 +660,40 @@ mime_long_lines(void)
 	buf_free(&v);
 }
 
+/* RFC 2231 sections, one plain and one extended: the plain one is
+ * %-escaped when joined, three bytes a byte, and a 400 KB value ended the
+ * process at join_group's 1 MB limit. */
+static void
+mime_rfc2231_escaped_join(void)
+{
+	struct mime_msg *m;
+	const struct mime_param *p;
+	struct buf b;
+	size_t i;
+
+	buf_init(&b, 0);
+	buf_puts(&b, "Content-Type: text/plain; n*0=");
+	for (i = 0; i < 400 * 1024; i++)
+		buf_putc(&b, '%');
+	buf_puts(&b, "; n*1*=x\r\n\r\n");
+	m = mime_parse(b.data, b.len);
+	T_EQ_INT(m->root->nparams, 1);
+	p = &m->root->params[0];
+	T_EQ_STR(p->name, "n");
+	T_ASSERT(p->extended);
+	T_EQ_INT(strlen(p->wire), 2 + 3 * 400 * 1024 + 1);
+	T_ASSERT(strncmp(p->wire, "''%25%25", 8) == 0);
+	T_EQ_INT(strlen(p->value), 400 * 1024 + 1);
+	mime_free(&m);
+	buf_free(&b);
+}
+
 static void
 mime_output_limit(void)
 {
 	struct mime_msg *m;
-	struct buf b;
+	struct buf b, msg;
+	size_t i;
 
 	m = parse_str("Subject: a long enough subject\r\n\r\n");
 	buf_init(&b, 16);
@@ -674,6 +703,27 @@ mime_output_limit(void)
 	T_EQ_STR(buf_cstr(&b), "keep");
 	mime_free(&m);
 	buf_free(&b);
+	/* A header of 100,000 addresses makes an ENVELOPE of some 5 MB,
+	 * From three times: it stops at the room out has, not after
+	 * building all of it. */
+	buf_init(&msg, 0);
+	buf_puts(&msg, "From: ");
+	for (i = 0; i < 100000; i++)
+		buf_puts(&msg, "a,");
+	buf_puts(&msg, "\r\n\r\n");
+	m = mime_parse(msg.data, msg.len);
+	buf_init(&b, 64 * 1024);
+	buf_puts(&b, "keep");
+	T_EQ_INT(mime_envelope(m, NULL, &b), -1);
+	T_EQ_INT(mime_bodystructure(m, MIME_BS_EXTENDED, &b), 0);
+	T_ASSERT(strncmp(buf_cstr(&b), "keep(\"TEXT\"", 11) == 0);
+	buf_free(&b);
+	buf_init(&b, 0);
+	T_EQ_INT(mime_envelope(m, NULL, &b), 0);
+	T_EQ_INT(b.len, 3 * (100000 * 17 + 2) + 32);
+	mime_free(&m);
+	buf_free(&b);
+	buf_free(&msg);
 }
 
 T_SUITE(suite_mime)
@@ -698,4 +748,5 @@ T_SUITE(suite_mime)
 	    mime_limits_header_and_boundary);
 	t_run("mime_long_lines", mime_long_lines);
 	t_run("mime_output_limit", mime_output_limit);
+	t_run("mime_rfc2231_escaped_join", mime_rfc2231_escaped_join);
 }

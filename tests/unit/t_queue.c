@@ -58,7 +58,7 @@ queue_envelope(void)
 	T_ASSERT(queue_env_parse(sv_from(good), &e, &why) == 0);
 	T_EQ_INT(e.nrcpt, 2);
 	T_EQ_STR(rec_get_str(&e.head, "sender"), "");
-	queue_env_format(&e, &out);
+	T_EQ_INT(queue_env_format(&e, &out), 0);
 	T_EQ_STR(buf_cstr(&out), good);
 	queue_env_free(&e);
 	buf_free(&out);
@@ -100,6 +100,49 @@ queue_reply_statuses(void)
 }
 
 /* What filters add at commit (C frame fields), and header= itself. */
+/* Replies grow an envelope after it was parsed: qmgr's formatting of
+ * one past its buffer ended it with a panic, and one past QUEUE_ENV_MAX
+ * could not have been read back.  Both are -1 now. */
+static void
+queue_envelope_too_long(void)
+{
+	struct queue_env e;
+	struct buf out, reply;
+	const char *why;
+	size_t i;
+
+	queue_env_init(&e);
+	T_ASSERT(queue_env_parse(SV_LIT("v=1\tsender=a@b.example\n"
+	    "rcpt=c@d.example\n"), &e, &why) == 0);
+	buf_init(&out, 16);
+	T_EQ_INT(queue_env_format(&e, &out), -1);
+	T_EQ_INT(out.len, 0);
+	buf_free(&out);
+	queue_env_free(&e);
+	queue_env_init(&e);
+	buf_init(&reply, 0);
+	buf_puts(&reply, "v=1\tsender=a@b.example\n");
+	for (i = 0; i < 12; i++)
+		buf_printf(&reply, "rcpt=c%zu@d.example\n", i);
+	T_ASSERT(queue_env_parse(buf_sv(&reply), &e, &why) == 0);
+	T_EQ_INT(e.nrcpt, 12);
+	buf_reset(&reply);
+	for (i = 0; i < 1000 * 1000; i++)
+		buf_putc(&reply, '\\');	/* escaped, twice as long */
+	buf_init(&out, 0);
+	for (i = 0; i < 8; i++)
+		rec_set(&e.rcpts[i], "reply", buf_sv(&reply));
+	T_EQ_INT(queue_env_format(&e, &out), 0);
+	T_ASSERT(out.len > 16 * 1000 * 1000);
+	for (; i < 12; i++)
+		rec_set(&e.rcpts[i], "reply", buf_sv(&reply));
+	T_EQ_INT(queue_env_format(&e, &out), -1);
+	T_EQ_INT(out.len, 0);
+	queue_env_free(&e);
+	buf_free(&out);
+	buf_free(&reply);
+}
+
 static void
 queue_envelope_amend(void)
 {
@@ -121,7 +164,7 @@ queue_envelope_amend(void)
 	T_ASSERT(queue_env_parse(sv_from(base), &e, &why) == 0);
 	T_ASSERT(queue_env_amend(&e, SV_LIT("header=X-Spam: yes\theader=X-A: "
 	    "b\tquarantine=score 9"), &why) == 0);
-	queue_env_format(&e, &out);
+	T_EQ_INT(queue_env_format(&e, &out), 0);
 	T_EQ_STR(buf_cstr(&out), "v=1\tsender=a@b.example\theader=X-Spam: "
 	    "yes\theader=X-A: b\tquarantine=score 9\nrcpt=c@d.example\n");
 	/* anything else, or a bad value: refused, nothing changed */
@@ -132,7 +175,7 @@ queue_envelope_amend(void)
 	T_ASSERT(queue_env_amend(&e, SV_LIT("quarantine=a\\nb"), &why) == -1);
 	T_ASSERT(queue_env_amend(&e, SV_LIT("no equals sign"), &why) == -1);
 	buf_reset(&out);
-	queue_env_format(&e, &out);
+	T_EQ_INT(queue_env_format(&e, &out), 0);
 	T_EQ_STR(buf_cstr(&out), "v=1\tsender=a@b.example\theader=X-Spam: "
 	    "yes\theader=X-A: b\tquarantine=score 9\nrcpt=c@d.example\n");
 	queue_env_free(&e);
@@ -214,6 +257,7 @@ T_SUITE(suite_queue)
 	t_run("queue_ids_and_paths", queue_ids_and_paths);
 	t_run("queue_envelope", queue_envelope);
 	t_run("queue_envelope_amend", queue_envelope_amend);
+	t_run("queue_envelope_too_long", queue_envelope_too_long);
 	t_run("queue_entry_checks", queue_entry_checks);
 	t_run("queue_reply_statuses", queue_reply_statuses);
 	t_run("queue_frames", queue_frames);

@@ -37,6 +37,7 @@ maildir_names(void)
 {
 	struct buf b;
 	struct maildir_name mn;
+	const char *e;
 
 	buf_init(&b, 1024);
 	T_EQ_STR(fdir("INBOX"), "");
@@ -64,6 +65,17 @@ maildir_names(void)
 	T_ASSERT(maildir_dir_folder("..", &b) == -1);
 	T_ASSERT(maildir_dir_folder(".a..b", &b) == -1);
 	T_ASSERT(maildir_dir_folder("cur", &b) == -1);
+	/* a name that does not fit the caller's buffer is refused */
+	{
+		struct buf small;
+
+		buf_init(&small, 8);
+		T_ASSERT(maildir_folder_dir(sv_from("a%b%c"), &small, &e) ==
+		    -1);
+		T_EQ_STR(e, "folder name too long once escaped");
+		T_ASSERT(maildir_dir_folder(".abcdefghij", &small) == -1);
+		buf_free(&small);
+	}
 	/* message names */
 	T_ASSERT(maildir_name_parse("123.M1P2.host,S=42,U=7:2,FS", &mn) == 0);
 	T_ASSERT(sv_eq_str(mn.base, "123.M1P2.host,S=42"));
@@ -413,6 +425,27 @@ store_copy_move(void)
 	T_ASSERT(mbox_keywords(arch, &names, &nkw, &err) == 0);
 	T_EQ_STR(names.data, "todo");
 	T_ASSERT(mbox_copy(in, 2, arch, 0, &nu, &err) == STORE_NOTFOUND);
+	/* keyword names are the clients': 20 of 300 bytes passed the 4 KB
+	 * mbox_copy read them into, and ended the process */
+	{
+		char *many[21];
+		size_t i;
+
+		for (i = 0; i < 20; i++) {
+			many[i] = xmalloc(301);
+			memset(many[i], 'a' + (int)i, 300);
+			many[i][300] = '\0';
+		}
+		many[20] = NULL;
+		T_ASSERT(append(st, "INBOX", "long keywords\r\n", 0,
+		    (const char *const *)many, &uid) == 0);
+		T_ASSERT(mbox_copy(in, uid, arch, 0, &nu, &err) == 0);
+		T_ASSERT(mbox_keywords(arch, &names, &nkw, &err) == -1);
+		T_ASSERT(strstr(buf_cstr(&err), "keyword names too long") !=
+		    NULL);
+		for (i = 0; i < 20; i++)
+			free(many[i]);
+	}
 	mbox_close(&in);
 	mbox_close(&arch);
 	store_close(&st);
@@ -665,6 +698,22 @@ store_folders_rename_delete_special(void)
 	T_EQ_INT(store_folder_create(st, "A/B", NULL, &err), 0);
 	T_EQ_INT(store_folder_create(st, "A", NULL, &err), STORE_EXISTS);
 	T_EQ_INT(store_folder_create(st, "../x", NULL, &err), -1);
+	/* 200 bytes that each escape to 3 (a client's name): past the
+	 * 512 bytes of the store's own buffers, once a panic */
+	{
+		char big[MAILDIR_NAME_MAX + 1];
+		struct mbox *mb;
+
+		memset(big, '%', MAILDIR_NAME_MAX);
+		big[MAILDIR_NAME_MAX] = '\0';
+		T_EQ_INT(store_folder_create(st, big, NULL, &err), -1);
+		T_ASSERT(strstr(buf_cstr(&err), "too long once escaped") !=
+		    NULL);
+		T_ASSERT(mbox_open(st, big, &mb, &err) != 0);
+		T_EQ_INT(store_subscribe(st, big, 1, &err), -1);
+		memset(big, 1, MAILDIR_NAME_MAX);
+		T_ASSERT(mbox_open(st, big, &mb, &err) != 0);
+	}
 	T_ASSERT(append(st, "A/B", "in b\r\n", 0, NULL, &uid) == 0);
 	T_ASSERT(store_subscribe(st, "A/B", 1, &err) == 0);
 	T_ASSERT(store_special(st, "\\Sent", &name, &err) == 0);

@@ -70,6 +70,18 @@ int buf_try_vprintf(struct buf *, const char *, va_list)
 int buf_try_set(struct buf *, const void *, size_t) BUF_WUR;
 int buf_try_append_sv(struct buf *, struct sv) BUF_WUR;
 
+/*
+ * For a message to a person (an error, a report line) that may quote
+ * input, such as a path, a name or a peer's text: what fits under the
+ * limit is kept, and a message cut short ends in "...".  These never
+ * fail and never end the process.  Never for data, where a cut would be
+ * lost bytes.
+ */
+void buf_cut_printf(struct buf *, const char *, ...)
+    __attribute__((format(printf, 2, 3)));
+void buf_cut_vprintf(struct buf *, const char *, va_list)
+    __attribute__((format(printf, 2, 0)));
+
 /* Remove the first n bytes, moving the rest down. */
 void buf_consume(struct buf *, size_t n);
 

@@ -89,7 +89,8 @@ enum dns_status dns_mx(struct dns *, const char *domain, struct dns_mx **,
 void dns_mx_order(struct dns_mx *, size_t n);
 
 /* The addresses of a host as text ("192.0.2.1", "2001:db8::1"): IPv6
- * first when want6, then IPv4.  One line each into out. */
+ * first when want6, then IPv4.  One line each into out, as many as fit
+ * (a host may have hundreds; Postfix too tries only the first few). */
 enum dns_status dns_addrs(struct dns *, const char *host, int want6,
     struct buf *out);
 

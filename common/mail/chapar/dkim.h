@@ -34,10 +34,12 @@ int dkim_sign(const struct dkim_key *, size_t n, const char *msg,
 
 /* --- the canonicalizations (RFC 6376 3.4.2, 3.4.4), for the tests ----- */
 
-/* A header field, folded or not, as "name:value\r\n". */
-void dkim_canon_header(const char *field, size_t n, struct buf *out);
-/* The body's relaxed form. */
-void dkim_canon_body(const char *body, size_t n, struct buf *out);
+/* A header field, folded or not, as "name:value\r\n".  0, or -1 when
+ * out reached its limit. */
+int dkim_canon_header(const char *field, size_t n, struct buf *out);
+/* The body's relaxed form (at most twice the body, and a CRLF).  0, or
+ * -1 when out reached its limit. */
+int dkim_canon_body(const char *body, size_t n, struct buf *out);
 
 /* A new key (RSA-2048 or Ed25519) in PEM into key_pem, and its DNS TXT
  * record ("v=DKIM1; k=...; p=...") into txt.  0, or -1 with err. */

@@ -123,13 +123,17 @@ size_t mime_header_all(const struct mime_msg *, const struct mime_part *,
 /* An 8-bit message made 7-bit (RFC 6152 3): each leaf part with 8-bit
  * bytes in its body and no other encoding becomes quoted-printable
  * (RFC 2045 6.7).  1 with the new message in out, 0 when nothing had to
- * change (out untouched). */
+ * change (out untouched), -1 when out reached its limit (out holds part
+ * of it).  Quoted-printable is at most 3.2 bytes a byte, and each leaf
+ * part made so gets a 45-byte header field: the new message can be far
+ * more than 4 times the old when its parts are many and small. */
 int mime_8to7(const char *, size_t, struct buf *out);
 /* The same, and more: MIME_FIT_7BIT as mime_8to7; MIME_FIT_998 makes
  * every line at most 998 octets (RFC 5322 2.1.1): 7bit and 8bit parts
  * with longer lines become quoted-printable, base64 ones get lines of
  * 76, and what is still too long is folded before a blank, or cut with
- * CRLF SP.  1 with the new message in out, 0 when nothing changed. */
+ * CRLF SP.  1 with the new message in out, 0 when nothing changed, -1
+ * when out reached its limit. */
 #define MIME_FIT_7BIT 0x1
 #define MIME_FIT_998 0x2
 int mime_fit(const char *, size_t, int flags, struct buf *out);
@@ -138,7 +142,8 @@ int mime_fit(const char *, size_t, int flags, struct buf *out);
 size_t mime_field_match(struct sv line, const char *name);
 /* The length of the longest line, without its line end. */
 size_t mime_longest_line(const char *, size_t);
-void mime_qp_encode(const char *, size_t, struct buf *out);
+/* 0, or -1 when out reached its limit. */
+int mime_qp_encode(const char *, size_t, struct buf *out);
 /* Walk an address-list field value (RFC 5322 3.4, obsolete forms too):
  * fn gets the local part and domain of each mailbox that has both (raw,
  * comments and blanks dropped).  Returns how many addresses, group

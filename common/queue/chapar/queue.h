@@ -77,9 +77,11 @@ struct queue_env {
 
 void queue_env_init(struct queue_env *);
 void queue_env_free(struct queue_env *);
-/* Parse and check the text form; -1 with a reason in *why. */
+/* Parse and check the text form; -1 with a reason in *error_r. */
 int queue_env_parse(struct sv text, struct queue_env *, const char **error_r);
-void queue_env_format(const struct queue_env *, struct buf *out);
+/* The text form into out; -1 (out empty) when it would pass out's limit
+ * or QUEUE_ENV_MAX, which queue_env_parse refuses. */
+int queue_env_format(const struct queue_env *, struct buf *out) BUF_WUR;
 /* Add the fields of a rec line to the first line: only quarantine= and
  * header=, checked; -1 with *why and the envelope unchanged. */
 int queue_env_amend(struct queue_env *, struct sv text, const char **error_r);
