@@ -636,11 +636,11 @@ client_read(struct client *c, struct client **commits)
 
 	if (buf_reserve(&c->in, 64 * 1024) == -1)
 		return -1;
-	n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+	n = read(c->fd, buf_end(&c->in), buf_room(&c->in));
 	if (n == 0 || (n == -1 && errno != EAGAIN && errno != EINTR))
 		return -1;
 	if (n > 0)
-		c->in.len += (size_t)n;
+		buf_commit(&c->in, (size_t)n);
 	while ((used = queue_frame_take(&c->in, off, &type, &p)) > 0) {
 		off += (size_t)used;
 		switch (type) {

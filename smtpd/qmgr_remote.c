@@ -361,12 +361,11 @@ slot_input(struct slot *s)
 	if (buf_reserve(&s->in, 64 * 1024) == -1)
 		got = -1;
 	else
-		got = read(s->fd, s->in.data + s->in.len, s->in.cap -
-		    s->in.len);
+		got = read(s->fd, buf_end(&s->in), buf_room(&s->in));
 	if (got == -1 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (got > 0) {
-		s->in.len += (size_t)got;
+		buf_commit(&s->in, (size_t)got);
 		if ((used = queue_frame_take(&s->in, 0, &type, &p)) == 0)
 			return;	/* more to come */
 		if (used > 0 && type == QF_OK) {

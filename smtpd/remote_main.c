@@ -268,12 +268,12 @@ serve_conn(int fd)
 			break;
 		if (!open_job && idle_wait(fd) == 0)
 			continue;
-		n = read(fd, in.data + in.len, in.cap - in.len);
+		n = read(fd, buf_end(&in), buf_room(&in));
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
-		in.len += (size_t)n;
+		buf_commit(&in, (size_t)n);
 	}
 out:
 	if (mfd != -1)

@@ -146,7 +146,7 @@ read_verdict(struct filter *f, struct rec *r)
 			filter_down(f, "verdict too long");
 			goto out;
 		}
-		got = read(f->fd, line.data + line.len, line.cap - line.len);
+		got = read(f->fd, buf_end(&line), buf_room(&line));
 		if (got == -1 && errno == EINTR)
 			continue;
 		if (got <= 0) {
@@ -154,8 +154,8 @@ read_verdict(struct filter *f, struct rec *r)
 			    errno == EAGAIN ? "timed out" : strerror(errno));
 			goto out;
 		}
-		nl = memchr(line.data + line.len, '\n', (size_t)got);
-		line.len += (size_t)got;
+		nl = memchr(buf_end(&line), '\n', (size_t)got);
+		buf_commit(&line, (size_t)got);
 	}
 	if ((size_t)(nl - line.data) + 1 != line.len)
 		filter_down(f, "more than one verdict");

@@ -267,6 +267,27 @@ buf_cut_printf(struct buf *b, const char *fmt, ...)
 	va_end(ap);
 }
 
+char *
+buf_end(struct buf *b)
+{
+	return b->data + b->len;
+}
+
+size_t
+buf_room(const struct buf *b)
+{
+	return b->cap > b->len ? b->cap - b->len - 1 : 0;
+}
+
+void
+buf_commit(struct buf *b, size_t n)
+{
+	if (n > buf_room(b))
+		log_panic("buf_commit: %zu bytes past the room", n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
 void
 buf_consume(struct buf *b, size_t n)
 {

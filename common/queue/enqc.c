@@ -93,12 +93,12 @@ read_reply(struct enqc *c, int *type, struct buf *payload)
 		pfd.events = POLLIN;
 		if (poll(&pfd, 1, c->timeout_ms) <= 0)
 			return -1;
-		n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+		n = read(c->fd, buf_end(&c->in), buf_room(&c->in));
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return -1;
-		c->in.len += (size_t)n;
+		buf_commit(&c->in, (size_t)n);
 	}
 }
 

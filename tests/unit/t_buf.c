@@ -182,8 +182,32 @@ ct_equal_works(void)
 	T_ASSERT(ct_equal("", "", 0));
 }
 
+/* Reading straight into a buf leaves room for its NUL (a reader that
+ * filled the whole allocation made the next reserve read one byte past
+ * it, which ASan saw in smtpd's filter verdicts). */
+static void
+buf_room_keeps_the_nul(void)
+{
+	struct buf b;
+	size_t room;
+
+	buf_init(&b, 0);
+	T_ASSERT(buf_reserve(&b, 10) == 0);
+	room = buf_room(&b);
+	T_ASSERT(room >= 10 && room == b.cap - 1);
+	memset(buf_end(&b), 'x', room);
+	buf_commit(&b, room);
+	T_EQ_INT(b.len, room);
+	T_EQ_INT(buf_cstr(&b)[room], 0);
+	T_EQ_INT(buf_room(&b), 0);
+	T_ASSERT(buf_reserve(&b, 1) == 0);	/* copies len + 1 bytes */
+	T_EQ_INT(buf_cstr(&b)[room], 0);
+	buf_free(&b);
+}
+
 T_SUITE(suite_buf)
 {
+	t_run("buf_room_keeps_the_nul", buf_room_keeps_the_nul);
 	t_run("buf_grows_and_keeps_nul", buf_grows_and_keeps_nul);
 	t_run("buf_reserve_keeps_nul", buf_reserve_keeps_nul);
 	t_run("buf_refuses_past_limit", buf_refuses_past_limit);

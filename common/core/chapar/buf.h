@@ -82,6 +82,13 @@ void buf_cut_printf(struct buf *, const char *, ...)
 void buf_cut_vprintf(struct buf *, const char *, va_list)
     __attribute__((format(printf, 2, 0)));
 
+/* Reading straight into a buf (read(2)): after buf_reserve, buf_room
+ * bytes may be written at buf_end (the byte after them is the hidden
+ * NUL's); buf_commit takes n of them. */
+char *buf_end(struct buf *);
+size_t buf_room(const struct buf *);
+void buf_commit(struct buf *, size_t n);
+
 /* Remove the first n bytes, moving the rest down. */
 void buf_consume(struct buf *, size_t n);
 
