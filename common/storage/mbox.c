@@ -89,6 +89,38 @@ st_cur_stamp(struct mbox *mb, struct rec *f)
 
 /* --- opening ------------------------------------------------------------- */
 
+/*
+ * The folder's directory and its cur/, new/ and tmp/ must be directories
+ * of their own, not symbolic links: the paths below go through them, and
+ * a process chrooted higher than the user's home (local(8), chrooted
+ * into mail_dir) would follow a link a user's session planted into
+ * another user's store.  What does not exist yet is fine (made later).
+ */
+static int
+dirs_real(int homefd, const char *dir)
+{
+	static const char *const subs[] = { "", "cur", "new", "tmp" };
+	char path[600];
+	struct stat sb;
+	size_t i;
+
+	for (i = 0; i < NELEM(subs); i++) {
+		if (dir[0] == '\0' && i == 0)
+			continue;	/* the home itself: home_open's */
+		if (xsnprintf(path, sizeof(path), "%s%s%s", dir, dir[0] &&
+		    i > 0 ? "/" : "", subs[i]) == -1)
+			return -1;
+		if (fstatat(homefd, path, &sb, AT_SYMLINK_NOFOLLOW) == -1) {
+			if (errno == ENOENT)
+				continue;
+			return -1;
+		}
+		if (!S_ISDIR(sb.st_mode))
+			return -1;
+	}
+	return 0;
+}
+
 static int
 open_folder(struct store *st, const char *name, int sync, struct mbox **mp,
     struct buf *err)
@@ -117,6 +149,11 @@ open_folder(struct store *st, const char *name, int sync, struct mbox **mp,
 	}
 	if (r != DICT_OK) {
 		r = seterr(err, name, "cannot read the index");
+		goto out;
+	}
+	if (dirs_real(st->homefd, buf_cstr(&dir)) == -1) {
+		r = seterr(err, name, "its directory is not a plain directory "
+		    "(a symbolic link?): refused");
 		goto out;
 	}
 	mb = xcalloc(1, sizeof(*mb));

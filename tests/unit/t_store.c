@@ -392,6 +392,45 @@ store_expunge_vanished_usage(void)
 	buf_free(&err);
 }
 
+/* A folder whose directory (or cur/) a user's session replaced by a
+ * link, to another user's store, is not opened. */
+static void
+store_refuses_linked_folders(void)
+{
+	struct store *st;
+	struct mbox *mb;
+	struct buf err;
+	char other[600], link[700], cur[700];
+
+	buf_init(&err, 1024);
+	fresh_home("links");
+	(void)xsnprintf(other, sizeof(other), "%s/other", t_tmpdir());
+	(void)mkdir(other, 0700);
+	T_ASSERT(store_open(home, NULL, &st, &err) == 0);
+	T_ASSERT(store_folder_create(st, "Evil", NULL, &err) == 0);
+	T_ASSERT(store_folder_create(st, "Bad", NULL, &err) == 0);
+	T_ASSERT(mbox_open(st, "Evil", &mb, &err) == 0);
+	mbox_close(&mb);
+	/* the folder's directory a link */
+	(void)xsnprintf(link, sizeof(link), "%s/.Evil", home);
+	T_ASSERT(store_rm_tree_at(AT_FDCWD, link) == 0);
+	T_ASSERT(symlink(other, link) == 0);
+	T_ASSERT(mbox_open(st, "Evil", &mb, &err) != 0);
+	T_ASSERT(strstr(buf_cstr(&err), "symbolic link") != NULL);
+	/* its cur/ a link */
+	(void)xsnprintf(cur, sizeof(cur), "%s/.Bad/cur", home);
+	T_ASSERT(rmdir(cur) == 0);
+	T_ASSERT(symlink(other, cur) == 0);
+	T_ASSERT(mbox_open(st, "Bad", &mb, &err) != 0);
+	/* and the INBOX's */
+	(void)xsnprintf(cur, sizeof(cur), "%s/new", home);
+	T_ASSERT(rmdir(cur) == 0);
+	T_ASSERT(symlink(other, cur) == 0);
+	T_ASSERT(mbox_open_append(st, "INBOX", &mb, &err) != 0);
+	store_close(&st);
+	buf_free(&err);
+}
+
 static void
 store_copy_move(void)
 {
@@ -1125,6 +1164,7 @@ T_SUITE(suite_store)
 	t_run("store_append_read_status", store_append_read_status);
 	t_run("store_flags_keywords_modseq", store_flags_keywords_modseq);
 	t_run("store_expunge_vanished_usage", store_expunge_vanished_usage);
+	t_run("store_refuses_linked_folders", store_refuses_linked_folders);
 	t_run("store_copy_move", store_copy_move);
 	t_run("store_sync_with_outside_changes",
 	    store_sync_with_outside_changes);
