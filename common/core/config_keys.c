@@ -93,6 +93,9 @@ const struct cfg_key cfg_keys[] = {
 	    "an SMTP service with plaintext listeners only: smtpfront(8) "
 	    "holds its clients until they send a first command, and only "
 	    "then hands them to a worker", NULL },
+	{ "front_program", CFG_STR, "", 0, 0,
+	    CFG_SERVICE | CFG_SECTION | CFG_ABSPATH,
+	    "the front's program; empty: smtpfront", NULL },
 	{ "front_max_connections", CFG_INT, "10000", 1, 1000000,
 	    CFG_SERVICE, "clients the front holds at once (then 421 4.7.0)",
 	    NULL },
