@@ -112,6 +112,7 @@ static struct {
 	int probe;		/* ... and may try one now */
 	uint64_t retry_at;	/* ms */
 	int blocked;		/* the status socket is full */
+	int watching_out;	/* ... and epoll tells when it is not */
 	int quitting, stopping;
 	struct addr_ent *table[NBUCKETS];
 	uint64_t seed;
@@ -509,6 +510,9 @@ watch_status(int out)
 {
 	struct epoll_event ev;
 
+	if (out == F.watching_out)
+		return;
+	F.watching_out = out;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | (out ? EPOLLOUT : 0);
 	ev.data.ptr = &tok_status;
@@ -677,10 +681,13 @@ timers(void)
 		refuse(c, "421 4.7.0 too busy, try again later\r\n", "busy",
 		    NULL);
 	if (F.retry_at != 0 && F.retry_at <= now) {
-		F.retry_at = F.busy && F.lists[C_READY].n > 0 ? now +
-		    RETRY_MS : 0;
+		F.retry_at = 0;
 		F.probe = 1;
 	}
+	/* while chapard is busy, a waiting client is tried every second
+	 * even if no wake-up comes */
+	if (F.busy && F.lists[C_READY].n > 0 && F.retry_at == 0)
+		F.retry_at = now + RETRY_MS;
 	log_rated(&F.limit_log, -1, 1);
 	log_rated(&F.full_log, -1, 1);
 	if ((c = F.lists[C_PAUSE].head) != NULL)
@@ -818,8 +825,32 @@ set_limit(int res, uint64_t v, const char *what)
 		log_fatal("setrlimit %s: %s", what, strerror(errno));
 }
 
-/* As root: room for every client (the one thing a front needs more of
- * than a worker), then the service's user in the empty chroot. */
+/* Descriptors for every client: the one thing a front needs more of
+ * than a worker.  Root may raise the hard limit up to the kernel's
+ * (fs.nr_open); where that is lower, the front holds fewer clients. */
+static void
+room(void)
+{
+	rlim_t want = (rlim_t)F.max_conns + FD_SPARE;
+	struct rlimit rl;
+
+	rl.rlim_cur = rl.rlim_max = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+		return;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_fatal("getrlimit: %s", strerror(errno));
+	rl.rlim_cur = rl.rlim_max;
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_cur < want) {
+		F.max_conns = rl.rlim_cur > 2 * FD_SPARE ?
+		    (unsigned)(rl.rlim_cur - FD_SPARE) : FD_SPARE;
+		log_warning("only %llu descriptors: holding at most %u "
+		    "clients", (unsigned long long)rl.rlim_cur, F.max_conns);
+	}
+}
+
+/* As root: room for every client, then the service's user in the empty
+ * chroot. */
 static void
 drop_privileges(void)
 {
@@ -837,20 +868,14 @@ drop_privileges(void)
 		user = buf_cstr(&dflt);
 	}
 	if (geteuid() == 0) {
-		set_limit(RLIMIT_NOFILE, (uint64_t)F.max_conns + FD_SPARE,
-		    "descriptors");
+		room();
 		if (priv_lookup(user, &uid, &gid, &err) == -1 ||
 		    priv_drop(uid, gid, root[0] != '\0' ? root : NULL,
 		    &err) == -1)
 			log_fatal("%s", buf_cstr(&err));
 	} else {
-		/* not root (tests, a private instance): as many as allowed */
-		struct rlimit rl;
-
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-			rl.rlim_cur = rl.rlim_max;
-			(void)setrlimit(RLIMIT_NOFILE, &rl);
-		}
+		/* not root (a private instance): as many as allowed */
+		room();
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 			log_fatal("PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
 	}
