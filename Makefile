@@ -96,8 +96,8 @@ COMMON_SRC = $(LIB_SRC)
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 
 # program name -> its sources
-PROGS = chapar chapard authd local enqueue qmgr remote smtpd sendmail \
-	pop3d echod
+PROGS = chapar chapard authd local enqueue qmgr remote smtpd smtpfront \
+	sendmail pop3d echod
 chapar_SRC  = $(wildcard admin/*.c)
 chapard_SRC = $(wildcard master/*.c)
 authd_SRC   = $(wildcard authd/*.c)
@@ -107,6 +107,7 @@ sendmail_SRC = smtpd/sendmail.c
 qmgr_SRC    = $(wildcard smtpd/qmgr*.c)
 remote_SRC  = $(wildcard smtpd/remote*.c)
 smtpd_SRC   = smtpd/smtpd.c $(wildcard smtpd/smtpd_*.c)
+smtpfront_SRC = smtpd/front.c
 pop3d_SRC   = $(wildcard pop3d/*.c)
 # echod: the test fixture service (tests/fixture), never installed
 echod_SRC   = tests/fixture/echod.c
@@ -256,7 +257,7 @@ bench:
 # tools/install-check.sh holds the two (and PROGS) to each other.  echod is
 # the test fixture and is never installed.
 SBIN_PROGS    = chapar chapard sendmail
-LIBEXEC_PROGS = authd enqueue qmgr remote smtpd local pop3d
+LIBEXEC_PROGS = authd enqueue qmgr remote smtpd smtpfront local pop3d
 MANSECTS      = 1 5 7 8
 
 # Nothing here looks up the build host's users or groups: under DESTDIR

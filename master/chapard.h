@@ -15,11 +15,12 @@
 #include "chapar/buf.h"
 #include "chapar/config.h"
 #include "chapar/net.h"
+#include "chapar/rec.h"
 
 #define MAX_LISTENERS 64
 
 enum proc_state { P_STARTING, P_IDLE, P_BUSY, P_QUITTING, P_RUNNING,
-	P_SESSION };
+	P_SESSION, P_FRONT };
 enum svc_kind { SVC_POOL, SVC_DAEMON };
 
 struct service;
@@ -31,6 +32,8 @@ struct proc {
 	enum proc_state state;
 	int quit_asked;		/* chapard told it to go: a clean exit */
 	int session;		/* a post-login process */
+	int front;		/* the service's smtpfront(8), not a worker */
+	int listens;		/* got the listening sockets (may send CONN) */
 	int handed;		/* its current connection was handed over */
 	pid_t origin;		/* session: the worker that handed it over */
 	pid_t origin_authd;	/* ... and the authd running at the time */
@@ -61,6 +64,8 @@ struct service {
 	unsigned prefork, max_procs, max_sessions;
 	uint64_t idle_timeout;
 	unsigned conn_limit, rate_limit;
+	int front;		/* front = yes: smtpfront(8) holds the sockets */
+	char *front_program;
 	struct netmask *exc;
 	size_t nexc;
 	/* state */
@@ -72,6 +77,8 @@ struct service {
 	uint64_t backoff;	/* ms, doubles, capped */
 	int gone;		/* dropped by a reload: drains, then freed */
 	struct iptable *ips;
+	int front_waiting;	/* the front was told "busy" since its last
+				 * wake-up */
 	struct service *next;
 };
 
@@ -107,6 +114,20 @@ void tickets_rotate(int force);
 int accounts_ensure(struct config *, struct buf *err);
 size_t services_waiting_fds(struct pollfd *, struct service **, size_t max);
 void service_wanted(struct service *);
+/* for front.c */
+enum spawn_kind { SPAWN_WORKER, SPAWN_FRONT };
+struct proc *proc_spawn(struct service *, enum spawn_kind);
+int proc_tell(struct proc *, int type, const struct rec *, int fd);
+void proc_drop(struct proc *, const char *why);
+void proc_set(struct proc *, enum proc_state);
+/* Workers of the service that are not quitting (sessions and the front
+ * are not workers). */
+unsigned service_live(const struct service *);
+
+/* front.c: the SMTP front of a service with front = yes (smtpfront(8)) */
+void front_pass(struct proc *front, struct rec *, int fd);
+void front_worker_free(struct service *);
+void front_maintain(struct service *);
 
 /* limits.c: per client address, per service */
 struct iptable *iptable_new(void);

@@ -96,7 +96,7 @@ static const char *
 state_name(enum proc_state s)
 {
 	static const char *const n[] = { "starting", "idle", "busy",
-		"quitting", "running", "session" };
+		"quitting", "running", "session", "front" };
 
 	return n[s];
 }

@@ -99,7 +99,20 @@ service_idle(const struct service *s)
 	unsigned n = 0;
 
 	for (p = s->procs; p != NULL; p = p->next)
-		if (p->state == P_IDLE || p->state == P_STARTING)
+		if (!p->front && (p->state == P_IDLE || p->state == P_STARTING))
+			n++;
+	return n;
+}
+
+unsigned
+service_live(const struct service *s)
+{
+	const struct proc *p;
+	unsigned n = 0;
+
+	for (p = s->procs; p != NULL; p = p->next)
+		if (!p->front && p->state != P_QUITTING &&
+		    p->state != P_SESSION)
 			n++;
 	return n;
 }
@@ -159,6 +172,7 @@ settings(struct service *s, struct config *cf)
 	    "client_conn_limit");
 	s->rate_limit = (unsigned)config_num(cf, s->name,
 	    "client_rate_limit");
+	s->front = config_bool(cf, s->name, "front");
 	free(s->exc);
 	n = config_list(cf, s->name, "client_limit_exceptions", &items);
 	s->exc = xcalloc(n ? n : 1, sizeof(*s->exc));
@@ -245,12 +259,12 @@ close_listeners(struct service *s)
 }
 
 /* Send to a child; one that does not take it is broken: dropped. */
-static int
-tell(struct proc *p, int type, const struct rec *r)
+int
+proc_tell(struct proc *p, int type, const struct rec *r, int fd)
 {
 	if (p->status_fd < 0)
 		return -1;
-	if (ipc_send(p->status_fd, type, r, -1) == 0)
+	if (ipc_send(p->status_fd, type, r, fd) == 0)
 		return 0;
 	log_error("service %s: pid %ld does not take messages (%s); killing "
 	    "it", p->svc->name, (long)p->pid, strerror(errno));
@@ -262,8 +276,14 @@ tell(struct proc *p, int type, const struct rec *r)
 	return -1;
 }
 
+static int
+tell(struct proc *p, int type, const struct rec *r)
+{
+	return proc_tell(p, type, r, -1);
+}
+
 /* A child broke the protocol: it goes. */
-static void
+void
 proc_drop(struct proc *p, const char *why)
 {
 	log_error("service %s: pid %ld %s; killing it", p->svc->name,
@@ -283,8 +303,28 @@ proc_quit(struct proc *p)
 	p->since = now_sec();
 	if (p->svc->kind == SVC_DAEMON || p->status_fd < 0)
 		(void)kill(p->pid, SIGTERM);
-	else
+	else if (p->front && M.stopping) {
+		struct rec r;
+
+		/* the front turns its clients away rather than finishing
+		 * with them (as at a reload) */
+		rec_init(&r);
+		rec_set_str(&r, "stop", "1");
+		(void)tell(p, IPC_QUIT, &r);
+		rec_free(&r);
+	} else
 		(void)tell(p, IPC_QUIT, NULL);
+}
+
+static void
+service_free(struct service *s)
+{
+	iptable_free(&s->ips);
+	free(s->exc);
+	free(s->program);
+	free(s->front_program);
+	free(s->name);
+	free(s);
 }
 
 static struct service *
@@ -384,6 +424,10 @@ build(struct config *cf, struct buf *err)
 		    err) == -1)
 			goto fail;
 		settings(s, cf);
+		if (s->front)
+			s->front_program = config_str(cf, names[i],
+			    "front_program")[0] ? xstrdup(config_str(cf,
+			    names[i], "front_program")) : locate("smtpfront");
 	}
 	return list;
 fail:
@@ -405,11 +449,7 @@ fail:
 			if (!back && s->ls[i].fd >= 0)
 				close(s->ls[i].fd);
 		}
-		iptable_free(&s->ips);
-		free(s->exc);
-		free(s->program);
-		free(s->name);
-		free(s);
+		service_free(s);
 	}
 	return NULL;
 }
@@ -463,11 +503,7 @@ services_load(struct config *cf, struct buf *err)
 		M.services = s->next;
 		if (s->gone == 2) {
 			close_listeners(s);
-			iptable_free(&s->ips);
-			free(s->exc);
-			free(s->program);
-			free(s->name);
-			free(s);
+			service_free(s);
 		} else {
 			s->next = NULL;
 			*tail = s;
@@ -491,7 +527,7 @@ struct session_args {
 
 static void
 arrange_fds(int status, const struct service *s,
-    const struct session_args *sa)
+    const struct session_args *sa, int listeners)
 {
 	int tmp[MAX_LISTENERS + 1], i, n = 0, null, client = -1;
 
@@ -500,7 +536,7 @@ arrange_fds(int status, const struct service *s,
 		client = fcntl(sa->client, F_DUPFD_CLOEXEC, 100);
 	if (status >= 0)
 		tmp[n++] = fcntl(status, F_DUPFD_CLOEXEC, 100);
-	for (i = 0; sa == NULL && i < s->nls; i++)
+	for (i = 0; listeners && i < s->nls; i++)
 		tmp[n++] = fcntl(s->ls[i].fd, F_DUPFD_CLOEXEC, 100);
 	for (i = 0; i < n; i++)
 		if (tmp[i] == -1 || dup2(tmp[i], 3 + i) == -1)
@@ -533,8 +569,8 @@ env_add(struct buf *store, size_t *off, size_t *n, const char *name,
  * (a variable kept from chapard's own environment that does not fit is
  * left out). */
 static int
-child_env(const struct service *s, const struct session_args *sa, char **env,
-    struct buf *store)
+child_env(const struct service *s, const struct session_args *sa,
+    enum spawn_kind kind, char **env, struct buf *store)
 {
 	static const char *keep[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS",
 		"LSAN_OPTIONS", "TZ" };
@@ -551,9 +587,14 @@ child_env(const struct service *s, const struct session_args *sa, char **env,
 	r |= env_add(store, off, &n, "PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
 	r |= env_add(store, off, &n, "CHAPAR_LOG", M.foreground ? "stderr" :
 	    "syslog");
-	if (s->kind == SVC_POOL)
+	if (s->kind == SVC_POOL && kind == SPAWN_WORKER)
 		r |= env_add(store, off, &n, "CHAPAR_WORKER", "1");
 	if (s->kind == SVC_POOL && sa == NULL) {
+		/* behind a front, workers get their clients from chapard */
+		if (s->front && kind == SPAWN_WORKER) {
+			(void)xsnprintf(nls, sizeof(nls), "0");
+			tls[0] = '\0';
+		}
 		r |= env_add(store, off, &n, "CHAPAR_LISTEN_FDS", nls);
 		r |= env_add(store, off, &n, "CHAPAR_LISTEN_TLS", tls);
 	}
@@ -575,13 +616,16 @@ child_env(const struct service *s, const struct session_args *sa, char **env,
 }
 
 static struct proc *
-spawn_as(struct service *s, const struct session_args *sa)
+spawn_as(struct service *s, const struct session_args *sa,
+    enum spawn_kind kind)
 {
 	char *argv[8], *env[ENV_MAX + 1];
 	struct buf store;
 	struct proc *p;
 	sigset_t all;
 	int sv[2] = { -1, -1 };
+	int listeners = s->kind == SVC_POOL && sa == NULL && (s->front ?
+	    kind == SPAWN_FRONT : 1);
 	pid_t pid;
 
 	if (s->kind == SVC_POOL &&
@@ -591,7 +635,7 @@ spawn_as(struct service *s, const struct session_args *sa)
 		return NULL;
 	}
 	buf_init(&store, 8192);
-	if (child_env(s, sa, env, &store) == -1) {
+	if (child_env(s, sa, kind, env, &store) == -1) {
 		log_error("service %s: the environment of a new process does "
 		    "not fit", s->name);
 		buf_free(&store);
@@ -601,7 +645,7 @@ spawn_as(struct service *s, const struct session_args *sa)
 		}
 		return NULL;
 	}
-	argv[0] = s->program;
+	argv[0] = kind == SPAWN_FRONT ? s->front_program : s->program;
 	argv[1] = "-c";
 	argv[2] = (char *)(uintptr_t)M.conf_path;
 	if (s->kind == SVC_POOL) {
@@ -629,7 +673,7 @@ spawn_as(struct service *s, const struct session_args *sa)
 		sigemptyset(&all);
 		(void)sigprocmask(SIG_SETMASK, &all, NULL);
 		signal(SIGPIPE, SIG_DFL);
-		arrange_fds(sv[1], s, sa);
+		arrange_fds(sv[1], s, sa, listeners);
 		execve(argv[0], argv, env);
 		_exit(127);
 	}
@@ -647,6 +691,8 @@ spawn_as(struct service *s, const struct session_args *sa)
 	p->state = s->kind == SVC_DAEMON ? P_RUNNING : sa != NULL ? P_SESSION :
 	    P_STARTING;
 	p->session = sa != NULL;
+	p->front = kind == SPAWN_FRONT;
+	p->listens = listeners && kind == SPAWN_WORKER;
 	p->since = now_sec();
 	p->started_ms = now_ms();
 	p->next = s->procs;
@@ -656,10 +702,16 @@ spawn_as(struct service *s, const struct session_args *sa)
 	return p;
 }
 
-static void
+static struct proc *
 spawn(struct service *s)
 {
-	(void)spawn_as(s, NULL);
+	return spawn_as(s, NULL, SPAWN_WORKER);
+}
+
+struct proc *
+proc_spawn(struct service *s, enum spawn_kind kind)
+{
+	return spawn_as(s, NULL, kind);
 }
 
 static pid_t authd_pid(void);
@@ -765,7 +817,7 @@ handoff(struct proc *w, struct rec *r, int fd)
 		sa.state = state != NULL ? state : "";
 		sa.peer = w->ip[0] ? w->ip : "unknown";
 		sa.log_id = id != NULL ? id : "";
-		if ((p = spawn_as(w->svc, &sa)) == NULL)
+		if ((p = spawn_as(w->svc, &sa, SPAWN_WORKER)) == NULL)
 			why = "cannot start the session";
 		else {
 			memcpy(p->ip, w->ip, sizeof(p->ip));
@@ -965,16 +1017,61 @@ tickets_rotate(int force)
 	 * with TLS keys */
 	for (s = M.services; s != NULL; s = s->next)
 		for (p = s->procs; p != NULL; p = p->next)
-			if (p->status_fd >= 0 && !p->session &&
+			if (p->status_fd >= 0 && !p->session && !p->front &&
 			    p->state != P_STARTING)
 				send_tickets(p);
 }
 
-static void
+void
 proc_set(struct proc *p, enum proc_state st)
 {
 	p->state = st;
 	p->since = now_sec();
+}
+
+static void
+hello(struct proc *p)
+{
+	if (p->session || p->hello) {
+		proc_drop(p, "sent HELLO out of turn");
+		return;
+	}
+	p->hello = 1;
+	if (p->front) {
+		/* no TLS in the front: no ticket keys */
+		if (!p->quit_asked)
+			proc_set(p, P_FRONT);
+		return;
+	}
+	if (!p->quit_asked)
+		proc_set(p, P_IDLE);
+	send_tickets(p);
+	front_worker_free(p->svc);
+}
+
+/* A worker's connection is over; with last=1 it takes no more (max_use,
+ * or it was told to finish), so nothing is handed to it any more. */
+static void
+done(struct proc *p, const struct rec *r)
+{
+	struct service *s = p->svc;
+
+	if (p->session || p->front) {
+		proc_drop(p, p->session ? "(a session) sent DONE" :
+		    "(the front) sent DONE");
+		return;
+	}
+	if (p->ip[0] != '\0')
+		iptable_release(s, p->ip);
+	p->ip[0] = '\0';
+	p->user[0] = '\0';
+	if (rec_get(r, "last") != NULL) {
+		p->quit_asked = 1;
+		proc_set(p, P_QUITTING);
+	} else if (!p->quit_asked && p->state != P_SESSION) {
+		proc_set(p, P_IDLE);
+		front_worker_free(s);
+	}
 }
 
 /* One message from a worker. */
@@ -988,7 +1085,8 @@ proc_message(struct proc *p)
 
 	rec_init(&r);
 	ret = ipc_recv(p->status_fd, &type, &r, &fd, &why);
-	if (fd >= 0 && ret == 1 && type != IPC_HANDOFF) {
+	if (fd >= 0 && ret == 1 && type != IPC_HANDOFF &&
+	    type != IPC_FRONT_PASS) {
 		close(fd);
 		proc_drop(p, "sent a descriptor where none belongs");
 		rec_free(&r);
@@ -1010,20 +1108,14 @@ proc_message(struct proc *p)
 	}
 	switch (type) {
 	case IPC_HELLO:
-		if (p->session || p->hello) {
-			proc_drop(p, "sent HELLO out of turn");
-			break;
-		}
-		p->hello = 1;
-		if (!p->quit_asked)
-			proc_set(p, P_IDLE);
-		send_tickets(p);
+		hello(p);
 		break;
 	case IPC_CONN:
 		ip = rec_get_str(&r, "ip");
 		/* one connection at a time, an address that is one (or
-		 * "local" from a UNIX-domain listener) */
-		if (p->session || p->ip[0] != '\0' || (p->state != P_IDLE &&
+		 * "local" from a UNIX-domain listener), from a worker that
+		 * has listening sockets (behind a front, none has) */
+		if (!p->listens || p->ip[0] != '\0' || (p->state != P_IDLE &&
 		    p->state != P_QUITTING) || (!valid_ip(ip) &&
 		    !local_client(s, ip, &r))) {
 			proc_drop(p, "sent a CONN out of turn or with a bad "
@@ -1053,6 +1145,10 @@ proc_message(struct proc *p)
 		p->served++;
 		break;
 	case IPC_USER:
+		if (p->front) {
+			proc_drop(p, "(the front) sent USER");
+			break;
+		}
 		(void)xsnprintf(p->user, sizeof(p->user), "%s",
 		    rec_get_str(&r, "user") ? rec_get_str(&r, "user") : "");
 		break;
@@ -1060,16 +1156,10 @@ proc_message(struct proc *p)
 		handoff(p, &r, fd);
 		break;
 	case IPC_DONE:
-		if (p->session) {
-			proc_drop(p, "(a session) sent DONE");
-			break;
-		}
-		if (p->ip[0] != '\0')
-			iptable_release(s, p->ip);
-		p->ip[0] = '\0';
-		p->user[0] = '\0';
-		if (!p->quit_asked && p->state != P_SESSION)
-			proc_set(p, P_IDLE);
+		done(p, &r);
+		break;
+	case IPC_FRONT_PASS:
+		front_pass(p, &r, fd);
 		break;
 	default:
 		proc_drop(p, "sent a message only chapard sends");
@@ -1089,27 +1179,22 @@ services_maintain(void)
 	for (sp = &M.services; (s = *sp) != NULL;) {
 		if (s->gone && s->procs == NULL) {
 			*sp = s->next;
-			iptable_free(&s->ips);
-			free(s->exc);
-			free(s->program);
-			free(s->name);
-			free(s);
+			service_free(s);
 			continue;
 		}
 		sp = &s->next;
 		iptable_tick(s);
 		if (s->gone || M.stopping || now_ms() < s->backoff_until)
 			continue;
-		live = 0;
-		for (p = s->procs; p != NULL; p = p->next)
-			if (p->state != P_QUITTING && p->state != P_SESSION)
-				live++;
+		live = service_live(s);
 		if (s->kind == SVC_DAEMON) {
 			/* after the old one is gone: it may hold a socket */
 			if (s->procs == NULL)
 				spawn(s);
 			continue;
 		}
+		if (s->front)
+			front_maintain(s);
 		idle = service_idle(s);
 		while (idle < s->prefork && live < s->max_procs) {
 			spawn(s);
@@ -1134,22 +1219,17 @@ size_t
 services_waiting_fds(struct pollfd *pfd, struct service **owner, size_t max)
 {
 	struct service *s;
-	struct proc *p;
-	unsigned live;
 	size_t n = 0;
 	int i;
 
 	if (M.stopping)
 		return 0;
 	for (s = M.services; s != NULL; s = s->next) {
-		if (s->kind != SVC_POOL || s->gone ||
+		/* behind a front, chapard hears of waiting clients from it */
+		if (s->kind != SVC_POOL || s->gone || s->front ||
 		    now_ms() < s->backoff_until || service_idle(s) > 0)
 			continue;
-		live = 0;
-		for (p = s->procs; p != NULL; p = p->next)
-			if (p->state != P_QUITTING && p->state != P_SESSION)
-				live++;
-		if (live >= s->max_procs)
+		if (service_live(s) >= s->max_procs)
 			continue;
 		for (i = 0; i < s->nls && n < max; i++) {
 			pfd[n].fd = s->ls[i].fd;
@@ -1166,7 +1246,7 @@ void
 service_wanted(struct service *s)
 {
 	if (service_idle(s) == 0 && !s->gone && !M.stopping &&
-	    now_ms() >= s->backoff_until && spawn_as(s, NULL) == NULL)
+	    now_ms() >= s->backoff_until && spawn(s) == NULL)
 		s->backoff_until = now_ms() + 1000;	/* no busy loop */
 }
 

@@ -793,15 +793,26 @@ smtp_session(struct worker_conn *c)
 		}
 		s.tls = 1;
 	}
-	/* RFC 5321 4.3.1: the client waits for the greeting; one that does
-	 * not is not a mail client */
-	pause = config_num(s.cf, s.svc, "smtpd_greet_pause");
-	if (pause > 0 && early_talker(&s, (int)(pause * 1000))) {
-		log_info("reject: %s talked before the greeting", c->peer);
-		smtp_reply(&s, "554 5.5.0 you talked before the greeting");
-		goto out;
+	if (c->greeted) {
+		/* smtpfront(8) paused, greeted and read the first command:
+		 * it comes first, then whatever the client sent after it */
+		if (io_preload(&io, c->preload, c->npreload) == -1) {
+			log_error("the bytes from the front do not fit");
+			goto out;
+		}
+	} else {
+		/* RFC 5321 4.3.1: the client waits for the greeting; one that
+		 * does not is not a mail client */
+		pause = config_num(s.cf, s.svc, "smtpd_greet_pause");
+		if (pause > 0 && early_talker(&s, (int)(pause * 1000))) {
+			log_info("reject: %s talked before the greeting",
+			    c->peer);
+			smtp_reply(&s, "554 5.5.0 you talked before the "
+			    "greeting");
+			goto out;
+		}
+		smtp_reply(&s, "220 %s ESMTP Chapar", s.host);
 	}
-	smtp_reply(&s, "220 %s ESMTP Chapar", s.host);
 	for (;;) {
 		/* RFC 2920: replies go out when no command is waiting */
 		/* the replies out and the whole next line in within

@@ -620,6 +620,37 @@ type_value(struct parser *p, struct cfg_section *s, int idx,
 	return perr(p, v->line, "internal: bad type");
 }
 
+/* front = yes (smtpfront(8)) speaks plaintext SMTP on TCP: not on an
+ * implicit-TLS or a UNIX-domain listener, nor for another protocol. */
+static int
+check_front(struct parser *p, const struct cfg_section *s)
+{
+	static const char *const other[] = { "authd", "enqueue", "lmtp",
+		"pop3", "pop3s" };
+	int fi = key_index("front", 5), li = key_index("listen", 6);
+	int ti = key_index("listen_tls", 10);
+	const struct cfg_val *v = &s->vals[fi];
+	size_t i;
+
+	if (!v->set || !v->b)
+		return 0;
+	for (i = 0; i < NELEM(other); i++)
+		if (strcmp(s->name, other[i]) == 0)
+			return perr(p, v->line, "front = yes is for SMTP "
+			    "services; [%s] is not one", s->name);
+	if (s->vals[ti].set && s->vals[ti].nitems > 0)
+		return perr(p, v->line, "front = yes needs plaintext "
+		    "listeners, but [%s] has listen_tls (line %d): the front "
+		    "cannot hand a TLS session to a worker", s->name,
+		    s->vals[ti].line);
+	for (i = 0; s->vals[li].set && i < s->vals[li].nitems; i++)
+		if (s->vals[li].items[i][0] == '/')
+			return perr(p, v->line, "front = yes needs TCP "
+			    "listeners, but [%s] listens on %s", s->name,
+			    s->vals[li].items[i]);
+	return 0;
+}
+
 static int
 type_all(struct parser *p)
 {
@@ -635,6 +666,8 @@ type_all(struct parser *p)
 			if (s->vals[i].set &&
 			    type_value(p, s, (int)i, &s->vals[i]) == -1)
 				return -1;
+		if (check_front(p, s) == -1)
+			return -1;
 		if (s->custom && (!s->vals[prog].set ||
 		    s->vals[prog].str[0] != '/')) {
 			perr(p, s->line, "unknown service \"%s\": a service "

@@ -89,6 +89,19 @@ const struct cfg_key cfg_keys[] = {
 	    "descriptors a worker may have open", NULL },
 	{ "max_sessions", CFG_INT, "5000", 1, 1000000, CFG_SERVICE,
 	    "post-login sessions of the service at once", NULL },
+	{ "front", CFG_BOOL, "no", 0, 0, CFG_SERVICE | CFG_SECTION,
+	    "an SMTP service with plaintext listeners only: smtpfront(8) "
+	    "holds its clients until they send a first command, and only "
+	    "then hands them to a worker", NULL },
+	{ "front_program", CFG_STR, "", 0, 0,
+	    CFG_SERVICE | CFG_SECTION | CFG_ABSPATH,
+	    "the front's program; empty: smtpfront", NULL },
+	{ "front_max_connections", CFG_INT, "10000", 1, 1000000,
+	    CFG_SERVICE, "clients the front holds at once (then 421 4.7.0)",
+	    NULL },
+	{ "front_client_limit", CFG_INT, "50", 0, 1000000, CFG_SERVICE,
+	    "clients of one address the front holds at once (then 421 "
+	    "4.7.0; 0: no limit)", NULL },
 	{ "health_check_interval", CFG_DURATION, "10s", 0, 3600, 0,
 	    "how often chapard checks that authd answers, and how long it "
 	    "waits (0: never)", NULL },

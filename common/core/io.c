@@ -240,6 +240,26 @@ io_discard_input(struct io *io)
 	io_compact(io);
 }
 
+int
+io_preload(struct io *io, const void *p, size_t n)
+{
+	size_t have;
+
+	if (n == 0)
+		return 0;
+	io_compact(io);
+	have = io->in.len;
+	/* buf_reserve checks n against the buffer's limit */
+	if (buf_reserve(&io->in, n) == -1)
+		return -1;
+	/* what was already buffered comes after the preloaded bytes */
+	memmove(io->in.data + n, io->in.data, have);
+	memcpy(io->in.data, p, n);
+	io->in.len = have + n;
+	io->in.data[io->in.len] = '\0';
+	return 0;
+}
+
 ssize_t
 io_peek(struct io *io, const char **p)
 {

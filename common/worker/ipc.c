@@ -15,7 +15,8 @@
 
 static const char *const names[] = { "?", "HELLO", "CONN", "CONN_OK",
 	"CONN_LIMIT", "USER", "DONE", "QUIT", "TICKETS", "HANDOFF",
-	"HANDOFF_RESULT", "ADMIN" };
+	"HANDOFF_RESULT", "ADMIN", "FRONT_PASS", "FRONT_TAKEN", "FRONT_BUSY",
+	"FRONT_WAKE", "TAKE" };
 
 const char *
 ipc_type_name(int t)
@@ -170,4 +171,96 @@ bad:
 	}
 	free(data);
 	return -1;
+}
+
+/* --- the front's messages ------------------------------------------------ */
+
+/* Which fields each type has: 'r'equired or 'o'ptional, in the order
+ * id, data, queued, reason, idle. */
+static const struct {
+	int type;
+	const char fields[6];
+} front_fields[] = {
+	{ IPC_FRONT_PASS,	"rro--" },
+	{ IPC_FRONT_TAKEN,	"r----" },
+	{ IPC_FRONT_BUSY,	"r--o-" },
+	{ IPC_FRONT_WAKE,	"----o" },
+	{ IPC_TAKE,		"-r---" },
+};
+static const char *const front_names[] = { "id", "data", "queued",
+	"reason", "idle" };
+
+static int
+printable(struct sv v)
+{
+	size_t i;
+
+	for (i = 0; i < v.n; i++)
+		if ((unsigned char)v.p[i] < 0x20 || (unsigned char)v.p[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* One field's value into f.  0, or -1 with *why. */
+static int
+front_field(size_t k, const struct buf *v, struct ipc_front *f,
+    const char **why)
+{
+	uint64_t *num[] = { &f->id, NULL, &f->queued, NULL, &f->idle };
+
+	if (k == 1) {
+		if (v->len > IPC_PASS_DATA_MAX) {
+			*why = "more data than a front may pass";
+			return -1;
+		}
+		f->data = buf_sv(v);
+	} else if (k == 3) {
+		if (v->len == 0 || v->len > IPC_REASON_MAX ||
+		    !printable(buf_sv(v))) {
+			*why = "bad reason";
+			return -1;
+		}
+		f->reason = buf_cstr(v);
+	} else if (parse_u64(buf_sv(v), k == 0 ? UINT64_MAX : 1000000,
+	    num[k]) == -1) {
+		*why = "bad number";
+		return -1;
+	}
+	return 0;
+}
+
+int
+ipc_front_parse(int type, const struct rec *r, struct ipc_front *f,
+    const char **why)
+{
+	const char *spec = NULL;
+	int seen[5] = { 0 };
+	size_t i, k;
+
+	memset(f, 0, sizeof(*f));
+	f->data = sv_make("", 0);
+	for (i = 0; i < NELEM(front_fields); i++)
+		if (front_fields[i].type == type)
+			spec = front_fields[i].fields;
+	if (spec == NULL) {
+		*why = "not a front message";
+		return -1;
+	}
+	for (i = 0; i < r->n; i++) {
+		for (k = 0; k < NELEM(front_names) &&
+		    strcmp(r->names[i], front_names[k]) != 0; k++)
+			;
+		if (k == NELEM(front_names) || spec[k] == '-' || seen[k]++) {
+			*why = "unknown, unexpected or repeated field";
+			return -1;
+		}
+		if (front_field(k, &r->vals[i], f, why) == -1)
+			return -1;
+	}
+	for (k = 0; k < NELEM(front_names); k++)
+		if (spec[k] == 'r' && !seen[k]) {
+			*why = "a field is missing";
+			return -1;
+		}
+	return 0;
 }

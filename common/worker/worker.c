@@ -300,20 +300,31 @@ control(int type, struct rec *r)
 	}
 }
 
-/* Read one message from chapard; exits when chapard is gone. */
+/* Read one message from chapard, and the descriptor that came with it
+ * (or -1); exits when chapard is gone. */
 static int
-status_read(struct rec *r)
+status_read_fd(struct rec *r, int *fd)
 {
 	const char *why;
-	int type, fd, ret;
+	int type, ret;
 
-	ret = ipc_recv(W.status, &type, r, &fd, &why);
-	if (fd >= 0)
-		close(fd);
+	ret = ipc_recv(W.status, &type, r, fd, &why);
 	if (ret == 0)
 		exit(0);	/* chapard went away: nothing more to do */
 	if (ret < 0)
 		log_fatal("status socket: %s", why);
+	return type;
+}
+
+/* The same, for messages that carry no descriptor. */
+static int
+status_read(struct rec *r)
+{
+	int type, fd;
+
+	type = status_read_fd(r, &fd);
+	if (fd >= 0)
+		close(fd);
 	return type;
 }
 
@@ -365,6 +376,21 @@ refuse(int fd)
 		(void)send(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+/* The connection is over; say whether this was the last one (max_use,
+ * or told to finish), so that chapard hands this worker no more. */
+static void
+done(uint64_t uses)
+{
+	struct rec r;
+
+	rec_init(&r);
+	if (uses >= config_num(W.cf, W.service, "max_use") || W.quitting)
+		rec_set_str(&r, "last", "1");
+	if (ipc_send(W.status, IPC_DONE, &r, -1) == -1)
+		log_fatal("status socket: %s", strerror(errno));
+	rec_free(&r);
+}
+
 static void
 accept_on(int lfd, int idx, uint64_t *uses)
 {
@@ -390,8 +416,40 @@ accept_on(int lfd, int idx, uint64_t *uses)
 	(*uses)++;
 	serve_one(&c);
 	close(fd);
-	if (ipc_send(W.status, IPC_DONE, NULL, -1) == -1)
-		log_fatal("status socket: %s", strerror(errno));
+	done(*uses);
+}
+
+/* chapard handed over a client the front has greeted (IPC_TAKE): serve
+ * it as if it had been accepted here.  Its addresses come from the
+ * descriptor (the kernel's word, not the front's). */
+static void
+take(int fd, const struct rec *r, uint64_t *uses)
+{
+	struct sockaddr_storage ss;
+	struct worker_conn c;
+	struct ipc_front f;
+	socklen_t len = sizeof(ss);
+	const char *why;
+
+	if (ipc_front_parse(IPC_TAKE, r, &f, &why) == -1)
+		log_fatal("chapard sent a bad TAKE: %s", why);
+	memset(&c, 0, sizeof(c));
+	c.fd = fd;
+	c.service = W.service;
+	c.cf = W.cf;
+	c.greeted = 1;
+	c.preload = f.data.p;
+	c.npreload = f.data.n;
+	if (fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+		fill_addrs(&c, (struct sockaddr *)&ss);
+		(*uses)++;
+		serve_one(&c);
+	} else
+		log_info("a client handed over is gone (%s)", fd < 0 ?
+		    "no descriptor came" : strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	done(*uses);
 }
 
 /* Under chapard: accept, check, serve, until max_use or QUIT. */
@@ -401,7 +459,7 @@ run_pool(void)
 	struct pollfd pfd[MAX_LISTEN + 1];
 	uint64_t uses = 0, max_use;
 	struct rec r;
-	int i;
+	int i, type, fd;
 
 	max_use = config_num(W.cf, W.service, "max_use");
 	rec_init(&r);
@@ -421,7 +479,14 @@ run_pool(void)
 			log_fatal("poll: %s", strerror(errno));
 		}
 		if (pfd[0].revents & (POLLIN | POLLHUP)) {
-			control(status_read(&r), &r);
+			/* behind a front, clients come this way */
+			if ((type = status_read_fd(&r, &fd)) == IPC_TAKE)
+				take(fd, &r, &uses);
+			else {
+				if (fd >= 0)
+					close(fd);
+				control(type, &r);
+			}
 			continue;
 		}
 		for (i = 0; i < W.nlisten && !W.quitting; i++)

@@ -18,6 +18,12 @@
  * as the end of the socket, 0); no descriptor that came
  * with any message stays open unless it was handed back; what was taken
  * goes through ipc_send and ipc_recv again unchanged.
+ *
+ * The messages of the SMTP front (IPC_FRONT_*, IPC_TAKE) then go through
+ * ipc_front_parse, as chapard, the front and the workers check them: what
+ * it takes has every field its type needs and no other, data within
+ * IPC_PASS_DATA_MAX, a printable reason; and a payload built again from
+ * what it took is taken the same.
  */
 #include <sys/socket.h>
 
@@ -130,6 +136,43 @@ round_trip(int type, const struct rec *r)
 	rec_free(&back);
 }
 
+/* The front's messages: what ipc_front_parse takes is within its bounds,
+ * and the same fields, written again, are taken the same. */
+static void
+front_check(int type, const struct rec *r)
+{
+	struct ipc_front f, g;
+	struct rec again;
+	const char *why = NULL;
+	size_t i;
+
+	if (type < IPC_FRONT_PASS || type > IPC_TAKE) {
+		if (ipc_front_parse(type, r, &f, &why) != -1 || why == NULL)
+			abort();
+		return;
+	}
+	if (ipc_front_parse(type, r, &f, &why) == -1) {
+		if (why == NULL)
+			abort();
+		return;
+	}
+	if (f.data.n > IPC_PASS_DATA_MAX || (f.reason != NULL &&
+	    (strlen(f.reason) == 0 || strlen(f.reason) > IPC_REASON_MAX)))
+		abort();
+	for (i = 0; f.reason != NULL && f.reason[i] != '\0'; i++)
+		if ((unsigned char)f.reason[i] < 0x20 ||
+		    (unsigned char)f.reason[i] >= 0x7f)
+			abort();
+	rec_init(&again);
+	for (i = 0; i < r->n; i++)
+		rec_add(&again, r->names[i], buf_sv(&r->vals[i]));
+	if (ipc_front_parse(type, &again, &g, &why) != 0 || g.id != f.id ||
+	    g.queued != f.queued || g.idle != f.idle ||
+	    !sv_eq(g.data, f.data) || (g.reason == NULL) != (f.reason == NULL))
+		abort();
+	rec_free(&again);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -173,6 +216,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (fd >= 0)
 			close(fd);
 		round_trip(type, &r);
+		front_check(type, &r);
 	} else if (fd != -1)
 		abort();
 	/* nothing left open behind the caller's back */

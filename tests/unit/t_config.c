@@ -204,6 +204,32 @@ config_bools_and_sizes(void)
 	T_ASSERT(cfg_parse_duration(sv_from("m"), &v) == -1);
 }
 
+/* front = yes: plaintext TCP listeners of an SMTP service only, with the
+ * line of the front key in the message. */
+static void
+config_front_plaintext_only(void)
+{
+	struct buf err;
+	struct config *c;
+
+	buf_init(&err, 0);
+	c = parse("[smtpd]\nlisten = *:25\nfront = yes\n", &err);
+	T_ASSERT(c != NULL);
+	T_ASSERT(config_bool(c, "smtpd", "front"));
+	T_ASSERT(!config_bool(c, "submission", "front"));
+	T_EQ_INT(config_num(c, "smtpd", "front_max_connections"), 10000);
+	config_free(&c);
+	buf_free(&err);
+	T_ASSERT(fails_with("[smtps]\nlisten_tls = *:465\nfront = yes\n",
+	    "chapar.conf:3: front = yes needs plaintext listeners, but "
+	    "[smtps] has listen_tls (line 2)"));
+	T_ASSERT(fails_with("[smtpd]\nfront = yes\nlisten = /run/x.sock\n",
+	    "chapar.conf:2: front = yes needs TCP listeners"));
+	T_ASSERT(fails_with("[pop3]\nlisten = *:110\nfront = yes\n",
+	    "chapar.conf:3: front = yes is for SMTP services"));
+	T_ASSERT(fails_with("front = yes\n", "front belongs to a service"));
+}
+
 static void
 config_load_reads_files(void)
 {
@@ -237,4 +263,5 @@ T_SUITE(suite_config)
 	t_run("config_long_values", config_long_values);
 	t_run("config_bools_and_sizes", config_bools_and_sizes);
 	t_run("config_load_reads_files", config_load_reads_files);
+	t_run("config_front_plaintext_only", config_front_plaintext_only);
 }

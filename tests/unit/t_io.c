@@ -245,6 +245,47 @@ io_write_and_flush(void)
 	io_free(&io, 1);
 }
 
+/* Bytes another process read (the SMTP front) come first, then what is
+ * still on the socket, line by line; more than the buffer holds is
+ * refused and changes nothing. */
+static void
+io_preload_comes_first(void)
+{
+	int sv[2], crlf;
+	struct io io;
+	struct sv l;
+	static char big[100 + 2 * 16384 + 1];
+	const char *rest = "CPT TO:<b@c>\r\nDATA\r\n";
+	const char *first = "EHLO x\r\nMAIL FROM:<a@b>\nR";
+
+	T_ASSERT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	T_ASSERT(write_all(sv[1], rest, strlen(rest)) == 0);
+	close(sv[1]);
+	io_init(&io, sv[0], 100, 1000);
+	T_EQ_INT(io_preload(&io, "", 0), 0);
+	T_EQ_INT(io_buffered(&io), 0);
+	/* a line cut in two: its first half came through the front */
+	T_EQ_INT(io_preload(&io, first, strlen(first)), 0);
+	T_EQ_INT(io_buffered(&io), strlen(first));
+	memset(big, 'x', sizeof(big));
+	T_EQ_INT(io_preload(&io, big, sizeof(big)), -1);
+	T_EQ_INT(io_buffered(&io), strlen(first));
+	T_EQ_INT(io_getline(&io, &l, &crlf), IO_OK);
+	T_ASSERT(sv_eq_str(l, "EHLO x") && crlf == 1);
+	T_EQ_INT(io_getline(&io, &l, &crlf), IO_OK);
+	T_ASSERT(sv_eq_str(l, "MAIL FROM:<a@b>") && crlf == 0);
+	T_EQ_INT(io_getline(&io, &l, &crlf), IO_OK);
+	T_ASSERT(sv_eq_str(l, "RCPT TO:<b@c>") && crlf == 1);
+	/* preloading again puts the bytes before what is still buffered */
+	T_EQ_INT(io_preload(&io, "NOOP\r\n", 6), 0);
+	T_EQ_INT(io_getline(&io, &l, &crlf), IO_OK);
+	T_ASSERT(sv_eq_str(l, "NOOP"));
+	T_EQ_INT(io_getline(&io, &l, &crlf), IO_OK);
+	T_ASSERT(sv_eq_str(l, "DATA"));
+	T_EQ_INT(io_getline(&io, &l, &crlf), IO_EOF);
+	io_free(&io, 1);
+}
+
 T_SUITE(suite_io)
 {
 	t_run("io_lines_crlf_and_lf", io_lines_crlf_and_lf);
@@ -256,4 +297,5 @@ T_SUITE(suite_io)
 	t_run("io_raised_limit_holds", io_raised_limit_holds);
 	t_run("io_deadline_ends_a_trickle", io_deadline_ends_a_trickle);
 	t_run("io_write_and_flush", io_write_and_flush);
+	t_run("io_preload_comes_first", io_preload_comes_first);
 }

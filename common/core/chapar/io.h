@@ -79,6 +79,12 @@ void io_skip(struct io *, size_t n);
 size_t io_buffered(const struct io *);
 /* Discard buffered input (e.g. commands pipelined after STARTTLS). */
 void io_discard_input(struct io *);
+/* Put bytes another process already read from this connection (the SMTP
+ * front) before anything still to be read, as if they had just arrived.
+ * 0, or -1 when they do not fit in the input buffer (the caller's bound
+ * is one line, which always fits). */
+int io_preload(struct io *, const void *, size_t)
+    __attribute__((warn_unused_result));
 
 /* Queue output; io_flush writes it all or fails (IO_TIMEOUT/IO_ERROR). */
 int io_write(struct io *, const void *, size_t);

@@ -9,6 +9,11 @@
  *                 the connections out), asks chapard whether the client
  *                 is within its limits, serves it, and repeats up to
  *                 max_use times;
+ *   from chapard, behind a front (front = yes, smtpfront(8)): no
+ *                 listening sockets; chapard hands the worker a client
+ *                 the front has greeted (IPC_TAKE), with the bytes the
+ *                 front read; the worker takes the addresses from the
+ *                 descriptor itself;
  *   with -i       (inetd, xinetd, tcpserver, s6, systemd Accept=yes): the
  *                 connection is on descriptor 0, served once.
  *
@@ -32,6 +37,12 @@ struct worker_conn {
 	int implicit_tls;	/* the listener is a listen_tls one */
 	const char *service;	/* the config section: "smtpd", "echo" */
 	struct config *cf;
+	/* From the front (smtpfront(8)): the client has had the greeting,
+	 * and sent these bytes already (its first command line, perhaps
+	 * more); the daemon puts them before the rest with io_preload. */
+	int greeted;
+	const char *preload;
+	size_t npreload;
 };
 
 /* What a post-login process knows about its session. */
