@@ -28,6 +28,15 @@ def front_pid(inst, section="smtpd"):
     return None
 
 
+def gone(pid):
+    """The process has exited (or is a zombie waiting to be reaped)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split()[2] == "Z"
+    except OSError:
+        return True
+
+
 def front_instance(extra="", conf=""):
     inst, port = smtp_instance(conf, extra="front = yes\n" + extra)
     wait_for(lambda: front_pid(inst) is not None, 20, "the front")
@@ -444,8 +453,7 @@ def test_front_reload_and_stop():
     out = read_all(s)
     s.close()
     assert codes(out) == ["250 ENHAN", "221 2.0.0"], out
-    wait_for(lambda: not os.path.exists("/proc/%d" % old) or
-             open("/proc/%d/stat" % old).read().split()[2] == "Z", 20,
+    wait_for(lambda: gone(old), 20,
              "the old front to finish")
     s = connect(port)
     assert read_line(s).startswith("220 ")
