@@ -238,10 +238,14 @@ def test_two_chapards_cannot_share_an_instance():
 
 def test_authd_is_restarted_when_it_dies():
     inst, port = chapard_instance()
-    pid = inst.service("authd")["workers"][0]["pid"]
+
+    def authd_pids():
+        # one look at the status, which may be between two authds
+        return [w["pid"] for w in inst.service("authd")["workers"]]
+    wait_for(authd_pids, 10, "authd")
+    pid = authd_pids()[0]
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: inst.service("authd")["workers"] and
-             inst.service("authd")["workers"][0]["pid"] != pid, 10,
+    wait_for(lambda: [p for p in authd_pids() if p != pid], 10,
              "a new authd")
     wait_for(lambda: os.path.exists(inst.path("run", "auth.sock")), 10,
              "authd socket")
