@@ -18,6 +18,7 @@
 #include "chapar/rec.h"
 
 #define MAX_LISTENERS 64
+#define BACKOFF_START_MS 1000	/* a crashing service's first wait */
 
 enum proc_state { P_STARTING, P_IDLE, P_BUSY, P_QUITTING, P_RUNNING,
 	P_SESSION, P_FRONT };
@@ -100,7 +101,24 @@ struct chapard {
 
 extern struct chapard M;
 
+enum spawn_kind { SPAWN_WORKER, SPAWN_FRONT };
+
+/* service.c: the services from the configuration */
+void service_free(struct service *);
+void close_listeners(struct service *);
+
+/* spawn.c: a post-login session to start: its client and what the login
+ * side said */
+struct session_args {
+	int client;
+	const char *token, *state, *peer, *log_id;
+};
+struct proc *proc_spawn_as(struct service *, const struct session_args *,
+    enum spawn_kind);
+
 /* pool.c */
+void proc_quit(struct proc *);
+pid_t authd_pid(void);
 int services_load(struct config *, struct buf *err);
 void services_maintain(void);
 void services_stop_begin(void);
@@ -115,7 +133,6 @@ int accounts_ensure(struct config *, struct buf *err);
 size_t services_waiting_fds(struct pollfd *, struct service **, size_t max);
 void service_wanted(struct service *);
 /* for front.c */
-enum spawn_kind { SPAWN_WORKER, SPAWN_FRONT };
 struct proc *proc_spawn(struct service *, enum spawn_kind);
 int proc_tell(struct proc *, int type, const struct rec *, int fd);
 void proc_drop(struct proc *, const char *why);

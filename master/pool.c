@@ -1,5 +1,8 @@
 /*
- * pool.c: services, their listeners and their processes.
+ * pool.c: the processes of chapard's services -- what they say, when
+ * they die, the hand-overs, the TLS ticket keys, stopping.  The
+ * services themselves are built in service.c, processes started in
+ * spawn.c.
  *
  * A pool service keeps `prefork` idle workers, at most `max_procs`; each
  * worker exits by itself after `max_use` connections.  A daemon service
@@ -35,7 +38,6 @@
 #include "chapar/util.h"
 #include "chapar/worker.h"
 
-#define BACKOFF_START_MS 1000
 /* A daemon that keeps dying is broken and waits up to a minute; a pool's
  * workers may die because of what a client sent, and a minute without
  * new workers would be a minute's outage a client can cause at will. */
@@ -43,54 +45,6 @@
 #define POOL_BACKOFF_MAX_MS 4000
 #define FAILURES_BEFORE_BACKOFF 3
 #define HEALTHY_MS 10000	/* a process that lived this long was fine */
-#define ENV_MAX 16		/* variables in a child's environment */
-
-/* Programs come from chapard's own directory when they are there (a build
- * tree), else from the install's libexec directory. */
-static char *
-locate(const char *name)
-{
-	struct buf b;
-
-	/* room for either path: a plain append cannot overflow */
-	buf_init(&b, sizeof(M.self_dir) + strlen(CHAPAR_LIBEXECDIR) +
-	    strlen(name) + 2);
-	buf_printf(&b, "%s/%s", M.self_dir, name);
-	if (access(buf_cstr(&b), X_OK) != 0) {
-		buf_reset(&b);
-		buf_printf(&b, "%s/%s", CHAPAR_LIBEXECDIR, name);
-	}
-	return buf_detach(&b);
-}
-
-/* The program of a built-in service whose section is not named after
- * it. */
-static const char *
-program_of(const char *section)
-{
-	static const char *const map[][2] = {
-		{ "lmtp", "local" },
-		{ "submission", "smtpd" },
-		{ "smtps", "smtpd" },
-		{ "pop3", "pop3d" },
-		{ "pop3s", "pop3d" },
-	};
-	size_t i;
-
-	for (i = 0; i < NELEM(map); i++)
-		if (strcmp(map[i][0], section) == 0)
-			return map[i][1];
-	return section;
-}
-
-static struct service *
-service_find(struct service *list, const char *name)
-{
-	for (; list != NULL; list = list->next)
-		if (strcmp(list->name, name) == 0 && !list->gone)
-			return list;
-	return NULL;
-}
 
 unsigned
 service_idle(const struct service *s)
@@ -130,134 +84,6 @@ proc_by_fd(int fd)
 	return NULL;
 }
 
-/* --- configuration ------------------------------------------------------- */
-
-/* An error message for the caller's buffer, whatever its limit: what does
- * not fit is cut (a long value in chapar.conf must not end chapard at a
- * reload). */
-static void seterr(struct buf *, const char *, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-seterr(struct buf *err, const char *fmt, ...)
-{
-	char cut[512];
-	va_list ap, again;
-
-	buf_reset(err);
-	va_start(ap, fmt);
-	va_copy(again, ap);
-	if (buf_try_vprintf(err, fmt, ap) == -1) {
-		(void)vsnprintf(cut, sizeof(cut), fmt, again);
-		if (buf_try_puts(err, cut) == -1)
-			buf_reset(err);
-	}
-	va_end(again);
-	va_end(ap);
-}
-
-static void
-settings(struct service *s, struct config *cf)
-{
-	const char *const *items;
-	size_t i, n;
-
-	s->prefork = (unsigned)config_num(cf, s->name, "prefork");
-	s->max_procs = (unsigned)config_num(cf, s->name, "max_procs");
-	s->max_sessions = (unsigned)config_num(cf, s->name, "max_sessions");
-	if (s->prefork > s->max_procs)
-		s->prefork = s->max_procs;
-	s->idle_timeout = config_num(cf, s->name, "idle_timeout");
-	s->conn_limit = (unsigned)config_num(cf, s->name,
-	    "client_conn_limit");
-	s->rate_limit = (unsigned)config_num(cf, s->name,
-	    "client_rate_limit");
-	s->front = config_bool(cf, s->name, "front");
-	free(s->exc);
-	n = config_list(cf, s->name, "client_limit_exceptions", &items);
-	s->exc = xcalloc(n ? n : 1, sizeof(*s->exc));
-	s->nexc = 0;
-	/* config_check_services has made sure every entry parses */
-	for (i = 0; i < n; i++)
-		if (netmask_parse(sv_from(items[i]), &s->exc[s->nexc]) == 0)
-			s->nexc++;
-}
-
-/* Collect the listen addresses of a service: tls marks listen_tls ones. */
-static int
-addresses(struct config *cf, const char *name, struct listener *out, int *n,
-    struct buf *err)
-{
-	static const char *const keys[] = { "listen", "listen_tls" };
-	struct listen_addr a[2];
-	const char *const *items;
-	const char *e;
-	size_t i, k, cnt;
-	int got, j;
-
-	*n = 0;
-	for (k = 0; k < 2; k++) {
-		cnt = config_list(cf, name, keys[k], &items);
-		for (i = 0; i < cnt; i++) {
-			got = listen_addr_parse(sv_from(items[i]), a, &e);
-			if (got < 0) {
-				seterr(err, "service %s: %s = %s: %s", name,
-				    keys[k], items[i], e);
-				return -1;
-			}
-			for (j = 0; j < got; j++) {
-				if (*n == MAX_LISTENERS) {
-					seterr(err, "service %s: more than %d "
-					    "listeners", name, MAX_LISTENERS);
-					return -1;
-				}
-				out[*n].addr = a[j];
-				out[*n].fd = -1;
-				out[*n].tls = k == 1;
-				(*n)++;
-			}
-		}
-	}
-	return 0;
-}
-
-/* Bind what is new; keep sockets for addresses that stay. */
-static int
-bind_all(struct service *old, struct listener *ls, int n, int backlog,
-    struct buf *err)
-{
-	int i, j;
-
-	for (i = 0; i < n; i++) {
-		/* the same address keeps its socket, even when it moves
-		 * between listen and listen_tls */
-		for (j = 0; old != NULL && j < old->nls; j++)
-			if (old->ls[j].fd >= 0 &&
-			    strcmp(old->ls[j].addr.text, ls[i].addr.text) == 0) {
-				ls[i].fd = old->ls[j].fd;
-				old->ls[j].fd = -1;	/* moved */
-				break;
-			}
-		if (ls[i].fd >= 0)
-			continue;
-		if ((ls[i].fd = listen_bind(&ls[i].addr, backlog, err)) == -1)
-			return -1;
-	}
-	return 0;
-}
-
-static void
-close_listeners(struct service *s)
-{
-	int i;
-
-	for (i = 0; i < s->nls; i++)
-		if (s->ls[i].fd >= 0) {
-			close(s->ls[i].fd);
-			s->ls[i].fd = -1;
-		}
-}
-
 /* Send to a child; one that does not take it is broken: dropped. */
 int
 proc_tell(struct proc *p, int type, const struct rec *r, int fd)
@@ -293,7 +119,7 @@ proc_drop(struct proc *p, const char *why)
 	(void)kill(p->pid, SIGKILL);
 }
 
-static void
+void
 proc_quit(struct proc *p)
 {
 	if (p->quit_asked)
@@ -315,406 +141,6 @@ proc_quit(struct proc *p)
 	} else
 		(void)tell(p, IPC_QUIT, NULL);
 }
-
-static void
-service_free(struct service *s)
-{
-	iptable_free(&s->ips);
-	free(s->exc);
-	free(s->program);
-	free(s->front_program);
-	free(s->name);
-	free(s);
-}
-
-static struct service *
-service_new(const char *name, enum svc_kind kind, const char *program)
-{
-	struct service *s = xcalloc(1, sizeof(*s));
-
-	s->name = xstrdup(name);
-	s->kind = kind;
-	s->program = xstrdup(program);
-	s->ips = iptable_new();
-	s->backoff = BACKOFF_START_MS;
-	return s;
-}
-
-/* A service with implicit-TLS listeners, or with a certificate in place,
- * gets its TLS set-up tried here, once, so that a bad certificate is
- * refused at start or reload rather than in every worker. */
-static int
-tls_validate(struct config *cf, const struct service *s, struct buf *err)
-{
-	struct tls_server *ts;
-	struct tls_conf tc;
-	struct buf e;
-	int tls_listener = 0, i, r;
-
-	for (i = 0; i < s->nls; i++)
-		tls_listener |= s->ls[i].tls;
-	tls_conf_from_config(&tc, cf, s->name);
-	if (!tls_listener && (access(tc.cert_file, F_OK) != 0 ||
-	    access(tc.key_file, F_OK) != 0))
-		return 0;
-	buf_init(&e, 4096);
-	r = tls_server_new(&tc, &ts, &e);
-	if (r == -1)
-		seterr(err, "service %s: TLS: %s", s->name, buf_cstr(&e));
-	else
-		tls_server_free(&ts);
-	buf_free(&e);
-	return r;
-}
-
-static const char *const daemons[] = { "authd", "enqueue", "qmgr",
-	"remote" };
-
-/* The services a configuration asks for, in a new list; listeners bound
- * (reusing the running ones).  On failure nothing changes. */
-static struct service *
-build(struct config *cf, struct buf *err)
-{
-	const char *names[256], *prog;
-	struct service *list = NULL, *s, *old;
-	struct listener ls[MAX_LISTENERS];
-	char *path;
-	size_t i, k, n;
-	int nls, backlog;
-
-	/* the daemons: authd; enqueue, the queue's only writer; and,
-	 * unless queue_delivery = no, qmgr and remote(8) */
-	for (i = 0; i < NELEM(daemons); i++) {
-		if (i >= 2 && !config_bool(cf, NULL, "queue_delivery"))
-			break;
-		path = config_str(cf, daemons[i], "program")[0] ?
-		    xstrdup(config_str(cf, daemons[i], "program")) :
-		    locate(daemons[i]);
-		s = service_new(daemons[i], SVC_DAEMON, path);
-		free(path);
-		s->next = list;
-		list = s;
-	}
-	n = config_sections(cf, names, NELEM(names));
-	for (i = 0; i < n; i++) {
-		for (k = 0; k < NELEM(daemons) && strcmp(names[i],
-		    daemons[k]) != 0; k++)
-			;
-		if (k < NELEM(daemons))
-			continue;
-		if (addresses(cf, names[i], ls, &nls, err) == -1)
-			goto fail;
-		prog = config_str(cf, names[i], "program");
-		if (nls == 0) {
-			log_warning("service %s has no listen address; not "
-			    "started", names[i]);
-			continue;
-		}
-		path = prog[0] ? xstrdup(prog) : locate(program_of(names[i]));
-		s = service_new(names[i], SVC_POOL, path);
-		free(path);
-		s->next = list;
-		list = s;
-		backlog = (int)config_num(cf, names[i], "listen_backlog");
-		old = service_find(M.services, names[i]);
-		memcpy(s->ls, ls, sizeof(ls));
-		s->nls = nls;
-		if (tls_validate(cf, s, err) == -1 ||
-		    bind_all(old, s->ls, nls, backlog ? backlog : SOMAXCONN,
-		    err) == -1)
-			goto fail;
-		settings(s, cf);
-		if (s->front)
-			s->front_program = config_str(cf, names[i],
-			    "front_program")[0] ? xstrdup(config_str(cf,
-			    names[i], "front_program")) : locate("smtpfront");
-	}
-	return list;
-fail:
-	/* Give moved sockets back and close new ones. */
-	while ((s = list) != NULL) {
-		list = s->next;
-		old = service_find(M.services, s->name);
-		for (i = 0; (int)i < s->nls; i++) {
-			int j, back = 0;
-
-			for (j = 0; old != NULL && j < old->nls; j++)
-				if (old->ls[j].fd < 0 && s->ls[i].fd >= 0 &&
-				    strcmp(old->ls[j].addr.text,
-				    s->ls[i].addr.text) == 0) {
-					old->ls[j].fd = s->ls[i].fd;
-					back = 1;
-					break;
-				}
-			if (!back && s->ls[i].fd >= 0)
-				close(s->ls[i].fd);
-		}
-		service_free(s);
-	}
-	return NULL;
-}
-
-/* Apply a configuration: new services start, changed ones get fresh
- * workers (the running ones finish their session first), dropped ones
- * drain.  -1 leaves everything as it was. */
-int
-services_load(struct config *cf, struct buf *err)
-{
-	struct service *list, *s, *old, **tail;
-	struct proc *p;
-
-	if (config_check_services(cf, err) == -1 ||
-	    (list = build(cf, err)) == NULL)
-		return -1;
-	for (s = list; s != NULL; s = s->next) {
-		old = service_find(M.services, s->name);
-		if (old == NULL)
-			continue;
-		/* Running processes move to the new service and are told to
-		 * finish; their limits stay counted. */
-		s->procs = old->procs;
-		s->nprocs = old->nprocs;
-		old->procs = NULL;
-		old->nprocs = 0;
-		iptable_free(&s->ips);
-		s->ips = old->ips;
-		old->ips = NULL;
-		s->served = old->served;
-		s->refused = old->refused;
-		s->crashes = old->crashes;
-		for (p = s->procs; p != NULL; p = p->next) {
-			p->svc = s;
-			proc_quit(p);
-		}
-		old->gone = 2;		/* absorbed: free below */
-	}
-	for (s = M.services; s != NULL; s = s->next)
-		if (!s->gone) {
-			/* not in the new configuration */
-			s->gone = 1;
-			close_listeners(s);
-			for (p = s->procs; p != NULL; p = p->next)
-				proc_quit(p);
-		}
-	/* Free absorbed services; keep draining ones after the new list. */
-	for (tail = &list; *tail != NULL; tail = &(*tail)->next)
-		;
-	while ((s = M.services) != NULL) {
-		M.services = s->next;
-		if (s->gone == 2) {
-			close_listeners(s);
-			service_free(s);
-		} else {
-			s->next = NULL;
-			*tail = s;
-			tail = &s->next;
-		}
-	}
-	M.services = list;
-	return 0;
-}
-
-/* --- processes --------------------------------------------------------- */
-
-/* Put descriptors at fixed numbers (3: status, 4...: listeners), leaving
- * everything else closed.  In the child, before exec. */
-/* A post-login session to start: its client and what the login side
- * said. */
-struct session_args {
-	int client;
-	const char *token, *state, *peer, *log_id;
-};
-
-static void
-arrange_fds(int status, const struct service *s,
-    const struct session_args *sa, int listeners)
-{
-	int tmp[MAX_LISTENERS + 1], i, n = 0, null, client = -1;
-
-	/* First out of the way (above 100), then into place from 3 on. */
-	if (sa != NULL)
-		client = fcntl(sa->client, F_DUPFD_CLOEXEC, 100);
-	if (status >= 0)
-		tmp[n++] = fcntl(status, F_DUPFD_CLOEXEC, 100);
-	for (i = 0; listeners && i < s->nls; i++)
-		tmp[n++] = fcntl(s->ls[i].fd, F_DUPFD_CLOEXEC, 100);
-	for (i = 0; i < n; i++)
-		if (tmp[i] == -1 || dup2(tmp[i], 3 + i) == -1)
-			_exit(111);
-	if ((null = open("/dev/null", O_RDWR)) != -1) {
-		(void)dup2(client >= 0 ? client : null, 0);
-		(void)dup2(client >= 0 ? client : null, 1);
-		if (!M.foreground)
-			(void)dup2(null, 2);
-	}
-	(void)close_range((unsigned)(3 + n), ~0U, 0);
-}
-
-/* One NAME=value for the environment; -1 when it does not fit. */
-static int
-env_add(struct buf *store, size_t *off, size_t *n, const char *name,
-    const char *val)
-{
-	if (*n == ENV_MAX)
-		return -1;
-	off[*n] = store->len;
-	if (buf_try_printf(store, "%s=%s%c", name, val, 0) == -1)
-		return -1;
-	(*n)++;
-	return 0;
-}
-
-/* The environment of a new process, its strings in store.  -1 when what
- * a worker sent for a session does not fit: the session does not start
- * (a variable kept from chapard's own environment that does not fit is
- * left out). */
-static int
-child_env(const struct service *s, const struct session_args *sa,
-    enum spawn_kind kind, char **env, struct buf *store)
-{
-	static const char *keep[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS",
-		"LSAN_OPTIONS", "TZ" };
-	size_t n = 0, i, off[ENV_MAX];
-	char tls[MAX_LISTENERS + 1], nls[16];
-	const char *v;
-	int j, r = 0;
-
-	for (j = 0; j < s->nls; j++)
-		tls[j] = s->ls[j].tls ? '1' : '0';
-	tls[s->nls] = '\0';
-	(void)xsnprintf(nls, sizeof(nls), "%d", s->nls);
-	buf_reset(store);
-	r |= env_add(store, off, &n, "PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
-	r |= env_add(store, off, &n, "CHAPAR_LOG", M.foreground ? "stderr" :
-	    "syslog");
-	if (s->kind == SVC_POOL && kind == SPAWN_WORKER)
-		r |= env_add(store, off, &n, "CHAPAR_WORKER", "1");
-	if (s->kind == SVC_POOL && sa == NULL) {
-		/* behind a front, workers get their clients from chapard */
-		if (s->front && kind == SPAWN_WORKER) {
-			(void)xsnprintf(nls, sizeof(nls), "0");
-			tls[0] = '\0';
-		}
-		r |= env_add(store, off, &n, "CHAPAR_LISTEN_FDS", nls);
-		r |= env_add(store, off, &n, "CHAPAR_LISTEN_TLS", tls);
-	}
-	if (sa != NULL) {
-		r |= env_add(store, off, &n, "CHAPAR_TOKEN", sa->token);
-		r |= env_add(store, off, &n, "CHAPAR_STATE", sa->state);
-		r |= env_add(store, off, &n, "CHAPAR_PEER", sa->peer);
-		r |= env_add(store, off, &n, "CHAPAR_LOG_ID", sa->log_id);
-	}
-	for (i = 0; i < NELEM(keep); i++)
-		if ((v = getenv(keep[i])) != NULL &&
-		    env_add(store, off, &n, keep[i], v) == -1)
-			log_warning("%s is too long for a child's environment; "
-			    "left out", keep[i]);
-	for (i = 0; i < n; i++)
-		env[i] = store->data + off[i];
-	env[i] = NULL;
-	return r != 0 ? -1 : 0;
-}
-
-static struct proc *
-spawn_as(struct service *s, const struct session_args *sa,
-    enum spawn_kind kind)
-{
-	char *argv[8], *env[ENV_MAX + 1];
-	struct buf store;
-	struct proc *p;
-	sigset_t all;
-	int sv[2] = { -1, -1 };
-	int listeners = s->kind == SVC_POOL && sa == NULL && (s->front ?
-	    kind == SPAWN_FRONT : 1);
-	pid_t pid;
-
-	if (s->kind == SVC_POOL &&
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
-		log_error("service %s: socketpair: %s", s->name,
-		    strerror(errno));
-		return NULL;
-	}
-	buf_init(&store, 8192);
-	if (child_env(s, sa, kind, env, &store) == -1) {
-		log_error("service %s: the environment of a new process does "
-		    "not fit", s->name);
-		buf_free(&store);
-		if (sv[0] >= 0) {
-			close(sv[0]);
-			close(sv[1]);
-		}
-		return NULL;
-	}
-	argv[0] = kind == SPAWN_FRONT ? s->front_program : s->program;
-	argv[1] = "-c";
-	argv[2] = (char *)(uintptr_t)M.conf_path;
-	if (s->kind == SVC_POOL) {
-		argv[3] = "-s";
-		argv[4] = s->name;
-		argv[5] = sa != NULL ? "-P" : NULL;
-		argv[6] = NULL;
-	} else {
-		argv[3] = "-f";
-		argv[4] = NULL;
-	}
-	if ((pid = fork()) == -1) {
-		log_error("service %s: fork: %s", s->name, strerror(errno));
-		if (sv[0] >= 0) {
-			close(sv[0]);
-			close(sv[1]);
-		}
-		buf_free(&store);
-		return NULL;
-	}
-	if (pid == 0) {
-		/* Its own session: a terminal's ^C reaches chapard only,
-		 * which then stops everything in order. */
-		(void)setsid();
-		sigemptyset(&all);
-		(void)sigprocmask(SIG_SETMASK, &all, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		arrange_fds(sv[1], s, sa, listeners);
-		execve(argv[0], argv, env);
-		_exit(127);
-	}
-	buf_free(&store);
-	if (sv[1] >= 0)
-		close(sv[1]);
-	/* chapard never waits on a child that does not read */
-	if (sv[0] >= 0 && fcntl(sv[0], F_SETFL, O_NONBLOCK) == -1)
-		log_error("service %s: O_NONBLOCK: %s", s->name,
-		    strerror(errno));
-	p = xcalloc(1, sizeof(*p));
-	p->pid = pid;
-	p->svc = s;
-	p->status_fd = sv[0];
-	p->state = s->kind == SVC_DAEMON ? P_RUNNING : sa != NULL ? P_SESSION :
-	    P_STARTING;
-	p->session = sa != NULL;
-	p->front = kind == SPAWN_FRONT;
-	p->listens = listeners && kind == SPAWN_WORKER;
-	p->since = now_sec();
-	p->started_ms = now_ms();
-	p->next = s->procs;
-	s->procs = p;
-	s->nprocs++;
-	log_debug("service %s: started pid %ld", s->name, (long)pid);
-	return p;
-}
-
-static struct proc *
-spawn(struct service *s)
-{
-	return spawn_as(s, NULL, SPAWN_WORKER);
-}
-
-struct proc *
-proc_spawn(struct service *s, enum spawn_kind kind)
-{
-	return spawn_as(s, NULL, kind);
-}
-
-static pid_t authd_pid(void);
 
 static int
 valid_ip(const char *ip)
@@ -817,7 +243,7 @@ handoff(struct proc *w, struct rec *r, int fd)
 		sa.state = state != NULL ? state : "";
 		sa.peer = w->ip[0] ? w->ip : "unknown";
 		sa.log_id = id != NULL ? id : "";
-		if ((p = spawn_as(w->svc, &sa, SPAWN_WORKER)) == NULL)
+		if ((p = proc_spawn_as(w->svc, &sa, SPAWN_WORKER)) == NULL)
 			why = "cannot start the session";
 		else {
 			memcpy(p->ip, w->ip, sizeof(p->ip));
@@ -867,7 +293,7 @@ describe_exit(int st, char *out, size_t len)
 }
 
 /* The pid of the running authd, or 0. */
-static pid_t
+pid_t
 authd_pid(void)
 {
 	struct service *s;
@@ -1190,14 +616,14 @@ services_maintain(void)
 		if (s->kind == SVC_DAEMON) {
 			/* after the old one is gone: it may hold a socket */
 			if (s->procs == NULL)
-				spawn(s);
+				proc_spawn(s, SPAWN_WORKER);
 			continue;
 		}
 		if (s->front)
 			front_maintain(s);
 		idle = service_idle(s);
 		while (idle < s->prefork && live < s->max_procs) {
-			spawn(s);
+			proc_spawn(s, SPAWN_WORKER);
 			idle++;
 			live++;
 		}
@@ -1246,7 +672,7 @@ void
 service_wanted(struct service *s)
 {
 	if (service_idle(s) == 0 && !s->gone && !M.stopping &&
-	    now_ms() >= s->backoff_until && spawn(s) == NULL)
+	    now_ms() >= s->backoff_until && proc_spawn(s, SPAWN_WORKER) == NULL)
 		s->backoff_until = now_ms() + 1000;	/* no busy loop */
 }
 
@@ -1321,3 +747,4 @@ accounts_ensure(struct config *cf, struct buf *err)
 {
 	return priv_ensure_accounts(cf, err);
 }
+
