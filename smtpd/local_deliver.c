@@ -167,15 +167,85 @@ in_list(const struct buf *b, const char *s)
 
 /* --- authd --------------------------------------------------------------- */
 
+/*
+ * authd's answers are kept for ASK_TTL_MS: an LMTP transaction asks about
+ * each recipient at RCPT and again at DATA, and the queue manager sends
+ * one user many messages in a row.  A change (a new alias, a quota) is
+ * seen within that time.  Only definite answers are kept.
+ */
+#define ASK_CACHE 64
+#define ASK_TTL_MS 10000
+#define ASK_KEEP_MAX 4096	/* a longer reply is not kept */
+
+static struct {
+	char *what;		/* "R" or "U", then the name */
+	char verb[16];
+	struct buf fields;	/* rec_encode'd */
+	uint64_t at;
+} acache[ASK_CACHE];
+static size_t anext;
+
+static int
+ask_cached(int rcpt, const char *what, struct authc_reply *rep)
+{
+	uint64_t now = now_ms();
+	size_t i;
+
+	for (i = 0; i < ASK_CACHE; i++) {
+		if (acache[i].what == NULL || now - acache[i].at > ASK_TTL_MS ||
+		    acache[i].what[0] != (rcpt ? 'R' : 'U') ||
+		    strcmp(acache[i].what + 1, what) != 0)
+			continue;
+		buf_reset(&rep->verb);
+		rec_clear(&rep->fields);
+		buf_puts(&rep->verb, acache[i].verb);
+		if (rec_decode(buf_sv(&acache[i].fields), &rep->fields) == -1)
+			return -1;
+		return 0;
+	}
+	return -1;
+}
+
+static void
+ask_keep(int rcpt, const char *what, const struct authc_reply *rep)
+{
+	size_t i = anext++ % ASK_CACHE;
+	struct buf f;
+
+	if (rep->verb.len >= sizeof(acache[i].verb) ||
+	    !(strcmp(buf_cstr(&rep->verb), "RCPT") == 0 ||
+	    strcmp(buf_cstr(&rep->verb), "USER") == 0 ||
+	    strcmp(buf_cstr(&rep->verb), "NOTFOUND") == 0 ||
+	    strcmp(buf_cstr(&rep->verb), "NOTLOCAL") == 0))
+		return;
+	buf_init(&f, 0);
+	rec_encode(&rep->fields, &f);
+	if (f.len > ASK_KEEP_MAX) {
+		buf_free(&f);
+		return;
+	}
+	free(acache[i].what);
+	buf_free(&acache[i].fields);
+	acache[i].what = xmalloc(strlen(what) + 2);
+	acache[i].what[0] = rcpt ? 'R' : 'U';
+	memcpy(acache[i].what + 1, what, strlen(what) + 1);
+	(void)xsnprintf(acache[i].verb, sizeof(acache[i].verb), "%s",
+	    buf_cstr(&rep->verb));
+	acache[i].fields = f;
+	acache[i].at = now_ms();
+}
+
 /* verb of a reply; -1 when authd could not be asked */
 static int
 ask(struct dlv_ctx *cx, int rcpt, const char *what, struct authc_reply *rep)
 {
-	struct authc *ac = cx->auth();
+	struct authc *ac;
 	struct buf err;
 	int r;
 
-	if (ac == NULL)
+	if (ask_cached(rcpt, what, rep) == 0)
+		return 0;
+	if ((ac = cx->auth()) == NULL)
 		return -1;
 	buf_init(&err, 1024);
 	r = rcpt ? authc_rcpt(ac, what, rep, &err) : authc_user(ac, what, rep,
@@ -183,7 +253,8 @@ ask(struct dlv_ctx *cx, int rcpt, const char *what, struct authc_reply *rep)
 	if (r == -1) {
 		log_error("authd: %s", buf_cstr(&err));
 		cx->auth_lost();
-	}
+	} else
+		ask_keep(rcpt, what, rep);
 	buf_free(&err);
 	return r;
 }
@@ -238,7 +309,7 @@ has_remote(const struct authc_reply *rep, struct dlv_result *res)
  * for STORE_IDLE seconds is closed at the next delivery (chapar reindex
  * --force wants nobody else in it).
  */
-#define STORE_CACHE 8
+#define STORE_CACHE 64
 #define STORE_IDLE 30
 
 static struct {
@@ -253,6 +324,18 @@ cache_drop(size_t i)
 	store_close(&cache[i].st);
 	free(cache[i].path);
 	cache[i].path = NULL;
+}
+
+/* Is the store at path open already (its home was reached safely)? */
+static int
+store_cached(const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < STORE_CACHE; i++)
+		if (cache[i].path != NULL && strcmp(cache[i].path, path) == 0)
+			return 1;
+	return 0;
 }
 
 static struct store *
@@ -361,9 +444,10 @@ user_lookup(struct dlv_ctx *cx, const char *key, struct user *u,
 	struct authc_reply rep;
 	struct buf err;
 	const char *home;
-	int fd, r = -1;
+	int fd = -1, r = -1;
 
 	authc_reply_init(&rep);
+	buf_reset(&u->path);
 	/* home_open's reasons hold an escaped name (log_esc: 1.6 kB) */
 	buf_init(&err, 4096);
 	u->key = key;
@@ -373,23 +457,26 @@ user_lookup(struct dlv_ctx *cx, const char *key, struct user *u,
 		result(res, 550, "5.1.1", "<%s>: no such user here",
 		    log_esc_str(key));
 	else if (!verb_is(&rep, "USER") || (home = rec_get_str(&rep.fields,
-	    "home")) == NULL)
+	    "home")) == NULL || strchr(home, '/') == NULL ||
+	    buf_try_printf(&u->path, "%s%s%s", cx->mail_root,
+	    strcmp(cx->mail_root, "/") == 0 ? "" : "/", home) == -1)
 		result(res, 451, "4.3.0", "user database unavailable");
-	else if ((fd = home_open(cx->mail_root, home, geteuid(), getegid(),
-	    &err)) == -1) {
+	/* a store open already was reached safely; else home_open walks
+	 * to it without following a link (and makes what is missing) */
+	else if (!store_cached(buf_cstr(&u->path)) && (fd =
+	    home_open(cx->mail_root, home, geteuid(), getegid(), &err)) ==
+	    -1) {
 		log_error("to=<%s>: mail directory: %s", log_esc_str(key),
 		    buf_cstr(&err));
 		result(res, 451, "4.3.0", "mailbox unavailable");
 	} else {
-		close(fd);
+		if (fd != -1)
+			close(fd);
 		if (rec_get_u64(&rep.fields, "quota", &u->quota) == -1)
 			u->quota = 0;
 		if (rec_get_u64(&rep.fields, "domain_quota",
 		    &u->domain_quota) == -1)
 			u->domain_quota = 0;
-		buf_reset(&u->path);
-		buf_printf(&u->path, "%s%s%s", cx->mail_root,
-		    strcmp(cx->mail_root, "/") == 0 ? "" : "/", home);
 		/* home_open checked it is exactly "DOMAIN/USER" */
 		u->domlen = u->path.len - strlen(strrchr(home, '/'));
 		r = 0;

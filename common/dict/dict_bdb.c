@@ -118,6 +118,7 @@ struct dict_env {
 	LIST_HEAD(, dict) dicts;
 	LIST_ENTRY(dict_env) link;	/* in open_envs */
 	int listed;
+	int nosync;		/* DICT_ENV_NOSYNC */
 	uint64_t last_ckp;	/* when this process last asked (ms) */
 	char lasterr[256];	/* last message from BDB */
 };
@@ -275,10 +276,16 @@ bdb_home(const struct dict_env *e)
  * process chrooted into the environment (authd) does not have, so the
  * environment directory itself serves. */
 static int
-env_configure(DB_ENV *dbenv, const char *dir)
+env_configure(DB_ENV *dbenv, const char *dir, int nosync)
 {
 	int ret;
 
+	/* A commit writes its log records; without nosync it also waits for
+	 * the disk (fdatasync).  An environment whose data can be rebuilt
+	 * from elsewhere (a store's index, from the maildir) need not. */
+	if (nosync && (ret = dbenv->set_flags(dbenv, DB_TXN_WRITE_NOSYNC,
+	    1)) != 0)
+		return ret;
 	dbenv->set_errcall(dbenv, bdb_errcall);
 	dbenv->set_msgcall(dbenv, bdb_msgcall);
 	if ((ret = dbenv->set_thread_count(dbenv, THREAD_COUNT)) != 0 ||
@@ -338,7 +345,7 @@ env_handle_open(struct dict_env *e, struct buf *err)
 			return -1;
 		}
 		dbenv->app_private = e;
-		if ((ret = env_configure(dbenv, bdb_home(e))) == 0) {
+		if ((ret = env_configure(dbenv, bdb_home(e), e->nosync)) == 0) {
 			/* No failchk while recovery may run. */
 			locked = lockfile_take(e, OPEN_LOCK_WAIT_MS);
 			ret = dbenv->open(dbenv, bdb_home(e), ENV_FLAGS,
@@ -666,7 +673,7 @@ close_at_exit(void)
 }
 
 int
-dict_env_open(const char *dir, int create, struct dict_env **envp,
+dict_env_open(const char *dir, int flags, struct dict_env **envp,
     struct buf *err)
 {
 	struct dict_env *e;
@@ -674,7 +681,7 @@ dict_env_open(const char *dir, int create, struct dict_env **envp,
 	struct stat st;
 
 	*envp = NULL;
-	if (create && mkdir_p(dir, DIR_MODE) == -1) {
+	if ((flags & DICT_ENV_CREATE) && mkdir_p(dir, DIR_MODE) == -1) {
 		set_err(NULL, err, "dict %s: mkdir: %s", dir, strerror(errno));
 		return -1;
 	}
@@ -685,6 +692,7 @@ dict_env_open(const char *dir, int create, struct dict_env **envp,
 	e = xcalloc(1, sizeof(*e));
 	LIST_INIT(&e->dicts);
 	e->pid = getpid();
+	e->nosync = (flags & DICT_ENV_NOSYNC) != 0;
 	/* Absolute, so that a reopen after a chdir finds the same place. */
 	if ((e->dir = realpath(dir, NULL)) == NULL)
 		e->dir = xstrdup(dir);

@@ -32,7 +32,9 @@ domusage_open(const char *dir, struct domusage **dp, struct buf *err)
 		domusage_close(&d);
 		return -1;
 	}
-	if (dict_env_open(buf_cstr(&path), 1, &d->env, err) != DICT_OK ||
+	/* a counter that "chapar quota recalc" can make again */
+	if (dict_env_open(buf_cstr(&path), DICT_ENV_CREATE | DICT_ENV_NOSYNC,
+	    &d->env, err) != DICT_OK ||
 	    dict_open(d->env, "usage.db", 1, &d->db, err) != DICT_OK) {
 		buf_free(&path);
 		domusage_close(&d);

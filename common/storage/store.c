@@ -376,7 +376,11 @@ index_open(struct store *st, struct buf *err)
 	else if (mkdirat(st->homefd, "chapar-index", 0700) == -1 &&
 	    errno != EEXIST)
 		seterr(err, buf_cstr(&path), strerror(errno));
-	else if (dict_env_open(buf_cstr(&path), 1, &st->env, err) ==
+	/* the index is a cache of the maildir (UIDs and flags are in the
+	 * file names, which are fsync'd): its commits need not wait for the
+	 * disk, as Dovecot's index files do not */
+	else if (dict_env_open(buf_cstr(&path), DICT_ENV_CREATE |
+	    DICT_ENV_NOSYNC, &st->env, err) ==
 	    DICT_OK && dict_open(st->env, "index.db", 1, &st->db, err) ==
 	    DICT_OK)
 		r = 0;

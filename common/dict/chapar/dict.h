@@ -50,10 +50,14 @@ struct dict_env;
 struct dict;
 struct dict_txn;
 
-/* Open the environment in dir; create also makes the directory (mode
- * 0700).  Files are created with mode 0600.  0, or -1 with a message in
- * err. */
-int dict_env_open(const char *dir, int create, struct dict_env **,
+/* Open the environment in dir; DICT_ENV_CREATE also makes the directory
+ * (mode 0700).  Files are created with mode 0600.  With DICT_ENV_NOSYNC
+ * a commit is written to the log but not waited for on the disk: it
+ * survives the process, not the machine -- for data that can be rebuilt
+ * from elsewhere.  0, or -1 with a message in err. */
+#define DICT_ENV_CREATE 0x1
+#define DICT_ENV_NOSYNC 0x2
+int dict_env_open(const char *dir, int flags, struct dict_env **,
     struct buf *err);
 /* Close the open databases, then the environment; NULL is a no-op.  A
  * struct dict still open stays allocated (its operations fail) until
