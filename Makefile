@@ -69,7 +69,7 @@ CFLAGS ?=
 LDFLAGS ?=
 ALL_CFLAGS = -std=c11 $(OPT) $(HARDEN) $(WARN) $(DEFS) -I$(BUILD)/include \
 	$(INCLUDES) $(CFLAGS)
-ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now $(SANLDFLAGS) $(LDFLAGS)
+ALL_LDFLAGS = -pie -Wl,-z,relro,-z,now -Wl,--as-needed $(SANLDFLAGS) $(LDFLAGS)
 LIBS = -ldb-5.3 -lssl -lcrypto -lcrypt -lidn2 -lunbound
 
 # --- sources -----------------------------------------------------------
@@ -97,7 +97,7 @@ COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
 
 # program name -> its sources
 PROGS = chapar chapard authd local enqueue qmgr remote smtpd smtpfront \
-	sendmail pop3d echod
+	sendmail pop3d pop3d-session echod
 chapar_SRC  = $(wildcard admin/*.c)
 chapard_SRC = $(wildcard master/*.c)
 authd_SRC   = $(wildcard authd/*.c)
@@ -108,7 +108,11 @@ qmgr_SRC    = $(wildcard smtpd/qmgr*.c)
 remote_SRC  = $(wildcard smtpd/remote*.c)
 smtpd_SRC   = smtpd/smtpd.c $(wildcard smtpd/smtpd_*.c)
 smtpfront_SRC = smtpd/front.c
-pop3d_SRC   = $(wildcard pop3d/*.c)
+pop3d_SRC   = pop3d/pop3d.c pop3d/pop3_login.c pop3d/pop3_session.c \
+	pop3d/pop3_parse.c pop3d/pop3_reply.c
+# the session side alone: no TLS, so it maps none of OpenSSL
+pop3d-session_SRC = pop3d/pop3d_session.c pop3d/pop3_session.c \
+	pop3d/pop3_parse.c pop3d/pop3_reply.c
 # echod: the test fixture service (tests/fixture), never installed
 echod_SRC   = tests/fixture/echod.c
 
@@ -257,7 +261,8 @@ bench:
 # tools/install-check.sh holds the two (and PROGS) to each other.  echod is
 # the test fixture and is never installed.
 SBIN_PROGS    = chapar chapard sendmail
-LIBEXEC_PROGS = authd enqueue qmgr remote smtpd smtpfront local pop3d
+LIBEXEC_PROGS = authd enqueue qmgr remote smtpd smtpfront local pop3d \
+	pop3d-session
 MANSECTS      = 1 5 7 8
 
 # Nothing here looks up the build host's users or groups: under DESTDIR

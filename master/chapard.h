@@ -67,6 +67,9 @@ struct service {
 	unsigned conn_limit, rate_limit;
 	int front;		/* front = yes: smtpfront(8) holds the sockets */
 	char *front_program;
+	/* the program of its post-login sessions: PROGRAM-session when
+	 * there is one (no TLS code in it), else NULL (PROGRAM -P) */
+	char *session_program;
 	struct netmask *exc;
 	size_t nexc;
 	/* state */

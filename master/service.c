@@ -45,6 +45,20 @@ locate(const char *name)
 	return buf_detach(&b);
 }
 
+/* PROGRAM-session beside PROGRAM, when it is there and runnable. */
+static char *
+session_program_of(const char *program)
+{
+	struct buf b;
+
+	buf_init(&b, strlen(program) + sizeof("-session"));
+	buf_printf(&b, "%s-session", program);
+	if (access(buf_cstr(&b), X_OK) == 0)
+		return buf_detach(&b);
+	buf_free(&b);
+	return NULL;
+}
+
 /* The program of a built-in service whose section is not named after
  * it. */
 static const char *
@@ -209,6 +223,7 @@ service_free(struct service *s)
 	free(s->exc);
 	free(s->program);
 	free(s->front_program);
+	free(s->session_program);
 	free(s->name);
 	free(s);
 }
@@ -298,6 +313,7 @@ build(struct config *cf, struct buf *err)
 		}
 		path = prog[0] ? xstrdup(prog) : locate(program_of(names[i]));
 		s = service_new(names[i], SVC_POOL, path);
+		s->session_program = session_program_of(path);
 		free(path);
 		s->next = list;
 		list = s;

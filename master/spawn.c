@@ -152,7 +152,8 @@ proc_spawn_as(struct service *s, const struct session_args *sa,
 		}
 		return NULL;
 	}
-	argv[0] = kind == SPAWN_FRONT ? s->front_program : s->program;
+	argv[0] = kind == SPAWN_FRONT ? s->front_program : sa != NULL &&
+	    s->session_program != NULL ? s->session_program : s->program;
 	argv[1] = "-c";
 	argv[2] = (char *)(uintptr_t)M.conf_path;
 	if (s->kind == SVC_POOL) {

@@ -88,6 +88,7 @@
 /* Sizes fixed when the environment is created (recovery re-creates it). */
 #define THREAD_COUNT 1000	/* processes at once, for failchk */
 #define CACHE_BYTES (4u * 1024 * 1024)
+#define SMALL_CACHE_BYTES (512u * 1024)	/* DICT_ENV_SMALL */
 #define LOCK_TIMEOUT_US 3000000	/* for lock requests that do block */
 #define CKP_KBYTES 1024		/* checkpoint after 1 MB of log... */
 #define CKP_MINUTES 1		/* ...or a minute */
@@ -119,6 +120,7 @@ struct dict_env {
 	LIST_ENTRY(dict_env) link;	/* in open_envs */
 	int listed;
 	int nosync;		/* DICT_ENV_NOSYNC */
+	int small;		/* DICT_ENV_SMALL */
 	uint64_t last_ckp;	/* when this process last asked (ms) */
 	char lasterr[256];	/* last message from BDB */
 };
@@ -276,7 +278,7 @@ bdb_home(const struct dict_env *e)
  * process chrooted into the environment (authd) does not have, so the
  * environment directory itself serves. */
 static int
-env_configure(DB_ENV *dbenv, const char *dir, int nosync)
+env_configure(DB_ENV *dbenv, const char *dir, int nosync, int small)
 {
 	int ret;
 
@@ -293,10 +295,20 @@ env_configure(DB_ENV *dbenv, const char *dir, int nosync)
 	    (ret = dbenv->set_lk_detect(dbenv, DB_LOCK_DEFAULT)) != 0 ||
 	    (ret = dbenv->set_timeout(dbenv, LOCK_TIMEOUT_US,
 	    DB_SET_LOCK_TIMEOUT)) != 0 ||
-	    (ret = dbenv->set_cachesize(dbenv, 0, CACHE_BYTES, 1)) != 0 ||
+	    (ret = dbenv->set_cachesize(dbenv, 0, small ? SMALL_CACHE_BYTES :
+	    CACHE_BYTES, 1)) != 0 ||
 	    (ret = dbenv->set_lg_filemode(dbenv, FILE_MODE)) != 0 ||
 	    (ret = dbenv->log_set_config(dbenv, DB_LOG_AUTO_REMOVE, 1)) != 0 ||
 	    (ret = dbenv->set_tmp_dir(dbenv, dir)) != 0)
+		return ret;
+	/* Start the lock and thread tables small: they grow as needed, and
+	 * each process that attaches (a POP3 or IMAP session: one user's
+	 * store) pays for what was made in its memory. */
+	if ((ret = dbenv->set_memory_init(dbenv, DB_MEM_LOCK, 64)) != 0 ||
+	    (ret = dbenv->set_memory_init(dbenv, DB_MEM_LOCKOBJECT, 64)) != 0 ||
+	    (ret = dbenv->set_memory_init(dbenv, DB_MEM_LOCKER, 64)) != 0 ||
+	    (ret = dbenv->set_memory_init(dbenv, DB_MEM_THREAD, 16)) != 0 ||
+	    (ret = dbenv->set_memory_init(dbenv, DB_MEM_TRANSACTION, 16)) != 0)
 		return ret;
 	return 0;
 }
@@ -345,7 +357,8 @@ env_handle_open(struct dict_env *e, struct buf *err)
 			return -1;
 		}
 		dbenv->app_private = e;
-		if ((ret = env_configure(dbenv, bdb_home(e), e->nosync)) == 0) {
+		if ((ret = env_configure(dbenv, bdb_home(e), e->nosync,
+		    e->small)) == 0) {
 			/* No failchk while recovery may run. */
 			locked = lockfile_take(e, OPEN_LOCK_WAIT_MS);
 			ret = dbenv->open(dbenv, bdb_home(e), ENV_FLAGS,
@@ -693,6 +706,7 @@ dict_env_open(const char *dir, int flags, struct dict_env **envp,
 	LIST_INIT(&e->dicts);
 	e->pid = getpid();
 	e->nosync = (flags & DICT_ENV_NOSYNC) != 0;
+	e->small = (flags & DICT_ENV_SMALL) != 0;
 	/* Absolute, so that a reopen after a chdir finds the same place. */
 	if ((e->dir = realpath(dir, NULL)) == NULL)
 		e->dir = xstrdup(dir);

@@ -380,7 +380,7 @@ index_open(struct store *st, struct buf *err)
 	 * file names, which are fsync'd): its commits need not wait for the
 	 * disk, as Dovecot's index files do not */
 	else if (dict_env_open(buf_cstr(&path), DICT_ENV_CREATE |
-	    DICT_ENV_NOSYNC, &st->env, err) ==
+	    DICT_ENV_NOSYNC | DICT_ENV_SMALL, &st->env, err) ==
 	    DICT_OK && dict_open(st->env, "index.db", 1, &st->db, err) ==
 	    DICT_OK)
 		r = 0;

@@ -30,6 +30,7 @@
 #include "chapar/util.h"
 #include "chapar/home.h"
 #include "chapar/worker.h"
+#include "worker_int.h"
 
 #define STATUS_FD 3
 #define FIRST_LISTEN_FD 4
@@ -170,39 +171,7 @@ worker_report_user(const char *user)
 	rec_free(&r);
 }
 
-static int
-set_limit(int res, uint64_t v, const char *what, struct buf *err)
-{
-	struct rlimit rl;
 
-	rl.rlim_cur = rl.rlim_max = (rlim_t)v;
-	if (setrlimit(res, &rl) == -1) {
-		buf_reset(err);
-		buf_printf(err, "setrlimit %s: %s", what,
-		    strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static int
-limits(struct config *cf, const char *service, struct buf *err)
-{
-	uint64_t mem = config_num(cf, service, "process_memory_limit");
-
-	if (set_limit(RLIMIT_CORE, 0, "core", err) == -1 ||
-	    set_limit(RLIMIT_NOFILE, config_num(cf, service,
-	    "process_fd_limit"), "descriptors", err) == -1)
-		return -1;
-#ifndef CHAPAR_SANITIZE
-	/* AddressSanitizer reserves terabytes of address space. */
-	if (mem > 0 && set_limit(RLIMIT_AS, mem, "memory", err) == -1)
-		return -1;
-#else
-	(void)mem;
-#endif
-	return 0;
-}
 
 int
 worker_drop_privileges(struct config *cf, const char *service,
@@ -223,26 +192,9 @@ worker_drop_privileges(struct config *cf, const char *service,
 		    strerror(errno));
 		return -1;
 	}
-	return limits(cf, service, err);
+	return worker_limits(cf, service, err);
 }
 
-/* A log id per connection, so that grep finds a whole session. */
-static void
-session_id(void)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	unsigned char r[5];
-	char id[11];
-	int i;
-
-	rand_bytes(r, sizeof(r));
-	for (i = 0; i < 5; i++) {
-		id[2 * i] = hex[r[i] >> 4];
-		id[2 * i + 1] = hex[r[i] & 15];
-	}
-	id[10] = '\0';
-	log_set_id(id);
-}
 
 static void
 fill_addrs(struct worker_conn *c, const struct sockaddr *peer)
@@ -262,7 +214,7 @@ fill_addrs(struct worker_conn *c, const struct sockaddr *peer)
 static void
 serve_one(struct worker_conn *c)
 {
-	session_id();
+	worker_session_id();
 	log_info("connect from %s port %d to %s port %d%s", c->peer,
 	    c->peer_port, c->local, c->local_port,
 	    c->implicit_tls ? " (TLS)" : "");
@@ -645,78 +597,6 @@ worker_handoff(struct worker_conn *c, struct io *io, const char *token,
 	return 0;
 }
 
-/* -P: redeem the token, become the mail user in the user's directory,
- * serve the session on descriptor 0. */
-static int
-run_post_login(void)
-{
-	const char *token = getenv("CHAPAR_TOKEN"), *peer = getenv("CHAPAR_PEER");
-	struct worker_session sess;
-	struct authc_reply rep;
-	struct worker_conn c;
-	struct authc *ac;
-	struct buf err, path;
-	uid_t uid = 0;
-	gid_t gid = 0;
-	uint64_t q = 0;
-	int hfd;
-
-	buf_init(&err, 4096);
-	buf_init(&path, 4096);
-	authc_reply_init(&rep);
-	if (token == NULL || W.svc->post_login == NULL)
-		log_fatal("-P: no token, or no post-login side in this program");
-	if (authc_connect(config_str(W.cf, NULL, "auth_master_socket"), 10000,
-	    &ac, &err) == -1 || authc_redeem(ac, token, &rep, &err) == -1)
-		log_fatal("redeeming the login token: %s", buf_cstr(&err));
-	authc_close(&ac);
-	if (strcmp(buf_cstr(&rep.verb), "OK") != 0) {
-		log_error("login token refused by authd");
-		exit(EXIT_BADTOKEN);
-	}
-	memset(&sess, 0, sizeof(sess));
-	sess.user = rec_get_str(&rep.fields, "user");
-	sess.home = rec_get_str(&rep.fields, "home");
-	(void)rec_get_u64(&rep.fields, "quota", &q);
-	sess.quota = q;
-	sess.state = getenv("CHAPAR_STATE") ? getenv("CHAPAR_STATE") : "";
-	if (sess.user == NULL)
-		log_fatal("authd gave no user");
-	if (geteuid() == 0 && priv_lookup(config_str(W.cf, NULL, "mail_user"),
-	    &uid, &gid, &err) == -1)
-		log_fatal("%s", buf_cstr(&err));
-	if ((hfd = home_open(config_str(W.cf, NULL, "mail_dir"), sess.home,
-	    uid, gid, &err)) == -1 || fchdir(hfd) == -1)
-		log_fatal("home of %s: %s", log_esc_str(sess.user),
-		    err.len ? buf_cstr(&err) : strerror(errno));
-	close(hfd);
-	if (geteuid() == 0) {
-		/* the user's own directory (the current one, reached without
-		 * following links) is all this process can see */
-		if (priv_drop(uid, gid, ".", &err) == -1 ||
-		    limits(W.cf, W.service, &err) == -1)
-			log_fatal("%s", buf_cstr(&err));
-	} else if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
-	    limits(W.cf, W.service, &err) == -1)
-		log_fatal("%s", err.len ? buf_cstr(&err) : strerror(errno));
-	worker_report_user(sess.user);
-	memset(&c, 0, sizeof(c));
-	c.fd = 0;
-	c.service = W.service;
-	c.cf = W.cf;
-	(void)xsnprintf(c.peer, sizeof(c.peer), "%s", peer ? peer : "unknown");
-	if (getenv("CHAPAR_LOG_ID") != NULL && getenv("CHAPAR_LOG_ID")[0])
-		log_set_id(getenv("CHAPAR_LOG_ID"));
-	else
-		session_id();
-	log_info("session of %s from %s", log_esc_str(sess.user), c.peer);
-	W.svc->post_login(&c, &sess);
-	log_info("session of %s ended", log_esc_str(sess.user));
-	authc_reply_free(&rep);
-	buf_free(&err);
-	buf_free(&path);
-	return 0;
-}
 
 static void
 usage(const char *prog)
@@ -868,7 +748,7 @@ worker_run(int argc, char **argv, const struct worker_service *svc)
 		 * is redeemed */
 		W.status = STATUS_FD;
 		(void)close_range(4, ~0U, 0);
-		return run_post_login();
+		return worker_session_run(W.cf, W.service, svc);
 	}
 	if (!inetd)
 		pool_env();

@@ -57,6 +57,10 @@ struct dict_txn;
  * from elsewhere.  0, or -1 with a message in err. */
 #define DICT_ENV_CREATE 0x1
 #define DICT_ENV_NOSYNC 0x2
+/* A small cache (512 kB, not 4 MB): for environments of one user, which
+ * every session of that user maps (its share of memory), where the
+ * kernel's page cache serves the rest. */
+#define DICT_ENV_SMALL 0x4
 int dict_env_open(const char *dir, int flags, struct dict_env **,
     struct buf *err);
 /* Close the open databases, then the environment; NULL is a no-op.  A

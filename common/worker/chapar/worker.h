@@ -88,6 +88,11 @@ struct worker_service {
 /* main() of a daemon: options -c FILE, -i, -s SERVICE, -d.  Returns the
  * exit status. */
 int worker_run(int argc, char **argv, const struct worker_service *);
+/* main() of a session program (pop3d-session): only -P, the post-login
+ * side, without the accepting and TLS parts (worker_session.c), so it
+ * maps none of OpenSSL.  chapard runs PROGRAM-session for the sessions
+ * of a service when it exists, else PROGRAM -P. */
+int worker_session_main(int argc, char **argv, const struct worker_service *);
 
 /* The connection to authd made before privileges were dropped (NULL if
  * the service has none).  When it breaks the worker finishes its session
