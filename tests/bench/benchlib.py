@@ -643,13 +643,22 @@ class Dovecot:
     """A private Dovecot: own base_dir, state_dir and log under a
     temporary directory, run in the foreground (dovecot -F) so that its
     master is our child.  body is the rest of dovecot.conf ({d} is the
-    directory)."""
+    directory); files: {name: text} written first; owned: {directory:
+    user} made and given to that user."""
 
-    def __init__(self, body, port=None, sock=None, name="chapar-bench"):
+    def __init__(self, body, port=None, sock=None, name="chapar-bench",
+                 files=None, owned=None):
         self.dir = tempfile.mkdtemp(prefix="chapar-bench-dovecot-")
         os.chmod(self.dir, 0o755)
         for d in ("run", "state"):
             os.mkdir(os.path.join(self.dir, d))
+        for d, user in (owned or {}).items():
+            pw = pwd.getpwnam(user)
+            os.makedirs(os.path.join(self.dir, d), exist_ok=True)
+            os.chown(os.path.join(self.dir, d), pw.pw_uid, pw.pw_gid)
+        for fn, text in (files or {}).items():
+            with open(os.path.join(self.dir, fn), "w") as f:
+                f.write(text.replace("{d}", self.dir))
         self.conf = os.path.join(self.dir, "dovecot.conf")
         with open(self.conf, "w") as f:
             f.write(("base_dir = {d}/run\n"
