@@ -235,9 +235,31 @@ def holders(root, port):
     est = established(port)
     out = {}
     for p in descendants(root):
-        n = len([i for i in socket_inodes(p) if i in est])
+        n = len(set(i for i in socket_inodes(p) if i in est))
         if n:
             out[p] = n
+    return out
+
+
+def proc_root(pid):
+    """Where a process is chrooted (/proc/PID/root), "" when unknown."""
+    try:
+        return os.readlink("/proc/%d/root" % pid)
+    except OSError:
+        return ""
+
+
+def open_paths(pid):
+    """The files a process has open (/proc/PID/fd targets)."""
+    out = []
+    try:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                out.append(os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+            except OSError:
+                pass
+    except OSError:
+        pass
     return out
 
 
@@ -507,8 +529,22 @@ def chapard_pid(inst):
     return inst.procs["chapard"].pid
 
 
-def chapar_stop(inst):
-    inst.stop_all()
+def chapar_hashes(inst):
+    """{address: password hash} as Chapar stored them (db5.3_dump), so
+    that a peer can check the very same hashes."""
+    r = subprocess.run(["db5.3_dump", "-p", "-h", inst.path("db"),
+                        inst.path("db", "users.db")], capture_output=True,
+                       text=True, timeout=60)
+    lines = r.stdout.split("HEADER=END\n", 1)[-1].splitlines()
+    out = {}
+    for key, val in zip(lines[0::2], lines[1::2]):
+        if "\\00" not in key:
+            continue
+        dom, _, local = key.strip().partition("\\00")
+        for f in val.strip().split("\\09"):
+            if f.startswith("hash="):
+                out["%s@%s" % (local, dom)] = f[5:]
+    return out
 
 
 # --- Postfix ------------------------------------------------------------
