@@ -96,7 +96,9 @@ def setup(args):
 # to whoever was on the CPU), and the clients (smtp-source, this script).
 # Those are the same kind of work on both sides; the machine's busy time
 # is printed only as "others", a sign of outside noise, never used to
-# estimate a server's CPU.
+# estimate a server's CPU.  The kernel gives these times in clock ticks
+# (1/CLK_TCK, 10 ms here): a run must last long enough for the figure to
+# mean something.
 
 def _stats():
     """{pid: (ppid, ticks own, ticks reaped children, comm)} of every
