@@ -28,7 +28,6 @@ Bounded: fixed counts, a timeout on every wait; loopback only.
 """
 import os
 import socket
-import subprocess
 import sys
 import time
 
@@ -44,34 +43,6 @@ IDLE = 300              # seconds an idle process is kept, both sides
 MAX_USE = 100           # connections a process serves, both sides
 
 
-def sources(port, n, rcpts, reuse, timeout=600):
-    """Run RCPTS smtp-source processes at once, each with SESSIONS/RCPTS
-    sessions and n/RCPTS messages to one recipient of rcpts; the time
-    when the last one ended."""
-    procs = []
-    per = n // len(rcpts)
-    for r in rcpts:
-        cmd = [B.SOURCE, "-s", str(max(1, SESSIONS // len(rcpts))),
-               "-l", str(SIZE), "-m", str(per), "-f", "bench@example.net",
-               "-t", r, "-M", "bench.example.net"]
-        if reuse:
-            cmd.append("-d")        # -d: keep the connection
-        cmd.append("127.0.0.1:%d" % port)
-        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE))
-    end = time.time() + timeout
-    for p in procs:
-        try:
-            _, err = p.communicate(timeout=max(1, end - time.time()))
-        except subprocess.TimeoutExpired:
-            for q in procs:
-                q.kill()
-            raise RuntimeError("smtp-source did not finish in time")
-        if p.returncode != 0:
-            raise RuntimeError("smtp-source: %s" % err.decode().strip())
-    return time.time()
-
-
 class Side:
     """What a run needs of a server: its port, its top process, the
     mailboxes of a recipient, its queue."""
@@ -81,7 +52,7 @@ class Side:
         boxes = [self.mailbox(r.split("@")[0]) for r in rcpts]
         cpu0 = B.tree_cpu(self.pid)
         t0 = time.time()
-        t_acc = sources(self.port, n, rcpts, reuse)
+        t_acc = B.smtp_source(self.port, n, rcpts, SESSIONS, SIZE, reuse)
         want = (n // RCPTS) * RCPTS
         t_del = B.wait_progress(lambda: sum(B.maildir_count(b)
                                             for b in boxes), want,
@@ -104,7 +75,7 @@ class Side:
         q0 = self.messages()
         cpu0 = B.tree_cpu(self.pid)
         t0 = time.time()
-        t_acc = sources(self.port, n, rcpts, reuse)
+        t_acc = B.smtp_source(self.port, n, rcpts, SESSIONS, SIZE, reuse)
         cpu = B.tree_cpu(self.pid) - cpu0
         B.wait_progress(lambda: self.messages() - q0, want,
                         "%s: messages in the queue" % self.name)
@@ -177,41 +148,12 @@ class Postfix(Side):
 
     def __init__(self, users, delivery=True):
         self.port = B.free_port()
-        # Postfix's TUNING_README: enough processes for the load, and the
-        # same limits as Chapar: default_process_limit (smtpd, cleanup,
-        # trivial-rewrite) = Chapar's smtpd max_procs, virtual's maxproc
-        # and destination concurrency = Chapar's local_process_limit.
-        # Postfix has no pre-started processes; both sides get a warm-up
-        # run first, and idle processes are kept as long on both.
-        main = """default_process_limit = {mp}
-max_use = {mu}
-max_idle = {idle}s
-smtpd_client_connection_count_limit = 0
-smtpd_client_connection_rate_limit = 0
-mydestination =
-local_recipient_maps =
-virtual_mailbox_domains = example.org
-virtual_mailbox_base = {{d}}/vmail
-virtual_mailbox_maps = texthash:{{d}}/vmailbox
-virtual_uid_maps = static:{uid}
-virtual_gid_maps = static:{gid}
-virtual_destination_concurrency_limit = {dl}
-""".format(mp=MAX_PROCS, mu=MAX_USE, idle=IDLE, dl=DELIVERIES,
-           uid=B.pwd.getpwnam("nobody").pw_uid,
-           gid=B.pwd.getpwnam("nobody").pw_gid)
-        if not delivery:
-            main += "smtpd_client_restrictions = check_client_access " \
-                    "static:HOLD\n"
-        self.pf = B.Postfix(self.port, main, fields=(
-            "{smtp}/inet/process_limit=%d" % MAX_PROCS,
-            "virtual/unix/process_limit=%d" % DELIVERIES),
-            files={"vmailbox": "".join("%s@example.org example.org/%s/\n"
-                                       % (u, u) for u in users)},
-            owned={"vmail": "nobody"})
+        self.pf = B.Postfix(self.port, **B.postfix_virtual(
+            users, MAX_PROCS, DELIVERIES, MAX_USE, IDLE, hold=not delivery))
         self.pid = self.pf.pid
 
     def mailbox(self, user):
-        return self.pf.path("vmail", "example.org", user)
+        return self.pf.mailbox(user)
 
     def queued(self):
         return self.pf.queued()

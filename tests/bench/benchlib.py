@@ -525,6 +525,40 @@ def wait_progress(counter, want, what, stall=60, limit=900, step=0.02):
         time.sleep(step)
 
 
+# --- smtp-source --------------------------------------------------------
+
+def smtp_source(port, n, rcpts, sessions, size, reuse=True, lmtp=False,
+                sender="bench@example.net", timeout=600):
+    """One smtp-source process per recipient, all at once, each with
+    sessions/len(rcpts) sessions (at least 1) and n/len(rcpts) messages
+    of size bytes to its recipient; the time when the last one ended."""
+    procs = []
+    per = n // len(rcpts)
+    for r in rcpts:
+        cmd = [SOURCE, "-s", str(max(1, sessions // len(rcpts))),
+               "-l", str(size), "-m", str(per), "-f", sender, "-t", r,
+               "-M", "bench.example.net"]
+        if reuse:
+            cmd.append("-d")        # -d: keep the connection
+        if lmtp:
+            cmd.append("-L")
+        cmd.append("127.0.0.1:%d" % port)
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE))
+    end = time.time() + timeout
+    for p in procs:
+        try:
+            _, err = p.communicate(timeout=max(1, end - time.time()))
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+                q.wait()
+            raise RuntimeError("smtp-source did not finish in time")
+        if p.returncode != 0:
+            raise RuntimeError("smtp-source: %s" % err.decode().strip())
+    return time.time()
+
+
 # --- Chapar -------------------------------------------------------------
 
 def chapard_pid(inst):
@@ -550,6 +584,47 @@ def chapar_hashes(inst):
 
 
 # --- Postfix ------------------------------------------------------------
+
+def postfix_virtual(users, max_procs, deliveries, max_use=100, idle=300,
+                    hold=False):
+    """main.cf, master.cf fields, files and owned directories for a
+    Postfix that delivers mail for example.org's users into Maildirs with
+    virtual(8), as nobody, under {d}/vmail/example.org/USER/.
+
+    Postfix's TUNING_README: enough processes for the load; and the same
+    limits as Chapar: default_process_limit (smtpd, cleanup,
+    trivial-rewrite, smtp) = Chapar's process limit, virtual's process
+    limit and destination concurrency = Chapar's local_process_limit.
+    Postfix has no pre-started processes: each benchmark warms both sides
+    up first, and idle processes are kept as long on both.  hold: every
+    message received is put on hold (the queue is filled, nothing
+    delivered, until released)."""
+    nobody = pwd.getpwnam("nobody")
+    main = """default_process_limit = {mp}
+max_use = {mu}
+max_idle = {idle}s
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+mydestination =
+local_recipient_maps =
+virtual_mailbox_domains = example.org
+virtual_mailbox_base = {{d}}/vmail
+virtual_mailbox_maps = texthash:{{d}}/vmailbox
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+virtual_destination_concurrency_limit = {dl}
+""".format(mp=max_procs, mu=max_use, idle=idle, dl=deliveries,
+           uid=nobody.pw_uid, gid=nobody.pw_gid)
+    if hold:
+        main += "smtpd_client_restrictions = check_client_access " \
+                "static:HOLD\n"
+    return dict(main=main, fields=(
+        "{smtp}/inet/process_limit=%d" % max_procs,
+        "virtual/unix/process_limit=%d" % deliveries),
+        files={"vmailbox": "".join("%s@example.org example.org/%s/\n" %
+                                   (u, u) for u in users)},
+        owned={"vmail": "nobody"})
+
 
 def have_postfix():
     return (os.geteuid() == 0 and shutil.which("postfix") is not None and
@@ -627,6 +702,19 @@ class Postfix:
 
     def path(self, *p):
         return os.path.join(self.dir, *p)
+
+    def mailbox(self, user):
+        """A user's Maildir with postfix_virtual()."""
+        return self.path("vmail", "example.org", user)
+
+    def release(self):
+        """Held messages to the deferred queue (not yet tried)."""
+        subprocess.run(["postsuper", "-c", self.dir, "-H", "ALL"],
+                       capture_output=True, timeout=120, check=True)
+
+    def flush(self):
+        subprocess.run(["postqueue", "-c", self.dir, "-f"],
+                       capture_output=True, timeout=60, check=True)
 
     def queued(self):
         """Messages in the queue (incoming, active, deferred, hold)."""
