@@ -104,6 +104,9 @@ idle_timeout = 300s
         return B.chapar_conf(self.inst)
 
     def stop(self):
+        for p in B.descendants(self.pid):   # a stopped qmgr cannot stop
+            if B.comm(p) == "qmgr":
+                os.kill(p, signal.SIGCONT)
         self.inst.stop_all()
 
     def remove(self):
@@ -114,14 +117,9 @@ class PostfixQueue:
     """A Postfix that holds what it receives; released and flushed."""
     name = "postfix"
 
-    def __init__(self, users=(), main=None):
+    def __init__(self, **kw):
+        """kw: for benchlib.Postfix (main, fields, ...), with HOLD."""
         self.port = B.free_port()
-        if main is None:
-            kw = B.postfix_virtual(users, MAX_PROCS, DELIVERIES, hold=True)
-        else:
-            kw = dict(main=main + "smtpd_client_restrictions = "
-                      "check_client_access static:HOLD\n"
-                      "default_process_limit = %d\n" % MAX_PROCS)
         self.pf = B.Postfix(self.port, **kw)
         self.pid = self.pf.pid
 
@@ -228,7 +226,8 @@ def main():
     tags = ["w"] + ["r%d" % i for i in range(args.pairs)]
     users = ["%s%d" % (t, k) for t in tags for k in range(N_USERS)]
     ours = ChaparQueue(users)
-    theirs = PostfixQueue(users) if peer else None
+    theirs = PostfixQueue(**B.postfix_virtual(
+        users, MAX_PROCS, DELIVERIES, hold=True)) if peer else None
     sides = [s for s in (ours, theirs) if s]
     try:
         B.show_config("chapar (chapar.conf; qmgr is stopped with SIGSTOP "
