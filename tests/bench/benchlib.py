@@ -27,7 +27,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integ"))
 import chapartest  # noqa: E402
-from chapartest import Instance, free_port, wait_for  # noqa: E402,F401
+from chapartest import AuthClient, Instance, free_port, wait_for  # noqa
 
 SOURCE = "/usr/sbin/smtp-source"
 SINK = "/usr/sbin/smtp-sink"
