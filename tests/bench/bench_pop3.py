@@ -525,9 +525,10 @@ def main():
                ours_kb <= 300, "%.0f kB%s" % (
                    ours_kb, "; dovecot %.0f kB, %.2fx" % (
                        peer_kb, ours_kb / peer_kb) if peer_kb else ""))
-    print("POP3 CPU: chapar/dovecot %s x per session, %s x per message" %
-          tuple("%.2f" % x if x is not None else "-" for x in
-                (sess.ratio("ms CPU/session"), dl.ratio("us CPU/msg"))))
+    if sess.ratio("ms CPU/session") is not None:
+        print("POP3 CPU: chapar/dovecot %.2f x per session, %.2f x per "
+              "message" % (sess.ratio("ms CPU/session"),
+                           dl.ratio("us CPU/msg")))
     if big is not None and big.ratio("s/LIST") is not None:
         print("LIST of %d messages: chapar/dovecot %.2f x the time" %
               (BIG, big.ratio("s/LIST")))

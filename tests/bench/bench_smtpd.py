@@ -306,7 +306,7 @@ def main():
                    "message, " + what, rate >= 2 and cpu <= 1,
                    "%.2fx the rate, %.2fx the CPU per message" % (rate,
                                                                   cpu))
-    if qres is not None:
+    if qres is not None and qres.ratio("msg/s") is not None:
         print("queue only (secondary): chapar/postfix %s x the rate, %s x "
               "the CPU per message" % tuple(
                   "%.2f" % x if x is not None else "-"

@@ -45,6 +45,8 @@ def parser(doc):
                          "believed; default 3)")
     ap.add_argument("--quick", action="store_true",
                     help="small counts, to check the script itself")
+    ap.add_argument("--no-peer", action="store_true",
+                    help="Chapar alone, as when the peer is not installed")
     return ap
 
 
@@ -67,9 +69,13 @@ def _on_signal(sig, frame):
     raise SystemExit(128 + sig)
 
 
+_no_peer = [False]
+
+
 def setup(args):
     import atexit
     chapartest.BUILD = os.path.abspath(args.build)
+    _no_peer[0] = args.no_peer
     atexit.register(_stop_everything)
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGHUP, _on_signal)
@@ -627,7 +633,7 @@ virtual_destination_concurrency_limit = {dl}
 
 
 def have_postfix():
-    return (os.geteuid() == 0 and shutil.which("postfix") is not None and
+    return (not _no_peer[0] and os.geteuid() == 0 and shutil.which("postfix") is not None and
             os.path.exists(SOURCE))
 
 
@@ -761,7 +767,7 @@ class Postfix:
 # --- Dovecot ------------------------------------------------------------
 
 def have_dovecot(*progs):
-    return (os.geteuid() == 0 and shutil.which("dovecot") is not None and
+    return (not _no_peer[0] and os.geteuid() == 0 and shutil.which("dovecot") is not None and
             all(os.path.exists("/usr/lib/dovecot/" + p) for p in progs))
 
 
