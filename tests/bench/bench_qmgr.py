@@ -173,6 +173,7 @@ def drain(side, fill, n, boxes=()):
     if hasattr(side, "prepare"):
         side.prepare()
     cpu0 = B.tree_cpu(side.pid)
+    busy0, own0 = B.machine_busy(), B.own_cpu()
     t0 = time.time()
     side.release()
     if boxes:
@@ -184,6 +185,7 @@ def drain(side, fill, n, boxes=()):
     if not boxes:
         t1 = t_q
     cpu = B.tree_cpu(side.pid) - cpu0
+    others = B.machine_busy() - busy0 - (B.own_cpu() - own0) - cpu
     side.hold()
     B.note_delete()         # the queue files the server removed
     got = side.sent() - sent0
@@ -194,7 +196,7 @@ def drain(side, fill, n, boxes=()):
         raise RuntimeError("%s: more than %d messages delivered" %
                            (side.name, n))
     return {"msg/s": n / (t1 - t0), "us CPU/msg": cpu * 1e6 / n,
-            "_cpu": cpu}
+            "_cpu": cpu, "_others": others}
 
 
 def local_run(side, tag, n):

@@ -378,7 +378,10 @@ def interleave(title, a_name, run_a, b_name, run_b, pairs, metrics,
                pause=pause_disk):
     """Run A and B alternately, A B B A A B ..., pairs times each.
     run_x(i) returns {key: value} (and "_cpu": the server's CPU seconds
-    in the run, when it has them, for the "others" figure); run_b None:
+    in the run, when it has them, for the "others" figure: the machine's
+    busy time less this script's and its children's and the server's,
+    outside noise; or "_others" when the run works it out itself over
+    its measured part only); run_b None:
     the peer is missing, A alone runs pairs times.  Prints every run,
     every pair's ratios and the medians; returns a Result."""
     print("%s: %s%s, %d pair%s, interleaved" % (
@@ -400,7 +403,9 @@ def interleave(title, a_name, run_a, b_name, run_b, pairs, metrics,
             r = fn(i)
             l1, busy1, own1 = loadavg(), machine_busy(), own_cpu()
             extra = ""
-            if "_cpu" in r:
+            if "_others" in r:      # the run measured its own window
+                extra = ", others %.1f s CPU" % max(0.0, r["_others"])
+            elif "_cpu" in r:
                 others = busy1 - busy0 - (own1 - own0) - r["_cpu"]
                 extra = ", others %.1f s CPU" % max(0.0, others)
             print("  run %d %-*s %s  (load %.2f -> %.2f%s)" % (
