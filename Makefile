@@ -254,7 +254,7 @@ fuzz:
 bench:
 	@sh tools/deps.sh test
 	@$(MAKE) --no-print-directory all
-	@sh tests/bench/run.sh $(BUILD)
+	@sh tests/bench/run.sh $(BUILD) $(BENCH_ARGS)
 
 # --- installing ---------------------------------------------------------
 # Where each program goes; INSTALL lists the same files and

@@ -1,38 +1,39 @@
 #!/usr/bin/env python3
-"""Benchmark: chapard's preforked pools.
+"""Benchmark: chapard's preforked pools vs Dovecot's login processes.
 
-  - connections per second through chapard to preforked echod workers
-    (connect, read the greeting, QUIT), one client and eight at once
-  - memory of an idle worker: PSS, and the private part (what it does not
-    share with its siblings) from /proc/PID/smaps_rollup
+  - connections per second (connect, read the greeting, QUIT or LOGOUT),
+    one client and eight at once: chapard handing connections to
+    preforked echod workers, against a private Dovecot's imap-login pool
+    in high-performance mode (service_count = 0, client_limit), with the
+    same number of processes started beforehand (8) and the same process
+    limit; interleaved (A B B A ...), with the servers' CPU per
+    connection from their process trees (see benchlib);
+  - memory per connection, not per process: 50 connections held open
+    after the greeting, and the PSS (/proc/PID/smaps_rollup) of the
+    processes holding them (the server end of each TCP connection),
+    summed and divided by the connections; an echod worker holds one, an
+    imap-login process many.  Also the growth of each server's whole
+    tree (its total PSS with the connections less without) per
+    connection;
+  - (Chapar only) a fresh idle worker: PSS, private memory, and the part
+    of it that is the loader's relocation of libcrypto and libssl.
+Goal: an idle worker <= 150 kB private.
 
-and, when Dovecot is installed, the same for a private Dovecot's
-imap-login pool (connect, greeting, LOGOUT; idle imap-login memory), with
-the ratios.  Goal: an idle worker <= 150 kB private.  Bounded: fixed
-counts, timeouts on every socket; loopback only.
+Bounded: fixed counts, timeouts on every socket; loopback only.
 """
-import argparse
-import os
-import shutil
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "integ"))
-import chapartest  # noqa: E402
-from chapartest import chapard_instance, free_port, wait_for  # noqa: E402
+import benchlib as B
 
 N_SEQ = 2000
 N_PAR = 8
 PER_PAR = 500
-
-
-def rate(n, secs):
-    return n / secs if secs > 0 else float("inf")
+PREFORK = 8
+MAX_PROCS = 64
+HELD = 50
 
 
 def conn_loop(port, n, bye):
@@ -40,44 +41,76 @@ def conn_loop(port, n, bye):
         s = socket.create_connection(("127.0.0.1", port), timeout=30)
         f = s.makefile("rb")
         g = f.readline()
-        assert g[:1] in (b"+", b"*"), g
+        if g[:1] not in (b"+", b"*"):
+            raise RuntimeError("greeting %r" % g)
         s.sendall(bye)
         f.readline()
+        f.close()
         s.close()
 
 
-def measure(port, bye):
+def run_seq(side):
+    cpu0 = B.tree_cpu(side.pid)
     t0 = time.time()
-    conn_loop(port, N_SEQ, bye)
-    seq = rate(N_SEQ, time.time() - t0)
-    ts = [threading.Thread(target=conn_loop, args=(port, PER_PAR, bye))
-          for _ in range(N_PAR)]
+    conn_loop(side.port, N_SEQ, side.bye)
+    dt = time.time() - t0
+    cpu = B.tree_cpu(side.pid) - cpu0
+    return {"conn/s": N_SEQ / dt, "us CPU/conn": cpu * 1e6 / N_SEQ,
+            "_cpu": cpu}
+
+
+def run_par(side):
+    errors = []
+
+    def one():
+        try:
+            conn_loop(side.port, PER_PAR, side.bye)
+        except Exception as e:      # reported below
+            errors.append(e)
+    ts = [threading.Thread(target=one) for _ in range(N_PAR)]
+    cpu0 = B.tree_cpu(side.pid)
     t0 = time.time()
     for t in ts:
         t.start()
     for t in ts:
         t.join(300)
-    par = rate(N_PAR * PER_PAR, time.time() - t0)
-    return seq, par
+    dt = time.time() - t0
+    cpu = B.tree_cpu(side.pid) - cpu0
+    if errors:
+        raise RuntimeError(errors[0])
+    n = N_PAR * PER_PAR
+    return {"conn/s": n / dt, "us CPU/conn": cpu * 1e6 / n, "_cpu": cpu}
 
 
-def memory(pids):
-    """Average (PSS, private) in kB over the processes."""
-    tot_pss = tot_priv = n = 0
-    for pid in pids:
-        try:
-            with open("/proc/%d/smaps_rollup" % pid) as f:
-                v = {}
-                for line in f:
-                    k, _, rest = line.partition(":")
-                    if rest.strip().endswith("kB"):
-                        v[k] = int(rest.split()[0])
-        except OSError:
-            continue
-        tot_pss += v.get("Pss", 0)
-        tot_priv += v.get("Private_Clean", 0) + v.get("Private_Dirty", 0)
-        n += 1
-    return (tot_pss / n, tot_priv / n) if n else (0, 0)
+def held_memory(side):
+    """HELD connections open after the greeting; PSS per connection of
+    the processes holding them, and the tree's growth per connection."""
+    time.sleep(1)
+    before = B.tree_pss(side.pid)
+    conns = []
+    try:
+        for _ in range(HELD):
+            s = socket.create_connection(("127.0.0.1", side.port), 10)
+            f = s.makefile("rb")
+            f.readline()
+            conns.append((s, f))
+        time.sleep(1)
+        held = B.holders(side.pid, side.port)
+        n = sum(held.values())
+        total = sum(B.pss(p) for p in held)
+        after = B.tree_pss(side.pid)
+        per = total / max(n, 1)
+        print("  %s: %d connections held by %d %s processes: %.0f kB PSS "
+              "per connection; whole server %d -> %d kB PSS, %.0f kB per "
+              "connection" % (side.name, n, len(held),
+                              "/".join(sorted(set(B.comm(p)
+                                                  for p in held))),
+                              per, before, after, (after - before) / HELD))
+        return per, (after - before) / HELD
+    finally:
+        for s, f in conns:
+            f.close()
+            s.close()
 
 
 def libs_private(pids):
@@ -101,50 +134,71 @@ def libs_private(pids):
     return tot / n if n else 0
 
 
-def chapar_side():
-    inst, port = chapard_instance(
-        prefork=8, max_use=100000,
-        services="max_procs = 64\nclient_conn_limit = 0\n"
-        "client_rate_limit = 0")
-    wait_for(lambda: inst.idle("echo") >= 8, 20, "eight idle workers")
-    seq, par = measure(port, b"QUIT\r\n")
-    time.sleep(1)
-    pids = [w["pid"] for w in inst.service("echo")["workers"]
-            if w["state"] == "idle"]
-    pss, priv = memory(pids)
-    # a fresh worker that has served nothing
-    inst.ok("reload")
-    wait_for(lambda: len([w for w in inst.service("echo")["workers"]
-                          if w["state"] == "idle" and w["served"] == 0])
-             >= 4, 20, "fresh workers")
-    fresh = [w["pid"] for w in inst.service("echo")["workers"]
-             if w["state"] == "idle" and w["served"] == 0]
-    fpss, fpriv = memory(fresh)
-    relo = libs_private(fresh)
-    print("chapard+echod: fresh idle worker PSS %.0f kB, private %.0f kB, "
-          "of which %.0f kB is the loader's relocation of libcrypto and "
-          "libssl" % (fpss, fpriv, relo))
-    print("chapard+echod: %7.0f conn/s (1 client), %7.0f conn/s (%d "
-          "clients)" % (seq, par, N_PAR))
-    print("chapard+echod: idle worker after %d TLS-less connections: PSS "
-          "%.0f kB, private %.0f kB (goal <= 150 kB private)" % (
-              N_SEQ + N_PAR * PER_PAR, pss, priv))
-    return seq, par, priv
+def private(pid):
+    v = B.smaps(pid)
+    return v.get("Private_Clean", 0) + v.get("Private_Dirty", 0)
 
 
-def dovecot_side():
-    d = tempfile.mkdtemp(prefix="chapar-bench-dovecot-")
-    os.chmod(d, 0o755)
-    port = free_port()
-    conf = os.path.join(d, "dovecot.conf")
-    with open(conf, "w") as f:
-        f.write("""
-base_dir = %(d)s/run
-state_dir = %(d)s/state
-log_path = %(d)s/dovecot.log
-instance_name = chapar-bench-login
-protocols = imap
-listen = 127.0.0.1
+class Chapar:
+    name = "chapard+echod"
+    bye = b"QUIT\r\n"
+
+    def __init__(self):
+        self.inst, self.port = B.chapartest.chapard_instance(
+            prefork=PREFORK, max_use=100000,
+            services="max_procs = %d\nclient_conn_limit = 0\n"
+            "client_rate_limit = 0" % MAX_PROCS)
+        B.wait_for(lambda: self.inst.idle("echo") >= PREFORK, 20,
+                   "idle workers")
+        self.pid = B.chapard_pid(self.inst)
+
+    def fresh_worker(self):
+        """After a reload: workers that have served nothing."""
+        self.inst.ok("reload")
+        B.wait_for(lambda: len(self.fresh()) >= 4, 20, "fresh workers")
+        pids = self.fresh()
+        pss = sum(B.pss(p) for p in pids) / len(pids)
+        priv = sum(private(p) for p in pids) / len(pids)
+        relo = libs_private(pids)
+        print("chapard+echod: fresh idle worker PSS %.0f kB, private %.0f "
+              "kB, of which %.0f kB is the loader's relocation of "
+              "libcrypto and libssl" % (pss, priv, relo))
+        return priv
+
+    def fresh(self):
+        return [w["pid"] for w in self.inst.service("echo")["workers"]
+                if w["state"] == "idle" and w["served"] == 0]
+
+    def used_worker(self):
+        pids = [w["pid"] for w in self.inst.service("echo")["workers"]
+                if w["state"] == "idle"]
+        pss = sum(B.pss(p) for p in pids) / len(pids)
+        priv = sum(private(p) for p in pids) / len(pids)
+        print("chapard+echod: idle worker after the runs: PSS %.0f kB, "
+              "private %.0f kB" % (pss, priv))
+        return priv
+
+    def config(self):
+        return B.chapar_conf(self.inst)
+
+    def stop(self):
+        self.inst.stop_all()
+
+    def remove(self):
+        B.rmtree(self.inst.dir)
+
+
+class Dovecot:
+    """imap-login in Dovecot's high-performance mode (its login process
+    documentation): service_count = 0, client_limit, process_min_avail;
+    as many processes started beforehand as Chapar's prefork, the same
+    process limit as Chapar's max_procs."""
+    name = "dovecot imap-login"
+    bye = b"a LOGOUT\r\n"
+
+    def __init__(self):
+        self.port = B.free_port()
+        self.d = B.Dovecot("""protocols = imap
 ssl = no
 auth_mechanisms = plain
 passdb {
@@ -158,68 +212,96 @@ userdb {
 service imap-login {
   inet_listener imap {
     address = 127.0.0.1
-    port = %(p)d
+    port = %d
   }
   inet_listener imaps {
     port = 0
   }
-  process_min_avail = 8
   service_count = 0
   client_limit = 1000
+  process_min_avail = %d
+  process_limit = %d
 }
-""" % {"d": d, "p": port})
-    os.mkdir(os.path.join(d, "run"))
-    os.mkdir(os.path.join(d, "state"))
-    p = subprocess.Popen(["dovecot", "-F", "-c", conf],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0,
-                 20, "dovecot")
-        seq, par = measure(port, b"a LOGOUT\r\n")
-        time.sleep(1)
-        out = subprocess.run(["pgrep", "-f", "imap-login"],
-                             capture_output=True, text=True).stdout.split()
-        mine = [int(x) for x in out
-                if "chapar-bench-login" in open("/proc/%s/cmdline" % x,
-                                                errors="replace").read() or
-                True]
-        pss, priv = memory(mine)
-        print("dovecot imap-login: %7.0f conn/s (1 client), %7.0f conn/s "
-              "(%d clients)" % (seq, par, N_PAR))
-        print("dovecot imap-login: idle process PSS %.0f kB, private %.0f "
-              "kB (%d processes)" % (pss, priv, len(mine)))
-        return seq, par, priv
-    finally:
-        p.terminate()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-        shutil.rmtree(d, ignore_errors=True)
+""" % (self.port, PREFORK, MAX_PROCS), port=self.port,
+            name="chapar-bench-login")
+        self.pid = self.d.pid
+        B.wait_for(lambda: len(self.logins()) >= PREFORK, 20,
+                   "imap-login processes")
+
+    def logins(self):
+        """imap-login processes of this Dovecot only (its master's
+        tree), not any other Dovecot's on the machine."""
+        return [p for p in B.descendants(self.pid)
+                if B.comm(p) == "imap-login"]
+
+    def config(self):
+        return self.d.config()
+
+    def stop(self):
+        self.d.stop()
+
+    def remove(self):
+        self.d.remove()
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", required=True)
+    ap = B.parser(__doc__)
     args = ap.parse_args()
-    chapartest.BUILD = os.path.abspath(args.build)
+    B.setup(args)
+    global N_SEQ, PER_PAR
+    if args.quick:
+        N_SEQ, PER_PAR = 200, 50
+    peer = B.have_dovecot("imap-login", "imap")
+    if not peer:
+        B.peer_missing("dovecot imap-login", "dovecot-imapd (and run as "
+                       "root)")
+    ours = Chapar()
+    theirs = Dovecot() if peer else None
+    sides = [s for s in (ours, theirs) if s]
+    mem = {}
     try:
-        cs, cp, cm = chapar_side()
+        B.show_config("chapar (chapar.conf)", ours.config())
+        if theirs:
+            B.show_config("dovecot (doveconf -n)", theirs.config())
+        fpriv = ours.fresh_worker()
+        metrics = [B.Metric("conn/s", unit="conn/s"),
+                   B.Metric("us CPU/conn", unit="us CPU/conn",
+                            higher=False)]
+        seq = B.interleave(
+            "connections, 1 client", ours.name, lambda i: run_seq(ours),
+            theirs.name if theirs else "",
+            (lambda i: run_seq(theirs)) if theirs else None, args.pairs,
+            metrics)
+        par = B.interleave(
+            "connections, %d clients at once" % N_PAR, ours.name,
+            lambda i: run_par(ours), theirs.name if theirs else "",
+            (lambda i: run_par(theirs)) if theirs else None, args.pairs,
+            metrics)
+        upriv = ours.used_worker()
+        print("memory per connection, %d connections held open after the "
+              "greeting:" % HELD)
+        for s in sides:
+            mem[s.name] = held_memory(s)
     finally:
-        chapartest.finish()
-        chapartest.cleanup_all(failed_now=False)
-    if shutil.which("dovecot") is None:
-        print("dovecot: not installed (apt-get install dovecot-imapd) - "
-              "no comparison")
-        return 0
-    if not os.path.exists("/usr/lib/dovecot/imap-login"):
-        print("dovecot: imap-login missing (apt-get install dovecot-imapd) "
-              "- no comparison")
-        return 0
-    ds, dp, dm = dovecot_side()
-    print("ratio chapar/dovecot: conn/s %.2f (1 client), %.2f (%d clients);"
-          " idle private memory %.2f" % (cs / ds, cp / dp, N_PAR,
-                                         cm / dm if dm else 0))
+        for s in sides:
+            s.stop()
+    for s in sides:
+        s.remove()
+    B.goal("an idle worker <= 150 kB private", fpriv <= 150 and
+           upriv <= 150, "fresh %.0f kB, after the runs %.0f kB" %
+           (fpriv, upriv))
+    for what, r in (("1 client", seq), ("%d clients" % N_PAR, par)):
+        if r.ratio("conn/s") is not None:
+            print("ratio chapard/dovecot, %s: %s x the conn/s, %s x the "
+                  "CPU per connection" % tuple(
+                      [what] + ["%.2f" % x if x is not None else "-"
+                                for x in (r.ratio("conn/s"),
+                                          r.ratio("us CPU/conn"))]))
+    if theirs:
+        a, b = mem[ours.name], mem[theirs.name]
+        print("memory per held connection, chapard+echod/dovecot: %.2f x "
+              "(processes holding them), %.2f x (whole-tree growth)" %
+              (a[0] / b[0], a[1] / b[1] if b[1] > 0 else float("nan")))
     return 0
 
 

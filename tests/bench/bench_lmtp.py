@@ -1,34 +1,31 @@
 #!/usr/bin/env python3
-"""Benchmark: delivery into the store.
+"""Benchmark: LMTP delivery into the store, Chapar's local vs Dovecot's LMTP.
 
-  - LMTP: 5,000 messages of 5 kB from 10 parallel clients (one connection
-    each, PIPELINING), to 10 users, fsync on, into Chapar's local(8) under
-    chapard; and, when Dovecot's LMTP is installed (dovecot-lmtpd), the
-    same into a private Dovecot with mail_fsync = always.  Prints both
-    rates and the ratio (goal: Chapar >= 2x Dovecot).
-  - chapar import of a 100,000-message mbox: messages per second and the
-    peak memory (ru_maxrss) of the import.
+5,000 messages of 5 kB from 10 clients at once (one connection each,
+MAIL, RCPT and DATA pipelined), each to a user of its own, fresh
+mailboxes for every run; a reply 250 means the message is on disk on both
+sides (Chapar's local fsyncs the file and cur/; Dovecot with
+mail_fsync = always).  Chapar's local under chapard and a private Dovecot
+run interleaved (A B B A ...); printed per run: messages/s and the
+servers' CPU per message from their process trees (see benchlib).  Goal:
+Chapar >= 2x Dovecot's rate.
 
-Bounded: a fixed count, every socket with a timeout; loopback only.
+Then, Chapar alone (secondary): chapar import of a 100,000-message mbox,
+messages per second and the import's peak memory.
+
+Bounded: fixed counts, every socket with a timeout; loopback only.
 """
-import argparse
 import multiprocessing
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "integ"))
-import chapartest  # noqa: E402
-from chapartest import Instance, free_port, wait_for  # noqa: E402
+import benchlib as B
 
 N_MSGS = 5000
 N_CLIENTS = 10
-N_USERS = 10
 MSG_SIZE = 5 * 1024
 N_IMPORT = 100000
 
@@ -52,8 +49,8 @@ def read_reply(f):
 
 
 def client(args):
-    """One LMTP connection delivering n messages; returns the 250s."""
-    port, k, n = args
+    """One LMTP connection delivering n messages to user; the 250s."""
+    port, user, n = args
     s = socket.create_connection(("127.0.0.1", port), timeout=60)
     f = s.makefile("rb")
     read_reply(f)
@@ -61,182 +58,212 @@ def client(args):
     read_reply(f)
     ok = 0
     for i in range(n):
-        user = "u%d@example.org" % ((k + i) % N_USERS)
         s.sendall(b"MAIL FROM:<bench@example.net>\r\nRCPT TO:<" +
                   user.encode() + b">\r\nDATA\r\n")
         for _ in range(3):
             r = read_reply(f)
         if not r.startswith(b"354"):
             raise RuntimeError("DATA: %r" % r)
-        s.sendall(message(k * n + i) + b".\r\n")
-        if read_reply(f).startswith(b"250"):
-            ok += 1
+        s.sendall(message(i) + b".\r\n")
+        r = read_reply(f)
+        if not r.startswith(b"250"):
+            raise RuntimeError("%s: %r" % (user, r))
+        ok += 1
     s.sendall(b"QUIT\r\n")
     s.close()
     return ok
 
 
-def run_lmtp(port):
-    per = N_MSGS // N_CLIENTS
+def users(tag):
+    return ["%s%d@example.org" % (tag, k) for k in range(N_CLIENTS)]
+
+
+def run(side, tag, n):
+    per = n // N_CLIENTS
     with multiprocessing.Pool(N_CLIENTS) as pool:
+        cpu0 = B.tree_cpu(side.pid)
         t0 = time.time()
-        oks = pool.map(client, [(port, k, per) for k in range(N_CLIENTS)])
+        oks = pool.map(client, [(side.port, u, per) for u in users(tag)],
+                       chunksize=1)
         dt = time.time() - t0
-    return sum(oks), dt
+        cpu = B.tree_cpu(side.pid) - cpu0
+    stored = sum(B.maildir_count(side.mailbox(u)) for u in users(tag))
+    if sum(oks) != per * N_CLIENTS or stored != sum(oks):
+        raise RuntimeError("%s: %d accepted, %d stored, of %d" %
+                           (side.name, sum(oks), stored, per * N_CLIENTS))
+    return {"msg/s": stored / dt, "us CPU/msg": cpu * 1e6 / stored,
+            "_cpu": cpu}
 
 
-def count_files(top):
-    n = 0
-    for dirpath, dirs, files in os.walk(top):
-        if os.path.basename(dirpath) in ("cur", "new"):
-            n += len(files)
-    return n
+class Chapar:
+    name = "chapar"
+
+    def __init__(self, tags):
+        self.port = B.free_port()
+        self.inst = B.Instance()
+        self.inst.ok("domain", "add", "example.org")
+        for t in tags:
+            for u in users(t):
+                self.inst.add_user(u, "bench pw")
+        # the same as Dovecot's lmtp service below: N_CLIENTS processes
+        # started beforehand and at most, each reused without limit
+        self.inst.add_conf("""
+[lmtp]
+listen = 127.0.0.1:%d
+prefork = %d
+max_procs = %d
+max_use = 1000000
+""" % (self.port, N_CLIENTS, N_CLIENTS))
+        self.inst.start_chapard()
+        B.wait_for(lambda: self.inst.service("lmtp") is not None and
+                   self.inst.idle("lmtp") >= N_CLIENTS, 30, "lmtp workers")
+        self.pid = B.chapard_pid(self.inst)
+
+    def mailbox(self, user):
+        local, domain = user.split("@")
+        return self.inst.path("mail", domain, local)
+
+    def config(self):
+        return B.chapar_conf(self.inst)
+
+    def stop(self):
+        self.inst.stop_all()
+
+    def remove(self):
+        B.rmtree(self.inst.dir)
 
 
-class DovecotLmtp:
-    """A private Dovecot whose only service is LMTP."""
+class Dovecot:
+    """A private Dovecot whose only service is LMTP, configured as its
+    performance tuning page advises: the auth cache on, lmtp processes
+    kept ready (as many as Chapar's prefork), mail_fsync = always."""
+    name = "dovecot"
 
-    def __init__(self, port):
-        self.dir = tempfile.mkdtemp(prefix="chapar-bench-dovecot-")
-        os.chmod(self.dir, 0o755)
-        self.mail = os.path.join(self.dir, "mail")
-        os.mkdir(self.mail)
+    def __init__(self):
         import pwd
-        pw = pwd.getpwnam("nobody")
-        os.chown(self.mail, pw.pw_uid, pw.pw_gid)
-        for d in ("run", "state"):
-            os.mkdir(os.path.join(self.dir, d))
-        conf = os.path.join(self.dir, "dovecot.conf")
-        with open(conf, "w") as f:
-            f.write("""
-base_dir = %(d)s/run
-state_dir = %(d)s/state
-log_path = %(d)s/dovecot.log
-instance_name = chapar-bench-lmtp
-protocols = lmtp
-listen = 127.0.0.1
+        self.port = B.free_port()
+        nobody = pwd.getpwnam("nobody")
+        self.d = B.Dovecot("""protocols = lmtp
 ssl = no
 postmaster_address = postmaster@example.org
-mail_location = maildir:%(d)s/mail/%%d/%%n
+mail_location = maildir:{d}/mail/%%d/%%n
 mail_fsync = always
 first_valid_uid = 1
+auth_cache_size = 10M
 passdb {
   driver = static
   args = nopassword=y
 }
 userdb {
   driver = static
-  args = uid=%(uid)d gid=%(gid)d home=%(d)s/mail/%%d/%%n
+  args = uid=%(uid)d gid=%(gid)d home={d}/mail/%%d/%%n
 }
 service lmtp {
   process_min_avail = %(n)d
+  process_limit = %(n)d
+  service_count = 0
   inet_listener lmtp {
     address = 127.0.0.1
     port = %(port)d
   }
 }
-""" % {"d": self.dir, "port": port, "uid": pw.pw_uid, "gid": pw.pw_gid,
-       "n": N_CLIENTS})
-        self.p = subprocess.Popen(["dovecot", "-F", "-c", conf],
-                                  stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-        end = time.time() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                break
-            except OSError:
-                if time.time() > end or self.p.poll() is not None:
-                    raise RuntimeError("dovecot did not start (see %s)" %
-                                       self.dir)
-                time.sleep(0.1)
+""" % {"uid": nobody.pw_uid, "gid": nobody.pw_gid, "n": N_CLIENTS,
+       "port": self.port}, port=self.port, name="chapar-bench-lmtp",
+            owned={"mail": "nobody"})
+        self.pid = self.d.pid
+
+    def mailbox(self, user):
+        local, domain = user.split("@")
+        return self.d.path("mail", domain, local)
+
+    def config(self):
+        return self.d.config()
 
     def stop(self):
-        self.p.terminate()
-        try:
-            self.p.wait(10)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self.d.stop()
+
+    def remove(self):
+        self.d.remove()
 
 
-def bench_import(inst):
-    src = inst.path("big.mbox")
-    body = b"".join(b"line %d of a message imported in bulk\n" % i
-                    for i in range(20))
-    with open(src, "wb") as f:
-        for i in range(N_IMPORT):
-            f.write(b"From bench@example.net Thu Nov 26 10:00:00 2026\n"
-                    b"From: bench@example.net\nSubject: import %d\n\n" % i +
-                    body + b"\n")
-    size = os.path.getsize(src)
-    inst.add_user("import@example.org")
-    cmd = [os.path.join(chapartest.BUILD, "bin", "chapar"), "-c",
-           inst.conf, "import", "import@example.org", src]
-    t0 = time.time()
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE)
-    _, status, ru = os.wait4(p.pid, 0)
-    dt = time.time() - t0
-    if status != 0:
-        print("chapar import failed: %s" % p.stderr.read().decode())
-        return
-    print("chapar import: %d messages (%.0f MB mbox) in %.1f s: %.0f "
-          "messages/s, peak RSS %.1f MB" %
-          (N_IMPORT, size / 1048576.0, dt, N_IMPORT / dt,
-           ru.ru_maxrss / 1024.0))
+def bench_import(n):
+    """chapar import of an n-message mbox into a fresh instance."""
+    inst = B.Instance()
+    try:
+        inst.ok("domain", "add", "example.org")
+        inst.add_user("import@example.org")
+        src = inst.path("big.mbox")
+        body = b"".join(b"line %d of a message imported in bulk\n" % i
+                        for i in range(20))
+        with open(src, "wb") as f:
+            for i in range(n):
+                f.write(b"From bench@example.net Thu Nov 26 10:00:00 2026\n"
+                        b"From: bench@example.net\nSubject: import %d\n\n"
+                        % i + body + b"\n")
+        size = os.path.getsize(src)
+        B.pause_disk()
+        cmd = [os.path.join(B.chapartest.BUILD, "bin", "chapar"), "-c",
+               inst.conf, "import", "import@example.org", src]
+        t0 = time.time()
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        _, status, ru = os.wait4(p.pid, 0)
+        dt = time.time() - t0
+        if status != 0:
+            print("chapar import failed: %s" % p.stderr.read().decode())
+            return
+        print("chapar import (secondary, no peer): %d messages (%.0f MB "
+              "mbox) in %.1f s: %.0f messages/s, %.1f s CPU, peak RSS "
+              "%.1f MB" % (n, size / 1048576.0, dt, n / dt,
+                           ru.ru_utime + ru.ru_stime,
+                           ru.ru_maxrss / 1024.0))
+    finally:
+        inst.stop_all()
+        B.rmtree(inst.dir)
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", required=True)
+    ap = B.parser(__doc__)
     ap.add_argument("--skip-import", action="store_true")
     args = ap.parse_args()
-    chapartest.BUILD = os.path.abspath(args.build)
-    port = free_port()
-    inst = Instance()
+    B.setup(args)
+    global N_MSGS, N_IMPORT
+    if args.quick:
+        N_MSGS, N_IMPORT = 500, 5000
+    peer = B.have_dovecot("lmtp")
+    if not peer:
+        B.peer_missing("dovecot lmtp", "dovecot-lmtpd (and run as root)")
+    print("%d messages of %d kB, %d LMTP clients at once, each to its own "
+          "fresh mailbox; a 250 means fsync'd on both sides" %
+          (N_MSGS, MSG_SIZE // 1024, N_CLIENTS))
+    tags = ["w"] + ["r%d" % i for i in range(args.pairs)]
+    ours = Chapar(tags)
+    theirs = Dovecot() if peer else None
+    sides = [s for s in (ours, theirs) if s]
     try:
-        inst.ok("domain", "add", "example.org")
-        for i in range(N_USERS):
-            inst.add_user("u%d@example.org" % i)
-        inst.add_conf("""
-[lmtp]
-listen = 127.0.0.1:%d
-prefork = %d
-max_procs = %d
-""" % (port, N_CLIENTS, 2 * N_CLIENTS))
-        inst.start_chapard()
-        wait_for(lambda: inst.service("lmtp") is not None and
-                 inst.idle("lmtp") >= N_CLIENTS, 30, "lmtp workers")
-        ok, dt = run_lmtp(port)
-        stored = count_files(inst.path("mail"))
-        ours = ok / dt
-        print("chapar local (LMTP): %d messages of %d kB, %d clients, "
-              "fsync on: %.1f s, %.0f messages/s (%d stored)" %
-              (ok, MSG_SIZE // 1024, N_CLIENTS, dt, ours, stored))
-        if not args.skip_import:
-            bench_import(inst)
+        B.show_config("chapar (chapar.conf)", ours.config())
+        if theirs:
+            B.show_config("dovecot (doveconf -n)", theirs.config())
+        for s in sides:         # warm-up
+            run(s, "w", N_CLIENTS * 20)
+        res = B.interleave(
+            "LMTP delivery", "chapar", lambda i: run(ours, "r%d" % i,
+                                                     N_MSGS),
+            "dovecot", (lambda i: run(theirs, "r%d" % i, N_MSGS))
+            if theirs else None, args.pairs,
+            [B.Metric("msg/s", unit="msg/s"),
+             B.Metric("us CPU/msg", unit="us CPU/msg", higher=False)])
     finally:
-        inst.stop_all()
-        shutil.rmtree(inst.dir, ignore_errors=True)
-
-    if shutil.which("dovecot") is None or \
-            not os.path.exists("/usr/lib/dovecot/lmtp"):
-        print("dovecot lmtp: not installed (apt-get install dovecot-lmtpd)"
-              " - no comparison")
-        return 0
-    dport = free_port()
-    d = DovecotLmtp(dport)
-    try:
-        ok, dt = run_lmtp(dport)
-        stored = count_files(d.mail)
-        theirs = ok / dt
-        print("dovecot lmtp:        %d messages of %d kB, %d clients, "
-              "mail_fsync=always: %.1f s, %.0f messages/s (%d stored)" %
-              (ok, MSG_SIZE // 1024, N_CLIENTS, dt, theirs, stored))
-        print("ratio chapar/dovecot: %.2f (goal >= 2)" % (ours / theirs))
-    finally:
-        d.stop()
+        for s in sides:
+            s.stop()
+    for s in sides:
+        s.remove()
+    if not args.skip_import:
+        bench_import(N_IMPORT)
+    B.ratio_goal("LMTP >= 2x Dovecot LMTP", res.ratio("msg/s"), 2)
+    cpu = res.ratio("us CPU/msg")
+    if cpu is not None:
+        print("LMTP CPU per message: chapar/dovecot %.2f" % cpu)
     return 0
 
 

@@ -1,67 +1,63 @@
 #!/usr/bin/env python3
-"""Benchmark: POP3 downloads.
+"""Benchmark: POP3, Chapar's pop3d vs Dovecot's pop3.
 
-A mailbox of 1,000 messages of about 5 kB.  One session: log in, LIST,
-RETR every message (pipelined, RFC 2449 PIPELINING), QUIT; repeated
-SESSIONS times, one after the other, and the rate and the server's CPU
-per session printed (the machine's busy time less the client's own).
-The same against a private Dovecot instance (its own config, base_dir,
-log and Maildir under a temporary directory; USER/PASS without TLS on
-both sides, and the same password hash scheme, yescrypt, on both) when
-Debian's dovecot-pop3d is installed, and the ratio printed (goal: >= 2x
-Dovecot).
+Interleaved runs (A B B A ...) of:
+  - the session rate: 4 clients at once, each on a mailbox of its own
+    (POP3 allows one session per mailbox) of 20 messages, each doing
+    sessions of USER/PASS, STAT, UIDL, QUIT one after another: a mail
+    client checking for new mail;
+  - messages per second: 4 clients at once, each downloading its own
+    mailbox of 1,000 messages of 5 kB in one session (LIST, then RETR of
+    every message pipelined, RFC 2449 PIPELINING, QUIT), 3 times;
+  - (secondary) the time log in + LIST + QUIT takes on a 50,000-message
+    mailbox.
+Printed per run: the rate and the servers' CPU from their process trees
+(see benchlib).  Both sides check the same yescrypt hashes (Dovecot's
+passwd-file gets the hashes Chapar stored) and neither changes flags
+(Chapar's pop3_retr_seen = no, Dovecot's pop3_no_flag_updates = yes, as
+Dovecot's POP3 tuning advice says).  USER/PASS in the clear on both.
 
-Then PARALLEL clients at once, each on a mailbox of its own (POP3 allows
-one session per mailbox), SESSIONS sessions each: the rate a loaded
-server gives.  Then the time LIST takes on a 50,000-message mailbox
-(goal: well under a second), on both.
+Then the memory of a logged-in session: 10 sessions logged in at once
+and idle, without TLS and with implicit TLS (pop3s), and the PSS
+(/proc/PID/smaps_rollup) of the processes that serve them, divided by
+the sessions:
+  Chapar:  without TLS the session (post-login) process, which holds the
+           client's connection; with TLS also the login worker that
+           relays the TLS stream;
+  Dovecot: the pop3 processes that have the sessions' mailboxes open, and
+           the pop3-login processes that hold the clients' connections
+           (with TLS, the proxies; each counted whole, shared among the
+           sessions it holds).
+Goals: >= 2x Dovecot's session rate and messages per second; a logged-in
+session <= 300 kB PSS.
 
 Bounded: fixed counts, timeouts on every socket; loopback only.
 """
-import argparse
 import os
 import pwd
-import resource
-import shutil
 import socket
-import subprocess
+import ssl
 import sys
-import tempfile
+import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "integ"))
-import chapartest  # noqa: E402
-from chapartest import Instance, free_port, wait_for  # noqa: E402
-from bench_smtpd import busy_seconds  # noqa: E402
+import benchlib as B
 
-N_MSGS = 1000
-BIG = 50000
-SESSIONS = 20
-PARALLEL = 4            # clients at once in the second run
-USER, PASS = "bench@example.org", "bench pw"
-
-
-def yescrypt(pw):
-    """A yescrypt hash ("$y$", libxcrypt's default cost), the kind
-    Chapar's authd stores and checks, for Dovecot's {CRYPT} scheme: both
-    servers then pay the same for each login."""
-    import ctypes
-    lib = ctypes.CDLL("libcrypt.so.1")
-    lib.crypt_gensalt.restype = ctypes.c_char_p
-    lib.crypt_gensalt.argtypes = [ctypes.c_char_p, ctypes.c_ulong,
-                                  ctypes.c_char_p, ctypes.c_int]
-    lib.crypt.restype = ctypes.c_char_p
-    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-    return lib.crypt(pw.encode(), lib.crypt_gensalt(b"$y$", 0, None,
-                                                    0)).decode()
+PARALLEL = 4            # clients at once; also the login processes kept
+N_MSGS = 1000           # messages in a download mailbox
+DOWNLOADS = 3           # downloads per client and run
+SMALL = 20              # messages in a session-rate mailbox
+SESSIONS = 50           # sessions per client and run
+BIG = 50000             # messages in the big mailbox (LIST timing)
+MEM_SESSIONS = 10       # sessions logged in at once for the memory
+PASS = "bench pw"
 
 
 def message(i, size=5120):
-    head = ("From: Sender <sender@example.net>\r\nTo: %s\r\n"
-            "Subject: message %d\r\nMessage-ID: <%d.bench@example.net>\r\n"
-            "Date: Thu, 26 Nov 2026 10:00:00 +0000\r\n\r\n" %
-            (USER, i, i)).encode()
+    head = ("From: Sender <sender@example.net>\r\nTo: someone@example.org"
+            "\r\nSubject: message %d\r\nMessage-ID: <%d.bench@example.net>"
+            "\r\nDate: Thu, 26 Nov 2026 10:00:00 +0000\r\n\r\n" %
+            (i, i)).encode()
     line = b"The quick brown fox jumps over the lazy dog, %d.\r\n" % i
     body = line * ((size - len(head)) // len(line) + 1)
     return head + body[:size - len(head) - 2] + b"\r\n"
@@ -75,275 +71,467 @@ def write_mbox(path, n, size):
             f.write(b"\n")
 
 
-def write_maildir(top, n, size, uid):
+def write_maildir(top, n, size, uid, gid):
+    """A Maildir as Dovecot's own delivery leaves it: LF lines, the
+    physical size (S=) and the CRLF size (W=) in each name."""
     for sub in ("cur", "new", "tmp"):
         os.makedirs(os.path.join(top, sub), exist_ok=True)
     for i in range(n):
-        with open(os.path.join(top, "cur", "1790000000.%d.bench:2," % i),
-                  "wb") as f:
-            f.write(message(i, size))
-    os.system("chown -R %d:%d %s" % (uid, uid, top))
+        m = message(i, size)
+        lf = m.replace(b"\r\n", b"\n")
+        name = "1790000000.M%dP1.bench,S=%d,W=%d:2," % (i, len(lf), len(m))
+        with open(os.path.join(top, "cur", name), "wb") as f:
+            f.write(lf)
+    for dirpath, dirs, files in os.walk(os.path.dirname(top)):
+        for x in dirs + files:
+            os.chown(os.path.join(dirpath, x), uid, gid)
+    os.chown(os.path.dirname(top), uid, gid)
 
 
-def quiet():
-    """What was just written reaches the disk before anything is
-    measured (dirty pages written back during a run would count)."""
-    os.sync()
-    time.sleep(1)
+class Conn:
+    def __init__(self, port, tls=False):
+        s = socket.create_connection(("127.0.0.1", port), 30)
+        if tls:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            s = ctx.wrap_socket(s)
+        s.settimeout(60)
+        self.s, self.f = s, s.makefile("rb")
+        if not self.f.readline().startswith(b"+OK"):
+            raise RuntimeError("no greeting")
+
+    def login(self, user):
+        self.s.sendall(b"USER %s\r\nPASS %s\r\n" % (user.encode(),
+                                                    PASS.encode()))
+        for _ in range(2):
+            line = self.f.readline()
+            if not line.startswith(b"+OK"):
+                raise RuntimeError("login %s: %r" % (user, line))
+
+    def multi(self, cmds, want):
+        """Send cmds at once; read until want multi-line responses have
+        ended, then the last single-line one (QUIT)."""
+        self.s.sendall(b"".join(cmds))
+        seen, tail = 0, b""
+        while seen < want:
+            chunk = self.f.read1(1 << 20)
+            if not chunk:
+                raise RuntimeError("connection closed after %d" % seen)
+            data = tail + chunk
+            seen += data.count(b"\r\n.\r\n")
+            tail = data[-4:]
+        line = self.f.readline()
+        while line and not line.startswith(b"+OK"):
+            line = self.f.readline()
+
+    def close(self):
+        try:
+            self.f.close()
+            self.s.close()
+        except OSError:
+            pass
 
 
-def session(port, n, retr=True, user=None):
-    """One POP3 session; the number of multi-line responses read."""
-    s = socket.create_connection(("127.0.0.1", port), 30)
-    s.settimeout(60)
-    f = s.makefile("rb")
-    if not f.readline().startswith(b"+OK"):
-        raise RuntimeError("no greeting")
-    s.sendall(b"USER %s\r\nPASS %s\r\n" % ((user or USER).encode(),
-                                           PASS.encode()))
-    for _ in range(2):
-        line = f.readline()
-        if not line.startswith(b"+OK"):
-            raise RuntimeError("login: %r" % line)
-    cmds = [b"LIST\r\n"] + ([b"RETR %d\r\n" % i for i in range(1, n + 1)]
-                            if retr else []) + [b"QUIT\r\n"]
-    s.sendall(b"".join(cmds))
-    want = 1 + (n if retr else 0)
-    seen, tail = 0, b""
-    while seen < want:
-        chunk = f.read1(1 << 20)
-        if not chunk:
-            raise RuntimeError("connection closed after %d" % seen)
-        data = tail + chunk
-        seen += data.count(b"\r\n.\r\n")
-        tail = data[-4:]
-    rest = f.readline()
-    while rest and not rest.startswith(b"+OK"):
-        rest = f.readline()
-    s.close()
-    return seen
+def check_session(port, user):
+    c = Conn(port)
+    c.login(user)
+    c.multi([b"STAT\r\n", b"UIDL\r\n", b"QUIT\r\n"], 1)
+    c.close()
 
 
-def users(k):
-    """The mailboxes of the parallel run: one per client, as POP3 allows
-    one session per mailbox."""
-    return ["p%d@example.org" % i for i in range(k)]
+def download(port, user, n):
+    c = Conn(port)
+    c.login(user)
+    c.multi([b"LIST\r\n"] + [b"RETR %d\r\n" % i for i in range(1, n + 1)] +
+            [b"QUIT\r\n"], n + 1)
+    c.close()
 
 
-def run(name, port, n, parallel=1):
-    """SESSIONS sessions in a row (parallel = 1), or that many on each
-    of parallel clients at once, each with a mailbox of its own."""
-    import threading
-    who = [USER] if parallel == 1 else users(parallel)
-    for u in who:
-        session(port, n, user=u)    # warm up (indexes, \Seen written)
-    # a mailbox changed in the last 2 s is looked at whole by the next
-    # session (a stamp that young proves nothing, see mbox_sync.c): a
-    # mailbox a client polls is not that fresh
-    time.sleep(2.5)
+def list_session(port, user, n):
+    c = Conn(port)
+    c.login(user)
+    c.multi([b"LIST\r\n", b"QUIT\r\n"], 1)
+    c.close()
+
+
+def clients(fn, who):
+    """fn(user) on a thread per user; the seconds they took."""
     errors = []
 
-    def client(u):
+    def one(u):
         try:
-            for _ in range(SESSIONS):
-                session(port, n, user=u)
-        except Exception as e:      # reported below, counted as a failure
+            fn(u)
+        except Exception as e:      # reported below
             errors.append(e)
-    ru0 = resource.getrusage(resource.RUSAGE_SELF)
-    busy0 = busy_seconds()
+    ts = [threading.Thread(target=one, args=(u,)) for u in who]
     t0 = time.time()
-    threads = [threading.Thread(target=client, args=(u,)) for u in who]
-    for t in threads:
+    for t in ts:
         t.start()
-    for t in threads:
+    for t in ts:
         t.join(600)
-    dt = time.time() - t0
     if errors:
-        raise RuntimeError("%s: %s" % (name, errors[0]))
-    ru1 = resource.getrusage(resource.RUSAGE_SELF)
-    client_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime -
-                                                  ru0.ru_stime)
-    total = SESSIONS * len(who)
-    server = max(0.0, busy_seconds() - busy0 - client_cpu)
-    rate = total / dt
-    print("%s: %d x %d sessions x (LIST + RETR %d + QUIT): %.2f s, %.2f "
-          "sessions/s, %.0f msg/s, server CPU %.1f ms/session" %
-          (name, len(who), SESSIONS, n, dt, rate, rate * n,
-           server * 1000 / total))
-    return rate, server / total
+        raise RuntimeError(errors[0])
+    return time.time() - t0
 
 
-def list_time(name, port, n, user):
-    session(port, n, retr=False, user=user)
-    time.sleep(2.5)
+def run_sessions(side):
+    who = ["m%d@example.org" % k for k in range(PARALLEL)]
+    cpu0 = B.tree_cpu(side.pid)
+
+    def fn(u):
+        for _ in range(SESSIONS):
+            check_session(side.port, u)
+    dt = clients(fn, who)
+    cpu = B.tree_cpu(side.pid) - cpu0
+    n = SESSIONS * len(who)
+    return {"sessions/s": n / dt, "ms CPU/session": cpu * 1e3 / n,
+            "_cpu": cpu}
+
+
+def run_download(side):
+    who = ["d%d@example.org" % k for k in range(PARALLEL)]
+    cpu0 = B.tree_cpu(side.pid)
+
+    def fn(u):
+        for _ in range(DOWNLOADS):
+            download(side.port, u, N_MSGS)
+    dt = clients(fn, who)
+    cpu = B.tree_cpu(side.pid) - cpu0
+    n = DOWNLOADS * len(who) * N_MSGS
+    return {"msg/s": n / dt, "us CPU/msg": cpu * 1e6 / n, "_cpu": cpu}
+
+
+def run_big(side):
+    cpu0 = B.tree_cpu(side.pid)
     t0 = time.time()
-    for _ in range(5):
-        session(port, n, retr=False, user=user)
-    dt = (time.time() - t0) / 5
-    print("%s: log in + LIST + QUIT on %d messages: %.3f s" % (name, n, dt))
-    return dt
+    for _ in range(3):
+        list_session(side.port, "big@example.org", BIG)
+    dt = (time.time() - t0) / 3
+    cpu = B.tree_cpu(side.pid) - cpu0
+    return {"s/LIST": dt, "ms CPU/LIST": cpu * 1e3 / 3, "_cpu": cpu}
+
+
+def session_memory(side, tls):
+    """MEM_SESSIONS sessions logged in and idle; PSS per session of the
+    processes serving them (see the top of the file)."""
+    port = side.tls_port if tls else side.port
+    who = ["m%d@example.org" % k for k in range(MEM_SESSIONS)]
+    conns = []
+    try:
+        for u in who:
+            c = Conn(port, tls)
+            c.login(u)
+            c.s.sendall(b"STAT\r\n")
+            c.f.readline()
+            conns.append(c)
+        time.sleep(0.5)
+        procs = side.serving(port, who)
+        total = sum(B.pss(p) for p in procs)
+        kinds = {}
+        for p in procs:
+            k = side.kind(p)
+            kinds.setdefault(k, []).append(B.pss(p))
+        detail = "; ".join("%d %s, %.0f kB PSS each" %
+                           (len(v), k, sum(v) / len(v))
+                           for k, v in sorted(kinds.items()))
+        per = total / len(who)
+        print("  %s, %s: %.0f kB PSS per logged-in session (%s)" % (
+            side.name, "TLS" if tls else "no TLS", per, detail))
+        return per
+    finally:
+        for c in conns:
+            try:
+                c.s.sendall(b"QUIT\r\n")
+            except OSError:
+                pass
+            c.close()
+
+
+def mailbox_users():
+    return (["m%d@example.org" % k for k in range(MEM_SESSIONS)] +
+            ["d%d@example.org" % k for k in range(PARALLEL)] +
+            ["big@example.org"])
+
+
+class Chapar:
+    name = "chapar"
+
+    def __init__(self, big):
+        self.port, self.tls_port = B.free_port(), B.free_port()
+        self.inst = B.Instance()
+        self.inst.ok("domain", "add", "example.org")
+        for u in mailbox_users():
+            self.inst.add_user(u, PASS)
+        mbox = self.inst.path("bench.mbox")
+        write_mbox(mbox, N_MSGS, 5120)
+        for k in range(PARALLEL):
+            self.inst.ok("import", "d%d@example.org" % k, mbox)
+        write_mbox(mbox, SMALL, 5120)
+        for k in range(MEM_SESSIONS):
+            self.inst.ok("import", "m%d@example.org" % k, mbox)
+        if big:
+            write_mbox(mbox, big, 600)
+            t0 = time.time()
+            self.inst.ok("import", "big@example.org", mbox)
+            print("chapar: %d messages imported in %.1f s" %
+                  (big, time.time() - t0))
+        os.unlink(mbox)
+        # the same limits as Dovecot's: PARALLEL login processes kept
+        # ready, a login process for 100 connections (Dovecot's login
+        # processes serve without limit, its pop3 processes 100 sessions),
+        # no per-address limits (Dovecot has none for logins)
+        svc = """prefork = %d
+max_use = 100
+client_conn_limit = 0
+client_rate_limit = 0
+pop3_retr_seen = no
+""" % PARALLEL
+        self.inst.add_conf("[pop3]\nlisten = 127.0.0.1:%d\n"
+                           "auth_allow_plaintext = yes\n%s\n"
+                           "[pop3s]\nlisten_tls = 127.0.0.1:%d\n%s" %
+                           (self.port, svc, self.tls_port, svc))
+        self.inst.start_chapard()
+        B.wait_for(lambda: self.inst.service("pop3") is not None and
+                   self.inst.idle("pop3") >= PARALLEL and
+                   self.inst.idle("pop3s") >= PARALLEL, 30,
+                   "pop3 workers")
+        self.pid = B.chapard_pid(self.inst)
+
+    def serving(self, port, who):
+        """Session processes are chrooted into their user's directory;
+        login workers hold the client's connection (with TLS)."""
+        dirs = [self.inst.path("mail", u.split("@")[1], u.split("@")[0])
+                for u in who]
+        out = set(B.holders(self.pid, port))
+        for p in B.descendants(self.pid):
+            if B.proc_root(p) in dirs:
+                out.add(p)
+        return out
+
+    def kind(self, p):
+        return ("session processes" if B.proc_root(p).startswith(
+            self.inst.path("mail")) else "login workers")
+
+    def config(self):
+        return B.chapar_conf(self.inst)
+
+    def stop(self):
+        self.inst.stop_all()
+
+    def remove(self):
+        B.rmtree(self.inst.dir)
 
 
 class Dovecot:
-    def __init__(self, port, n, big_n):
-        self.dir = tempfile.mkdtemp(prefix="chapar-bench-dovecot-")
-        os.chmod(self.dir, 0o755)
-        pw = pwd.getpwnam("nobody")
-        for d in ("run", "state", "home"):
-            os.makedirs(os.path.join(self.dir, d))
-        with open(os.path.join(self.dir, "passwd"), "w") as f:
-            h = yescrypt(PASS)
-            for u in [USER, "big@example.org"] + users(PARALLEL):
-                f.write("%s:{CRYPT}%s\n" % (u, h))
-        self.uid, self.gid = pw.pw_uid, pw.pw_gid
-        for u in [USER] + users(PARALLEL):
-            write_maildir(os.path.join(self.dir, "home", u, "Maildir"), n,
-                          5120, pw.pw_uid)
-        os.system("chown -R %d:%d %s" % (pw.pw_uid, pw.pw_gid,
-                                         os.path.join(self.dir, "home")))
-        quiet()
-        self.conf = os.path.join(self.dir, "dovecot.conf")
-        with open(self.conf, "w") as f:
-            f.write("""protocols = pop3
-listen = 127.0.0.1
-base_dir = {d}/run
-state_dir = {d}/state
-log_path = {d}/dovecot.log
-ssl = no
+    """A private Dovecot configured as its performance tuning page
+    advises: login processes in high-performance mode (service_count = 0,
+    process_min_avail), pop3 processes reused (service_count = 100), the
+    auth cache on and hashes checked in auth workers, no flag updates by
+    POP3 (pop3_no_flag_updates)."""
+    name = "dovecot"
+
+    def __init__(self, big, hashes, cert, key):
+        self.port, self.tls_port = B.free_port(), B.free_port()
+        nobody = pwd.getpwnam("nobody")
+        self.uid, self.gid = nobody.pw_uid, nobody.pw_gid
+        body = """protocols = pop3
+ssl = yes
+ssl_cert = <{d}/cert.pem
+ssl_key = <{d}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {d}/passwd
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={d}/home/%u
-}}
+auth_cache_size = 10M
+auth_cache_verify_password_with_worker = yes
 mail_location = maildir:~/Maildir
-pop3_uidl_format = %08Xu%08Xv
-service pop3-login {{
-  inet_listener pop3 {{
-    port = {port}
-  }}
-  inet_listener pop3s {{
-    port = 0
-  }}
-}}
-service imap-login {{
-  inet_listener imap {{
-    port = 0
-  }}
-  inet_listener imaps {{
-    port = 0
-  }}
-}}
-""".format(d=self.dir, uid=pw.pw_uid, gid=pw.pw_gid, port=port))
-        # it forks into the background: no pipes it could keep open
-        with open(os.path.join(self.dir, "start.log"), "w") as log:
-            r = subprocess.run(["dovecot", "-c", self.conf], stdout=log,
-                               stderr=log, timeout=60)
-        if r.returncode != 0:
-            with open(os.path.join(self.dir, "start.log")) as log:
-                raise RuntimeError("dovecot did not start: %s" % log.read())
-        end = time.time() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                break
-            except OSError:
-                if time.time() > end:
-                    raise RuntimeError("dovecot is not listening")
-                time.sleep(0.2)
+mail_fsync = always
+pop3_no_flag_updates = yes
+first_valid_uid = 1
+passdb {
+  driver = passwd-file
+  args = scheme=CRYPT username_format=%%u {d}/passwd
+}
+userdb {
+  driver = static
+  args = uid=%(uid)d gid=%(gid)d home={d}/home/%%u
+}
+service pop3-login {
+  service_count = 0
+  process_min_avail = %(n)d
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = %(port)d
+  }
+  inet_listener pop3s {
+    address = 127.0.0.1
+    port = %(tls)d
+    ssl = yes
+  }
+}
+service pop3 {
+  service_count = 100
+}
+""" % {"uid": self.uid, "gid": self.gid, "n": PARALLEL, "port": self.port,
+       "tls": self.tls_port}
+        self.d = None
+        passwd = "".join("%s:{CRYPT}%s\n" % (u, hashes[u])
+                         for u in mailbox_users())
+        # the mailboxes first, then Dovecot
+        import tempfile
+        home = tempfile.mkdtemp(prefix="chapar-bench-dovecot-home-")
+        os.chmod(home, 0o755)
+        self.home = home
+        for k in range(PARALLEL):
+            write_maildir(self.maildir("d%d@example.org" % k), N_MSGS,
+                          5120, self.uid, self.gid)
+        for k in range(MEM_SESSIONS):
+            write_maildir(self.maildir("m%d@example.org" % k), SMALL,
+                          5120, self.uid, self.gid)
+        if big:
+            t0 = time.time()
+            write_maildir(self.maildir("big@example.org"), big, 600,
+                          self.uid, self.gid)
+            print("dovecot: %d messages written in %.1f s" %
+                  (big, time.time() - t0))
+        self.d = B.Dovecot(body.replace("{d}/home", home),
+                           port=self.port, name="chapar-bench-pop3",
+                           files={"passwd": passwd, "cert.pem": cert,
+                                  "key.pem": key})
+        os.chmod(self.d.path("key.pem"), 0o600)
+        self.pid = self.d.pid
 
-    def add_big(self, big_n):
-        top = os.path.join(self.dir, "home", "big@example.org")
-        write_maildir(os.path.join(top, "Maildir"), big_n, 600, self.uid)
-        os.system("chown -R %d:%d %s" % (self.uid, self.gid, top))
-        quiet()
+    def maildir(self, user):
+        return os.path.join(self.home, user, "Maildir")
+
+    def serving(self, port, who):
+        """pop3 processes with a session's mailbox open; login processes
+        that hold the clients' connections."""
+        homes = [os.path.join(self.home, u) + "/" for u in who]
+        out = set(B.holders(self.pid, port))
+        for p in B.descendants(self.pid):
+            if B.comm(p) == "pop3" and any(
+                    x.startswith(h) for x in B.open_paths(p) for h in homes):
+                out.add(p)
+        return out
+
+    def kind(self, p):
+        return B.comm(p) + " processes"
+
+    def config(self):
+        return self.d.config()
 
     def stop(self):
-        subprocess.run(["doveadm", "-c", self.conf, "stop"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       timeout=60)
-        time.sleep(1)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.d:
+            self.d.stop()
+
+    def remove(self):
+        if self.d:
+            self.d.remove()
+        B.rmtree(self.home)
 
 
-def chapar(n, big_n):
-    port = free_port()
-    inst = Instance()
-    try:
-        inst.ok("domain", "add", "example.org")
-        for u in [USER, "big@example.org"] + users(PARALLEL):
-            inst.add_user(u, PASS)
-        inst.add_conf("""
-[pop3]
-listen = 127.0.0.1:%d
-prefork = 4
-max_use = 100000
-client_conn_limit = 0
-client_rate_limit = 0
-auth_allow_plaintext = yes
-""" % port)
-        mbox = inst.path("bench.mbox")
-        write_mbox(mbox, n, 5120)
-        for u in [USER] + users(PARALLEL):
-            inst.ok("import", u, mbox)
-        os.unlink(mbox)
-        quiet()
-        inst.start_chapard()
-        wait_for(lambda: inst.service("pop3") is not None and
-                 inst.idle("pop3") >= 1, 30, "pop3 workers")
-        ours = run("chapar pop3d", port, n)
-        ours_par = run("chapar pop3d", port, n, PARALLEL)
-        big = None
-        if big_n:
-            # the big mailbox only now, so that its writing does not
-            # disturb the run above
-            write_mbox(mbox, big_n, 600)
-            t0 = time.time()
-            inst.ok("import", "big@example.org", mbox)
-            print("chapar: %d messages imported in %.1f s" %
-                  (big_n, time.time() - t0))
-            os.unlink(mbox)
-            quiet()
-            big = list_time("chapar pop3d", port, big_n, "big@example.org")
-        return ours, ours_par, big
-    finally:
-        inst.stop_all()
-        shutil.rmtree(inst.dir, ignore_errors=True)
+def warm(side, big):
+    """One session on every mailbox (Dovecot builds its indexes), then
+    more than 2 s for the mailboxes not to look freshly changed."""
+    for k in range(MEM_SESSIONS):
+        check_session(side.port, "m%d@example.org" % k)
+    for k in range(PARALLEL):
+        download(side.port, "d%d@example.org" % k, N_MSGS)
+    if big:
+        list_session(side.port, "big@example.org", big)
+    time.sleep(2.5)
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", required=True)
-    ap.add_argument("--big", type=int, default=BIG)
+    global N_MSGS, SESSIONS, BIG
+    ap = B.parser(__doc__)
+    ap.add_argument("--big", type=int, default=BIG,
+                    help="messages in the big mailbox (0: no LIST timing)")
     args = ap.parse_args()
-    chapartest.BUILD = os.path.abspath(args.build)
-    ours, ours_par, big = chapar(N_MSGS, args.big)
-    if os.geteuid() != 0 or shutil.which("dovecot") is None or \
-            not os.path.exists("/usr/lib/dovecot/pop3"):
-        print("dovecot: needs root and dovecot-pop3d; no comparison")
-        return 0
-    port = free_port()
-    d = Dovecot(port, N_MSGS, args.big)
+    B.setup(args)
+    if args.quick:
+        N_MSGS, SESSIONS = 200, 10
+        args.big = min(args.big, 2000)
+    BIG = args.big
+    peer = B.have_dovecot("pop3", "pop3-login")
+    if not peer:
+        B.peer_missing("dovecot pop3", "dovecot-pop3d (and run as root)")
+    ours = Chapar(BIG)
+    theirs = None
+    if peer:
+        with open(ours.inst.path("tls", "cert.pem")) as f:
+            cert = f.read()
+        with open(ours.inst.path("tls", "key.pem")) as f:
+            key = f.read()
+        theirs = Dovecot(BIG, B.chapar_hashes(ours.inst), cert, key)
+    sides = [s for s in (ours, theirs) if s]
+    mem = {}
     try:
-        theirs = run("dovecot pop3", port, N_MSGS)
-        theirs_par = run("dovecot pop3", port, N_MSGS, PARALLEL)
-        for what, a, b in (("one client", ours, theirs),
-                           ("%d clients" % PARALLEL, ours_par, theirs_par)):
-            print("ratio chapar/dovecot, %s: %.2f x the sessions/s (goal "
-                  ">= 2), %.2f x the CPU per session" %
-                  (what, a[0] / b[0], a[1] / b[1]))
-        if args.big:
-            d.add_big(args.big)
-            dbig = list_time("dovecot pop3", port, args.big,
-                             "big@example.org")
-            print("LIST of %d: chapar %.3f s, dovecot %.3f s" %
-                  (args.big, big, dbig))
+        B.show_config("chapar (chapar.conf)", ours.config())
+        if theirs:
+            B.show_config("dovecot (doveconf -n)", theirs.config())
+            print("both check the same yescrypt hashes (Chapar's, copied "
+                  "into Dovecot's passwd-file); Dovecot caches auth "
+                  "look-ups (auth_cache_size), Chapar's authd has no "
+                  "cache")
+        for s in sides:
+            warm(s, BIG)
+        sess = B.interleave(
+            "POP3 session rate (%d clients, USER/PASS STAT UIDL QUIT on "
+            "%d messages)" % (PARALLEL, SMALL), "chapar",
+            lambda i: run_sessions(ours), "dovecot",
+            (lambda i: run_sessions(theirs)) if theirs else None,
+            args.pairs,
+            [B.Metric("sessions/s", "%.1f", "sessions/s"),
+             B.Metric("ms CPU/session", "%.2f", "ms CPU/session",
+                      higher=False)])
+        dl = B.interleave(
+            "POP3 download (%d clients, LIST + RETR of %d x 5 kB + QUIT, "
+            "%d times each)" % (PARALLEL, N_MSGS, DOWNLOADS), "chapar",
+            lambda i: run_download(ours), "dovecot",
+            (lambda i: run_download(theirs)) if theirs else None,
+            args.pairs,
+            [B.Metric("msg/s", unit="msg/s"),
+             B.Metric("us CPU/msg", unit="us CPU/msg", higher=False)])
+        big = None
+        if BIG:
+            big = B.interleave(
+                "POP3 log in + LIST + QUIT on %d messages (secondary)" % BIG,
+                "chapar", lambda i: run_big(ours), "dovecot",
+                (lambda i: run_big(theirs)) if theirs else None,
+                args.pairs,
+                [B.Metric("s/LIST", "%.3f", "s", higher=False),
+                 B.Metric("ms CPU/LIST", "%.0f", "ms CPU", higher=False)])
+        print("memory of a logged-in POP3 session (%d at once, idle after "
+              "STAT):" % MEM_SESSIONS)
+        for tls in (False, True):
+            for s in sides:
+                mem[(s.name, tls)] = session_memory(s, tls)
     finally:
-        d.stop()
+        for s in sides:
+            s.stop()
+    for s in sides:
+        s.remove()
+
+    B.ratio_goal("POP3 >= 2x Dovecot's session rate",
+                 sess.ratio("sessions/s"), 2)
+    B.ratio_goal("POP3 >= 2x Dovecot's messages per second",
+                 dl.ratio("msg/s"), 2)
+    for tls in (False, True):
+        what = "with TLS" if tls else "without TLS"
+        ours_kb = mem[("chapar", tls)]
+        peer_kb = mem.get(("dovecot", tls))
+        B.goal("a logged-in POP3 session <= 300 kB PSS, " + what,
+               ours_kb <= 300, "%.0f kB%s" % (
+                   ours_kb, "; dovecot %.0f kB, %.2fx" % (
+                       peer_kb, ours_kb / peer_kb) if peer_kb else ""))
+    if sess.ratio("ms CPU/session") is not None:
+        print("POP3 CPU: chapar/dovecot %.2f x per session, %.2f x per "
+              "message" % (sess.ratio("ms CPU/session"),
+                           dl.ratio("us CPU/msg")))
+    if big is not None and big.ratio("s/LIST") is not None:
+        print("LIST of %d messages: chapar/dovecot %.2f x the time" %
+              (BIG, big.ratio("s/LIST")))
     return 0
 
 

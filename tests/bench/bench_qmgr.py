@@ -1,160 +1,262 @@
 #!/usr/bin/env python3
-"""Benchmark: the queue into local mailboxes.
+"""Benchmark: the queue into local mailboxes, Chapar's qmgr + local vs
+Postfix's qmgr + virtual(8).
 
-5,000 messages of 5 kB for 10 local users wait in the queue; the queue
-manager is let go and the time until the queue is empty is measured,
-with the server's CPU (the machine's busy time less this script's).
-Chapar delivers through its LMTP agent (fsync before each reply), once
-with local_process_limit = 1 (one delivery at a time) and once with the
-default 10.  The same with a private Postfix instance delivering to a
-Maildir with virtual(8) (one for all: a static map; messages held while
-injected, then released), and the ratio printed (goal: at least
-Postfix's rate).
+5,000 messages of 5 kB for 10 local users (fresh mailboxes every run)
+are put into the queue with nothing delivering (Chapar: its qmgr stopped
+with SIGSTOP, enqueue's wake-ups waiting in the FIFO; Postfix: every
+message held), the disk is let settle, and then the queue is let go
+(Chapar: SIGCONT to qmgr; Postfix: postsuper -H ALL just before the
+clock, postqueue -f at its start).  The clock stops when the last message file is in a mailbox;
+the servers' CPU (their process trees, see benchlib) is taken once the
+queue is empty.  Both fsync each delivered file; the same number of
+deliveries at once on both sides (Chapar's local_process_limit and
+[lmtp] max_procs; Postfix's virtual process limit and destination
+concurrency).  Interleaved (A B B A ...).  Goal: at least Postfix's rate.
 
 Bounded: fixed counts, a timeout on each wait; loopback only.
 """
-import argparse
 import os
-import pwd
-import shutil
-import subprocess
+import re
+import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "integ"))
-import chapartest  # noqa: E402
-from chapartest import Instance, free_port, wait_for  # noqa: E402
-from bench_smtpd import Postfix, count, settle  # noqa: E402
-import bench_remote  # noqa: E402
+import benchlib as B
 
+N_MSGS = 5000
 N_USERS = 10
-bench_remote.N_MSGS = N_MSGS = 5000
+SIZE = 5120
+DELIVERIES = 10
+SESSIONS = 10           # smtp-source sessions that fill the queue
+MAX_PROCS = 40
 
 
-class NoSink:
-    """measure() subtracts a receiver's CPU; here there is none."""
-    def cpu(self):
-        return 0.0
+class ChaparQueue:
+    """A Chapar whose queue is filled with delivery off, then let go."""
+    name = "chapar"
 
-
-def inject(port):
-    """N_MSGS messages spread over the users, through smtp-source (one
-    run per user, N_MSGS / N_USERS each)."""
-    per = N_MSGS // N_USERS
-    for u in range(N_USERS):
-        r = subprocess.run([bench_remote.SOURCE, "-s", "10", "-l", "5120",
-                            "-m", str(per), "-f", "bench@example.net",
-                            "-t", "u%d@example.org" % u, "-M",
-                            "bench.example.net", "-d",
-                            "127.0.0.1:%d" % port],
-                           capture_output=True, text=True, timeout=600)
-        if r.returncode != 0:
-            raise RuntimeError("smtp-source: %s" % r.stderr.strip())
-
-
-def chapar(limit):
-    port = free_port()
-    inst = Instance("queue_delivery = no\nlocal_process_limit = %d\n" %
-                    limit)
-    try:
-        inst.ok("domain", "add", "example.org")
-        for u in range(N_USERS):
-            inst.add_user("u%d@example.org" % u)
-        inst.add_conf("""
+    def __init__(self, users, conf=""):
+        self.port = B.free_port()
+        self.inst = B.Instance("local_process_limit = %d\n" % DELIVERIES +
+                               conf)
+        self.inst.ok("domain", "add", "example.org")
+        for u in users:
+            self.inst.add_user(u + "@example.org", "bench pw")
+        self.inst.add_conf("""
 [smtpd]
 listen = 127.0.0.1:%d
-prefork = 10
-max_use = 100000
+prefork = %d
+max_procs = %d
+max_use = 100
+idle_timeout = 300s
 client_conn_limit = 0
 client_rate_limit = 0
 
 [lmtp]
 listen = %s
 prefork = %d
-max_use = 100000
-""" % (port, inst.path("run", "lmtp.sock"), limit))
-        inst.start_chapard()
-        wait_for(lambda: inst.service("smtpd") is not None and
-                 inst.idle("smtpd") >= 10, 30, "smtpd workers")
-        inject(port)
-        inst.stop("chapard")
-        with open(inst.path("chapar.conf")) as f:
-            text = f.read()
-        with open(inst.path("chapar.conf"), "w") as f:
-            f.write(text.replace("queue_delivery = no\n", ""))
-        os.sync()
+max_procs = %d
+max_use = 100
+idle_timeout = 300s
+""" % (self.port, SESSIONS, MAX_PROCS, self.inst.path("run", "lmtp.sock"),
+            DELIVERIES, DELIVERIES))
+        self.inst.start_chapard()
+        B.wait_for(lambda: self.inst.service("smtpd") is not None and
+                   self.inst.idle("smtpd") >= SESSIONS, 30,
+                   "smtpd workers")
+        self.pid = B.chapard_pid(self.inst)
+        B.wait_for(lambda: any(B.comm(p) == "qmgr"
+                               for p in B.descendants(self.pid)), 30,
+                   "qmgr")
+        self.hold()
 
-        def left():
-            return count(inst.path("queue", "mess"))
-        r = bench_remote.measure(NoSink(), inst.start_chapard, left,
-                                 "chapar, local_process_limit = %d" % limit)
-        got = sum(count(inst.path("mail", "example.org", "u%d" % u, "cur"))
-                  for u in range(N_USERS))
-        if got != N_MSGS:
-            raise RuntimeError("chapar: %d messages in the mailboxes" % got)
-        return r
-    finally:
-        inst.stop_all()
-        shutil.rmtree(inst.dir, ignore_errors=True)
+    def qmgr(self):
+        pids = [p for p in B.descendants(self.pid) if B.comm(p) == "qmgr"]
+        if len(pids) != 1:
+            raise RuntimeError("chapar: %d qmgr processes" % len(pids))
+        return pids[0]
+
+    def hold(self):
+        """qmgr stopped (SIGSTOP): enqueue takes messages and wakes it
+        through its FIFO, and nothing is delivered until it goes on."""
+        os.kill(self.qmgr(), signal.SIGSTOP)
+
+    def release(self):
+        os.kill(self.qmgr(), signal.SIGCONT)
+
+    def mailbox(self, user):
+        return self.inst.path("mail", "example.org", user)
+
+    def messages(self):
+        return B.count(self.inst.path("queue", "mess"))
+
+    def queued(self):
+        return sum(B.count(self.inst.path("queue", d))
+                   for d in ("todo", "info", "mess"))
+
+    def sent(self):
+        """Deliveries logged as sent so far."""
+        return len(re.findall(r"qmgr\[\d+\]: .*status=sent",
+                              self.inst.log("chapard")))
+
+    def config(self):
+        return B.chapar_conf(self.inst)
+
+    def stop(self):
+        for p in B.descendants(self.pid):   # a stopped qmgr cannot stop
+            if B.comm(p) == "qmgr":
+                os.kill(p, signal.SIGCONT)
+        self.inst.stop_all()
+
+    def remove(self):
+        B.rmtree(self.inst.dir)
 
 
-def postfix():
-    pport = free_port()
-    pw = pwd.getpwnam("postfix")
-    p = Postfix(pport, extra="""mydestination =
-virtual_mailbox_domains = example.org
-virtual_mailbox_base = {base}
-virtual_mailbox_maps = static:all/
-virtual_uid_maps = static:{uid}
-virtual_gid_maps = static:{gid}
-""".format(base="/tmp/chapar-bench-vmail", uid=pw.pw_uid, gid=pw.pw_gid))
-    shutil.rmtree("/tmp/chapar-bench-vmail", ignore_errors=True)
-    os.makedirs("/tmp/chapar-bench-vmail")
-    os.chown("/tmp/chapar-bench-vmail", pw.pw_uid, pw.pw_gid)
-    try:
-        inject(pport)
-        held = count(os.path.join(p.dir, "queue", "hold"))
-        if held != N_MSGS:
-            raise RuntimeError("postfix: %d messages held" % held)
-        subprocess.run(["postsuper", "-c", p.dir, "-H", "ALL"],
-                       capture_output=True, timeout=120, check=True)
-        os.sync()
+class PostfixQueue:
+    """A Postfix that holds what it receives; released and flushed."""
+    name = "postfix"
 
-        def start():
-            subprocess.run(["postqueue", "-c", p.dir, "-f"],
-                           capture_output=True, timeout=60, check=True)
+    def __init__(self, **kw):
+        """kw: for benchlib.Postfix (main, fields, ...), with HOLD."""
+        self.port = B.free_port()
+        self.pf = B.Postfix(self.port, **kw)
+        self.pid = self.pf.pid
 
-        def left():
-            return sum(count(os.path.join(p.dir, "queue", q))
-                       for q in ("hold", "incoming", "active", "deferred"))
-        return bench_remote.measure(NoSink(), start, left, "postfix virtual")
-    finally:
-        p.stop()
-        shutil.rmtree("/tmp/chapar-bench-vmail", ignore_errors=True)
+    def release(self):
+        self.pf.flush()
+
+    def hold(self):
+        pass                # what arrives is held anyway (HOLD)
+
+    def mailbox(self, user):
+        return self.pf.mailbox(user)
+
+    def messages(self):
+        return self.pf.queued()
+
+    queued = messages
+
+    def sent(self):
+        return len(re.findall(r"postfix/(?:virtual|smtp)\[\d+\]: .*"
+                              r"status=sent", self.pf.log()))
+
+    def prepare(self):
+        """Out of hold just before the clock starts: Chapar's messages
+        wait in todo/, Postfix's in deferred/ (its qmgr looks there when
+        flushed)."""
+        self.pf.release()
+
+    def config(self):
+        return self.pf.config()
+
+    def stop(self):
+        self.pf.stop()
+
+    def remove(self):
+        self.pf.remove()
+
+
+def drain(side, fill, n, boxes=()):
+    """fill() puts n messages into side's queue; then the disk pause,
+    and the queue let go.  The clock stops when the mailboxes in boxes
+    hold n messages (or, without boxes, when the queue is empty)."""
+    sent0 = side.sent()
+    q0 = side.messages()
+    fill()
+    B.wait_progress(lambda: side.messages() - q0, n,
+                    "%s: messages queued" % side.name)
+    if side.messages() - q0 != n:
+        raise RuntimeError("%s: %d queued, not %d" %
+                           (side.name, side.messages() - q0, n))
+    B.pause_disk()
+    if hasattr(side, "prepare"):
+        side.prepare()
+    cpu0 = B.tree_cpu(side.pid)
+    busy0, own0 = B.machine_busy(), B.own_cpu()
+    t0 = time.time()
+    side.release()
+    if boxes:
+        t1 = B.wait_progress(lambda: sum(B.maildir_count(b)
+                                         for b in boxes), n,
+                             "%s: the deliveries" % side.name)
+    t_q = B.wait_progress(lambda: n - side.queued(), n,
+                          "%s: an empty queue" % side.name, step=0.05)
+    if not boxes:
+        t1 = t_q
+    cpu = B.tree_cpu(side.pid) - cpu0
+    others = B.machine_busy() - busy0 - (B.own_cpu() - own0) - cpu
+    side.hold()
+    B.note_delete()         # the queue files the server removed
+    got = side.sent() - sent0
+    if got != n:
+        raise RuntimeError("%s: %d deliveries logged as sent, not %d" %
+                           (side.name, got, n))
+    if boxes and sum(B.maildir_count(b) for b in boxes) != n:
+        raise RuntimeError("%s: more than %d messages delivered" %
+                           (side.name, n))
+    return {"msg/s": n / (t1 - t0), "us CPU/msg": cpu * 1e6 / n,
+            "_cpu": cpu, "_others": others}
+
+
+def local_run(side, tag, n):
+    users = ["%s%d" % (tag, k) for k in range(N_USERS)]
+    rcpts = [u + "@example.org" for u in users]
+    return drain(side, lambda: B.smtp_source(side.port, n, rcpts, SESSIONS,
+                                             SIZE),
+                 (n // N_USERS) * N_USERS,
+                 [side.mailbox(u) for u in users])
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", required=True)
+    ap = B.parser(__doc__)
     args = ap.parse_args()
-    chapartest.BUILD = os.path.abspath(args.build)
-    if not os.path.exists(bench_remote.SOURCE):
-        print("smtp-source not installed (apt-get install postfix): "
-              "nothing measured")
+    B.setup(args)
+    global N_MSGS
+    if args.quick:
+        N_MSGS = 500
+    if not os.path.exists(B.SOURCE):
+        B.peer_missing("smtp-source", "postfix")
+        print("smtp-source fills the queues: nothing measured")
         return 0
-    settle()
-    one = chapar(1)
-    settle()
-    ten = chapar(10)
-    print("local_process_limit 10 / 1: %.2f x the rate" % (ten[0] / one[0]))
-    if os.geteuid() != 0 or shutil.which("postfix") is None:
-        print("postfix: needs root and the postfix package; no comparison")
-        return 0
-    settle()
-    theirs = postfix()
-    print("ratio chapar/postfix: %.2f x the rate (goal >= 1), %.2f x the "
-          "CPU per message" % (ten[0] / theirs[0], ten[1] / theirs[1]))
+    peer = B.have_postfix()
+    if not peer:
+        B.peer_missing("postfix", "postfix (and run as root)")
+    print("%d messages of %d bytes for %d users in the queue, let go; %d "
+          "deliveries at once on both sides" % (N_MSGS, SIZE, N_USERS,
+                                                DELIVERIES))
+    tags = ["w"] + ["r%d" % i for i in range(args.pairs)]
+    users = ["%s%d" % (t, k) for t in tags for k in range(N_USERS)]
+    ours = ChaparQueue(users)
+    theirs = PostfixQueue(**B.postfix_virtual(
+        users, MAX_PROCS, DELIVERIES, hold=True)) if peer else None
+    sides = [s for s in (ours, theirs) if s]
+    try:
+        B.show_config("chapar (chapar.conf; qmgr is stopped with SIGSTOP "
+                      "while the queue fills, then SIGCONT)", ours.config())
+        if theirs:
+            B.show_config("postfix (held messages released with postsuper "
+                          "-H ALL, then postqueue -f)", theirs.config())
+        for s in sides:
+            B.pause_disk(quiet=True)
+            local_run(s, "w", N_USERS * 20)
+        res = B.interleave(
+            "the queue into local mailboxes", "chapar",
+            lambda i: local_run(ours, "r%d" % i, N_MSGS), "postfix",
+            (lambda i: local_run(theirs, "r%d" % i, N_MSGS))
+            if theirs else None, args.pairs,
+            [B.Metric("msg/s", unit="msg/s"),
+             B.Metric("us CPU/msg", unit="us CPU/msg", higher=False)])
+    finally:
+        for s in sides:
+            s.stop()
+    for s in sides:
+        s.remove()
+    B.ratio_goal("queue into local mailboxes >= Postfix's rate",
+                 res.ratio("msg/s"), 1)
+    if res.ratio("us CPU/msg") is not None:
+        print("CPU per message, chapar/postfix: %.2f" %
+              res.ratio("us CPU/msg"))
     return 0
 
 

@@ -1,206 +1,322 @@
 #!/usr/bin/env python3
-"""Benchmark: receiving SMTP into the queue.
+"""Benchmark: SMTP in and delivered into the mailboxes, Chapar vs Postfix.
 
-smtp-source (from Debian's postfix package) sends 5,000 messages of 5 kB
-over 20 sessions, once with connection reuse and once with a new
-connection per message, to Chapar's smtpd (into enqueue: fsync before
-250) and to a private Postfix instance on the same box (its own config,
-queue and log; every message held, so neither side delivers while it
-receives; Postfix fsyncs its queue files before 250 too).  Prints both
-rates and the ratio (goal: Chapar >= 2x Postfix).
+The headline is end to end, the whole job a user waits for: smtp-source
+(Debian's postfix package) sends 5,000 messages of 5 kB over 20 sessions
+to 10 recipients (10 smtp-source processes of 2 sessions, one recipient
+each, a fresh mailbox per recipient and run), and the clock stops when
+the last message file is in a mailbox (files in cur/ and new/ of the
+Maildirs).  Once with reused connections (smtp-source -d) and once with
+one message per connection.
 
-Bounded: fixed counts, a timeout on each run; loopback only.
+  Chapar:  smtpd -> enqueue -> qmgr -> local (LMTP) into its store
+  Postfix: smtpd -> cleanup -> qmgr -> virtual(8) into a Maildir
+
+Both durable: the queue file is fsync'd before the 250 (Chapar's enqueue:
+fsync or syncfs, and the directories; Postfix's cleanup: fsync of the
+file), and so is each delivered file before the delivery is reported
+(Chapar's local: the file and cur/; Postfix's virtual: the file, not the
+directory).  The same limits on both sides, printed with both
+configurations.  Printed per run: msg/s end to end, the servers' CPU per
+message from their process trees (see benchlib), and, as secondary
+figures, the accept rate (until smtp-source has its last 250, while
+delivery runs alongside).  Then a secondary queue-only run pair (no
+delivery: Chapar's queue_delivery = no, Postfix's messages held), and the
+PSS of an idle SMTP connection on both.
+
+Bounded: fixed counts, a timeout on every wait; loopback only.
 """
-import argparse
 import os
-import pwd
-import resource
-import shutil
-import subprocess
+import socket
 import sys
-import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                "..", "integ"))
-import chapartest  # noqa: E402
-from chapartest import Instance, free_port, wait_for  # noqa: E402
+import benchlib as B
 
 N_MSGS = 5000
 SESSIONS = 20
+RCPTS = 10              # smtp-source processes, one recipient each
 SIZE = 5120
-SOURCE = "/usr/sbin/smtp-source"
+MAX_PROCS = 40          # smtpd processes at most, both sides
+DELIVERIES = 10         # deliveries into mailboxes at once, both sides
+IDLE = 300              # seconds an idle process is kept, both sides
+MAX_USE = 100           # connections a process serves, both sides
 
 
-def source(port, reuse):
-    cmd = [SOURCE, "-s", str(SESSIONS), "-l", str(SIZE), "-m", str(N_MSGS),
-           "-f", "bench@example.net", "-t", "alice@example.org",
-           "-M", "bench.example.net"]
-    if reuse:
-        cmd.append("-d")  # smtp-source: -d keeps the connection
-    cmd.append("127.0.0.1:%d" % port)
-    busy0, ru0 = busy_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.time()
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    dt = time.time() - t0
-    busy1, ru1 = busy_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    if r.returncode != 0:
-        raise RuntimeError("smtp-source: %s" % r.stderr.strip())
-    client = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
-    server = max(0.0, busy1 - busy0 - client)
-    print("  (smtp-source itself: %.0f us CPU/msg; the machine %.0f%% busy)"
-          % (client * 1e6 / N_MSGS, 100 * (busy1 - busy0) /
-             (dt * os.cpu_count())))
-    return N_MSGS / dt, dt, server * 1e6 / N_MSGS
+class Side:
+    """What a run needs of a server: its port, its top process, the
+    mailboxes of a recipient, its queue."""
+
+    def e2e(self, tag, n, reuse):
+        rcpts = ["%s%d@example.org" % (tag, k) for k in range(RCPTS)]
+        boxes = [self.mailbox(r.split("@")[0]) for r in rcpts]
+        cpu0 = B.tree_cpu(self.pid)
+        t0 = time.time()
+        t_acc = B.smtp_source(self.port, n, rcpts, SESSIONS, SIZE, reuse)
+        want = (n // RCPTS) * RCPTS
+        t_del = B.wait_progress(lambda: sum(B.maildir_count(b)
+                                            for b in boxes), want,
+                                "%s: the deliveries" % self.name)
+        B.wait_until(lambda: self.queued() == 0, 120, "an empty queue",
+                     step=0.1)
+        cpu = B.tree_cpu(self.pid) - cpu0
+        got = sum(B.maildir_count(b) for b in boxes)
+        if got != want:
+            raise RuntimeError("%s: %d messages delivered, not %d" %
+                               (self.name, got, want))
+        B.note_delete()         # the server emptied its queue
+        return {"msg/s": want / (t_del - t0),
+                "us CPU/msg": cpu * 1e6 / want,
+                "accept msg/s": want / (t_acc - t0), "_cpu": cpu}
+
+    def accept(self, tag, n, reuse):
+        rcpts = ["%s%d@example.org" % (tag, k) for k in range(RCPTS)]
+        want = (n // RCPTS) * RCPTS
+        q0 = self.messages()
+        cpu0 = B.tree_cpu(self.pid)
+        t0 = time.time()
+        t_acc = B.smtp_source(self.port, n, rcpts, SESSIONS, SIZE, reuse)
+        cpu = B.tree_cpu(self.pid) - cpu0
+        B.wait_progress(lambda: self.messages() - q0, want,
+                        "%s: messages in the queue" % self.name)
+        if self.messages() - q0 != want:
+            raise RuntimeError("%s: %d messages queued, not %d" %
+                               (self.name, self.messages() - q0, want))
+        return {"msg/s": want / (t_acc - t0),
+                "us CPU/msg": cpu * 1e6 / want, "_cpu": cpu}
 
 
-def busy_seconds():
-    """CPU seconds the whole machine has spent not idle (/proc/stat);
-    less the client's own, this is the server's cost, whatever its
-    processes are called."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    idle = v[3] + v[4]
-    return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+class Chapar(Side):
+    name = "chapar"
 
-
-def count(top):
-    n = 0
-    for _, _, files in os.walk(top):
-        n += len(files)
-    return n
-
-
-class Postfix:
-    def __init__(self, port, extra=""):
-        self.dir = tempfile.mkdtemp(prefix="chapar-bench-postfix-")
-        os.chmod(self.dir, 0o755)
-        for d in ("queue", "data"):
-            os.mkdir(os.path.join(self.dir, d))
-        pw = pwd.getpwnam("postfix")
-        os.chown(os.path.join(self.dir, "data"), pw.pw_uid, pw.pw_gid)
-        with open("/etc/postfix/master.cf") as f:
-            master = f.read()
-        master = master.replace("\nsmtp      inet", "\n127.0.0.1:%d inet" %
-                                port, 1)
-        with open(os.path.join(self.dir, "master.cf"), "w") as f:
-            f.write(master)
-        with open(os.path.join(self.dir, "main.cf"), "w") as f:
-            f.write("""compatibility_level = 3.6
-queue_directory = {d}/queue
-data_directory = {d}/data
-maillog_file = {d}/maillog
-maillog_file_prefixes = {d}
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-myhostname = postfix.bench
-mydestination = example.org
-local_recipient_maps =
-mynetworks = 127.0.0.0/8
-smtpd_client_restrictions = check_client_access static:HOLD
-""".format(d=self.dir) + extra)
-        r = subprocess.run(["postfix", "-c", self.dir, "start"],
-                           capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError("postfix did not start: %s" % r.stderr)
-        import socket
-        end = time.time() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 1).close()
-                break
-            except OSError:
-                if time.time() > end:
-                    raise RuntimeError("postfix not listening")
-                time.sleep(0.2)
-
-    def stop(self):
-        subprocess.run(["postfix", "-c", self.dir, "stop"],
-                       capture_output=True, timeout=60)
-        time.sleep(1)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def settle():
-    """Wait out recently deleted inodes.  ext4 without a journal skips
-    inodes freed within dirty_expire_centisecs when it allocates, which
-    makes file creation slow for a while after a big rm -r (a test run,
-    a previous benchmark); both servers should start from the same
-    quiet disk.  Nothing is deleted between the runs below."""
-    try:
-        with open("/proc/sys/vm/dirty_expire_centisecs") as f:
-            wait = int(f.read()) / 100 + 2
-    except (OSError, ValueError):
-        wait = 32
-    print("waiting %.0f s for the file system to settle" % wait)
-    time.sleep(wait)
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", required=True)
-    args = ap.parse_args()
-    chapartest.BUILD = os.path.abspath(args.build)
-    if not os.path.exists(SOURCE):
-        print("smtp-source not installed (apt-get install postfix): "
-              "nothing measured")
-        return 0
-    settle()
-    port = free_port()
-    inst = Instance("queue_delivery = no\n")
-    ours = {}
-    try:
-        inst.ok("domain", "add", "example.org")
-        inst.add_user("alice@example.org")
-        inst.add_conf("""
+    def __init__(self, users, delivery=True):
+        self.port = B.free_port()
+        conf = "local_process_limit = %d\n" % DELIVERIES
+        if not delivery:
+            conf += "queue_delivery = no\n"
+        self.inst = B.Instance(conf)
+        self.inst.ok("domain", "add", "example.org")
+        for u in users:
+            self.inst.add_user(u + "@example.org", "bench pw")
+        self.inst.add_conf("""
 [smtpd]
 listen = 127.0.0.1:%d
 prefork = %d
 max_procs = %d
-max_use = 100000
+max_use = %d
+idle_timeout = %ds
 client_conn_limit = 0
 client_rate_limit = 0
-""" % (port, SESSIONS, 2 * SESSIONS))
-        inst.start_chapard()
-        wait_for(lambda: inst.service("smtpd") is not None and
-                 inst.idle("smtpd") >= SESSIONS, 30, "smtpd workers")
-        for reuse in (True, False):
-            rate, dt, cpu = source(port, reuse)
-            ours[reuse] = rate
-            print("chapar smtpd:  %d x %d B, %d sessions, %s: %.1f s, "
-                  "%.0f msg/s, %.0f us CPU/msg" %
-                  (N_MSGS, SIZE, SESSIONS, "reused connections" if reuse
-                   else "a connection per message", dt, rate, cpu))
-        print("chapar queue: %d messages in todo/" %
-              count(inst.path("queue", "todo")))
-    finally:
-        inst.stop_all()
+
+[lmtp]
+listen = %s
+prefork = %d
+max_procs = %d
+max_use = %d
+idle_timeout = %ds
+""" % (self.port, SESSIONS, MAX_PROCS, MAX_USE, IDLE,
+            self.inst.path("run", "lmtp.sock"), DELIVERIES, DELIVERIES,
+            MAX_USE, IDLE))
+        self.inst.start_chapard()
+        B.wait_for(lambda: self.inst.service("smtpd") is not None and
+                   self.inst.idle("smtpd") >= SESSIONS, 30,
+                   "smtpd workers")
+        self.pid = B.chapard_pid(self.inst)
+
+    def mailbox(self, user):
+        return self.inst.path("mail", "example.org", user)
+
+    def queued(self):
+        return sum(B.count(self.inst.path("queue", d))
+                   for d in ("todo", "info", "mess"))
+
+    def messages(self):
+        return B.count(self.inst.path("queue", "mess"))
+
+    def config(self):
+        return B.chapar_conf(self.inst)
+
+    def stop(self):
+        self.inst.stop_all()
+
+    def remove(self):
+        B.rmtree(self.inst.dir)
+
+
+class Postfix(Side):
+    name = "postfix"
+
+    def __init__(self, users, delivery=True):
+        self.port = B.free_port()
+        self.pf = B.Postfix(self.port, **B.postfix_virtual(
+            users, MAX_PROCS, DELIVERIES, MAX_USE, IDLE, hold=not delivery))
+        self.pid = self.pf.pid
+
+    def mailbox(self, user):
+        return self.pf.mailbox(user)
+
+    def queued(self):
+        return self.pf.queued()
+
+    messages = queued
+
+    def config(self):
+        return self.pf.config()
+
+    def stop(self):
+        self.pf.stop()
+
+    def remove(self):
+        self.pf.remove()
+
+
+def idle_pss(side):
+    """PSS of an idle SMTP connection: SESSIONS connections, each greeted
+    and past EHLO, then the processes that hold them (the server end of
+    the TCP connection) summed and divided by the connections."""
+    conns = []
     try:
-        return compare(ours)
+        for _ in range(SESSIONS):
+            s = socket.create_connection(("127.0.0.1", side.port), 10)
+            f = s.makefile("rb")
+            f.readline()
+            s.sendall(b"EHLO bench.example.net\r\n")
+            while True:
+                line = f.readline()
+                if not line or line[3:4] != b"-":
+                    break
+            conns.append((s, f))
+        time.sleep(0.5)
+        held = B.holders(side.pid, side.port)
+        total = sum(B.pss(p) for p in held)
+        n = sum(held.values())
+        names = sorted(set(B.comm(p) for p in held))
+        print("  %s: %d idle connections held by %d processes (%s): "
+              "%.0f kB PSS per connection (whole server %.0f kB PSS)" % (
+                  side.name, n, len(held), " ".join(names),
+                  total / max(n, 1), B.tree_pss(side.pid)))
+        return total / max(n, 1)
     finally:
-        shutil.rmtree(inst.dir, ignore_errors=True)
+        for s, f in conns:
+            try:
+                s.sendall(b"QUIT\r\n")
+                f.close()
+                s.close()
+            except OSError:
+                pass
 
 
-def compare(ours):
-    if os.geteuid() != 0 or shutil.which("postfix") is None:
-        print("postfix: needs root and the postfix package; no comparison")
+def main():
+    ap = B.parser(__doc__)
+    ap.add_argument("--no-queue-only", action="store_true",
+                    help="skip the secondary queue-only runs")
+    args = ap.parse_args()
+    B.setup(args)
+    global N_MSGS
+    if args.quick:
+        N_MSGS = 500
+    if not os.path.exists(B.SOURCE):
+        B.peer_missing("smtp-source", "postfix")
+        print("smtp-source is the client: nothing measured")
         return 0
-    pport = free_port()
-    p = Postfix(pport)
+    peer = B.have_postfix()
+    if not peer:
+        B.peer_missing("postfix", "postfix (and run as root)")
+    print("%d messages of %d bytes, %d sessions, %d recipients (a fresh "
+          "mailbox each per run), end to end" %
+          (N_MSGS, SIZE, SESSIONS, RCPTS))
+    print("durable on both sides: the queue file fsync'd before the 250, "
+          "each delivered file fsync'd before the delivery is reported "
+          "(Chapar also fsyncs the directories; Postfix does not)")
+    print("Postfix keeps its default in_flow_delay = 1s: its smtpd slows "
+          "down when mail arrives faster than it is delivered")
+    modes = ((True, "reused connections"), (False, "a connection per "
+                                                   "message"))
+    tags = ["w"] + ["%s%d" % (m, i) for m in "rn"
+                    for i in range(args.pairs)]
+    users = ["%s%d" % (t, k) for t in tags for k in range(RCPTS)]
+    res = {}
+    mem = {}
+    ours = Chapar(users)
+    theirs = Postfix(users) if peer else None
+    sides = [s for s in (ours, theirs) if s]
     try:
-        for reuse in (True, False):
-            rate, dt, cpu = source(pport, reuse)
-            print("postfix smtpd: %d x %d B, %d sessions, %s: %.1f s, "
-                  "%.0f msg/s, %.0f us CPU/msg" %
-                  (N_MSGS, SIZE, SESSIONS, "reused connections" if reuse
-                   else "a connection per message", dt, rate, cpu))
-            print("ratio chapar/postfix (%s): %.2f (goal >= 2)" %
-                  ("reuse" if reuse else "new connections",
-                   ours[reuse] / rate))
-        print("postfix queue: %d messages held" %
-              count(os.path.join(p.dir, "queue", "hold")))
+        B.show_config("chapar (chapar.conf)", ours.config())
+        if theirs:
+            B.show_config("postfix", theirs.config())
+        for s in sides:     # warm-up: processes started, caches filled
+            B.pause_disk(quiet=True)
+            s.e2e("w", 400, True)
+        for reuse, what in modes:
+            tag = "r" if reuse else "n"
+            res[reuse] = B.interleave(
+                "SMTP end to end, " + what, "chapar",
+                lambda i: ours.e2e("%s%d" % (tag, i), N_MSGS, reuse),
+                "postfix",
+                (lambda i: theirs.e2e("%s%d" % (tag, i), N_MSGS, reuse))
+                if theirs else None,
+                args.pairs,
+                [B.Metric("msg/s", unit="msg/s"),
+                 B.Metric("us CPU/msg", unit="us CPU/msg", higher=False),
+                 B.Metric("accept msg/s", unit="msg/s accepted")])
+        print("PSS of an idle SMTP connection (after EHLO):")
+        for s in sides:
+            mem[s.name] = idle_pss(s)
     finally:
-        p.stop()
+        for s in sides:
+            s.stop()
+
+    qres = None
+    if not args.no_queue_only:
+        # secondary: into the queue only, nothing delivered meanwhile
+        qusers = ["q%d%d" % (i, k) for i in range(args.pairs)
+                  for k in range(RCPTS)] + ["w%d" % k for k in range(RCPTS)]
+        qours = Chapar(qusers, delivery=False)
+        qtheirs = Postfix(qusers, delivery=False) if peer else None
+        qsides = [s for s in (qours, qtheirs) if s]
+        try:
+            for s in qsides:
+                B.pause_disk(quiet=True)
+                s.accept("w", 400, True)
+            qres = B.interleave(
+                "SMTP into the queue only (secondary), reused connections",
+                "chapar", lambda i: qours.accept("q%d" % i, N_MSGS, True),
+                "postfix",
+                (lambda i: qtheirs.accept("q%d" % i, N_MSGS, True))
+                if qtheirs else None,
+                args.pairs,
+                [B.Metric("msg/s", unit="msg/s"),
+                 B.Metric("us CPU/msg", unit="us CPU/msg", higher=False)])
+        finally:
+            for s in qsides:
+                s.stop()
+            for s in qsides:
+                s.remove()
+    for s in sides:
+        s.remove()
+
+    for reuse, what in modes:
+        r = res[reuse]
+        rate, cpu = r.ratio("msg/s"), r.ratio("us CPU/msg")
+        if rate is None:
+            B.goal("SMTP in and delivered >= 2x Postfix at <= its CPU per "
+                   "message, " + what, None, "peer not installed")
+        else:
+            B.goal("SMTP in and delivered >= 2x Postfix at <= its CPU per "
+                   "message, " + what, rate >= 2 and cpu <= 1,
+                   "%.2fx the rate, %.2fx the CPU per message" % (rate,
+                                                                  cpu))
+    if qres is not None and qres.ratio("msg/s") is not None:
+        print("queue only (secondary): chapar/postfix %s x the rate, %s x "
+              "the CPU per message" % tuple(
+                  "%.2f" % x if x is not None else "-"
+                  for x in (qres.ratio("msg/s"), qres.ratio("us CPU/msg"))))
+    if "postfix" in mem:
+        print("idle SMTP connection: chapar %.0f kB PSS, postfix %.0f kB "
+              "PSS: %.2fx" % (mem["chapar"], mem["postfix"],
+                              mem["chapar"] / mem["postfix"]))
+    else:
+        print("idle SMTP connection: chapar %.0f kB PSS" % mem["chapar"])
     return 0
 
 
